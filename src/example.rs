@@ -1,0 +1,234 @@
+//! The bundled example: Esimerkkilä, a fictional mid-size Finnish municipality.
+//!
+//! Its files live in the repository's `data/esimerkkila/` and are compiled into the
+//! binary, so `kunta run` works with no arguments and `kunta example --out DIR` can
+//! write them out to edit. They are generated, not hand-written: [`generate`] makes
+//! them from a seed, and a test checks that the committed files are exactly its
+//! output (`cargo run --example generate_example` rewrites them).
+//!
+//! The population has a realistic Finnish shape: large post-war cohorts (born
+//! 1945–1950), a dip in the 1970s, falling births since 2010, Gompertz mortality with
+//! women outliving men, and four catchment areas with their own character — a centre
+//! with young adults and the old, a suburb of young families, an average village and a
+//! rural, older area.
+
+/// The example's files: (file name, contents), as committed in `data/esimerkkila/`.
+pub const FILES: [(&str, &str); 3] = [
+    (
+        "scenario.toml",
+        include_str!("../data/esimerkkila/scenario.toml"),
+    ),
+    (
+        "population.csv",
+        include_str!("../data/esimerkkila/population.csv"),
+    ),
+    ("README.md", include_str!("../data/esimerkkila/README.md")),
+];
+
+/// The seed the committed example was generated with.
+pub const SEED: u64 = 2024;
+
+/// Base year of the example.
+pub const BASE_YEAR: i32 = 2024;
+
+/// Open top age of the example.
+pub const OMEGA: u16 = 100;
+
+/// The catchment areas: code, Finnish name and character.
+pub const AREAS: [(&str, &str, Area); 4] = [
+    ("01", "Keskusta", Area::Centre),
+    ("02", "Harju", Area::Suburb),
+    ("03", "Lampila", Area::Village),
+    ("04", "Kylänpää", Area::Rural),
+];
+
+/// The character of an area, which shapes its age structure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Area {
+    /// Town centre: students and young workers, the very old near services.
+    Centre,
+    /// New suburb: young families.
+    Suburb,
+    /// Average village.
+    Village,
+    /// Rural: the young move away.
+    Rural,
+}
+
+impl Area {
+    /// Persons per birth-cohort unit; sets the area's size.
+    fn scale(self) -> f64 {
+        match self {
+            Area::Centre => 95.0,
+            Area::Suburb => 70.0,
+            Area::Village => 60.0,
+            Area::Rural => 35.0,
+        }
+    }
+
+    /// Relative presence of age `x` compared with the municipality as a whole.
+    fn age_factor(self, x: f64) -> f64 {
+        let bump =
+            |centre: f64, width: f64, height: f64| height * (-((x - centre) / width).powi(2)).exp();
+        match self {
+            Area::Centre => {
+                1.0 + bump(24.0, 5.0, 0.8) - bump(8.0, 6.0, 0.35) + bump(88.0, 8.0, 0.3)
+            }
+            Area::Suburb => {
+                1.0 + bump(6.0, 6.0, 0.7) + bump(38.0, 7.0, 0.45) - bump(75.0, 12.0, 0.5)
+            }
+            Area::Village => 1.0 - bump(24.0, 5.0, 0.2),
+            Area::Rural => 1.0 - bump(25.0, 7.0, 0.55) + bump(68.0, 10.0, 0.35),
+        }
+    }
+}
+
+/// Relative size of the cohort born in year `b` (Finnish births: post-war boom, 1970s
+/// dip, falling births since 2010).
+fn cohort_size(b: i32) -> f64 {
+    let lerp = |b0: i32, v0: f64, b1: i32, v1: f64| {
+        v0 + (v1 - v0) * f64::from(b - b0) / f64::from(b1 - b0)
+    };
+    match b {
+        ..=1944 => 0.95,
+        1945..=1950 => 1.35,
+        1951..=1965 => lerp(1951, 1.25, 1965, 1.0),
+        1966..=1975 => 0.88,
+        1976..=1995 => lerp(1976, 0.95, 1995, 1.0),
+        1996..=2010 => 0.96,
+        _ => lerp(2011, 0.95, 2024, 0.7),
+    }
+}
+
+/// Gompertz survival from birth to age `x`; life expectancy at birth about 85 years
+/// for women and 79 for men, as in Finland in the 2020s.
+fn survival(x: f64, female: bool) -> f64 {
+    let (a, b) = if female {
+        (2.5e-6, 0.12)
+    } else {
+        (1.0e-5, 0.11)
+    };
+    (-(a / b) * ((b * x).exp() - 1.0)).exp()
+}
+
+/// A small, fast, seeded generator (SplitMix64): the example must be the same on every
+/// machine and needs no random-number crate.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform on [0, 1).
+    fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The population table `area,sex,age,year,population` of the example, at
+/// 31 December of [`BASE_YEAR`], ages 0 to 100 (100 = 100 and over).
+pub fn population_csv(seed: u64) -> String {
+    let mut rng = SplitMix64(seed);
+    let mut out = String::from("area,sex,age,year,population\n");
+    for (code, _, area) in AREAS {
+        for (sex, female) in [("female", true), ("male", false)] {
+            // Slightly more boys are born; women live longer (survival above).
+            let at_birth = if female { 0.488 } else { 0.512 };
+            for x in 0..=OMEGA {
+                let xf = f64::from(x);
+                let expected = if x == OMEGA {
+                    // The open group: everyone aged 100 and over.
+                    (0..20)
+                        .map(|k| {
+                            let age = xf + f64::from(k);
+                            cohort_size(BASE_YEAR - x as i32 - k) * survival(age, female)
+                        })
+                        .sum::<f64>()
+                } else {
+                    cohort_size(BASE_YEAR - i32::from(x)) * survival(xf, female)
+                } * area.scale()
+                    * 2.0
+                    * at_birth
+                    * area.age_factor(xf);
+                let noise = 1.0 + 0.08 * (rng.uniform() - 0.5);
+                let n = (expected * noise).round().max(0.0);
+                out.push_str(&format!("{code},{sex},{x},{BASE_YEAR},{n}\n"));
+            }
+        }
+    }
+    out
+}
+
+/// Generates the example's files from a seed: the same list as [`FILES`].
+pub fn generate(seed: u64) -> Vec<(&'static str, String)> {
+    FILES
+        .iter()
+        .map(|(name, committed)| {
+            let content = match *name {
+                "population.csv" => population_csv(seed),
+                _ => (*committed).to_string(),
+            };
+            (*name, content)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_files_are_the_generator_output() {
+        for (name, content) in generate(SEED) {
+            let committed = FILES
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or("", |(_, c)| *c);
+            let first_difference = content
+                .lines()
+                .zip(committed.lines())
+                .position(|(a, b)| a != b);
+            assert!(
+                content == committed,
+                "data/esimerkkila/{name} differs from the generator (first at line {:?}): run `cargo run --example generate_example`",
+                first_difference.map(|i| i + 1)
+            );
+        }
+    }
+
+    #[test]
+    fn population_has_a_plausible_size_and_shape() {
+        let csv = population_csv(SEED);
+        let rows: Vec<(String, u16, f64)> = csv
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (
+                    f[1].to_string(),
+                    f[2].parse().unwrap(),
+                    f[4].parse().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(rows.len(), 4 * 2 * 101);
+        let total: f64 = rows.iter().map(|r| r.2).sum();
+        assert!((30_000.0..60_000.0).contains(&total), "total {total}");
+        let over = |sex: &str, from: u16| -> f64 {
+            rows.iter()
+                .filter(|r| r.0 == sex && r.1 >= from)
+                .map(|r| r.2)
+                .sum()
+        };
+        // Women outnumber men among the old.
+        assert!(over("female", 80) > 1.3 * over("male", 80));
+        // Children under 7 are between 4 % and 8 % of the population, as in Finland.
+        let young: f64 = rows.iter().filter(|r| r.1 < 7).map(|r| r.2).sum();
+        assert!((0.04..0.08).contains(&(young / total)), "{}", young / total);
+    }
+}

@@ -1,0 +1,249 @@
+//! Output tables and how they are written: CSV or Parquet, always atomically.
+//!
+//! A table is first written to a temporary file beside its destination
+//! (`.name.kunta-tmp`) and renamed into place only when complete, so a failed run never
+//! leaves a half-written table.
+
+use super::error::IoError;
+use super::table::LongTable;
+use polars::prelude::{Column as PlColumn, DataFrame, ParquetWriter};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// The values of one output column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnData {
+    /// Text.
+    Text(Vec<String>),
+    /// Whole numbers.
+    Int(Vec<i64>),
+    /// Real numbers; `None` is missing.
+    Float(Vec<Option<f64>>),
+}
+
+impl ColumnData {
+    fn len(&self) -> usize {
+        match self {
+            ColumnData::Text(v) => v.len(),
+            ColumnData::Int(v) => v.len(),
+            ColumnData::Float(v) => v.len(),
+        }
+    }
+}
+
+/// A table to write: named columns of equal length.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Frame {
+    /// Columns in output order.
+    pub columns: Vec<(String, ColumnData)>,
+}
+
+/// Output file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Apache Parquet (zstd-compressed), read by polars, pandas and arrow.
+    #[default]
+    Parquet,
+    /// UTF-8 CSV with a header, `,`-separated.
+    Csv,
+}
+
+impl Format {
+    /// The file extension, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Parquet => "parquet",
+            Format::Csv => "csv",
+        }
+    }
+
+    /// The format a file name asks for by its extension.
+    pub fn from_path(path: &Path) -> Option<Format> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "parquet" | "pq" => Some(Format::Parquet),
+            "csv" => Some(Format::Csv),
+            _ => None,
+        }
+    }
+}
+
+impl Frame {
+    /// Number of rows (0 for a table without columns).
+    pub fn height(&self) -> usize {
+        self.columns.first().map_or(0, |(_, c)| c.len())
+    }
+
+    /// A long table as a frame: its dimension columns as text, then its value column.
+    pub fn from_long_table(t: &LongTable) -> Frame {
+        let mut columns: Vec<(String, ColumnData)> = t
+            .columns
+            .iter()
+            .map(|c| {
+                let v = (0..t.len()).map(|r| c.get(r).to_string()).collect();
+                (c.name.clone(), ColumnData::Text(v))
+            })
+            .collect();
+        columns.push((t.value_name.clone(), ColumnData::Float(t.values.clone())));
+        if let Some(status) = &t.status {
+            let v = status
+                .iter()
+                .map(|s| s.clone().unwrap_or_default())
+                .collect();
+            columns.push(("status".into(), ColumnData::Text(v)));
+        }
+        Frame { columns }
+    }
+
+    /// Writes the frame to `path` in `format`, atomically.
+    ///
+    /// # Errors
+    /// [`IoError::File`] if the file cannot be created or renamed, [`IoError::Write`]
+    /// if the writer fails. On error nothing is left at `path` or at the temporary name.
+    pub fn write(&self, path: &Path, format: Format) -> Result<(), IoError> {
+        write_atomically(path, |file| match format {
+            Format::Csv => self.write_csv(file).map_err(|e| e.to_string()),
+            Format::Parquet => self.write_parquet(file),
+        })
+    }
+
+    fn write_csv(&self, file: File) -> std::io::Result<()> {
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        let names: Vec<String> = self.columns.iter().map(|(n, _)| csv_field(n)).collect();
+        writeln!(w, "{}", names.join(","))?;
+        let mut line = String::new();
+        for r in 0..self.height() {
+            line.clear();
+            for (k, (_, c)) in self.columns.iter().enumerate() {
+                if k > 0 {
+                    line.push(',');
+                }
+                match c {
+                    ColumnData::Text(v) => line.push_str(&csv_field(&v[r])),
+                    ColumnData::Int(v) => {
+                        use std::fmt::Write as _;
+                        let _ = write!(line, "{}", v[r]);
+                    }
+                    ColumnData::Float(v) => {
+                        if let Some(x) = v[r] {
+                            use std::fmt::Write as _;
+                            let _ = write!(line, "{x}");
+                        }
+                    }
+                }
+            }
+            line.push('\n');
+            w.write_all(line.as_bytes())?;
+        }
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()
+    }
+
+    fn write_parquet(&self, file: File) -> Result<(), String> {
+        let cols: Vec<PlColumn> = self
+            .columns
+            .iter()
+            .map(|(n, c)| match c {
+                ColumnData::Text(v) => PlColumn::new(n.as_str().into(), v),
+                ColumnData::Int(v) => PlColumn::new(n.as_str().into(), v),
+                ColumnData::Float(v) => PlColumn::new(n.as_str().into(), v),
+            })
+            .collect();
+        let mut df = DataFrame::new(self.height(), cols).map_err(|e| e.to_string())?;
+        let mut w = BufWriter::new(file);
+        ParquetWriter::new(&mut w)
+            .finish(&mut df)
+            .map_err(|e| e.to_string())?;
+        w.into_inner()
+            .map_err(|e| e.into_error().to_string())?
+            .sync_all()
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Quotes a CSV field where it holds a comma, a quote or a line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// The temporary name a file is written under before it is renamed into place.
+pub fn temporary_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.kunta-tmp"))
+}
+
+/// Writes a file through `write` under a temporary name and renames it into place.
+/// On failure the temporary file is removed and `path` is untouched.
+///
+/// # Errors
+/// [`IoError::File`] if the file cannot be created or renamed, [`IoError::Write`] with
+/// the message `write` returned.
+pub fn write_atomically<F>(path: &Path, write: F) -> Result<(), IoError>
+where
+    F: FnOnce(File) -> Result<(), String>,
+{
+    let tmp = temporary_path(path);
+    let file = File::create(&tmp).map_err(|source| IoError::File {
+        path: path.to_path_buf(),
+        action: "create",
+        source,
+    })?;
+    if let Err(message) = write(file) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(IoError::Write {
+            path: path.to_path_buf(),
+            message,
+        });
+    }
+    std::fs::rename(&tmp, path).map_err(|source| {
+        let _ = std::fs::remove_file(&tmp);
+        IoError::File {
+            path: path.to_path_buf(),
+            action: "rename into place",
+            source,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_and_floats() {
+        let f = Frame {
+            columns: vec![
+                (
+                    "area".into(),
+                    ColumnData::Text(vec!["a,b".into(), "c".into()]),
+                ),
+                ("n".into(), ColumnData::Int(vec![1, 2])),
+                ("v".into(), ColumnData::Float(vec![Some(0.1), None])),
+            ],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.csv");
+        f.write(&p, Format::Csv).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "area,n,v\n\"a,b\",1,0.1\nc,2,\n"
+        );
+        assert!(!temporary_path(&p).exists());
+    }
+
+    #[test]
+    fn failed_write_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.csv");
+        let e = write_atomically(&p, |_| Err("boom".into())).unwrap_err();
+        assert!(e.to_string().contains("boom"));
+        assert!(!p.exists());
+        assert!(!temporary_path(&p).exists());
+    }
+}

@@ -1,0 +1,303 @@
+//! From a long table to a [`Population`]: finding the area, sex, age and year columns,
+//! normalising their codes, and skipping total rows.
+
+use super::error::DataError;
+use super::labels::{is_total, parse_age, parse_sex, parse_year, role_of, Role};
+use super::table::{Column, LongTable};
+use crate::population::{Age, Population, PopulationError, Record, Sex, Year};
+use std::collections::{BTreeMap, HashMap};
+
+/// What was left out of a table on the way to a population: total rows, by the column
+/// and label that made them totals. Never summed in; reported so the user can see it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Skipped {
+    /// Rows skipped per (column, label).
+    pub totals: BTreeMap<(String, String), usize>,
+}
+
+impl Skipped {
+    /// Number of rows skipped.
+    pub fn rows(&self) -> usize {
+        self.totals.values().sum()
+    }
+
+    /// One line for the user, or `None` when nothing was skipped.
+    pub fn message(&self, file: &str) -> Option<String> {
+        if self.totals.is_empty() {
+            return None;
+        }
+        let parts: Vec<String> = self
+            .totals
+            .iter()
+            .map(|((c, l), n)| format!("{c} `{l}`: {n}"))
+            .collect();
+        Some(format!(
+            "{file}: skipped {} total rows, not summed in ({})",
+            self.rows(),
+            parts.join(", ")
+        ))
+    }
+}
+
+/// Where each role sits among a table's columns.
+struct Roles<'a> {
+    area: &'a Column,
+    sex: &'a Column,
+    age: &'a Column,
+    year: &'a Column,
+}
+
+/// The columns of a table that play each role, if it has all four.
+fn roles(t: &LongTable) -> Result<Roles<'_>, DataError> {
+    let mut found: [Option<&Column>; 4] = [None; 4];
+    let order = [Role::Area, Role::Sex, Role::Age, Role::Year];
+    for c in &t.columns {
+        let role = role_of(&c.name).or_else(|| c.label.as_deref().and_then(role_of));
+        match role {
+            Some(Role::Content) if c.levels.len() > 1 => {
+                return Err(DataError::file(
+                    &t.source,
+                    format!(
+                        "the table holds {} different statistics; a population table must hold one",
+                        c.levels.len()
+                    ),
+                )
+                .column(c.name.clone()))
+            }
+            Some(r) if r != Role::Content => {
+                let k = order.iter().position(|o| *o == r).unwrap_or(0);
+                if let Some(prev) = found[k] {
+                    return Err(DataError::file(
+                        &t.source,
+                        format!(
+                            "two columns are {}: `{}` and `{}`",
+                            r.name(),
+                            prev.name,
+                            c.name
+                        ),
+                    ));
+                }
+                found[k] = Some(c);
+            }
+            _ => {}
+        }
+    }
+    let names: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+    let get = |k: usize| {
+        found[k].ok_or_else(|| {
+            DataError::file(
+                &t.source,
+                format!(
+                    "no {} column (the table has: {}, {})",
+                    order[k].name(),
+                    names.join(", "),
+                    t.value_name
+                ),
+            )
+        })
+    };
+    Ok(Roles {
+        area: get(0)?,
+        sex: get(1)?,
+        age: get(2)?,
+        year: get(3)?,
+    })
+}
+
+/// Whether a table is meant as a population table: it has area, sex, age and year
+/// columns, or its value column is called `population`. (A table of the second kind
+/// that lacks one of the four columns is then an error, not a generic table.)
+pub fn is_population_shaped(t: &LongTable) -> bool {
+    t.value_name.eq_ignore_ascii_case("population") || roles(t).is_ok()
+}
+
+/// A level's parsed meaning: a value, a total to skip, or not understood.
+enum Parsed<T> {
+    Value(T),
+    Total,
+    Bad,
+}
+
+/// Parses each level of a column once, trying the code first and then the label.
+fn parse_levels<T: Copy>(c: &Column, f: impl Fn(&str) -> Result<Option<T>, ()>) -> Vec<Parsed<T>> {
+    (0..c.levels.len())
+        .map(|i| {
+            let code = f(&c.levels[i]);
+            let r = match code {
+                Ok(v) => Ok(v),
+                Err(()) => f(c.level_label(i)),
+            };
+            match r {
+                Ok(Some(v)) => Parsed::Value(v),
+                Ok(None) => Parsed::Total,
+                Err(()) => Parsed::Bad,
+            }
+        })
+        .collect()
+}
+
+/// Turns a long table into population records, skipping total rows.
+///
+/// Returns the records, the table row of each record and what was skipped.
+///
+/// # Errors
+/// A [`DataError`] naming the row, column and value for a missing column, an unknown
+/// sex code, an age or year that cannot be read, or a missing value.
+pub fn population_records(t: &LongTable) -> Result<(Vec<Record>, Vec<usize>, Skipped), DataError> {
+    let r = roles(t)?;
+    let area_total: Vec<bool> = (0..r.area.levels.len())
+        .map(|i| is_total(&r.area.levels[i]) || is_total(r.area.level_label(i)))
+        .collect();
+    let sexes = parse_levels(r.sex, parse_sex);
+    let ages = parse_levels(r.age, parse_age);
+    let years = parse_levels(r.year, |s| Ok(Some(parse_year(s).ok_or(())?)));
+    let mut skipped = Skipped::default();
+    let mut records = Vec::with_capacity(t.len());
+    let mut rows = Vec::with_capacity(t.len());
+    let bad = |row: usize, c: &Column, problem: &str| {
+        DataError::at(&t.source, t.place(row), problem.to_string())
+            .column(c.name.clone())
+            .value(c.get(row).to_string())
+    };
+    for row in 0..t.len() {
+        let (ai, si, xi, yi) = (
+            r.area.codes[row] as usize,
+            r.sex.codes[row] as usize,
+            r.age.codes[row] as usize,
+            r.year.codes[row] as usize,
+        );
+        let sex = match sexes[si] {
+            Parsed::Value(s) => Some(s),
+            Parsed::Total => None,
+            Parsed::Bad => {
+                return Err(bad(
+                    row,
+                    r.sex,
+                    "not a sex code (expected 1/2, m/f, male/female or miehet/naiset; 0, SSS or Yhteensä for a total)",
+                ))
+            }
+        };
+        let age = match ages[xi] {
+            Parsed::Value(a) => Some(a),
+            Parsed::Total => None,
+            Parsed::Bad => {
+                return Err(bad(
+                    row,
+                    r.age,
+                    "not an age (expected whole years 0–150 or an open top group such as `100+` or `100 -`)",
+                ))
+            }
+        };
+        let year = match years[yi] {
+            Parsed::Value(y) => y,
+            _ => {
+                return Err(bad(
+                    row,
+                    r.year,
+                    "not a year (expected four digits such as 2024)",
+                ))
+            }
+        };
+        let total_of = if area_total[ai] {
+            Some((r.area, ai))
+        } else if sex.is_none() {
+            Some((r.sex, si))
+        } else if age.is_none() {
+            Some((r.age, xi))
+        } else {
+            None
+        };
+        if let Some((c, level)) = total_of {
+            *skipped
+                .totals
+                .entry((c.name.clone(), c.level_label(level).to_string()))
+                .or_default() += 1;
+            continue;
+        }
+        let value = t.values[row].ok_or_else(|| {
+            DataError::at(&t.source, t.place(row), "the population is missing")
+                .column(t.value_column(row).to_string())
+        })?;
+        let (Some(sex), Some(age)) = (sex, age) else {
+            continue;
+        };
+        records.push(Record {
+            area: r.area.levels[ai].clone(),
+            sex,
+            age,
+            year: Year(year),
+            value,
+        });
+        rows.push(row);
+    }
+    Ok((records, rows, skipped))
+}
+
+/// Like [`population_records`], and checks every value (a non-negative finite number)
+/// and that no (area, sex, age, year) cell is given twice. Does not require the
+/// records to fill a grid: a table over several years may lack an area in some year.
+///
+/// # Errors
+/// As [`population_records`], and for a negative or non-finite population or a cell
+/// given twice (naming both rows).
+pub fn checked_records(t: &LongTable) -> Result<(Vec<Record>, Skipped), DataError> {
+    let (records, rows, skipped) = population_records(t)?;
+    let mut seen: HashMap<(&str, Sex, Age, Year), usize> = HashMap::with_capacity(records.len());
+    for (i, r) in records.iter().enumerate() {
+        if !(r.value.is_finite() && r.value >= 0.0) {
+            return Err(DataError::at(
+                &t.source,
+                t.place(rows[i]),
+                "the population must be a non-negative number",
+            )
+            .column(t.value_column(rows[i]).to_string())
+            .value(r.value.to_string()));
+        }
+        if let Some(first) = seen.insert((r.area.as_str(), r.sex, r.age, r.year), rows[i]) {
+            return Err(DataError::at(
+                &t.source,
+                t.place(rows[i]),
+                format!(
+                    "area `{}`, {}, age {}, year {} is given twice (first at {})",
+                    r.area,
+                    r.sex,
+                    r.age,
+                    r.year,
+                    t.place(first)
+                ),
+            ));
+        }
+    }
+    Ok((records, skipped))
+}
+
+/// Turns a long table into a [`Population`], skipping total rows.
+///
+/// # Errors
+/// As [`checked_records`], and for a cell of the area × sex × age × year grid that no
+/// row gives.
+pub fn to_population(t: &LongTable) -> Result<(Population, Skipped), DataError> {
+    let (records, skipped) = checked_records(t)?;
+    let pop = Population::from_records(records).map_err(|e| match e {
+        PopulationError::Empty => DataError::file(
+            &t.source,
+            format!(
+                "the table has no population rows{}",
+                if skipped.rows() > 0 { " (all rows are totals)" } else { "" }
+            ),
+        ),
+        PopulationError::Missing {
+            area,
+            sex,
+            age,
+            year,
+        } => DataError::file(
+            &t.source,
+            format!(
+                "no population for area `{area}`, {sex}, age {age}, year {year}: every area, sex, age from 0 to the top age and year needs a row"
+            ),
+        ),
+        other => DataError::file(&t.source, other.to_string()),
+    })?;
+    Ok((pop, skipped))
+}

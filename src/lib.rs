@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+#![deny(unsafe_code)]
+
+mod error;
+pub mod example;
+#[cfg(feature = "io")]
+pub mod io;
+pub mod population;
+pub mod scenario;
+
+pub use error::Error;
+pub use population::{Age, Population, Sex, Year};

@@ -1,0 +1,495 @@
+//! The scenario file (skenaario): a TOML document naming the inputs of a run and its
+//! parameters, with the keys fixed by kunta's public contract.
+//!
+//! Parsing is separate from reading the files it names: [`ScenarioFile::parse`] takes
+//! the TOML text and reports every unknown key (with its line) and every out-of-range
+//! parameter at once, so `kunta validate` can list all problems in one go.
+//!
+//! # Examples
+//! ```
+//! use kunta::scenario::ScenarioFile;
+//!
+//! let text = r#"
+//! [scenario]
+//! name = "Esimerkkilä"
+//! base_year = 2024
+//! end_year = 2045
+//!
+//! [population]
+//! file = "population.csv"
+//! "#;
+//! let s = ScenarioFile::parse(text).unwrap();
+//! assert_eq!(s.scenario.base_year, 2024);
+//!
+//! let bad = text.replace("end_year", "end_yaer");
+//! let problems = ScenarioFile::parse(&bad).unwrap_err();
+//! assert!(problems[0].to_string().contains("`scenario.end_yaer`"));
+//! ```
+
+use serde::Deserialize;
+use std::fmt;
+
+/// A parameter that may be a constant, a table file, or a linear path between two
+/// `(year, value)` points (constant outside them).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Param {
+    /// One value for every age, year and area.
+    Constant(f64),
+    /// A table file (by age and/or year and/or area), relative to the scenario file.
+    Table(String),
+    /// A linear path from `from = [year, value]` to `to = [year, value]`.
+    Path {
+        /// First point.
+        from: (i32, f64),
+        /// Last point.
+        to: (i32, f64),
+    },
+}
+
+/// `[scenario]`: name and horizon.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ScenarioSection {
+    /// Name written into every output table.
+    pub name: String,
+    /// Last year of observed population (31 December).
+    pub base_year: i32,
+    /// Last projected year.
+    pub end_year: i32,
+    /// Real discount rate for present values.
+    pub discount_rate: Option<f64>,
+}
+
+/// `[population]`: the base population, optionally with a published forecast.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PopulationSection {
+    /// The population table.
+    pub file: String,
+    /// Text encoding of a CSV file (`utf-8`, `iso-8859-15`, …); detected if absent.
+    pub encoding: Option<String>,
+}
+
+/// `[fertility]`: births per woman by the mother's age.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FertilitySection {
+    /// The rate table.
+    pub file: String,
+    /// Rates are per `scale` women (1000 for "per 1000").
+    pub scale: Option<f64>,
+    /// Share of boys among births (default 0.512).
+    pub boys_share: Option<f64>,
+    /// Total fertility path (lever).
+    pub tfr: Option<Param>,
+}
+
+/// `[mortality]`: probabilities of dying.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct MortalitySection {
+    /// The rate table.
+    pub file: String,
+    /// Rates are per `scale` persons.
+    pub scale: Option<f64>,
+    /// Yearly mortality improvement rate.
+    pub improvement: Option<f64>,
+}
+
+/// `[[migration]]`: one named flow.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct MigrationSection {
+    /// Flow name (`internal`, `international`, …).
+    pub name: String,
+    /// `in` or `out`.
+    pub direction: String,
+    /// Counts by sex and age.
+    pub counts: Option<String>,
+    /// Yearly totals per area (with `profile`).
+    pub total: Option<String>,
+    /// Age × sex profile of shares.
+    pub profile: Option<String>,
+    /// Out-rates by sex and age.
+    pub rates: Option<String>,
+    /// Rates or counts are per `scale`.
+    pub scale: Option<f64>,
+    /// Multiplier path on the flow (lever).
+    pub multiplier: Option<Param>,
+}
+
+/// `[[service.segment]]`: a customer segment of a service.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SegmentSection {
+    /// Segment id.
+    pub id: String,
+    /// Share of the service's users in the segment.
+    pub share: Option<Param>,
+    /// Largest teaching group.
+    pub max_group_size: Option<f64>,
+    /// Lesson hours of a group relative to a general group.
+    pub hours_factor: Option<f64>,
+    /// Extra weekly support hours per pupil.
+    pub support_hours_per_unit: Option<f64>,
+    /// Floor area per unit of demand.
+    pub floor_area_per_unit: Option<f64>,
+    /// Units of demand per staff FTE.
+    pub units_per_fte: Option<f64>,
+    /// Segment-specific costs.
+    pub cost: Option<CostSection>,
+}
+
+/// `[service.teaching]`: the teaching model.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct TeachingSection {
+    /// Weekly lesson hours per grade (tuntijako), from the first age.
+    pub lesson_hours: Vec<f64>,
+    /// Teaching obligation in hours per week (opetusvelvollisuus).
+    pub teaching_obligation: f64,
+}
+
+/// `[service.cost]`: product costs (JHS 203 style), in base-year euros.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct CostSection {
+    /// Euros per unit of demand per year.
+    pub per_unit: Option<f64>,
+    /// Euros per m² per year.
+    pub per_m2: Option<f64>,
+    /// Euros per FTE per year.
+    pub per_fte: Option<f64>,
+    /// Fixed euros per year.
+    pub fixed: Option<f64>,
+    /// Overhead share on direct costs.
+    pub overhead: Option<f64>,
+    /// Real yearly growth of costs.
+    pub growth: Option<f64>,
+}
+
+/// `[[service]]`: a productised service (tuotteistettu palvelu).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ServiceSection {
+    /// Service id.
+    pub id: String,
+    /// Name.
+    pub name: Option<String>,
+    /// Unit of demand (pupil, child, client, …).
+    pub unit: Option<String>,
+    /// Ages served, `[age_min, age_max]`.
+    pub ages: (u16, u16),
+    /// Only one sex (`female`/`male`).
+    pub sex: Option<String>,
+    /// Share of the age group using the service.
+    pub coverage: Option<Param>,
+    /// Floor area per unit of demand.
+    pub floor_area_per_unit: Option<f64>,
+    /// Units of demand per staff FTE.
+    pub units_per_fte: Option<f64>,
+    /// Customer segments.
+    #[serde(default)]
+    pub segment: Vec<SegmentSection>,
+    /// Teaching model.
+    pub teaching: Option<TeachingSection>,
+    /// Costs.
+    pub cost: Option<CostSection>,
+}
+
+/// `[[unit]]`: a unit of the service network (palveluverkko).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct UnitSection {
+    /// Unit id (a school's name).
+    pub id: String,
+    /// Service it provides.
+    pub service: String,
+    /// Places.
+    pub capacity: f64,
+    /// Floor area in m².
+    pub floor_area: Option<f64>,
+    /// First year open.
+    pub opens: Option<i32>,
+    /// Last year open.
+    pub closes: Option<i32>,
+}
+
+/// `[catchment]`: each area's share of demand going to each unit.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct CatchmentSection {
+    /// The catchment table `area, unit, share`.
+    pub file: String,
+}
+
+/// `[uncertainty]`: Monte Carlo settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct UncertaintySection {
+    /// Number of trajectories.
+    pub trajectories: Option<u32>,
+    /// Seed of the random streams.
+    pub seed: Option<u64>,
+}
+
+/// A whole scenario file as written.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ScenarioFile {
+    /// `[scenario]`.
+    pub scenario: ScenarioSection,
+    /// `[population]`.
+    pub population: PopulationSection,
+    /// `[fertility]`.
+    pub fertility: Option<FertilitySection>,
+    /// `[mortality]`.
+    pub mortality: Option<MortalitySection>,
+    /// `[[migration]]`.
+    #[serde(default)]
+    pub migration: Vec<MigrationSection>,
+    /// `[[service]]`.
+    #[serde(default)]
+    pub service: Vec<ServiceSection>,
+    /// `[[unit]]`.
+    #[serde(default)]
+    pub unit: Vec<UnitSection>,
+    /// `[catchment]`.
+    pub catchment: Option<CatchmentSection>,
+    /// `[uncertainty]`.
+    pub uncertainty: Option<UncertaintySection>,
+}
+
+/// One problem with a scenario file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Line in the scenario file, where known.
+    pub line: Option<usize>,
+    /// The key at fault (`scenario.end_year`, `service[2].cost.per_unit`).
+    pub key: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(l) = self.line {
+            write!(f, "line {l}: ")?;
+        }
+        if let Some(k) = &self.key {
+            write!(f, "`{k}`: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl ScenarioFile {
+    /// Parses a scenario from TOML text and checks its parameters.
+    ///
+    /// # Errors
+    /// Every problem found: TOML syntax (with line), unknown keys (each with its name
+    /// and line), missing or mistyped keys, and out-of-range values.
+    pub fn parse(text: &str) -> Result<ScenarioFile, Vec<Problem>> {
+        let mut unknown = Vec::new();
+        let de = toml::Deserializer::new(text);
+        let parsed: Result<ScenarioFile, _> =
+            serde_ignored::deserialize(de, |path| unknown.push(key_name(&path.to_string())));
+        let mut problems: Vec<Problem> = Vec::new();
+        let mut searched_from = Vec::new();
+        for key in &unknown {
+            let line = key_line(text, key, &mut searched_from);
+            problems.push(Problem {
+                line,
+                key: Some(key.to_string()),
+                message: "unknown key".into(),
+            });
+        }
+        match parsed {
+            Err(e) => {
+                let line = e
+                    .span()
+                    .map(|s| 1 + text[..s.start.min(text.len())].matches('\n').count());
+                problems.push(Problem {
+                    line,
+                    key: None,
+                    message: e.message().trim().to_string(),
+                });
+                Err(problems)
+            }
+            Ok(s) => {
+                problems.extend(s.check());
+                if problems.is_empty() {
+                    Ok(s)
+                } else {
+                    Err(problems)
+                }
+            }
+        }
+    }
+
+    /// Checks parameter ranges that do not need the input files.
+    pub fn check(&self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        let mut bad = |key: &str, message: String| {
+            p.push(Problem {
+                line: None,
+                key: Some(key.to_string()),
+                message,
+            })
+        };
+        let s = &self.scenario;
+        if s.end_year < s.base_year {
+            bad(
+                "scenario.end_year",
+                format!("{} is before base_year {}", s.end_year, s.base_year),
+            );
+        }
+        if let Some(r) = s.discount_rate {
+            if !(r > -1.0 && r.is_finite()) {
+                bad("scenario.discount_rate", format!("{r} must be above -1"));
+            }
+        }
+        if let Some(f) = &self.fertility {
+            if let Some(c) = f.boys_share {
+                if !(0.0..=1.0).contains(&c) {
+                    bad(
+                        "fertility.boys_share",
+                        format!("{c} is not a share between 0 and 1"),
+                    );
+                }
+            }
+            if let Some(sc) = f.scale {
+                if !(sc > 0.0 && sc.is_finite()) {
+                    bad("fertility.scale", format!("{sc} must be positive"));
+                }
+            }
+        }
+        if let Some(m) = &self.mortality {
+            if let Some(sc) = m.scale {
+                if !(sc > 0.0 && sc.is_finite()) {
+                    bad("mortality.scale", format!("{sc} must be positive"));
+                }
+            }
+        }
+        for (i, m) in self.migration.iter().enumerate() {
+            let key = |k: &str| format!("migration[{i}].{k}");
+            if m.direction != "in" && m.direction != "out" {
+                bad(
+                    &key("direction"),
+                    format!("`{}` is neither `in` nor `out`", m.direction),
+                );
+            }
+            let forms = [
+                m.counts.is_some(),
+                m.total.is_some() || m.profile.is_some(),
+                m.rates.is_some(),
+            ];
+            if forms.iter().filter(|f| **f).count() != 1 {
+                bad(
+                    &key("counts"),
+                    "give exactly one of `counts`, `total` with `profile`, or `rates`".into(),
+                );
+            } else if m.total.is_some() != m.profile.is_some() {
+                bad(&key("profile"), "`total` and `profile` go together".into());
+            } else if m.rates.is_some() && m.direction == "in" {
+                bad(&key("rates"), "rates are for out-migration only".into());
+            }
+        }
+        if let Some(u) = &self.uncertainty {
+            if u.trajectories == Some(0) {
+                bad("uncertainty.trajectories", "must be at least 1".into());
+            }
+        }
+        p
+    }
+}
+
+/// `service.0.cost.?.per_unti` (as serde_ignored writes paths) →
+/// `service[0].cost.per_unti`.
+fn key_name(path: &str) -> String {
+    let mut out = String::new();
+    for part in path.split('.').filter(|p| *p != "?") {
+        if part.bytes().all(|b| b.is_ascii_digit()) && !out.is_empty() {
+            out.push_str(&format!("[{part}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(part);
+        }
+    }
+    out
+}
+
+/// The line of an unknown key such as `service[1].cost.per_unti`: the next line, after
+/// those already reported for the same name, that assigns the key's last part or opens
+/// a table of that name.
+fn key_line(text: &str, path: &str, used: &mut Vec<(String, usize)>) -> Option<usize> {
+    let last = path.rsplit('.').next().unwrap_or(path);
+    let last = last.split('[').next().unwrap_or(last);
+    let after = used
+        .iter()
+        .filter(|(k, _)| k == last)
+        .map(|(_, l)| *l)
+        .max()
+        .unwrap_or(0);
+    let found = text.lines().enumerate().skip(after).find_map(|(i, l)| {
+        let t = l.trim_start();
+        let assigns = t
+            .strip_prefix(last)
+            .is_some_and(|r| r.trim_start().starts_with('=') || r.starts_with('.'));
+        let header = t.starts_with('[')
+            && t.trim_matches(|c| c == '[' || c == ']')
+                .rsplit('.')
+                .next()
+                .is_some_and(|h| h.trim() == last);
+        (assigns || header).then_some(i + 1)
+    })?;
+    used.push((last.to_string(), found));
+    Some(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "[scenario]\nname = \"x\"\nbase_year = 2024\nend_year = 2030\n\n[population]\nfile = \"p.csv\"\n";
+
+    #[test]
+    fn every_unknown_key_is_named_with_its_line() {
+        let text = format!("{BASE}colour = 1\n\n[[service]]\nid = \"s\"\nages = [7, 12]\n[service.cost]\nper_unti = 3.0\n");
+        let p = ScenarioFile::parse(&text).unwrap_err();
+        let shown: Vec<String> = p.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "line 8: `population.colour`: unknown key",
+                "line 14: `service[0].cost.per_unti`: unknown key"
+            ]
+        );
+    }
+
+    #[test]
+    fn range_problems_are_listed_together() {
+        let text = BASE.replace("end_year = 2030", "end_year = 2020\ndiscount_rate = -2.0");
+        let p = ScenarioFile::parse(&text).unwrap_err();
+        assert_eq!(p.len(), 2, "{p:?}");
+    }
+
+    #[test]
+    fn syntax_error_has_a_line() {
+        let p = ScenarioFile::parse("[scenario]\nname = \n").unwrap_err();
+        assert_eq!(p[0].line, Some(2), "{p:?}");
+    }
+
+    #[test]
+    fn params_take_three_forms() {
+        #[derive(Deserialize)]
+        struct T {
+            a: Param,
+            b: Param,
+            c: Param,
+        }
+        let t: T = toml::from_str(
+            "a = 0.9\nb = \"cov.csv\"\nc = { from = [2025, 0.9], to = [2030, 0.95] }",
+        )
+        .unwrap();
+        assert_eq!(t.a, Param::Constant(0.9));
+        assert_eq!(t.b, Param::Table("cov.csv".into()));
+        assert_eq!(
+            t.c,
+            Param::Path {
+                from: (2025, 0.9),
+                to: (2030, 0.95)
+            }
+        );
+    }
+}

@@ -1,0 +1,301 @@
+//! The `kunta` binary as a user runs it: exit status, messages, files written.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn kunta(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kunta"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the kunta binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Writes `content` to `name` in a new temporary directory.
+fn file(name: &str, content: &[u8]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join(name);
+    std::fs::write(&p, content).unwrap();
+    (dir, p)
+}
+
+/// Converting `content` fails with exit status 1, one line on stderr containing every
+/// one of `expected`, and no output file (nor a temporary one) left behind.
+fn convert_fails(name: &str, content: &[u8], expected: &[&str]) {
+    let (dir, _) = file(name, content);
+    for out in ["out.csv", "out.parquet"] {
+        let o = kunta(&["convert", name, "--out", out], dir.path());
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "one sentence expected: {err}"
+        );
+        assert!(err.starts_with("error: "), "{err}");
+        for e in expected {
+            assert!(err.contains(e), "{name}: `{e}` not in: {err}");
+        }
+        assert!(!err.contains("panicked"), "{err}");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != name)
+            .collect();
+        assert!(left.is_empty(), "{name}: left behind {left:?}");
+    }
+}
+
+const GOOD_CSV: &str = "area,sex,age,year,population\n091,1,0,2024,10\n091,1,1,2024,11\n091,2,0,2024,12\n091,2,1,2024,13\n";
+
+#[test]
+fn good_csv_converts_to_csv_and_parquet() {
+    let (dir, _) = file("pop.csv", GOOD_CSV.as_bytes());
+    let o = kunta(&["convert", "pop.csv", "--out", "out.csv"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
+    assert_eq!(
+        out,
+        "area,sex,age,year,population\n091,female,0,2024,12\n091,female,1,2024,13\n091,male,0,2024,10\n091,male,1,2024,11\n"
+    );
+    let o = kunta(&["convert", "pop.csv", "--out", "out.parquet"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Parquet read back through kunta's own reader gives the same table.
+    let o = kunta(
+        &["convert", "out.parquet", "--out", "again.csv"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("again.csv")).unwrap(),
+        out
+    );
+}
+
+#[test]
+fn total_rows_are_skipped_and_reported() {
+    let csv = format!("{GOOD_CSV}091,0,0,2024,22\nSSS,1,0,2024,99\n");
+    let (dir, _) = file("pop.csv", csv.as_bytes());
+    let o = kunta(&["convert", "pop.csv", "--out", "out.csv"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("skipped 2 total rows"), "{err}");
+    let out = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
+    assert_eq!(out.lines().count(), 5);
+}
+
+#[test]
+fn bad_population_csv_rows_are_named() {
+    convert_fails(
+        "pop.csv",
+        b"area,sex,year,population\n091,1,2024,10\n",
+        &["pop.csv", "no age column"],
+    );
+    convert_fails(
+        "pop.csv",
+        b"area,sex,age,year,population\n091,1,0,2024,10\n091,1,abc,2024,10\n",
+        &["pop.csv", "line 3", "column `age`", "value `abc`"],
+    );
+    convert_fails(
+        "pop.csv",
+        b"area,sex,age,year,population\n091,1,0,2024,10\n091,2,0,2024,-4\n",
+        &[
+            "pop.csv",
+            "line 3",
+            "column `population`",
+            "value `-4`",
+            "non-negative",
+        ],
+    );
+    convert_fails(
+        "pop.csv",
+        b"area,sex,age,year,population\n091,1,0,2024,NaN\n",
+        &["pop.csv", "line 2", "column `population`", "value `NaN`"],
+    );
+    convert_fails(
+        "pop.csv",
+        b"area,sex,age,year,population\n091,1,0,2024,10\n091,x,0,2024,10\n",
+        &[
+            "pop.csv",
+            "line 3",
+            "column `sex`",
+            "value `x`",
+            "not a sex code",
+        ],
+    );
+    convert_fails(
+        "pop.csv",
+        b"area,sex,age,year,population\n091,1,0,2024,10\n091,2,0,2024,10\n091,1,0,2024,11\n",
+        &["pop.csv", "line 4", "given twice", "line 2"],
+    );
+}
+
+#[test]
+fn broken_px_files_are_refused() {
+    let px = "CHARSET=\"ANSI\";\nSTUB=\"Alue\";\nHEADING=\"Vuosi\";\nVALUES(\"Alue\")=\"A\",\"B\";\nVALUES(\"Vuosi\")=\"2019\",\"2020\";\nDATA=\n1 2\n3 4;\n";
+    // Truncated in the header and in DATA.
+    convert_fails("t.px", &px.as_bytes()[..40], &["t.px", "no `DATA=`"]);
+    convert_fails(
+        "t.px",
+        &px.as_bytes()[..px.len() - 4],
+        &["t.px", "DATA holds 3 values", "promise 4"],
+    );
+    convert_fails(
+        "t.px",
+        px.replace("3 4;", "3;").as_bytes(),
+        &["t.px", "DATA holds 3 values"],
+    );
+    convert_fails(
+        "t.px",
+        px.replace("3 4;", "3 x;").as_bytes(),
+        &["t.px", "line 8", "value `x`"],
+    );
+    // A header declaring 10^12 cells.
+    let list: Vec<String> = (0..1000).map(|i| format!("\"{i}\"")).collect();
+    let list = list.join(",");
+    let huge = format!("STUB=\"a\",\"b\";\nHEADING=\"c\",\"d\";\nVALUES(\"a\")={list};\nVALUES(\"b\")={list};\nVALUES(\"c\")={list};\nVALUES(\"d\")={list};\nDATA=\n1 2 3;\n");
+    convert_fails(
+        "huge.px",
+        huge.as_bytes(),
+        &["huge.px", "1000000000000 cells"],
+    );
+}
+
+#[test]
+fn broken_jsonstat_files_are_refused() {
+    let doc = r#"{"version":"2.0","class":"dataset","id":["a","b"],"size":[2,2],
+      "dimension":{"a":{"category":{"index":["x","y"]}},"b":{"category":{"index":["1","2"]}}},
+      "value":[1,2,3,4]}"#;
+    convert_fails(
+        "d.json",
+        doc.replace("[1,2,3,4]", "[1,2,3]").as_bytes(),
+        &["d.json", "`value` has 3 entries", "promises 4"],
+    );
+    convert_fails(
+        "d.json",
+        doc.replace("[2,2]", "[2,-2]").as_bytes(),
+        &["d.json", "size[1]", "value `-2`"],
+    );
+    convert_fails(
+        "d.json",
+        &doc.as_bytes()[..60],
+        &["d.json", "not valid JSON"],
+    );
+}
+
+#[test]
+fn empty_and_random_files_are_refused() {
+    for name in ["e.csv", "e.px", "e.json", "e.parquet"] {
+        convert_fails(name, b"", &[name, "empty"]);
+    }
+    // Seeded pseudo-random bytes.
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let bytes: Vec<u8> = (0..4096)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    for name in ["r.csv", "r.px", "r.json", "r.parquet"] {
+        convert_fails(name, &bytes, &[name]);
+    }
+}
+
+#[test]
+fn unknown_scenario_keys_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pop.csv"), GOOD_CSV).unwrap();
+    std::fs::write(
+        dir.path().join("s.toml"),
+        "[scenario]\nname = \"t\"\nbase_year = 2024\nend_year = 2030\nhorizon = 3\n\n[population]\nfile = \"pop.csv\"\nfiel = \"x\"\n",
+    )
+    .unwrap();
+    let o = kunta(&["validate", "s.toml"], dir.path());
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("line 5: `scenario.horizon`: unknown key"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 9: `population.fiel`: unknown key"),
+        "{err}"
+    );
+    assert!(err.contains("2 problems found"), "{err}");
+    let o = kunta(&["run", "s.toml"], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("scenario.horizon"));
+}
+
+#[test]
+fn validate_lists_every_input_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pop.csv"), GOOD_CSV).unwrap();
+    std::fs::write(
+        dir.path().join("s.toml"),
+        "[scenario]\nname = \"t\"\nbase_year = 2023\nend_year = 2030\n\n[population]\nfile = \"pop.csv\"\n\n[fertility]\nfile = \"missing.csv\"\n",
+    )
+    .unwrap();
+    let o = kunta(&["validate", "s.toml"], dir.path());
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("`scenario.base_year`: 2023 is not a year of"),
+        "{err}"
+    );
+    assert!(err.contains("missing.csv: cannot read"), "{err}");
+    assert!(err.contains("2 problems found"), "{err}");
+}
+
+#[test]
+fn run_example_prints_summary_and_writes_population() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = kunta(&["run", "--format", "csv"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("Esimerkkilä"), "{out}");
+    let table = std::fs::read_to_string(dir.path().join("kunta-out/population.csv")).unwrap();
+    assert!(
+        table.starts_with("scenario,area,sex,age,year,population\nEsimerkkilä,01,female,0,2024,")
+    );
+    assert_eq!(table.lines().count(), 1 + 4 * 2 * 101);
+
+    let o = kunta(&["run", "--json", "--out", "j"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    assert_eq!(v["base_year"], 2024);
+    let areas_sum: f64 = v["areas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["population"].as_f64().unwrap())
+        .sum();
+    assert_eq!(Some(areas_sum), v["population"].as_f64());
+}
+
+#[test]
+fn example_writes_a_runnable_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = kunta(&["example", "--out", "ex"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = kunta(&["validate", "ex/scenario.toml"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = kunta(&["run", "ex/scenario.toml", "--out", "o"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(dir.path().join("o/population.parquet").exists());
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = kunta(&["convert"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    let o = kunta(&["frobnicate"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -1,0 +1,4 @@
+//! Integration tests: one test binary (each links polars), in modules.
+
+mod cli;
+mod real_data;
