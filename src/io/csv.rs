@@ -101,7 +101,7 @@ pub fn read(bytes: &[u8], file: &str, opts: &CsvOptions) -> Result<LongTable, Da
             ));
         }
         let parse = |col: usize| {
-            parse_number(&rec[col], comma_decimal).map_err(|()| {
+            parse_number(&rec[col], comma_decimal).map_err(|_| {
                 DataError::at(file, Place::Line(line), "not a number")
                     .column(names[col].clone())
                     .value(rec[col].to_string())

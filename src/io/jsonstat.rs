@@ -137,7 +137,7 @@ pub fn read(bytes: &[u8], file: &str) -> Result<LongTable, DataError> {
         }
         (None, None) => unreachable!("value is an array or an object"),
     };
-    let status = read_status(file, &field(ds, "status"), cells)?;
+    let status = read_status(file, field(ds, "status"), cells)?;
     Ok(LongTable {
         source: file.to_string(),
         columns: cube_columns(dims, cells),

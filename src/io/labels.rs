@@ -73,19 +73,34 @@ pub fn is_total(label: &str) -> bool {
     )
 }
 
+/// A label read from a table: a value, or the total over the dimension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Label<T> {
+    /// A value.
+    Value(T),
+    /// The total over the dimension (never summed in).
+    Total,
+}
+
+/// A text that is neither a number nor a missing-value symbol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotANumber;
+
 /// Parses a sex code: `1`/`2` (Statistics Finland: 1 male, 2 female), `m`/`f`,
-/// `male`/`female`, `miehet`/`naiset` and their singulars. `Ok(None)` is the total
-/// (`0`, `SSS`, `Yhteensä`).
-pub fn parse_sex(label: &str) -> Result<Option<Sex>, ()> {
+/// `male`/`female`, `miehet`/`naiset` and their singulars, or the total (`0`, `SSS`,
+/// `Yhteensä`). `None` if the label is none of these.
+pub fn parse_sex(label: &str) -> Option<Label<Sex>> {
     let l = label.trim().to_lowercase();
     match l.as_str() {
-        "1" | "m" | "male" | "males" | "men" | "miehet" | "mies" | "pojat" => Ok(Some(Sex::Male)),
-        "2" | "f" | "female" | "females" | "women" | "naiset" | "nainen" | "tytöt" => {
-            Ok(Some(Sex::Female))
+        "1" | "m" | "male" | "males" | "men" | "miehet" | "mies" | "pojat" => {
+            Some(Label::Value(Sex::Male))
         }
-        "0" => Ok(None),
-        _ if is_total(&l) => Ok(None),
-        _ => Err(()),
+        "2" | "f" | "female" | "females" | "women" | "naiset" | "nainen" | "tytöt" => {
+            Some(Label::Value(Sex::Female))
+        }
+        "0" => Some(Label::Total),
+        _ if is_total(&l) => Some(Label::Total),
+        _ => None,
     }
 }
 
@@ -93,15 +108,16 @@ pub fn parse_sex(label: &str) -> Result<Option<Sex>, ()> {
 pub const MAX_AGE: u16 = 150;
 
 /// Parses an age: whole years (`7`, `007`) or an open top group (`100 -`, `100-`,
-/// `100+`, `100 ja yli`). `Ok(None)` is the total (`SSS`, `Yhteensä`).
-pub fn parse_age(label: &str) -> Result<Option<Age>, ()> {
+/// `100+`, `100 ja yli`), or the total (`SSS`, `Yhteensä`). `None` if the label is
+/// none of these.
+pub fn parse_age(label: &str) -> Option<Label<Age>> {
     let l = label.trim().to_lowercase();
     if is_total(&l) {
-        return Ok(None);
+        return Some(Label::Total);
     }
     let digits: String = l.chars().take_while(|c| c.is_ascii_digit()).collect();
     if digits.is_empty() || digits.len() > 4 {
-        return Err(());
+        return None;
     }
     let rest = l[digits.len()..].trim();
     let open_suffix = matches!(
@@ -116,13 +132,10 @@ pub fn parse_age(label: &str) -> Result<Option<Age>, ()> {
             | "years or over"
     );
     if !open_suffix {
-        return Err(());
+        return None;
     }
-    let n: u16 = digits.parse().map_err(|_| ())?;
-    if n > MAX_AGE {
-        return Err(());
-    }
-    Ok(Some(Age(n)))
+    let n: u16 = digits.parse().ok()?;
+    (n <= MAX_AGE).then_some(Label::Value(Age(n)))
 }
 
 /// Parses a year: a whole number from 1000 to 9999.
@@ -144,7 +157,10 @@ pub fn is_missing_symbol(s: &str) -> bool {
 
 /// Parses a number as statistical tables write it: `12`, `12.5`, `-3`, `1e3`, or with a
 /// decimal comma (`12,5`) when `comma_decimal` is set. Missing symbols give `Ok(None)`.
-pub fn parse_number(s: &str, comma_decimal: bool) -> Result<Option<f64>, ()> {
+///
+/// # Errors
+/// [`NotANumber`] for any other text.
+pub fn parse_number(s: &str, comma_decimal: bool) -> Result<Option<f64>, NotANumber> {
     let t = s.trim();
     if is_missing_symbol(t) {
         return Ok(None);
@@ -161,9 +177,9 @@ pub fn parse_number(s: &str, comma_decimal: bool) -> Result<Option<f64>, ()> {
         .bytes()
         .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
     {
-        return Err(());
+        return Err(NotANumber);
     }
-    t.parse::<f64>().map(Some).map_err(|_| ())
+    t.parse::<f64>().map(Some).map_err(|_| NotANumber)
 }
 
 #[cfg(test)]
@@ -186,21 +202,21 @@ mod tests {
 
     #[test]
     fn sexes_ages_and_totals() {
-        assert_eq!(parse_sex("1"), Ok(Some(Sex::Male)));
-        assert_eq!(parse_sex("Naiset"), Ok(Some(Sex::Female)));
-        assert_eq!(parse_sex("f"), Ok(Some(Sex::Female)));
-        assert_eq!(parse_sex("0"), Ok(None));
-        assert_eq!(parse_sex("SSS"), Ok(None));
-        assert_eq!(parse_sex("x"), Err(()));
-        assert_eq!(parse_age("007"), Ok(Some(Age(7))));
+        assert_eq!(parse_sex("1"), Some(Label::Value(Sex::Male)));
+        assert_eq!(parse_sex("Naiset"), Some(Label::Value(Sex::Female)));
+        assert_eq!(parse_sex("f"), Some(Label::Value(Sex::Female)));
+        assert_eq!(parse_sex("0"), Some(Label::Total));
+        assert_eq!(parse_sex("SSS"), Some(Label::Total));
+        assert_eq!(parse_sex("x"), None);
+        assert_eq!(parse_age("007"), Some(Label::Value(Age(7))));
         for open in ["100 -", "100-", "100+", "100 ja yli"] {
-            assert_eq!(parse_age(open), Ok(Some(Age(100))), "{open}");
+            assert_eq!(parse_age(open), Some(Label::Value(Age(100))), "{open}");
         }
-        assert_eq!(parse_age("Yhteensä"), Ok(None));
-        assert_eq!(parse_age("abc"), Err(()));
-        assert_eq!(parse_age("-1"), Err(()));
-        assert_eq!(parse_age("5-9"), Err(()));
-        assert_eq!(parse_age("151"), Err(()));
+        assert_eq!(parse_age("Yhteensä"), Some(Label::Total));
+        assert_eq!(parse_age("abc"), None);
+        assert_eq!(parse_age("-1"), None);
+        assert_eq!(parse_age("5-9"), None);
+        assert_eq!(parse_age("151"), None);
         assert!(is_total("KOKO MAA"));
         assert_eq!(parse_year("2019"), Some(2019));
         assert_eq!(parse_year("2019M01"), None);
@@ -209,11 +225,11 @@ mod tests {
     #[test]
     fn numbers_and_missing_symbols() {
         assert_eq!(parse_number("12,5", true), Ok(Some(12.5)));
-        assert_eq!(parse_number("12,5", false), Err(()));
+        assert_eq!(parse_number("12,5", false), Err(NotANumber));
         assert_eq!(parse_number("..", false), Ok(None));
         assert_eq!(parse_number("-", false), Ok(None));
         assert_eq!(parse_number("-3", false), Ok(Some(-3.0)));
-        assert_eq!(parse_number("nan", false), Err(()));
-        assert_eq!(parse_number("inf", false), Err(()));
+        assert_eq!(parse_number("nan", false), Err(NotANumber));
+        assert_eq!(parse_number("inf", false), Err(NotANumber));
     }
 }

@@ -2,7 +2,7 @@
 //! normalising their codes, and skipping total rows.
 
 use super::error::DataError;
-use super::labels::{is_total, parse_age, parse_sex, parse_year, role_of, Role};
+use super::labels::{is_total, parse_age, parse_sex, parse_year, role_of, Label, Role};
 use super::table::{Column, LongTable};
 use crate::population::{Age, Population, PopulationError, Record, Sex, Year};
 use std::collections::{BTreeMap, HashMap};
@@ -111,28 +111,13 @@ pub fn is_population_shaped(t: &LongTable) -> bool {
     t.value_name.eq_ignore_ascii_case("population") || roles(t).is_ok()
 }
 
-/// A level's parsed meaning: a value, a total to skip, or not understood.
-enum Parsed<T> {
-    Value(T),
-    Total,
-    Bad,
-}
-
 /// Parses each level of a column once, trying the code first and then the label.
-fn parse_levels<T: Copy>(c: &Column, f: impl Fn(&str) -> Result<Option<T>, ()>) -> Vec<Parsed<T>> {
+fn parse_levels<T: Copy>(
+    c: &Column,
+    f: impl Fn(&str) -> Option<Label<T>>,
+) -> Vec<Option<Label<T>>> {
     (0..c.levels.len())
-        .map(|i| {
-            let code = f(&c.levels[i]);
-            let r = match code {
-                Ok(v) => Ok(v),
-                Err(()) => f(c.level_label(i)),
-            };
-            match r {
-                Ok(Some(v)) => Parsed::Value(v),
-                Ok(None) => Parsed::Total,
-                Err(()) => Parsed::Bad,
-            }
-        })
+        .map(|i| f(&c.levels[i]).or_else(|| f(c.level_label(i))))
         .collect()
 }
 
@@ -150,7 +135,7 @@ pub fn population_records(t: &LongTable) -> Result<(Vec<Record>, Vec<usize>, Ski
         .collect();
     let sexes = parse_levels(r.sex, parse_sex);
     let ages = parse_levels(r.age, parse_age);
-    let years = parse_levels(r.year, |s| Ok(Some(parse_year(s).ok_or(())?)));
+    let years = parse_levels(r.year, |s| parse_year(s).map(Label::Value));
     let mut skipped = Skipped::default();
     let mut records = Vec::with_capacity(t.len());
     let mut rows = Vec::with_capacity(t.len());
@@ -167,9 +152,9 @@ pub fn population_records(t: &LongTable) -> Result<(Vec<Record>, Vec<usize>, Ski
             r.year.codes[row] as usize,
         );
         let sex = match sexes[si] {
-            Parsed::Value(s) => Some(s),
-            Parsed::Total => None,
-            Parsed::Bad => {
+            Some(Label::Value(s)) => Some(s),
+            Some(Label::Total) => None,
+            None => {
                 return Err(bad(
                     row,
                     r.sex,
@@ -178,9 +163,9 @@ pub fn population_records(t: &LongTable) -> Result<(Vec<Record>, Vec<usize>, Ski
             }
         };
         let age = match ages[xi] {
-            Parsed::Value(a) => Some(a),
-            Parsed::Total => None,
-            Parsed::Bad => {
+            Some(Label::Value(a)) => Some(a),
+            Some(Label::Total) => None,
+            None => {
                 return Err(bad(
                     row,
                     r.age,
@@ -189,7 +174,7 @@ pub fn population_records(t: &LongTable) -> Result<(Vec<Record>, Vec<usize>, Ski
             }
         };
         let year = match years[yi] {
-            Parsed::Value(y) => y,
+            Some(Label::Value(y)) => y,
             _ => {
                 return Err(bad(
                     row,

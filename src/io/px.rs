@@ -484,7 +484,7 @@ fn push_value(
         )
         .value(tok.to_string()));
     }
-    let v = parse_number(tok, false).map_err(|()| {
+    let v = parse_number(tok, false).map_err(|_| {
         DataError::at(
             file,
             Place::Line(line),

@@ -39,9 +39,11 @@ impl FromStr for TextEncoding {
             "iso88591" | "latin1" | "l1" => TextEncoding::Latin1,
             "iso885915" | "latin9" | "l9" => TextEncoding::Latin9,
             "windows1252" | "cp1252" | "ansi" => TextEncoding::Windows1252,
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "unknown encoding `{s}` (expected utf-8, iso-8859-1, iso-8859-15 or windows-1252)"
-            )),
+            ))
+            }
         })
     }
 }
