@@ -6,6 +6,7 @@
 
 use super::error::IoError;
 use super::table::LongTable;
+#[cfg(feature = "parquet")]
 use polars::prelude::{Column as PlColumn, DataFrame, ParquetWriter};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -138,6 +139,12 @@ impl Frame {
         w.into_inner().map_err(|e| e.into_error())?.sync_all()
     }
 
+    #[cfg(not(feature = "parquet"))]
+    fn write_parquet(&self, _file: File) -> Result<(), String> {
+        Err("this build of kunta writes no Parquet (the `parquet` feature is off)".into())
+    }
+
+    #[cfg(feature = "parquet")]
     fn write_parquet(&self, file: File) -> Result<(), String> {
         let cols: Vec<PlColumn> = self
             .columns

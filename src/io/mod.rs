@@ -15,14 +15,16 @@
 //! codes and open top-age labels, and skips total rows (`SSS`, `Yhteensä`, `KOKO MAA`,
 //! sex `0`), reporting what it skipped.
 //!
-//! This module sits behind the default-on `io` feature; a build without it has no
-//! polars and no file access.
+//! This module sits behind the default-on `io` feature; a build without it has no file
+//! access. Parquet comes with the `parquet` feature (also on by default), the only
+//! one that pulls in polars.
 
 pub mod csv;
 mod error;
 pub mod frame;
 pub mod jsonstat;
 pub mod labels;
+#[cfg(feature = "parquet")]
 pub mod parquet;
 pub mod population;
 pub mod px;
@@ -125,7 +127,16 @@ pub fn read_table_bytes(
             InputFormat::Csv => csv::read(&bytes, &name, options)?,
             InputFormat::Px => px::read(&bytes, &name)?,
             InputFormat::JsonStat => jsonstat::read(&bytes, &name)?,
+            #[cfg(feature = "parquet")]
             InputFormat::Parquet => parquet::read(bytes, &name)?,
+            #[cfg(not(feature = "parquet"))]
+            InputFormat::Parquet => {
+                return Err(DataError::file(
+                    &name,
+                    "this build of kunta reads no Parquet (the `parquet` feature is off)",
+                )
+                .into())
+            }
         },
     )
 }

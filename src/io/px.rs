@@ -266,9 +266,15 @@ fn statements<'a>(header: &'a [u8], file: &str) -> Result<Vec<(&'a [u8], u64)>, 
     Ok(out)
 }
 
-/// The header's text encoding from `CODEPAGE` (or UTF-8 where `CHARSET` is absent and
-/// the bytes are valid UTF-8).
+/// The header's text encoding: UTF-8 where the bytes are valid UTF-8 and hold any
+/// non-ASCII character (a Latin-1/9 text almost never is), else `CODEPAGE`, else the
+/// Windows code page PX calls "ANSI".
 fn encoding_of(stmts: &[(&[u8], u64)], file: &str) -> Result<TextEncoding, DataError> {
+    let utf8 = stmts.iter().all(|(s, _)| std::str::from_utf8(s).is_ok());
+    let non_ascii = stmts.iter().any(|(s, _)| !s.is_ascii());
+    if utf8 && non_ascii {
+        return Ok(TextEncoding::Utf8);
+    }
     for (s, line) in stmts {
         let t = trim_ascii(s);
         if let Some(rest) = t.strip_prefix(b"CODEPAGE") {
@@ -282,9 +288,7 @@ fn encoding_of(stmts: &[(&[u8], u64)], file: &str) -> Result<TextEncoding, DataE
             });
         }
     }
-    // No CODEPAGE: UTF-8 where valid, else the Windows code page PX calls "ANSI".
-    let valid_utf8 = stmts.iter().all(|(s, _)| std::str::from_utf8(s).is_ok());
-    Ok(if valid_utf8 {
+    Ok(if utf8 {
         TextEncoding::Utf8
     } else {
         TextEncoding::Windows1252
@@ -510,6 +514,19 @@ mod tests {
         assert_eq!(t.columns[0].get(0), "A;1");
         assert_eq!(t.columns[1].get(1), "2020");
         assert_eq!(t.columns[0].get(2), "B");
+    }
+
+    #[test]
+    fn codepage_and_utf8_detection() {
+        let latin =
+            b"CODEPAGE=\"iso-8859-15\";\nSTUB=\"Ik\xe4\";\nVALUES(\"Ik\xe4\")=\"0\";\nDATA=\n5;\n";
+        assert_eq!(read(latin, "l.px").unwrap().columns[0].name, "Ikä");
+        // Declared Latin-9 but written in UTF-8: the text decides.
+        let utf8 = "CODEPAGE=\"iso-8859-15\";\nSTUB=\"Ikä\";\nVALUES(\"Ikä\")=\"0\";\nDATA=\n5;\n";
+        assert_eq!(
+            read(utf8.as_bytes(), "u.px").unwrap().columns[0].name,
+            "Ikä"
+        );
     }
 
     #[test]
