@@ -81,7 +81,7 @@ fn csv_file(n: usize) -> Vec<u8> {
 
 fn readers(c: &mut Criterion) {
     let mut g = c.benchmark_group("read_population");
-    for n in [309usize] {
+    for n in [20usize, 309] {
         let cells = (n * 2 * AGES) as u64;
         g.throughput(Throughput::Elements(cells));
         let id = format!("{n}areas_x2_x{AGES}ages_x1year");
