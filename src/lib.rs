@@ -7,6 +7,7 @@ pub mod example;
 #[cfg(feature = "io")]
 pub mod io;
 pub mod population;
+pub mod projection;
 pub mod scenario;
 
 pub use error::Error;

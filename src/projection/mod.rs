@@ -1,0 +1,356 @@
+//! Cohort-component projection (väestöennuste), one year at a time: MODEL.md §2.
+//!
+//! Every flow of year `y` is indexed by the age `i` its people had at the start of the
+//! year (31 Dec `y−1`); children born during the year have the birth index, stored
+//! after the oldest age (`i = ω + 1`, Statistics Finland's "alle 0", `-1` in files).
+//! For each area and sex, with `P` the population at the start of the year:
+//!
+//! ```text
+//! D(i)  = P(i) · q(i)                                deaths
+//! S(i)  = P(i) − D(i) + I(i) − O(i)                  survivors (migrants in and out)
+//! P'(i+1) = S(i)  for i = 0..=ω−2,   P'(ω) = S(ω−1) + S(ω)
+//! B     = Σ_i f(i) · P_female(i)                     births (mother's age at start)
+//! P'(0) = B · c_s · (1 − q_birth) + I(birth) − O(birth)
+//! ```
+//!
+//! Where a survivor count would be negative it is set to 0 and the shortfall is
+//! reported as `unmet_out_migration`, so that for every area, sex and year
+//! `ΣP' = ΣP + births − deaths + Σin − Σout + unmet` holds exactly (up to rounding).
+//!
+//! This module is pure numerics: it takes resolved rates as arrays and never reads a
+//! file. Out-migration given as rates is applied to the start population `P(i)`; for
+//! the birth index the base is the year's newborns of that sex after birth-year
+//! deaths, `B · c_s · (1 − q_birth)`.
+
+use crate::population::Sex;
+use ndarray::{Array2, Array3, ArrayView3, ArrayViewMut3, Axis};
+
+/// How a migration flow's numbers turn into movers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FlowValues {
+    /// Movers by `(area, sex, index)`, index `0..=ω` ages at the start of the year and
+    /// `ω + 1` the birth index.
+    Counts(Array3<f64>),
+    /// Out-migration rates by `(area, sex, index)`: movers = rate × base.
+    OutRates(Array3<f64>),
+}
+
+/// Whether a flow brings people in or takes them out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Into the area.
+    In,
+    /// Out of the area.
+    Out,
+}
+
+/// One migration flow of one year, resolved to arrays.
+#[derive(Debug, Clone, PartialEq)]
+pub struct YearFlow {
+    /// In or out.
+    pub direction: Direction,
+    /// Counts or out-rates.
+    pub values: FlowValues,
+    /// For a closed internal system: destination shares `d[b, s, i]` (summing to 1 over
+    /// areas `b`). The movers of this out-flow, pooled over all areas per sex and
+    /// index, come back in to the areas by these shares.
+    pub destinations: Option<Array3<f64>>,
+}
+
+/// The rates of one projection year, resolved for every area and sex.
+#[derive(Debug, Clone, PartialEq)]
+pub struct YearRates {
+    /// Probability of dying during the year by `(area, sex, index)`; index `ω + 1` is
+    /// `q_birth`, the risk of a child born during the year.
+    pub q: Array3<f64>,
+    /// Births per woman by `(area, age at the start of the year)`.
+    pub fertility: Array2<f64>,
+    /// Share of boys among births, `c`.
+    pub boys_share: f64,
+    /// Migration flows.
+    pub flows: Vec<YearFlow>,
+}
+
+/// The components of one year, by `(area, sex)`, plus movers per flow by
+/// `(flow, area, sex)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct YearComponents {
+    /// Births by sex of the child, before birth-year deaths.
+    pub births: Array2<f64>,
+    /// Deaths, including deaths of children born during the year.
+    pub deaths: Array2<f64>,
+    /// Movers in, all flows.
+    pub in_migration: Array2<f64>,
+    /// Movers out, all flows.
+    pub out_migration: Array2<f64>,
+    /// Out-migration that could not happen because nobody was left.
+    pub unmet_out_migration: Array2<f64>,
+    /// Movers of each flow (in the flow's own direction), by `(flow, area, sex)`.
+    pub flow_movers: Array3<f64>,
+}
+
+impl YearComponents {
+    fn zeros(areas: usize, flows: usize) -> Self {
+        let z = || Array2::zeros((areas, 2));
+        YearComponents {
+            births: z(),
+            deaths: z(),
+            in_migration: z(),
+            out_migration: z(),
+            unmet_out_migration: z(),
+            flow_movers: Array3::zeros((flows, areas, 2)),
+        }
+    }
+}
+
+/// Projects one year: from the population at the start, `start[(area, sex, age)]`,
+/// writes the population at the end into `end` and returns the year's components.
+///
+/// The caller guarantees the shapes: `start` and `end` are `(areas, 2, ω + 1)`, every
+/// rate array is `(areas, 2, ω + 2)` and `fertility` is `(areas, ω + 1)`.
+pub fn project_year(
+    start: ArrayView3<'_, f64>,
+    rates: &YearRates,
+    mut end: ArrayViewMut3<'_, f64>,
+) -> YearComponents {
+    let (areas, _, n_ages) = start.dim();
+    let birth = n_ages; // the birth index
+    let mut c = YearComponents::zeros(areas, rates.flows.len());
+
+    // Births by area, from women at the start of the year.
+    let births: Vec<f64> = (0..areas)
+        .map(|a| {
+            let women = start.slice(ndarray::s![a, Sex::Female.index(), ..]);
+            women
+                .iter()
+                .zip(rates.fertility.row(a))
+                .map(|(p, f)| p * f)
+                .sum()
+        })
+        .collect();
+    let share = |s: Sex| match s {
+        Sex::Male => rates.boys_share,
+        Sex::Female => 1.0 - rates.boys_share,
+    };
+    // Newborns after birth-year deaths: the base of out-rates at the birth index.
+    let newborns = |a: usize, s: Sex| births[a] * share(s) * (1.0 - rates.q[[a, s.index(), birth]]);
+    let base = |a: usize, s: Sex, i: usize| {
+        if i == birth {
+            newborns(a, s)
+        } else {
+            start[[a, s.index(), i]]
+        }
+    };
+
+    // Net movers by (area, sex, index): in minus out, over every flow.
+    let mut net = Array3::<f64>::zeros((areas, 2, n_ages + 1));
+    for (k, flow) in rates.flows.iter().enumerate() {
+        let movers = match &flow.values {
+            FlowValues::Counts(m) => m.clone(),
+            FlowValues::OutRates(r) => {
+                Array3::from_shape_fn(r.dim(), |(a, s, i)| r[[a, s, i]] * base(a, Sex::ALL[s], i))
+            }
+        };
+        let sign = match flow.direction {
+            Direction::In => 1.0,
+            Direction::Out => -1.0,
+        };
+        net.scaled_add(sign, &movers);
+        let totals = movers.sum_axis(Axis(2));
+        c.flow_movers.index_axis_mut(Axis(0), k).assign(&totals);
+        match flow.direction {
+            Direction::In => c.in_migration += &totals,
+            Direction::Out => c.out_migration += &totals,
+        }
+        if let (Direction::Out, Some(d)) = (flow.direction, &flow.destinations) {
+            // Closed system: pool the movers of every area and hand them back by shares.
+            let pooled = movers.sum_axis(Axis(0)); // (sex, index)
+            let arrivals =
+                Array3::from_shape_fn(d.dim(), |(b, s, i)| d[[b, s, i]] * pooled[[s, i]]);
+            net += &arrivals;
+            c.in_migration += &arrivals.sum_axis(Axis(2));
+        }
+    }
+
+    for (a, &area_births) in births.iter().enumerate() {
+        for s in Sex::ALL {
+            let si = s.index();
+            let p = start.slice(ndarray::s![a, si, ..]);
+            let q = rates.q.slice(ndarray::s![a, si, ..]);
+            let m = net.slice(ndarray::s![a, si, ..]);
+            let mut out = end.slice_mut(ndarray::s![a, si, ..]);
+            let mut deaths = 0.0;
+            let mut unmet = 0.0;
+            let mut survivor = |i: usize| {
+                let d = p[i] * q[i];
+                deaths += d;
+                let s = p[i] - d + m[i];
+                if s < 0.0 {
+                    unmet -= s;
+                    0.0
+                } else {
+                    s
+                }
+            };
+            let survivors: Vec<f64> = (0..n_ages).map(&mut survivor).collect();
+            // Newborns (index ω + 1).
+            let born = area_births * share(s);
+            let born_deaths = born * rates.q[[a, si, birth]];
+            let mut newborn = born - born_deaths + m[birth];
+            if newborn < 0.0 {
+                unmet -= newborn;
+                newborn = 0.0;
+            }
+            out.fill(0.0);
+            out[0] = newborn;
+            for i in 0..n_ages {
+                // Ageing; the open group ω keeps its survivors.
+                out[(i + 1).min(n_ages - 1)] += survivors[i];
+            }
+            c.births[[a, si]] = born;
+            c.deaths[[a, si]] = deaths + born_deaths;
+            c.unmet_out_migration[[a, si]] = unmet;
+        }
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn rates(areas: usize, n: usize, q: f64, f: f64) -> YearRates {
+        YearRates {
+            q: Array3::from_elem((areas, 2, n + 1), q),
+            fertility: Array2::from_elem((areas, n), f),
+            boys_share: 0.512,
+            flows: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn zero_rates_move_cohorts_one_age_up() {
+        let start = Array3::from_shape_fn((1, 2, 4), |(_, s, x)| (10 * s + x + 1) as f64);
+        let mut end = Array3::zeros((1, 2, 4));
+        let c = project_year(start.view(), &rates(1, 4, 0.0, 0.0), end.view_mut());
+        assert_eq!(
+            end.slice(ndarray::s![0, 0, ..]).to_vec(),
+            [0.0, 1.0, 2.0, 3.0 + 4.0]
+        );
+        assert_eq!(
+            end.slice(ndarray::s![0, 1, ..]).to_vec(),
+            [0.0, 11.0, 12.0, 13.0 + 14.0]
+        );
+        assert_eq!(c.births.sum(), 0.0);
+    }
+
+    #[test]
+    fn hand_computed_year() {
+        // One area, ages 0..=2; women 100 at each age, men 50; f = 0.1 at age 1.
+        let start = Array3::from_shape_fn((1, 2, 3), |(_, s, _)| if s == 0 { 100.0 } else { 50.0 });
+        let mut r = rates(1, 3, 0.1, 0.0);
+        r.fertility[[0, 1]] = 0.1;
+        r.q[[0, 0, 3]] = 0.0;
+        r.q[[0, 1, 3]] = 0.0;
+        let mut end = Array3::zeros((1, 2, 3));
+        let c = project_year(start.view(), &r, end.view_mut());
+        // Births 10: 5.12 boys, 4.88 girls; women survive 90 each.
+        assert!((c.births[[0, 1]] - 5.12).abs() < 1e-12);
+        assert_eq!(
+            end.slice(ndarray::s![0, 0, ..]).to_vec(),
+            [10.0 * 0.488, 90.0, 180.0]
+        );
+        assert!((c.deaths[[0, 0]] - 30.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn shortfall_is_unmet_out_migration() {
+        let start = Array3::from_elem((1, 2, 3), 5.0);
+        let mut r = rates(1, 3, 0.0, 0.0);
+        r.flows.push(YearFlow {
+            direction: Direction::Out,
+            values: FlowValues::Counts(Array3::from_elem((1, 2, 4), 8.0)),
+            destinations: None,
+        });
+        let mut end = Array3::zeros((1, 2, 3));
+        let c = project_year(start.view(), &r, end.view_mut());
+        assert!(end.iter().all(|v| *v == 0.0));
+        // 3 ages short by 3 each, and 8 newborn movers with no births.
+        assert_eq!(c.unmet_out_migration[[0, 0]], 3.0 * 3.0 + 8.0);
+    }
+
+    fn arb_case() -> impl Strategy<Value = (Array3<f64>, YearRates)> {
+        (1usize..4, 2usize..8).prop_flat_map(|(areas, n)| {
+            let pop = prop::collection::vec(0.0f64..500.0, areas * 2 * n);
+            let q = prop::collection::vec(0.0f64..0.5, areas * 2 * (n + 1));
+            let f = prop::collection::vec(0.0f64..0.2, areas * n);
+            let counts = prop::collection::vec(0.0f64..60.0, areas * 2 * (n + 1));
+            let rates_out = prop::collection::vec(0.0f64..0.3, areas * 2 * (n + 1));
+            let dest = prop::collection::vec(0.01f64..1.0, areas * 2 * (n + 1));
+            (pop, q, f, counts, rates_out, dest, 0.0f64..1.0).prop_map(
+                move |(pop, q, f, counts, rates_out, dest, c)| {
+                    let shape = (areas, 2, n + 1);
+                    let mut d = Array3::from_shape_vec(shape, dest).unwrap();
+                    let sums = d.sum_axis(Axis(0));
+                    for mut lane in d.axis_iter_mut(Axis(0)) {
+                        lane /= &sums;
+                    }
+                    let rates = YearRates {
+                        q: Array3::from_shape_vec(shape, q).unwrap(),
+                        fertility: Array2::from_shape_vec((areas, n), f).unwrap(),
+                        boys_share: c,
+                        flows: vec![
+                            YearFlow {
+                                direction: Direction::Out,
+                                values: FlowValues::Counts(
+                                    Array3::from_shape_vec(shape, counts).unwrap(),
+                                ),
+                                destinations: None,
+                            },
+                            YearFlow {
+                                direction: Direction::Out,
+                                values: FlowValues::OutRates(
+                                    Array3::from_shape_vec(shape, rates_out).unwrap(),
+                                ),
+                                destinations: Some(d),
+                            },
+                        ],
+                    };
+                    (Array3::from_shape_vec((areas, 2, n), pop).unwrap(), rates)
+                },
+            )
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn balancing_equation_and_no_negatives((start, rates) in arb_case()) {
+            let mut end = Array3::zeros(start.dim());
+            let c = project_year(start.view(), &rates, end.view_mut());
+            prop_assert!(end.iter().all(|v| *v >= 0.0));
+            for a in 0..start.dim().0 {
+                for s in 0..2 {
+                    let before: f64 = start.slice(ndarray::s![a, s, ..]).sum();
+                    let after: f64 = end.slice(ndarray::s![a, s, ..]).sum();
+                    let expected = before + c.births[[a, s]] - c.deaths[[a, s]]
+                        + c.in_migration[[a, s]] - c.out_migration[[a, s]]
+                        + c.unmet_out_migration[[a, s]];
+                    prop_assert!((after - expected).abs() <= 1e-9 * after.abs().max(1.0),
+                        "area {} sex {}: {} vs {}", a, s, after, expected);
+                }
+            }
+        }
+
+        #[test]
+        fn closed_system_keeps_the_total((start, mut rates) in arb_case()) {
+            rates.flows.remove(0);
+            rates.q.fill(0.0);
+            rates.fertility.fill(0.0);
+            let mut end = Array3::zeros(start.dim());
+            let c = project_year(start.view(), &rates, end.view_mut());
+            prop_assert_eq!(c.unmet_out_migration.sum(), 0.0);
+            prop_assert!((end.sum() - start.sum()).abs() <= 1e-9 * start.sum().max(1.0));
+        }
+    }
+}
