@@ -8,6 +8,7 @@ pub mod example;
 pub mod io;
 pub mod population;
 pub mod projection;
+pub mod rates;
 pub mod scenario;
 
 pub use error::Error;

@@ -22,8 +22,103 @@
 //! the birth index the base is the year's newborns of that sex after birth-year
 //! deaths, `B · c_s · (1 − q_birth)`.
 
-use crate::population::Sex;
-use ndarray::{Array2, Array3, ArrayView3, ArrayViewMut3, Axis};
+mod inputs;
+
+pub use inputs::{Flow, FlowForm, InputError, ProjectionInputs, YearPath};
+
+use crate::population::{Population, Sex, Year};
+use ndarray::{Array2, Array3, Array4, ArrayView3, ArrayViewMut3, Axis};
+
+/// A projected population with its components.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Projection {
+    /// Area codes.
+    pub areas: Vec<String>,
+    /// Years from the base year to the end year.
+    pub years: Vec<i32>,
+    /// Persons by `(year, area, sex, age)`, the base year first.
+    pub population: Array4<f64>,
+    /// Components of each year (`None` for the base year and for years taken as given
+    /// from a published forecast).
+    pub components: Vec<Option<YearComponents>>,
+    /// Name and direction of each migration flow, in the order of `flow_movers`.
+    pub flows: Vec<(String, Direction)>,
+}
+
+/// Why a projection could not run.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProjectionError {
+    /// The base year is not in the population table.
+    #[error("the base year {0} is not a year of the population table")]
+    BaseYear(i32),
+    /// A year must be projected but there are no rates.
+    #[error("year {0} is not in the population table, and the scenario has no [fertility] and [mortality] to project it")]
+    NoInputs(i32),
+    /// A year's rates could not be resolved.
+    #[error("year {year}: {source}")]
+    Input {
+        /// The year.
+        year: i32,
+        /// What is wrong.
+        source: InputError,
+    },
+}
+
+/// Projects `pop` from `base_year` to `end_year` (MODEL.md §2–3). Years after the
+/// base year that the population table already holds (a published forecast) are used
+/// as they are; the others are projected from the year before.
+///
+/// # Errors
+/// [`ProjectionError`] if the base year is missing, a year must be projected without
+/// inputs, or a year's rates cannot be resolved.
+pub fn project(
+    pop: &Population,
+    base_year: i32,
+    end_year: i32,
+    inputs: Option<&ProjectionInputs>,
+) -> Result<Projection, ProjectionError> {
+    let base = pop
+        .year_index(Year(base_year))
+        .ok_or(ProjectionError::BaseYear(base_year))?;
+    let years: Vec<i32> = (base_year..=end_year.max(base_year)).collect();
+    let (na, nx) = (pop.areas().len(), pop.n_ages());
+    let mut population = Array4::zeros((years.len(), na, 2, nx));
+    population
+        .index_axis_mut(Axis(0), 0)
+        .assign(&pop.values().index_axis(Axis(0), base.0));
+    let mut components = vec![None];
+    for (k, &y) in years.iter().enumerate().skip(1) {
+        let (before, mut after) = population.view_mut().split_at(Axis(0), k);
+        let start = before.index_axis(Axis(0), k - 1);
+        let end = after.index_axis_mut(Axis(0), 0);
+        if let Some(given) = pop.year_index(Year(y)) {
+            let mut end = end;
+            end.assign(&pop.values().index_axis(Axis(0), given.0));
+            components.push(None);
+            continue;
+        }
+        let inputs = inputs.ok_or(ProjectionError::NoInputs(y))?;
+        let rates = inputs
+            .year_rates(pop, base_year, y)
+            .map_err(|source| ProjectionError::Input { year: y, source })?;
+        components.push(Some(project_year(start, &rates, end)));
+    }
+    Ok(Projection {
+        areas: pop.areas().to_vec(),
+        years,
+        population,
+        components,
+        flows: inputs
+            .map(|i| {
+                i.flows
+                    .iter()
+                    .map(|f| (f.name.clone(), f.direction))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}
 
 /// How a migration flow's numbers turn into movers.
 #[derive(Debug, Clone, PartialEq)]
