@@ -13,7 +13,7 @@
 //! rural, older area.
 
 /// The example's files: (file name, contents), as committed in `data/esimerkkila/`.
-pub const FILES: [(&str, &str); 3] = [
+pub const FILES: [(&str, &str); 10] = [
     (
         "scenario.toml",
         include_str!("../data/esimerkkila/scenario.toml"),
@@ -21,6 +21,34 @@ pub const FILES: [(&str, &str); 3] = [
     (
         "population.csv",
         include_str!("../data/esimerkkila/population.csv"),
+    ),
+    (
+        "fertility.csv",
+        include_str!("../data/esimerkkila/fertility.csv"),
+    ),
+    (
+        "mortality.csv",
+        include_str!("../data/esimerkkila/mortality.csv"),
+    ),
+    (
+        "migration_within_rates.csv",
+        include_str!("../data/esimerkkila/migration_within_rates.csv"),
+    ),
+    (
+        "migration_within_destinations.csv",
+        include_str!("../data/esimerkkila/migration_within_destinations.csv"),
+    ),
+    (
+        "migration_domestic_in_total.csv",
+        include_str!("../data/esimerkkila/migration_domestic_in_total.csv"),
+    ),
+    (
+        "migration_domestic_in_profile.csv",
+        include_str!("../data/esimerkkila/migration_domestic_in_profile.csv"),
+    ),
+    (
+        "migration_domestic_out_rates.csv",
+        include_str!("../data/esimerkkila/migration_domestic_out_rates.csv"),
     ),
     ("README.md", include_str!("../data/esimerkkila/README.md")),
 ];
@@ -164,6 +192,143 @@ pub fn population_csv(seed: u64) -> String {
     out
 }
 
+/// A bell curve `exp(−((x − centre) / width)²)`.
+fn bump(x: f64, centre: f64, width: f64) -> f64 {
+    (-((x - centre) / width).powi(2)).exp()
+}
+
+/// Total fertility of the example (Finland 2023: 1.26).
+pub const TFR: f64 = 1.30;
+
+/// Births per 1000 women by age 15–49 at the start of the year: a bell around 31
+/// scaled to [`TFR`].
+pub fn fertility_csv() -> String {
+    let shape: Vec<f64> = (15..=49).map(|x| bump(f64::from(x), 31.0, 6.5)).collect();
+    let sum: f64 = shape.iter().sum();
+    let mut out = String::from("age,rate\n");
+    for (k, v) in shape.iter().enumerate() {
+        out.push_str(&format!("{},{:.3}\n", 15 + k, 1000.0 * TFR * v / sum));
+    }
+    out
+}
+
+/// Probabilities of dying per 1000 by sex and age at the start of the year, from the
+/// same Gompertz curves as the population, with infant mortality about 2 per 1000 and
+/// a birth-year risk (`s`) of 1 per 1000, as in Finland.
+pub fn mortality_csv() -> String {
+    let mut out = String::from("sex,age,rate\n");
+    for (sex, female) in [("female", true), ("male", false)] {
+        out.push_str(&format!("{sex},s,1.000\n"));
+        for x in 0..=OMEGA {
+            let xf = f64::from(x);
+            let q = if x == 0 {
+                0.002
+            } else if x == OMEGA {
+                // The open group 100+: the mean hazard of its members, about 0.45.
+                0.45
+            } else {
+                1.0 - survival(xf + 1.0, female) / survival(xf, female)
+            };
+            out.push_str(&format!("{sex},{x},{:.4}\n", 1000.0 * q.max(0.0001)));
+        }
+    }
+    out
+}
+
+/// Age profile of movers (Rogers–Castro shape): children moving with their parents,
+/// a peak in the early twenties and a second one around 30.
+fn mover_profile(x: f64) -> f64 {
+    0.02 + 0.25 * (-x / 5.0).exp() + bump(x, 23.0, 4.5) + 0.45 * bump(x, 31.0, 7.0)
+}
+
+/// Moves between the catchment areas: yearly out-rates by sex and age (a closed
+/// internal system, with destinations below).
+pub fn within_rates_csv() -> String {
+    let mut out = String::from("sex,age,rate\n");
+    for sex in ["female", "male"] {
+        for x in 0..=OMEGA {
+            let r = 0.06 * mover_profile(f64::from(x)).min(1.2);
+            out.push_str(&format!("{sex},{x},{r:.5}\n"));
+        }
+    }
+    out
+}
+
+/// Where movers within the municipality go: the suburb draws families, the centre
+/// the young and the very old.
+pub fn within_destinations_csv() -> String {
+    let mut out = String::from("area,sex,age,share\n");
+    for sex in ["female", "male"] {
+        for x in 0..=OMEGA {
+            let xf = f64::from(x);
+            let w = |area: Area| match area {
+                Area::Centre => 1.0 + 1.5 * bump(xf, 23.0, 5.0) + 1.0 * bump(xf, 88.0, 8.0),
+                Area::Suburb => 1.0 + 1.2 * bump(xf, 5.0, 6.0) + 1.0 * bump(xf, 34.0, 6.0),
+                Area::Village => 0.8,
+                Area::Rural => 0.3,
+            };
+            let total: f64 = AREAS.iter().map(|(_, _, a)| w(*a)).sum();
+            let mut shares: Vec<f64> = AREAS
+                .iter()
+                .map(|(_, _, a)| (w(*a) / total * 1e6).round() / 1e6)
+                .collect();
+            // Rounded shares must still sum to exactly 1: the last takes the remainder.
+            let rest: f64 = shares[..3].iter().sum();
+            shares[3] = ((1.0 - rest) * 1e6).round() / 1e6;
+            for ((code, _, _), share) in AREAS.iter().zip(shares) {
+                out.push_str(&format!("{code},{sex},{x},{share:.6}\n"));
+            }
+        }
+    }
+    out
+}
+
+/// Yearly movers in from other municipalities, per area.
+pub fn domestic_in_total_csv() -> String {
+    let mut out = String::from("area,total\n");
+    for ((code, _, _), total) in AREAS.iter().zip([380, 290, 170, 60]) {
+        out.push_str(&format!("{code},{total}\n"));
+    }
+    out
+}
+
+/// Age × sex profile of movers in from other municipalities (shares summing to 1).
+pub fn domestic_in_profile_csv() -> String {
+    let weights: Vec<f64> = (0..=OMEGA).map(|x| mover_profile(f64::from(x))).collect();
+    let total = 2.0 * weights.iter().sum::<f64>();
+    let mut cells: Vec<(&str, u16, f64)> = Vec::new();
+    for sex in ["female", "male"] {
+        for (x, w) in weights.iter().enumerate() {
+            cells.push((sex, x as u16, (w / total * 1e7).round() / 1e7));
+        }
+    }
+    let rest: f64 = cells[..cells.len() - 1].iter().map(|c| c.2).sum();
+    let last = cells.len() - 1;
+    cells[last].2 = ((1.0 - rest) * 1e7).round() / 1e7;
+    let mut out = String::from("sex,age,share\n");
+    for (sex, x, share) in cells {
+        out.push_str(&format!("{sex},{x},{share:.7}\n"));
+    }
+    out
+}
+
+/// Out-migration to other municipalities: rates per 1000 by sex and age; the young
+/// leave for study and work.
+pub fn domestic_out_rates_csv() -> String {
+    let mut out = String::from("sex,age,rate\n");
+    for sex in ["female", "male"] {
+        for x in 0..=OMEGA {
+            let xf = f64::from(x);
+            let r = 8.0
+                + 70.0 * bump(xf, 21.0, 3.5)
+                + 20.0 * bump(xf, 30.0, 7.0)
+                + 8.0 * (-xf / 5.0).exp();
+            out.push_str(&format!("{sex},{x},{r:.3}\n"));
+        }
+    }
+    out
+}
+
 /// Generates the example's files from a seed: the same list as [`FILES`].
 pub fn generate(seed: u64) -> Vec<(&'static str, String)> {
     FILES
@@ -171,6 +336,13 @@ pub fn generate(seed: u64) -> Vec<(&'static str, String)> {
         .map(|(name, committed)| {
             let content = match *name {
                 "population.csv" => population_csv(seed),
+                "fertility.csv" => fertility_csv(),
+                "mortality.csv" => mortality_csv(),
+                "migration_within_rates.csv" => within_rates_csv(),
+                "migration_within_destinations.csv" => within_destinations_csv(),
+                "migration_domestic_in_total.csv" => domestic_in_total_csv(),
+                "migration_domestic_in_profile.csv" => domestic_in_profile_csv(),
+                "migration_domestic_out_rates.csv" => domestic_out_rates_csv(),
                 _ => (*committed).to_string(),
             };
             (*name, content)

@@ -6,12 +6,13 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use kunta::io::scenario::{load, validate, LoadedScenario, Source};
 use kunta::io::{
-    checked_records, is_population_shaped, population_frame, read_table, records_frame, ColumnData,
-    CsvOptions, Format, Frame, TextEncoding,
+    checked_records, is_population_shaped, read_table, records_frame, CsvOptions, Format, Frame,
+    TextEncoding,
 };
-use kunta::population::{Population, Sex, Year};
+use kunta::projection::Projection;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
 #[derive(Parser)]
 #[command(
@@ -147,6 +148,7 @@ fn convert(input: &Path, out: &Path, encoding: Option<&str>) -> Result<ExitCode>
         &CsvOptions {
             encoding,
             delimiter: None,
+            value_column: None,
         },
     )?;
     let population = if is_population_shaped(&table) {
@@ -179,6 +181,7 @@ fn convert(input: &Path, out: &Path, encoding: Option<&str>) -> Result<ExitCode>
 }
 
 fn run(scenario: Option<PathBuf>, out: &Path, format: OutFormat, json: bool) -> Result<ExitCode> {
+    let started = Instant::now();
     let source = scenario.map_or(Source::Example, Source::File);
     let loaded = load(source)?;
     for n in &loaded.notes {
@@ -188,129 +191,111 @@ fn run(scenario: Option<PathBuf>, out: &Path, format: OutFormat, json: bool) -> 
         OutFormat::Parquet => Format::Parquet,
         OutFormat::Csv => Format::Csv,
     };
-    let s = &loaded.file.scenario;
-    let mut table = population_frame(&loaded.population, s.base_year..=s.end_year);
-    let n = table.height();
-    table.columns.insert(
-        0,
-        ("scenario".into(), ColumnData::Text(vec![s.name.clone(); n])),
-    );
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("{}: cannot create the output directory", out.display()))?;
-    table.write(
-        &out.join(format!("population.{}", format.extension())),
-        format,
-    )?;
+    let output = kunta::io::run::run(&loaded)?;
+    let unmet: f64 = output
+        .projection
+        .components
+        .iter()
+        .flatten()
+        .map(|c| c.unmet_out_migration.sum())
+        .sum();
+    if unmet > 0.0 {
+        eprintln!(
+            "warning: {unmet:.1} persons of out-migration could not leave because nobody was left (reported as unmet_out_migration; details in manifest.json)"
+        );
+    }
+    kunta::io::run::write(&loaded, &output, out, format, started)?;
     if json {
-        println!("{}", summary_json(&loaded));
+        println!("{}", output.summary);
     } else {
-        print!("{}", summary_text(&loaded));
+        print!("{}", summary_text(&loaded, &output.projection, out));
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Age groups that matter to municipal services.
-const GROUPS: [(&str, u16, u16); 7] = [
+const GROUPS: [(&str, usize, usize); 7] = [
     ("0–6", 0, 6),
     ("7–12", 7, 12),
     ("13–15", 13, 15),
     ("16–18", 16, 18),
     ("19–64", 19, 64),
     ("65–74", 65, 74),
-    ("75+", 75, u16::MAX),
+    ("75+", 75, usize::MAX),
 ];
 
-fn area_group(p: &Population, area: usize, year: Year, from: u16, to: u16) -> f64 {
-    let Some(y) = p.year_index(year) else {
-        return 0.0;
-    };
-    let hi = usize::from(to).min(p.omega().index());
-    Sex::ALL
+/// Persons aged `from..=to` in year slot `k`, area `a` (all areas if `None`).
+fn group(p: &Projection, k: usize, a: Option<usize>, from: usize, to: usize) -> f64 {
+    let nx = p.population.dim().3;
+    let hi = to.min(nx - 1);
+    let areas: Vec<usize> = a.map_or_else(|| (0..p.areas.len()).collect(), |a| vec![a]);
+    areas
         .iter()
-        .map(|s| {
-            p.ages(kunta::population::AreaIndex(area), *s, y)
-                .iter()
-                .skip(usize::from(from))
-                .take((hi + 1).saturating_sub(usize::from(from)))
-                .sum::<f64>()
-        })
+        .map(|&a| p.population.slice(ndarray::s![k, a, .., from..=hi]).sum())
         .sum()
 }
 
-fn summary_text(l: &LoadedScenario) -> String {
+fn summary_text(l: &LoadedScenario, p: &Projection, out: &Path) -> String {
     use std::fmt::Write;
-    let p = &l.population;
-    let base = Year(l.file.scenario.base_year);
+    let last = p.years.len() - 1;
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{} — population at 31 Dec {} ({})",
+        "{} — population {}–{} ({})",
         l.file.scenario.name,
-        base,
+        p.years[0],
+        p.years[last],
         l.source.name()
     );
-    let years: Vec<String> = p.years().iter().map(ToString::to_string).collect();
+    let projected = p.components.iter().filter(|c| c.is_some()).count();
     let _ = writeln!(
         s,
-        "{} areas, ages 0–{} ({} = open top group), years in the table: {}\n",
-        p.areas().len(),
-        p.omega(),
-        p.omega(),
-        years.join(", ")
+        "{} areas, ages 0–{} ({} = open top group); {} years projected, {} taken as given\n",
+        p.areas.len(),
+        p.population.dim().3 - 1,
+        p.population.dim().3 - 1,
+        projected,
+        last - projected
     );
-    let _ = write!(s, "{:<12}{:>10}", "area", "total");
-    for (g, _, _) in GROUPS {
-        let _ = write!(s, "{g:>9}");
-    }
-    s.push('\n');
-    let mut totals = [0.0; GROUPS.len() + 1];
-    for (i, a) in p.areas().iter().enumerate() {
-        let total = area_group(p, i, base, 0, u16::MAX);
-        totals[0] += total;
-        let _ = write!(s, "{a:<12}{total:>10.0}");
-        for (k, (_, from, to)) in GROUPS.iter().enumerate() {
-            let v = area_group(p, i, base, *from, *to);
-            totals[k + 1] += v;
-            let _ = write!(s, "{v:>9.0}");
+    for k in [0, last] {
+        let _ = write!(s, "{:<12}{:>10}", p.years[k], "total");
+        for (g, _, _) in GROUPS {
+            let _ = write!(s, "{g:>9}");
         }
         s.push('\n');
-    }
-    let _ = write!(s, "{:<12}{:>10.0}", "all", totals[0]);
-    for v in &totals[1..] {
-        let _ = write!(s, "{v:>9.0}");
-    }
-    s.push('\n');
-    s
-}
-
-fn summary_json(l: &LoadedScenario) -> String {
-    let p = &l.population;
-    let base = Year(l.file.scenario.base_year);
-    let areas: Vec<serde_json::Value> = p
-        .areas()
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            let mut groups = serde_json::Map::new();
-            for (g, from, to) in GROUPS {
-                groups.insert(g.to_string(), area_group(p, i, base, from, to).into());
+        let rows: Vec<(String, Option<usize>)> = p
+            .areas
+            .iter()
+            .enumerate()
+            .map(|(a, code)| (code.clone(), Some(a)))
+            .chain(std::iter::once(("all".to_string(), None)))
+            .collect();
+        for (name, a) in rows {
+            let _ = write!(s, "{name:<12}{:>10.0}", group(p, k, a, 0, usize::MAX));
+            for (_, from, to) in GROUPS {
+                let _ = write!(s, "{:>9.0}", group(p, k, a, from, to));
             }
-            serde_json::json!({
-                "area": a,
-                "population": area_group(p, i, base, 0, u16::MAX),
-                "age_groups": groups,
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "scenario": l.file.scenario.name,
-        "base_year": base.0,
-        "end_year": l.file.scenario.end_year,
-        "omega": p.omega().0,
-        "years": p.years().iter().map(|y| y.0).collect::<Vec<_>>(),
-        "population": p.total(base),
-        "areas": areas,
-        "notes": l.notes,
-    })
-    .to_string()
+            s.push('\n');
+        }
+        s.push('\n');
+        if last == 0 {
+            break;
+        }
+    }
+    let comp = |f: &dyn Fn(&kunta::projection::YearComponents) -> f64| -> f64 {
+        p.components.iter().flatten().map(f).sum()
+    };
+    if projected > 0 {
+        let _ = writeln!(
+            s,
+            "{}–{}: births {:.0}, deaths {:.0}, net migration {:+.0}",
+            p.years[0] + 1,
+            p.years[last],
+            comp(&|c| c.births.sum()),
+            comp(&|c| c.deaths.sum()),
+            comp(&|c| c.in_migration.sum() - c.out_migration.sum())
+        );
+    }
+    let _ = writeln!(s, "tables written to {}", out.display());
+    s
 }

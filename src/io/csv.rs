@@ -31,6 +31,9 @@ pub struct CsvOptions {
     pub encoding: TextEncoding,
     /// Field delimiter; by default the most frequent of `;`, `,` and tab in the header.
     pub delimiter: Option<u8>,
+    /// The value column, by name (case-insensitive); by default the first column
+    /// named like a value (see [`VALUE_NAMES`]), else the last column.
+    pub value_column: Option<String>,
 }
 
 /// Reads a CSV table from its bytes. `file` names it in errors.
@@ -71,7 +74,16 @@ pub fn read(bytes: &[u8], file: &str, opts: &CsvOptions) -> Result<LongTable, Da
     };
     let names: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
     check_header(file, &names, skipped_lines + 1)?;
-    let layout = Layout::of(&names);
+    let layout = Layout::of(&names, opts.value_column.as_deref()).ok_or_else(|| {
+        DataError::at(
+            file,
+            Place::Line(skipped_lines + 1),
+            format!(
+                "no column is named `{}`",
+                opts.value_column.as_deref().unwrap_or_default()
+            ),
+        )
+    })?;
     let ncol = names.len();
 
     let mut dims: Vec<ColumnBuilder> = layout
@@ -278,7 +290,16 @@ struct Layout {
 }
 
 impl Layout {
-    fn of(names: &[String]) -> Layout {
+    /// The layout of a header; `None` if the requested value column is not there.
+    fn of(names: &[String], value_column: Option<&str>) -> Option<Layout> {
+        if let Some(v) = value_column {
+            let value = names.iter().position(|n| n.eq_ignore_ascii_case(v))?;
+            return Some(Layout {
+                dims: (0..names.len()).filter(|&i| i != value).collect(),
+                value,
+                wide: None,
+            });
+        }
         let wide: Vec<WideColumn> = names
             .iter()
             .enumerate()
@@ -295,21 +316,21 @@ impl Layout {
             let dims = (0..names.len())
                 .filter(|i| !wide.iter().any(|w| w.column == *i))
                 .collect();
-            return Layout {
+            return Some(Layout {
                 dims,
                 value: 0,
                 wide: Some(wide),
-            };
+            });
         }
         let value = names
             .iter()
             .position(|n| VALUE_NAMES.contains(&n.to_lowercase().as_str()))
             .unwrap_or(names.len() - 1);
-        Layout {
+        Some(Layout {
             dims: (0..names.len()).filter(|&i| i != value).collect(),
             value,
             wide: None,
-        }
+        })
     }
 }
 

@@ -28,6 +28,8 @@ pub mod labels;
 pub mod parquet;
 pub mod population;
 pub mod px;
+pub mod rates;
+pub mod run;
 pub mod scenario;
 pub mod table;
 pub mod text;
@@ -39,7 +41,7 @@ pub use population::{checked_records, is_population_shaped, to_population, Skipp
 pub use table::{Column, LongTable, Origin};
 pub use text::TextEncoding;
 
-use crate::population::{Population, Record, Sex};
+use crate::population::{Population, Record};
 use std::path::Path;
 
 /// The formats kunta reads.
@@ -88,6 +90,13 @@ impl InputFormat {
             }
         }
     }
+}
+
+/// Hex SHA-256 of bytes, for the manifest's input hashes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -153,45 +162,6 @@ pub fn read_population(
 ) -> Result<(Population, Skipped), IoError> {
     let table = read_table(path, options)?;
     Ok(to_population(&table)?)
-}
-
-/// A population as the tidy output table `area, sex, age, year, population`, for the
-/// years in `years`.
-pub fn population_frame(p: &Population, years: std::ops::RangeInclusive<i32>) -> Frame {
-    let n = p.values().len();
-    let mut area = Vec::with_capacity(n);
-    let mut sex = Vec::with_capacity(n);
-    let mut age = Vec::with_capacity(n);
-    let mut year = Vec::with_capacity(n);
-    let mut value = Vec::with_capacity(n);
-    for (ai, a) in p.areas().iter().enumerate() {
-        for s in Sex::ALL {
-            for y in p.years().iter().filter(|y| years.contains(&y.0)) {
-                let yi = p.year_index(*y).map_or(0, |i| i.0);
-                let ages = p.ages(
-                    crate::population::AreaIndex(ai),
-                    s,
-                    crate::population::YearIndex(yi),
-                );
-                for (x, v) in ages.iter().enumerate() {
-                    area.push(a.clone());
-                    sex.push(s.as_str().to_string());
-                    age.push(x as i64);
-                    year.push(i64::from(y.0));
-                    value.push(Some(*v));
-                }
-            }
-        }
-    }
-    Frame {
-        columns: vec![
-            ("area".into(), ColumnData::Text(area)),
-            ("sex".into(), ColumnData::Text(sex)),
-            ("age".into(), ColumnData::Int(age)),
-            ("year".into(), ColumnData::Int(year)),
-            ("population".into(), ColumnData::Float(value)),
-        ],
-    }
 }
 
 /// Population records as the tidy output table `area, sex, age, year, population`,

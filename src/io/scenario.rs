@@ -1,11 +1,17 @@
 //! Loading a scenario: its TOML file and the tables it names, from a directory or from
 //! the example compiled into kunta.
+//!
+//! Loading never stops at the first problem: every input is read and checked, and all
+//! problems are returned together, so that `kunta validate` can list them at once.
 
 use super::error::{DataError, IoError};
+use super::rates::{rate_rows, total_rows, Shape};
 use super::text::TextEncoding;
-use super::{read_table_bytes, to_population, CsvOptions};
-use crate::population::{Population, Year};
-use crate::scenario::{Problem, ScenarioFile};
+use super::{read_table_bytes, to_population, CsvOptions, LongTable};
+use crate::population::{Population, Sex, Year};
+use crate::projection::{Direction, Flow, FlowForm, ProjectionInputs, YearPath};
+use crate::rates::{AgeIndex, RateError, RateRow, RateTable};
+use crate::scenario::{MigrationSection, Param, ScenarioFile};
 use std::path::{Path, PathBuf};
 
 /// Where a scenario's files come from.
@@ -54,39 +60,33 @@ impl Source {
         }
     }
 
-    fn read_scenario_text(&self) -> Result<String, IoError> {
-        let bytes = match self {
+    fn read_scenario(&self) -> Result<Vec<u8>, IoError> {
+        match self {
             Source::File(p) => std::fs::read(p).map_err(|source| IoError::File {
                 path: p.clone(),
                 action: "read",
                 source,
-            })?,
-            Source::Example => self.read("scenario.toml")?,
-        };
-        String::from_utf8(bytes).map_err(|_| {
-            IoError::Data(DataError::file(
-                &self.name(),
-                "the scenario file is not UTF-8 text",
-            ))
-        })
+            }),
+            Source::Example => self.read("scenario.toml"),
+        }
     }
 }
 
-/// Why a scenario could not be loaded.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LoadError {
-    /// The scenario file has problems (all of them are listed).
-    #[error("{file}: {}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-    Scenario {
-        /// The scenario file.
-        file: String,
-        /// Every problem found.
-        problems: Vec<Problem>,
-    },
-    /// An input file could not be read or is wrong.
-    #[error(transparent)]
-    Io(#[from] IoError),
+/// Why a scenario could not be loaded: every problem found, one sentence each.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", problems.join("\n"))]
+pub struct LoadError {
+    /// Every problem found.
+    pub problems: Vec<String>,
+}
+
+/// One input file: its path as shown to the user and the SHA-256 of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputFile {
+    /// Path (relative to the working directory, or `example:…`).
+    pub path: String,
+    /// Hex SHA-256 of the file's bytes.
+    pub sha256: String,
 }
 
 /// A scenario with its inputs read and checked.
@@ -98,128 +98,462 @@ pub struct LoadedScenario {
     pub file: ScenarioFile,
     /// The population table (base year, and any published forecast years after it).
     pub population: Population,
+    /// Rates for projecting years the population table does not hold; `None` when the
+    /// scenario has no `[fertility]` and `[mortality]`.
+    pub inputs: Option<ProjectionInputs>,
+    /// Every file read, with its hash.
+    pub files: Vec<InputFile>,
     /// Things the user should know (skipped total rows, …).
     pub notes: Vec<String>,
 }
 
-fn csv_options(file: &ScenarioFile, scenario: &str) -> Result<CsvOptions, LoadError> {
-    let encoding = match &file.population.encoding {
-        None => TextEncoding::Detect,
-        Some(e) => e.parse().map_err(|m: String| LoadError::Scenario {
-            file: scenario.to_string(),
-            problems: vec![Problem {
-                line: None,
-                key: Some("population.encoding".into()),
-                message: m,
-            }],
-        })?,
-    };
-    Ok(CsvOptions {
-        encoding,
-        delimiter: None,
-    })
+struct Loader<'a> {
+    source: &'a Source,
+    encoding: TextEncoding,
+    problems: Vec<String>,
+    files: Vec<InputFile>,
+    notes: Vec<String>,
 }
 
-/// Loads a scenario and its population, stopping at the first problem.
-///
-/// # Errors
-/// [`LoadError::Scenario`] with every problem of the scenario file, or
-/// [`LoadError::Io`] for the first input file that cannot be read or is wrong.
-pub fn load(source: Source) -> Result<LoadedScenario, LoadError> {
-    let name = source.name();
-    let text = source.read_scenario_text()?;
-    let file = ScenarioFile::parse(&text).map_err(|problems| LoadError::Scenario {
-        file: name.clone(),
-        problems,
-    })?;
-    let options = csv_options(&file, &name)?;
-    let pop_path = source.resolve(&file.population.file);
-    let table = read_table_bytes(source.read(&file.population.file)?, &pop_path, &options)?;
-    let (population, skipped) = to_population(&table).map_err(IoError::from)?;
-    check_base_year(&file, &population, &pop_path).map_err(|p| LoadError::Scenario {
-        file: name.clone(),
-        problems: vec![p],
-    })?;
-    let notes = skipped
-        .message(&pop_path.display().to_string())
-        .into_iter()
-        .collect();
-    Ok(LoadedScenario {
-        source,
-        file,
-        population,
-        notes,
-    })
-}
-
-fn check_base_year(file: &ScenarioFile, p: &Population, path: &Path) -> Result<(), Problem> {
-    let base = Year(file.scenario.base_year);
-    if p.year_index(base).is_some() {
-        return Ok(());
+impl Loader<'_> {
+    fn problem(&mut self, p: impl Into<String>) {
+        self.problems.push(p.into());
     }
-    let years: Vec<String> = p.years().iter().map(ToString::to_string).collect();
-    Err(Problem {
-        line: None,
-        key: Some("scenario.base_year".into()),
-        message: format!(
-            "{base} is not a year of {} (it has {})",
-            path.display(),
-            years.join(", ")
-        ),
-    })
-}
 
-/// Checks a scenario and every input it names without running anything, and returns
-/// every problem found (an empty list means the scenario is valid).
-pub fn validate(source: &Source) -> Vec<String> {
-    let name = source.name();
-    let text = match source.read_scenario_text() {
-        Ok(t) => t,
-        Err(e) => return vec![e.to_string()],
-    };
-    let file = match ScenarioFile::parse(&text) {
-        Ok(f) => f,
-        Err(problems) => return problems.iter().map(|p| format!("{name}: {p}")).collect(),
-    };
-    let mut out = Vec::new();
-    match csv_options(&file, &name) {
-        Err(e) => out.push(e.to_string()),
-        Ok(options) => {
-            let pop_path = source.resolve(&file.population.file);
-            let pop = source
-                .read(&file.population.file)
-                .and_then(|b| read_table_bytes(b, &pop_path, &options))
-                .and_then(|t| Ok(to_population(&t)?));
-            match pop {
-                Err(e) => out.push(e.to_string()),
-                Ok((p, _)) => {
-                    if let Err(p) = check_base_year(&file, &p, &pop_path) {
-                        out.push(format!("{name}: {p}"));
-                    }
-                }
+    fn key_problem(&mut self, key: &str, message: impl std::fmt::Display) {
+        let name = self.source.name();
+        self.problem(format!("{name}: `{key}`: {message}"));
+    }
+
+    fn table(&mut self, rel: &str, value_column: Option<&str>) -> Option<LongTable> {
+        let path = self.source.resolve(rel);
+        let bytes = match self.source.read(rel) {
+            Ok(b) => b,
+            Err(e) => {
+                self.problem(e.to_string());
+                return None;
             }
-            for rel in other_tables(&file) {
-                let path = source.resolve(rel);
-                if let Err(e) = source
-                    .read(rel)
-                    .and_then(|b| read_table_bytes(b, &path, &options))
-                {
-                    out.push(e.to_string());
-                }
+        };
+        self.files.push(InputFile {
+            path: path.display().to_string(),
+            sha256: super::sha256_hex(&bytes),
+        });
+        let options = CsvOptions {
+            encoding: self.encoding,
+            delimiter: None,
+            value_column: value_column.map(str::to_string),
+        };
+        match read_table_bytes(bytes, &path, &options) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.problem(e.to_string());
+                None
             }
         }
     }
-    out
+
+    /// Reads a rate table and builds it against the population's areas.
+    fn rates(
+        &mut self,
+        rel: &str,
+        column: Option<&str>,
+        shape: Shape,
+        what: &str,
+        scale: f64,
+        areas: &[String],
+    ) -> Option<RateTable> {
+        let t = self.table(rel, column)?;
+        let rows = if shape.age || shape.sex {
+            rate_rows(&t, shape, what)
+        } else {
+            total_rows(&t, what)
+        };
+        let rows: Vec<RateRow> = match rows {
+            Ok(r) => r,
+            Err(e) => {
+                self.problem(e.to_string());
+                return None;
+            }
+        };
+        match RateTable::from_rows(&rows, scale, areas) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                let place = |row: usize| t.place(row).to_string();
+                self.problem(match e {
+                    RateError::Duplicate { first, second } => format!(
+                        "{}: {}: the same cell is given again (first at {})",
+                        t.source,
+                        place(second),
+                        place(first)
+                    ),
+                    other => format!("{}: {other}", t.source),
+                });
+                None
+            }
+        }
+    }
 }
 
-/// Every table file a scenario names besides the population.
-fn other_tables(f: &ScenarioFile) -> Vec<&str> {
+/// A `tfr` or `multiplier` parameter as a year path; a table file is not a path.
+fn year_path(p: &Param) -> Result<YearPath, String> {
+    match p {
+        Param::Constant(v) => Ok(YearPath::Constant(*v)),
+        Param::Path { from, to } => Ok(YearPath::Linear {
+            from: *from,
+            to: *to,
+        }),
+        Param::Table(f) => Err(format!(
+            "a table (`{f}`) is not accepted here; give a constant or {{ from = [year, value], to = [year, value] }}"
+        )),
+    }
+}
+
+/// Loads a scenario and every input it names, checking them all.
+///
+/// # Errors
+/// [`LoadError`] with every problem found: in the scenario file (unknown keys, bad
+/// values), in reading a file, or in a table's content.
+pub fn load(source: Source) -> Result<LoadedScenario, LoadError> {
+    let name = source.name();
+    let text = source
+        .read_scenario()
+        .map_err(|e| LoadError {
+            problems: vec![e.to_string()],
+        })
+        .and_then(|bytes| {
+            String::from_utf8(bytes).map_err(|_| LoadError {
+                problems: vec![
+                    DataError::file(&name, "the scenario file is not UTF-8 text").to_string(),
+                ],
+            })
+        })?;
+    let file = ScenarioFile::parse(&text).map_err(|problems| LoadError {
+        problems: problems.iter().map(|p| format!("{name}: {p}")).collect(),
+    })?;
+    let mut l = Loader {
+        source: &source,
+        encoding: TextEncoding::Detect,
+        problems: Vec::new(),
+        files: Vec::new(),
+        notes: Vec::new(),
+    };
+    if let Some(e) = &file.population.encoding {
+        match e.parse() {
+            Ok(enc) => l.encoding = enc,
+            Err(m) => l.key_problem("population.encoding", m),
+        }
+    }
+    let population = l
+        .table(&file.population.file, None)
+        .and_then(|t| match to_population(&t) {
+            Ok((p, skipped)) => {
+                l.notes.extend(skipped.message(&t.source));
+                Some(p)
+            }
+            Err(e) => {
+                l.problem(e.to_string());
+                None
+            }
+        });
+    let Some(population) = population else {
+        // Without a population nothing else can be checked against it; still list the
+        // files that cannot be read at all.
+        for rel in other_files(&file) {
+            if let Err(e) = source.read(rel) {
+                l.problem(e.to_string());
+            }
+        }
+        return Err(LoadError {
+            problems: l.problems,
+        });
+    };
+    let base = file.scenario.base_year;
+    if population.year_index(Year(base)).is_none() {
+        let years: Vec<String> = population.years().iter().map(ToString::to_string).collect();
+        l.key_problem(
+            "scenario.base_year",
+            format!(
+                "{base} is not a year of {} (it has {})",
+                source.resolve(&file.population.file).display(),
+                years.join(", ")
+            ),
+        );
+    }
+    let inputs = load_inputs(&mut l, &file, &population);
+    if inputs.is_none() && l.problems.is_empty() {
+        let missing =
+            (base + 1..=file.scenario.end_year).find(|y| population.year_index(Year(*y)).is_none());
+        if let Some(y) = missing {
+            l.key_problem(
+                "scenario.end_year",
+                format!(
+                    "year {y} is not in the population table, and without [fertility] and [mortality] it cannot be projected"
+                ),
+            );
+        }
+    }
+    if !l.problems.is_empty() {
+        return Err(LoadError {
+            problems: l.problems,
+        });
+    }
+    Ok(LoadedScenario {
+        files: l.files,
+        notes: l.notes,
+        source,
+        file,
+        population,
+        inputs,
+    })
+}
+
+/// Reads fertility, mortality and migration; `None` (with problems recorded) if any of
+/// them is wrong or if the scenario has neither fertility nor mortality.
+fn load_inputs(
+    l: &mut Loader<'_>,
+    file: &ScenarioFile,
+    pop: &Population,
+) -> Option<ProjectionInputs> {
+    let areas = pop.areas();
+    let (fert, mort) = match (&file.fertility, &file.mortality) {
+        (None, None) => {
+            if !file.migration.is_empty() {
+                l.key_problem(
+                    "migration",
+                    "migration needs [fertility] and [mortality] too",
+                );
+            }
+            return None;
+        }
+        (Some(f), Some(m)) => (f, m),
+        (Some(f), None) => {
+            l.key_problem("mortality", "[fertility] is given but [mortality] is not");
+            l.table(&f.file, f.column.as_deref());
+            return None;
+        }
+        (None, Some(m)) => {
+            l.key_problem("fertility", "[mortality] is given but [fertility] is not");
+            l.table(&m.file, m.column.as_deref());
+            return None;
+        }
+    };
+    let base = file.scenario.base_year;
+    let first_year = base + 1;
+    let fertility = l.rates(
+        &fert.file,
+        fert.column.as_deref(),
+        Shape {
+            sex: false,
+            age: true,
+        },
+        "fertility",
+        fert.scale.unwrap_or(1.0),
+        areas,
+    );
+    if let Some(f) = &fertility {
+        if let Some((lo, hi)) = f.age_range() {
+            if lo < 10 || hi > 55 {
+                l.problem(format!(
+                    "{}: fertility is given for mothers aged {lo}–{hi}; a mother's age must be within 10–55",
+                    l.source.resolve(&fert.file).display()
+                ));
+            }
+        }
+        check_first_year(l, f, first_year, &fert.file);
+    }
+    let mortality = l.rates(
+        &mort.file,
+        mort.column.as_deref(),
+        Shape {
+            sex: true,
+            age: true,
+        },
+        "mortality",
+        mort.scale.unwrap_or(1.0),
+        areas,
+    );
+    if let Some(m) = &mortality {
+        if let Some(v) = m.scaled_values().find(|v| *v > 1.0) {
+            l.problem(format!(
+                "{}: a probability of dying is {v} after scaling (scale {}); it must be at most 1 — is `scale = 1000` missing?",
+                l.source.resolve(&mort.file).display(),
+                mort.scale.unwrap_or(1.0)
+            ));
+        }
+        match m.age_range() {
+            Some((0, hi)) if hi >= pop.omega().0 => {}
+            range => l.problem(format!(
+                "{}: mortality must cover ages 0 to the population's top age {} (it covers {})",
+                l.source.resolve(&mort.file).display(),
+                pop.omega(),
+                range.map_or("no ages".to_string(), |(lo, hi)| format!("{lo}–{hi}"))
+            )),
+        }
+        check_first_year(l, m, first_year, &mort.file);
+    }
+    let tfr = fert.tfr.as_ref().and_then(|p| match year_path(p) {
+        Ok(p) => Some(p),
+        Err(m) => {
+            l.key_problem("fertility.tfr", m);
+            None
+        }
+    });
+    let mut flows = Vec::new();
+    for (k, m) in file.migration.iter().enumerate() {
+        flows.extend(load_flow(l, k, m, areas, first_year));
+    }
+    let boys = fert.boys_share.unwrap_or(0.512);
+    if !l.problems.is_empty() || flows.len() != file.migration.len() {
+        return None;
+    }
+    Some(ProjectionInputs {
+        fertility: fertility?,
+        mortality: mortality?,
+        boys_share: boys,
+        tfr,
+        improvement: mort.improvement,
+        flows,
+    })
+}
+
+fn check_first_year(l: &mut Loader<'_>, t: &RateTable, first_year: i32, rel: &str) {
+    if let Err(e) = t.year_slot(first_year) {
+        l.problem(format!("{}: {e}", l.source.resolve(rel).display()));
+    }
+}
+
+fn load_flow(
+    l: &mut Loader<'_>,
+    k: usize,
+    m: &MigrationSection,
+    areas: &[String],
+    first_year: i32,
+) -> Option<Flow> {
+    let key = |s: &str| format!("migration[{k}].{s}");
+    let what = format!("migration {} {}", m.name, m.direction);
+    let scale = m.scale.unwrap_or(1.0);
+    let age_sex = Shape {
+        sex: true,
+        age: true,
+    };
+    let direction = match m.direction.as_str() {
+        "in" => Direction::In,
+        _ => Direction::Out,
+    };
+    let form = if let Some(c) = &m.counts {
+        let t = l.rates(c, m.column.as_deref(), age_sex, &what, scale, areas)?;
+        check_first_year(l, &t, first_year, c);
+        FlowForm::Counts(t)
+    } else if let Some(r) = &m.rates {
+        let t = l.rates(r, m.column.as_deref(), age_sex, &what, scale, areas)?;
+        if let Some(v) = t.scaled_values().find(|v| *v > 1.0) {
+            l.problem(format!(
+                "{}: an out-migration rate is {v} after scaling; it must be at most 1",
+                l.source.resolve(r).display()
+            ));
+        }
+        check_first_year(l, &t, first_year, r);
+        FlowForm::OutRates(t)
+    } else {
+        let (tf, pf) = (m.total.as_deref()?, m.profile.as_deref()?);
+        let total = l.rates(
+            tf,
+            m.total_column.as_deref(),
+            Shape {
+                sex: false,
+                age: false,
+            },
+            &what,
+            scale,
+            areas,
+        );
+        let profile = l.rates(pf, m.share_column.as_deref(), age_sex, &what, 1.0, areas);
+        let (total, profile) = (total?, profile?);
+        check_first_year(l, &total, first_year, tf);
+        check_first_year(l, &profile, first_year, pf);
+        check_profile(l, &profile, areas, pf);
+        FlowForm::TotalProfile { total, profile }
+    };
+    let multiplier = m.multiplier.as_ref().and_then(|p| match year_path(p) {
+        Ok(p) => Some(p),
+        Err(msg) => {
+            l.key_problem(&key("multiplier"), msg);
+            None
+        }
+    });
+    let destinations = match &m.destinations {
+        None => None,
+        Some(d) => {
+            let t = l.rates(d, Some("share"), age_sex, &what, 1.0, areas)?;
+            check_destinations(l, &t, areas, d);
+            Some(t)
+        }
+    };
+    Some(Flow {
+        name: m.name.clone(),
+        direction,
+        form,
+        multiplier,
+        destinations,
+    })
+}
+
+/// Shares of a profile must sum to 1 over sex and age, per area and year.
+fn check_profile(l: &mut Loader<'_>, t: &RateTable, areas: &[String], rel: &str) {
+    let slots = t.year_range().map_or(1, |(a, b)| (b - a + 1) as usize);
+    let first = t.year_range().map_or(0, |r| r.0);
+    for (a, code) in areas.iter().enumerate() {
+        for y in 0..slots {
+            let Ok(slot) = t.year_slot(first + y as i32) else {
+                continue;
+            };
+            let sum: f64 = Sex::ALL
+                .iter()
+                .flat_map(|s| ages_of(t).map(move |i| (*s, i)))
+                .filter_map(|(s, i)| t.get(a, slot, s, i))
+                .sum();
+            if (sum - 1.0).abs() > 1e-6 {
+                l.problem(format!(
+                    "{}: the profile's shares for area `{code}` sum to {sum}, not 1",
+                    l.source.resolve(rel).display()
+                ));
+                return;
+            }
+        }
+    }
+}
+
+/// Destination shares must sum to 1 over areas, per sex and age.
+fn check_destinations(l: &mut Loader<'_>, t: &RateTable, areas: &[String], rel: &str) {
+    for s in Sex::ALL {
+        for i in ages_of(t) {
+            let sum: f64 = (0..areas.len()).filter_map(|a| t.get(a, 0, s, i)).sum();
+            if (sum - 1.0).abs() > 1e-6 {
+                l.problem(format!(
+                    "{}: destination shares for {s}, age {i} sum to {sum} over the areas, not 1",
+                    l.source.resolve(rel).display()
+                ));
+                return;
+            }
+        }
+    }
+}
+
+fn ages_of(t: &RateTable) -> impl Iterator<Item = AgeIndex> + Clone {
+    let (lo, hi) = t.age_range().unwrap_or((1, 0));
+    (lo..=hi)
+        .map(AgeIndex::Age)
+        .chain(t.has_birth().then_some(AgeIndex::Birth))
+}
+
+/// Every file a scenario names besides the population.
+fn other_files(f: &ScenarioFile) -> Vec<&str> {
     let mut v: Vec<&str> = Vec::new();
     v.extend(f.fertility.as_ref().map(|s| s.file.as_str()));
     v.extend(f.mortality.as_ref().map(|s| s.file.as_str()));
     for m in &f.migration {
         v.extend(
-            [&m.counts, &m.total, &m.profile, &m.rates]
+            [&m.counts, &m.total, &m.profile, &m.rates, &m.destinations]
                 .into_iter()
                 .flatten()
                 .map(String::as_str),
@@ -227,4 +561,13 @@ fn other_tables(f: &ScenarioFile) -> Vec<&str> {
     }
     v.extend(f.catchment.as_ref().map(|c| c.file.as_str()));
     v
+}
+
+/// Checks a scenario and every input it names without running anything, and returns
+/// every problem found (an empty list means the scenario is valid).
+pub fn validate(source: &Source) -> Vec<String> {
+    match load(source.clone()) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.problems,
+    }
 }

@@ -41,8 +41,19 @@ pub struct Projection {
     /// Components of each year (`None` for the base year and for years taken as given
     /// from a published forecast).
     pub components: Vec<Option<YearComponents>>,
-    /// Name and direction of each migration flow, in the order of `flow_movers`.
-    pub flows: Vec<(String, Direction)>,
+    /// The migration flows, in the order of `flow_movers`.
+    pub flows: Vec<FlowInfo>,
+}
+
+/// What the output tables need to know of a flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowInfo {
+    /// Name.
+    pub name: String,
+    /// Direction of the flow's own movers.
+    pub direction: Direction,
+    /// Whether the flow is a closed internal system (its movers come back in).
+    pub closed: bool,
 }
 
 /// Why a projection could not run.
@@ -113,7 +124,11 @@ pub fn project(
             .map(|i| {
                 i.flows
                     .iter()
-                    .map(|f| (f.name.clone(), f.direction))
+                    .map(|f| FlowInfo {
+                        name: f.name.clone(),
+                        direction: f.direction,
+                        closed: f.destinations.is_some(),
+                    })
                     .collect()
             })
             .unwrap_or_default(),
@@ -182,6 +197,9 @@ pub struct YearComponents {
     pub unmet_out_migration: Array2<f64>,
     /// Movers of each flow (in the flow's own direction), by `(flow, area, sex)`.
     pub flow_movers: Array3<f64>,
+    /// Arrivals of each closed internal system by `(flow, area, sex)` (0 for other
+    /// flows).
+    pub flow_arrivals: Array3<f64>,
 }
 
 impl YearComponents {
@@ -194,6 +212,7 @@ impl YearComponents {
             out_migration: z(),
             unmet_out_migration: z(),
             flow_movers: Array3::zeros((flows, areas, 2)),
+            flow_arrivals: Array3::zeros((flows, areas, 2)),
         }
     }
 }
@@ -263,7 +282,9 @@ pub fn project_year(
             let arrivals =
                 Array3::from_shape_fn(d.dim(), |(b, s, i)| d[[b, s, i]] * pooled[[s, i]]);
             net += &arrivals;
-            c.in_migration += &arrivals.sum_axis(Axis(2));
+            let totals = arrivals.sum_axis(Axis(2));
+            c.in_migration += &totals;
+            c.flow_arrivals.index_axis_mut(Axis(0), k).assign(&totals);
         }
     }
 

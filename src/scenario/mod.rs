@@ -72,24 +72,29 @@ pub struct PopulationSection {
 /// `[fertility]`: births per woman by the mother's age.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct FertilitySection {
-    /// The rate table.
+    /// The rate table `[area], [year], age, rate`.
     pub file: String,
+    /// The value column of a CSV table, when it is not named `rate`.
+    pub column: Option<String>,
     /// Rates are per `scale` women (1000 for "per 1000").
     pub scale: Option<f64>,
     /// Share of boys among births (default 0.512).
     pub boys_share: Option<f64>,
-    /// Total fertility path (lever).
+    /// Total fertility path (lever): a constant or `{ from = [year, tfr], to = [year, tfr] }`.
     pub tfr: Option<Param>,
 }
 
 /// `[mortality]`: probabilities of dying.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct MortalitySection {
-    /// The rate table.
+    /// The rate table `[area], [year], sex, age, rate` (age `s` or `-1`: born during
+    /// the year).
     pub file: String,
+    /// The value column of a CSV table, when it is not named `rate`.
+    pub column: Option<String>,
     /// Rates are per `scale` persons.
     pub scale: Option<f64>,
-    /// Yearly mortality improvement rate.
+    /// Yearly mortality improvement rate `r`: `q_y = q · (1 − r)^(y − base_year)`.
     pub improvement: Option<f64>,
 }
 
@@ -110,8 +115,17 @@ pub struct MigrationSection {
     pub rates: Option<String>,
     /// Rates or counts are per `scale`.
     pub scale: Option<f64>,
-    /// Multiplier path on the flow (lever).
+    /// Multiplier path on the flow (lever): a constant or `{ from = …, to = … }`.
     pub multiplier: Option<Param>,
+    /// For an out-flow given as `rates`: destination shares `[area], sex, age, share`
+    /// (summing to 1 over areas) that make the flow a closed internal system.
+    pub destinations: Option<String>,
+    /// The value column of `counts` or `rates`, when it is not named `count` / `rate`.
+    pub column: Option<String>,
+    /// The value column of `total`, when it is not named `total`.
+    pub total_column: Option<String>,
+    /// The value column of `profile`, when it is not named `share`.
+    pub share_column: Option<String>,
 }
 
 /// `[[service.segment]]`: a customer segment of a service.
@@ -381,6 +395,17 @@ impl ScenarioFile {
                 bad(&key("profile"), "`total` and `profile` go together".into());
             } else if m.rates.is_some() && m.direction == "in" {
                 bad(&key("rates"), "rates are for out-migration only".into());
+            }
+            if m.destinations.is_some() && m.rates.is_none() {
+                bad(
+                    &key("destinations"),
+                    "a closed internal system needs an out-flow given as `rates`".into(),
+                );
+            }
+            if let Some(sc) = m.scale {
+                if !(sc > 0.0 && sc.is_finite()) {
+                    bad(&key("scale"), format!("{sc} must be positive"));
+                }
             }
         }
         if let Some(u) = &self.uncertainty {

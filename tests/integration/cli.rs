@@ -250,7 +250,11 @@ fn validate_lists_every_input_problem() {
         "{err}"
     );
     assert!(err.contains("missing.csv: cannot read"), "{err}");
-    assert!(err.contains("2 problems found"), "{err}");
+    assert!(
+        err.contains("[fertility] is given but [mortality] is not"),
+        "{err}"
+    );
+    assert!(err.contains("3 problems found"), "{err}");
 }
 
 #[test]
@@ -264,7 +268,15 @@ fn run_example_prints_summary_and_writes_population() {
     assert!(
         table.starts_with("scenario,area,sex,age,year,population\nEsimerkkilä,01,female,0,2024,")
     );
-    assert_eq!(table.lines().count(), 1 + 4 * 2 * 101);
+    assert_eq!(table.lines().count(), 1 + 4 * 2 * 101 * 22);
+    for name in [
+        "components.csv",
+        "migration.csv",
+        "summary.json",
+        "manifest.json",
+    ] {
+        assert!(dir.path().join("kunta-out").join(name).exists(), "{name}");
+    }
 
     let o = kunta(&["run", "--json", "--out", "j"], dir.path());
     assert!(o.status.success(), "{}", stderr(&o));
@@ -274,9 +286,10 @@ fn run_example_prints_summary_and_writes_population() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| a["population"].as_f64().unwrap())
+        .map(|a| a["population_last"].as_f64().unwrap())
         .sum();
-    assert_eq!(Some(areas_sum), v["population"].as_f64());
+    let total = v["population_last"].as_f64().unwrap();
+    assert!((areas_sum - total).abs() < 1e-6 * total);
 }
 
 #[test]
