@@ -94,7 +94,7 @@ fn inputs(areas: usize) -> (Population, ProjectionInputs) {
 fn projection(c: &mut Criterion) {
     let mut g = c.benchmark_group("projection");
     g.sample_size(20);
-    for areas in [309usize] {
+    for areas in [20usize, 309] {
         let (pop, inp) = inputs(areas);
         let id = format!("{areas}areas_x2_x{AGES}ages_x{YEARS}years");
         g.bench_with_input(

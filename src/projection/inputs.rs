@@ -136,6 +136,33 @@ fn rate_err(table: &str) -> impl Fn(RateError) -> InputError + '_ {
 }
 
 impl ProjectionInputs {
+    /// The year slot of every table in `year`: a year's arrays need resolving again
+    /// only when these change (tables without years never change).
+    ///
+    /// # Errors
+    /// [`InputError::Rate`] for a year before a table's first year.
+    pub fn slots(&self, year: i32) -> Result<Vec<usize>, InputError> {
+        let mut v = vec![
+            self.mortality
+                .year_slot(year)
+                .map_err(rate_err("mortality"))?,
+            self.fertility
+                .year_slot(year)
+                .map_err(rate_err("fertility"))?,
+        ];
+        for f in &self.flows {
+            let name = format!("migration {}", f.name);
+            let tables: Vec<&RateTable> = match &f.form {
+                FlowForm::Counts(t) | FlowForm::OutRates(t) => vec![t],
+                FlowForm::TotalProfile { total, profile } => vec![total, profile],
+            };
+            for t in tables.into_iter().chain(&f.destinations) {
+                v.push(t.year_slot(year).map_err(rate_err(&name))?);
+            }
+        }
+        Ok(v)
+    }
+
     /// Resolves the rates of projection year `year` for the areas and ages of `pop`.
     ///
     /// # Errors
@@ -148,57 +175,109 @@ impl ProjectionInputs {
         base_year: i32,
         year: i32,
     ) -> Result<YearRates, InputError> {
-        let areas = pop.areas().len();
-        let n = pop.n_ages();
-        let birth = n;
-        let mut q = Array3::zeros((areas, 2, n + 1));
-        let mslot = self
-            .mortality
-            .year_slot(year)
-            .map_err(rate_err("mortality"))?;
-        let improvement = self
+        let mut r = self.resolve(pop, year)?;
+        self.set_factors(&mut r, pop, base_year, year)?;
+        Ok(r)
+    }
+
+    /// Sets the scalar levers of a year (mortality improvement, TFR level, flow
+    /// multipliers) on rates resolved for a year with the same table slots.
+    ///
+    /// # Errors
+    /// [`InputError::Probability`] if improvement pushes a probability above 1.
+    pub fn set_factors(
+        &self,
+        r: &mut YearRates,
+        pop: &Population,
+        base_year: i32,
+        year: i32,
+    ) -> Result<(), InputError> {
+        r.q_factor = self
             .improvement
-            .map_or(1.0, |r| (1.0 - r).powi(year - base_year));
-        for a in 0..areas {
-            for s in Sex::ALL {
-                for i in 0..=n {
-                    let age = if i == birth {
+            .map_or(1.0, |rate| (1.0 - rate).powi(year - base_year));
+        if r.q_factor > 1.0 {
+            if let Some(((a, s, i), v)) = r.q.indexed_iter().find(|(_, v)| **v * r.q_factor > 1.0) {
+                let n = pop.n_ages();
+                return Err(InputError::Probability {
+                    area: pop.areas()[a.min(pop.areas().len() - 1)].clone(),
+                    sex: Sex::ALL[s],
+                    age: if i == n {
                         AgeIndex::Birth
                     } else {
                         AgeIndex::Age(i as u16)
-                    };
-                    let v = match self.mortality.get(a, mslot, s, age) {
-                        Some(v) => v * improvement,
-                        None if i == birth => 0.0,
-                        None => {
-                            return Err(InputError::Rate {
-                                table: "mortality".into(),
-                                source: RateError::Missing {
-                                    cell: format!("area `{}`, {s}, age {age}", pop.areas()[a]),
-                                },
-                            })
-                        }
-                    };
-                    if !(0.0..=1.0).contains(&v) {
-                        return Err(InputError::Probability {
-                            area: pop.areas()[a].clone(),
-                            sex: s,
-                            age,
-                            year,
-                            value: v,
-                        });
-                    }
-                    q[[a, s.index(), i]] = v;
-                }
+                    },
+                    year,
+                    value: v * r.q_factor,
+                });
             }
         }
-        let fslot = self
-            .fertility
-            .year_slot(year)
-            .map_err(rate_err("fertility"))?;
-        let mut fertility = Array2::zeros((areas, n));
-        for a in 0..areas {
-            if !self.fertility.covers_area(a) {
+        r.fertility_factor.clear();
+        if let Some(tfr) = self.tfr {
+            let target = tfr.at(year);
+            let areas = pop.areas().len();
+            r.fertility_factor.extend((0..areas).map(|a| {
+                let row = if r.fertility.dim().0 == 1 { 0 } else { a };
+                let sum: f64 = r.fertility.row(row).sum();
+                if sum > 0.0 {
+                    target / sum
+                } else {
+                    1.0
+                }
+            }));
+        }
+        for (flow, spec) in r.flows.iter_mut().zip(&self.flows) {
+            flow.multiplier = spec.multiplier.map_or(1.0, |m| m.at(year));
+        }
+        Ok(())
+    }
+
+    fn resolve(&self, pop: &Population, year: i32) -> Result<YearRates, InputError> {
+        let areas = pop.areas().len();
+        let n = pop.n_ages();
+        let index = |i: usize| {
+            if i == n {
+                AgeIndex::Birth
+            } else {
+                AgeIndex::Age(i as u16)
+            }
+        };
+        let rows = |t: &RateTable| if t.by_area() { areas } else { 1 };
+        let m = &self.mortality;
+        let mslot = m.year_slot(year).map_err(rate_err("mortality"))?;
+        let mut q = Array3::zeros((rows(m), 2, n + 1));
+        for ((a, s, i), q) in q.indexed_iter_mut() {
+            *q = match m.get(a, mslot, Sex::ALL[s], index(i)) {
+                Some(v) => v,
+                None if i == n => 0.0,
+                None => {
+                    return Err(InputError::Rate {
+                        table: "mortality".into(),
+                        source: RateError::Missing {
+                            cell: format!(
+                                "area `{}`, {}, age {}",
+                                pop.areas()[a],
+                                Sex::ALL[s],
+                                index(i)
+                            ),
+                        },
+                    })
+                }
+            };
+            if !(0.0..=1.0).contains(q) {
+                return Err(InputError::Probability {
+                    area: pop.areas()[a].clone(),
+                    sex: Sex::ALL[s],
+                    age: index(i),
+                    year,
+                    value: *q,
+                });
+            }
+        }
+        let f = &self.fertility;
+        let fslot = f.year_slot(year).map_err(rate_err("fertility"))?;
+        let mut fertility = Array2::zeros((rows(f), n));
+        for ((a, i), v) in fertility.indexed_iter_mut() {
+            if !f.covers_area(a) {
                 return Err(InputError::Rate {
                     table: "fertility".into(),
                     source: RateError::Missing {
@@ -206,28 +285,9 @@ impl ProjectionInputs {
                     },
                 });
             }
-            for i in 0..n {
-                let v = self
-                    .fertility
-                    .get(a, fslot, Sex::Female, AgeIndex::Age(i as u16))
-                    .unwrap_or(0.0);
-                if !(v.is_finite() && v >= 0.0) {
-                    return Err(InputError::Negative {
-                        table: "fertility".into(),
-                        area: pop.areas()[a].clone(),
-                        year,
-                        value: v,
-                    });
-                }
-                fertility[[a, i]] = v;
-            }
-            if let Some(tfr) = self.tfr {
-                let sum: f64 = fertility.row(a).sum();
-                if sum > 0.0 {
-                    let k = tfr.at(year) / sum;
-                    fertility.row_mut(a).mapv_inplace(|f| f * k);
-                }
-            }
+            *v = f
+                .get(a, fslot, Sex::Female, AgeIndex::Age(i as u16))
+                .unwrap_or(0.0);
         }
         let mut flows = Vec::with_capacity(self.flows.len());
         for f in &self.flows {
@@ -235,7 +295,9 @@ impl ProjectionInputs {
         }
         Ok(YearRates {
             q,
+            q_factor: 1.0,
             fertility,
+            fertility_factor: Vec::new(),
             boys_share: self.boys_share,
             flows,
         })
@@ -252,24 +314,11 @@ impl ProjectionInputs {
                 Direction::Out => "out",
             }
         );
-        let mult = f.multiplier.map_or(1.0, |m| m.at(year));
         let index = |i: usize| {
             if i == n {
                 AgeIndex::Birth
             } else {
                 AgeIndex::Age(i as u16)
-            }
-        };
-        let check = |a: usize, v: f64| {
-            if v.is_finite() && v >= 0.0 {
-                Ok(v)
-            } else {
-                Err(InputError::Negative {
-                    table: table_name.clone(),
-                    area: pop.areas()[a].clone(),
-                    year,
-                    value: v,
-                })
             }
         };
         let cover = |t: &RateTable, what: &str| -> Result<usize, InputError> {
@@ -288,30 +337,31 @@ impl ProjectionInputs {
                 source: e,
             })
         };
-        let mut values = Array3::zeros((areas, 2, n + 1));
         let rates = matches!(f.form, FlowForm::OutRates(_));
-        match &f.form {
+        let values = match &f.form {
             FlowForm::Counts(t) | FlowForm::OutRates(t) => {
                 let y = cover(t, "")?;
-                for ((a, s, i), v) in values.indexed_iter_mut() {
-                    *v = check(a, t.get(a, y, Sex::ALL[s], index(i)).unwrap_or(0.0))? * mult;
-                }
+                let rows = if t.by_area() { areas } else { 1 };
+                Array3::from_shape_fn((rows, 2, n + 1), |(a, s, i)| {
+                    t.get(a, y, Sex::ALL[s], index(i)).unwrap_or(0.0)
+                })
             }
             FlowForm::TotalProfile { total, profile } => {
                 let yt = cover(total, "total")?;
                 let yp = cover(profile, "profile")?;
-                for ((a, s, i), v) in values.indexed_iter_mut() {
-                    let t = check(
-                        a,
-                        total
-                            .get(a, yt, Sex::ALL[s], AgeIndex::Age(0))
-                            .unwrap_or(0.0),
-                    )?;
-                    let share = check(a, profile.get(a, yp, Sex::ALL[s], index(i)).unwrap_or(0.0))?;
-                    *v = t * share * mult;
-                }
+                let rows = if total.by_area() || profile.by_area() {
+                    areas
+                } else {
+                    1
+                };
+                Array3::from_shape_fn((rows, 2, n + 1), |(a, s, i)| {
+                    let t = total
+                        .get(a, yt, Sex::ALL[s], AgeIndex::Age(0))
+                        .unwrap_or(0.0);
+                    t * profile.get(a, yp, Sex::ALL[s], index(i)).unwrap_or(0.0)
+                })
             }
-        }
+        };
         let destinations = match &f.destinations {
             None => None,
             Some(d) => {
@@ -328,6 +378,7 @@ impl ProjectionInputs {
             } else {
                 FlowValues::Counts(values)
             },
+            multiplier: 1.0,
             destinations,
         })
     }

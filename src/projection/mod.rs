@@ -99,6 +99,9 @@ pub fn project(
         .index_axis_mut(Axis(0), 0)
         .assign(&pop.values().index_axis(Axis(0), base.0));
     let mut components = vec![None];
+    // Rates are resolved again only when a table's year slot changes; the scalar
+    // levers are set every year.
+    let mut cache: Option<(Vec<usize>, YearRates)> = None;
     for (k, &y) in years.iter().enumerate().skip(1) {
         let (before, mut after) = population.view_mut().split_at(Axis(0), k);
         let start = before.index_axis(Axis(0), k - 1);
@@ -110,10 +113,19 @@ pub fn project(
             continue;
         }
         let inputs = inputs.ok_or(ProjectionError::NoInputs(y))?;
-        let rates = inputs
-            .year_rates(pop, base_year, y)
-            .map_err(|source| ProjectionError::Input { year: y, source })?;
+        let err = |source| ProjectionError::Input { year: y, source };
+        let slots = inputs.slots(y).map_err(err)?;
+        let rates = match cache.take() {
+            Some((cached, mut rates)) if cached == slots => {
+                inputs
+                    .set_factors(&mut rates, pop, base_year, y)
+                    .map_err(err)?;
+                rates
+            }
+            _ => inputs.year_rates(pop, base_year, y).map_err(err)?,
+        };
         components.push(Some(project_year(start, &rates, end)));
+        cache = Some((slots, rates));
     }
     Ok(Projection {
         areas: pop.areas().to_vec(),
@@ -155,30 +167,51 @@ pub enum Direction {
 }
 
 /// One migration flow of one year, resolved to arrays.
+///
+/// Arrays by `(area, sex, index)` may have a single area row, which then applies to
+/// every area (a table without an `area` column).
 #[derive(Debug, Clone, PartialEq)]
 pub struct YearFlow {
     /// In or out.
     pub direction: Direction,
-    /// Counts or out-rates.
+    /// Counts or out-rates, before the multiplier.
     pub values: FlowValues,
+    /// The year's multiplier on the flow (a scenario lever; 1 for none).
+    pub multiplier: f64,
     /// For a closed internal system: destination shares `d[b, s, i]` (summing to 1 over
     /// areas `b`). The movers of this out-flow, pooled over all areas per sex and
     /// index, come back in to the areas by these shares.
     pub destinations: Option<Array3<f64>>,
 }
 
-/// The rates of one projection year, resolved for every area and sex.
+/// The rates of one projection year.
+///
+/// Arrays by area may have a single area row that applies to every area; the scalar
+/// factors (mortality improvement, fertility level, flow multipliers) are applied in
+/// the step, so that tables that do not change from year to year are resolved once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct YearRates {
-    /// Probability of dying during the year by `(area, sex, index)`; index `ω + 1` is
-    /// `q_birth`, the risk of a child born during the year.
+    /// Probability of dying during the year by `(area, sex, index)`, before
+    /// improvement; index `ω + 1` is `q_birth`, the risk of a child born during the year.
     pub q: Array3<f64>,
+    /// Mortality improvement factor of the year, `(1 − r)^(y − base_year)`.
+    pub q_factor: f64,
     /// Births per woman by `(area, age at the start of the year)`.
     pub fertility: Array2<f64>,
+    /// Fertility level factor per area (a TFR path rescales `f`); empty for none.
+    pub fertility_factor: Vec<f64>,
     /// Share of boys among births, `c`.
     pub boys_share: f64,
     /// Migration flows.
     pub flows: Vec<YearFlow>,
+}
+
+/// The `(area, sex)` lane of a `(areas or 1, 2, width)` array.
+fn lane(arr: &Array3<f64>, a: usize, s: usize) -> &[f64] {
+    let (na, _, w) = arr.dim();
+    let a = if na == 1 { 0 } else { a };
+    let all = arr.as_slice().expect("rate arrays are in standard layout");
+    &all[(a * 2 + s) * w..(a * 2 + s + 1) * w]
 }
 
 /// The components of one year, by `(area, sex)`, plus movers per flow by
@@ -220,115 +253,195 @@ impl YearComponents {
 /// Projects one year: from the population at the start, `start[(area, sex, age)]`,
 /// writes the population at the end into `end` and returns the year's components.
 ///
-/// The caller guarantees the shapes: `start` and `end` are `(areas, 2, ω + 1)`, every
-/// rate array is `(areas, 2, ω + 2)` and `fertility` is `(areas, ω + 1)`.
+/// The caller guarantees the shapes: `start` and `end` are `(areas, 2, ω + 1)`, rate
+/// arrays are `(areas or 1, 2, ω + 2)`, `fertility` is `(areas or 1, ω + 1)`,
+/// `fertility_factor` is empty or has one entry per area, and destination shares are
+/// `(areas, 2, ω + 2)`. The loop runs over contiguous ages and allocates only the
+/// year's small component arrays.
 pub fn project_year(
     start: ArrayView3<'_, f64>,
     rates: &YearRates,
     mut end: ArrayViewMut3<'_, f64>,
 ) -> YearComponents {
-    let (areas, _, n_ages) = start.dim();
-    let birth = n_ages; // the birth index
+    let (areas, _, n) = start.dim();
+    let w = n + 1; // ages 0..=ω and the birth index
     let mut c = YearComponents::zeros(areas, rates.flows.len());
+    let start = start.as_standard_layout();
+    let p_all = start.as_slice().expect("standard layout");
+    let p_lane = |a: usize, s: usize| &p_all[(a * 2 + s) * n..(a * 2 + s + 1) * n];
+    let qf = rates.q_factor;
+    let share = [1.0 - rates.boys_share, rates.boys_share];
 
     // Births by area, from women at the start of the year.
     let births: Vec<f64> = (0..areas)
         .map(|a| {
-            let women = start.slice(ndarray::s![a, Sex::Female.index(), ..]);
-            women
-                .iter()
-                .zip(rates.fertility.row(a))
-                .map(|(p, f)| p * f)
-                .sum()
+            let fa = if rates.fertility.dim().0 == 1 { 0 } else { a };
+            let f = rates.fertility.row(fa);
+            let f = f.as_slice().expect("standard layout");
+            let level = rates.fertility_factor.get(a).copied().unwrap_or(1.0);
+            level * dot(p_lane(a, Sex::Female.index()), f)
         })
         .collect();
-    let share = |s: Sex| match s {
-        Sex::Male => rates.boys_share,
-        Sex::Female => 1.0 - rates.boys_share,
-    };
-    // Newborns after birth-year deaths: the base of out-rates at the birth index.
-    let newborns = |a: usize, s: Sex| births[a] * share(s) * (1.0 - rates.q[[a, s.index(), birth]]);
-    let base = |a: usize, s: Sex, i: usize| {
-        if i == birth {
-            newborns(a, s)
-        } else {
-            start[[a, s.index(), i]]
-        }
-    };
+    // Newborns of a sex after birth-year deaths: the base of out-rates at the birth index.
+    let newborns = |a: usize, s: usize| births[a] * share[s] * (1.0 - lane(&rates.q, a, s)[n] * qf);
 
-    // Net movers by (area, sex, index): in minus out, over every flow.
-    let mut net = Array3::<f64>::zeros((areas, 2, n_ages + 1));
-    for (k, flow) in rates.flows.iter().enumerate() {
-        let movers = match &flow.values {
-            FlowValues::Counts(m) => m.clone(),
-            FlowValues::OutRates(r) => {
-                Array3::from_shape_fn(r.dim(), |(a, s, i)| r[[a, s, i]] * base(a, Sex::ALL[s], i))
-            }
-        };
-        let sign = match flow.direction {
-            Direction::In => 1.0,
-            Direction::Out => -1.0,
-        };
-        net.scaled_add(sign, &movers);
-        let totals = movers.sum_axis(Axis(2));
-        c.flow_movers.index_axis_mut(Axis(0), k).assign(&totals);
-        match flow.direction {
-            Direction::In => c.in_migration += &totals,
-            Direction::Out => c.out_migration += &totals,
-        }
-        if let (Direction::Out, Some(d)) = (flow.direction, &flow.destinations) {
-            // Closed system: pool the movers of every area and hand them back by shares.
-            let pooled = movers.sum_axis(Axis(0)); // (sex, index)
-            let arrivals =
-                Array3::from_shape_fn(d.dim(), |(b, s, i)| d[[b, s, i]] * pooled[[s, i]]);
-            net += &arrivals;
-            let totals = arrivals.sum_axis(Axis(2));
-            c.in_migration += &totals;
-            c.flow_arrivals.index_axis_mut(Axis(0), k).assign(&totals);
-        }
-    }
-
-    for (a, &area_births) in births.iter().enumerate() {
-        for s in Sex::ALL {
-            let si = s.index();
-            let p = start.slice(ndarray::s![a, si, ..]);
-            let q = rates.q.slice(ndarray::s![a, si, ..]);
-            let m = net.slice(ndarray::s![a, si, ..]);
-            let mut out = end.slice_mut(ndarray::s![a, si, ..]);
-            let mut deaths = 0.0;
-            let mut unmet = 0.0;
-            let mut survivor = |i: usize| {
-                let d = p[i] * q[i];
-                deaths += d;
-                let s = p[i] - d + m[i];
-                if s < 0.0 {
-                    unmet -= s;
-                    0.0
-                } else {
-                    s
+    // Closed systems: movers pooled over every area, per flow, sex and index.
+    let pooled: Vec<Option<[Vec<f64>; 2]>> = rates
+        .flows
+        .iter()
+        .map(|f| {
+            f.destinations.as_ref()?;
+            let mut pool = [vec![0.0; w], vec![0.0; w]];
+            for a in 0..areas {
+                for (s, pool) in pool.iter_mut().enumerate() {
+                    let v = match &f.values {
+                        FlowValues::Counts(m) => lane(m, a, s),
+                        FlowValues::OutRates(r) => lane(r, a, s),
+                    };
+                    let m = f.multiplier;
+                    if matches!(f.values, FlowValues::OutRates(_)) {
+                        for ((x, v), p) in pool[..n].iter_mut().zip(&v[..n]).zip(p_lane(a, s)) {
+                            *x += m * v * p;
+                        }
+                        pool[n] += m * v[n] * newborns(a, s);
+                    } else {
+                        for (x, v) in pool.iter_mut().zip(v) {
+                            *x += m * v;
+                        }
+                    }
                 }
-            };
-            let survivors: Vec<f64> = (0..n_ages).map(&mut survivor).collect();
-            // Newborns (index ω + 1).
-            let born = area_births * share(s);
-            let born_deaths = born * rates.q[[a, si, birth]];
-            let mut newborn = born - born_deaths + m[birth];
-            if newborn < 0.0 {
-                unmet -= newborn;
-                newborn = 0.0;
             }
-            out.fill(0.0);
-            out[0] = newborn;
-            for i in 0..n_ages {
-                // Ageing; the open group ω keeps its survivors.
-                out[(i + 1).min(n_ages - 1)] += survivors[i];
+            Some(pool)
+        })
+        .collect();
+
+    let mut net = vec![0.0; w];
+    let mut survivors = vec![0.0; n];
+    let out_all = end
+        .as_slice_mut()
+        .expect("the end population is in standard layout");
+    for a in 0..areas {
+        for s in 0..2 {
+            let p = p_lane(a, s);
+            net.fill(0.0);
+            for (k, f) in rates.flows.iter().enumerate() {
+                let m = f.multiplier;
+                let (movers, sign) = match f.direction {
+                    Direction::In => (&mut c.in_migration[[a, s]], 1.0),
+                    Direction::Out => (&mut c.out_migration[[a, s]], -1.0),
+                };
+                let total = match &f.values {
+                    FlowValues::Counts(v) => {
+                        let v = lane(v, a, s);
+                        let k = sign * m;
+                        for (x, v) in net.iter_mut().zip(v) {
+                            *x += k * v;
+                        }
+                        m * sum(v)
+                    }
+                    FlowValues::OutRates(r) => {
+                        let r = lane(r, a, s);
+                        for ((x, r), p) in net[..n].iter_mut().zip(&r[..n]).zip(p) {
+                            *x -= m * r * p;
+                        }
+                        let mv = m * r[n] * newborns(a, s);
+                        net[n] -= mv;
+                        m * dot(&r[..n], p) + mv
+                    }
+                };
+                *movers += total;
+                c.flow_movers[[k, a, s]] = total;
+                if let (Some(pool), Some(d)) = (&pooled[k], &f.destinations) {
+                    let d = lane(d, a, s);
+                    for ((x, d), q) in net.iter_mut().zip(d).zip(&pool[s]) {
+                        *x += d * q;
+                    }
+                    let t = dot(d, &pool[s]);
+                    c.in_migration[[a, s]] += t;
+                    c.flow_arrivals[[k, a, s]] = t;
+                }
             }
-            c.births[[a, si]] = born;
-            c.deaths[[a, si]] = deaths + born_deaths;
-            c.unmet_out_migration[[a, si]] = unmet;
+            let q = lane(&rates.q, a, s);
+            let (deaths, mut unmet) = survive(p, &q[..n], qf, &net[..n], &mut survivors);
+            let born = births[a] * share[s];
+            let born_deaths = born * q[n] * qf;
+            let newborn = born - born_deaths + net[n];
+            unmet += (-newborn).max(0.0);
+            let out = &mut out_all[(a * 2 + s) * n..(a * 2 + s + 1) * n];
+            // Ageing: age i at the start is age i + 1 at the end; ω keeps its own.
+            out[0] = newborn.max(0.0);
+            if n >= 2 {
+                out[1..].copy_from_slice(&survivors[..n - 1]);
+                out[n - 1] += survivors[n - 1];
+            } else {
+                out[0] += survivors[0];
+            }
+            c.births[[a, s]] = born;
+            c.deaths[[a, s]] = deaths + born_deaths;
+            c.unmet_out_migration[[a, s]] = unmet;
         }
     }
     c
+}
+
+/// Deaths and survivors of one lane: `d = p·q·qf`, `S = p − d + m`, with negative
+/// survivors set to 0. Returns (deaths, shortfall). Sums run in four independent
+/// accumulators so that the loop vectorises.
+fn survive(p: &[f64], q: &[f64], qf: f64, m: &[f64], out: &mut [f64]) -> (f64, f64) {
+    let mut dacc = [0.0; 4];
+    let mut uacc = [0.0; 4];
+    let mut step = |k: usize, p: f64, q: f64, m: f64, o: &mut f64| {
+        let d = p * q * qf;
+        dacc[k] += d;
+        let x = p - d + m;
+        uacc[k] += (-x).max(0.0);
+        *o = x.max(0.0);
+    };
+    let chunks = p
+        .chunks_exact(4)
+        .zip(q.chunks_exact(4))
+        .zip(m.chunks_exact(4))
+        .zip(out.chunks_exact_mut(4));
+    for (((p, q), m), o) in chunks {
+        for k in 0..4 {
+            step(k, p[k], q[k], m[k], &mut o[k]);
+        }
+    }
+    let done = p.len() / 4 * 4;
+    for j in done..p.len() {
+        step(0, p[j], q[j], m[j], &mut out[j]);
+    }
+    (
+        (dacc[0] + dacc[1]) + (dacc[2] + dacc[3]),
+        (uacc[0] + uacc[1]) + (uacc[2] + uacc[3]),
+    )
+}
+
+/// A sum in four independent accumulators, so that it vectorises.
+fn sum(a: &[f64]) -> f64 {
+    let mut acc = [0.0; 4];
+    let chunks = a.chunks_exact(4);
+    let tail: f64 = chunks.remainder().iter().sum();
+    for x in chunks {
+        for k in 0..4 {
+            acc[k] += x[k];
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// A dot product in four independent sums, so that it vectorises.
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..4 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let tail: f64 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 #[cfg(test)]
@@ -339,7 +452,9 @@ mod tests {
     fn rates(areas: usize, n: usize, q: f64, f: f64) -> YearRates {
         YearRates {
             q: Array3::from_elem((areas, 2, n + 1), q),
+            q_factor: 1.0,
             fertility: Array2::from_elem((areas, n), f),
+            fertility_factor: Vec::new(),
             boys_share: 0.512,
             flows: Vec::new(),
         }
@@ -387,6 +502,7 @@ mod tests {
         r.flows.push(YearFlow {
             direction: Direction::Out,
             values: FlowValues::Counts(Array3::from_elem((1, 2, 4), 8.0)),
+            multiplier: 1.0,
             destinations: None,
         });
         let mut end = Array3::zeros((1, 2, 3));
@@ -414,7 +530,9 @@ mod tests {
                     }
                     let rates = YearRates {
                         q: Array3::from_shape_vec(shape, q).unwrap(),
+                        q_factor: 0.95,
                         fertility: Array2::from_shape_vec((areas, n), f).unwrap(),
+                        fertility_factor: vec![1.1; areas],
                         boys_share: c,
                         flows: vec![
                             YearFlow {
@@ -422,6 +540,7 @@ mod tests {
                                 values: FlowValues::Counts(
                                     Array3::from_shape_vec(shape, counts).unwrap(),
                                 ),
+                                multiplier: 1.3,
                                 destinations: None,
                             },
                             YearFlow {
@@ -429,6 +548,7 @@ mod tests {
                                 values: FlowValues::OutRates(
                                     Array3::from_shape_vec(shape, rates_out).unwrap(),
                                 ),
+                                multiplier: 0.9,
                                 destinations: Some(d),
                             },
                         ],

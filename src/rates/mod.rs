@@ -345,6 +345,11 @@ impl RateTable {
         Some(self.values[self.flat(a, year_slot, Some(sex), Some(age))] / self.scale)
     }
 
+    /// Whether the table has an area column (otherwise it applies to every area).
+    pub fn by_area(&self) -> bool {
+        self.areas.is_some()
+    }
+
     /// Whether the table covers an area (always, for a table without areas).
     pub fn covers_area(&self, area: usize) -> bool {
         self.areas.is_none()
