@@ -228,6 +228,9 @@ const GROUPS: [(&str, usize, usize); 7] = [
 fn group(p: &Projection, k: usize, a: Option<usize>, from: usize, to: usize) -> f64 {
     let nx = p.population.dim().3;
     let hi = to.min(nx - 1);
+    if from > hi {
+        return 0.0;
+    }
     let areas: Vec<usize> = a.map_or_else(|| (0..p.areas.len()).collect(), |a| vec![a]);
     areas
         .iter()

@@ -468,10 +468,12 @@ fn load_flow(
             areas,
         );
         let profile = l.rates(pf, m.share_column.as_deref(), age_sex, &what, 1.0, areas);
+        if let Some(p) = &profile {
+            check_first_year(l, p, first_year, pf);
+            check_profile(l, p, areas, pf);
+        }
         let (total, profile) = (total?, profile?);
         check_first_year(l, &total, first_year, tf);
-        check_first_year(l, &profile, first_year, pf);
-        check_profile(l, &profile, areas, pf);
         FlowForm::TotalProfile { total, profile }
     };
     let multiplier = m.multiplier.as_ref().and_then(|p| match year_path(p) {

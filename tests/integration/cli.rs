@@ -312,3 +312,91 @@ fn usage_errors_exit_2() {
     let o = kunta(&["frobnicate"], dir.path());
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// A small valid projection scenario: two areas, ages 0–15, two years.
+fn projection_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let w = |name: &str, content: &str| std::fs::write(dir.path().join(name), content).unwrap();
+    let mut pop = String::from("area,sex,age,year,population\n");
+    let mut mort = String::from("sex,age,rate\n");
+    for sex in ["male", "female"] {
+        mort.push_str(&format!("{sex},s,1\n"));
+        for age in 0..=15 {
+            for area in ["A", "B"] {
+                pop.push_str(&format!("{area},{sex},{age},2024,100\n"));
+            }
+            mort.push_str(&format!("{sex},{age},{}\n", 10 * (age + 1)));
+        }
+    }
+    w("pop.csv", &pop);
+    w("mort.csv", &mort);
+    w("fert.csv", "age,rate\n13,100\n14,200\n");
+    w(
+        "in.csv",
+        "area,sex,age,count\nA,male,1,5\nA,female,1,5\nB,male,1,5\nB,female,1,5\n",
+    );
+    w("total.csv", "area,total\nA,10\nB,20\n");
+    w(
+        "profile.csv",
+        "sex,age,share\nmale,0,0.25\nmale,1,0.25\nfemale,0,0.25\nfemale,1,0.25\n",
+    );
+    w(
+        "s.toml",
+        "[scenario]\nname = \"t\"\nbase_year = 2024\nend_year = 2026\n\n[population]\nfile = \"pop.csv\"\n\n[fertility]\nfile = \"fert.csv\"\nscale = 1000\n\n[mortality]\nfile = \"mort.csv\"\nscale = 1000\n\n[[migration]]\nname = \"intl\"\ndirection = \"in\"\ncounts = \"in.csv\"\n\n[[migration]]\nname = \"dom\"\ndirection = \"out\"\ntotal = \"total.csv\"\nprofile = \"profile.csv\"\n",
+    );
+    dir
+}
+
+#[test]
+fn a_small_projection_runs() {
+    let dir = projection_dir();
+    let o = kunta(&["validate", "s.toml"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = kunta(
+        &["run", "s.toml", "--format", "csv", "--out", "o"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c = std::fs::read_to_string(dir.path().join("o/components.csv")).unwrap();
+    // 2 areas × 2 sexes × 2 projected years.
+    assert_eq!(c.lines().count(), 1 + 8);
+    let m = std::fs::read_to_string(dir.path().join("o/migration.csv")).unwrap();
+    assert!(m.starts_with("scenario,area,sex,year,flow,direction,count\nt,A,female,2025,intl,in,5\nt,A,female,2025,dom,out,5\n"), "{m}");
+}
+
+#[test]
+fn bad_projection_inputs_are_all_listed() {
+    let dir = projection_dir();
+    let w = |name: &str, content: &str| std::fs::write(dir.path().join(name), content).unwrap();
+    // A probability of dying above 1 once scaled (the scale is forgotten).
+    let s = std::fs::read_to_string(dir.path().join("s.toml")).unwrap();
+    w(
+        "s.toml",
+        &s.replace("file = \"mort.csv\"\nscale = 1000", "file = \"mort.csv\""),
+    );
+    // A mother's age outside 10–55.
+    w("fert.csv", "age,rate\n9,100\n10,200\n");
+    // A profile that does not sum to 1.
+    w(
+        "profile.csv",
+        "sex,age,share\nmale,0,0.25\nmale,1,0.25\nfemale,0,0.25\nfemale,1,0.2\n",
+    );
+    // An area with no population.
+    w("in.csv", "area,sex,age,count\nA,male,1,5\nZ,female,1,5\n");
+    // A missing file.
+    std::fs::remove_file(dir.path().join("total.csv")).unwrap();
+    let o = kunta(&["validate", "s.toml"], dir.path());
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    for expected in [
+        "mort.csv: a probability of dying is 10 after scaling",
+        "fert.csv: fertility is given for mothers aged 9–10",
+        "profile.csv: the profile's shares for area `A` sum to 0.95",
+        "in.csv: area `Z` has no population",
+        "total.csv: cannot read",
+    ] {
+        assert!(err.contains(expected), "`{expected}` not in:\n{err}");
+    }
+    let o = kunta(&["run", "s.toml"], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+}
