@@ -182,6 +182,58 @@ fn line_of(body: &str, line_starts: &[usize], pos: Option<&::csv::Position>) -> 
     line_starts.partition_point(|s| *s <= b) as u64
 }
 
+/// Reads two text columns of a CSV table, e.g. `area,parent`: one pair per row, with
+/// its line.
+///
+/// # Errors
+/// A [`DataError`] if a column is missing or a row cannot be read.
+pub fn read_pairs(
+    bytes: &[u8],
+    file: &str,
+    key: &str,
+    value: &str,
+) -> Result<Vec<(String, String, u64)>, DataError> {
+    let text = TextEncoding::Detect.decode(bytes, file)?;
+    let header_line = text.lines().next().unwrap_or("");
+    let mut reader = ::csv::ReaderBuilder::new()
+        .delimiter(sniff_delimiter(header_line))
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut records = reader.records();
+    let header = match records.next() {
+        Some(Ok(h)) => h,
+        _ => return Err(DataError::file(file, "the file has no header line")),
+    };
+    let find = |name: &str| {
+        header
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(name))
+            .ok_or_else(|| DataError::file(file, format!("no `{name}` column")))
+    };
+    let (k, v) = (find(key)?, find(value)?);
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let mut out = Vec::new();
+    for rec in records {
+        let rec = rec.map_err(|e| csv_error(file, &e, 0))?;
+        let line = line_of(&text, &line_starts, rec.position());
+        match (rec.get(k), rec.get(v)) {
+            (Some(a), Some(b)) => out.push((a.trim().to_string(), b.trim().to_string(), line)),
+            _ if rec.iter().all(|f| f.trim().is_empty()) => {}
+            _ => {
+                return Err(DataError::at(
+                    file,
+                    Place::Line(line),
+                    format!("the row lacks the `{key}` or `{value}` column"),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn csv_error(file: &str, e: &::csv::Error, skipped: u64) -> DataError {
     let line = e.position().map_or(0, |p| p.line()) + skipped;
     let problem = match e.kind() {

@@ -5,7 +5,7 @@
 //! under a temporary name and renamed into place.
 
 use super::frame::{write_atomically, ColumnData, Format, Frame};
-use super::scenario::LoadedScenario;
+use super::scenario::{AlignmentInputs, LoadedScenario};
 use super::IoError;
 use crate::population::Sex;
 use crate::projection::{project, Direction, Projection, ProjectionError};
@@ -17,7 +17,8 @@ use std::time::Instant;
 pub struct RunOutput {
     /// The projection.
     pub projection: Projection,
-    /// Output tables by name (`population`, `components`, `migration`).
+    /// Output tables by name (`population`, `components`, `migration`, and
+    /// `alignment` when the scenario aligns).
     pub tables: Vec<(&'static str, Frame)>,
     /// The headline figures (also written as `summary.json`).
     pub summary: serde_json::Value,
@@ -29,12 +30,19 @@ pub struct RunOutput {
 /// [`ProjectionError`] if a year cannot be projected.
 pub fn run(l: &LoadedScenario) -> Result<RunOutput, ProjectionError> {
     let s = &l.file.scenario;
-    let p = project(&l.population, s.base_year, s.end_year, l.inputs.as_ref())?;
-    let tables = vec![
-        ("population", population_table(&s.name, &p)),
-        ("components", components_table(&s.name, &p)),
-        ("migration", migration_table(&s.name, &p)),
-    ];
+    let mut p = project(&l.population, s.base_year, s.end_year, l.inputs.as_ref())?;
+    let mut tables = Vec::new();
+    if let Some(a) = &l.alignment {
+        tables.push(("alignment", align_projection(&s.name, &mut p, a)));
+    }
+    tables.splice(
+        0..0,
+        [
+            ("population", population_table(&s.name, &p)),
+            ("components", components_table(&s.name, &p)),
+            ("migration", migration_table(&s.name, &p)),
+        ],
+    );
     let summary = summary(l, &p);
     Ok(RunOutput {
         projection: p,
@@ -94,6 +102,53 @@ fn write_json(path: &Path, v: &serde_json::Value) -> Result<(), IoError> {
         f.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
         f.sync_all().map_err(|e| e.to_string())
     })
+}
+
+/// Aligns the projected years that have a control (MODEL.md §4) and returns the
+/// `alignment` table: scenario, parent, sex, age, year, factor (empty where the
+/// children were all 0 and the control was shared out).
+fn align_projection(scenario: &str, p: &mut Projection, a: &AlignmentInputs) -> Frame {
+    let (ny, _, _, nx) = p.population.dim();
+    let parents = a.control.areas();
+    let mut control = ndarray::Array4::zeros((ny, parents.len(), 2, nx));
+    let mut slots = Vec::new();
+    for (k, y) in p.years.iter().enumerate().skip(1) {
+        if let Some(c) = a.control.year_index(crate::population::Year(*y)) {
+            control
+                .index_axis_mut(ndarray::Axis(0), k)
+                .assign(&a.control.values().index_axis(ndarray::Axis(0), c.0));
+            slots.push(k);
+        }
+    }
+    let factors =
+        crate::projection::align(&mut p.population, &a.parent_of, control.view(), &slots).factors;
+    let (mut parent, mut sex, mut age, mut year, mut factor) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (pi, code) in parents.iter().enumerate() {
+        for s in Sex::ALL {
+            for x in 0..nx {
+                for &k in &slots {
+                    let f = factors[[k, pi, s.index(), x]];
+                    parent.push(code.clone());
+                    sex.push(s.as_str().to_string());
+                    age.push(x as i64);
+                    year.push(i64::from(p.years[k]));
+                    factor.push((!f.is_nan()).then_some(f));
+                }
+            }
+        }
+    }
+    let n = parent.len();
+    Frame {
+        columns: vec![
+            ("scenario".into(), text(n, scenario)),
+            ("parent".into(), ColumnData::Text(parent)),
+            ("sex".into(), ColumnData::Text(sex)),
+            ("age".into(), ColumnData::Int(age)),
+            ("year".into(), ColumnData::Int(year)),
+            ("factor".into(), ColumnData::Float(factor)),
+        ],
+    }
 }
 
 /// Skipped rows and unmet out-migration, for the manifest and the user.

@@ -101,10 +101,21 @@ pub struct LoadedScenario {
     /// Rates for projecting years the population table does not hold; `None` when the
     /// scenario has no `[fertility]` and `[mortality]`.
     pub inputs: Option<ProjectionInputs>,
+    /// Alignment of the areas to their parents' control totals (MODEL.md §4).
+    pub alignment: Option<AlignmentInputs>,
     /// Every file read, with its hash.
     pub files: Vec<InputFile>,
     /// Things the user should know (skipped total rows, …).
     pub notes: Vec<String>,
+}
+
+/// What alignment needs: each area's parent and the parents' control population.
+#[derive(Debug, Clone)]
+pub struct AlignmentInputs {
+    /// Parent position (in `control`'s areas) of each population area.
+    pub parent_of: Vec<usize>,
+    /// The control population; its areas are the parents.
+    pub control: Population,
 }
 
 struct Loader<'a> {
@@ -280,6 +291,10 @@ pub fn load(source: Source) -> Result<LoadedScenario, LoadError> {
         );
     }
     let inputs = load_inputs(&mut l, &file, &population);
+    let alignment = file
+        .alignment
+        .as_ref()
+        .and_then(|a| load_alignment(&mut l, a, &population));
     if inputs.is_none() && l.problems.is_empty() {
         let missing =
             (base + 1..=file.scenario.end_year).find(|y| population.year_index(Year(*y)).is_none());
@@ -304,7 +319,79 @@ pub fn load(source: Source) -> Result<LoadedScenario, LoadError> {
         file,
         population,
         inputs,
+        alignment,
     })
+}
+
+fn load_alignment(
+    l: &mut Loader<'_>,
+    a: &crate::scenario::AlignmentSection,
+    pop: &Population,
+) -> Option<AlignmentInputs> {
+    let control = l
+        .table(&a.control, None)
+        .and_then(|t| match to_population(&t) {
+            Ok((p, skipped)) => {
+                l.notes.extend(skipped.message(&t.source));
+                Some(p)
+            }
+            Err(e) => {
+                l.problem(e.to_string());
+                None
+            }
+        })?;
+    if control.omega() != pop.omega() {
+        l.problem(format!(
+            "{}: the control population's top age is {}, the population's {}",
+            l.source.resolve(&a.control).display(),
+            control.omega(),
+            pop.omega()
+        ));
+        return None;
+    }
+    let path = l.source.resolve(&a.parents);
+    let bytes = match l.source.read(&a.parents) {
+        Ok(b) => b,
+        Err(e) => {
+            l.problem(e.to_string());
+            return None;
+        }
+    };
+    l.files.push(InputFile {
+        path: path.display().to_string(),
+        sha256: super::sha256_hex(&bytes),
+    });
+    let name = path.display().to_string();
+    let pairs = match super::csv::read_pairs(&bytes, &name, "area", "parent") {
+        Ok(p) => p,
+        Err(e) => {
+            l.problem(e.to_string());
+            return None;
+        }
+    };
+    let mut parent_of = vec![usize::MAX; pop.areas().len()];
+    for (area, parent, line) in pairs {
+        let Some(ai) = pop.area_index(&area) else {
+            l.problem(format!(
+                "{name}: line {line}: area `{area}` has no population"
+            ));
+            continue;
+        };
+        let Some(pi) = control.area_index(&parent) else {
+            l.problem(format!(
+                "{name}: line {line}: parent `{parent}` is not an area of the control population"
+            ));
+            continue;
+        };
+        parent_of[ai.0] = pi.0;
+    }
+    if let Some(a) = parent_of.iter().position(|p| *p == usize::MAX) {
+        l.problem(format!("{name}: area `{}` has no parent", pop.areas()[a]));
+    }
+    if parent_of.contains(&usize::MAX) {
+        return None;
+    }
+    Some(AlignmentInputs { parent_of, control })
 }
 
 /// Reads fertility, mortality and migration; `None` (with problems recorded) if any of
@@ -562,6 +649,9 @@ fn other_files(f: &ScenarioFile) -> Vec<&str> {
         );
     }
     v.extend(f.catchment.as_ref().map(|c| c.file.as_str()));
+    if let Some(a) = &f.alignment {
+        v.extend([a.parents.as_str(), a.control.as_str()]);
+    }
     v
 }
 

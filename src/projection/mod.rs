@@ -22,7 +22,10 @@
 //! the birth index the base is the year's newborns of that sex after birth-year
 //! deaths, `B · c_s · (1 − q_birth)`.
 
+mod align;
 mod inputs;
+
+pub use align::{align, Alignment};
 
 pub use inputs::{Flow, FlowForm, InputError, ProjectionInputs, YearPath};
 

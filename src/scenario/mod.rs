@@ -220,6 +220,17 @@ pub struct UnitSection {
     pub closes: Option<i32>,
 }
 
+/// `[alignment]`: align the projected areas to control totals of their parent areas
+/// (MODEL.md §4).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct AlignmentSection {
+    /// The parent of each area: a CSV table `area,parent`.
+    pub parents: String,
+    /// The control population of the parents: a population table
+    /// `area, sex, age, year, population` whose areas are the parents.
+    pub control: String,
+}
+
 /// `[catchment]`: each area's share of demand going to each unit.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct CatchmentSection {
@@ -258,6 +269,8 @@ pub struct ScenarioFile {
     pub unit: Vec<UnitSection>,
     /// `[catchment]`.
     pub catchment: Option<CatchmentSection>,
+    /// `[alignment]`.
+    pub alignment: Option<AlignmentSection>,
     /// `[uncertainty]`.
     pub uncertainty: Option<UncertaintySection>,
 }

@@ -400,3 +400,45 @@ fn bad_projection_inputs_are_all_listed() {
     let o = kunta(&["run", "s.toml"], dir.path());
     assert_eq!(o.status.code(), Some(1));
 }
+
+#[test]
+fn areas_align_to_control_totals() {
+    let dir = projection_dir();
+    let w = |name: &str, content: &str| std::fs::write(dir.path().join(name), content).unwrap();
+    w("parents.csv", "area,parent\nA,P\nB,P\n");
+    let mut control = String::from("area,sex,age,year,population\n");
+    for sex in ["male", "female"] {
+        for age in 0..=15 {
+            control.push_str(&format!("P,{sex},{age},2025,{}\n", 150 + age));
+        }
+    }
+    w("control.csv", &control);
+    let s = std::fs::read_to_string(dir.path().join("s.toml")).unwrap();
+    w(
+        "s.toml",
+        &format!("{s}\n[alignment]\nparents = \"parents.csv\"\ncontrol = \"control.csv\"\n"),
+    );
+    let o = kunta(
+        &["run", "s.toml", "--format", "csv", "--out", "o"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let pop = std::fs::read_to_string(dir.path().join("o/population.csv")).unwrap();
+    let mut sums = std::collections::HashMap::new();
+    for l in pop.lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        if f[4] == "2025" {
+            *sums
+                .entry((f[2].to_string(), f[3].parse::<u32>().unwrap()))
+                .or_insert(0.0) += f[5].parse::<f64>().unwrap();
+        }
+    }
+    assert_eq!(sums.len(), 2 * 16);
+    for ((_, age), v) in &sums {
+        let target = 150.0 + f64::from(*age);
+        assert!((v - target).abs() < 1e-9 * target, "age {age}: {v}");
+    }
+    let factors = std::fs::read_to_string(dir.path().join("o/alignment.csv")).unwrap();
+    assert!(factors.starts_with("scenario,parent,sex,age,year,factor\nt,P,female,0,2025,"));
+    assert_eq!(factors.lines().count(), 1 + 2 * 16);
+}
