@@ -319,7 +319,6 @@ pub fn project_year(
         .collect();
 
     let mut net = vec![0.0; w];
-    let mut survivors = vec![0.0; n];
     let out_all = end
         .as_slice_mut()
         .expect("the end population is in standard layout");
@@ -334,50 +333,43 @@ pub fn project_year(
                     Direction::Out => (&mut c.out_migration[[a, s]], -1.0),
                 };
                 let total = match &f.values {
-                    FlowValues::Counts(v) => {
-                        let v = lane(v, a, s);
-                        let k = sign * m;
-                        for (x, v) in net.iter_mut().zip(v) {
-                            *x += k * v;
-                        }
-                        m * sum(v)
-                    }
+                    FlowValues::Counts(v) => m * add_scaled(&mut net, lane(v, a, s), sign * m),
                     FlowValues::OutRates(r) => {
                         let r = lane(r, a, s);
-                        for ((x, r), p) in net[..n].iter_mut().zip(&r[..n]).zip(p) {
-                            *x -= m * r * p;
-                        }
                         let mv = m * r[n] * newborns(a, s);
                         net[n] -= mv;
-                        m * dot(&r[..n], p) + mv
+                        m * sub_products(&mut net[..n], &r[..n], p, m) + mv
                     }
                 };
                 *movers += total;
                 c.flow_movers[[k, a, s]] = total;
                 if let (Some(pool), Some(d)) = (&pooled[k], &f.destinations) {
-                    let d = lane(d, a, s);
-                    for ((x, d), q) in net.iter_mut().zip(d).zip(&pool[s]) {
-                        *x += d * q;
-                    }
-                    let t = dot(d, &pool[s]);
+                    let t = add_products(&mut net, lane(d, a, s), &pool[s]);
                     c.in_migration[[a, s]] += t;
                     c.flow_arrivals[[k, a, s]] = t;
                 }
             }
             let q = lane(&rates.q, a, s);
-            let (deaths, mut unmet) = survive(p, &q[..n], qf, &net[..n], &mut survivors);
+            let out = &mut out_all[(a * 2 + s) * n..(a * 2 + s + 1) * n];
+            // Survivors of age i at the start are age i + 1 at the end: they are
+            // written one place up, and the open group ω keeps its own survivors too.
+            let last = n - 1;
+            let (mut deaths, mut unmet) =
+                survive(&p[..last], &q[..last], qf, &net[..last], &mut out[1..]);
+            let d = p[last] * q[last] * qf;
+            let x = p[last] - d + net[last];
+            deaths += d;
+            unmet += if x < 0.0 { -x } else { 0.0 };
+            let open = if x > 0.0 { x } else { 0.0 };
             let born = births[a] * share[s];
             let born_deaths = born * q[n] * qf;
             let newborn = born - born_deaths + net[n];
             unmet += (-newborn).max(0.0);
-            let out = &mut out_all[(a * 2 + s) * n..(a * 2 + s + 1) * n];
-            // Ageing: age i at the start is age i + 1 at the end; ω keeps its own.
-            out[0] = newborn.max(0.0);
-            if n >= 2 {
-                out[1..].copy_from_slice(&survivors[..n - 1]);
-                out[n - 1] += survivors[n - 1];
+            if last == 0 {
+                out[0] = newborn.max(0.0) + open;
             } else {
-                out[0] += survivors[0];
+                out[0] = newborn.max(0.0);
+                out[last] += open;
             }
             c.births[[a, s]] = born;
             c.deaths[[a, s]] = deaths + born_deaths;
@@ -391,28 +383,29 @@ pub fn project_year(
 /// survivors set to 0. Returns (deaths, shortfall). Sums run in four independent
 /// accumulators so that the loop vectorises.
 fn survive(p: &[f64], q: &[f64], qf: f64, m: &[f64], out: &mut [f64]) -> (f64, f64) {
-    let mut dacc = [0.0; 4];
-    let mut uacc = [0.0; 4];
-    let mut step = |k: usize, p: f64, q: f64, m: f64, o: &mut f64| {
-        let d = p * q * qf;
-        dacc[k] += d;
-        let x = p - d + m;
-        uacc[k] += (-x).max(0.0);
-        *o = x.max(0.0);
-    };
-    let chunks = p
-        .chunks_exact(4)
-        .zip(q.chunks_exact(4))
-        .zip(m.chunks_exact(4))
-        .zip(out.chunks_exact_mut(4));
-    for (((p, q), m), o) in chunks {
+    let n = p.len();
+    let (q, m, out) = (&q[..n], &m[..n], &mut out[..n]);
+    let mut dacc = [0.0f64; 4];
+    let mut uacc = [0.0f64; 4];
+    let body = n / 4 * 4;
+    for j in (0..body).step_by(4) {
+        let (p, q, m) = (&p[j..j + 4], &q[j..j + 4], &m[j..j + 4]);
+        let o = &mut out[j..j + 4];
         for k in 0..4 {
-            step(k, p[k], q[k], m[k], &mut o[k]);
+            let d = p[k] * q[k] * qf;
+            dacc[k] += d;
+            let x = p[k] - d + m[k];
+            // Selects rather than `f64::max`, so that the lanes vectorise.
+            uacc[k] += if x < 0.0 { -x } else { 0.0 };
+            o[k] = if x > 0.0 { x } else { 0.0 };
         }
     }
-    let done = p.len() / 4 * 4;
-    for j in done..p.len() {
-        step(0, p[j], q[j], m[j], &mut out[j]);
+    for j in body..n {
+        let d = p[j] * q[j] * qf;
+        dacc[0] += d;
+        let x = p[j] - d + m[j];
+        uacc[0] += if x < 0.0 { -x } else { 0.0 };
+        out[j] = if x > 0.0 { x } else { 0.0 };
     }
     (
         (dacc[0] + dacc[1]) + (dacc[2] + dacc[3]),
@@ -420,17 +413,69 @@ fn survive(p: &[f64], q: &[f64], qf: f64, m: &[f64], out: &mut [f64]) -> (f64, f
     )
 }
 
-/// A sum in four independent accumulators, so that it vectorises.
-fn sum(a: &[f64]) -> f64 {
-    let mut acc = [0.0; 4];
-    let chunks = a.chunks_exact(4);
-    let tail: f64 = chunks.remainder().iter().sum();
-    for x in chunks {
-        for k in 0..4 {
-            acc[k] += x[k];
+/// `net += k·v`; returns `Σ v`. Sums run in four independent accumulators so that
+/// the loop vectorises (as in the helpers below).
+fn add_scaled(net: &mut [f64], v: &[f64], k: f64) -> f64 {
+    let n = net.len().min(v.len());
+    let (net, v) = (&mut net[..n], &v[..n]);
+    let mut acc = [0.0f64; 4];
+    let body = n / 4 * 4;
+    for j in (0..body).step_by(4) {
+        let (x, v) = (&mut net[j..j + 4], &v[j..j + 4]);
+        for i in 0..4 {
+            x[i] += k * v[i];
+            acc[i] += v[i];
         }
     }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+    for j in body..n {
+        net[j] += k * v[j];
+        acc[0] += v[j];
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
+}
+
+/// `net −= m·r·p`; returns `Σ r·p`.
+fn sub_products(net: &mut [f64], r: &[f64], p: &[f64], m: f64) -> f64 {
+    let n = net.len().min(r.len()).min(p.len());
+    let (net, r, p) = (&mut net[..n], &r[..n], &p[..n]);
+    let mut acc = [0.0f64; 4];
+    let body = n / 4 * 4;
+    for j in (0..body).step_by(4) {
+        let (x, r, p) = (&mut net[j..j + 4], &r[j..j + 4], &p[j..j + 4]);
+        for i in 0..4 {
+            let rp = r[i] * p[i];
+            x[i] -= m * rp;
+            acc[i] += rp;
+        }
+    }
+    for j in body..n {
+        let rp = r[j] * p[j];
+        net[j] -= m * rp;
+        acc[0] += rp;
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
+}
+
+/// `net += d·q`; returns `Σ d·q`.
+fn add_products(net: &mut [f64], d: &[f64], q: &[f64]) -> f64 {
+    let n = net.len().min(d.len()).min(q.len());
+    let (net, d, q) = (&mut net[..n], &d[..n], &q[..n]);
+    let mut acc = [0.0f64; 4];
+    let body = n / 4 * 4;
+    for j in (0..body).step_by(4) {
+        let (x, d, q) = (&mut net[j..j + 4], &d[j..j + 4], &q[j..j + 4]);
+        for i in 0..4 {
+            let dq = d[i] * q[i];
+            x[i] += dq;
+            acc[i] += dq;
+        }
+    }
+    for j in body..n {
+        let dq = d[j] * q[j];
+        net[j] += dq;
+        acc[0] += dq;
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
 }
 
 /// A dot product in four independent sums, so that it vectorises.
