@@ -7,7 +7,10 @@
 use super::error::IoError;
 use super::table::LongTable;
 #[cfg(feature = "parquet")]
-use polars::prelude::{Column as PlColumn, DataFrame, ParquetWriter};
+use polars::prelude::{
+    Column as PlColumn, DataFrame, IntoColumn, NewChunkedArray, ParquetCompression, ParquetWriter,
+    StringChunked,
+};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -21,6 +24,14 @@ pub enum ColumnData {
     Int(Vec<i64>),
     /// Real numbers; `None` is missing.
     Float(Vec<Option<f64>>),
+    /// Text stored once per distinct value: row `i` is `levels[codes[i]]`. Long tables
+    /// repeat a few area and sex names millions of times; this keeps them cheap.
+    Coded {
+        /// The distinct values.
+        levels: Vec<String>,
+        /// Per row, the index of its value.
+        codes: Vec<u32>,
+    },
 }
 
 impl ColumnData {
@@ -29,6 +40,7 @@ impl ColumnData {
             ColumnData::Text(v) => v.len(),
             ColumnData::Int(v) => v.len(),
             ColumnData::Float(v) => v.len(),
+            ColumnData::Coded { codes, .. } => codes.len(),
         }
     }
 }
@@ -43,7 +55,7 @@ pub struct Frame {
 /// Output file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
-    /// Apache Parquet (zstd-compressed), read by polars, pandas and arrow.
+    /// Apache Parquet (Snappy-compressed), read by polars, pandas and arrow.
     #[default]
     Parquet,
     /// UTF-8 CSV with a header, `,`-separated.
@@ -121,6 +133,9 @@ impl Frame {
                 }
                 match c {
                     ColumnData::Text(v) => line.push_str(&csv_field(&v[r])),
+                    ColumnData::Coded { levels, codes } => {
+                        line.push_str(&csv_field(&levels[codes[r] as usize]))
+                    }
                     ColumnData::Int(v) => {
                         use std::fmt::Write as _;
                         let _ = write!(line, "{}", v[r]);
@@ -153,11 +168,19 @@ impl Frame {
                 ColumnData::Text(v) => PlColumn::new(n.as_str().into(), v),
                 ColumnData::Int(v) => PlColumn::new(n.as_str().into(), v),
                 ColumnData::Float(v) => PlColumn::new(n.as_str().into(), v),
+                ColumnData::Coded { levels, codes } => StringChunked::from_iter_values(
+                    n.as_str().into(),
+                    codes.iter().map(|c| levels[*c as usize].as_str()),
+                )
+                .into_column(),
             })
             .collect();
         let mut df = DataFrame::new(self.height(), cols).map_err(|e| e.to_string())?;
         let mut w = BufWriter::new(file);
+        // Snappy: read by every Parquet reader, and several times faster to write than
+        // zstd for tables of repeated keys.
         ParquetWriter::new(&mut w)
+            .with_compression(ParquetCompression::Snappy)
             .finish(&mut df)
             .map_err(|e| e.to_string())?;
         w.into_inner()

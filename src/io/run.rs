@@ -171,7 +171,14 @@ pub fn warnings(l: &LoadedScenario, p: &Projection) -> Vec<String> {
 }
 
 fn text(n: usize, v: &str) -> ColumnData {
-    ColumnData::Text(vec![v.to_string(); n])
+    ColumnData::Coded {
+        levels: vec![v.to_string()],
+        codes: vec![0; n],
+    }
+}
+
+fn sex_levels() -> Vec<String> {
+    Sex::ALL.iter().map(|s| s.as_str().to_string()).collect()
 }
 
 /// The `population` table: scenario, area, sex, age, year, population.
@@ -185,12 +192,12 @@ pub fn population_table(scenario: &str, p: &Projection) -> Frame {
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    for (a, code) in p.areas.iter().enumerate() {
+    for a in 0..p.areas.len() {
         for s in Sex::ALL {
             for x in 0..nx {
                 for (k, y) in p.years.iter().enumerate() {
-                    area.push(code.clone());
-                    sex.push(s.as_str().to_string());
+                    area.push(a as u32);
+                    sex.push(s.index() as u32);
                     age.push(x as i64);
                     year.push(i64::from(*y));
                     value.push(Some(p.population[[k, a, s.index(), x]]));
@@ -201,8 +208,20 @@ pub fn population_table(scenario: &str, p: &Projection) -> Frame {
     Frame {
         columns: vec![
             ("scenario".into(), text(n, scenario)),
-            ("area".into(), ColumnData::Text(area)),
-            ("sex".into(), ColumnData::Text(sex)),
+            (
+                "area".into(),
+                ColumnData::Coded {
+                    levels: p.areas.clone(),
+                    codes: area,
+                },
+            ),
+            (
+                "sex".into(),
+                ColumnData::Coded {
+                    levels: sex_levels(),
+                    codes: sex,
+                },
+            ),
             ("age".into(), ColumnData::Int(age)),
             ("year".into(), ColumnData::Int(year)),
             ("population".into(), ColumnData::Float(value)),
