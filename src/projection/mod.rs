@@ -101,25 +101,26 @@ pub fn project(
     population
         .index_axis_mut(Axis(0), 0)
         .assign(&pop.values().index_axis(Axis(0), base.0));
-    let mut components = vec![None];
-    // Rates are resolved again only when a table's year slot changes; the scalar
-    // levers are set every year.
+    // The rates of every year first: resolved again only when a table's year slot
+    // changes; the scalar levers are set every year. `None` marks a year taken as
+    // given from the population table.
+    let mut year_rates: Vec<Option<YearRates>> = vec![None];
     let mut cache: Option<(Vec<usize>, YearRates)> = None;
-    for (k, &y) in years.iter().enumerate().skip(1) {
-        let (before, mut after) = population.view_mut().split_at(Axis(0), k);
-        let start = before.index_axis(Axis(0), k - 1);
-        let end = after.index_axis_mut(Axis(0), 0);
+    for &y in &years[1..] {
         if let Some(given) = pop.year_index(Year(y)) {
-            let mut end = end;
-            end.assign(&pop.values().index_axis(Axis(0), given.0));
-            components.push(None);
+            let k = year_rates.len();
+            population
+                .index_axis_mut(Axis(0), k)
+                .assign(&pop.values().index_axis(Axis(0), given.0));
+            year_rates.push(None);
             continue;
         }
         let inputs = inputs.ok_or(ProjectionError::NoInputs(y))?;
         let err = |source| ProjectionError::Input { year: y, source };
         let slots = inputs.slots(y).map_err(err)?;
-        let rates = match cache.take() {
-            Some((cached, mut rates)) if cached == slots => {
+        let rates = match &cache {
+            Some((cached, rates)) if *cached == slots => {
+                let mut rates = rates.clone();
                 inputs
                     .set_factors(&mut rates, pop, base_year, y)
                     .map_err(err)?;
@@ -127,9 +128,32 @@ pub fn project(
             }
             _ => inputs.year_rates(pop, base_year, y).map_err(err)?,
         };
-        components.push(Some(project_year(start, &rates, end)));
-        cache = Some((slots, rates));
+        cache = Some((slots, rates.clone()));
+        year_rates.push(Some(rates));
     }
+    let closed = year_rates
+        .iter()
+        .flatten()
+        .any(|r| r.flows.iter().any(|f| f.destinations.is_some()));
+    let components = if closed {
+        // A closed internal system couples the areas within each year: year by year.
+        let mut components = vec![None];
+        for (k, rates) in year_rates.iter().enumerate().skip(1) {
+            let (before, mut after) = population.view_mut().split_at(Axis(0), k);
+            components.push(rates.as_ref().map(|r| {
+                project_year(
+                    before.index_axis(Axis(0), k - 1),
+                    r,
+                    after.index_axis_mut(Axis(0), 0),
+                )
+            }));
+        }
+        components
+    } else {
+        // Areas are independent: each area runs through every year while its few
+        // kilobytes of state stay in the cache.
+        project_by_area(&mut population, &year_rates)
+    };
     Ok(Projection {
         areas: pop.areas().to_vec(),
         years,
@@ -267,26 +291,11 @@ pub fn project_year(
     mut end: ArrayViewMut3<'_, f64>,
 ) -> YearComponents {
     let (areas, _, n) = start.dim();
-    let w = n + 1; // ages 0..=ω and the birth index
-    let mut c = YearComponents::zeros(areas, rates.flows.len());
+    let w = n + 1;
     let start = start.as_standard_layout();
     let p_all = start.as_slice().expect("standard layout");
-    let p_lane = |a: usize, s: usize| &p_all[(a * 2 + s) * n..(a * 2 + s + 1) * n];
-    let qf = rates.q_factor;
-    let share = [1.0 - rates.boys_share, rates.boys_share];
-
-    // Births by area, from women at the start of the year.
-    let births: Vec<f64> = (0..areas)
-        .map(|a| {
-            let fa = if rates.fertility.dim().0 == 1 { 0 } else { a };
-            let f = rates.fertility.row(fa);
-            let f = f.as_slice().expect("standard layout");
-            let level = rates.fertility_factor.get(a).copied().unwrap_or(1.0);
-            level * dot(p_lane(a, Sex::Female.index()), f)
-        })
-        .collect();
-    // Newborns of a sex after birth-year deaths: the base of out-rates at the birth index.
-    let newborns = |a: usize, s: usize| births[a] * share[s] * (1.0 - lane(&rates.q, a, s)[n] * qf);
+    let pr = Prepared::new(rates, n);
+    let mut c = YearComponents::zeros(areas, rates.flows.len());
 
     // Closed systems: movers pooled over every area, per flow, sex and index.
     let pooled: Vec<Option<[Vec<f64>; 2]>> = rates
@@ -295,21 +304,24 @@ pub fn project_year(
         .map(|f| {
             f.destinations.as_ref()?;
             let mut pool = [vec![0.0; w], vec![0.0; w]];
+            let m = f.multiplier;
             for a in 0..areas {
+                let p = &p_all[a * 2 * n..(a + 1) * 2 * n];
+                let births = pr.births(a, &p[..n]);
                 for (s, pool) in pool.iter_mut().enumerate() {
-                    let v = match &f.values {
-                        FlowValues::Counts(m) => lane(m, a, s),
-                        FlowValues::OutRates(r) => lane(r, a, s),
-                    };
-                    let m = f.multiplier;
-                    if matches!(f.values, FlowValues::OutRates(_)) {
-                        for ((x, v), p) in pool[..n].iter_mut().zip(&v[..n]).zip(p_lane(a, s)) {
-                            *x += m * v * p;
+                    let p = &p[s * n..(s + 1) * n];
+                    match &f.values {
+                        FlowValues::OutRates(r) => {
+                            let r = lane(r, a, s);
+                            for ((x, v), p) in pool[..n].iter_mut().zip(&r[..n]).zip(p) {
+                                *x += m * v * p;
+                            }
+                            pool[n] += m * r[n] * pr.newborns(a, s, births);
                         }
-                        pool[n] += m * v[n] * newborns(a, s);
-                    } else {
-                        for (x, v) in pool.iter_mut().zip(v) {
-                            *x += m * v;
+                        FlowValues::Counts(v) => {
+                            for (x, v) in pool.iter_mut().zip(lane(v, a, s)) {
+                                *x += m * v;
+                            }
                         }
                     }
                 }
@@ -318,142 +330,295 @@ pub fn project_year(
         })
         .collect();
 
-    let mut net = vec![0.0; w];
     let out_all = end
         .as_slice_mut()
         .expect("the end population is in standard layout");
+    let mut arrivals = vec![0.0; w];
     for a in 0..areas {
-        for s in 0..2 {
-            let p = p_lane(a, s);
-            net.fill(0.0);
-            for (k, f) in rates.flows.iter().enumerate() {
-                let m = f.multiplier;
-                let (movers, sign) = match f.direction {
-                    Direction::In => (&mut c.in_migration[[a, s]], 1.0),
-                    Direction::Out => (&mut c.out_migration[[a, s]], -1.0),
+        let lanes = a * 2 * n..(a + 1) * 2 * n;
+        pr.step_area(
+            a,
+            &p_all[lanes.clone()],
+            &mut out_all[lanes],
+            &pooled,
+            &mut arrivals,
+            &mut c,
+        );
+    }
+    c
+}
+
+/// Projects every area through every year, area by area, for rates without closed
+/// internal systems. `year_rates[k]` are the rates of year slot `k` (`None`: the year
+/// is given and already in `population`).
+fn project_by_area(
+    population: &mut Array4<f64>,
+    year_rates: &[Option<YearRates>],
+) -> Vec<Option<YearComponents>> {
+    let (ny, areas, _, n) = population.dim();
+    let prepared: Vec<Option<Prepared<'_>>> = year_rates
+        .iter()
+        .map(|r| r.as_ref().map(|r| Prepared::new(r, n)))
+        .collect();
+    let mut components: Vec<Option<YearComponents>> = year_rates
+        .iter()
+        .map(|r| {
+            r.as_ref()
+                .map(|r| YearComponents::zeros(areas, r.flows.len()))
+        })
+        .collect();
+    let all = population
+        .as_slice_mut()
+        .expect("the population is in standard layout");
+    let year_len = areas * 2 * n;
+    let mut arrivals = vec![0.0; n + 1];
+    for a in 0..areas {
+        let area = a * 2 * n..(a + 1) * 2 * n;
+        for k in 1..ny {
+            let (Some(pr), Some(c)) = (&prepared[k], &mut components[k]) else {
+                continue;
+            };
+            let (before, after) = all.split_at_mut(k * year_len);
+            let start = &before[(k - 1) * year_len..][area.clone()];
+            let end = &mut after[area.clone()];
+            pr.step_area(a, start, end, &[], &mut arrivals, c);
+        }
+    }
+    components
+}
+
+/// What a year's step needs besides the population, derived once from its rates and
+/// shared by every area: every flow's counts combined into one signed array and every
+/// out-rate into one rate, so that each lane takes a single pass over its ages.
+struct Prepared<'a> {
+    rates: &'a YearRates,
+    n: usize,
+    counts: Option<Array3<f64>>,
+    out_rates: Option<Array3<f64>>,
+    /// Per counts flow, its sums per (row, sex); counts do not depend on the population.
+    count_sums: Vec<Vec<f64>>,
+    /// The flow's position, when exactly one flow is given as rates: its movers then
+    /// come out of the lane pass.
+    single_rate_flow: Option<usize>,
+    zeros: Vec<f64>,
+}
+
+impl<'a> Prepared<'a> {
+    fn new(rates: &'a YearRates, n: usize) -> Self {
+        let w = n + 1;
+        let rows = |v: &FlowValues| match v {
+            FlowValues::Counts(a) | FlowValues::OutRates(a) => a.dim().0,
+        };
+        let combined = |want_rates: bool| -> Option<Array3<f64>> {
+            let flows: Vec<&YearFlow> = rates
+                .flows
+                .iter()
+                .filter(|f| matches!(f.values, FlowValues::OutRates(_)) == want_rates)
+                .collect();
+            if flows.is_empty() {
+                return None;
+            }
+            let nrows = flows.iter().map(|f| rows(&f.values)).max().unwrap_or(1);
+            let mut sum = Array3::<f64>::zeros((nrows, 2, w));
+            let dst_all = sum.as_slice_mut().expect("standard layout");
+            for f in flows {
+                let sign = match (want_rates, f.direction) {
+                    (true, _) | (false, Direction::In) => 1.0,
+                    (false, Direction::Out) => -1.0,
                 };
-                let total = match &f.values {
-                    FlowValues::Counts(v) => m * add_scaled(&mut net, lane(v, a, s), sign * m),
-                    FlowValues::OutRates(r) => {
-                        let r = lane(r, a, s);
-                        let mv = m * r[n] * newborns(a, s);
-                        net[n] -= mv;
-                        m * sub_products(&mut net[..n], &r[..n], p, m) + mv
+                let (FlowValues::Counts(v) | FlowValues::OutRates(v)) = &f.values;
+                for r in 0..nrows {
+                    for s in 0..2 {
+                        let dst = &mut dst_all[(r * 2 + s) * w..(r * 2 + s + 1) * w];
+                        for (x, v) in dst.iter_mut().zip(lane(v, r, s)) {
+                            *x += sign * f.multiplier * v;
+                        }
                     }
-                };
-                *movers += total;
-                c.flow_movers[[k, a, s]] = total;
-                if let (Some(pool), Some(d)) = (&pooled[k], &f.destinations) {
-                    let t = add_products(&mut net, lane(d, a, s), &pool[s]);
-                    c.in_migration[[a, s]] += t;
-                    c.flow_arrivals[[k, a, s]] = t;
                 }
             }
+            Some(sum)
+        };
+        let rate_flows: Vec<usize> = (0..rates.flows.len())
+            .filter(|k| matches!(rates.flows[*k].values, FlowValues::OutRates(_)))
+            .collect();
+        Prepared {
+            rates,
+            n,
+            counts: combined(false),
+            out_rates: combined(true),
+            count_sums: rates
+                .flows
+                .iter()
+                .map(|f| match &f.values {
+                    FlowValues::Counts(v) => v
+                        .as_slice()
+                        .expect("standard layout")
+                        .chunks_exact(w)
+                        .map(|l| l.iter().sum())
+                        .collect(),
+                    FlowValues::OutRates(_) => Vec::new(),
+                })
+                .collect(),
+            single_rate_flow: (rate_flows.len() == 1).then(|| rate_flows[0]),
+            zeros: vec![0.0; w],
+        }
+    }
+
+    /// Births in area `a` from its women at the start of the year.
+    fn births(&self, a: usize, women: &[f64]) -> f64 {
+        let f = &self.rates.fertility;
+        let row = f.row(if f.dim().0 == 1 { 0 } else { a });
+        let level = self.rates.fertility_factor.get(a).copied().unwrap_or(1.0);
+        level * dot(women, row.as_slice().expect("standard layout"))
+    }
+
+    fn share(&self, s: usize) -> f64 {
+        if s == Sex::Male.index() {
+            self.rates.boys_share
+        } else {
+            1.0 - self.rates.boys_share
+        }
+    }
+
+    /// Newborns of sex `s` after birth-year deaths: the base of out-rates at the birth
+    /// index.
+    fn newborns(&self, a: usize, s: usize, births: f64) -> f64 {
+        births * self.share(s) * (1.0 - lane(&self.rates.q, a, s)[self.n] * self.rates.q_factor)
+    }
+
+    /// One area's year: `start` and `end` hold its female then male lanes of ages
+    /// `0..=ω`; the area's components are written into `c`.
+    fn step_area(
+        &self,
+        a: usize,
+        start: &[f64],
+        end: &mut [f64],
+        pooled: &[Option<[Vec<f64>; 2]>],
+        arrivals: &mut [f64],
+        c: &mut YearComponents,
+    ) {
+        let (n, rates) = (self.n, self.rates);
+        let qf = rates.q_factor;
+        let births = self.births(a, &start[..n]);
+        for s in 0..2 {
+            let p = &start[s * n..(s + 1) * n];
+            let nb = self.newborns(a, s, births);
+            let cl = self
+                .counts
+                .as_ref()
+                .map_or(&self.zeros[..], |c| lane(c, a, s));
+            let rl = self
+                .out_rates
+                .as_ref()
+                .map_or(&self.zeros[..], |r| lane(r, a, s));
+            // Movers of each flow, for the components and the migration table.
+            for (k, f) in rates.flows.iter().enumerate() {
+                let m = f.multiplier;
+                let total = match &f.values {
+                    FlowValues::Counts(v) => {
+                        let row = if v.dim().0 == 1 { 0 } else { a };
+                        m * self.count_sums[k][row * 2 + s]
+                    }
+                    FlowValues::OutRates(_) if self.single_rate_flow == Some(k) => 0.0,
+                    FlowValues::OutRates(r) => {
+                        let r = lane(r, a, s);
+                        m * (dot(&r[..n], p) + r[n] * nb)
+                    }
+                };
+                c.flow_movers[[k, a, s]] = total;
+                match f.direction {
+                    Direction::In => c.in_migration[[a, s]] += total,
+                    Direction::Out => c.out_migration[[a, s]] += total,
+                }
+            }
+            let al = if pooled.iter().any(Option::is_some) {
+                arrivals.fill(0.0);
+                for (k, f) in rates.flows.iter().enumerate() {
+                    if let (Some(pool), Some(d)) = (&pooled[k], &f.destinations) {
+                        let t = add_products(arrivals, lane(d, a, s), &pool[s]);
+                        c.in_migration[[a, s]] += t;
+                        c.flow_arrivals[[k, a, s]] = t;
+                    }
+                }
+                &arrivals[..]
+            } else {
+                &self.zeros[..]
+            };
             let q = lane(&rates.q, a, s);
-            let out = &mut out_all[(a * 2 + s) * n..(a * 2 + s + 1) * n];
+            let out = &mut end[s * n..(s + 1) * n];
             // Survivors of age i at the start are age i + 1 at the end: they are
             // written one place up, and the open group ω keeps its own survivors too.
             let last = n - 1;
-            let (mut deaths, mut unmet) =
-                survive(&p[..last], &q[..last], qf, &net[..last], &mut out[1..]);
+            let lanes = Lanes {
+                p: &p[..last],
+                q: &q[..last],
+                counts: &cl[..last],
+                arrivals: &al[..last],
+                rates: &rl[..last],
+            };
+            let (mut deaths, mut unmet, mut rated) = survive(&lanes, qf, &mut out[1..]);
             let d = p[last] * q[last] * qf;
-            let x = p[last] - d + net[last];
+            let leaving = rl[last] * p[last];
+            let x = p[last] - d + cl[last] + al[last] - leaving;
             deaths += d;
+            rated += leaving;
             unmet += if x < 0.0 { -x } else { 0.0 };
             let open = if x > 0.0 { x } else { 0.0 };
-            let born = births[a] * share[s];
+            let born = births * self.share(s);
             let born_deaths = born * q[n] * qf;
-            let newborn = born - born_deaths + net[n];
-            unmet += (-newborn).max(0.0);
+            let leaving = rl[n] * nb;
+            rated += leaving;
+            let newborn = born - born_deaths + cl[n] + al[n] - leaving;
+            unmet += if newborn < 0.0 { -newborn } else { 0.0 };
+            let newborn = if newborn > 0.0 { newborn } else { 0.0 };
             if last == 0 {
-                out[0] = newborn.max(0.0) + open;
+                out[0] = newborn + open;
             } else {
-                out[0] = newborn.max(0.0);
+                out[0] = newborn;
                 out[last] += open;
+            }
+            if let Some(k) = self.single_rate_flow {
+                c.flow_movers[[k, a, s]] = rated;
+                c.out_migration[[a, s]] += rated;
             }
             c.births[[a, s]] = born;
             c.deaths[[a, s]] = deaths + born_deaths;
             c.unmet_out_migration[[a, s]] = unmet;
         }
     }
-    c
 }
 
-/// Deaths and survivors of one lane: `d = p·q·qf`, `S = p − d + m`, with negative
-/// survivors set to 0. Returns (deaths, shortfall). Sums run in four independent
-/// accumulators so that the loop vectorises.
-fn survive(p: &[f64], q: &[f64], qf: f64, m: &[f64], out: &mut [f64]) -> (f64, f64) {
-    let n = p.len();
-    let (q, m, out) = (&q[..n], &m[..n], &mut out[..n]);
-    let mut dacc = [0.0f64; 4];
-    let mut uacc = [0.0f64; 4];
-    let body = n / 4 * 4;
-    for j in (0..body).step_by(4) {
-        let (p, q, m) = (&p[j..j + 4], &q[j..j + 4], &m[j..j + 4]);
-        let o = &mut out[j..j + 4];
-        for k in 0..4 {
-            let d = p[k] * q[k] * qf;
-            dacc[k] += d;
-            let x = p[k] - d + m[k];
-            // Selects rather than `f64::max`, so that the lanes vectorise.
-            uacc[k] += if x < 0.0 { -x } else { 0.0 };
-            o[k] = if x > 0.0 { x } else { 0.0 };
-        }
-    }
-    for j in body..n {
-        let d = p[j] * q[j] * qf;
-        dacc[0] += d;
-        let x = p[j] - d + m[j];
-        uacc[0] += if x < 0.0 { -x } else { 0.0 };
-        out[j] = if x > 0.0 { x } else { 0.0 };
-    }
-    (
-        (dacc[0] + dacc[1]) + (dacc[2] + dacc[3]),
-        (uacc[0] + uacc[1]) + (uacc[2] + uacc[3]),
-    )
+/// The inputs of one lane's pass over ages `0..ω`: population at the start, death
+/// probabilities, net counts of movers, arrivals of closed systems, and out-rates.
+struct Lanes<'a> {
+    p: &'a [f64],
+    q: &'a [f64],
+    counts: &'a [f64],
+    arrivals: &'a [f64],
+    rates: &'a [f64],
 }
 
-/// `net += k·v`; returns `Σ v`. Sums run in four independent accumulators so that
-/// the loop vectorises (as in the helpers below).
-fn add_scaled(net: &mut [f64], v: &[f64], k: f64) -> f64 {
-    let n = net.len().min(v.len());
-    let (net, v) = (&mut net[..n], &v[..n]);
-    let mut acc = [0.0f64; 4];
-    let body = n / 4 * 4;
-    for j in (0..body).step_by(4) {
-        let (x, v) = (&mut net[j..j + 4], &v[j..j + 4]);
-        for i in 0..4 {
-            x[i] += k * v[i];
-            acc[i] += v[i];
+/// Deaths and survivors of one lane: `d = p·q·qf`, leavers `l = r·p`,
+/// `S = p − d + counts + arrivals − l`, with negative survivors set to 0. Returns
+/// (deaths, shortfall, leavers).
+///
+/// The survivor pass has no running sums, so it vectorises cleanly; deaths and leavers
+/// are dot products in four independent sums; the clamp pass rarely finds anything.
+fn survive(l: &Lanes<'_>, qf: f64, out: &mut [f64]) -> (f64, f64, f64) {
+    let n = l.p.len();
+    let (q, c, a, r) = (&l.q[..n], &l.counts[..n], &l.arrivals[..n], &l.rates[..n]);
+    let out = &mut out[..n];
+    for (((((o, p), q), c), a), r) in out.iter_mut().zip(l.p).zip(q).zip(c).zip(a).zip(r) {
+        *o = p - p * q * qf + c + a - r * p;
+    }
+    let mut unmet = 0.0;
+    for o in out.iter_mut() {
+        if *o < 0.0 {
+            unmet -= *o;
+            *o = 0.0;
         }
     }
-    for j in body..n {
-        net[j] += k * v[j];
-        acc[0] += v[j];
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3])
-}
-
-/// `net −= m·r·p`; returns `Σ r·p`.
-fn sub_products(net: &mut [f64], r: &[f64], p: &[f64], m: f64) -> f64 {
-    let n = net.len().min(r.len()).min(p.len());
-    let (net, r, p) = (&mut net[..n], &r[..n], &p[..n]);
-    let mut acc = [0.0f64; 4];
-    let body = n / 4 * 4;
-    for j in (0..body).step_by(4) {
-        let (x, r, p) = (&mut net[j..j + 4], &r[j..j + 4], &p[j..j + 4]);
-        for i in 0..4 {
-            let rp = r[i] * p[i];
-            x[i] -= m * rp;
-            acc[i] += rp;
-        }
-    }
-    for j in body..n {
-        let rp = r[j] * p[j];
-        net[j] -= m * rp;
-        acc[0] += rp;
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3])
+    (qf * dot(l.p, q), unmet, dot(r, l.p))
 }
 
 /// `net += d·q`; returns `Σ d·q`.
@@ -624,6 +789,27 @@ mod tests {
                         "area {} sex {}: {} vs {}", a, s, after, expected);
                 }
             }
+        }
+
+        #[test]
+        fn area_by_area_equals_year_by_year((start, mut rates) in arb_case()) {
+            for f in &mut rates.flows {
+                f.destinations = None;
+            }
+            let (na, _, n) = start.dim();
+            let mut by_year = Array4::zeros((3, na, 2, n));
+            by_year.index_axis_mut(Axis(0), 0).assign(&start);
+            let mut expected = Vec::new();
+            for k in 1..3 {
+                let (before, mut after) = by_year.view_mut().split_at(Axis(0), k);
+                expected.push(project_year(before.index_axis(Axis(0), k - 1), &rates, after.index_axis_mut(Axis(0), 0)));
+            }
+            let mut by_area = Array4::zeros((3, na, 2, n));
+            by_area.index_axis_mut(Axis(0), 0).assign(&start);
+            let got = project_by_area(&mut by_area, &[None, Some(rates.clone()), Some(rates)]);
+            prop_assert_eq!(by_area, by_year);
+            prop_assert_eq!(got[1].as_ref(), Some(&expected[0]));
+            prop_assert_eq!(got[2].as_ref(), Some(&expected[1]));
         }
 
         #[test]
