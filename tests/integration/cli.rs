@@ -442,3 +442,52 @@ fn areas_align_to_control_totals() {
     assert!(factors.starts_with("scenario,parent,sex,age,year,factor\nt,P,female,0,2025,"));
     assert_eq!(factors.lines().count(), 1 + 2 * 16);
 }
+
+#[test]
+fn a_published_forecast_is_used_as_given_and_extended() {
+    let dir = projection_dir();
+    // Add a forecast year 2025 to the population table: 7 persons in every cell.
+    let mut pop = std::fs::read_to_string(dir.path().join("pop.csv")).unwrap();
+    for sex in ["male", "female"] {
+        for age in 0..=15 {
+            for area in ["A", "B"] {
+                pop.push_str(&format!("{area},{sex},{age},2025,7\n"));
+            }
+        }
+    }
+    std::fs::write(dir.path().join("pop.csv"), pop).unwrap();
+    let o = kunta(
+        &["run", "s.toml", "--format", "csv", "--out", "o"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = std::fs::read_to_string(dir.path().join("o/population.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let of_year = |y: &str| {
+        rows.iter()
+            .filter(|r| r[4] == y)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(of_year("2025").len(), 2 * 2 * 16);
+    assert!(
+        of_year("2025").iter().all(|r| r[5] == "7"),
+        "2025 is taken as given"
+    );
+    // 2026 is projected from the given 2025: survivors, births and movers change it.
+    assert_eq!(of_year("2026").len(), 2 * 2 * 16);
+    assert!(of_year("2026").iter().any(|r| r[5] != "7"));
+    let comps = std::fs::read_to_string(dir.path().join("o/components.csv")).unwrap();
+    assert!(
+        comps
+            .lines()
+            .skip(1)
+            .all(|l| l.split(',').nth(3) == Some("2026")),
+        "{comps}"
+    );
+    assert_eq!(comps.lines().count(), 1 + 4);
+}
