@@ -114,18 +114,6 @@ pub enum InputError {
         /// The value.
         value: f64,
     },
-    /// A rate, count, share or total that is negative or not finite.
-    #[error("{table}: value {value} for area `{area}`, year {year} is negative or not a number")]
-    Negative {
-        /// The table.
-        table: String,
-        /// Area code.
-        area: String,
-        /// Year.
-        year: i32,
-        /// The value.
-        value: f64,
-    },
 }
 
 fn rate_err(table: &str) -> impl Fn(RateError) -> InputError + '_ {
@@ -201,11 +189,7 @@ impl ProjectionInputs {
                 return Err(InputError::Probability {
                     area: pop.areas()[a.min(pop.areas().len() - 1)].clone(),
                     sex: Sex::ALL[s],
-                    age: if i == n {
-                        AgeIndex::Birth
-                    } else {
-                        AgeIndex::Age(i as u16)
-                    },
+                    age: AgeIndex::of_slot(i, n),
                     year,
                     value: v * r.q_factor,
                 });
@@ -234,13 +218,7 @@ impl ProjectionInputs {
     fn resolve(&self, pop: &Population, year: i32) -> Result<YearRates, InputError> {
         let areas = pop.areas().len();
         let n = pop.n_ages();
-        let index = |i: usize| {
-            if i == n {
-                AgeIndex::Birth
-            } else {
-                AgeIndex::Age(i as u16)
-            }
-        };
+        let index = |i: usize| AgeIndex::of_slot(i, n);
         let rows = |t: &RateTable| if t.by_area() { areas } else { 1 };
         let m = &self.mortality;
         let mslot = m.year_slot(year).map_err(rate_err("mortality"))?;
@@ -314,13 +292,7 @@ impl ProjectionInputs {
                 Direction::Out => "out",
             }
         );
-        let index = |i: usize| {
-            if i == n {
-                AgeIndex::Birth
-            } else {
-                AgeIndex::Age(i as u16)
-            }
-        };
+        let index = |i: usize| AgeIndex::of_slot(i, n);
         let cover = |t: &RateTable, what: &str| -> Result<usize, InputError> {
             for a in 0..areas {
                 if !t.covers_area(a) {

@@ -24,6 +24,18 @@ pub enum AgeIndex {
     Age(u16),
 }
 
+impl AgeIndex {
+    /// The index at position `slot` of a flow array over `n` ages: ages `0..n`, then
+    /// the birth index at `n`.
+    pub fn of_slot(slot: usize, n: usize) -> AgeIndex {
+        if slot == n {
+            AgeIndex::Birth
+        } else {
+            AgeIndex::Age(slot as u16)
+        }
+    }
+}
+
 impl fmt::Display for AgeIndex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
