@@ -24,6 +24,7 @@
 
 mod align;
 mod inputs;
+mod simd;
 
 pub use align::{align, Alignment};
 
@@ -239,6 +240,7 @@ pub struct YearRates {
 }
 
 /// The `(area, sex)` lane of a `(areas or 1, 2, width)` array.
+#[inline(always)]
 fn lane(arr: &Array3<f64>, a: usize, s: usize) -> &[f64] {
     let (na, _, w) = arr.dim();
     let a = if na == 1 { 0 } else { a };
@@ -339,18 +341,42 @@ pub fn project_year(
         .as_slice_mut()
         .expect("the end population is in standard layout");
     let mut arrivals = vec![0.0; w];
-    for a in 0..areas {
-        let lanes = a * 2 * n..(a + 1) * 2 * n;
-        pr.step_area(
-            a,
-            &p_all[lanes.clone()],
-            &mut out_all[lanes],
-            &pooled,
-            &mut arrivals,
-            &mut c,
-        );
-    }
+    simd::dispatch(StepAreas {
+        pr: &pr,
+        p_all,
+        out_all,
+        pooled: &pooled,
+        arrivals: &mut arrivals,
+        c: &mut c,
+    });
     c
+}
+
+/// Every area's step of one year (the year-by-year path).
+struct StepAreas<'r, 'a> {
+    pr: &'r Prepared<'a>,
+    p_all: &'r [f64],
+    out_all: &'r mut [f64],
+    pooled: &'r [Option<[Vec<f64>; 2]>],
+    arrivals: &'r mut [f64],
+    c: &'r mut YearComponents,
+}
+
+impl simd::Kernel for StepAreas<'_, '_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let lane = 2 * self.pr.n;
+        for (a, (p, out)) in self
+            .p_all
+            .chunks_exact(lane)
+            .zip(self.out_all.chunks_exact_mut(lane))
+            .enumerate()
+        {
+            self.pr
+                .step_area(a, p, out, self.pooled, self.arrivals, self.c);
+        }
+    }
 }
 
 /// Projects every area through every year, area by area, for rates without closed
@@ -381,23 +407,63 @@ fn project_by_area(
     let lane = 2 * n;
     let mut all: Vec<f64> = Vec::with_capacity(areas * ny * lane);
     let mut arrivals = vec![0.0; n + 1];
-    for a in 0..areas {
-        for k in 0..ny {
-            let at = all.len();
-            match (&known[k], &prepared[k], &mut components[k]) {
-                (Some(given), _, _) => all.extend(given.slice(ndarray::s![a, .., ..]).iter()),
-                (None, Some(pr), Some(c)) => {
-                    all.resize(at + lane, 0.0);
-                    let (before, end) = all.split_at_mut(at);
-                    pr.step_area(a, &before[at - lane..], end, &[], &mut arrivals, c);
-                }
-                _ => all.resize(at + lane, 0.0),
-            }
-        }
-    }
+    // The area's last two years live in two small buffers that stay in L1; each
+    // finished year is appended to the result once, so the large array is written
+    // exactly once and never zeroed first.
+    let (mut prev, mut next) = (vec![0.0; lane], vec![0.0; lane]);
+    let mut state = AreaRun {
+        known,
+        prepared: &prepared,
+        components: &mut components,
+        all: &mut all,
+        prev: &mut prev,
+        next: &mut next,
+        arrivals: &mut arrivals,
+    };
+    simd::dispatch(&mut state);
     let by_area =
         Array4::from_shape_vec((areas, ny, 2, n), all).expect("one lane pair per area and year");
     (by_area.permuted_axes([1, 0, 2, 3]), components)
+}
+
+/// The working state of [`project_by_area`].
+struct AreaRun<'r, 'a> {
+    known: &'r [Option<ArrayView3<'a, f64>>],
+    prepared: &'r [Option<Prepared<'r>>],
+    components: &'r mut [Option<YearComponents>],
+    all: &'r mut Vec<f64>,
+    prev: &'r mut Vec<f64>,
+    next: &'r mut Vec<f64>,
+    arrivals: &'r mut [f64],
+}
+
+impl simd::Kernel for &mut AreaRun<'_, '_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let areas = self.known[0].as_ref().map_or(0, |k| k.dim().0);
+        for a in 0..areas {
+            for k in 0..self.known.len() {
+                match (&self.known[k], &self.prepared[k], &mut self.components[k]) {
+                    (Some(given), _, _) => {
+                        for (x, v) in self
+                            .next
+                            .iter_mut()
+                            .zip(given.slice(ndarray::s![a, .., ..]))
+                        {
+                            *x = *v;
+                        }
+                    }
+                    (None, Some(pr), Some(c)) => {
+                        pr.step_area(a, self.prev, self.next, &[], self.arrivals, c);
+                    }
+                    _ => self.next.fill(0.0),
+                }
+                self.all.extend_from_slice(self.next);
+                std::mem::swap(self.prev, self.next);
+            }
+        }
+    }
 }
 
 /// What a year's step needs besides the population, derived once from its rates and
@@ -486,6 +552,7 @@ impl<'a> Prepared<'a> {
     }
 
     /// Births in area `a` from its women at the start of the year.
+    #[inline(always)]
     fn births(&self, a: usize, women: &[f64]) -> f64 {
         let f = &self.rates.fertility;
         let row = f.row(if f.dim().0 == 1 { 0 } else { a });
@@ -495,6 +562,7 @@ impl<'a> Prepared<'a> {
         level * dot(&women[ages.clone()], &row[ages])
     }
 
+    #[inline(always)]
     fn share(&self, s: usize) -> f64 {
         if s == Sex::Male.index() {
             self.rates.boys_share
@@ -505,12 +573,14 @@ impl<'a> Prepared<'a> {
 
     /// Newborns of sex `s` after birth-year deaths: the base of out-rates at the birth
     /// index.
+    #[inline(always)]
     fn newborns(&self, a: usize, s: usize, births: f64) -> f64 {
         births * self.share(s) * (1.0 - lane(&self.rates.q, a, s)[self.n] * self.rates.q_factor)
     }
 
     /// One area's year: `start` and `end` hold its female then male lanes of ages
     /// `0..=ω`; the area's components are written into `c`.
+    #[inline(always)]
     fn step_area(
         &self,
         a: usize,
@@ -625,37 +695,46 @@ struct Lanes<'a> {
 /// `S = p − d + counts + arrivals − l`, with negative survivors set to 0. Returns
 /// (deaths, shortfall, leavers).
 ///
-/// One pass over the ages, four at a time in explicit SIMD lanes (`wide::f64x4`: two
-/// SSE2 registers, or one AVX register where the build targets AVX), with the three
-/// sums kept in vector accumulators.
+/// One pass over the ages in four independent lanes (plain arrays that the compiler
+/// turns into one AVX register, or two SSE2 registers), with the three sums kept per
+/// lane and added in a fixed order, so that every build gives the same bits.
+#[inline(always)]
 fn survive(l: &Lanes<'_>, qf: f64, out: &mut [f64]) -> (f64, f64, f64) {
-    use wide::f64x4;
     let n = l.p.len();
-    let (q, c, a, r) = (&l.q[..n], &l.counts[..n], &l.arrivals[..n], &l.rates[..n]);
+    let (p, q, c, a, r) = (
+        &l.p[..n],
+        &l.q[..n],
+        &l.counts[..n],
+        &l.arrivals[..n],
+        &l.rates[..n],
+    );
     let out = &mut out[..n];
-    let zero = f64x4::ZERO;
-    let qf4 = f64x4::splat(qf);
-    let (mut dacc, mut uacc, mut racc) = (zero, zero, zero);
+    let (mut dacc, mut uacc, mut racc) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
     let body = n / 4 * 4;
-    let load = |v: &[f64], j: usize| f64x4::new([v[j], v[j + 1], v[j + 2], v[j + 3]]);
+    let four = |v: &[f64], j: usize| -> [f64; 4] { [v[j], v[j + 1], v[j + 2], v[j + 3]] };
     for j in (0..body).step_by(4) {
-        let p = load(l.p, j);
-        let d = p * load(q, j) * qf4;
-        let leave = load(r, j) * p;
-        let x = p - d + load(c, j) + load(a, j) - leave;
-        dacc += d;
-        racc += leave;
-        uacc += (zero - x).fast_max(zero);
-        out[j..j + 4].copy_from_slice(&x.fast_max(zero).to_array());
+        let (p, q, c, a, r) = (four(p, j), four(q, j), four(c, j), four(a, j), four(r, j));
+        let mut o = [0.0f64; 4];
+        for i in 0..4 {
+            let d = p[i] * q[i] * qf;
+            let leave = r[i] * p[i];
+            let x = p[i] - d + c[i] + a[i] - leave;
+            o[i] = if x > 0.0 { x } else { 0.0 };
+            dacc[i] += d;
+            racc[i] += leave;
+            // `o − x` is exactly the shortfall: 0 when x > 0, −x otherwise.
+            uacc[i] += o[i] - x;
+        }
+        out[j..j + 4].copy_from_slice(&o);
     }
-    let (mut deaths, mut unmet, mut leavers) =
-        (dacc.reduce_add(), uacc.reduce_add(), racc.reduce_add());
+    let sum = |v: [f64; 4]| (v[0] + v[1]) + (v[2] + v[3]);
+    let (mut deaths, mut unmet, mut leavers) = (sum(dacc), sum(uacc), sum(racc));
     for j in body..n {
-        let d = l.p[j] * q[j] * qf;
-        let leave = r[j] * l.p[j];
+        let d = p[j] * q[j] * qf;
+        let leave = r[j] * p[j];
         deaths += d;
         leavers += leave;
-        let x = l.p[j] - d + c[j] + a[j] - leave;
+        let x = p[j] - d + c[j] + a[j] - leave;
         unmet += if x < 0.0 { -x } else { 0.0 };
         out[j] = if x > 0.0 { x } else { 0.0 };
     }
@@ -663,6 +742,7 @@ fn survive(l: &Lanes<'_>, qf: f64, out: &mut [f64]) -> (f64, f64, f64) {
 }
 
 /// `net += d·q`; returns `Σ d·q`.
+#[inline(always)]
 fn add_products(net: &mut [f64], d: &[f64], q: &[f64]) -> f64 {
     let n = net.len().min(d.len()).min(q.len());
     let (net, d, q) = (&mut net[..n], &d[..n], &q[..n]);
@@ -685,6 +765,7 @@ fn add_products(net: &mut [f64], d: &[f64], q: &[f64]) -> f64 {
 }
 
 /// A dot product in four independent sums, so that it vectorises.
+#[inline(always)]
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     let mut acc = [0.0; 4];
     let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
