@@ -13,7 +13,7 @@
 //! rural, older area.
 
 /// The example's files: (file name, contents), as committed in `data/esimerkkila/`.
-pub const FILES: [(&str, &str); 10] = [
+pub const FILES: [(&str, &str); 15] = [
     (
         "scenario.toml",
         include_str!("../data/esimerkkila/scenario.toml"),
@@ -49,6 +49,26 @@ pub const FILES: [(&str, &str); 10] = [
     (
         "migration_domestic_out_rates.csv",
         include_str!("../data/esimerkkila/migration_domestic_out_rates.csv"),
+    ),
+    (
+        "ecec_coverage.csv",
+        include_str!("../data/esimerkkila/ecec_coverage.csv"),
+    ),
+    (
+        "ecec_share_under_3.csv",
+        include_str!("../data/esimerkkila/ecec_share_under_3.csv"),
+    ),
+    (
+        "ecec_share_from_3.csv",
+        include_str!("../data/esimerkkila/ecec_share_from_3.csv"),
+    ),
+    (
+        "home_care_coverage.csv",
+        include_str!("../data/esimerkkila/home_care_coverage.csv"),
+    ),
+    (
+        "care_24h_coverage.csv",
+        include_str!("../data/esimerkkila/care_24h_coverage.csv"),
     ),
     ("README.md", include_str!("../data/esimerkkila/README.md")),
 ];
@@ -329,6 +349,50 @@ pub fn domestic_out_rates_csv() -> String {
     out
 }
 
+/// Participation in early childhood education by age (1–5): rising with age, about
+/// 42 % of the under-3s and 90 % of the 3–5-year-olds as in Finland in 2023 (THL,
+/// Varhaiskasvatus 2023).
+pub fn ecec_coverage_csv() -> String {
+    let mut out = String::from("age,coverage\n");
+    for (x, c) in [(1, 0.31), (2, 0.53), (3, 0.87), (4, 0.90), (5, 0.93)] {
+        out.push_str(&format!("{x},{c:.2}\n"));
+    }
+    out
+}
+
+/// Share of early childhood education's children in the under-3 segment (by age),
+/// whose staffing ratio is 1:4, or (`under_3 = false`) in the segment from 3 years,
+/// with 1:7.
+pub fn ecec_share_csv(under_3: bool) -> String {
+    let mut out = String::from("age,share\n");
+    for x in 1..=5 {
+        out.push_str(&format!("{x},{}\n", u8::from((x < 3) == under_3)));
+    }
+    out
+}
+
+/// Share of persons using regular home care, by age 75–100: rising with age, about
+/// 12 % of all over-75s in the example (with round-the-clock care, 21 %).
+pub fn home_care_coverage_csv() -> String {
+    care_coverage(0.055, 0.09, 0.30)
+}
+
+/// Share of persons in round-the-clock care, by age 75–100: about 9.5 % of all
+/// over-75s in the example, most of them over 85.
+pub fn care_24h_coverage_csv() -> String {
+    care_coverage(0.025, 0.14, 0.45)
+}
+
+/// `min(cap, at75 · e^(slope · (x − 75)))` for ages 75–100, to three decimals.
+fn care_coverage(at75: f64, slope: f64, cap: f64) -> String {
+    let mut out = String::from("age,coverage\n");
+    for x in 75..=OMEGA {
+        let c = (at75 * (slope * f64::from(x - 75)).exp()).min(cap);
+        out.push_str(&format!("{x},{c:.3}\n"));
+    }
+    out
+}
+
 /// Generates the example's files from a seed: the same list as [`FILES`].
 pub fn generate(seed: u64) -> Vec<(&'static str, String)> {
     FILES
@@ -343,6 +407,11 @@ pub fn generate(seed: u64) -> Vec<(&'static str, String)> {
                 "migration_domestic_in_total.csv" => domestic_in_total_csv(),
                 "migration_domestic_in_profile.csv" => domestic_in_profile_csv(),
                 "migration_domestic_out_rates.csv" => domestic_out_rates_csv(),
+                "ecec_coverage.csv" => ecec_coverage_csv(),
+                "ecec_share_under_3.csv" => ecec_share_csv(true),
+                "ecec_share_from_3.csv" => ecec_share_csv(false),
+                "home_care_coverage.csv" => home_care_coverage_csv(),
+                "care_24h_coverage.csv" => care_24h_coverage_csv(),
                 _ => (*committed).to_string(),
             };
             (*name, content)

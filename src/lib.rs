@@ -10,6 +10,7 @@ pub mod population;
 pub mod projection;
 pub mod rates;
 pub mod scenario;
+pub mod services;
 
 pub use error::Error;
 pub use population::{Age, Population, Sex, Year};

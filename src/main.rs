@@ -208,9 +208,65 @@ fn run(scenario: Option<PathBuf>, out: &Path, format: OutFormat, json: bool) -> 
     if json {
         println!("{}", output.summary);
     } else {
-        print!("{}", summary_text(&loaded, &output.projection, out));
+        print!("{}", summary_text(&loaded, &output.projection));
+        print!("{}", services_text(&output.summary));
+        println!("\ntables written to {}", out.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The per-service table of the printed summary, from `summary.json`'s `services`.
+fn services_text(summary: &serde_json::Value) -> String {
+    use std::fmt::Write;
+    let Some(list) = summary["services"].as_array().filter(|l| !l.is_empty()) else {
+        return String::new();
+    };
+    let (y0, y1) = (
+        list[0]["first_year"].to_string(),
+        list[0]["last_year"].to_string(),
+    );
+    let rate = summary["discount_rate"].as_f64().unwrap_or(0.0);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\nServices, all areas (costs in million euros of {y0}; present value at {:.1} %)",
+        100.0 * rate
+    );
+    let _ = writeln!(
+        s,
+        "{:<40}{:<8}{:>9}{:>9}{:>9}{:>10}{:>10}{:>10}",
+        "service",
+        "unit",
+        y0,
+        y1,
+        "change",
+        format!("€ {y0}"),
+        format!("€ {y1}"),
+        "PV €"
+    );
+    let mut pv_total = 0.0;
+    for v in list {
+        let f = |k: &str| v[k].as_f64().unwrap_or(0.0);
+        let name: String = v["name"].as_str().unwrap_or("").chars().take(38).collect();
+        let change = v["demand_change_pct"]
+            .as_f64()
+            .map_or_else(|| "–".to_string(), |c| format!("{c:+.1} %"));
+        pv_total += f("present_value_eur");
+        let _ = writeln!(
+            s,
+            "{:<40}{:<8}{:>9.0}{:>9.0}{:>9}{:>10.2}{:>10.2}{:>10.1}",
+            name,
+            v["unit"].as_str().unwrap_or(""),
+            f("demand_first"),
+            f("demand_last"),
+            change,
+            f("cost_first_eur") / 1e6,
+            f("cost_last_eur") / 1e6,
+            f("present_value_eur") / 1e6
+        );
+    }
+    let _ = writeln!(s, "{:<85}{:>10.1}", "all services", pv_total / 1e6);
+    s
 }
 
 /// Age groups that matter to municipal services.
@@ -238,7 +294,7 @@ fn group(p: &Projection, k: usize, a: Option<usize>, from: usize, to: usize) -> 
         .sum()
 }
 
-fn summary_text(l: &LoadedScenario, p: &Projection, out: &Path) -> String {
+fn summary_text(l: &LoadedScenario, p: &Projection) -> String {
     use std::fmt::Write;
     let last = p.years.len() - 1;
     let mut s = String::new();
@@ -299,6 +355,5 @@ fn summary_text(l: &LoadedScenario, p: &Projection, out: &Path) -> String {
             comp(&|c| c.in_migration.sum() - c.out_migration.sum())
         );
     }
-    let _ = writeln!(s, "tables written to {}", out.display());
     s
 }

@@ -31,6 +31,11 @@ pub fn parse_age_index(label: &str) -> Option<AgeIndex> {
     }
 }
 
+/// Whether a table has a column of the given role (`area`, `year`, `sex`, `age`).
+pub fn has_role(t: &LongTable, role: Role) -> bool {
+    find(t, role).is_some()
+}
+
 fn find(t: &LongTable, role: Role) -> Option<&Column> {
     t.columns
         .iter()

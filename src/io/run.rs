@@ -9,6 +9,7 @@ use super::scenario::{AlignmentInputs, LoadedScenario};
 use super::IoError;
 use crate::population::Sex;
 use crate::projection::{project, Direction, Projection, ProjectionError};
+use crate::services::{discount_factor, evaluate, ServiceError, ServiceResult, COST_COMPONENTS};
 use std::path::Path;
 use std::time::Instant;
 
@@ -20,15 +21,31 @@ pub struct RunOutput {
     /// Output tables by name (`population`, `components`, `migration`, and
     /// `alignment` when the scenario aligns).
     pub tables: Vec<(&'static str, Frame)>,
+    /// Demand, resources and costs of each service, in the scenario's order.
+    pub services: Vec<ServiceResult>,
     /// The headline figures (also written as `summary.json`).
     pub summary: serde_json::Value,
 }
 
-/// Projects a loaded scenario and builds its output tables.
+/// Why a run failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// A year could not be projected.
+    #[error(transparent)]
+    Projection(#[from] ProjectionError),
+    /// A service could not be evaluated.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+/// Projects a loaded scenario, evaluates its services and builds its output tables:
+/// `population`, `components`, `migration`, then `demand`, `resources` and `costs`
+/// when the scenario has services, and `alignment` when it aligns.
 ///
 /// # Errors
-/// [`ProjectionError`] if a year cannot be projected.
-pub fn run(l: &LoadedScenario) -> Result<RunOutput, ProjectionError> {
+/// [`RunError`] if a year cannot be projected or a service evaluated.
+pub fn run(l: &LoadedScenario) -> Result<RunOutput, RunError> {
     let s = &l.file.scenario;
     let mut p = project(&l.population, s.base_year, s.end_year, l.inputs.as_ref())?;
     let mut tables = Vec::new();
@@ -43,10 +60,28 @@ pub fn run(l: &LoadedScenario) -> Result<RunOutput, ProjectionError> {
             ("migration", migration_table(&s.name, &p)),
         ],
     );
-    let summary = summary(l, &p);
+    let rate = s.discount_rate.unwrap_or(0.0);
+    let services = l
+        .services
+        .iter()
+        .map(|sv| evaluate(sv, p.population.view(), &p.years, s.base_year, rate))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !services.is_empty() {
+        let at = 3;
+        tables.splice(
+            at..at,
+            [
+                ("demand", demand_table(l, &p, &services)),
+                ("resources", resources_table(l, &p, &services)),
+                ("costs", costs_table(l, &p, &services, rate)),
+            ],
+        );
+    }
+    let summary = summary(l, &p, &services);
     Ok(RunOutput {
         projection: p,
         tables,
+        services,
         summary,
     })
 }
@@ -326,7 +361,253 @@ pub fn migration_table(scenario: &str, p: &Projection) -> Frame {
     }
 }
 
-fn summary(l: &LoadedScenario, p: &Projection) -> serde_json::Value {
+/// Keys of the service tables, in row order.
+struct Keys {
+    service: Vec<u32>,
+    area: Vec<u32>,
+    year: Vec<i64>,
+}
+
+impl Keys {
+    fn new() -> Keys {
+        Keys {
+            service: Vec::new(),
+            area: Vec::new(),
+            year: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, service: usize, area: usize, year: i32) {
+        self.service.push(service as u32);
+        self.area.push(area as u32);
+        self.year.push(i64::from(year));
+    }
+
+    /// `scenario, service, [extra], area, year` columns.
+    fn columns(
+        self,
+        l: &LoadedScenario,
+        p: &Projection,
+        extra: Option<(&str, ColumnData)>,
+    ) -> Vec<(String, ColumnData)> {
+        let n = self.year.len();
+        let mut cols = vec![
+            ("scenario".into(), text(n, &l.file.scenario.name)),
+            (
+                "service".into(),
+                ColumnData::Coded {
+                    levels: l.services.iter().map(|s| s.id.clone()).collect(),
+                    codes: self.service,
+                },
+            ),
+        ];
+        if let Some((name, c)) = extra {
+            cols.push((name.into(), c));
+        }
+        cols.push((
+            "area".into(),
+            ColumnData::Coded {
+                levels: p.areas.clone(),
+                codes: self.area,
+            },
+        ));
+        cols.push(("year".into(), ColumnData::Int(self.year)));
+        cols
+    }
+}
+
+/// The `demand` table: scenario, service, segment, area, year, demand.
+pub fn demand_table(l: &LoadedScenario, p: &Projection, r: &[ServiceResult]) -> Frame {
+    let mut keys = Keys::new();
+    let (mut segment, mut value) = (Vec::new(), Vec::new());
+    let mut levels: Vec<String> = Vec::new();
+    for (i, (sv, res)) in l.services.iter().zip(r).enumerate() {
+        for (g, seg) in sv.segments.iter().enumerate() {
+            let code = levels.iter().position(|s| *s == seg.id).unwrap_or_else(|| {
+                levels.push(seg.id.clone());
+                levels.len() - 1
+            });
+            for a in 0..p.areas.len() {
+                for (k, y) in p.years.iter().enumerate() {
+                    keys.push(i, a, *y);
+                    segment.push(code as u32);
+                    value.push(Some(res.demand[[g, a, k]]));
+                }
+            }
+        }
+    }
+    let mut columns = keys.columns(
+        l,
+        p,
+        Some((
+            "segment",
+            ColumnData::Coded {
+                levels,
+                codes: segment,
+            },
+        )),
+    );
+    columns.push(("demand".into(), ColumnData::Float(value)));
+    Frame { columns }
+}
+
+/// The resources a result has, with their names in the `resources` table.
+fn resources_of(r: &ServiceResult) -> Vec<(&'static str, &ndarray::Array2<f64>)> {
+    [
+        ("floor_area_m2", &r.floor_area_m2),
+        ("groups", &r.groups),
+        ("weekly_hours", &r.weekly_hours),
+        ("teacher_fte", &r.teacher_fte),
+        ("staff_fte", &r.staff_fte),
+    ]
+    .into_iter()
+    .filter_map(|(n, v)| v.as_ref().map(|v| (n, v)))
+    .collect()
+}
+
+/// The `resources` table: scenario, service, area, year, resource, value. A service
+/// has the rows of the resources it defines.
+pub fn resources_table(l: &LoadedScenario, p: &Projection, r: &[ServiceResult]) -> Frame {
+    const NAMES: [&str; 5] = [
+        "floor_area_m2",
+        "groups",
+        "weekly_hours",
+        "teacher_fte",
+        "staff_fte",
+    ];
+    let mut keys = Keys::new();
+    let (mut resource, mut value) = (Vec::new(), Vec::new());
+    for (i, res) in r.iter().enumerate() {
+        for a in 0..p.areas.len() {
+            for (k, y) in p.years.iter().enumerate() {
+                for (name, v) in resources_of(res) {
+                    keys.push(i, a, *y);
+                    resource.push(NAMES.iter().position(|n| *n == name).unwrap_or(0) as u32);
+                    value.push(Some(v[[a, k]]));
+                }
+            }
+        }
+    }
+    let mut columns = keys.columns(l, p, None);
+    columns.push((
+        "resource".into(),
+        ColumnData::Coded {
+            levels: NAMES.iter().map(ToString::to_string).collect(),
+            codes: resource,
+        },
+    ));
+    columns.push(("value".into(), ColumnData::Float(value)));
+    Frame { columns }
+}
+
+/// The `costs` table: scenario, service, area, year, component, cost_eur, then
+/// unit_cost_eur (cost per unit of demand; empty where demand is 0) and
+/// discounted_cost_eur (discounted to the base year: summed over years, the present
+/// value).
+pub fn costs_table(
+    l: &LoadedScenario,
+    p: &Projection,
+    r: &[ServiceResult],
+    discount_rate: f64,
+) -> Frame {
+    let mut keys = Keys::new();
+    let (mut component, mut cost, mut unit, mut discounted) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let base = l.file.scenario.base_year;
+    for (i, res) in r.iter().enumerate() {
+        for a in 0..p.areas.len() {
+            for (k, y) in p.years.iter().enumerate() {
+                let d = res.demand.slice(ndarray::s![.., a, k]).sum();
+                let f = discount_factor(discount_rate, *y, base);
+                for (c, costs) in res.costs.iter().enumerate() {
+                    let v = costs[[a, k]];
+                    keys.push(i, a, *y);
+                    component.push(c as u32);
+                    cost.push(Some(v));
+                    unit.push((d > 0.0).then(|| v / d));
+                    discounted.push(Some(v * f));
+                }
+            }
+        }
+    }
+    let mut columns = keys.columns(l, p, None);
+    columns.push((
+        "component".into(),
+        ColumnData::Coded {
+            levels: COST_COMPONENTS.iter().map(ToString::to_string).collect(),
+            codes: component,
+        },
+    ));
+    columns.push(("cost_eur".into(), ColumnData::Float(cost)));
+    columns.push(("unit_cost_eur".into(), ColumnData::Float(unit)));
+    columns.push(("discounted_cost_eur".into(), ColumnData::Float(discounted)));
+    Frame { columns }
+}
+
+/// Per service: demand, resources and costs in the first and last year (all areas),
+/// and present values.
+fn service_summaries(l: &LoadedScenario, p: &Projection, r: &[ServiceResult]) -> serde_json::Value {
+    let last = p.years.len() - 1;
+    let list: Vec<serde_json::Value> = l
+        .services
+        .iter()
+        .zip(&l.file.service)
+        .zip(r)
+        .map(|((sv, section), res)| {
+            let demand = |k: usize| res.demand.slice(ndarray::s![.., .., k]).sum();
+            let cost = |k: usize| res.costs[5].column(k).sum();
+            let resources: serde_json::Map<String, serde_json::Value> = resources_of(res)
+                .into_iter()
+                .map(|(n, v)| {
+                    (
+                        n.to_string(),
+                        serde_json::json!({
+                            "first": v.column(0).sum(),
+                            "last": v.column(last).sum(),
+                        }),
+                    )
+                })
+                .collect();
+            let segments: Vec<serde_json::Value> = sv
+                .segments
+                .iter()
+                .enumerate()
+                .map(|(g, seg)| {
+                    serde_json::json!({
+                        "segment": seg.id,
+                        "demand_first": res.demand.slice(ndarray::s![g, .., 0]).sum(),
+                        "demand_last": res.demand.slice(ndarray::s![g, .., last]).sum(),
+                    })
+                })
+                .collect();
+            let (first, last_d) = (demand(0), demand(last));
+            serde_json::json!({
+                "service": sv.id,
+                "name": section.name.clone().unwrap_or_else(|| sv.id.clone()),
+                "unit": section.unit.clone().unwrap_or_else(|| "unit".into()),
+                "first_year": p.years[0],
+                "last_year": p.years[last],
+                "demand_first": first,
+                "demand_last": last_d,
+                "demand_change": last_d - first,
+                "demand_change_pct": if first > 0.0 { Some(100.0 * (last_d / first - 1.0)) } else { None },
+                "segments": segments,
+                "resources": resources,
+                "cost_first_eur": cost(0),
+                "cost_last_eur": cost(last),
+                "present_value_eur": res.present_value[5],
+                "present_value_by_component_eur": COST_COMPONENTS
+                    .iter()
+                    .zip(res.present_value)
+                    .map(|(c, v)| ((*c).to_string(), serde_json::json!(v)))
+                    .collect::<serde_json::Map<_, _>>(),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(list)
+}
+
+fn summary(l: &LoadedScenario, p: &Projection, r: &[ServiceResult]) -> serde_json::Value {
     let last = p.years.len() - 1;
     let total = |k: usize, a: Option<usize>| -> f64 {
         let y = p.population.index_axis(ndarray::Axis(0), k);
@@ -362,5 +643,8 @@ fn summary(l: &LoadedScenario, p: &Projection) -> serde_json::Value {
         "net_migration": sum_comp(&|c| c.in_migration.sum() - c.out_migration.sum()),
         "unmet_out_migration": sum_comp(&|c| c.unmet_out_migration.sum()),
         "areas": areas,
+        "discount_rate": l.file.scenario.discount_rate.unwrap_or(0.0),
+        "services": service_summaries(l, p, r),
+        "present_value_eur": r.iter().map(|s| s.present_value[5]).sum::<f64>(),
     })
 }

@@ -156,10 +156,12 @@ pub struct TeachingSection {
     pub lesson_hours: Vec<f64>,
     /// Teaching obligation in hours per week (opetusvelvollisuus).
     pub teaching_obligation: f64,
+    /// Largest teaching group of segments that do not give their own.
+    pub max_group_size: Option<f64>,
 }
 
 /// `[service.cost]`: product costs (JHS 203 style), in base-year euros.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 pub struct CostSection {
     /// Euros per unit of demand per year.
     pub per_unit: Option<f64>,
@@ -171,8 +173,56 @@ pub struct CostSection {
     pub fixed: Option<f64>,
     /// Overhead share on direct costs.
     pub overhead: Option<f64>,
-    /// Real yearly growth of costs.
+    /// Real yearly growth of every cost component.
     pub growth: Option<f64>,
+    /// Real yearly growth of `per_unit` costs, instead of `growth`.
+    pub growth_per_unit: Option<f64>,
+    /// Real yearly growth of `per_m2` costs, instead of `growth`.
+    pub growth_per_m2: Option<f64>,
+    /// Real yearly growth of `per_fte` costs, instead of `growth`.
+    pub growth_per_fte: Option<f64>,
+    /// Real yearly growth of `fixed` costs, instead of `growth`.
+    pub growth_fixed: Option<f64>,
+    /// What `fixed` is per: `area` (default: every area, every year) or `service` (one
+    /// sum a year, carried by the areas in proportion to their demand).
+    pub fixed_per: Option<String>,
+}
+
+impl CostSection {
+    /// This section's keys, falling back to `base`'s where this one has none.
+    pub fn or(&self, base: Option<&CostSection>) -> CostSection {
+        let Some(b) = base else {
+            return self.clone();
+        };
+        CostSection {
+            per_unit: self.per_unit.or(b.per_unit),
+            per_m2: self.per_m2.or(b.per_m2),
+            per_fte: self.per_fte.or(b.per_fte),
+            fixed: self.fixed.or(b.fixed),
+            overhead: self.overhead.or(b.overhead),
+            growth: self.growth.or(b.growth),
+            growth_per_unit: self.growth_per_unit.or(b.growth_per_unit),
+            growth_per_m2: self.growth_per_m2.or(b.growth_per_m2),
+            growth_per_fte: self.growth_per_fte.or(b.growth_per_fte),
+            growth_fixed: self.growth_fixed.or(b.growth_fixed),
+            fixed_per: self.fixed_per.clone().or_else(|| b.fixed_per.clone()),
+        }
+    }
+
+    fn numbers(&self) -> [(&'static str, Option<f64>); 10] {
+        [
+            ("per_unit", self.per_unit),
+            ("per_m2", self.per_m2),
+            ("per_fte", self.per_fte),
+            ("fixed", self.fixed),
+            ("overhead", self.overhead),
+            ("growth", self.growth),
+            ("growth_per_unit", self.growth_per_unit),
+            ("growth_per_m2", self.growth_per_m2),
+            ("growth_per_fte", self.growth_per_fte),
+            ("growth_fixed", self.growth_fixed),
+        ]
+    }
 }
 
 /// `[[service]]`: a productised service (tuotteistettu palvelu).
@@ -421,12 +471,206 @@ impl ScenarioFile {
                 }
             }
         }
+        let mut seen = std::collections::HashSet::new();
+        for sv in &self.service {
+            if !seen.insert(sv.id.as_str()) {
+                bad(
+                    &format!("service[{}].id", sv.id),
+                    "another service has the same id".into(),
+                );
+            }
+            check_service(sv, &mut bad);
+        }
         if let Some(u) = &self.uncertainty {
             if u.trajectories == Some(0) {
                 bad("uncertainty.trajectories", "must be at least 1".into());
             }
         }
         p
+    }
+}
+
+/// Parses a service's `sex`: `female`/`male` and the other spellings of the input
+/// tables.
+pub fn parse_service_sex(s: &str) -> Option<crate::population::Sex> {
+    use crate::population::Sex;
+    match s.trim().to_lowercase().as_str() {
+        "female" | "f" | "2" | "naiset" | "nainen" | "women" => Some(Sex::Female),
+        "male" | "m" | "1" | "miehet" | "mies" | "men" => Some(Sex::Male),
+        _ => None,
+    }
+}
+
+/// A number that must be positive (or, with `zero_ok`, not negative).
+fn number(bad: &mut dyn FnMut(&str, String), k: &str, v: Option<f64>, zero_ok: bool) {
+    if let Some(v) = v {
+        let ok = v.is_finite() && if zero_ok { v >= 0.0 } else { v > 0.0 };
+        if !ok {
+            let must = if zero_ok {
+                "must not be negative"
+            } else {
+                "must be positive"
+            };
+            bad(k, format!("{v} {must}"));
+        }
+    }
+}
+
+/// The range checks of one `[[service]]` that need no files; keys are named
+/// `service[ID].…`.
+fn check_service(sv: &ServiceSection, bad: &mut dyn FnMut(&str, String)) {
+    let key = |k: &str| format!("service[{}].{k}", sv.id);
+    let (lo, hi) = sv.ages;
+    if lo > hi {
+        bad(
+            &key("ages"),
+            format!("[{lo}, {hi}]: the first age is above the last"),
+        );
+    }
+    if let Some(x) = &sv.sex {
+        if parse_service_sex(x).is_none() {
+            bad(&key("sex"), format!("`{x}` is neither `female` nor `male`"));
+        }
+    }
+    let share_range = |k: &str, p: &Option<Param>, bad: &mut dyn FnMut(&str, String)| {
+        let values: Vec<f64> = match p {
+            Some(Param::Constant(v)) => vec![*v],
+            Some(Param::Path { from, to }) => vec![from.1, to.1],
+            _ => Vec::new(),
+        };
+        for v in values {
+            if !(0.0..=1.0).contains(&v) {
+                bad(k, format!("{v} is not a share between 0 and 1"));
+            }
+        }
+    };
+    share_range(&key("coverage"), &sv.coverage, bad);
+    number(
+        bad,
+        &key("floor_area_per_unit"),
+        sv.floor_area_per_unit,
+        true,
+    );
+    number(bad, &key("units_per_fte"), sv.units_per_fte, false);
+    if let Some(t) = &sv.teaching {
+        let grades = usize::from(hi.saturating_sub(lo)) + 1;
+        if lo <= hi && t.lesson_hours.len() != grades {
+            bad(
+                &key("teaching.lesson_hours"),
+                format!(
+                    "{} values for {grades} grades (ages {lo}–{hi}): give one per grade",
+                    t.lesson_hours.len()
+                ),
+            );
+        }
+        if let Some(h) = t
+            .lesson_hours
+            .iter()
+            .find(|h| !(h.is_finite() && **h >= 0.0))
+        {
+            bad(
+                &key("teaching.lesson_hours"),
+                format!("{h} must not be negative"),
+            );
+        }
+        number(
+            bad,
+            &key("teaching.teaching_obligation"),
+            Some(t.teaching_obligation),
+            false,
+        );
+        number(
+            bad,
+            &key("teaching.max_group_size"),
+            t.max_group_size,
+            false,
+        );
+    }
+    let costs = |k: String, c: &CostSection, bad: &mut dyn FnMut(&str, String)| {
+        for (name, v) in c.numbers() {
+            let Some(v) = v else { continue };
+            let growth = name.starts_with("growth");
+            if !v.is_finite() || (growth && v <= -1.0) || (!growth && v < 0.0) {
+                let must = if growth {
+                    "must be above -1"
+                } else {
+                    "a cost must not be negative"
+                };
+                bad(&format!("{k}.{name}"), format!("{v}: {must}"));
+            }
+        }
+        if let Some(f) = &c.fixed_per {
+            if f != "area" && f != "service" {
+                bad(
+                    &format!("{k}.fixed_per"),
+                    format!("`{f}` is neither `area` nor `service`"),
+                );
+            }
+        }
+    };
+    if let Some(c) = &sv.cost {
+        costs(key("cost"), c, bad);
+    }
+    let mut ids = std::collections::HashSet::new();
+    let mut constant_sum = Some(0.0);
+    for g in &sv.segment {
+        let sk = |k: &str| key(&format!("segment[{}].{k}", g.id));
+        if !ids.insert(g.id.as_str()) {
+            bad(&sk("id"), "another segment has the same id".into());
+        }
+        share_range(&sk("share"), &g.share, bad);
+        match (&g.share, sv.segment.len()) {
+            (Some(Param::Constant(v)), _) => constant_sum = constant_sum.map(|s| s + v),
+            (None, 1) => constant_sum = constant_sum.map(|s| s + 1.0),
+            (None, _) => {
+                bad(
+                    &sk("share"),
+                    "a service with several segments needs every segment's share".into(),
+                );
+                constant_sum = None;
+            }
+            _ => constant_sum = None,
+        }
+        number(bad, &sk("max_group_size"), g.max_group_size, false);
+        number(bad, &sk("hours_factor"), g.hours_factor, true);
+        number(
+            bad,
+            &sk("support_hours_per_unit"),
+            g.support_hours_per_unit,
+            true,
+        );
+        number(bad, &sk("floor_area_per_unit"), g.floor_area_per_unit, true);
+        number(bad, &sk("units_per_fte"), g.units_per_fte, false);
+        if let Some(c) = &g.cost {
+            costs(sk("cost"), c, bad);
+        }
+        if let Some(t) = &sv.teaching {
+            if g.max_group_size.is_none() && t.max_group_size.is_none() {
+                bad(
+                    &sk("max_group_size"),
+                    "a service with a teaching model needs every segment's largest group (or `teaching.max_group_size`)".into(),
+                );
+            }
+        }
+    }
+    if sv.segment.is_empty() {
+        if let Some(t) = &sv.teaching {
+            if t.max_group_size.is_none() {
+                bad(
+                    &key("teaching.max_group_size"),
+                    "a service with a teaching model and no segments needs the largest group size"
+                        .into(),
+                );
+            }
+        }
+    }
+    if let Some(sum) = constant_sum {
+        if !sv.segment.is_empty() && (sum - 1.0).abs() > 1e-6 {
+            bad(
+                &key("segment.share"),
+                format!("the segments' shares sum to {sum}; they must sum to 1"),
+            );
+        }
     }
 }
 

@@ -1,0 +1,570 @@
+//! Productised services (tuotteistetut palvelut): demand by customer segment,
+//! resources and costs (MODEL.md §6–8).
+//!
+//! A [`Service`] turns a population cube into demand by segment, area, year and age
+//! ([`demand`]); [`evaluate`] goes on to resources (floor area, teaching groups, lesson
+//! hours, teacher and staff FTE) and product costs with real growth and present value.
+//! Nothing here reads files: parameters are constants, linear year paths or
+//! [`RateTable`]s that the caller has built.
+//!
+//! # Examples
+//! A class of 7-year-olds: 25.2 pupils need two groups of at most 25.
+//! ```
+//! use kunta::services::{evaluate, Cost, Segment, Service, Teaching, Value};
+//! use ndarray::Array4;
+//!
+//! let mut pop = Array4::zeros((1, 1, 2, 8)); // (year, area, sex, age 0..=7)
+//! pop[[0, 0, 0, 7]] = 12.6;
+//! pop[[0, 0, 1, 7]] = 12.6;
+//! let mut general = Segment::new("general");
+//! general.max_group_size = Some(25.0);
+//! general.cost = Cost { per_fte: 68_000.0, ..Cost::default() };
+//! let service = Service {
+//!     teaching: Some(Teaching { lesson_hours: vec![20.0], teaching_obligation: 24.0 }),
+//!     segments: vec![general],
+//!     ..Service::new("grade_1", (7, 7))
+//! };
+//! let r = evaluate(&service, pop.view(), &[2025], 2025, 0.0).unwrap();
+//! assert_eq!(r.groups.as_ref().unwrap()[[0, 0]], 2.0);
+//! assert_eq!(r.weekly_hours.as_ref().unwrap()[[0, 0]], 40.0);
+//! assert!((r.teacher_fte.as_ref().unwrap()[[0, 0]] - 40.0 / 24.0).abs() < 1e-12);
+//! ```
+
+use crate::population::Sex;
+use crate::projection::YearPath;
+use crate::rates::{AgeIndex, RateError, RateTable};
+use ndarray::{Array2, Array4, ArrayView4};
+
+/// A parameter's value for an area, year, sex and age: a constant, a linear path
+/// between two `(year, value)` points (constant outside them), or a table by any of
+/// area, year, sex and age.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// One value everywhere.
+    Constant(f64),
+    /// A straight line between two years, constant before and after.
+    Path(YearPath),
+    /// A table; years after its last year take the last year's values.
+    Table(RateTable),
+}
+
+impl Value {
+    /// The value for a population area position, year, sex and age.
+    ///
+    /// # Errors
+    /// For a table: a year before its first year, or a cell it does not have.
+    pub fn at(&self, area: usize, year: i32, sex: Sex, age: u16) -> Result<f64, ValueError> {
+        match self {
+            Value::Constant(v) => Ok(*v),
+            Value::Path(p) => Ok(p.at(year)),
+            Value::Table(t) => {
+                let slot = t.year_slot(year).map_err(ValueError::Year)?;
+                t.get(area, slot, sex, AgeIndex::Age(age))
+                    .ok_or(ValueError::Cell { area, year, age })
+            }
+        }
+    }
+
+    /// The smallest and largest value it can take (every cell of a table, both ends of
+    /// a path), for range checks.
+    pub fn range(&self) -> (f64, f64) {
+        match self {
+            Value::Constant(v) => (*v, *v),
+            Value::Path(YearPath::Constant(v)) => (*v, *v),
+            Value::Path(YearPath::Linear { from, to }) => (from.1.min(to.1), from.1.max(to.1)),
+            Value::Table(t) => t
+                .scaled_values()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                    (lo.min(v), hi.max(v))
+                }),
+        }
+    }
+
+    /// Whether the value is the same for every area, year, sex and age.
+    pub fn is_constant(&self) -> bool {
+        matches!(
+            self,
+            Value::Constant(_) | Value::Path(YearPath::Constant(_))
+        )
+    }
+}
+
+/// Why a parameter has no value for a cell.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ValueError {
+    /// A year before the table's first.
+    #[error("{0}")]
+    Year(RateError),
+    /// A cell the table lacks.
+    #[error("the table has no value for area position {area}, year {year}, age {age}")]
+    Cell {
+        /// Population area position.
+        area: usize,
+        /// Year.
+        year: i32,
+        /// Age.
+        age: u16,
+    },
+}
+
+/// Product costs of a segment (JHS 203 style), in base-year euros a year.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Cost {
+    /// Per unit of demand.
+    pub per_unit: f64,
+    /// Per m² of floor area (premises).
+    pub per_m2: f64,
+    /// Per FTE of staff and teachers.
+    pub per_fte: f64,
+    /// Fixed, per area or per service (see [`FixedPer`]).
+    pub fixed: f64,
+    /// Overhead as a share of the direct costs (units, premises, staff, fixed).
+    pub overhead: f64,
+    /// Real yearly growth of each component: units, premises, staff, fixed.
+    pub growth: [f64; 4],
+}
+
+/// What a fixed cost is per.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FixedPer {
+    /// Every area pays it every year.
+    #[default]
+    Area,
+    /// Paid once a year for the whole service; each area carries the share of the
+    /// year's demand it has (equal shares in a year without demand).
+    Service,
+}
+
+/// A customer segment (e.g. general, intensified or special support).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    /// Segment id.
+    pub id: String,
+    /// Share `σ_g(x, y)` of the service's users in the segment.
+    pub share: Value,
+    /// Floor area per unit of demand, m².
+    pub floor_area_per_unit: Option<f64>,
+    /// Units of demand per staff FTE (e.g. children per carer).
+    pub units_per_fte: Option<f64>,
+    /// Largest teaching group.
+    pub max_group_size: Option<f64>,
+    /// Lesson hours of a group relative to the tuntijako (default 1).
+    pub hours_factor: f64,
+    /// Weekly support hours per pupil on top of the group's lessons (default 0).
+    pub support_hours_per_unit: f64,
+    /// Costs.
+    pub cost: Cost,
+}
+
+impl Segment {
+    /// A segment with share 1 and nothing else set.
+    pub fn new(id: &str) -> Segment {
+        Segment {
+            id: id.to_string(),
+            share: Value::Constant(1.0),
+            floor_area_per_unit: None,
+            units_per_fte: None,
+            max_group_size: None,
+            hours_factor: 1.0,
+            support_hours_per_unit: 0.0,
+            cost: Cost::default(),
+        }
+    }
+}
+
+/// The teaching model of a school service (MODEL.md §7).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Teaching {
+    /// Weekly lesson hours per grade (tuntijako), grade 1 being the service's first
+    /// age.
+    pub lesson_hours: Vec<f64>,
+    /// Teaching obligation, hours a week per teacher FTE (opetusvelvollisuus).
+    pub teaching_obligation: f64,
+}
+
+/// A productised service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    /// Service id.
+    pub id: String,
+    /// Ages served, `age_min..=age_max` (age at 31 December).
+    pub ages: (u16, u16),
+    /// Only this sex, if set.
+    pub sex: Option<Sex>,
+    /// Coverage `c(x, y)`: the share of the age group using the service.
+    pub coverage: Value,
+    /// Segments, whose shares sum to 1.
+    pub segments: Vec<Segment>,
+    /// The teaching model, for school services.
+    pub teaching: Option<Teaching>,
+    /// What a fixed cost is per.
+    pub fixed_per: FixedPer,
+}
+
+impl Service {
+    /// A service with coverage 1 and one segment `all`.
+    pub fn new(id: &str, ages: (u16, u16)) -> Service {
+        Service {
+            id: id.to_string(),
+            ages,
+            sex: None,
+            coverage: Value::Constant(1.0),
+            segments: vec![Segment::new("all")],
+            teaching: None,
+            fixed_per: FixedPer::Area,
+        }
+    }
+
+    fn n_ages(&self) -> usize {
+        usize::from(self.ages.1.saturating_sub(self.ages.0)) + 1
+    }
+}
+
+/// Why a service cannot be evaluated.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The service's ages go past the population's oldest age.
+    #[error("service `{service}`: ages {lo}–{hi} go past the population's oldest age {omega}")]
+    Ages {
+        /// Service id.
+        service: String,
+        /// First age.
+        lo: u16,
+        /// Last age.
+        hi: u16,
+        /// The population's open top age.
+        omega: usize,
+    },
+    /// A parameter has no value for a cell.
+    #[error("service `{service}`: `{key}`: {source}")]
+    Value {
+        /// Service id.
+        service: String,
+        /// The key.
+        key: String,
+        /// Why.
+        source: ValueError,
+    },
+    /// Segment shares do not sum to 1.
+    #[error("service `{service}`: segment shares sum to {sum} for area position {area}, year {year}, age {age}; they must sum to 1")]
+    Shares {
+        /// Service id.
+        service: String,
+        /// The sum.
+        sum: f64,
+        /// Population area position.
+        area: usize,
+        /// Year.
+        year: i32,
+        /// Age.
+        age: u16,
+    },
+    /// The teaching model does not fit the service.
+    #[error("service `{service}`: `{key}`: {message}")]
+    Teaching {
+        /// Service id.
+        service: String,
+        /// The key.
+        key: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Demand by `(segment, area, year, age − age_min)` (MODEL.md §6):
+/// `Σ_s P[a, s, x, y] · c(x, y) · σ_g(x, y)`.
+///
+/// `pop` is `(year, area, sex, age)`, its years being `years`.
+///
+/// # Errors
+/// [`ServiceError`] for ages past the population's, a parameter without a value for a
+/// cell, or segment shares that do not sum to 1 (within 1e-6).
+pub fn demand(
+    service: &Service,
+    pop: ArrayView4<'_, f64>,
+    years: &[i32],
+) -> Result<Array4<f64>, ServiceError> {
+    let (ny, na, _, nx) = pop.dim();
+    let (lo, hi) = service.ages;
+    if lo > hi || usize::from(hi) >= nx {
+        return Err(ServiceError::Ages {
+            service: service.id.clone(),
+            lo,
+            hi,
+            omega: nx.saturating_sub(1),
+        });
+    }
+    let ng = service.segments.len();
+    let mut out = Array4::zeros((ng, na, ny, service.n_ages()));
+    let value_err = |key: String| {
+        let id = service.id.clone();
+        move |source| ServiceError::Value {
+            service: id,
+            key,
+            source,
+        }
+    };
+    let sexes: &[Sex] = match service.sex {
+        Some(Sex::Female) => &[Sex::Female],
+        Some(Sex::Male) => &[Sex::Male],
+        None => &Sex::ALL,
+    };
+    let mut shares = vec![0.0; ng];
+    for (k, &y) in years.iter().enumerate().take(ny) {
+        for a in 0..na {
+            for x in lo..=hi {
+                let i = usize::from(x - lo);
+                for &s in sexes {
+                    let p = pop[[k, a, s.index(), usize::from(x)]];
+                    let c = service
+                        .coverage
+                        .at(a, y, s, x)
+                        .map_err(value_err("coverage".into()))?;
+                    let mut sum = 0.0;
+                    for (g, seg) in service.segments.iter().enumerate() {
+                        shares[g] = seg
+                            .share
+                            .at(a, y, s, x)
+                            .map_err(value_err(format!("segment[{}].share", seg.id)))?;
+                        sum += shares[g];
+                    }
+                    if (sum - 1.0).abs() > 1e-6 {
+                        return Err(ServiceError::Shares {
+                            service: service.id.clone(),
+                            sum,
+                            area: a,
+                            year: y,
+                            age: x,
+                        });
+                    }
+                    for (g, sg) in shares.iter().enumerate() {
+                        out[[g, a, k, i]] += p * c * sg;
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Checks that every parameter of `service` has a value for every area position
+/// `0..areas`, year, sex and age it serves, that segment shares sum to 1 everywhere,
+/// and that its ages lie within `0..=omega`; the same checks [`demand`] makes, without
+/// a population.
+///
+/// # Errors
+/// The first problem found, as [`demand`] would report it.
+pub fn check(
+    service: &Service,
+    areas: usize,
+    years: &[i32],
+    omega: usize,
+) -> Result<(), ServiceError> {
+    let pop = Array4::zeros((years.len(), areas, 2, omega + 1));
+    demand(service, pop.view(), years).map(|_| ())
+}
+
+/// Everything MODEL.md §6–8 gives for one service. Arrays by `(area, year)` unless
+/// said otherwise; resources a service does not define are `None`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceResult {
+    /// Demand by `(segment, area, year, age − age_min)`.
+    pub demand_by_age: Array4<f64>,
+    /// Demand by `(segment, area, year)`.
+    pub demand: ndarray::Array3<f64>,
+    /// Floor area `Σ_g demand_g · m2_per_unit_g`, when any segment has a floor area.
+    pub floor_area_m2: Option<Array2<f64>>,
+    /// Teaching groups over grades and segments, with a teaching model.
+    pub groups: Option<Array2<f64>>,
+    /// Weekly lesson hours `Σ groups · lesson_hours(x) · hours_factor_g`.
+    pub weekly_hours: Option<Array2<f64>>,
+    /// Teacher FTE `(weekly_hours + Σ_g demand_g · support_hours_g) / obligation`.
+    pub teacher_fte: Option<Array2<f64>>,
+    /// Staff FTE `Σ_g demand_g / units_per_fte_g`, when any segment has a ratio.
+    pub staff_fte: Option<Array2<f64>>,
+    /// Costs by component, each `(area, year)`, in the order of [`COST_COMPONENTS`].
+    pub costs: [Array2<f64>; 6],
+    /// Present value of each component's cost over all years at the discount rate.
+    pub present_value: [f64; 6],
+}
+
+/// The cost components, in the order of [`ServiceResult::costs`].
+pub const COST_COMPONENTS: [&str; 6] = ["units", "premises", "staff", "fixed", "overhead", "total"];
+
+/// The number of teaching groups for `d` pupils with groups of at most `max`:
+/// `⌈d / max − 1e-9⌉`, and 0 where there are no pupils (MODEL.md §7).
+pub fn groups(d: f64, max: f64) -> f64 {
+    if d <= 0.0 {
+        0.0
+    } else {
+        (d / max - 1e-9).ceil().max(0.0)
+    }
+}
+
+/// The factor `(1 + g)^(y − t0)` of real growth `g` from the base year `t0`.
+pub fn growth_factor(g: f64, year: i32, t0: i32) -> f64 {
+    (1.0 + g).powi(year - t0)
+}
+
+/// The discount factor `1 / (1 + r)^(y − t0)`.
+pub fn discount_factor(r: f64, year: i32, t0: i32) -> f64 {
+    1.0 / (1.0 + r).powi(year - t0)
+}
+
+/// Demand, resources and costs of a service (MODEL.md §6–8). `pop` is
+/// `(year, area, sex, age)` with its years in `years`; costs are in euros of
+/// `base_year` and grow from it; present values discount to `base_year` at
+/// `discount_rate`.
+///
+/// # Errors
+/// As [`demand`], and for a teaching model whose `lesson_hours` do not have one entry
+/// per grade or a segment without `max_group_size`.
+pub fn evaluate(
+    service: &Service,
+    pop: ArrayView4<'_, f64>,
+    years: &[i32],
+    base_year: i32,
+    discount_rate: f64,
+) -> Result<ServiceResult, ServiceError> {
+    let by_age = demand(service, pop, years)?;
+    let (_, na, ny, nx) = by_age.dim();
+    let teaching_err = |key: &str, message: String| ServiceError::Teaching {
+        service: service.id.clone(),
+        key: key.to_string(),
+        message,
+    };
+    if let Some(t) = &service.teaching {
+        if t.lesson_hours.len() != nx {
+            return Err(teaching_err(
+                "teaching.lesson_hours",
+                format!(
+                    "{} values for {nx} grades (ages {}–{})",
+                    t.lesson_hours.len(),
+                    service.ages.0,
+                    service.ages.1
+                ),
+            ));
+        }
+        if let Some(s) = service.segments.iter().find(|s| s.max_group_size.is_none()) {
+            return Err(teaching_err(
+                &format!("segment[{}].max_group_size", s.id),
+                "a teaching model needs the largest group size of every segment".into(),
+            ));
+        }
+    }
+    let demand = by_age.sum_axis(ndarray::Axis(3));
+    let zeros = || Array2::<f64>::zeros((na, ny));
+    let any = |f: &dyn Fn(&Segment) -> bool| service.segments.iter().any(f);
+    let mut floor = any(&|s| s.floor_area_per_unit.is_some()).then(zeros);
+    let mut staff = any(&|s| s.units_per_fte.is_some()).then(zeros);
+    let teach = service.teaching.as_ref();
+    let (mut groups_out, mut hours_out, mut teachers_out) = match teach {
+        Some(_) => (Some(zeros()), Some(zeros()), Some(zeros())),
+        None => (None, None, None),
+    };
+    let mut costs: [Array2<f64>; 6] = std::array::from_fn(|_| zeros());
+    let mut fixed_service = vec![0.0; ny];
+    for a in 0..na {
+        for (k, &y) in years.iter().enumerate().take(ny) {
+            for (g, seg) in service.segments.iter().enumerate() {
+                let d = demand[[g, a, k]];
+                let m2 = d * seg.floor_area_per_unit.unwrap_or(0.0);
+                let staff_fte = seg.units_per_fte.map_or(0.0, |u| d / u);
+                let mut teacher_fte = 0.0;
+                if let Some(t) = teach {
+                    let max = seg.max_group_size.unwrap_or(f64::INFINITY);
+                    let (mut n, mut h) = (0.0, 0.0);
+                    for (i, lh) in t.lesson_hours.iter().enumerate() {
+                        let gx = groups(by_age[[g, a, k, i]], max);
+                        n += gx;
+                        h += gx * lh * seg.hours_factor;
+                    }
+                    teacher_fte = (h + d * seg.support_hours_per_unit) / t.teaching_obligation;
+                    if let (Some(go), Some(ho), Some(to)) =
+                        (&mut groups_out, &mut hours_out, &mut teachers_out)
+                    {
+                        go[[a, k]] += n;
+                        ho[[a, k]] += h;
+                        to[[a, k]] += teacher_fte;
+                    }
+                }
+                if let Some(f) = &mut floor {
+                    f[[a, k]] += m2;
+                }
+                if let Some(s) = &mut staff {
+                    s[[a, k]] += staff_fte;
+                }
+                let c = &seg.cost;
+                let grow = |i: usize| growth_factor(c.growth[i], y, base_year);
+                let units = d * c.per_unit * grow(0);
+                let premises = m2 * c.per_m2 * grow(1);
+                let staff_cost = (teacher_fte + staff_fte) * c.per_fte * grow(2);
+                let fixed = c.fixed * grow(3);
+                let fixed_here = match service.fixed_per {
+                    FixedPer::Area => fixed,
+                    FixedPer::Service => {
+                        if a == 0 {
+                            fixed_service[k] += fixed;
+                        }
+                        0.0
+                    }
+                };
+                let overhead = c.overhead * (units + premises + staff_cost + fixed_here);
+                costs[0][[a, k]] += units;
+                costs[1][[a, k]] += premises;
+                costs[2][[a, k]] += staff_cost;
+                costs[3][[a, k]] += fixed_here;
+                costs[4][[a, k]] += overhead;
+            }
+        }
+    }
+    if service.fixed_per == FixedPer::Service {
+        // One fixed sum a year for the service, carried by the areas in proportion to
+        // their demand; the overhead on it follows each segment's overhead share.
+        for (k, f) in fixed_service.iter().enumerate() {
+            let total: f64 = (0..na)
+                .map(|a| demand.slice(ndarray::s![.., a, k]).sum())
+                .sum();
+            for a in 0..na {
+                let share = if total > 0.0 {
+                    demand.slice(ndarray::s![.., a, k]).sum() / total
+                } else {
+                    1.0 / na as f64
+                };
+                let mut overhead = 0.0;
+                for seg in &service.segments {
+                    let fixed =
+                        seg.cost.fixed * growth_factor(seg.cost.growth[3], years[k], base_year);
+                    overhead += seg.cost.overhead * fixed * share;
+                }
+                costs[3][[a, k]] += f * share;
+                costs[4][[a, k]] += overhead;
+            }
+        }
+    }
+    let total = &costs[0] + &costs[1] + &costs[2] + &costs[3] + &costs[4];
+    costs[5] = total;
+    let present_value = std::array::from_fn(|c| {
+        years
+            .iter()
+            .enumerate()
+            .take(ny)
+            .map(|(k, &y)| costs[c].column(k).sum() * discount_factor(discount_rate, y, base_year))
+            .sum()
+    });
+    Ok(ServiceResult {
+        demand_by_age: by_age,
+        demand,
+        floor_area_m2: floor,
+        groups: groups_out,
+        weekly_hours: hours_out,
+        teacher_fte: teachers_out,
+        staff_fte: staff,
+        costs,
+        present_value,
+    })
+}
+
+#[cfg(test)]
+mod tests;
