@@ -491,3 +491,257 @@ fn a_published_forecast_is_used_as_given_and_extended() {
     );
     assert_eq!(comps.lines().count(), 1 + 4);
 }
+
+/// A published forecast for every year (2024–2026) and no rates: two areas, ages
+/// 0–15, `10 + age + year offset` persons in every cell of area A, twice that in B.
+fn forecast_dir(services: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let w = |name: &str, content: &str| std::fs::write(dir.path().join(name), content).unwrap();
+    let mut pop = String::from("area,sex,age,year,population\n");
+    for year in 2024..=2026 {
+        for sex in ["1", "2"] {
+            for age in 0..=15 {
+                let v = 10 + age + (year - 2024);
+                pop.push_str(&format!("A,{sex},{age},{year},{v}\n"));
+                pop.push_str(&format!("B,{sex},{age},{year},{}\n", 2 * v));
+            }
+        }
+    }
+    w("pop.csv", &pop);
+    w("cov.csv", "age,coverage\n7,0.5\n8,1.0\n");
+    w(
+        "s.toml",
+        &format!("[scenario]\nname = \"f\"\nbase_year = 2024\nend_year = 2026\ndiscount_rate = 0.05\n\n[population]\nfile = \"pop.csv\"\n{services}"),
+    );
+    dir
+}
+
+const SCHOOL: &str = r#"
+[[service]]
+id = "school"
+name = "Koulu"
+unit = "pupil"
+ages = [7, 8]
+coverage = "cov.csv"
+floor_area_per_unit = 10.0
+  [[service.segment]]
+  id = "general"
+  share = 0.75
+  max_group_size = 20
+  [[service.segment]]
+  id = "special"
+  share = 0.25
+  max_group_size = 8
+  support_hours_per_unit = 2.0
+  [service.teaching]
+  lesson_hours = [20, 22]
+  teaching_obligation = 24
+  [service.cost]
+  per_unit = 1000.0
+  per_m2 = 100.0
+  per_fte = 60000.0
+  overhead = 0.1
+  growth = 0.02
+"#;
+
+/// Rows of a CSV table as vectors of fields.
+fn rows(path: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn demand_resources_and_costs_from_a_published_forecast() {
+    let dir = forecast_dir(SCHOOL);
+    let o = kunta(&["validate", "s.toml"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = kunta(
+        &["run", "s.toml", "--format", "csv", "--out", "o", "--json"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let d = rows(&dir.path().join("o/demand.csv"));
+    assert_eq!(
+        d[0],
+        ["scenario", "service", "segment", "area", "year", "demand"]
+    );
+    // Area A, 2025: ages 7 and 8 have 18 and 19 persons of each sex.
+    let pupils_a_2025 = 2.0 * (0.5 * 18.0 + 19.0);
+    let get = |seg: &str, area: &str, year: &str| -> f64 {
+        d.iter()
+            .find(|r| r[2] == seg && r[3] == area && r[4] == year)
+            .map(|r| r[5].parse().unwrap())
+            .unwrap()
+    };
+    assert!((get("general", "A", "2025") - 0.75 * pupils_a_2025).abs() < 1e-9);
+    assert!((get("special", "A", "2025") - 0.25 * pupils_a_2025).abs() < 1e-9);
+    assert_eq!(d.len(), 1 + 2 * 2 * 3);
+
+    // Groups in A, 2025: general 0.75·18 = 13.5 → 1 and 0.75·38 = 28.5 → 2;
+    // special 0.25·18 = 4.5 → 1 and 9.5 → 2.
+    let r = rows(&dir.path().join("o/resources.csv"));
+    assert_eq!(
+        r[0],
+        ["scenario", "service", "area", "year", "resource", "value"]
+    );
+    let res = |name: &str| -> f64 {
+        r.iter()
+            .find(|x| x[2] == "A" && x[3] == "2025" && x[4] == name)
+            .map(|x| x[5].parse().unwrap())
+            .unwrap()
+    };
+    assert_eq!(res("groups"), 6.0);
+    let hours = 20.0 + 2.0 * 22.0 + 20.0 + 2.0 * 22.0;
+    assert!((res("weekly_hours") - hours).abs() < 1e-9);
+    let fte = (hours + 2.0 * 0.25 * pupils_a_2025) / 24.0;
+    assert!((res("teacher_fte") - fte).abs() < 1e-9);
+    assert!((res("floor_area_m2") - 10.0 * pupils_a_2025).abs() < 1e-9);
+    assert!(!r.iter().any(|x| x[4] == "staff_fte"));
+
+    let c = rows(&dir.path().join("o/costs.csv"));
+    assert_eq!(
+        c[0],
+        [
+            "scenario",
+            "service",
+            "area",
+            "year",
+            "component",
+            "cost_eur",
+            "unit_cost_eur",
+            "discounted_cost_eur"
+        ]
+    );
+    let cost = |comp: &str| -> (f64, f64, f64) {
+        c.iter()
+            .find(|x| x[2] == "A" && x[3] == "2025" && x[4] == comp)
+            .map(|x| {
+                (
+                    x[5].parse().unwrap(),
+                    x[6].parse().unwrap(),
+                    x[7].parse().unwrap(),
+                )
+            })
+            .unwrap()
+    };
+    let g = 1.02;
+    let direct = (1000.0 * pupils_a_2025 + 100.0 * 10.0 * pupils_a_2025 + 60000.0 * fte) * g;
+    let total = direct * 1.1;
+    let (t, unit, disc) = cost("total");
+    assert!((t - total).abs() < 1e-6, "{t} vs {total}");
+    assert!((unit - total / pupils_a_2025).abs() < 1e-9);
+    assert!((disc - total / 1.05).abs() < 1e-6);
+    assert!((cost("overhead").0 - 0.1 * direct).abs() < 1e-6);
+
+    // The summary: the service's demand in the first and last year, and its present
+    // value, which is the sum of the discounted totals.
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    let s = &v["services"][0];
+    assert_eq!(s["service"], "school");
+    let pupils = |year: i64| -> f64 {
+        let p = |age: i64| 10 + age + (year - 2024);
+        3.0 * 2.0 * (0.5 * p(7) as f64 + p(8) as f64)
+    };
+    assert!((s["demand_first"].as_f64().unwrap() - pupils(2024)).abs() < 1e-9);
+    assert!((s["demand_last"].as_f64().unwrap() - pupils(2026)).abs() < 1e-9);
+    let pv: f64 = c
+        .iter()
+        .skip(1)
+        .filter(|x| x[4] == "total")
+        .map(|x| x[7].parse::<f64>().unwrap())
+        .sum();
+    assert!((s["present_value_eur"].as_f64().unwrap() - pv).abs() < 1e-6 * pv);
+}
+
+#[test]
+fn bad_service_definitions_name_the_service_and_key() {
+    let cases: [(&str, &str, &[&str]); 7] = [
+        (
+            "share = 0.25\n  max_group_size = 8",
+            "share = 0.20\n  max_group_size = 8",
+            &["service[school].segment.share", "0.95"],
+        ),
+        (
+            "ages = [7, 8]",
+            "ages = [15, 16]",
+            &["service[school].ages", "oldest age 15"],
+        ),
+        (
+            "per_m2 = 100.0",
+            "per_m2 = -100.0",
+            &["service[school].cost.per_m2", "-100", "negative"],
+        ),
+        (
+            "lesson_hours = [20, 22]",
+            "lesson_hours = [20, 22, 24]",
+            &[
+                "service[school].teaching.lesson_hours",
+                "3 values for 2 grades",
+            ],
+        ),
+        (
+            "coverage = \"cov.csv\"",
+            "coverage = 1.2",
+            &["service[school].coverage", "1.2"],
+        ),
+        (
+            "coverage = \"cov.csv\"",
+            "coverage = \"missing.csv\"",
+            &["missing.csv"],
+        ),
+        (
+            "  max_group_size = 8\n",
+            "\n",
+            &["service[school].segment[special].max_group_size"],
+        ),
+    ];
+    for (from, to, expected) in cases {
+        assert!(SCHOOL.contains(from), "{from}");
+        let dir = forecast_dir(&SCHOOL.replace(from, to));
+        for cmd in ["validate", "run"] {
+            let o = kunta(
+                &[cmd, "s.toml", "--out", "o"][..if cmd == "run" { 4 } else { 2 }],
+                dir.path(),
+            );
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(1), "{to}: {err}");
+            for e in expected {
+                assert!(err.contains(e), "{cmd} {to}: `{e}` not in: {err}");
+            }
+            assert!(!err.contains("panicked"), "{err}");
+            assert!(!dir.path().join("o").exists(), "nothing written");
+        }
+    }
+    // A coverage table with a value above 1 names the file and the key.
+    let dir = forecast_dir(SCHOOL);
+    std::fs::write(dir.path().join("cov.csv"), "age,coverage\n7,0.5\n8,1.5\n").unwrap();
+    let o = kunta(&["validate", "s.toml"], dir.path());
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("service[school].coverage") && err.contains("cov.csv"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_example_has_services_with_their_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = kunta(&["run", "--out", "o"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for name in [
+        "Varhaiskasvatus",
+        "Perusopetus, vuosiluokat 1–6",
+        "Ympärivuorokautinen hoiva",
+        "all services",
+    ] {
+        assert!(out.contains(name), "`{name}` not in: {out}");
+    }
+    for t in ["demand", "resources", "costs"] {
+        assert!(dir.path().join(format!("o/{t}.parquet")).exists(), "{t}");
+    }
+}
