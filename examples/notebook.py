@@ -64,7 +64,7 @@ by_segment = (demand.group_by("year", "segment").agg(pl.col("demand").sum())
 print(by_segment)
 
 # %%
-# Total cost per year (nominal and discounted), summed over areas.
+# Total cost per year (in base-year euros, and discounted to the base year), summed over areas.
 costs = pl.read_parquet(out / "costs.parquet")
 cost_total = (costs.filter(pl.col("service") == SERVICE, pl.col("component") == "total")
               .group_by("year")
@@ -92,7 +92,7 @@ ax.set_ylabel("Pupils (demand)")
 ax2 = ax.twinx()
 ax2.plot(cost_total["year"].to_list(), (cost_total["cost_eur"] / 1e6).to_list(),
          color="black", marker=".", label="total cost (M€, right)")
-ax2.set_ylabel("Total cost, M€ (nominal)")
+ax2.set_ylabel("Total cost, M€ (base-year euros)")
 ax2.set_ylim(bottom=0)
 handles = ax.get_legend_handles_labels()
 handles2 = ax2.get_legend_handles_labels()
