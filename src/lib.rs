@@ -11,6 +11,7 @@ pub mod projection;
 pub mod rates;
 pub mod scenario;
 pub mod services;
+pub mod uncertainty;
 
 pub use error::Error;
 pub use population::{Age, Population, Sex, Year};

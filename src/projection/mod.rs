@@ -26,6 +26,8 @@ mod align;
 mod inputs;
 mod simd;
 
+pub(crate) use simd::{dispatch as simd_dispatch, Kernel};
+
 pub use align::{align, Alignment};
 
 pub use inputs::{Flow, FlowForm, InputError, ProjectionInputs, YearPath};
@@ -93,40 +95,12 @@ pub fn project(
     end_year: i32,
     inputs: Option<&ProjectionInputs>,
 ) -> Result<Projection, ProjectionError> {
-    let base = pop
-        .year_index(Year(base_year))
-        .ok_or(ProjectionError::BaseYear(base_year))?;
-    let years: Vec<i32> = (base_year..=end_year.max(base_year)).collect();
+    let Resolved {
+        years,
+        known,
+        year_rates,
+    } = resolve(pop, base_year, end_year, inputs)?;
     let (na, nx) = (pop.areas().len(), pop.n_ages());
-    // The rates of every year first: resolved again only when a table's year slot
-    // changes; the scalar levers are set every year. Years the population table holds
-    // (the base year, a published forecast) are known and taken as given.
-    let mut known = vec![Some(pop.values().index_axis_move(Axis(0), base.0))];
-    let mut year_rates: Vec<Option<YearRates>> = vec![None];
-    let mut cache: Option<(Vec<usize>, YearRates)> = None;
-    for &y in &years[1..] {
-        if let Some(given) = pop.year_index(Year(y)) {
-            known.push(Some(pop.values().index_axis_move(Axis(0), given.0)));
-            year_rates.push(None);
-            continue;
-        }
-        let inputs = inputs.ok_or(ProjectionError::NoInputs(y))?;
-        let err = |source| ProjectionError::Input { year: y, source };
-        let slots = inputs.slots(y).map_err(err)?;
-        let rates = match &cache {
-            Some((cached, rates)) if *cached == slots => {
-                let mut rates = rates.clone();
-                inputs
-                    .set_factors(&mut rates, pop, base_year, y)
-                    .map_err(err)?;
-                rates
-            }
-            _ => inputs.year_rates(pop, base_year, y).map_err(err)?,
-        };
-        cache = Some((slots, rates.clone()));
-        known.push(None);
-        year_rates.push(Some(rates));
-    }
     let closed = year_rates
         .iter()
         .flatten()
@@ -177,6 +151,65 @@ pub fn project(
                     .collect()
             })
             .unwrap_or_default(),
+    })
+}
+
+/// The years of a projection with what is known of each: the population where the
+/// table gives it (always the base year), the resolved rates where it must be
+/// projected.
+pub(crate) struct Resolved<'p> {
+    /// Every year from the base year.
+    pub years: Vec<i32>,
+    /// The given population of each year slot by `(area, sex, age)`, if given.
+    pub known: Vec<Option<ArrayView3<'p, f64>>>,
+    /// The rates of each year slot that is projected.
+    pub year_rates: Vec<Option<YearRates>>,
+}
+
+/// Resolves the rates of every year to project (MODEL.md §2–3).
+pub(crate) fn resolve<'p>(
+    pop: &'p Population,
+    base_year: i32,
+    end_year: i32,
+    inputs: Option<&ProjectionInputs>,
+) -> Result<Resolved<'p>, ProjectionError> {
+    let base = pop
+        .year_index(Year(base_year))
+        .ok_or(ProjectionError::BaseYear(base_year))?;
+    let years: Vec<i32> = (base_year..=end_year.max(base_year)).collect();
+    // The rates of every year first: resolved again only when a table's year slot
+    // changes; the scalar levers are set every year. Years the population table holds
+    // (the base year, a published forecast) are known and taken as given.
+    let mut known = vec![Some(pop.values().index_axis_move(Axis(0), base.0))];
+    let mut year_rates: Vec<Option<YearRates>> = vec![None];
+    let mut cache: Option<(Vec<usize>, YearRates)> = None;
+    for &y in &years[1..] {
+        if let Some(given) = pop.year_index(Year(y)) {
+            known.push(Some(pop.values().index_axis_move(Axis(0), given.0)));
+            year_rates.push(None);
+            continue;
+        }
+        let inputs = inputs.ok_or(ProjectionError::NoInputs(y))?;
+        let err = |source| ProjectionError::Input { year: y, source };
+        let slots = inputs.slots(y).map_err(err)?;
+        let rates = match &cache {
+            Some((cached, rates)) if *cached == slots => {
+                let mut rates = rates.clone();
+                inputs
+                    .set_factors(&mut rates, pop, base_year, y)
+                    .map_err(err)?;
+                rates
+            }
+            _ => inputs.year_rates(pop, base_year, y).map_err(err)?,
+        };
+        cache = Some((slots, rates.clone()));
+        known.push(None);
+        year_rates.push(Some(rates));
+    }
+    Ok(Resolved {
+        years,
+        known,
+        year_rates,
     })
 }
 

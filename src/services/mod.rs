@@ -272,6 +272,112 @@ pub enum ServiceError {
     },
 }
 
+/// The demand weights `c(x, y) · σ_g(x, y)` of a service by
+/// `(area, year, sex, segment, age − age_min)`, resolved once and checked: every
+/// parameter has a value and the segment shares sum to 1 (within 1e-6) everywhere.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Weights {
+    /// `c · σ_g` by `(area, year, sex, segment, age − age_min)`; 0 for a sex the
+    /// service does not serve.
+    pub w: ndarray::Array5<f64>,
+}
+
+impl Weights {
+    /// Resolves the weights of `service` for `areas` population area positions and
+    /// `years`, for a population whose oldest age is `omega`.
+    ///
+    /// # Errors
+    /// [`ServiceError`] for ages past `omega`, a parameter without a value for a
+    /// cell, or segment shares that do not sum to 1 (within 1e-6).
+    pub fn new(
+        service: &Service,
+        areas: usize,
+        years: &[i32],
+        omega: usize,
+    ) -> Result<Weights, ServiceError> {
+        let (lo, hi) = service.ages;
+        if lo > hi || usize::from(hi) > omega {
+            return Err(ServiceError::Ages {
+                service: service.id.clone(),
+                lo,
+                hi,
+                omega,
+            });
+        }
+        let ng = service.segments.len();
+        let ni = service.n_ages();
+        let mut w = ndarray::Array5::zeros((areas, years.len(), 2, ng, ni));
+        let value_err = |key: String| {
+            let id = service.id.clone();
+            move |source| ServiceError::Value {
+                service: id,
+                key,
+                source,
+            }
+        };
+        let sexes: &[Sex] = match service.sex {
+            Some(Sex::Female) => &[Sex::Female],
+            Some(Sex::Male) => &[Sex::Male],
+            None => &Sex::ALL,
+        };
+        let mut shares = vec![0.0; ng];
+        for a in 0..areas {
+            for (k, &y) in years.iter().enumerate() {
+                for &s in sexes {
+                    for x in lo..=hi {
+                        let i = usize::from(x - lo);
+                        let c = service
+                            .coverage
+                            .at(a, y, s, x)
+                            .map_err(value_err("coverage".into()))?;
+                        let mut sum = 0.0;
+                        for (g, seg) in service.segments.iter().enumerate() {
+                            shares[g] = seg
+                                .share
+                                .at(a, y, s, x)
+                                .map_err(value_err(format!("segment[{}].share", seg.id)))?;
+                            sum += shares[g];
+                        }
+                        if (sum - 1.0).abs() > 1e-6 {
+                            return Err(ServiceError::Shares {
+                                service: service.id.clone(),
+                                sum,
+                                area: a,
+                                year: y,
+                                age: x,
+                            });
+                        }
+                        for (g, sg) in shares.iter().enumerate() {
+                            w[[a, k, s.index(), g, i]] = c * sg;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Weights { w })
+    }
+
+    /// Demand by `(segment, age − age_min)` in area position `a` and year slot `k`,
+    /// from that area's and year's population by `(sex, age)` (`female` then `male`
+    /// lanes of ages `0..=ω`), written into `out` (`segments × ages`).
+    #[inline]
+    pub fn apply(&self, a: usize, k: usize, age_min: u16, pop: &[f64], out: &mut [f64]) {
+        let (_, _, _, ng, ni) = self.w.dim();
+        let n = pop.len() / 2;
+        let lo = usize::from(age_min);
+        out[..ng * ni].fill(0.0);
+        for s in 0..2 {
+            let p = &pop[s * n + lo..s * n + lo + ni];
+            for g in 0..ng {
+                let o = &mut out[g * ni..(g + 1) * ni];
+                for (i, (o, p)) in o.iter_mut().zip(p).enumerate() {
+                    *o += p * self.w[[a, k, s, g, i]];
+                }
+            }
+        }
+    }
+}
+
 /// Demand by `(segment, area, year, age − age_min)` (MODEL.md §6):
 /// `Σ_s P[a, s, x, y] · c(x, y) · σ_g(x, y)`.
 ///
@@ -286,83 +392,165 @@ pub fn demand(
     years: &[i32],
 ) -> Result<Array4<f64>, ServiceError> {
     let (ny, na, _, nx) = pop.dim();
-    let (lo, hi) = service.ages;
-    if lo > hi || usize::from(hi) >= nx {
-        return Err(ServiceError::Ages {
-            service: service.id.clone(),
-            lo,
-            hi,
-            omega: nx.saturating_sub(1),
-        });
-    }
-    let ng = service.segments.len();
-    let mut out = Array4::zeros((ng, na, ny, service.n_ages()));
-    let value_err = |key: String| {
-        let id = service.id.clone();
-        move |source| ServiceError::Value {
-            service: id,
-            key,
-            source,
-        }
-    };
-    let sexes: &[Sex] = match service.sex {
-        Some(Sex::Female) => &[Sex::Female],
-        Some(Sex::Male) => &[Sex::Male],
-        None => &Sex::ALL,
-    };
-    let mut shares = vec![0.0; ng];
-    for (k, &y) in years.iter().enumerate().take(ny) {
-        for a in 0..na {
-            for x in lo..=hi {
-                let i = usize::from(x - lo);
-                for &s in sexes {
-                    let p = pop[[k, a, s.index(), usize::from(x)]];
-                    let c = service
-                        .coverage
-                        .at(a, y, s, x)
-                        .map_err(value_err("coverage".into()))?;
-                    let mut sum = 0.0;
-                    for (g, seg) in service.segments.iter().enumerate() {
-                        shares[g] = seg
-                            .share
-                            .at(a, y, s, x)
-                            .map_err(value_err(format!("segment[{}].share", seg.id)))?;
-                        sum += shares[g];
-                    }
-                    if (sum - 1.0).abs() > 1e-6 {
-                        return Err(ServiceError::Shares {
-                            service: service.id.clone(),
-                            sum,
-                            area: a,
-                            year: y,
-                            age: x,
-                        });
-                    }
-                    for (g, sg) in shares.iter().enumerate() {
-                        out[[g, a, k, i]] += p * c * sg;
-                    }
+    let weights = Weights::new(
+        service,
+        na,
+        &years[..ny.min(years.len())],
+        nx.saturating_sub(1),
+    )?;
+    Ok(demand_with(service, &weights, pop))
+}
+
+/// Demand by `(segment, area, year, age − age_min)` with resolved weights.
+pub fn demand_with(service: &Service, weights: &Weights, pop: ArrayView4<'_, f64>) -> Array4<f64> {
+    let (ny, na, _, nx) = pop.dim();
+    let (ng, ni) = (service.segments.len(), service.n_ages());
+    let mut out = Array4::zeros((ng, na, ny, ni));
+    let mut lane = vec![0.0; 2 * nx];
+    let mut d = vec![0.0; ng * ni];
+    for a in 0..na {
+        for k in 0..ny {
+            for s in 0..2 {
+                for x in 0..nx {
+                    lane[s * nx + x] = pop[[k, a, s, x]];
+                }
+            }
+            weights.apply(a, k, service.ages.0, &lane, &mut d);
+            for g in 0..ng {
+                for i in 0..ni {
+                    out[[g, a, k, i]] = d[g * ni + i];
                 }
             }
         }
     }
-    Ok(out)
+    out
+}
+
+/// Resources and costs of one area and year from its demand by
+/// `(segment, age − age_min)`; the building block of [`evaluate`], also used per
+/// Monte Carlo trajectory.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct YearValues {
+    /// Floor area, m².
+    pub floor_area_m2: f64,
+    /// Teaching groups.
+    pub groups: f64,
+    /// Weekly lesson hours.
+    pub weekly_hours: f64,
+    /// Teacher FTE.
+    pub teacher_fte: f64,
+    /// Staff FTE by ratio.
+    pub staff_fte: f64,
+    /// Costs: units, premises, staff, fixed (per area only), overhead (on those).
+    pub costs: [f64; 5],
+}
+
+/// Resources and costs of one area and year (MODEL.md §7–8) from demand by
+/// `(segment, age − age_min)` in `by_age` (`segments × ages`). A fixed cost per
+/// service is left out (it is shared among areas by the caller).
+pub fn year_values(service: &Service, by_age: &[f64], year: i32, base_year: i32) -> YearValues {
+    let ni = service.n_ages();
+    let mut v = YearValues::default();
+    for (g, seg) in service.segments.iter().enumerate() {
+        let ages = &by_age[g * ni..(g + 1) * ni];
+        let d: f64 = ages.iter().sum();
+        let m2 = d * seg.floor_area_per_unit.unwrap_or(0.0);
+        let staff_fte = seg.units_per_fte.map_or(0.0, |u| d / u);
+        let mut teacher_fte = 0.0;
+        if let Some(t) = &service.teaching {
+            let max = seg.max_group_size.unwrap_or(f64::INFINITY);
+            let (mut n, mut h) = (0.0, 0.0);
+            for (lh, dx) in t.lesson_hours.iter().zip(ages) {
+                let gx = groups(*dx, max);
+                n += gx;
+                h += gx * lh * seg.hours_factor;
+            }
+            teacher_fte = (h + d * seg.support_hours_per_unit) / t.teaching_obligation;
+            v.groups += n;
+            v.weekly_hours += h;
+            v.teacher_fte += teacher_fte;
+        }
+        v.floor_area_m2 += m2;
+        v.staff_fte += staff_fte;
+        let c = &seg.cost;
+        let grow = |i: usize| growth_factor(c.growth[i], year, base_year);
+        let units = d * c.per_unit * grow(0);
+        let premises = m2 * c.per_m2 * grow(1);
+        let staff_cost = (teacher_fte + staff_fte) * c.per_fte * grow(2);
+        let fixed = match service.fixed_per {
+            FixedPer::Area => c.fixed * grow(3),
+            FixedPer::Service => 0.0,
+        };
+        let overhead = c.overhead * (units + premises + staff_cost + fixed);
+        v.costs[0] += units;
+        v.costs[1] += premises;
+        v.costs[2] += staff_cost;
+        v.costs[3] += fixed;
+        v.costs[4] += overhead;
+    }
+    v
+}
+
+/// A fixed cost per service in `year` and the overhead on it, before it is shared
+/// among areas: `(fixed, overhead)`.
+pub fn service_fixed(service: &Service, year: i32, base_year: i32) -> (f64, f64) {
+    if service.fixed_per != FixedPer::Service {
+        return (0.0, 0.0);
+    }
+    service.segments.iter().fold((0.0, 0.0), |(f, o), seg| {
+        let fixed = seg.cost.fixed * growth_factor(seg.cost.growth[3], year, base_year);
+        (f + fixed, o + seg.cost.overhead * fixed)
+    })
+}
+
+/// Checks that a teaching model fits the service: one lesson-hours entry per grade,
+/// and every segment with a largest group size.
+///
+/// # Errors
+/// [`ServiceError::Teaching`] naming the key.
+pub fn check_teaching(service: &Service) -> Result<(), ServiceError> {
+    let nx = service.n_ages();
+    let teaching_err = |key: &str, message: String| ServiceError::Teaching {
+        service: service.id.clone(),
+        key: key.to_string(),
+        message,
+    };
+    if let Some(t) = &service.teaching {
+        if t.lesson_hours.len() != nx {
+            return Err(teaching_err(
+                "teaching.lesson_hours",
+                format!(
+                    "{} values for {nx} grades (ages {}–{})",
+                    t.lesson_hours.len(),
+                    service.ages.0,
+                    service.ages.1
+                ),
+            ));
+        }
+        if let Some(s) = service.segments.iter().find(|s| s.max_group_size.is_none()) {
+            return Err(teaching_err(
+                &format!("segment[{}].max_group_size", s.id),
+                "a teaching model needs the largest group size of every segment".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks that every parameter of `service` has a value for every area position
 /// `0..areas`, year, sex and age it serves, that segment shares sum to 1 everywhere,
-/// and that its ages lie within `0..=omega`; the same checks [`demand`] makes, without
-/// a population.
+/// that its ages lie within `0..=omega`, and that its teaching model fits.
 ///
 /// # Errors
-/// The first problem found, as [`demand`] would report it.
+/// The first problem found.
 pub fn check(
     service: &Service,
     areas: usize,
     years: &[i32],
     omega: usize,
 ) -> Result<(), ServiceError> {
-    let pop = Array4::zeros((years.len(), areas, 2, omega + 1));
-    demand(service, pop.view(), years).map(|_| ())
+    check_teaching(service)?;
+    Weights::new(service, areas, years, omega).map(|_| ())
 }
 
 /// Everything MODEL.md §6–8 gives for one service. Arrays by `(area, year)` unless
@@ -427,119 +615,69 @@ pub fn evaluate(
     base_year: i32,
     discount_rate: f64,
 ) -> Result<ServiceResult, ServiceError> {
+    check_teaching(service)?;
     let by_age = demand(service, pop, years)?;
-    let (_, na, ny, nx) = by_age.dim();
-    let teaching_err = |key: &str, message: String| ServiceError::Teaching {
-        service: service.id.clone(),
-        key: key.to_string(),
-        message,
-    };
-    if let Some(t) = &service.teaching {
-        if t.lesson_hours.len() != nx {
-            return Err(teaching_err(
-                "teaching.lesson_hours",
-                format!(
-                    "{} values for {nx} grades (ages {}–{})",
-                    t.lesson_hours.len(),
-                    service.ages.0,
-                    service.ages.1
-                ),
-            ));
-        }
-        if let Some(s) = service.segments.iter().find(|s| s.max_group_size.is_none()) {
-            return Err(teaching_err(
-                &format!("segment[{}].max_group_size", s.id),
-                "a teaching model needs the largest group size of every segment".into(),
-            ));
-        }
-    }
+    Ok(from_demand(
+        service,
+        by_age,
+        years,
+        base_year,
+        discount_rate,
+    ))
+}
+
+/// Resources and costs from demand by `(segment, area, year, age − age_min)`.
+pub fn from_demand(
+    service: &Service,
+    by_age: Array4<f64>,
+    years: &[i32],
+    base_year: i32,
+    discount_rate: f64,
+) -> ServiceResult {
+    let (ng, na, ny, ni) = by_age.dim();
     let demand = by_age.sum_axis(ndarray::Axis(3));
     let zeros = || Array2::<f64>::zeros((na, ny));
     let any = |f: &dyn Fn(&Segment) -> bool| service.segments.iter().any(f);
-    let mut floor = any(&|s| s.floor_area_per_unit.is_some()).then(zeros);
-    let mut staff = any(&|s| s.units_per_fte.is_some()).then(zeros);
-    let teach = service.teaching.as_ref();
-    let (mut groups_out, mut hours_out, mut teachers_out) = match teach {
-        Some(_) => (Some(zeros()), Some(zeros()), Some(zeros())),
-        None => (None, None, None),
-    };
+    let has_floor = any(&|s| s.floor_area_per_unit.is_some());
+    let has_staff = any(&|s| s.units_per_fte.is_some());
+    let has_teaching = service.teaching.is_some();
+    let (mut floor, mut groups_out, mut hours, mut teachers, mut staff) =
+        (zeros(), zeros(), zeros(), zeros(), zeros());
     let mut costs: [Array2<f64>; 6] = std::array::from_fn(|_| zeros());
-    let mut fixed_service = vec![0.0; ny];
+    let mut d = vec![0.0; ng * ni];
     for a in 0..na {
         for (k, &y) in years.iter().enumerate().take(ny) {
-            for (g, seg) in service.segments.iter().enumerate() {
-                let d = demand[[g, a, k]];
-                let m2 = d * seg.floor_area_per_unit.unwrap_or(0.0);
-                let staff_fte = seg.units_per_fte.map_or(0.0, |u| d / u);
-                let mut teacher_fte = 0.0;
-                if let Some(t) = teach {
-                    let max = seg.max_group_size.unwrap_or(f64::INFINITY);
-                    let (mut n, mut h) = (0.0, 0.0);
-                    for (i, lh) in t.lesson_hours.iter().enumerate() {
-                        let gx = groups(by_age[[g, a, k, i]], max);
-                        n += gx;
-                        h += gx * lh * seg.hours_factor;
-                    }
-                    teacher_fte = (h + d * seg.support_hours_per_unit) / t.teaching_obligation;
-                    if let (Some(go), Some(ho), Some(to)) =
-                        (&mut groups_out, &mut hours_out, &mut teachers_out)
-                    {
-                        go[[a, k]] += n;
-                        ho[[a, k]] += h;
-                        to[[a, k]] += teacher_fte;
-                    }
+            for g in 0..ng {
+                for i in 0..ni {
+                    d[g * ni + i] = by_age[[g, a, k, i]];
                 }
-                if let Some(f) = &mut floor {
-                    f[[a, k]] += m2;
-                }
-                if let Some(s) = &mut staff {
-                    s[[a, k]] += staff_fte;
-                }
-                let c = &seg.cost;
-                let grow = |i: usize| growth_factor(c.growth[i], y, base_year);
-                let units = d * c.per_unit * grow(0);
-                let premises = m2 * c.per_m2 * grow(1);
-                let staff_cost = (teacher_fte + staff_fte) * c.per_fte * grow(2);
-                let fixed = c.fixed * grow(3);
-                let fixed_here = match service.fixed_per {
-                    FixedPer::Area => fixed,
-                    FixedPer::Service => {
-                        if a == 0 {
-                            fixed_service[k] += fixed;
-                        }
-                        0.0
-                    }
-                };
-                let overhead = c.overhead * (units + premises + staff_cost + fixed_here);
-                costs[0][[a, k]] += units;
-                costs[1][[a, k]] += premises;
-                costs[2][[a, k]] += staff_cost;
-                costs[3][[a, k]] += fixed_here;
-                costs[4][[a, k]] += overhead;
+            }
+            let v = year_values(service, &d, y, base_year);
+            floor[[a, k]] = v.floor_area_m2;
+            groups_out[[a, k]] = v.groups;
+            hours[[a, k]] = v.weekly_hours;
+            teachers[[a, k]] = v.teacher_fte;
+            staff[[a, k]] = v.staff_fte;
+            for (c, v) in costs.iter_mut().zip(v.costs) {
+                c[[a, k]] = v;
             }
         }
     }
     if service.fixed_per == FixedPer::Service {
         // One fixed sum a year for the service, carried by the areas in proportion to
-        // their demand; the overhead on it follows each segment's overhead share.
-        for (k, f) in fixed_service.iter().enumerate() {
-            let total: f64 = (0..na)
-                .map(|a| demand.slice(ndarray::s![.., a, k]).sum())
-                .sum();
+        // their demand (equal shares in a year without demand); the overhead on it
+        // follows each segment's overhead share.
+        for (k, &y) in years.iter().enumerate().take(ny) {
+            let (fixed, overhead) = service_fixed(service, y, base_year);
+            let total: f64 = demand.slice(ndarray::s![.., .., k]).sum();
             for a in 0..na {
                 let share = if total > 0.0 {
                     demand.slice(ndarray::s![.., a, k]).sum() / total
                 } else {
                     1.0 / na as f64
                 };
-                let mut overhead = 0.0;
-                for seg in &service.segments {
-                    let fixed =
-                        seg.cost.fixed * growth_factor(seg.cost.growth[3], years[k], base_year);
-                    overhead += seg.cost.overhead * fixed * share;
-                }
-                costs[3][[a, k]] += f * share;
-                costs[4][[a, k]] += overhead;
+                costs[3][[a, k]] += fixed * share;
+                costs[4][[a, k]] += overhead * share;
             }
         }
     }
@@ -553,17 +691,17 @@ pub fn evaluate(
             .map(|(k, &y)| costs[c].column(k).sum() * discount_factor(discount_rate, y, base_year))
             .sum()
     });
-    Ok(ServiceResult {
+    ServiceResult {
         demand_by_age: by_age,
         demand,
-        floor_area_m2: floor,
-        groups: groups_out,
-        weekly_hours: hours_out,
-        teacher_fte: teachers_out,
-        staff_fte: staff,
+        floor_area_m2: has_floor.then_some(floor),
+        groups: has_teaching.then_some(groups_out),
+        weekly_hours: has_teaching.then_some(hours),
+        teacher_fte: has_teaching.then_some(teachers),
+        staff_fte: has_staff.then_some(staff),
         costs,
         present_value,
-    })
+    }
 }
 
 #[cfg(test)]

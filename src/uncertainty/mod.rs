@@ -1,0 +1,965 @@
+//! Uncertainty: Monte Carlo trajectories of the projection and their summaries
+//! (MODEL.md §5).
+//!
+//! Each trajectory is the projection of MODEL.md §2 with yearly multipliers on the
+//! fertility level, the mortality level and every migration flow, drawn from a
+//! log-normal AR(1) process, and optionally with process noise: deaths, births and
+//! movers drawn as Poisson counts around their expected values. Trajectories are not
+//! stored: areas (or, with a closed internal system, the whole municipality) are run
+//! one at a time for every trajectory, the outputs of that area are summarised into a
+//! mean and quantiles, and only the summaries are kept.
+//!
+//! # Reproducibility
+//! A trajectory's multipliers come from a random stream keyed by `(seed, trajectory)`
+//! and its process noise in area `a` from one keyed by `(seed, trajectory, a)`. Work
+//! is split among threads by blocks of trajectories, and every block's numbers are
+//! the same whichever thread computes it, so the output is identical bit for bit
+//! for any number of threads.
+//!
+//! # The kernel
+//! Four trajectories run side by side in the lanes of one vector (`[f64; 4]`, one AVX
+//! register where the processor has AVX2, chosen at run time): the ages are the inner
+//! loop, so births, the open group and the service sums are plain vertical adds, and
+//! an area's state (2 × 101 ages × 4 lanes, 6.5 kB) stays in the L1 cache.
+
+// The kernels index lanes (`l in 0..LANES`) across several arrays at once: that is
+// what the compiler turns into vector instructions.
+#![allow(clippy::needless_range_loop)]
+
+mod rng;
+
+pub use rng::Rng;
+
+use crate::population::Population;
+use crate::projection::{
+    resolve, Direction, FlowValues, ProjectionError, ProjectionInputs, YearRates,
+};
+use crate::services::{service_fixed, year_values, Service, ServiceError, Weights};
+use ndarray::{Array2, ArrayView3};
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Trajectories run side by side in one block.
+pub const LANES: usize = 4;
+type V = [f64; LANES];
+
+/// A log-normal AR(1) process of yearly multipliers: `z_y = ar · z_{y−1} + sd · ε_y`
+/// with `z` = 0 in the base year and `ε` standard normal; the multiplier is `e^z`
+/// (its median is 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ar1 {
+    /// Standard deviation of the yearly innovation of `ln` multiplier.
+    pub sd: f64,
+    /// Persistence: 1 is a random walk (uncertainty grows with the horizon), 0 makes
+    /// every year independent.
+    pub ar: f64,
+}
+
+impl Ar1 {
+    /// Defaults for the fertility level: 4 % a year, persistent.
+    pub const FERTILITY: Ar1 = Ar1 { sd: 0.04, ar: 0.9 };
+    /// Defaults for the mortality level: 2 % a year, persistent.
+    pub const MORTALITY: Ar1 = Ar1 { sd: 0.02, ar: 0.9 };
+    /// Defaults for each migration flow: 15 % a year, half of it carried to the next.
+    pub const MIGRATION: Ar1 = Ar1 { sd: 0.15, ar: 0.5 };
+    /// No uncertainty.
+    pub const NONE: Ar1 = Ar1 { sd: 0.0, ar: 0.0 };
+}
+
+/// The settings of a Monte Carlo run (`[uncertainty]` in a scenario).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
+    /// Number of trajectories.
+    pub trajectories: usize,
+    /// Seed of every random stream.
+    pub seed: u64,
+    /// Fertility level multipliers.
+    pub fertility: Ar1,
+    /// Mortality level multipliers.
+    pub mortality: Ar1,
+    /// Multipliers of each migration flow (independent of each other).
+    pub migration: Ar1,
+    /// Deaths, births and movers drawn as Poisson counts around their expected values.
+    pub process_noise: bool,
+    /// Quantile levels, each in (0, 1), ascending.
+    pub quantiles: Vec<f64>,
+}
+
+/// The default quantile levels.
+pub const QUANTILES: [f64; 5] = [0.05, 0.25, 0.5, 0.75, 0.95];
+
+impl Default for Spec {
+    fn default() -> Spec {
+        Spec {
+            trajectories: 1000,
+            seed: 42,
+            fertility: Ar1::FERTILITY,
+            mortality: Ar1::MORTALITY,
+            migration: Ar1::MIGRATION,
+            process_noise: false,
+            quantiles: QUANTILES.to_vec(),
+        }
+    }
+}
+
+/// Which summaries to compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Want {
+    /// Population by area, sex, age and year.
+    pub population: bool,
+    /// Components by area, sex and projected year.
+    pub components: bool,
+    /// Demand, resources and costs of every service.
+    pub services: bool,
+}
+
+/// Mean and quantiles of one output over the trajectories, cell by cell.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Summary {
+    /// Mean of each cell.
+    pub mean: Vec<f64>,
+    /// Per quantile level, the quantile of each cell.
+    pub q: Vec<Vec<f64>>,
+}
+
+impl Summary {
+    fn zeros(cells: usize, levels: usize) -> Summary {
+        Summary {
+            mean: vec![0.0; cells],
+            q: vec![vec![0.0; cells]; levels],
+        }
+    }
+}
+
+/// The mean and the quantiles (type 7: linear between order statistics, as R's
+/// default and numpy's) of `values`, which are reordered.
+pub fn summarise(values: &mut [f64], levels: &[f64]) -> (f64, Vec<f64>) {
+    let n = values.len();
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let mut out = Vec::with_capacity(levels.len());
+    let mut done = 0; // values[..done] are ≤ every later value and in order
+    for &p in levels {
+        let h = (n - 1) as f64 * p;
+        let lo = h.floor() as usize;
+        if lo >= done {
+            values[done..].select_nth_unstable_by(lo - done, f64::total_cmp);
+            done = lo + 1;
+        }
+        let v_lo = values[lo];
+        let frac = h - lo as f64;
+        let v = if frac > 0.0 && lo + 1 < n {
+            // The next order statistic is the smallest of the rest.
+            let v_hi = values[lo + 1..]
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min);
+            v_lo + frac * (v_hi - v_lo)
+        } else {
+            v_lo
+        };
+        out.push(v);
+    }
+    (mean, out)
+}
+
+/// The summaries of one service: demand by `(segment, area, year)`, each resource and
+/// each cost component by `(area, year)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceSummary {
+    /// Demand by `(segment, area, year)`.
+    pub demand: Summary,
+    /// Resources the service defines, in the order floor_area_m2, groups,
+    /// weekly_hours, teacher_fte, staff_fte, by `(area, year)`.
+    pub resources: Vec<(&'static str, Summary)>,
+    /// Costs by component (units, premises, staff, fixed, overhead, total), by
+    /// `(area, year)`.
+    pub costs: Vec<Summary>,
+}
+
+/// The result of a Monte Carlo run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct McResult {
+    /// The quantile levels.
+    pub levels: Vec<f64>,
+    /// Years from the base year.
+    pub years: Vec<i32>,
+    /// Population by `(area, sex, age, year)`, if asked for.
+    pub population: Option<Summary>,
+    /// Components (births, deaths, in_migration, out_migration, unmet_out_migration)
+    /// by `(area, sex, projected year)`, if asked for.
+    pub components: Option<Vec<Summary>>,
+    /// The year slots that were projected (the components' years).
+    pub projected: Vec<usize>,
+    /// Per service, in the order given.
+    pub services: Vec<ServiceSummary>,
+}
+
+/// Why a Monte Carlo run failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum McError {
+    /// The projection's inputs.
+    #[error(transparent)]
+    Projection(#[from] ProjectionError),
+    /// A service.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    /// A setting out of range.
+    #[error("uncertainty: {0}")]
+    Spec(String),
+}
+
+/// A service with what the run needs of it.
+pub struct ServiceInput<'a> {
+    /// The service.
+    pub service: &'a Service,
+    /// Shares of a fixed cost per service by `(area, year)`: each area's share of the
+    /// deterministic run's demand. Under uncertainty a per-service fixed cost is
+    /// carried by the areas in these shares.
+    pub fixed_shares: Option<&'a Array2<f64>>,
+}
+
+/// The multipliers of every trajectory by year slot: fertility, mortality, flows.
+struct Multipliers {
+    /// `(trajectory, slot)`.
+    fert: Vec<f64>,
+    mort: Vec<f64>,
+    /// `(trajectory, flow, slot)`.
+    flows: Vec<f64>,
+    ny: usize,
+    nf: usize,
+}
+
+impl Multipliers {
+    fn new(spec: &Spec, ny: usize, nf: usize) -> Multipliers {
+        let n = spec.trajectories;
+        let mut m = Multipliers {
+            fert: vec![1.0; n * ny],
+            mort: vec![1.0; n * ny],
+            flows: vec![1.0; n * nf * ny],
+            ny,
+            nf,
+        };
+        let path = |rng: &mut Rng, p: Ar1, out: &mut [f64]| {
+            let mut z = 0.0;
+            out[0] = 1.0;
+            for o in &mut out[1..] {
+                z = p.ar * z + p.sd * rng.normal();
+                *o = z.exp();
+            }
+        };
+        for t in 0..n {
+            let mut rng = Rng::new(&[spec.seed, t as u64, 0]);
+            path(&mut rng, spec.fertility, &mut m.fert[t * ny..(t + 1) * ny]);
+            path(&mut rng, spec.mortality, &mut m.mort[t * ny..(t + 1) * ny]);
+            for f in 0..nf {
+                let at = (t * nf + f) * ny;
+                path(&mut rng, spec.migration, &mut m.flows[at..at + ny]);
+            }
+        }
+        m
+    }
+
+    fn get(&self, v: &[f64], t: usize, k: usize) -> f64 {
+        v.get(t * self.ny + k).copied().unwrap_or(1.0)
+    }
+
+    fn flow(&self, t: usize, f: usize, k: usize) -> f64 {
+        self.flows
+            .get((t * self.nf + f) * self.ny + k)
+            .copied()
+            .unwrap_or(1.0)
+    }
+}
+
+/// The `(area, sex)` lane of a `(areas or 1, 2, width)` array.
+#[inline(always)]
+fn lane(arr: &ndarray::Array3<f64>, a: usize, s: usize) -> &[f64] {
+    let (na, _, w) = arr.dim();
+    let a = if na == 1 { 0 } else { a };
+    let all = arr.as_slice().expect("rate arrays are in standard layout");
+    &all[(a * 2 + s) * w..(a * 2 + s + 1) * w]
+}
+
+/// What one block of trajectories wrote, per cell and lane.
+struct BlockOut {
+    /// Population by `(cell, lane)`, cells `(area, sex, age, year)` of the group.
+    pop: Vec<f64>,
+    /// Components by `(component, cell, lane)`, cells `(area, sex, projected year)`.
+    comps: Vec<f64>,
+    /// Per service: by `(cell, lane)`, cells demand `(segment, area, year)`, then
+    /// resources `(resource, area, year)`, then costs `(component, area, year)`.
+    services: Vec<Vec<f64>>,
+}
+
+/// Everything a block needs.
+struct Ctx<'a> {
+    spec: &'a Spec,
+    want: Want,
+    known: &'a [Option<ArrayView3<'a, f64>>],
+    rates: &'a [Option<YearRates>],
+    years: &'a [i32],
+    base_year: i32,
+    n: usize,
+    mult: &'a Multipliers,
+    services: &'a [ServiceInput<'a>],
+    weights: &'a [Weights],
+    /// Which resources each service has (floor, groups, hours, teachers, staff).
+    has: Vec<[bool; 5]>,
+    projected: &'a [usize],
+}
+
+const RESOURCES: [&str; 5] = [
+    "floor_area_m2",
+    "groups",
+    "weekly_hours",
+    "teacher_fte",
+    "staff_fte",
+];
+
+impl Ctx<'_> {
+    fn service_cells(&self, i: usize, ga: usize) -> usize {
+        let ny = self.years.len();
+        let ng = self.services[i].service.segments.len();
+        let nr = self.has[i].iter().filter(|h| **h).count();
+        (ng + nr + 6) * ga * ny
+    }
+}
+
+/// Runs `spec.trajectories` trajectories of the projection of `pop` from `base_year`
+/// to `end_year` and summarises the outputs `want` asks for. `progress` is called
+/// with (blocks done, blocks in all) as the run goes on.
+///
+/// # Errors
+/// [`McError`] if the projection's rates cannot be resolved, a service's parameters
+/// have no value for a cell, or a setting is out of range.
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    pop: &Population,
+    base_year: i32,
+    end_year: i32,
+    inputs: Option<&ProjectionInputs>,
+    spec: &Spec,
+    services: &[ServiceInput<'_>],
+    want: Want,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<McResult, McError> {
+    if spec.trajectories == 0 {
+        return Err(McError::Spec("trajectories must be at least 1".into()));
+    }
+    if !spec.quantiles.iter().all(|q| *q > 0.0 && *q < 1.0)
+        || spec.quantiles.windows(2).any(|w| w[0] >= w[1])
+    {
+        return Err(McError::Spec(
+            "quantiles must lie strictly between 0 and 1, in ascending order".into(),
+        ));
+    }
+    for (name, p) in [
+        ("fertility", spec.fertility),
+        ("mortality", spec.mortality),
+        ("migration", spec.migration),
+    ] {
+        if !(p.sd >= 0.0 && p.sd.is_finite() && (-1.0..=1.0).contains(&p.ar)) {
+            return Err(McError::Spec(format!(
+                "{name}: the spread must be 0 or more and the persistence between -1 and 1"
+            )));
+        }
+    }
+    let r = resolve(pop, base_year, end_year, inputs)?;
+    let (na, n) = (pop.areas().len(), pop.n_ages());
+    let ny = r.years.len();
+    let nf = inputs.map_or(0, |i| i.flows.len());
+    let weights = services
+        .iter()
+        .map(|s| {
+            crate::services::check_teaching(s.service)?;
+            Weights::new(s.service, na, &r.years, n - 1)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mult = Multipliers::new(spec, ny, nf);
+    let closed = r
+        .year_rates
+        .iter()
+        .flatten()
+        .any(|y| y.flows.iter().any(|f| f.destinations.is_some()));
+    let projected: Vec<usize> = (1..ny).filter(|k| r.year_rates[*k].is_some()).collect();
+    let ctx = Ctx {
+        spec,
+        want,
+        known: &r.known,
+        rates: &r.year_rates,
+        years: &r.years,
+        base_year,
+        n,
+        mult: &mult,
+        services,
+        weights: &weights,
+        has: services
+            .iter()
+            .map(|s| {
+                let sv = s.service;
+                let any = |f: &dyn Fn(&crate::services::Segment) -> bool| sv.segments.iter().any(f);
+                let t = sv.teaching.is_some();
+                [
+                    any(&|g| g.floor_area_per_unit.is_some()),
+                    t,
+                    t,
+                    t,
+                    any(&|g| g.units_per_fte.is_some()),
+                ]
+            })
+            .collect(),
+        projected: &projected,
+    };
+    // Areas are independent unless a closed internal system couples them.
+    let groups: Vec<std::ops::Range<usize>> = if closed {
+        std::iter::once(0..na).collect()
+    } else {
+        (0..na).map(|a| a..a + 1).collect()
+    };
+    let nt = spec.trajectories;
+    let nb = nt.div_ceil(LANES);
+    let total = groups.len() * nb;
+    let done = AtomicUsize::new(0);
+    let levels = &spec.quantiles;
+    let nl = levels.len();
+    let nyp = projected.len();
+    let mut population = want.population.then(|| Summary::zeros(na * 2 * n * ny, nl));
+    let mut components = want
+        .components
+        .then(|| vec![Summary::zeros(na * 2 * nyp, nl); 5]);
+    let mut svc: Vec<ServiceSummary> = services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| ServiceSummary {
+            demand: Summary::zeros(s.service.segments.len() * na * ny, nl),
+            resources: RESOURCES
+                .iter()
+                .zip(ctx.has[i])
+                .filter(|(_, h)| *h)
+                .map(|(r, _)| (*r, Summary::zeros(na * ny, nl)))
+                .collect(),
+            costs: vec![Summary::zeros(na * ny, nl); 6],
+        })
+        .collect();
+    for g in &groups {
+        let ga = g.len();
+        let blocks: Vec<BlockOut> = (0..nb)
+            .into_par_iter()
+            .map(|b| {
+                let out = crate::projection::simd_dispatch(BlockRun {
+                    ctx: &ctx,
+                    group: g.clone(),
+                    t0: b * LANES,
+                });
+                progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                out
+            })
+            .collect();
+        // Gather each cell's values over the trajectories and summarise them.
+        let gather = |get: &(dyn Fn(&BlockOut) -> &[f64] + Sync),
+                      cells: usize,
+                      put: &mut dyn FnMut(usize, &mut [f64])| {
+            let summaries: Vec<(f64, Vec<f64>)> = (0..cells)
+                .into_par_iter()
+                .map_init(
+                    || vec![0.0; nt],
+                    |vals, c| {
+                        for (b, blk) in blocks.iter().enumerate() {
+                            let src = &get(blk)[c * LANES..(c + 1) * LANES];
+                            let t0 = b * LANES;
+                            let m = LANES.min(nt - t0);
+                            vals[t0..t0 + m].copy_from_slice(&src[..m]);
+                        }
+                        summarise(vals, levels)
+                    },
+                )
+                .collect();
+            for (c, (mean, q)) in summaries.into_iter().enumerate() {
+                let mut packed = Vec::with_capacity(1 + q.len());
+                packed.push(mean);
+                packed.extend(q);
+                put(c, &mut packed);
+            }
+        };
+        let set = |s: &mut Summary, cell: usize, packed: &[f64]| {
+            s.mean[cell] = packed[0];
+            for (q, v) in s.q.iter_mut().zip(&packed[1..]) {
+                q[cell] = *v;
+            }
+        };
+        if let Some(ps) = &mut population {
+            let cells = ga * 2 * n * ny;
+            let offset = g.start * 2 * n * ny;
+            gather(&|b| &b.pop, cells, &mut |c, p| set(ps, offset + c, p));
+        }
+        if let Some(cs) = &mut components {
+            let per = ga * 2 * nyp;
+            for (j, comp) in cs.iter_mut().enumerate() {
+                let offset = g.start * 2 * nyp;
+                gather(
+                    &|b| &b.comps[j * per * LANES..(j + 1) * per * LANES],
+                    per,
+                    &mut |c, p| set(comp, offset + c, p),
+                );
+            }
+        }
+        if want.services {
+            for (i, s) in svc.iter_mut().enumerate() {
+                let ng = services[i].service.segments.len();
+                let cells = ctx.service_cells(i, ga);
+                let nres = s.resources.len();
+                gather(&|b| &b.services[i], cells, &mut |c, p| {
+                    // Cells: demand (g, a, k), resources (r, a, k), costs (c, a, k).
+                    let per = ga * ny;
+                    let (block, rest) = (c / per, c % per);
+                    let (al, k) = (rest / ny, rest % ny);
+                    let cell = (g.start + al) * ny + k;
+                    if block < ng {
+                        set(&mut s.demand, block * na * ny + cell, p);
+                    } else if block < ng + nres {
+                        set(&mut s.resources[block - ng].1, cell, p);
+                    } else {
+                        set(&mut s.costs[block - ng - nres], cell, p);
+                    }
+                });
+            }
+        }
+    }
+    Ok(McResult {
+        levels: levels.clone(),
+        years: r.years.clone(),
+        population,
+        components,
+        projected,
+        services: svc,
+    })
+}
+
+/// One block of trajectories through every year for a group of areas.
+struct BlockRun<'c, 'a> {
+    ctx: &'c Ctx<'a>,
+    group: std::ops::Range<usize>,
+    t0: usize,
+}
+
+impl crate::projection::Kernel for BlockRun<'_, '_> {
+    type Output = BlockOut;
+
+    #[inline(always)]
+    fn run(self) -> BlockOut {
+        if self.ctx.spec.process_noise {
+            run_block::<true>(self.ctx, self.group, self.t0)
+        } else {
+            run_block::<false>(self.ctx, self.group, self.t0)
+        }
+    }
+}
+
+/// Per-lane multipliers of a year.
+struct LaneYear {
+    mf: V,
+    mq: V,
+    /// Per flow, its multiplier times the flow's own (lever) multiplier.
+    mm: Vec<V>,
+}
+
+#[inline(always)]
+fn run_block<const NOISE: bool>(
+    ctx: &Ctx<'_>,
+    group: std::ops::Range<usize>,
+    t0: usize,
+) -> BlockOut {
+    let (n, ny) = (ctx.n, ctx.years.len());
+    let ga = group.len();
+    let nyp = ctx.projected.len();
+    let lanes_t: [usize; LANES] = std::array::from_fn(|l| (t0 + l).min(ctx.spec.trajectories - 1));
+    let mut rngs: Vec<[Rng; LANES]> = if NOISE {
+        group
+            .clone()
+            .map(|a| {
+                std::array::from_fn(|l| Rng::new(&[ctx.spec.seed, lanes_t[l] as u64, 1, a as u64]))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut out = BlockOut {
+        pop: if ctx.want.population {
+            vec![0.0; ga * 2 * n * ny * LANES]
+        } else {
+            Vec::new()
+        },
+        comps: if ctx.want.components {
+            vec![0.0; 5 * ga * 2 * nyp * LANES]
+        } else {
+            Vec::new()
+        },
+        services: if ctx.want.services {
+            (0..ctx.services.len())
+                .map(|i| vec![0.0; ctx.service_cells(i, ga) * LANES])
+                .collect()
+        } else {
+            Vec::new()
+        },
+    };
+    let mut cur: Vec<V> = vec![[0.0; LANES]; ga * 2 * n];
+    let mut next: Vec<V> = cur.clone();
+    let nfl = ctx
+        .rates
+        .iter()
+        .flatten()
+        .map(|r| r.flows.len())
+        .max()
+        .unwrap_or(0);
+    // Scratch: births by area, newborns by (area, sex), closed-system movers by
+    // (flow, area, sex, index) and pools by (flow, sex, index).
+    let mut births: Vec<V> = vec![[0.0; LANES]; ga];
+    let mut movers: Vec<V> = Vec::new();
+    let mut pool: Vec<V> = Vec::new();
+    let mut comp: Vec<[V; 5]> = vec![[[0.0; LANES]; 5]; ga * 2];
+    let mut ly = LaneYear {
+        mf: [1.0; LANES],
+        mq: [1.0; LANES],
+        mm: vec![[1.0; LANES]; nfl],
+    };
+    for k in 0..ny {
+        if let Some(given) = &ctx.known[k] {
+            for (al, a) in group.clone().enumerate() {
+                for s in 0..2 {
+                    for x in 0..n {
+                        next[(al * 2 + s) * n + x] = [given[[a, s, x]]; LANES];
+                    }
+                }
+            }
+        } else if let Some(r) = &ctx.rates[k] {
+            for l in 0..LANES {
+                let t = lanes_t[l];
+                ly.mf[l] = ctx.mult.get(&ctx.mult.fert, t, k);
+                ly.mq[l] = ctx.mult.get(&ctx.mult.mort, t, k);
+                for (f, fl) in r.flows.iter().enumerate() {
+                    ly.mm[f][l] = ctx.mult.flow(t, f, k) * fl.multiplier;
+                }
+            }
+            step::<NOISE>(
+                ctx,
+                r,
+                &ly,
+                &group,
+                &cur,
+                &mut next,
+                &mut births,
+                &mut movers,
+                &mut pool,
+                &mut comp,
+                &mut rngs,
+            );
+            if ctx.want.components {
+                let kp = ctx.projected.iter().position(|p| *p == k).unwrap_or(0);
+                let per = ga * 2 * nyp;
+                for (i, c) in comp.iter().enumerate() {
+                    for (j, v) in c.iter().enumerate() {
+                        let cell = j * per + i * nyp + kp;
+                        out.comps[cell * LANES..(cell + 1) * LANES].copy_from_slice(v);
+                    }
+                }
+            }
+        }
+        std::mem::swap(&mut cur, &mut next);
+        observe(ctx, &group, k, &cur, &mut out);
+    }
+    out
+}
+
+/// Records year slot `k`'s state: the population, and each service's demand,
+/// resources and costs per lane.
+#[inline(always)]
+fn observe(ctx: &Ctx<'_>, group: &std::ops::Range<usize>, k: usize, cur: &[V], out: &mut BlockOut) {
+    let (n, ny) = (ctx.n, ctx.years.len());
+    let ga = group.len();
+    if ctx.want.population {
+        for (i, v) in cur.iter().enumerate() {
+            let cell = i * ny + k;
+            out.pop[cell * LANES..(cell + 1) * LANES].copy_from_slice(v);
+        }
+    }
+    if !ctx.want.services {
+        return;
+    }
+    let y = ctx.years[k];
+    for (i, s) in ctx.services.iter().enumerate() {
+        let sv = s.service;
+        let w = &ctx.weights[i].w;
+        let (ng, ni) = (sv.segments.len(), w.dim().4);
+        let lo = usize::from(sv.ages.0);
+        let (fixed, overhead) = service_fixed(sv, y, ctx.base_year);
+        let dst = &mut out.services[i];
+        let has = ctx.has[i];
+        let nres = has.iter().filter(|h| **h).count();
+        let mut d: Vec<V> = vec![[0.0; LANES]; ng * ni];
+        let mut by_age = vec![0.0; ng * ni];
+        for (al, a) in group.clone().enumerate() {
+            for dv in d.iter_mut() {
+                *dv = [0.0; LANES];
+            }
+            for sx in 0..2 {
+                for g in 0..ng {
+                    for x in 0..ni {
+                        let wv = w[[a, k, sx, g, x]];
+                        let p = &cur[(al * 2 + sx) * n + lo + x];
+                        let o = &mut d[g * ni + x];
+                        for l in 0..LANES {
+                            o[l] += p[l] * wv;
+                        }
+                    }
+                }
+            }
+            let share = s.fixed_shares.map_or(0.0, |f| f[[a, k]]);
+            for l in 0..LANES {
+                for (j, v) in d.iter().enumerate() {
+                    by_age[j] = v[l];
+                }
+                let v = year_values(sv, &by_age, y, ctx.base_year);
+                let per = ga * ny;
+                let at = |block: usize| (block * per + al * ny + k) * LANES + l;
+                for g in 0..ng {
+                    dst[at(g)] = by_age[g * ni..(g + 1) * ni].iter().sum();
+                }
+                let res = [
+                    v.floor_area_m2,
+                    v.groups,
+                    v.weekly_hours,
+                    v.teacher_fte,
+                    v.staff_fte,
+                ];
+                let mut r = 0;
+                for (h, val) in has.iter().zip(res) {
+                    if *h {
+                        dst[at(ng + r)] = val;
+                        r += 1;
+                    }
+                }
+                let mut costs = v.costs;
+                costs[3] += fixed * share;
+                costs[4] += overhead * share;
+                let total = costs.iter().sum::<f64>();
+                for (c, val) in costs.iter().chain(std::iter::once(&total)).enumerate() {
+                    dst[at(ng + nres + c)] = *val;
+                }
+            }
+        }
+    }
+}
+
+/// One year step of a block for a group of areas: MODEL.md §2 per lane, with the
+/// lanes' multipliers, and Poisson draws when `NOISE`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn step<const NOISE: bool>(
+    ctx: &Ctx<'_>,
+    r: &YearRates,
+    ly: &LaneYear,
+    group: &std::ops::Range<usize>,
+    cur: &[V],
+    next: &mut [V],
+    births: &mut [V],
+    movers: &mut Vec<V>,
+    pool: &mut Vec<V>,
+    comp: &mut [[V; 5]],
+    rngs: &mut [[Rng; LANES]],
+) {
+    let n = ctx.n;
+    let w = n + 1;
+    let qf = r.q_factor;
+    let share = [1.0 - r.boys_share, r.boys_share];
+    let zero: V = [0.0; LANES];
+    // Births from the women at the start of the year.
+    for (al, a) in group.clone().enumerate() {
+        let f = r
+            .fertility
+            .row(if r.fertility.dim().0 == 1 { 0 } else { a });
+        let level = r.fertility_factor.get(a).copied().unwrap_or(1.0);
+        let mut b = zero;
+        for (x, fx) in f.iter().enumerate() {
+            if *fx == 0.0 {
+                continue;
+            }
+            let p = &cur[al * 2 * n + x];
+            for l in 0..LANES {
+                b[l] += fx * p[l];
+            }
+        }
+        for l in 0..LANES {
+            b[l] *= level * ly.mf[l];
+        }
+        births[al] = b;
+    }
+    // Newborns of each sex after birth-year deaths, and their Poisson draws.
+    let mut born = vec![[zero; 2]; group.len()];
+    let mut born_deaths = vec![[zero; 2]; group.len()];
+    for (al, a) in group.clone().enumerate() {
+        for s in 0..2 {
+            let qb = lane(&r.q, a, s)[n] * qf;
+            for l in 0..LANES {
+                let mut bs = births[al][l] * share[s];
+                if NOISE {
+                    bs = rngs[al][l].poisson(bs);
+                }
+                let mut bd = (bs * qb * ly.mq[l]).min(bs);
+                if NOISE {
+                    bd = rngs[al][l].poisson(bd).min(bs);
+                }
+                born[al][s][l] = bs;
+                born_deaths[al][s][l] = bd;
+            }
+        }
+    }
+    // Closed internal systems: every area's movers first, pooled per sex and index.
+    let closed: Vec<usize> = (0..r.flows.len())
+        .filter(|f| r.flows[*f].destinations.is_some())
+        .collect();
+    let ga = group.len();
+    if !closed.is_empty() {
+        movers.clear();
+        movers.resize(closed.len() * ga * 2 * w, zero);
+        pool.clear();
+        pool.resize(closed.len() * 2 * w, zero);
+        for (ci, &f) in closed.iter().enumerate() {
+            let FlowValues::OutRates(rates) = &r.flows[f].values else {
+                continue;
+            };
+            for (al, a) in group.clone().enumerate() {
+                for s in 0..2 {
+                    let rl = lane(rates, a, s);
+                    for i in 0..w {
+                        let mut m = zero;
+                        for l in 0..LANES {
+                            let base = if i < n {
+                                cur[(al * 2 + s) * n + i][l]
+                            } else {
+                                born[al][s][l] - born_deaths[al][s][l]
+                            };
+                            m[l] = ly.mm[f][l] * rl[i] * base;
+                            if NOISE {
+                                m[l] = rngs[al][l].poisson(m[l]);
+                            }
+                        }
+                        movers[((ci * ga + al) * 2 + s) * w + i] = m;
+                        let p = &mut pool[(ci * 2 + s) * w + i];
+                        for l in 0..LANES {
+                            p[l] += m[l];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (al, a) in group.clone().enumerate() {
+        for s in 0..2 {
+            let q = lane(&r.q, a, s);
+            let (mut deaths, mut unmet, mut inm, mut outm) = (zero, zero, zero, zero);
+            let out = &mut next[(al * 2 + s) * n..(al * 2 + s + 1) * n];
+            let p_lane = &cur[(al * 2 + s) * n..(al * 2 + s + 1) * n];
+            for i in 0..w {
+                // The base of index i: the population of age i at the start, or the
+                // year's newborns after birth-year deaths.
+                let (p, d) = if i < n {
+                    let p = p_lane[i];
+                    let mut d = zero;
+                    for l in 0..LANES {
+                        d[l] = (p[l] * q[i] * qf * ly.mq[l]).min(p[l]);
+                        if NOISE {
+                            d[l] = rngs[al][l].poisson(d[l]).min(p[l]);
+                        }
+                    }
+                    (p, d)
+                } else {
+                    (born[al][s], born_deaths[al][s])
+                };
+                let (mut cin, mut cout, mut leave, mut arr) = (zero, zero, zero, zero);
+                let mut ci = 0;
+                for (f, fl) in r.flows.iter().enumerate() {
+                    match &fl.values {
+                        FlowValues::Counts(c) => {
+                            let c = lane(c, a, s)[i];
+                            let dst = if fl.direction == Direction::In {
+                                &mut cin
+                            } else {
+                                &mut cout
+                            };
+                            for l in 0..LANES {
+                                dst[l] += ly.mm[f][l] * c;
+                            }
+                        }
+                        FlowValues::OutRates(rt) => {
+                            if let Some(dest) = &fl.destinations {
+                                let m = movers[((ci * ga + al) * 2 + s) * w + i];
+                                let dv = lane(dest, a, s)[i];
+                                let pl = pool[(ci * 2 + s) * w + i];
+                                for l in 0..LANES {
+                                    leave[l] += m[l];
+                                    arr[l] += dv * pl[l];
+                                }
+                                ci += 1;
+                            } else {
+                                let rv = lane(rt, a, s)[i];
+                                for l in 0..LANES {
+                                    let base = p[l] - if i < n { 0.0 } else { d[l] };
+                                    let mut m = ly.mm[f][l] * rv * base;
+                                    if NOISE {
+                                        m = rngs[al][l].poisson(m);
+                                    }
+                                    leave[l] += m;
+                                }
+                            }
+                        }
+                    }
+                }
+                if NOISE {
+                    for l in 0..LANES {
+                        cin[l] = rngs[al][l].poisson(cin[l]);
+                        cout[l] = rngs[al][l].poisson(cout[l]);
+                    }
+                }
+                let mut x = zero;
+                for l in 0..LANES {
+                    x[l] = p[l] - d[l] + cin[l] - cout[l] + arr[l] - leave[l];
+                    deaths[l] += d[l];
+                    inm[l] += cin[l] + arr[l];
+                    outm[l] += cout[l] + leave[l];
+                    unmet[l] += if x[l] < 0.0 { -x[l] } else { 0.0 };
+                    x[l] = if x[l] > 0.0 { x[l] } else { 0.0 };
+                }
+                // Survivors of age i are age i + 1 at the end; the open group keeps
+                // its own; newborns are age 0.
+                let dst = if i == n {
+                    0
+                } else if i + 1 < n {
+                    i + 1
+                } else {
+                    n - 1
+                };
+                if i + 1 == n && n > 1 {
+                    for l in 0..LANES {
+                        out[dst][l] += x[l];
+                    }
+                } else if i == n && n == 1 {
+                    for l in 0..LANES {
+                        out[0][l] += x[l];
+                    }
+                } else {
+                    out[dst] = x;
+                }
+            }
+            let c = &mut comp[al * 2 + s];
+            c[0] = born[al][s];
+            c[1] = deaths;
+            c[2] = inm;
+            c[3] = outm;
+            c[4] = unmet;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

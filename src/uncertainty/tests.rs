@@ -1,0 +1,393 @@
+//! Monte Carlo against the deterministic projection.
+
+use super::*;
+use crate::population::{Age, Record, Sex, Year};
+use crate::projection::{project, Flow, FlowForm};
+use crate::rates::{AgeIndex, RateRow, RateTable};
+use crate::services::{evaluate, Cost, Segment, Teaching, Value};
+
+const NX: u16 = 21;
+
+fn rows(f: &dyn Fn(Option<&str>, Sex, u16) -> f64, areas: &[&str], birth: bool) -> Vec<RateRow> {
+    let mut out = Vec::new();
+    let area_keys: Vec<Option<&str>> = if areas.is_empty() {
+        vec![None]
+    } else {
+        areas.iter().map(|a| Some(*a)).collect()
+    };
+    for a in area_keys {
+        for s in Sex::ALL {
+            let ages = (0..NX)
+                .map(AgeIndex::Age)
+                .chain(birth.then_some(AgeIndex::Birth));
+            for x in ages {
+                let xv = match x {
+                    AgeIndex::Age(x) => x,
+                    AgeIndex::Birth => NX,
+                };
+                out.push(RateRow {
+                    area: a.map(str::to_string),
+                    year: None,
+                    sex: Some(s),
+                    age: Some(x),
+                    value: f(a, s, xv),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Three areas, ages 0–20, fertility, mortality, counts in, rates out, and (with
+/// `closed`) a closed internal system.
+fn setup(closed: bool, size: f64) -> (Population, ProjectionInputs) {
+    let codes = ["A", "B", "C"];
+    let mut recs = Vec::new();
+    for (i, a) in codes.iter().enumerate() {
+        for s in Sex::ALL {
+            for x in 0..NX {
+                recs.push(Record {
+                    area: (*a).to_string(),
+                    sex: s,
+                    age: Age(x),
+                    year: Year(2024),
+                    value: size * (1.0 + 0.3 * i as f64) * (1.0 + 0.01 * f64::from(x)),
+                });
+            }
+        }
+    }
+    let pop = Population::from_records(recs).unwrap();
+    let areas = pop.areas().to_vec();
+    let t = |r: &[RateRow]| RateTable::from_rows(r, 1.0, &areas).unwrap();
+    let fert: Vec<RateRow> = (8..=15)
+        .map(|x| RateRow {
+            area: None,
+            year: None,
+            sex: None,
+            age: Some(AgeIndex::Age(x)),
+            value: 0.12,
+        })
+        .collect();
+    let mut flows = vec![
+        Flow {
+            name: "in".into(),
+            direction: Direction::In,
+            form: FlowForm::Counts(t(&rows(
+                &|_, _, x| 0.02 * size * f64::from(x % 5),
+                &[],
+                true,
+            ))),
+            multiplier: None,
+            destinations: None,
+        },
+        Flow {
+            name: "out".into(),
+            direction: Direction::Out,
+            form: FlowForm::OutRates(t(&rows(&|_, _, x| 0.01 + 0.002 * f64::from(x), &[], true))),
+            multiplier: None,
+            destinations: None,
+        },
+    ];
+    if closed {
+        flows.push(Flow {
+            name: "within".into(),
+            direction: Direction::Out,
+            form: FlowForm::OutRates(t(&rows(&|_, _, _| 0.05, &[], true))),
+            multiplier: None,
+            destinations: Some(t(&rows(
+                &|a, _, _| match a {
+                    Some("A") => 0.5,
+                    Some("B") => 0.3,
+                    _ => 0.2,
+                },
+                &codes,
+                true,
+            ))),
+        });
+    }
+    let inputs = ProjectionInputs {
+        fertility: t(&fert),
+        mortality: t(&rows(&|_, _, x| 0.001 + 0.002 * f64::from(x), &[], true)),
+        boys_share: 0.512,
+        tfr: None,
+        improvement: Some(0.01),
+        flows,
+    };
+    (pop, inputs)
+}
+
+fn school() -> Service {
+    let seg = |id: &str, share: f64, max: f64| Segment {
+        share: Value::Constant(share),
+        max_group_size: Some(max),
+        floor_area_per_unit: Some(10.0),
+        cost: Cost {
+            per_unit: 1000.0,
+            per_m2: 100.0,
+            per_fte: 60_000.0,
+            overhead: 0.1,
+            growth: [0.0, 0.0, 0.01, 0.0],
+            fixed: 2000.0,
+        },
+        ..Segment::new(id)
+    };
+    Service {
+        segments: vec![seg("general", 0.8, 20.0), seg("special", 0.2, 8.0)],
+        teaching: Some(Teaching {
+            lesson_hours: vec![20.0, 21.0, 22.0],
+            teaching_obligation: 24.0,
+        }),
+        ..Service::new("school", (7, 9))
+    }
+}
+
+fn spec(n: usize) -> Spec {
+    Spec {
+        trajectories: n,
+        seed: 7,
+        fertility: Ar1::NONE,
+        mortality: Ar1::NONE,
+        migration: Ar1::NONE,
+        process_noise: false,
+        quantiles: QUANTILES.to_vec(),
+    }
+}
+
+const ALL: Want = Want {
+    population: true,
+    components: true,
+    services: true,
+};
+
+fn close(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol * a.abs().max(b.abs()).max(1.0)
+}
+
+#[test]
+fn without_spreads_every_quantile_is_the_deterministic_run() {
+    for closed in [false, true] {
+        let (pop, inp) = setup(closed, 50.0);
+        let det = project(&pop, 2024, 2034, Some(&inp)).unwrap();
+        let sv = school();
+        let ev = evaluate(&sv, det.population.view(), &det.years, 2024, 0.03).unwrap();
+        let services = [ServiceInput {
+            service: &sv,
+            fixed_shares: None,
+        }];
+        let mc = run(
+            &pop,
+            2024,
+            2034,
+            Some(&inp),
+            &spec(9),
+            &services,
+            ALL,
+            &|_, _| {},
+        )
+        .unwrap();
+        let (ny, na, _, nx) = det.population.dim();
+        let p = mc.population.as_ref().unwrap();
+        for a in 0..na {
+            for s in 0..2 {
+                for x in 0..nx {
+                    for k in 0..ny {
+                        let cell = ((a * 2 + s) * nx + x) * ny + k;
+                        let want = det.population[[k, a, s, x]];
+                        for v in std::iter::once(p.mean[cell]).chain(p.q.iter().map(|q| q[cell])) {
+                            assert!(
+                                close(v, want, 1e-12),
+                                "closed {closed} cell {a} {s} {x} {k}: {v} vs {want}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        let comps = mc.components.as_ref().unwrap();
+        for (kp, &k) in mc.projected.iter().enumerate() {
+            let c = det.components[k].as_ref().unwrap();
+            for a in 0..na {
+                for s in 0..2 {
+                    let cell = (a * 2 + s) * mc.projected.len() + kp;
+                    let want = [
+                        c.births[[a, s]],
+                        c.deaths[[a, s]],
+                        c.in_migration[[a, s]],
+                        c.out_migration[[a, s]],
+                        c.unmet_out_migration[[a, s]],
+                    ];
+                    for (j, w) in want.iter().enumerate() {
+                        assert!(
+                            close(comps[j].q[2][cell], *w, 1e-12),
+                            "component {j}: {} vs {w}",
+                            comps[j].q[2][cell]
+                        );
+                    }
+                }
+            }
+        }
+        let s = &mc.services[0];
+        for a in 0..na {
+            for k in 0..ny {
+                for g in 0..2 {
+                    let cell = (g * na + a) * ny + k;
+                    assert!(close(s.demand.q[0][cell], ev.demand[[g, a, k]], 1e-12));
+                }
+                let cell = a * ny + k;
+                let groups = &s.resources.iter().find(|r| r.0 == "groups").unwrap().1;
+                assert_eq!(groups.q[4][cell], ev.groups.as_ref().unwrap()[[a, k]]);
+                for c in 0..6 {
+                    assert!(
+                        close(s.costs[c].mean[cell], ev.costs[c][[a, k]], 1e-12),
+                        "cost {c}: {} vs {}",
+                        s.costs[c].mean[cell],
+                        ev.costs[c][[a, k]]
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn quantiles_are_monotone_and_spread_with_uncertainty() {
+    let (pop, inp) = setup(true, 50.0);
+    let sp = Spec {
+        process_noise: true,
+        ..Spec {
+            trajectories: 101,
+            ..Spec::default()
+        }
+    };
+    let sv = school();
+    let services = [ServiceInput {
+        service: &sv,
+        fixed_shares: None,
+    }];
+    let mc = run(
+        &pop,
+        2024,
+        2040,
+        Some(&inp),
+        &sp,
+        &services,
+        ALL,
+        &|_, _| {},
+    )
+    .unwrap();
+    let check = |s: &Summary| {
+        for c in 0..s.mean.len() {
+            for w in s.q.windows(2) {
+                assert!(w[0][c] <= w[1][c], "{} > {}", w[0][c], w[1][c]);
+            }
+        }
+    };
+    let p = mc.population.as_ref().unwrap();
+    check(p);
+    mc.components.as_ref().unwrap().iter().for_each(check);
+    check(&mc.services[0].demand);
+    mc.services[0].costs.iter().for_each(check);
+    // The last year's spread is wide: p95 above p05 in most cells.
+    let ny = mc.years.len();
+    let wide = (0..p.mean.len())
+        .filter(|c| c % ny == ny - 1)
+        .filter(|c| p.q[4][*c] > p.q[0][*c])
+        .count();
+    assert!(wide > p.mean.len() / ny * 9 / 10, "{wide}");
+    assert!(p.mean.iter().all(|v| *v >= 0.0));
+}
+
+#[test]
+fn with_process_noise_only_the_mean_converges_to_the_deterministic_run() {
+    // Large cells (hundreds of persons) so that truncating a draw at the cell's
+    // population never binds; 2000 trajectories.
+    let (pop, inp) = setup(false, 400.0);
+    let det = project(&pop, 2024, 2030, Some(&inp)).unwrap();
+    let n = 2000;
+    let sp = Spec {
+        process_noise: true,
+        ..spec(n)
+    };
+    let want = Want {
+        population: true,
+        components: false,
+        services: false,
+    };
+    let mc = run(&pop, 2024, 2030, Some(&inp), &sp, &[], want, &|_, _| {}).unwrap();
+    let p = mc.population.as_ref().unwrap();
+    let (ny, na, _, nx) = det.population.dim();
+    let mut worst: f64 = 0.0;
+    for a in 0..na {
+        for s in 0..2 {
+            for x in 0..nx {
+                let k = ny - 1;
+                let cell = ((a * 2 + s) * nx + x) * ny + k;
+                let d = det.population[[k, a, s, x]];
+                // The standard deviation from the interquartile range (normal: IQR =
+                // 1.349 σ); the mean of n draws is within 5 standard errors, plus one
+                // person for the rounding of the quartiles of integer counts.
+                let sd = (p.q[3][cell] - p.q[1][cell]) / 1.349;
+                let tol = 5.0 * sd / (n as f64).sqrt() + 1.0 / (n as f64).sqrt();
+                let z = (p.mean[cell] - d).abs() / tol;
+                worst = worst.max(z);
+                assert!(
+                    (p.mean[cell] - d).abs() <= tol,
+                    "cell {a} {s} {x}: mean {} vs {d} (sd {sd})",
+                    p.mean[cell]
+                );
+            }
+        }
+    }
+    assert!(worst > 0.0);
+}
+
+#[test]
+fn the_same_seed_gives_the_same_numbers_whatever_the_threads() {
+    let (pop, inp) = setup(true, 20.0);
+    let sp = Spec {
+        process_noise: true,
+        ..Spec {
+            trajectories: 37,
+            ..Spec::default()
+        }
+    };
+    let sv = school();
+    let services = [ServiceInput {
+        service: &sv,
+        fixed_shares: None,
+    }];
+    let go = |threads: usize, seed: u64| {
+        let sp = Spec { seed, ..sp.clone() };
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                run(
+                    &pop,
+                    2024,
+                    2034,
+                    Some(&inp),
+                    &sp,
+                    &services,
+                    ALL,
+                    &|_, _| {},
+                )
+                .unwrap()
+            })
+    };
+    let one = go(1, 5);
+    assert_eq!(one, go(2, 5));
+    assert_eq!(one, go(3, 5));
+    assert_ne!(one.population, go(2, 6).population);
+}
+
+#[test]
+fn summarise_takes_type_7_quantiles() {
+    let mut v: Vec<f64> = (1..=11).rev().map(f64::from).collect();
+    let (mean, q) = summarise(&mut v, &[0.05, 0.25, 0.5, 0.75, 0.95]);
+    assert_eq!(mean, 6.0);
+    assert_eq!(q, vec![1.5, 3.5, 6.0, 8.5, 10.5]);
+    let (_, q) = summarise(&mut [4.0], &[0.1, 0.9]);
+    assert_eq!(q, vec![4.0, 4.0]);
+}
