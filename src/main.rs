@@ -41,6 +41,17 @@ enum Command {
         /// Print one JSON object instead of the human summary.
         #[arg(long)]
         json: bool,
+        /// Run this many Monte Carlo trajectories (overrides `[uncertainty]
+        /// trajectories`) and write the `<table>_quantiles` tables.
+        #[arg(long)]
+        trajectories: Option<u32>,
+        /// Seed of the random streams (overrides `[uncertainty] seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// No progress bar and no notes on stderr (errors and warnings still go
+        /// there).
+        #[arg(long)]
+        quiet: bool,
     },
     /// Read and check a scenario and every input it names; list every problem found.
     Validate {
@@ -91,7 +102,20 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             out,
             format,
             json,
-        } => run(scenario, &out, format, json),
+            trajectories,
+            seed,
+            quiet,
+        } => run(
+            scenario,
+            &out,
+            format,
+            RunOptions {
+                json,
+                trajectories,
+                seed,
+                quiet,
+            },
+        ),
         Command::Validate { scenario } => {
             let problems = validate(&Source::File(scenario.clone()));
             if problems.is_empty() {
@@ -180,18 +204,58 @@ fn convert(input: &Path, out: &Path, encoding: Option<&str>) -> Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-fn run(scenario: Option<PathBuf>, out: &Path, format: OutFormat, json: bool) -> Result<ExitCode> {
+/// The options of `kunta run` besides the scenario, directory and format.
+struct RunOptions {
+    json: bool,
+    trajectories: Option<u32>,
+    seed: Option<u64>,
+    quiet: bool,
+}
+
+fn run(
+    scenario: Option<PathBuf>,
+    out: &Path,
+    format: OutFormat,
+    o: RunOptions,
+) -> Result<ExitCode> {
+    let json = o.json;
     let started = Instant::now();
     let source = scenario.map_or(Source::Example, Source::File);
     let loaded = load(source)?;
-    for n in &loaded.notes {
-        eprintln!("note: {n}");
+    if !o.quiet {
+        for n in &loaded.notes {
+            eprintln!("note: {n}");
+        }
     }
     let format = match format {
         OutFormat::Parquet => Format::Parquet,
         OutFormat::Csv => Format::Csv,
     };
-    let output = kunta::io::run::run(&loaded)?;
+    let mut output = kunta::io::run::run(&loaded)?;
+    if let Some(spec) = kunta::io::run::uncertainty_spec(&loaded, o.trajectories, o.seed) {
+        use std::io::IsTerminal;
+        let bar = (!o.quiet && std::io::stderr().is_terminal()).then(|| {
+            let b = indicatif::ProgressBar::new(0);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} trajectories [{bar:40}] {percent:>3} % {elapsed} (eta {eta})",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+            b
+        });
+        let progress = |done: usize, total: usize| {
+            if let Some(b) = &bar {
+                b.set_length(total as u64);
+                b.set_position(done as u64);
+            }
+        };
+        kunta::io::run::run_uncertainty(&loaded, &mut output, &spec, &progress)?;
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+    }
     let unmet: f64 = output
         .projection
         .components
@@ -266,6 +330,40 @@ fn services_text(summary: &serde_json::Value) -> String {
         );
     }
     let _ = writeln!(s, "{:<85}{:>10.1}", "all services", pv_total / 1e6);
+    if let Some(n) = summary["trajectories"].as_u64() {
+        let lo_hi = |v: &serde_json::Value, scale: f64, digits: usize| -> String {
+            match (v["p05"].as_f64(), v["p95"].as_f64()) {
+                (Some(lo), Some(hi)) => {
+                    format!("{:.d$} – {:.d$}", lo / scale, hi / scale, d = digits)
+                }
+                _ => "–".into(),
+            }
+        };
+        let _ = writeln!(
+            s,
+            "\n{n} trajectories (seed {}): 5 % and 95 % quantiles for the whole municipality",
+            summary["seed"]
+        );
+        let _ = writeln!(
+            s,
+            "{:<40}{:>20}{:>20}{:>20}",
+            "service",
+            format!("demand {y1}"),
+            format!("€ {y1} (M€)"),
+            "PV (M€)"
+        );
+        for v in list {
+            let name: String = v["name"].as_str().unwrap_or("").chars().take(38).collect();
+            let _ = writeln!(
+                s,
+                "{:<40}{:>20}{:>20}{:>20}",
+                name,
+                lo_hi(&v["demand_last_quantiles"], 1.0, 0),
+                lo_hi(&v["cost_last_quantiles_eur"], 1e6, 2),
+                lo_hi(&v["present_value_quantiles_eur"], 1e6, 1)
+            );
+        }
+    }
     s
 }
 

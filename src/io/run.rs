@@ -23,6 +23,8 @@ pub struct RunOutput {
     pub tables: Vec<(&'static str, Frame)>,
     /// Demand, resources and costs of each service, in the scenario's order.
     pub services: Vec<ServiceResult>,
+    /// Trajectories and seed of the Monte Carlo run, if one was made.
+    pub uncertainty: Option<(usize, u64)>,
     /// The headline figures (also written as `summary.json`).
     pub summary: serde_json::Value,
 }
@@ -37,6 +39,293 @@ pub enum RunError {
     /// A service could not be evaluated.
     #[error(transparent)]
     Service(#[from] ServiceError),
+    /// The Monte Carlo run failed.
+    #[error(transparent)]
+    Uncertainty(#[from] crate::uncertainty::McError),
+}
+
+/// The Monte Carlo settings of a scenario: its `[uncertainty]` section with the
+/// command line's `trajectories` and `seed` on top; `None` when neither asks for
+/// trajectories.
+pub fn uncertainty_spec(
+    l: &LoadedScenario,
+    trajectories: Option<u32>,
+    seed: Option<u64>,
+) -> Option<crate::uncertainty::Spec> {
+    use crate::uncertainty::{Ar1, Spec, QUANTILES};
+    let u = l.file.uncertainty.clone().unwrap_or_default();
+    let n = trajectories.or(u.trajectories)?;
+    let ar1 = |sd: Option<f64>, ar: Option<f64>, d: Ar1| Ar1 {
+        sd: sd.unwrap_or(d.sd),
+        ar: ar.unwrap_or(d.ar),
+    };
+    Some(Spec {
+        trajectories: n as usize,
+        seed: seed.or(u.seed).unwrap_or(42),
+        fertility: ar1(u.fertility_sd, u.fertility_ar, Ar1::FERTILITY),
+        mortality: ar1(u.mortality_sd, u.mortality_ar, Ar1::MORTALITY),
+        migration: ar1(u.migration_sd, u.migration_ar, Ar1::MIGRATION),
+        process_noise: u.process_noise.unwrap_or(false),
+        quantiles: u.quantiles.unwrap_or_else(|| QUANTILES.to_vec()),
+    })
+}
+
+/// The column name of a quantile level: `p05`, `p50`, `p2_5`.
+pub fn quantile_name(q: f64) -> String {
+    let pct = q * 100.0;
+    if (pct - pct.round()).abs() < 1e-9 {
+        format!("p{:02}", pct.round() as i64)
+    } else {
+        format!("p{}", format!("{pct}").replace('.', "_"))
+    }
+}
+
+/// Runs the Monte Carlo trajectories of a scenario whose deterministic run is `out`
+/// and adds the `<name>_quantiles` tables to it: population, components (when the
+/// scenario's `population_quantiles` is not false), demand, resources and costs
+/// (when it has services). `progress` gets (blocks done, blocks in all).
+///
+/// # Errors
+/// [`RunError`] if the run fails, or for a scenario that aligns its areas (alignment
+/// is not available under uncertainty).
+pub fn run_uncertainty(
+    l: &LoadedScenario,
+    out: &mut RunOutput,
+    spec: &crate::uncertainty::Spec,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<(), RunError> {
+    use crate::uncertainty::{run as mc_run, McError, ServiceInput, Summary, Want};
+    if l.alignment.is_some() {
+        return Err(McError::Spec(
+            "a scenario with [alignment] cannot run trajectories yet".into(),
+        )
+        .into());
+    }
+    let s = &l.file.scenario;
+    let pop_q = l
+        .file
+        .uncertainty
+        .as_ref()
+        .and_then(|u| u.population_quantiles)
+        .unwrap_or(true);
+    let has_services = !l.services.is_empty();
+    let want = Want {
+        population: pop_q,
+        components: pop_q,
+        demand: has_services,
+        costs: has_services,
+    };
+    // Each area's share of the deterministic demand carries a per-service fixed cost.
+    let shares: Vec<ndarray::Array2<f64>> = out
+        .services
+        .iter()
+        .map(|r| {
+            let d = r.demand.sum_axis(ndarray::Axis(0));
+            let mut sh = d.clone();
+            let (na, ny) = d.dim();
+            for k in 0..ny {
+                let total = d.column(k).sum();
+                for a in 0..na {
+                    sh[[a, k]] = if total > 0.0 {
+                        d[[a, k]] / total
+                    } else {
+                        1.0 / na as f64
+                    };
+                }
+            }
+            sh
+        })
+        .collect();
+    let inputs: Vec<ServiceInput<'_>> = l
+        .services
+        .iter()
+        .zip(&shares)
+        .map(|(service, sh)| ServiceInput {
+            service,
+            fixed_shares: Some(sh),
+            discount_rate: s.discount_rate.unwrap_or(0.0),
+        })
+        .collect();
+    let mc = mc_run(
+        &l.population,
+        s.base_year,
+        s.end_year,
+        l.inputs.as_ref(),
+        spec,
+        &inputs,
+        want,
+        progress,
+    )?;
+    let names: Vec<String> = std::iter::once("mean".to_string())
+        .chain(mc.levels.iter().map(|q| quantile_name(*q)))
+        .collect();
+    // The quantile twin of a deterministic table: its first `keys` columns, then the
+    // summary columns in the table's row order.
+    let twin =
+        |det: &Frame, keys: usize, rows: &dyn Fn(&mut Visit<'_>)| -> Frame {
+            let mut cols: Vec<Vec<Option<f64>>> = vec![Vec::new(); names.len()];
+            rows(&mut |sm: &Summary, cell: usize| {
+                cols[0].push(Some(sm.mean[cell]));
+                for (c, q) in cols[1..].iter_mut().zip(&sm.q) {
+                    c.push(Some(q[cell]));
+                }
+            });
+            let mut columns: Vec<(String, ColumnData)> = det.columns[..keys].to_vec();
+            columns.extend(
+                names
+                    .iter()
+                    .cloned()
+                    .zip(cols.into_iter().map(ColumnData::Float)),
+            );
+            Frame { columns }
+        };
+    let det = |name: &str| {
+        out.tables
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, f)| f.clone())
+    };
+    let (na, ny) = (l.population.areas().len(), mc.years.len());
+    let nx = l.population.n_ages();
+    let mut added = Vec::new();
+    if let (Some(p), Some(d)) = (&mc.population, det("population")) {
+        added.push((
+            "population_quantiles",
+            twin(&d, 5, &|f| {
+                for cell in 0..na * 2 * nx * ny {
+                    f(p, cell);
+                }
+            }),
+        ));
+    }
+    if let (Some(c), Some(d)) = (&mc.components, det("components")) {
+        const COMPONENTS: [&str; 5] = [
+            "births",
+            "deaths",
+            "in_migration",
+            "out_migration",
+            "unmet_out_migration",
+        ];
+        let nyp = mc.projected.len();
+        let n = na * 2 * nyp;
+        // Long: one row per component after the component table's keys.
+        let mut frame = twin(&d, 0, &|f| {
+            for cell in 0..n {
+                for comp in c {
+                    f(comp, cell);
+                }
+            }
+        });
+        let mut keys: Vec<(String, ColumnData)> = d.columns[..4]
+            .iter()
+            .map(|(name, col)| (name.clone(), repeat_rows(col, COMPONENTS.len())))
+            .collect();
+        keys.push((
+            "component".into(),
+            ColumnData::Coded {
+                levels: COMPONENTS.iter().map(ToString::to_string).collect(),
+                codes: (0..n * COMPONENTS.len())
+                    .map(|i| (i % COMPONENTS.len()) as u32)
+                    .collect(),
+            },
+        ));
+        keys.append(&mut frame.columns);
+        added.push(("components_quantiles", Frame { columns: keys }));
+    }
+    if has_services {
+        if let Some(d) = det("demand") {
+            added.push((
+                "demand_quantiles",
+                twin(&d, 5, &|f| {
+                    for sv in &mc.services {
+                        for cell in 0..sv.demand.mean.len() {
+                            f(&sv.demand, cell);
+                        }
+                    }
+                }),
+            ));
+        }
+        if let Some(d) = det("resources") {
+            added.push((
+                "resources_quantiles",
+                twin(&d, 5, &|f| {
+                    for sv in &mc.services {
+                        for cell in 0..na * ny {
+                            for (_, r) in &sv.resources {
+                                f(r, cell);
+                            }
+                        }
+                    }
+                }),
+            ));
+        }
+        if let Some(d) = det("costs") {
+            added.push((
+                "costs_quantiles",
+                twin(&d, 5, &|f| {
+                    for sv in &mc.services {
+                        for cell in 0..na * ny {
+                            for c in &sv.costs {
+                                f(c, cell);
+                            }
+                        }
+                    }
+                }),
+            ));
+        }
+    }
+    // Headline intervals: each service's demand and cost in the last year and its
+    // present value, for the whole municipality.
+    if let Some(list) = out.summary["services"].as_array_mut() {
+        for (entry, sv) in list.iter_mut().zip(&mc.services) {
+            let obj = |sm: &Summary, cell: usize| -> serde_json::Value {
+                std::iter::once(("mean".to_string(), serde_json::json!(sm.mean[cell])))
+                    .chain(
+                        names[1..]
+                            .iter()
+                            .zip(&sm.q)
+                            .map(|(n, q)| (n.clone(), serde_json::json!(q[cell]))),
+                    )
+                    .collect::<serde_json::Map<_, _>>()
+                    .into()
+            };
+            entry["demand_last_quantiles"] = obj(&sv.total_demand, ny - 1);
+            entry["cost_last_quantiles_eur"] = obj(&sv.total_cost, ny - 1);
+            entry["present_value_quantiles_eur"] = obj(&sv.present_value, 0);
+        }
+    }
+    out.summary["trajectories"] = serde_json::json!(spec.trajectories);
+    out.summary["seed"] = serde_json::json!(spec.seed);
+    out.tables.extend(added);
+    out.uncertainty = Some((spec.trajectories, spec.seed));
+    Ok(())
+}
+
+/// Called with each summary cell of a quantile table, in the table's row order.
+type Visit<'v> = dyn FnMut(&crate::uncertainty::Summary, usize) + 'v;
+
+/// Each row of a column repeated `k` times.
+fn repeat_rows(c: &ColumnData, k: usize) -> ColumnData {
+    match c {
+        ColumnData::Text(v) => ColumnData::Text(
+            v.iter()
+                .flat_map(|x| std::iter::repeat_n(x.clone(), k))
+                .collect(),
+        ),
+        ColumnData::Int(v) => {
+            ColumnData::Int(v.iter().flat_map(|x| std::iter::repeat_n(*x, k)).collect())
+        }
+        ColumnData::Float(v) => {
+            ColumnData::Float(v.iter().flat_map(|x| std::iter::repeat_n(*x, k)).collect())
+        }
+        ColumnData::Coded { levels, codes } => ColumnData::Coded {
+            levels: levels.clone(),
+            codes: codes
+                .iter()
+                .flat_map(|x| std::iter::repeat_n(*x, k))
+                .collect(),
+        },
+    }
 }
 
 /// Projects a loaded scenario, evaluates its services and builds its output tables:
@@ -83,6 +372,7 @@ pub fn run(l: &LoadedScenario) -> Result<RunOutput, RunError> {
         tables,
         services,
         summary,
+        uncertainty: None,
     })
 }
 
@@ -116,8 +406,8 @@ pub fn write(
         "scenario": l.file.scenario.name,
         "scenario_file": l.source.name(),
         "inputs": l.files.iter().map(|f| serde_json::json!({"path": f.path, "sha256": f.sha256})).collect::<Vec<_>>(),
-        "seed": null,
-        "trajectories": null,
+        "seed": out.uncertainty.map(|u| u.1),
+        "trajectories": out.uncertainty.map(|u| u.0),
         "warnings": warnings(l, &out.projection),
         "tables": written,
         "wall_time_s": started.elapsed().as_secs_f64(),

@@ -288,13 +288,33 @@ pub struct CatchmentSection {
     pub file: String,
 }
 
-/// `[uncertainty]`: Monte Carlo settings.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// `[uncertainty]`: Monte Carlo settings (MODEL.md §5).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 pub struct UncertaintySection {
     /// Number of trajectories.
     pub trajectories: Option<u32>,
     /// Seed of the random streams.
     pub seed: Option<u64>,
+    /// Yearly spread (standard deviation of the log multiplier's innovation) of the
+    /// fertility level.
+    pub fertility_sd: Option<f64>,
+    /// Persistence (AR(1) coefficient) of the fertility multiplier.
+    pub fertility_ar: Option<f64>,
+    /// Yearly spread of the mortality level.
+    pub mortality_sd: Option<f64>,
+    /// Persistence of the mortality multiplier.
+    pub mortality_ar: Option<f64>,
+    /// Yearly spread of each migration flow.
+    pub migration_sd: Option<f64>,
+    /// Persistence of the migration multipliers.
+    pub migration_ar: Option<f64>,
+    /// Births, deaths and movers drawn as Poisson counts (for small areas).
+    pub process_noise: Option<bool>,
+    /// Quantile levels, ascending, each strictly between 0 and 1.
+    pub quantiles: Option<Vec<f64>>,
+    /// Whether to write `population_quantiles` and `components_quantiles` (default
+    /// true; the population's quantiles are the slowest part of a large run).
+    pub population_quantiles: Option<bool>,
 }
 
 /// A whole scenario file as written.
@@ -484,6 +504,38 @@ impl ScenarioFile {
         if let Some(u) = &self.uncertainty {
             if u.trajectories == Some(0) {
                 bad("uncertainty.trajectories", "must be at least 1".into());
+            }
+            for (k, v) in [
+                ("fertility_sd", u.fertility_sd),
+                ("mortality_sd", u.mortality_sd),
+                ("migration_sd", u.migration_sd),
+            ] {
+                number(&mut bad, &format!("uncertainty.{k}"), v, true);
+            }
+            for (k, v) in [
+                ("fertility_ar", u.fertility_ar),
+                ("mortality_ar", u.mortality_ar),
+                ("migration_ar", u.migration_ar),
+            ] {
+                if let Some(v) = v {
+                    if !(-1.0..=1.0).contains(&v) {
+                        bad(
+                            &format!("uncertainty.{k}"),
+                            format!("{v} is not between -1 and 1"),
+                        );
+                    }
+                }
+            }
+            if let Some(q) = &u.quantiles {
+                if q.is_empty()
+                    || !q.iter().all(|v| *v > 0.0 && *v < 1.0)
+                    || q.windows(2).any(|w| w[0] >= w[1])
+                {
+                    bad(
+                        "uncertainty.quantiles",
+                        "give levels strictly between 0 and 1, in ascending order".into(),
+                    );
+                }
             }
         }
         p

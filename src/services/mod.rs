@@ -329,13 +329,13 @@ impl Weights {
                         let c = service
                             .coverage
                             .at(a, y, s, x)
-                            .map_err(value_err("coverage".into()))?;
+                            .map_err(|e| value_err("coverage".into())(e))?;
                         let mut sum = 0.0;
                         for (g, seg) in service.segments.iter().enumerate() {
                             shares[g] = seg
                                 .share
                                 .at(a, y, s, x)
-                                .map_err(value_err(format!("segment[{}].share", seg.id)))?;
+                                .map_err(|e| value_err(format!("segment[{}].share", seg.id))(e))?;
                             sum += shares[g];
                         }
                         if (sum - 1.0).abs() > 1e-6 {

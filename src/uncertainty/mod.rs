@@ -109,8 +109,10 @@ pub struct Want {
     pub population: bool,
     /// Components by area, sex and projected year.
     pub components: bool,
-    /// Demand, resources and costs of every service.
-    pub services: bool,
+    /// Demand of every service.
+    pub demand: bool,
+    /// Resources and costs of every service.
+    pub costs: bool,
 }
 
 /// Mean and quantiles of one output over the trajectories, cell by cell.
@@ -132,27 +134,35 @@ impl Summary {
 }
 
 /// The mean and the quantiles (type 7: linear between order statistics, as R's
-/// default and numpy's) of `values`, which are reordered.
+/// default and numpy's) of `values`.
 pub fn summarise(values: &mut [f64], levels: &[f64]) -> (f64, Vec<f64>) {
+    summarise_with(values, levels, &mut Vec::new())
+}
+
+/// As [`summarise`], with a reusable buffer: the values are turned into integer keys
+/// that sort like the numbers (faster to select among than floats).
+fn summarise_with(values: &mut [f64], levels: &[f64], keys: &mut Vec<i64>) -> (f64, Vec<f64>) {
     let n = values.len();
     let mean = values.iter().sum::<f64>() / n as f64;
+    keys.clear();
+    keys.extend(values.iter().map(|v| {
+        let b = v.to_bits() as i64;
+        b ^ (((b >> 63) as u64) >> 1) as i64
+    }));
+    let back = |k: i64| f64::from_bits((k ^ (((k >> 63) as u64) >> 1) as i64) as u64);
     let mut out = Vec::with_capacity(levels.len());
-    let mut done = 0; // values[..done] are ≤ every later value and in order
+    let mut done = 0;
     for &p in levels {
         let h = (n - 1) as f64 * p;
         let lo = h.floor() as usize;
         if lo >= done {
-            values[done..].select_nth_unstable_by(lo - done, f64::total_cmp);
+            keys[done..].select_nth_unstable(lo - done);
             done = lo + 1;
         }
-        let v_lo = values[lo];
+        let v_lo = back(keys[lo]);
         let frac = h - lo as f64;
         let v = if frac > 0.0 && lo + 1 < n {
-            // The next order statistic is the smallest of the rest.
-            let v_hi = values[lo + 1..]
-                .iter()
-                .copied()
-                .fold(f64::INFINITY, f64::min);
+            let v_hi = back(*keys[lo + 1..].iter().min().expect("not empty"));
             v_lo + frac * (v_hi - v_lo)
         } else {
             v_lo
@@ -174,6 +184,12 @@ pub struct ServiceSummary {
     /// Costs by component (units, premises, staff, fixed, overhead, total), by
     /// `(area, year)`.
     pub costs: Vec<Summary>,
+    /// Demand of all areas and segments, by year.
+    pub total_demand: Summary,
+    /// Total cost of all areas, by year (when costs are asked for).
+    pub total_cost: Summary,
+    /// Present value of the total cost (one cell), when costs are asked for.
+    pub present_value: Summary,
 }
 
 /// The result of a Monte Carlo run.
@@ -217,6 +233,8 @@ pub struct ServiceInput<'a> {
     /// deterministic run's demand. Under uncertainty a per-service fixed cost is
     /// carried by the areas in these shares.
     pub fixed_shares: Option<&'a Array2<f64>>,
+    /// Discount rate of the present value.
+    pub discount_rate: f64,
 }
 
 /// The multipliers of every trajectory by year slot: fertility, mortality, flows.
@@ -290,6 +308,9 @@ struct BlockOut {
     /// Per service: by `(cell, lane)`, cells demand `(segment, area, year)`, then
     /// resources `(resource, area, year)`, then costs `(component, area, year)`.
     services: Vec<Vec<f64>>,
+    /// Working space: demand by `(segment, age)` per lane, and one lane's.
+    scratch: Vec<V>,
+    by_age: Vec<f64>,
 }
 
 /// Everything a block needs.
@@ -307,6 +328,9 @@ struct Ctx<'a> {
     /// Which resources each service has (floor, groups, hours, teachers, staff).
     has: Vec<[bool; 5]>,
     projected: &'a [usize],
+    /// Per year slot, per flow given as counts, the sum over indices per
+    /// `(row, sex)`.
+    count_sums: Vec<Vec<Vec<f64>>>,
 }
 
 const RESOURCES: [&str; 5] = [
@@ -322,7 +346,15 @@ impl Ctx<'_> {
         let ny = self.years.len();
         let ng = self.services[i].service.segments.len();
         let nr = self.has[i].iter().filter(|h| **h).count();
-        (ng + nr + 6) * ga * ny
+        if self.want.costs {
+            (ng + nr + 6) * ga * ny
+        } else {
+            ng * ga * ny
+        }
+    }
+
+    fn services_wanted(&self) -> bool {
+        self.want.demand || self.want.costs
     }
 }
 
@@ -364,6 +396,11 @@ pub fn run(
                 "{name}: the spread must be 0 or more and the persistence between -1 and 1"
             )));
         }
+    }
+    if inputs.is_some_and(|i| i.flows.len() > MAX_FLOWS) {
+        return Err(McError::Spec(format!(
+            "at most {MAX_FLOWS} migration flows can run under uncertainty"
+        )));
     }
     let r = resolve(pop, base_year, end_year, inputs)?;
     let (na, n) = (pop.areas().len(), pop.n_ages());
@@ -410,6 +447,26 @@ pub fn run(
             })
             .collect(),
         projected: &projected,
+        count_sums: r
+            .year_rates
+            .iter()
+            .map(|yr| {
+                yr.as_ref().map_or_else(Vec::new, |yr| {
+                    yr.flows
+                        .iter()
+                        .map(|f| match &f.values {
+                            FlowValues::Counts(c) => c
+                                .as_slice()
+                                .expect("standard layout")
+                                .chunks_exact(c.dim().2)
+                                .map(|l| l.iter().sum())
+                                .collect(),
+                            FlowValues::OutRates(_) => Vec::new(),
+                        })
+                        .collect()
+                })
+            })
+            .collect(),
     };
     // Areas are independent unless a closed internal system couples them.
     let groups: Vec<std::ops::Range<usize>> = if closed {
@@ -436,11 +493,23 @@ pub fn run(
             resources: RESOURCES
                 .iter()
                 .zip(ctx.has[i])
-                .filter(|(_, h)| *h)
+                .filter(|(_, h)| *h && want.costs)
                 .map(|(r, _)| (*r, Summary::zeros(na * ny, nl)))
                 .collect(),
-            costs: vec![Summary::zeros(na * ny, nl); 6],
+            costs: if want.costs {
+                vec![Summary::zeros(na * ny, nl); 6]
+            } else {
+                Vec::new()
+            },
+            total_demand: Summary::default(),
+            total_cost: Summary::default(),
+            present_value: Summary::default(),
         })
+        .collect();
+    // Per service: demand and total cost by (year, trajectory), summed over areas.
+    let mut totals: Vec<(Vec<f64>, Vec<f64>)> = services
+        .iter()
+        .map(|_| (vec![0.0; ny * nt], vec![0.0; ny * nt]))
         .collect();
     for g in &groups {
         let ga = g.len();
@@ -457,23 +526,60 @@ pub fn run(
             })
             .collect();
         // Gather each cell's values over the trajectories and summarise them.
-        let gather = |get: &(dyn Fn(&BlockOut) -> &[f64] + Sync),
-                      cells: usize,
-                      put: &mut dyn FnMut(usize, &mut [f64])| {
-            let summaries: Vec<(f64, Vec<f64>)> = (0..cells)
-                .into_par_iter()
-                .map_init(
-                    || vec![0.0; nt],
-                    |vals, c| {
-                        for (b, blk) in blocks.iter().enumerate() {
-                            let src = &get(blk)[c * LANES..(c + 1) * LANES];
-                            let t0 = b * LANES;
-                            let m = LANES.min(nt - t0);
-                            vals[t0..t0 + m].copy_from_slice(&src[..m]);
+        // Per trajectory: every service's demand and total cost of all areas by year.
+        if ctx.services_wanted() {
+            for (i, tot) in totals.iter_mut().enumerate() {
+                let ng = services[i].service.segments.len();
+                let nres = ctx.has[i].iter().filter(|h| **h).count();
+                let per = ga * ny;
+                for (b, blk) in blocks.iter().enumerate() {
+                    let src = &blk.services[i];
+                    for l in 0..LANES.min(nt - b * LANES) {
+                        let t = b * LANES + l;
+                        for al in 0..ga {
+                            for k in 0..ny {
+                                for g in 0..ng {
+                                    tot.0[k * nt + t] += src[((g * per) + al * ny + k) * LANES + l];
+                                }
+                                if want.costs {
+                                    let c = (ng + nres + 5) * per + al * ny + k;
+                                    tot.1[k * nt + t] += src[c * LANES + l];
+                                }
+                            }
                         }
-                        summarise(vals, levels)
-                    },
-                )
+                    }
+                }
+            }
+        }
+        let mut vals: Vec<f64> = Vec::new();
+        let mut gather = |get: &(dyn Fn(&BlockOut) -> &[f64] + Sync),
+                          cells: usize,
+                          put: &mut dyn FnMut(usize, &mut [f64])| {
+            // Each cell's values over the trajectories, side by side, then summarised
+            // cell by cell in parallel.
+            vals.clear();
+            vals.resize(cells * nt, 0.0);
+            for (b, blk) in blocks.iter().enumerate() {
+                let t0 = b * LANES;
+                let m = LANES.min(nt - t0);
+                let src = get(blk).chunks_exact(LANES).take(cells);
+                if m == LANES {
+                    for (dst, src) in vals.chunks_exact_mut(nt).zip(src) {
+                        let dst: &mut [f64; LANES] = (&mut dst[t0..t0 + LANES])
+                            .try_into()
+                            .expect("a block's lanes");
+                        let src: &[f64; LANES] = src.try_into().expect("a block's lanes");
+                        *dst = *src;
+                    }
+                } else {
+                    for (dst, src) in vals.chunks_exact_mut(nt).zip(src) {
+                        dst[t0..t0 + m].copy_from_slice(&src[..m]);
+                    }
+                }
+            }
+            let summaries: Vec<(f64, Vec<f64>)> = vals
+                .par_chunks_mut(nt)
+                .map_init(Vec::new, |keys, v| summarise_with(v, levels, keys))
                 .collect();
             for (c, (mean, q)) in summaries.into_iter().enumerate() {
                 let mut packed = Vec::with_capacity(1 + q.len());
@@ -504,7 +610,7 @@ pub fn run(
                 );
             }
         }
-        if want.services {
+        if ctx.services_wanted() {
             for (i, s) in svc.iter_mut().enumerate() {
                 let ng = services[i].service.segments.len();
                 let cells = ctx.service_cells(i, ga);
@@ -524,6 +630,37 @@ pub fn run(
                     }
                 });
             }
+        }
+    }
+    for (i, (d, c)) in totals.iter_mut().enumerate() {
+        let whole = |v: &mut Vec<f64>, cells: usize| -> Summary {
+            let mut sm = Summary::zeros(cells, nl);
+            for (k, chunk) in v.chunks_exact_mut(nt).enumerate().take(cells) {
+                let (mean, q) = summarise(chunk, levels);
+                sm.mean[k] = mean;
+                for (dst, v) in sm.q.iter_mut().zip(q) {
+                    dst[k] = v;
+                }
+            }
+            sm
+        };
+        if want.costs {
+            let rate = services[i].discount_rate;
+            let mut pv: Vec<f64> = (0..nt)
+                .map(|t| {
+                    (0..ny)
+                        .map(|k| {
+                            c[k * nt + t]
+                                * crate::services::discount_factor(rate, r.years[k], base_year)
+                        })
+                        .sum()
+                })
+                .collect();
+            svc[i].present_value = whole(&mut pv, 1);
+            svc[i].total_cost = whole(c, ny);
+        }
+        if ctx.services_wanted() {
+            svc[i].total_demand = whole(d, ny);
         }
     }
     Ok(McResult {
@@ -595,13 +732,15 @@ fn run_block<const NOISE: bool>(
         } else {
             Vec::new()
         },
-        services: if ctx.want.services {
+        services: if ctx.services_wanted() {
             (0..ctx.services.len())
                 .map(|i| vec![0.0; ctx.service_cells(i, ga) * LANES])
                 .collect()
         } else {
             Vec::new()
         },
+        scratch: Vec::new(),
+        by_age: Vec::new(),
     };
     let mut cur: Vec<V> = vec![[0.0; LANES]; ga * 2 * n];
     let mut next: Vec<V> = cur.clone();
@@ -641,19 +780,25 @@ fn run_block<const NOISE: bool>(
                     ly.mm[f][l] = ctx.mult.flow(t, f, k) * fl.multiplier;
                 }
             }
-            step::<NOISE>(
-                ctx,
-                r,
-                &ly,
-                &group,
-                &cur,
-                &mut next,
-                &mut births,
-                &mut movers,
-                &mut pool,
-                &mut comp,
-                &mut rngs,
-            );
+            if NOISE {
+                step::<NOISE>(
+                    ctx,
+                    r,
+                    &ly,
+                    &group,
+                    &cur,
+                    &mut next,
+                    &mut births,
+                    &mut movers,
+                    &mut pool,
+                    &mut comp,
+                    &mut rngs,
+                );
+            } else {
+                step_fast(
+                    ctx, k, r, &ly, &group, &cur, &mut next, &mut pool, &mut comp,
+                );
+            }
             if ctx.want.components {
                 let kp = ctx.projected.iter().position(|p| *p == k).unwrap_or(0);
                 let per = ga * 2 * nyp;
@@ -683,48 +828,63 @@ fn observe(ctx: &Ctx<'_>, group: &std::ops::Range<usize>, k: usize, cur: &[V], o
             out.pop[cell * LANES..(cell + 1) * LANES].copy_from_slice(v);
         }
     }
-    if !ctx.want.services {
+    if !ctx.services_wanted() {
         return;
     }
     let y = ctx.years[k];
+    let per = ga * ny;
     for (i, s) in ctx.services.iter().enumerate() {
         let sv = s.service;
-        let w = &ctx.weights[i].w;
-        let (ng, ni) = (sv.segments.len(), w.dim().4);
+        let w = ctx.weights[i]
+            .w
+            .as_slice()
+            .expect("weights are in standard layout");
+        let (ng, ni) = (sv.segments.len(), ctx.weights[i].w.dim().4);
         let lo = usize::from(sv.ages.0);
-        let (fixed, overhead) = service_fixed(sv, y, ctx.base_year);
         let dst = &mut out.services[i];
-        let has = ctx.has[i];
-        let nres = has.iter().filter(|h| **h).count();
-        let mut d: Vec<V> = vec![[0.0; LANES]; ng * ni];
-        let mut by_age = vec![0.0; ng * ni];
+        let d = &mut out.scratch;
+        d.clear();
+        d.resize(ng * ni, [0.0; LANES]);
         for (al, a) in group.clone().enumerate() {
-            for dv in d.iter_mut() {
-                *dv = [0.0; LANES];
+            for v in d.iter_mut() {
+                *v = [0.0; LANES];
             }
             for sx in 0..2 {
-                for g in 0..ng {
-                    for x in 0..ni {
-                        let wv = w[[a, k, sx, g, x]];
-                        let p = &cur[(al * 2 + sx) * n + lo + x];
-                        let o = &mut d[g * ni + x];
+                let base = ((a * ny + k) * 2 + sx) * ng * ni;
+                let ws = &w[base..base + ng * ni];
+                let p = &cur[(al * 2 + sx) * n + lo..(al * 2 + sx) * n + lo + ni];
+                for (dg, wg) in d.chunks_exact_mut(ni).zip(ws.chunks_exact(ni)) {
+                    for ((o, wv), p) in dg.iter_mut().zip(wg).zip(p) {
                         for l in 0..LANES {
                             o[l] += p[l] * wv;
                         }
                     }
                 }
             }
+            let at = |block: usize| (block * per + al * ny + k) * LANES;
+            for (g, dg) in d.chunks_exact(ni).enumerate() {
+                let mut sum = [0.0; LANES];
+                for v in dg {
+                    for l in 0..LANES {
+                        sum[l] += v[l];
+                    }
+                }
+                dst[at(g)..at(g) + LANES].copy_from_slice(&sum);
+            }
+            if !ctx.want.costs {
+                continue;
+            }
+            let (fixed, overhead) = service_fixed(sv, y, ctx.base_year);
             let share = s.fixed_shares.map_or(0.0, |f| f[[a, k]]);
+            let has = ctx.has[i];
+            let nres = has.iter().filter(|h| **h).count();
+            let by_age = &mut out.by_age;
+            by_age.resize(ng * ni, 0.0);
             for l in 0..LANES {
-                for (j, v) in d.iter().enumerate() {
-                    by_age[j] = v[l];
+                for (b, v) in by_age.iter_mut().zip(d.iter()) {
+                    *b = v[l];
                 }
-                let v = year_values(sv, &by_age, y, ctx.base_year);
-                let per = ga * ny;
-                let at = |block: usize| (block * per + al * ny + k) * LANES + l;
-                for g in 0..ng {
-                    dst[at(g)] = by_age[g * ni..(g + 1) * ni].iter().sum();
-                }
+                let v = year_values(sv, by_age, y, ctx.base_year);
                 let res = [
                     v.floor_area_m2,
                     v.groups,
@@ -735,7 +895,7 @@ fn observe(ctx: &Ctx<'_>, group: &std::ops::Range<usize>, k: usize, cur: &[V], o
                 let mut r = 0;
                 for (h, val) in has.iter().zip(res) {
                     if *h {
-                        dst[at(ng + r)] = val;
+                        dst[at(ng + r) + l] = val;
                         r += 1;
                     }
                 }
@@ -744,9 +904,301 @@ fn observe(ctx: &Ctx<'_>, group: &std::ops::Range<usize>, k: usize, cur: &[V], o
                 costs[4] += overhead * share;
                 let total = costs.iter().sum::<f64>();
                 for (c, val) in costs.iter().chain(std::iter::once(&total)).enumerate() {
-                    dst[at(ng + nres + c)] = *val;
+                    dst[at(ng + nres + c) + l] = *val;
                 }
             }
+        }
+    }
+}
+
+/// The most migration flows a Monte Carlo run takes.
+pub const MAX_FLOWS: usize = 16;
+
+/// The flows of one (area, sex) in a year, with their lane multipliers.
+struct FlowLanes<'f> {
+    /// Out-rates by index and their multipliers.
+    rates: &'f [(&'f [f64], V)],
+    /// Counts by index and their signed multipliers.
+    counts: &'f [(&'f [f64], V)],
+    /// Destination shares by index and the closed system's position in `pool`.
+    closed: &'f [(&'f [f64], usize)],
+    pool: &'f [V],
+    s: usize,
+    w: usize,
+}
+
+impl FlowLanes<'_> {
+    /// At index `i`: the combined out-rate, the net count and the arrivals per lane.
+    #[inline(always)]
+    fn at(&self, i: usize) -> (V, V, V) {
+        let (mut rc, mut cn, mut arr) = ([0.0; LANES], [0.0; LANES], [0.0; LANES]);
+        for (r, m) in self.rates {
+            for l in 0..LANES {
+                rc[l] += m[l] * r[i];
+            }
+        }
+        for (c, m) in self.counts {
+            for l in 0..LANES {
+                cn[l] += m[l] * c[i];
+            }
+        }
+        for (d, ci) in self.closed {
+            let p = &self.pool[(ci * 2 + self.s) * self.w + i];
+            for l in 0..LANES {
+                arr[l] += d[i] * p[l];
+            }
+        }
+        (rc, cn, arr)
+    }
+}
+
+/// Births per lane in area `a` (position `al` in the group) from its women.
+#[inline(always)]
+fn births_fast(r: &YearRates, ly: &LaneYear, cur: &[V], n: usize, al: usize, a: usize) -> V {
+    let f = r
+        .fertility
+        .row(if r.fertility.dim().0 == 1 { 0 } else { a });
+    let f = f.as_slice().expect("standard layout");
+    let level = r.fertility_factor.get(a).copied().unwrap_or(1.0);
+    let women = &cur[al * 2 * n..al * 2 * n + n];
+    let mut b = [0.0; LANES];
+    for (fx, p) in f.iter().zip(women) {
+        if *fx != 0.0 {
+            for l in 0..LANES {
+                b[l] += fx * p[l];
+            }
+        }
+    }
+    for l in 0..LANES {
+        b[l] *= level * ly.mf[l];
+    }
+    b
+}
+
+/// Newborns of sex `s` per lane and their deaths in the birth year: (born, deaths).
+#[inline(always)]
+fn newborns_fast(r: &YearRates, qfm: &V, n: usize, a: usize, s: usize, b: &V) -> (V, V) {
+    let share = if s == 1 {
+        r.boys_share
+    } else {
+        1.0 - r.boys_share
+    };
+    let qb = lane(&r.q, a, s)[n];
+    let (mut born, mut bd) = ([0.0; LANES], [0.0; LANES]);
+    for l in 0..LANES {
+        born[l] = b[l] * share;
+        bd[l] = (born[l] * (qb * qfm[l])).min(born[l]);
+    }
+    (born, bd)
+}
+
+/// The survivors of one index per lane; adds to the lane sums.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn survive_lanes(
+    p: &V,
+    d: &V,
+    rc: &V,
+    cn: &V,
+    arr: &V,
+    deaths: &mut V,
+    leave: &mut V,
+    arrived: &mut V,
+    unmet: &mut V,
+) -> V {
+    let mut x = [0.0; LANES];
+    for l in 0..LANES {
+        let lv = rc[l] * p[l];
+        let v = p[l] - d[l] + cn[l] + arr[l] - lv;
+        let kept = if v > 0.0 { v } else { 0.0 };
+        deaths[l] += d[l];
+        leave[l] += lv;
+        arrived[l] += arr[l];
+        unmet[l] += kept - v;
+        x[l] = kept;
+    }
+    x
+}
+
+/// One year step of a block for a group of areas without process noise: MODEL.md §2
+/// per lane with the lanes' multipliers. The rates of an (area, sex) are first
+/// combined per lane into a few arrays; the pass over the ages is then a handful of
+/// vertical vector operations per age.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn step_fast(
+    ctx: &Ctx<'_>,
+    k: usize,
+    r: &YearRates,
+    ly: &LaneYear,
+    group: &std::ops::Range<usize>,
+    cur: &[V],
+    next: &mut [V],
+    pool: &mut Vec<V>,
+    comp: &mut [[V; 5]],
+) {
+    let n = ctx.n;
+    let w = n + 1;
+    let qf = r.q_factor;
+    let zero: V = [0.0; LANES];
+    let mut qfm = zero;
+    for l in 0..LANES {
+        qfm[l] = qf * ly.mq[l];
+    }
+    let births_of = |al: usize, a: usize| births_fast(r, ly, cur, n, al, a);
+    let newborns = |a: usize, s: usize, b: &V| newborns_fast(r, &qfm, n, a, s, b);
+    let closed: Vec<usize> = (0..r.flows.len())
+        .filter(|f| r.flows[*f].destinations.is_some())
+        .collect();
+    if !closed.is_empty() {
+        // Every area's movers of each closed system, pooled per sex and index.
+        pool.clear();
+        pool.resize(closed.len() * 2 * w, zero);
+        for (al, a) in group.clone().enumerate() {
+            let b = births_of(al, a);
+            for s in 0..2 {
+                let (born, bd) = newborns(a, s, &b);
+                let p = &cur[(al * 2 + s) * n..(al * 2 + s + 1) * n];
+                for (ci, &f) in closed.iter().enumerate() {
+                    let FlowValues::OutRates(rates) = &r.flows[f].values else {
+                        continue;
+                    };
+                    let rl = lane(rates, a, s);
+                    let m = &ly.mm[f];
+                    let dst = &mut pool[(ci * 2 + s) * w..(ci * 2 + s + 1) * w];
+                    for i in 0..n {
+                        for l in 0..LANES {
+                            dst[i][l] += m[l] * rl[i] * p[i][l];
+                        }
+                    }
+                    for l in 0..LANES {
+                        dst[n][l] += m[l] * rl[n] * (born[l] - bd[l]);
+                    }
+                }
+            }
+        }
+    }
+    for (al, a) in group.clone().enumerate() {
+        let b = births_of(al, a);
+        for s in 0..2 {
+            let q = &lane(&r.q, a, s)[..w];
+            let (born, bd) = newborns(a, s, &b);
+            // The flows of this (area, sex): rates and signed counts with their lane
+            // multipliers, arrivals of closed systems with their pools.
+            let empty: &[f64] = &[];
+            let mut rates = [(empty, zero); MAX_FLOWS];
+            let mut counts = [(empty, zero); MAX_FLOWS];
+            let mut closed = [(empty, 0usize); MAX_FLOWS];
+            let (mut nr, mut nc, mut nd) = (0, 0, 0);
+            let (mut count_in, mut count_out) = (zero, zero);
+            let mut ci = 0;
+            for (f, fl) in r.flows.iter().enumerate() {
+                let m = ly.mm[f];
+                match &fl.values {
+                    FlowValues::Counts(c) => {
+                        let row = if c.dim().0 == 1 { 0 } else { a };
+                        let total = ctx.count_sums[k][f][row * 2 + s];
+                        let sign = if fl.direction == Direction::In {
+                            1.0
+                        } else {
+                            -1.0
+                        };
+                        let dst = if sign > 0.0 {
+                            &mut count_in
+                        } else {
+                            &mut count_out
+                        };
+                        let mut signed = zero;
+                        for l in 0..LANES {
+                            dst[l] += m[l] * total;
+                            signed[l] = sign * m[l];
+                        }
+                        counts[nc] = (&lane(c, a, s)[..w], signed);
+                        nc += 1;
+                    }
+                    FlowValues::OutRates(rt) => {
+                        rates[nr] = (&lane(rt, a, s)[..w], m);
+                        nr += 1;
+                        if let Some(dest) = &fl.destinations {
+                            closed[nd] = (&lane(dest, a, s)[..w], ci);
+                            nd += 1;
+                            ci += 1;
+                        }
+                    }
+                }
+            }
+            let p = &cur[(al * 2 + s) * n..(al * 2 + s + 1) * n];
+            let out = &mut next[(al * 2 + s) * n..(al * 2 + s + 1) * n];
+            let (mut deaths, mut leave, mut unmet, mut arrived) = (zero, zero, zero, zero);
+            let flows = FlowLanes {
+                rates: &rates[..nr],
+                counts: &counts[..nc],
+                closed: &closed[..nd],
+                pool,
+                s,
+                w,
+            };
+            // Survivors of ages 0..ω−1 move one age up; ω keeps its own.
+            let mut open = zero;
+            for i in 0..n {
+                let (rc, cn, arr) = flows.at(i);
+                let mut d = zero;
+                for l in 0..LANES {
+                    d[l] = (p[i][l] * (q[i] * qfm[l])).min(p[i][l]);
+                }
+                let x = survive_lanes(
+                    &p[i],
+                    &d,
+                    &rc,
+                    &cn,
+                    &arr,
+                    &mut deaths,
+                    &mut leave,
+                    &mut arrived,
+                    &mut unmet,
+                );
+                if i + 1 < n {
+                    out[i + 1] = x;
+                } else {
+                    open = x;
+                }
+            }
+            // Newborns: out-rates at the birth index apply after birth-year deaths.
+            let mut base = zero;
+            for l in 0..LANES {
+                base[l] = born[l] - bd[l];
+                deaths[l] += bd[l];
+            }
+            let (rc, cn, arr) = flows.at(n);
+            let x = survive_lanes(
+                &base,
+                &zero,
+                &rc,
+                &cn,
+                &arr,
+                &mut deaths,
+                &mut leave,
+                &mut arrived,
+                &mut unmet,
+            );
+            if n == 1 {
+                for l in 0..LANES {
+                    out[0][l] = x[l] + open[l];
+                }
+            } else {
+                out[0] = x;
+                for l in 0..LANES {
+                    out[n - 1][l] += open[l];
+                }
+            }
+            let c = &mut comp[al * 2 + s];
+            c[0] = born;
+            c[1] = deaths;
+            for l in 0..LANES {
+                c[2][l] = count_in[l] + arrived[l];
+                c[3][l] = count_out[l] + leave[l];
+            }
+            c[4] = unmet;
         }
     }
 }

@@ -156,7 +156,8 @@ fn spec(n: usize) -> Spec {
 const ALL: Want = Want {
     population: true,
     components: true,
-    services: true,
+    demand: true,
+    costs: true,
 };
 
 fn close(a: f64, b: f64, tol: f64) -> bool {
@@ -173,6 +174,7 @@ fn without_spreads_every_quantile_is_the_deterministic_run() {
         let services = [ServiceInput {
             service: &sv,
             fixed_shares: None,
+            discount_rate: 0.0,
         }];
         let mc = run(
             &pop,
@@ -263,6 +265,7 @@ fn quantiles_are_monotone_and_spread_with_uncertainty() {
     let services = [ServiceInput {
         service: &sv,
         fixed_shares: None,
+        discount_rate: 0.0,
     }];
     let mc = run(
         &pop,
@@ -311,7 +314,8 @@ fn with_process_noise_only_the_mean_converges_to_the_deterministic_run() {
     let want = Want {
         population: true,
         components: false,
-        services: false,
+        demand: false,
+        costs: false,
     };
     let mc = run(&pop, 2024, 2030, Some(&inp), &sp, &[], want, &|_, _| {}).unwrap();
     let p = mc.population.as_ref().unwrap();
@@ -355,6 +359,7 @@ fn the_same_seed_gives_the_same_numbers_whatever_the_threads() {
     let services = [ServiceInput {
         service: &sv,
         fixed_shares: None,
+        discount_rate: 0.0,
     }];
     let go = |threads: usize, seed: u64| {
         let sp = Spec { seed, ..sp.clone() };
@@ -390,4 +395,18 @@ fn summarise_takes_type_7_quantiles() {
     assert_eq!(q, vec![1.5, 3.5, 6.0, 8.5, 10.5]);
     let (_, q) = summarise(&mut [4.0], &[0.1, 0.9]);
     assert_eq!(q, vec![4.0, 4.0]);
+    // Negative values and zeros order as numbers; against a sorted copy.
+    let mut r = Rng::new(&[3]);
+    let mut v: Vec<f64> = (0..999).map(|_| r.normal() * 10.0).collect();
+    v.extend([0.0, -0.0, 0.0]);
+    let mut sorted = v.clone();
+    sorted.sort_by(f64::total_cmp);
+    let levels = [0.01, 0.05, 0.5, 0.95, 0.99];
+    let (_, q) = summarise(&mut v, &levels);
+    for (p, got) in levels.iter().zip(q) {
+        let h = (sorted.len() - 1) as f64 * p;
+        let lo = h.floor() as usize;
+        let want = sorted[lo] + (h - lo as f64) * (sorted[lo + 1] - sorted[lo]);
+        assert_eq!(got, want, "level {p}");
+    }
 }

@@ -745,3 +745,76 @@ fn the_example_has_services_with_their_tables() {
         assert!(dir.path().join(format!("o/{t}.parquet")).exists(), "{t}");
     }
 }
+
+/// Runs the example with trajectories in `dir/out` with the given threads and seed;
+/// returns every file's bytes but the manifest (which holds the wall time).
+fn mc_run(dir: &Path, out: &str, threads: &str, seed: &str) -> Vec<(String, Vec<u8>)> {
+    let o = Command::new(env!("CARGO_BIN_EXE_kunta"))
+        .args([
+            "run",
+            "--trajectories",
+            "120",
+            "--seed",
+            seed,
+            "--out",
+            out,
+            "--format",
+            "csv",
+        ])
+        .env("RAYON_NUM_THREADS", threads)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.join(out))
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name() != "manifest.json")
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn trajectories_are_identical_whatever_the_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = mc_run(dir.path(), "one", "1", "5");
+    let two = mc_run(dir.path(), "two", "2", "5");
+    let names: Vec<&str> = one.iter().map(|(n, _)| n.as_str()).collect();
+    for t in [
+        "population_quantiles.csv",
+        "components_quantiles.csv",
+        "demand_quantiles.csv",
+        "resources_quantiles.csv",
+        "costs_quantiles.csv",
+    ] {
+        assert!(names.contains(&t), "{t} missing: {names:?}");
+    }
+    assert_eq!(
+        one, two,
+        "the same seed gives the same bytes at 1 and 2 threads"
+    );
+    let other = mc_run(dir.path(), "other", "2", "6");
+    let q = |files: &[(String, Vec<u8>)]| {
+        files
+            .iter()
+            .find(|(n, _)| n == "population_quantiles.csv")
+            .unwrap()
+            .1
+            .clone()
+    };
+    assert_ne!(q(&one), q(&other), "another seed gives other numbers");
+    let text = String::from_utf8(q(&one)).unwrap();
+    assert!(text.starts_with("scenario,area,sex,age,year,mean,p05,p25,p50,p75,p95\n"));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("one/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["trajectories"], 120);
+    assert_eq!(manifest["seed"], 5);
+}
