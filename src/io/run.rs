@@ -161,24 +161,23 @@ pub fn run_uncertainty(
         .collect();
     // The quantile twin of a deterministic table: its first `keys` columns, then the
     // summary columns in the table's row order.
-    let twin =
-        |det: &Frame, keys: usize, rows: &dyn Fn(&mut Visit<'_>)| -> Frame {
-            let mut cols: Vec<Vec<Option<f64>>> = vec![Vec::new(); names.len()];
-            rows(&mut |sm: &Summary, cell: usize| {
-                cols[0].push(Some(sm.mean[cell]));
-                for (c, q) in cols[1..].iter_mut().zip(&sm.q) {
-                    c.push(Some(q[cell]));
-                }
-            });
-            let mut columns: Vec<(String, ColumnData)> = det.columns[..keys].to_vec();
-            columns.extend(
-                names
-                    .iter()
-                    .cloned()
-                    .zip(cols.into_iter().map(ColumnData::Float)),
-            );
-            Frame { columns }
-        };
+    let twin = |det: &Frame, keys: usize, rows: &dyn Fn(&mut Visit<'_>)| -> Frame {
+        let mut cols: Vec<Vec<Option<f64>>> = vec![Vec::new(); names.len()];
+        rows(&mut |sm: &Summary, cell: usize| {
+            cols[0].push(Some(sm.mean[cell]));
+            for (c, q) in cols[1..].iter_mut().zip(&sm.q) {
+                c.push(Some(q[cell]));
+            }
+        });
+        let mut columns: Vec<(String, ColumnData)> = det.columns[..keys].to_vec();
+        columns.extend(
+            names
+                .iter()
+                .cloned()
+                .zip(cols.into_iter().map(ColumnData::Float)),
+        );
+        Frame { columns }
+    };
     let det = |name: &str| {
         out.tables
             .iter()
