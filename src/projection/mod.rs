@@ -744,9 +744,16 @@ fn survive(l: &Lanes<'_>, qf: f64, out: &mut [f64]) -> (f64, f64, f64) {
     let out = &mut out[..n];
     let (mut dacc, mut uacc, mut racc) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
     let body = n / 4 * 4;
-    let four = |v: &[f64], j: usize| -> [f64; 4] { [v[j], v[j + 1], v[j + 2], v[j + 3]] };
-    for j in (0..body).step_by(4) {
-        let (p, q, c, a, r) = (four(p, j), four(q, j), four(c, j), four(a, j), four(r, j));
+    let four = |v: &[f64]| -> [f64; 4] { v.try_into().expect("four lanes") };
+    let lanes = p
+        .chunks_exact(4)
+        .zip(q.chunks_exact(4))
+        .zip(c.chunks_exact(4))
+        .zip(a.chunks_exact(4))
+        .zip(r.chunks_exact(4))
+        .zip(out.chunks_exact_mut(4));
+    for (((((p, q), c), a), r), out) in lanes {
+        let (p, q, c, a, r) = (four(p), four(q), four(c), four(a), four(r));
         let mut o = [0.0f64; 4];
         for i in 0..4 {
             let d = p[i] * q[i] * qf;
@@ -758,7 +765,7 @@ fn survive(l: &Lanes<'_>, qf: f64, out: &mut [f64]) -> (f64, f64, f64) {
             // `o − x` is exactly the shortfall: 0 when x > 0, −x otherwise.
             uacc[i] += o[i] - x;
         }
-        out[j..j + 4].copy_from_slice(&o);
+        out.copy_from_slice(&o);
     }
     let sum = |v: [f64; 4]| (v[0] + v[1]) + (v[2] + v[3]);
     let (mut deaths, mut unmet, mut leavers) = (sum(dacc), sum(uacc), sum(racc));

@@ -40,7 +40,7 @@ use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Trajectories run side by side in one block.
-pub const LANES: usize = 4;
+pub const LANES: usize = 8;
 type V = [f64; LANES];
 
 /// A log-normal AR(1) process of yearly multipliers: `z_y = ar · z_{y−1} + sd · ε_y`
