@@ -511,24 +511,77 @@ pub fn run(
         .iter()
         .map(|_| (vec![0.0; ny * nt], vec![0.0; ny * nt]))
         .collect();
-    for g in &groups {
+    let stride = 1 + nl;
+    // One group: its blocks (in parallel when it is the only group), then each cell's
+    // values gathered over the trajectories and summarised, packed `stride` values a
+    // cell (mean, then the quantiles).
+    let run_group = |g: &std::ops::Range<usize>, parallel: bool| -> GroupOut {
         let ga = g.len();
-        let blocks: Vec<BlockOut> = (0..nb)
-            .into_par_iter()
-            .map(|b| {
-                let out = crate::projection::simd_dispatch(BlockRun {
-                    ctx: &ctx,
-                    group: g.clone(),
-                    t0: b * LANES,
-                });
-                progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-                out
-            })
-            .collect();
-        // Gather each cell's values over the trajectories and summarise them.
-        // Per trajectory: every service's demand and total cost of all areas by year.
+        let block = |b: usize| {
+            let out = crate::projection::simd_dispatch(BlockRun {
+                ctx: &ctx,
+                group: g.clone(),
+                t0: b * LANES,
+            });
+            progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+            out
+        };
+        let blocks: Vec<BlockOut> = if parallel {
+            (0..nb).into_par_iter().map(block).collect()
+        } else {
+            (0..nb).map(block).collect()
+        };
+        let mut vals: Vec<f64> = Vec::new();
+        let mut gather = |get: &(dyn Fn(&BlockOut) -> &[f64] + Sync), cells: usize| -> Vec<f64> {
+            vals.clear();
+            vals.resize(cells * nt, 0.0);
+            for (b, blk) in blocks.iter().enumerate() {
+                let t0 = b * LANES;
+                let m = LANES.min(nt - t0);
+                let src = get(blk).chunks_exact(LANES).take(cells);
+                for (dst, src) in vals.chunks_exact_mut(nt).zip(src) {
+                    dst[t0..t0 + m].copy_from_slice(&src[..m]);
+                }
+            }
+            let summarise_cell = |keys: &mut Vec<i64>, v: &mut [f64], packed: &mut [f64]| {
+                let (mean, q) = summarise_with(v, levels, keys);
+                packed[0] = mean;
+                packed[1..].copy_from_slice(&q);
+            };
+            let mut packed = vec![0.0; cells * stride];
+            if parallel {
+                vals.par_chunks_mut(nt)
+                    .zip(packed.par_chunks_mut(stride))
+                    .for_each_init(Vec::new, |keys, (v, p)| summarise_cell(keys, v, p));
+            } else {
+                let mut keys = Vec::new();
+                for (v, p) in vals.chunks_mut(nt).zip(packed.chunks_mut(stride)) {
+                    summarise_cell(&mut keys, v, p);
+                }
+            }
+            packed
+        };
+        let pop = want
+            .population
+            .then(|| gather(&|b| &b.pop, ga * 2 * n * ny));
+        let per = ga * 2 * nyp;
+        let comps = want.components.then(|| {
+            (0..5)
+                .map(|j| gather(&|b| &b.comps[j * per * LANES..(j + 1) * per * LANES], per))
+                .collect()
+        });
+        let svcs: Vec<Vec<f64>> = if ctx.services_wanted() {
+            (0..services.len())
+                .map(|i| gather(&|b| &b.services[i], ctx.service_cells(i, ga)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        // Per trajectory: every service's demand and total cost of this group by year.
+        let mut tots: Vec<(Vec<f64>, Vec<f64>)> = Vec::new();
         if ctx.services_wanted() {
-            for (i, tot) in totals.iter_mut().enumerate() {
+            for i in 0..services.len() {
+                let (mut d, mut c) = (vec![0.0; ny * nt], vec![0.0; ny * nt]);
                 let ng = services[i].service.segments.len();
                 let nres = ctx.has[i].iter().filter(|h| **h).count();
                 let per = ga * ny;
@@ -539,85 +592,68 @@ pub fn run(
                         for al in 0..ga {
                             for k in 0..ny {
                                 for g in 0..ng {
-                                    tot.0[k * nt + t] += src[((g * per) + al * ny + k) * LANES + l];
+                                    d[k * nt + t] += src[((g * per) + al * ny + k) * LANES + l];
                                 }
                                 if want.costs {
-                                    let c = (ng + nres + 5) * per + al * ny + k;
-                                    tot.1[k * nt + t] += src[c * LANES + l];
+                                    let cell = (ng + nres + 5) * per + al * ny + k;
+                                    c[k * nt + t] += src[cell * LANES + l];
                                 }
                             }
                         }
                     }
                 }
+                tots.push((d, c));
             }
         }
-        let mut vals: Vec<f64> = Vec::new();
-        let mut gather = |get: &(dyn Fn(&BlockOut) -> &[f64] + Sync),
-                          cells: usize,
-                          put: &mut dyn FnMut(usize, &mut [f64])| {
-            // Each cell's values over the trajectories, side by side, then summarised
-            // cell by cell in parallel.
-            vals.clear();
-            vals.resize(cells * nt, 0.0);
-            for (b, blk) in blocks.iter().enumerate() {
-                let t0 = b * LANES;
-                let m = LANES.min(nt - t0);
-                let src = get(blk).chunks_exact(LANES).take(cells);
-                if m == LANES {
-                    for (dst, src) in vals.chunks_exact_mut(nt).zip(src) {
-                        let dst: &mut [f64; LANES] = (&mut dst[t0..t0 + LANES])
-                            .try_into()
-                            .expect("a block's lanes");
-                        let src: &[f64; LANES] = src.try_into().expect("a block's lanes");
-                        *dst = *src;
-                    }
-                } else {
-                    for (dst, src) in vals.chunks_exact_mut(nt).zip(src) {
-                        dst[t0..t0 + m].copy_from_slice(&src[..m]);
+        GroupOut {
+            pop,
+            comps,
+            svcs,
+            tots,
+        }
+    };
+    let set = |sm: &mut Summary, cell: usize, packed: &[f64]| {
+        sm.mean[cell] = packed[0];
+        for (q, v) in sm.q.iter_mut().zip(&packed[1..]) {
+            q[cell] = *v;
+        }
+    };
+    // Independent areas run in parallel, a few at a time so that their outputs stay
+    // small, and are put in place in order (so sums over areas are the same whatever
+    // the threads); a single coupled group runs its blocks in parallel instead.
+    let chunk = if groups.len() == 1 {
+        1
+    } else {
+        4 * rayon::current_num_threads()
+    };
+    for gs in groups.chunks(chunk) {
+        let outs: Vec<GroupOut> = if gs.len() == 1 {
+            vec![run_group(&gs[0], true)]
+        } else {
+            gs.par_iter().map(|g| run_group(g, false)).collect()
+        };
+        for (g, o) in gs.iter().zip(outs) {
+            let ga = g.len();
+            if let (Some(ps), Some(v)) = (&mut population, &o.pop) {
+                let offset = g.start * 2 * n * ny;
+                for (c, p) in v.chunks_exact(stride).enumerate() {
+                    set(ps, offset + c, p);
+                }
+            }
+            if let (Some(cs), Some(v)) = (&mut components, &o.comps) {
+                let offset = g.start * 2 * nyp;
+                for (comp, v) in cs.iter_mut().zip(v.iter()) {
+                    for (c, p) in v.chunks_exact(stride).enumerate() {
+                        set(comp, offset + c, p);
                     }
                 }
             }
-            let summaries: Vec<(f64, Vec<f64>)> = vals
-                .par_chunks_mut(nt)
-                .map_init(Vec::new, |keys, v| summarise_with(v, levels, keys))
-                .collect();
-            for (c, (mean, q)) in summaries.into_iter().enumerate() {
-                let mut packed = Vec::with_capacity(1 + q.len());
-                packed.push(mean);
-                packed.extend(q);
-                put(c, &mut packed);
-            }
-        };
-        let set = |s: &mut Summary, cell: usize, packed: &[f64]| {
-            s.mean[cell] = packed[0];
-            for (q, v) in s.q.iter_mut().zip(&packed[1..]) {
-                q[cell] = *v;
-            }
-        };
-        if let Some(ps) = &mut population {
-            let cells = ga * 2 * n * ny;
-            let offset = g.start * 2 * n * ny;
-            gather(&|b| &b.pop, cells, &mut |c, p| set(ps, offset + c, p));
-        }
-        if let Some(cs) = &mut components {
-            let per = ga * 2 * nyp;
-            for (j, comp) in cs.iter_mut().enumerate() {
-                let offset = g.start * 2 * nyp;
-                gather(
-                    &|b| &b.comps[j * per * LANES..(j + 1) * per * LANES],
-                    per,
-                    &mut |c, p| set(comp, offset + c, p),
-                );
-            }
-        }
-        if ctx.services_wanted() {
-            for (i, s) in svc.iter_mut().enumerate() {
+            for (i, (s, v)) in svc.iter_mut().zip(&o.svcs).enumerate() {
                 let ng = services[i].service.segments.len();
-                let cells = ctx.service_cells(i, ga);
                 let nres = s.resources.len();
-                gather(&|b| &b.services[i], cells, &mut |c, p| {
+                let per = ga * ny;
+                for (c, p) in v.chunks_exact(stride).enumerate() {
                     // Cells: demand (g, a, k), resources (r, a, k), costs (c, a, k).
-                    let per = ga * ny;
                     let (block, rest) = (c / per, c % per);
                     let (al, k) = (rest / ny, rest % ny);
                     let cell = (g.start + al) * ny + k;
@@ -628,7 +664,15 @@ pub fn run(
                     } else {
                         set(&mut s.costs[block - ng - nres], cell, p);
                     }
-                });
+                }
+            }
+            for ((d, c), (gd, gc)) in totals.iter_mut().zip(&o.tots) {
+                for (x, y) in d.iter_mut().zip(gd) {
+                    *x += y;
+                }
+                for (x, y) in c.iter_mut().zip(gc) {
+                    *x += y;
+                }
             }
         }
     }
@@ -671,6 +715,15 @@ pub fn run(
         projected,
         services: svc,
     })
+}
+
+/// What one group of areas gives: packed summaries (mean, then quantiles, per cell)
+/// and, per service, its demand and total cost by (year, trajectory).
+struct GroupOut {
+    pop: Option<Vec<f64>>,
+    comps: Option<Vec<Vec<f64>>>,
+    svcs: Vec<Vec<f64>>,
+    tots: Vec<(Vec<f64>, Vec<f64>)>,
 }
 
 /// One block of trajectories through every year for a group of areas.
@@ -1020,6 +1073,73 @@ fn survive_lanes(
     x
 }
 
+/// The running sums of a lane pass.
+struct Sums<'s> {
+    deaths: &'s mut V,
+    leave: &'s mut V,
+    arrived: &'s mut V,
+    unmet: &'s mut V,
+}
+
+/// Survivors of ages `0..ω` of one (area, sex) per lane, written one age up into
+/// `out`; returns the open group's own survivors. `COMP`: keep the sums; `ARR`: add
+/// arrivals of closed systems.
+#[inline(always)]
+fn ages_pass<const COMP: bool, const ARR: bool>(
+    flows: &FlowLanes<'_>,
+    p: &[V],
+    q: &[f64],
+    qfm: &V,
+    out: &mut [V],
+    sums: &mut Sums<'_>,
+) -> V {
+    let n = p.len();
+    let mut open = [0.0; LANES];
+    for i in 0..n {
+        let (mut rc, mut cn, mut arr) = ([0.0; LANES], [0.0; LANES], [0.0; LANES]);
+        for (r, m) in flows.rates {
+            for l in 0..LANES {
+                rc[l] += m[l] * r[i];
+            }
+        }
+        for (c, m) in flows.counts {
+            for l in 0..LANES {
+                cn[l] += m[l] * c[i];
+            }
+        }
+        if ARR {
+            for (d, ci) in flows.closed {
+                let pl = &flows.pool[(ci * 2 + flows.s) * flows.w + i];
+                for l in 0..LANES {
+                    arr[l] += d[i] * pl[l];
+                }
+            }
+        }
+        let pi = &p[i];
+        let mut x = [0.0; LANES];
+        for l in 0..LANES {
+            let dv = pi[l] * (q[i] * qfm[l]);
+            let d = if dv < pi[l] { dv } else { pi[l] };
+            let lv = rc[l] * pi[l];
+            let v = pi[l] - d + cn[l] + arr[l] - lv;
+            let kept = if v > 0.0 { v } else { 0.0 };
+            if COMP {
+                sums.deaths[l] += d;
+                sums.leave[l] += lv;
+                sums.arrived[l] += arr[l];
+                sums.unmet[l] += kept - v;
+            }
+            x[l] = kept;
+        }
+        if i + 1 < n {
+            out[i + 1] = x;
+        } else {
+            open = x;
+        }
+    }
+    open
+}
+
 /// One year step of a block for a group of areas without process noise: MODEL.md §2
 /// per lane with the lanes' multipliers. The rates of an (area, sex) are first
 /// combined per lane into a few arrays; the pass over the ages is then a handful of
@@ -1138,31 +1258,21 @@ fn step_fast(
                 s,
                 w,
             };
-            // Survivors of ages 0..ω−1 move one age up; ω keeps its own.
-            let mut open = zero;
-            for i in 0..n {
-                let (rc, cn, arr) = flows.at(i);
-                let mut d = zero;
-                for l in 0..LANES {
-                    d[l] = (p[i][l] * (q[i] * qfm[l])).min(p[i][l]);
-                }
-                let x = survive_lanes(
-                    &p[i],
-                    &d,
-                    &rc,
-                    &cn,
-                    &arr,
-                    &mut deaths,
-                    &mut leave,
-                    &mut arrived,
-                    &mut unmet,
-                );
-                if i + 1 < n {
-                    out[i + 1] = x;
-                } else {
-                    open = x;
-                }
-            }
+            // Survivors of ages 0..ω−1 move one age up; ω keeps its own. The pass is
+            // compiled without the sums when no components are asked for and without
+            // arrivals when there is no closed system.
+            let mut sums = Sums {
+                deaths: &mut deaths,
+                leave: &mut leave,
+                arrived: &mut arrived,
+                unmet: &mut unmet,
+            };
+            let open = match (ctx.want.components, nd > 0) {
+                (true, true) => ages_pass::<true, true>(&flows, p, q, &qfm, out, &mut sums),
+                (true, false) => ages_pass::<true, false>(&flows, p, q, &qfm, out, &mut sums),
+                (false, true) => ages_pass::<false, true>(&flows, p, q, &qfm, out, &mut sums),
+                (false, false) => ages_pass::<false, false>(&flows, p, q, &qfm, out, &mut sums),
+            };
             // Newborns: out-rates at the birth index apply after birth-year deaths.
             let mut base = zero;
             for l in 0..LANES {
