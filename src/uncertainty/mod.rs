@@ -899,6 +899,25 @@ fn observe(ctx: &Ctx<'_>, group: &std::ops::Range<usize>, k: usize, cur: &[V], o
         d.clear();
         d.resize(ng * ni, [0.0; LANES]);
         for (al, a) in group.clone().enumerate() {
+            let at = |block: usize| (block * per + al * ny + k) * LANES;
+            if !ctx.want.costs {
+                // Demand only: each segment's sum over ages straight from the state.
+                for g in 0..ng {
+                    let mut sum = [0.0; LANES];
+                    for sx in 0..2 {
+                        let base = ((a * ny + k) * 2 + sx) * ng * ni + g * ni;
+                        let wg = &w[base..base + ni];
+                        let p = &cur[(al * 2 + sx) * n + lo..(al * 2 + sx) * n + lo + ni];
+                        for (wv, p) in wg.iter().zip(p) {
+                            for l in 0..LANES {
+                                sum[l] += p[l] * wv;
+                            }
+                        }
+                    }
+                    dst[at(g)..at(g) + LANES].copy_from_slice(&sum);
+                }
+                continue;
+            }
             for v in d.iter_mut() {
                 *v = [0.0; LANES];
             }
@@ -914,7 +933,6 @@ fn observe(ctx: &Ctx<'_>, group: &std::ops::Range<usize>, k: usize, cur: &[V], o
                     }
                 }
             }
-            let at = |block: usize| (block * per + al * ny + k) * LANES;
             for (g, dg) in d.chunks_exact(ni).enumerate() {
                 let mut sum = [0.0; LANES];
                 for v in dg {
@@ -1167,9 +1185,15 @@ fn step_fast(
     }
     let births_of = |al: usize, a: usize| births_fast(r, ly, cur, n, al, a);
     let newborns = |a: usize, s: usize, b: &V| newborns_fast(r, &qfm, n, a, s, b);
-    let closed: Vec<usize> = (0..r.flows.len())
-        .filter(|f| r.flows[*f].destinations.is_some())
-        .collect();
+    let mut closed = [0usize; MAX_FLOWS];
+    let mut n_closed = 0;
+    for (f, fl) in r.flows.iter().enumerate() {
+        if fl.destinations.is_some() {
+            closed[n_closed] = f;
+            n_closed += 1;
+        }
+    }
+    let closed = &closed[..n_closed];
     if !closed.is_empty() {
         // Every area's movers of each closed system, pooled per sex and index.
         pool.clear();
