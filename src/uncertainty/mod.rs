@@ -150,26 +150,49 @@ fn summarise_with(values: &mut [f64], levels: &[f64], keys: &mut Vec<i64>) -> (f
         b ^ (((b >> 63) as u64) >> 1) as i64
     }));
     let back = |k: i64| f64::from_bits((k ^ (((k >> 63) as u64) >> 1) as i64) as u64);
-    let mut out = Vec::with_capacity(levels.len());
-    let mut done = 0;
+    // Every order statistic the levels need (⌊h⌋, and ⌊h⌋ + 1 to interpolate),
+    // found together: select the middle one, then recurse into each side.
+    let mut want: Vec<usize> = Vec::with_capacity(2 * levels.len());
     for &p in levels {
         let h = (n - 1) as f64 * p;
         let lo = h.floor() as usize;
-        if lo >= done {
-            keys[done..].select_nth_unstable(lo - done);
-            done = lo + 1;
+        want.push(lo);
+        if h > lo as f64 && lo + 1 < n {
+            want.push(lo + 1);
         }
-        let v_lo = back(keys[lo]);
-        let frac = h - lo as f64;
-        let v = if frac > 0.0 && lo + 1 < n {
-            let v_hi = back(*keys[lo + 1..].iter().min().expect("not empty"));
-            v_lo + frac * (v_hi - v_lo)
-        } else {
-            v_lo
-        };
-        out.push(v);
     }
+    want.sort_unstable();
+    want.dedup();
+    multi_select(keys, &want, 0);
+    let out = levels
+        .iter()
+        .map(|&p| {
+            let h = (n - 1) as f64 * p;
+            let lo = h.floor() as usize;
+            let v_lo = back(keys[lo]);
+            let frac = h - lo as f64;
+            if frac > 0.0 && lo + 1 < n {
+                v_lo + frac * (back(keys[lo + 1]) - v_lo)
+            } else {
+                v_lo
+            }
+        })
+        .collect();
     (mean, out)
+}
+
+/// Puts the elements of `keys` at the positions `want` (ascending, relative to
+/// `keys` plus `offset`) where a full sort would put them.
+fn multi_select(keys: &mut [i64], want: &[usize], offset: usize) {
+    if want.is_empty() || keys.is_empty() {
+        return;
+    }
+    let mid = want.len() / 2;
+    let k = want[mid] - offset;
+    keys.select_nth_unstable(k);
+    let (left, right) = keys.split_at_mut(k);
+    multi_select(left, &want[..mid], offset);
+    multi_select(&mut right[1..], &want[mid + 1..], offset + k + 1);
 }
 
 /// The summaries of one service: demand by `(segment, area, year)`, each resource and
