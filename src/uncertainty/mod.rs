@@ -538,7 +538,7 @@ pub fn run(
     // One group: its blocks (in parallel when it is the only group), then each cell's
     // values gathered over the trajectories and summarised, packed `stride` values a
     // cell (mean, then the quantiles).
-    let run_group = |g: &std::ops::Range<usize>, parallel: bool| -> GroupOut {
+    let run_group = |g: &std::ops::Range<usize>, parallel: bool, vals: &mut Vec<f64>| -> GroupOut {
         let ga = g.len();
         let block = |b: usize| {
             let out = crate::projection::simd_dispatch(BlockRun {
@@ -554,7 +554,6 @@ pub fn run(
         } else {
             (0..nb).map(block).collect()
         };
-        let mut vals: Vec<f64> = Vec::new();
         let mut gather = |get: &(dyn Fn(&BlockOut) -> &[f64] + Sync), cells: usize| -> Vec<f64> {
             vals.clear();
             vals.resize(cells * nt, 0.0);
@@ -651,9 +650,11 @@ pub fn run(
     };
     for gs in groups.chunks(chunk) {
         let outs: Vec<GroupOut> = if gs.len() == 1 {
-            vec![run_group(&gs[0], true)]
+            vec![run_group(&gs[0], true, &mut Vec::new())]
         } else {
-            gs.par_iter().map(|g| run_group(g, false)).collect()
+            gs.par_iter()
+                .map_init(Vec::new, |vals, g| run_group(g, false, vals))
+                .collect()
         };
         for (g, o) in gs.iter().zip(outs) {
             let ga = g.len();
