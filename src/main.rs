@@ -331,8 +331,17 @@ fn services_text(summary: &serde_json::Value) -> String {
     }
     let _ = writeln!(s, "{:<85}{:>10.1}", "all services", pv_total / 1e6);
     if let Some(n) = summary["trajectories"].as_u64() {
+        // The lowest and highest quantile levels of the run (p05 and p95 by default).
+        let levels: Vec<&str> = summary["quantiles"]
+            .as_array()
+            .map(|l| l.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        let (lo_name, hi_name) = (
+            levels.first().copied().unwrap_or("p05"),
+            levels.last().copied().unwrap_or("p95"),
+        );
         let lo_hi = |v: &serde_json::Value, scale: f64, digits: usize| -> String {
-            match (v["p05"].as_f64(), v["p95"].as_f64()) {
+            match (v[lo_name].as_f64(), v[hi_name].as_f64()) {
                 (Some(lo), Some(hi)) => {
                     format!("{:.d$} – {:.d$}", lo / scale, hi / scale, d = digits)
                 }
@@ -341,7 +350,7 @@ fn services_text(summary: &serde_json::Value) -> String {
         };
         let _ = writeln!(
             s,
-            "\n{n} trajectories (seed {}): 5 % and 95 % quantiles for the whole municipality",
+            "\n{n} trajectories (seed {}): quantiles {lo_name} – {hi_name} for the whole municipality",
             summary["seed"]
         );
         let _ = writeln!(

@@ -293,6 +293,7 @@ pub fn run_uncertainty(
             entry["present_value_quantiles_eur"] = obj(&sv.present_value, 0);
         }
     }
+    out.summary["quantiles"] = serde_json::json!(names[1..]);
     out.summary["trajectories"] = serde_json::json!(spec.trajectories);
     out.summary["seed"] = serde_json::json!(spec.seed);
     out.tables.extend(added);
