@@ -9,7 +9,9 @@ use super::scenario::{AlignmentInputs, LoadedScenario};
 use super::IoError;
 use crate::population::Sex;
 use crate::projection::{project, Direction, Projection, ProjectionError};
-use crate::services::{discount_factor, evaluate, ServiceError, ServiceResult, COST_COMPONENTS};
+use crate::services::{
+    discount_factor, evaluate, ServiceError, ServiceResult, COST_COMPONENTS, RESOURCES,
+};
 use std::path::Path;
 use std::time::Instant;
 
@@ -119,22 +121,7 @@ pub fn run_uncertainty(
     let shares: Vec<ndarray::Array2<f64>> = out
         .services
         .iter()
-        .map(|r| {
-            let d = r.demand.sum_axis(ndarray::Axis(0));
-            let mut sh = d.clone();
-            let (na, ny) = d.dim();
-            for k in 0..ny {
-                let total = d.column(k).sum();
-                for a in 0..na {
-                    sh[[a, k]] = if total > 0.0 {
-                        d[[a, k]] / total
-                    } else {
-                        1.0 / na as f64
-                    };
-                }
-            }
-            sh
-        })
+        .map(|r| crate::services::demand_shares(&r.demand))
         .collect();
     let inputs: Vec<ServiceInput<'_>> = l
         .services
@@ -741,38 +728,17 @@ pub fn demand_table(l: &LoadedScenario, p: &Projection, r: &[ServiceResult]) -> 
     Frame { columns }
 }
 
-/// The resources a result has, with their names in the `resources` table.
-fn resources_of(r: &ServiceResult) -> Vec<(&'static str, &ndarray::Array2<f64>)> {
-    [
-        ("floor_area_m2", &r.floor_area_m2),
-        ("groups", &r.groups),
-        ("weekly_hours", &r.weekly_hours),
-        ("teacher_fte", &r.teacher_fte),
-        ("staff_fte", &r.staff_fte),
-    ]
-    .into_iter()
-    .filter_map(|(n, v)| v.as_ref().map(|v| (n, v)))
-    .collect()
-}
-
 /// The `resources` table: scenario, service, area, year, resource, value. A service
 /// has the rows of the resources it defines.
 pub fn resources_table(l: &LoadedScenario, p: &Projection, r: &[ServiceResult]) -> Frame {
-    const NAMES: [&str; 5] = [
-        "floor_area_m2",
-        "groups",
-        "weekly_hours",
-        "teacher_fte",
-        "staff_fte",
-    ];
     let mut keys = Keys::new();
     let (mut resource, mut value) = (Vec::new(), Vec::new());
     for (i, res) in r.iter().enumerate() {
         for a in 0..p.areas.len() {
             for (k, y) in p.years.iter().enumerate() {
-                for (name, v) in resources_of(res) {
+                for (name, v) in res.resources() {
                     keys.push(i, a, *y);
-                    resource.push(NAMES.iter().position(|n| *n == name).unwrap_or(0) as u32);
+                    resource.push(RESOURCES.iter().position(|n| *n == name).unwrap_or(0) as u32);
                     value.push(Some(v[[a, k]]));
                 }
             }
@@ -782,7 +748,7 @@ pub fn resources_table(l: &LoadedScenario, p: &Projection, r: &[ServiceResult]) 
     columns.push((
         "resource".into(),
         ColumnData::Coded {
-            levels: NAMES.iter().map(ToString::to_string).collect(),
+            levels: RESOURCES.iter().map(ToString::to_string).collect(),
             codes: resource,
         },
     ));
@@ -846,7 +812,7 @@ fn service_summaries(l: &LoadedScenario, p: &Projection, r: &[ServiceResult]) ->
         .map(|((sv, section), res)| {
             let demand = |k: usize| res.demand.slice(ndarray::s![.., .., k]).sum();
             let cost = |k: usize| res.costs[5].column(k).sum();
-            let resources: serde_json::Map<String, serde_json::Value> = resources_of(res)
+            let resources: serde_json::Map<String, serde_json::Value> = res.resources()
                 .into_iter()
                 .map(|(n, v)| {
                     (

@@ -274,7 +274,7 @@ pub struct YearRates {
 
 /// The `(area, sex)` lane of a `(areas or 1, 2, width)` array.
 #[inline(always)]
-fn lane(arr: &Array3<f64>, a: usize, s: usize) -> &[f64] {
+pub(crate) fn lane(arr: &Array3<f64>, a: usize, s: usize) -> &[f64] {
     let (na, _, w) = arr.dim();
     let a = if na == 1 { 0 } else { a };
     let all = arr.as_slice().expect("rate arrays are in standard layout");

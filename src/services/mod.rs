@@ -215,6 +215,21 @@ impl Service {
         }
     }
 
+    /// Which of the [`RESOURCES`] the service defines: floor area when a segment has
+    /// a floor area per unit, the three teaching resources with a teaching model,
+    /// staff FTE when a segment has a staffing ratio.
+    pub fn resources(&self) -> [bool; 5] {
+        let any = |f: &dyn Fn(&Segment) -> bool| self.segments.iter().any(f);
+        let t = self.teaching.is_some();
+        [
+            any(&|s| s.floor_area_per_unit.is_some()),
+            t,
+            t,
+            t,
+            any(&|s| s.units_per_fte.is_some()),
+        ]
+    }
+
     fn n_ages(&self) -> usize {
         usize::from(self.ages.1.saturating_sub(self.ages.0)) + 1
     }
@@ -503,6 +518,26 @@ pub fn service_fixed(service: &Service, year: i32, base_year: i32) -> (f64, f64)
     })
 }
 
+/// Each area's share of a year's demand (all segments), by `(area, year)`, from demand
+/// by `(segment, area, year)`; equal shares in a year without demand. A fixed cost
+/// per service is carried by the areas in these shares.
+pub fn demand_shares(demand: &ndarray::Array3<f64>) -> Array2<f64> {
+    let d = demand.sum_axis(ndarray::Axis(0));
+    let (na, ny) = d.dim();
+    let mut shares = d.clone();
+    for k in 0..ny {
+        let total = d.column(k).sum();
+        for a in 0..na {
+            shares[[a, k]] = if total > 0.0 {
+                d[[a, k]] / total
+            } else {
+                1.0 / na as f64
+            };
+        }
+    }
+    shares
+}
+
 /// Checks that a teaching model fits the service: one lesson-hours entry per grade,
 /// and every segment with a largest group size.
 ///
@@ -580,6 +615,33 @@ pub struct ServiceResult {
 /// The cost components, in the order of [`ServiceResult::costs`].
 pub const COST_COMPONENTS: [&str; 6] = ["units", "premises", "staff", "fixed", "overhead", "total"];
 
+/// The resources of the `resources` table, in order.
+pub const RESOURCES: [&str; 5] = [
+    "floor_area_m2",
+    "groups",
+    "weekly_hours",
+    "teacher_fte",
+    "staff_fte",
+];
+
+impl ServiceResult {
+    /// The resources the service defines, with their names from [`RESOURCES`].
+    pub fn resources(&self) -> Vec<(&'static str, &Array2<f64>)> {
+        let all = [
+            &self.floor_area_m2,
+            &self.groups,
+            &self.weekly_hours,
+            &self.teacher_fte,
+            &self.staff_fte,
+        ];
+        RESOURCES
+            .into_iter()
+            .zip(all)
+            .filter_map(|(n, v)| v.as_ref().map(|v| (n, v)))
+            .collect()
+    }
+}
+
 /// The number of teaching groups for `d` pupils with groups of at most `max`:
 /// `⌈d / max − 1e-9⌉`, and 0 where there are no pupils (MODEL.md §7).
 pub fn groups(d: f64, max: f64) -> f64 {
@@ -637,10 +699,7 @@ pub fn from_demand(
     let (ng, na, ny, ni) = by_age.dim();
     let demand = by_age.sum_axis(ndarray::Axis(3));
     let zeros = || Array2::<f64>::zeros((na, ny));
-    let any = |f: &dyn Fn(&Segment) -> bool| service.segments.iter().any(f);
-    let has_floor = any(&|s| s.floor_area_per_unit.is_some());
-    let has_staff = any(&|s| s.units_per_fte.is_some());
-    let has_teaching = service.teaching.is_some();
+    let [has_floor, has_teaching, _, _, has_staff] = service.resources();
     let (mut floor, mut groups_out, mut hours, mut teachers, mut staff) =
         (zeros(), zeros(), zeros(), zeros(), zeros());
     let mut costs: [Array2<f64>; 6] = std::array::from_fn(|_| zeros());
@@ -667,17 +726,12 @@ pub fn from_demand(
         // One fixed sum a year for the service, carried by the areas in proportion to
         // their demand (equal shares in a year without demand); the overhead on it
         // follows each segment's overhead share.
+        let shares = demand_shares(&demand);
         for (k, &y) in years.iter().enumerate().take(ny) {
             let (fixed, overhead) = service_fixed(service, y, base_year);
-            let total: f64 = demand.slice(ndarray::s![.., .., k]).sum();
             for a in 0..na {
-                let share = if total > 0.0 {
-                    demand.slice(ndarray::s![.., a, k]).sum() / total
-                } else {
-                    1.0 / na as f64
-                };
-                costs[3][[a, k]] += fixed * share;
-                costs[4][[a, k]] += overhead * share;
+                costs[3][[a, k]] += fixed * shares[[a, k]];
+                costs[4][[a, k]] += overhead * shares[[a, k]];
             }
         }
     }

@@ -32,9 +32,9 @@ pub use rng::Rng;
 
 use crate::population::Population;
 use crate::projection::{
-    resolve, Direction, FlowValues, ProjectionError, ProjectionInputs, YearRates,
+    lane, resolve, Direction, FlowValues, ProjectionError, ProjectionInputs, YearRates,
 };
-use crate::services::{service_fixed, year_values, Service, ServiceError, Weights};
+use crate::services::{service_fixed, year_values, Service, ServiceError, Weights, RESOURCES};
 use ndarray::{Array2, ArrayView3};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -313,15 +313,6 @@ impl Multipliers {
     }
 }
 
-/// The `(area, sex)` lane of a `(areas or 1, 2, width)` array.
-#[inline(always)]
-fn lane(arr: &ndarray::Array3<f64>, a: usize, s: usize) -> &[f64] {
-    let (na, _, w) = arr.dim();
-    let a = if na == 1 { 0 } else { a };
-    let all = arr.as_slice().expect("rate arrays are in standard layout");
-    &all[(a * 2 + s) * w..(a * 2 + s + 1) * w]
-}
-
 /// What one block of trajectories wrote, per cell and lane.
 struct BlockOut {
     /// Population by `(cell, lane)`, cells `(area, sex, age, year)` of the group.
@@ -355,14 +346,6 @@ struct Ctx<'a> {
     /// `(row, sex)`.
     count_sums: Vec<Vec<Vec<f64>>>,
 }
-
-const RESOURCES: [&str; 5] = [
-    "floor_area_m2",
-    "groups",
-    "weekly_hours",
-    "teacher_fte",
-    "staff_fte",
-];
 
 impl Ctx<'_> {
     fn service_cells(&self, i: usize, ga: usize) -> usize {
@@ -454,21 +437,7 @@ pub fn run(
         mult: &mult,
         services,
         weights: &weights,
-        has: services
-            .iter()
-            .map(|s| {
-                let sv = s.service;
-                let any = |f: &dyn Fn(&crate::services::Segment) -> bool| sv.segments.iter().any(f);
-                let t = sv.teaching.is_some();
-                [
-                    any(&|g| g.floor_area_per_unit.is_some()),
-                    t,
-                    t,
-                    t,
-                    any(&|g| g.units_per_fte.is_some()),
-                ]
-            })
-            .collect(),
+        has: services.iter().map(|s| s.service.resources()).collect(),
         projected: &projected,
         count_sums: r
             .year_rates
@@ -1023,9 +992,10 @@ struct FlowLanes<'f> {
 }
 
 impl FlowLanes<'_> {
-    /// At index `i`: the combined out-rate, the net count and the arrivals per lane.
+    /// At index `i`: the combined out-rate, the net count and the arrivals per lane
+    /// (`ARR`: of closed systems; 0 without).
     #[inline(always)]
-    fn at(&self, i: usize) -> (V, V, V) {
+    fn at<const ARR: bool>(&self, i: usize) -> (V, V, V) {
         let (mut rc, mut cn, mut arr) = ([0.0; LANES], [0.0; LANES], [0.0; LANES]);
         for (r, m) in self.rates {
             for l in 0..LANES {
@@ -1037,10 +1007,12 @@ impl FlowLanes<'_> {
                 cn[l] += m[l] * c[i];
             }
         }
-        for (d, ci) in self.closed {
-            let p = &self.pool[(ci * 2 + self.s) * self.w + i];
-            for l in 0..LANES {
-                arr[l] += d[i] * p[l];
+        if ARR {
+            for (d, ci) in self.closed {
+                let p = &self.pool[(ci * 2 + self.s) * self.w + i];
+                for l in 0..LANES {
+                    arr[l] += d[i] * p[l];
+                }
             }
         }
         (rc, cn, arr)
@@ -1138,25 +1110,7 @@ fn ages_pass<const COMP: bool, const ARR: bool>(
     let n = p.len();
     let mut open = [0.0; LANES];
     for i in 0..n {
-        let (mut rc, mut cn, mut arr) = ([0.0; LANES], [0.0; LANES], [0.0; LANES]);
-        for (r, m) in flows.rates {
-            for l in 0..LANES {
-                rc[l] += m[l] * r[i];
-            }
-        }
-        for (c, m) in flows.counts {
-            for l in 0..LANES {
-                cn[l] += m[l] * c[i];
-            }
-        }
-        if ARR {
-            for (d, ci) in flows.closed {
-                let pl = &flows.pool[(ci * 2 + flows.s) * flows.w + i];
-                for l in 0..LANES {
-                    arr[l] += d[i] * pl[l];
-                }
-            }
-        }
+        let (rc, cn, arr) = flows.at::<ARR>(i);
         let pi = &p[i];
         let mut x = [0.0; LANES];
         for l in 0..LANES {
@@ -1327,7 +1281,7 @@ fn step_fast(
                 base[l] = born[l] - bd[l];
                 deaths[l] += bd[l];
             }
-            let (rc, cn, arr) = flows.at(n);
+            let (rc, cn, arr) = flows.at::<true>(n);
             let x = survive_lanes(
                 &base,
                 &zero,
@@ -1385,24 +1339,7 @@ fn step<const NOISE: bool>(
     let zero: V = [0.0; LANES];
     // Births from the women at the start of the year.
     for (al, a) in group.clone().enumerate() {
-        let f = r
-            .fertility
-            .row(if r.fertility.dim().0 == 1 { 0 } else { a });
-        let level = r.fertility_factor.get(a).copied().unwrap_or(1.0);
-        let mut b = zero;
-        for (x, fx) in f.iter().enumerate() {
-            if *fx == 0.0 {
-                continue;
-            }
-            let p = &cur[al * 2 * n + x];
-            for l in 0..LANES {
-                b[l] += fx * p[l];
-            }
-        }
-        for l in 0..LANES {
-            b[l] *= level * ly.mf[l];
-        }
-        births[al] = b;
+        births[al] = births_fast(r, ly, cur, n, al, a);
     }
     // Newborns of each sex after birth-year deaths, and their Poisson draws.
     let mut born = vec![[zero; 2]; group.len()];

@@ -153,6 +153,24 @@ fn spec(n: usize) -> Spec {
     }
 }
 
+/// The default spreads with process noise, `n` trajectories.
+fn noisy(n: usize) -> Spec {
+    Spec {
+        trajectories: n,
+        process_noise: true,
+        ..Spec::default()
+    }
+}
+
+/// A service with no per-service fixed cost shares and no discounting.
+fn input(service: &Service) -> ServiceInput<'_> {
+    ServiceInput {
+        service,
+        fixed_shares: None,
+        discount_rate: 0.0,
+    }
+}
+
 const ALL: Want = Want {
     population: true,
     components: true,
@@ -171,11 +189,7 @@ fn without_spreads_every_quantile_is_the_deterministic_run() {
         let det = project(&pop, 2024, 2034, Some(&inp)).unwrap();
         let sv = school();
         let ev = evaluate(&sv, det.population.view(), &det.years, 2024, 0.03).unwrap();
-        let services = [ServiceInput {
-            service: &sv,
-            fixed_shares: None,
-            discount_rate: 0.0,
-        }];
+        let services = [input(&sv)];
         let mc = run(
             &pop,
             2024,
@@ -254,19 +268,9 @@ fn without_spreads_every_quantile_is_the_deterministic_run() {
 #[test]
 fn quantiles_are_monotone_and_spread_with_uncertainty() {
     let (pop, inp) = setup(true, 50.0);
-    let sp = Spec {
-        process_noise: true,
-        ..Spec {
-            trajectories: 101,
-            ..Spec::default()
-        }
-    };
+    let sp = noisy(101);
     let sv = school();
-    let services = [ServiceInput {
-        service: &sv,
-        fixed_shares: None,
-        discount_rate: 0.0,
-    }];
+    let services = [input(&sv)];
     let mc = run(
         &pop,
         2024,
@@ -348,19 +352,9 @@ fn with_process_noise_only_the_mean_converges_to_the_deterministic_run() {
 #[test]
 fn the_same_seed_gives_the_same_numbers_whatever_the_threads() {
     let (pop, inp) = setup(true, 20.0);
-    let sp = Spec {
-        process_noise: true,
-        ..Spec {
-            trajectories: 37,
-            ..Spec::default()
-        }
-    };
+    let sp = noisy(37);
     let sv = school();
-    let services = [ServiceInput {
-        service: &sv,
-        fixed_shares: None,
-        discount_rate: 0.0,
-    }];
+    let services = [input(&sv)];
     let go = |threads: usize, seed: u64| {
         let sp = Spec { seed, ..sp.clone() };
         rayon::ThreadPoolBuilder::new()
