@@ -827,7 +827,7 @@ fn run_block<const NOISE: bool>(
                 }
             }
             if NOISE {
-                step::<NOISE>(
+                step_noisy(
                     ctx,
                     r,
                     &ly,
@@ -1316,10 +1316,10 @@ fn step_fast(
 }
 
 /// One year step of a block for a group of areas: MODEL.md §2 per lane, with the
-/// lanes' multipliers, and Poisson draws when `NOISE`.
+/// lanes' multipliers and Poisson draws of births, deaths and movers (process noise).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn step<const NOISE: bool>(
+fn step_noisy(
     ctx: &Ctx<'_>,
     r: &YearRates,
     ly: &LaneYear,
@@ -1348,14 +1348,8 @@ fn step<const NOISE: bool>(
         for s in 0..2 {
             let qb = lane(&r.q, a, s)[n] * qf;
             for l in 0..LANES {
-                let mut bs = births[al][l] * share[s];
-                if NOISE {
-                    bs = rngs[al][l].poisson(bs);
-                }
-                let mut bd = (bs * qb * ly.mq[l]).min(bs);
-                if NOISE {
-                    bd = rngs[al][l].poisson(bd).min(bs);
-                }
+                let bs = rngs[al][l].poisson(births[al][l] * share[s]);
+                let bd = rngs[al][l].poisson((bs * qb * ly.mq[l]).min(bs)).min(bs);
                 born[al][s][l] = bs;
                 born_deaths[al][s][l] = bd;
             }
@@ -1386,10 +1380,7 @@ fn step<const NOISE: bool>(
                             } else {
                                 born[al][s][l] - born_deaths[al][s][l]
                             };
-                            m[l] = ly.mm[f][l] * rl[i] * base;
-                            if NOISE {
-                                m[l] = rngs[al][l].poisson(m[l]);
-                            }
+                            m[l] = rngs[al][l].poisson(ly.mm[f][l] * rl[i] * base);
                         }
                         movers[((ci * ga + al) * 2 + s) * w + i] = m;
                         let p = &mut pool[(ci * 2 + s) * w + i];
@@ -1414,10 +1405,8 @@ fn step<const NOISE: bool>(
                     let p = p_lane[i];
                     let mut d = zero;
                     for l in 0..LANES {
-                        d[l] = (p[l] * q[i] * qf * ly.mq[l]).min(p[l]);
-                        if NOISE {
-                            d[l] = rngs[al][l].poisson(d[l]).min(p[l]);
-                        }
+                        let expected = (p[l] * q[i] * qf * ly.mq[l]).min(p[l]);
+                        d[l] = rngs[al][l].poisson(expected).min(p[l]);
                     }
                     (p, d)
                 } else {
@@ -1452,21 +1441,15 @@ fn step<const NOISE: bool>(
                                 let rv = lane(rt, a, s)[i];
                                 for l in 0..LANES {
                                     let base = p[l] - if i < n { 0.0 } else { d[l] };
-                                    let mut m = ly.mm[f][l] * rv * base;
-                                    if NOISE {
-                                        m = rngs[al][l].poisson(m);
-                                    }
-                                    leave[l] += m;
+                                    leave[l] += rngs[al][l].poisson(ly.mm[f][l] * rv * base);
                                 }
                             }
                         }
                     }
                 }
-                if NOISE {
-                    for l in 0..LANES {
-                        cin[l] = rngs[al][l].poisson(cin[l]);
-                        cout[l] = rngs[al][l].poisson(cout[l]);
-                    }
+                for l in 0..LANES {
+                    cin[l] = rngs[al][l].poisson(cin[l]);
+                    cout[l] = rngs[al][l].poisson(cout[l]);
                 }
                 let mut x = zero;
                 for l in 0..LANES {
