@@ -136,12 +136,179 @@ impl Summary {
 /// The mean and the quantiles (type 7: linear between order statistics, as R's
 /// default and numpy's) of `values`.
 pub fn summarise(values: &mut [f64], levels: &[f64]) -> (f64, Vec<f64>) {
-    summarise_with(values, levels, &mut Vec::new())
+    let mut q = vec![0.0; levels.len()];
+    let mean = Selector::default().summarise(values, levels, &mut q);
+    (mean, q)
 }
 
-/// As [`summarise`], with a reusable buffer: the values are turned into integer keys
-/// that sort like the numbers (faster to select among than floats).
-fn summarise_with(values: &mut [f64], levels: &[f64], keys: &mut Vec<i64>) -> (f64, Vec<f64>) {
+/// Exact order statistics of many small sets of numbers, with reusable buffers.
+///
+/// The values are counted into buckets of equal width between their minimum and
+/// maximum; the bucket of a value is a monotone function of it, so every value of a
+/// lower bucket is at most every value of a higher one and the counts tell which
+/// bucket holds each wanted order statistic. Only the values of those few buckets are
+/// then collected and ordered. Sets with a value that is not finite fall back to
+/// selection on integer keys.
+#[derive(Debug, Default)]
+struct Selector {
+    bucket: Vec<u16>,
+    /// Four interleaved histograms (consecutive values rarely wait on each other's
+    /// count), then their sums.
+    counts: Vec<u32>,
+    /// Per bucket holding a wanted rank: where its values would start among the
+    /// collected ones in order; `u32::MAX` for the others.
+    keep: Vec<u32>,
+    collected: Vec<f64>,
+    keys: Vec<i64>,
+    /// The wanted ranks, ascending, and their positions among the collected values.
+    want: Vec<usize>,
+    at: Vec<usize>,
+}
+
+impl Selector {
+    /// Returns the mean of `v` and writes its quantiles at `levels` into `q`.
+    fn summarise(&mut self, v: &[f64], levels: &[f64], q: &mut [f64]) -> f64 {
+        let n = v.len();
+        if n == 0 {
+            q.fill(f64::NAN);
+            return f64::NAN;
+        }
+        let (mut s, mut lo, mut hi) = ([0.0; 4], [f64::INFINITY; 4], [f64::NEG_INFINITY; 4]);
+        let chunks = v.chunks_exact(4);
+        let rest = chunks.remainder();
+        for c in chunks {
+            for l in 0..4 {
+                s[l] += c[l];
+                lo[l] = if c[l] < lo[l] { c[l] } else { lo[l] };
+                hi[l] = if c[l] > hi[l] { c[l] } else { hi[l] };
+            }
+        }
+        let (mut sum, mut min, mut max) = ((s[0] + s[1]) + (s[2] + s[3]), lo[0], hi[0]);
+        for l in 1..4 {
+            min = min.min(lo[l]);
+            max = max.max(hi[l]);
+        }
+        for x in rest {
+            sum += x;
+            min = min.min(*x);
+            max = max.max(*x);
+        }
+        let mean = sum / n as f64;
+        if !(sum.is_finite() && min.is_finite() && max.is_finite()) {
+            let mut copy = v.to_vec();
+            let (_, qs) = summarise_keys(&mut copy, levels, &mut self.keys);
+            q.copy_from_slice(&qs);
+            return mean;
+        }
+        if min == max {
+            q.fill(min);
+            return mean;
+        }
+        // The order statistics the levels need: ⌊h⌋, and ⌊h⌋ + 1 to interpolate.
+        self.want.clear();
+        for &p in levels {
+            let h = (n - 1) as f64 * p;
+            let r = h.floor() as usize;
+            self.want.push(r);
+            if h > r as f64 && r + 1 < n {
+                self.want.push(r + 1);
+            }
+        }
+        self.want.sort_unstable();
+        self.want.dedup();
+        // Buckets 0..=nb: the value's distance from the minimum in widths, rounded to
+        // the nearest integer by adding 1.5·2⁵² (whose last place is 1) and reading
+        // the low bits. Every step is monotone, so the bucket is too.
+        let nb = (n / 4).next_power_of_two().clamp(16, 4096);
+        let scale = nb as f64 / (max - min);
+        if !scale.is_finite() {
+            let mut copy = v.to_vec();
+            let (_, qs) = summarise_keys(&mut copy, levels, &mut self.keys);
+            q.copy_from_slice(&qs);
+            return mean;
+        }
+        const ROUND: f64 = 6_755_399_441_055_744.0;
+        let nb = nb + 1;
+        self.bucket.clear();
+        self.bucket.extend(
+            v.iter()
+                .map(|x| ((x - min) * scale + ROUND).to_bits() as u16),
+        );
+        self.counts.clear();
+        self.counts.resize(5 * nb, 0);
+        let (four, sums) = self.counts.split_at_mut(4 * nb);
+        let body = self.bucket.chunks_exact(4);
+        for b in body.remainder() {
+            sums[usize::from(*b)] += 1;
+        }
+        for c in body {
+            for (h, b) in c.iter().enumerate() {
+                four[h * nb + usize::from(*b)] += 1;
+            }
+        }
+        for (b, total) in sums.iter_mut().enumerate() {
+            *total += four[b] + four[nb + b] + four[2 * nb + b] + four[3 * nb + b];
+        }
+        // Which buckets hold a wanted rank, and where those ranks fall among the
+        // collected values (kept buckets in order, each in its own stretch).
+        const SKIP: u32 = u32::MAX;
+        self.keep.clear();
+        self.keep.resize(nb, SKIP);
+        self.at.clear();
+        let (mut b, mut below, mut kept) = (0usize, 0usize, 0usize);
+        for &r in &self.want {
+            while below + sums[b] as usize <= r {
+                below += sums[b] as usize;
+                b += 1;
+            }
+            if self.keep[b] == SKIP {
+                self.keep[b] = kept as u32;
+                kept += sums[b] as usize;
+            }
+            self.at.push(self.keep[b] as usize + (r - below));
+        }
+        // The values of kept buckets, in any order (the slot after them takes the
+        // others and is overwritten).
+        let keep = &self.keep[..];
+        self.collected.clear();
+        self.collected.resize(kept + 1, 0.0);
+        let (col, mut len) = (&mut self.collected[..], 0usize);
+        for (x, b) in v.iter().zip(&self.bucket) {
+            col[len.min(kept)] = *x;
+            len += usize::from(keep[usize::from(*b)] != SKIP);
+        }
+        // Every value of a kept bucket is at most every value of a later one, so a
+        // wanted rank's position among the collected values in order is its position
+        // in its bucket plus the sizes of the kept buckets before it.
+        let values = &mut self.collected[..kept];
+        if kept <= 128 {
+            values.sort_unstable_by(f64::total_cmp);
+        } else {
+            multi_select_by(values, &self.at, 0, &f64::total_cmp);
+        }
+        let (want, at) = (&self.want, &self.at);
+        let stat = |r: usize| -> f64 {
+            let j = want.binary_search(&r).expect("a wanted rank");
+            values[at[j]]
+        };
+        for (out, &p) in q.iter_mut().zip(levels) {
+            let h = (n - 1) as f64 * p;
+            let r = h.floor() as usize;
+            let v_lo = stat(r);
+            let frac = h - r as f64;
+            *out = if frac > 0.0 && r + 1 < n {
+                v_lo + frac * (stat(r + 1) - v_lo)
+            } else {
+                v_lo
+            };
+        }
+        mean
+    }
+}
+
+/// As [`summarise`] by selection on integer keys that sort like the numbers (any
+/// value, NaN included, has its place).
+fn summarise_keys(values: &mut [f64], levels: &[f64], keys: &mut Vec<i64>) -> (f64, Vec<f64>) {
     let n = values.len();
     let mean = values.iter().sum::<f64>() / n as f64;
     keys.clear();
@@ -163,7 +330,7 @@ fn summarise_with(values: &mut [f64], levels: &[f64], keys: &mut Vec<i64>) -> (f
     }
     want.sort_unstable();
     want.dedup();
-    multi_select(keys, &want, 0);
+    multi_select_by(keys, &want, 0, &i64::cmp);
     let out = levels
         .iter()
         .map(|&p| {
@@ -181,18 +348,24 @@ fn summarise_with(values: &mut [f64], levels: &[f64], keys: &mut Vec<i64>) -> (f
     (mean, out)
 }
 
-/// Puts the elements of `keys` at the positions `want` (ascending, relative to
-/// `keys` plus `offset`) where a full sort would put them.
-fn multi_select(keys: &mut [i64], want: &[usize], offset: usize) {
-    if want.is_empty() || keys.is_empty() {
+/// Puts the elements of `v` at the positions `want` (ascending, relative to `v` plus
+/// `offset`) where a full sort by `cmp` would put them: selects the middle one, then
+/// recurses into each side.
+fn multi_select_by<T>(
+    v: &mut [T],
+    want: &[usize],
+    offset: usize,
+    cmp: &impl Fn(&T, &T) -> std::cmp::Ordering,
+) {
+    if want.is_empty() || v.is_empty() {
         return;
     }
     let mid = want.len() / 2;
     let k = want[mid] - offset;
-    keys.select_nth_unstable(k);
-    let (left, right) = keys.split_at_mut(k);
-    multi_select(left, &want[..mid], offset);
-    multi_select(&mut right[1..], &want[mid + 1..], offset + k + 1);
+    v.select_nth_unstable_by(k, cmp);
+    let (left, right) = v.split_at_mut(k);
+    multi_select_by(left, &want[..mid], offset, cmp);
+    multi_select_by(&mut right[1..], &want[mid + 1..], offset + k + 1, cmp);
 }
 
 /// The summaries of one service: demand by `(segment, area, year)`, each resource and
@@ -313,15 +486,17 @@ impl Multipliers {
     }
 }
 
-/// What one block of trajectories wrote, per cell and lane.
-struct BlockOut {
+/// Where one block of trajectories writes, per cell and lane.
+struct BlockOut<'o> {
     /// Population by `(cell, lane)`, cells `(area, sex, age, year)` of the group.
-    pop: Vec<f64>,
+    pop: &'o mut [f64],
     /// Components by `(component, cell, lane)`, cells `(area, sex, projected year)`.
-    comps: Vec<f64>,
+    comps: &'o mut [f64],
     /// Per service: by `(cell, lane)`, cells demand `(segment, area, year)`, then
     /// resources `(resource, area, year)`, then costs `(component, area, year)`.
-    services: Vec<Vec<f64>>,
+    services: Vec<&'o mut [f64]>,
+    /// From one cell's lanes to the next.
+    stride: usize,
     /// Working space: demand by `(segment, age)` per lane, and one lane's.
     scratch: Vec<V>,
     by_age: Vec<f64>,
@@ -345,6 +520,59 @@ struct Ctx<'a> {
     /// Per year slot, per flow given as counts, the sum over indices per
     /// `(row, sex)`.
     count_sums: Vec<Vec<Vec<f64>>>,
+    /// Per year slot: what every block needs of its rates, worked out once.
+    plans: Vec<Option<YearPlan>>,
+}
+
+/// What every block needs of a projected year's rates, worked out once.
+struct YearPlan {
+    /// Out-rate flows without destinations (indices into the year's flows).
+    rates: Vec<usize>,
+    /// Count flows, and whether each brings people in.
+    counts: Vec<(usize, bool)>,
+    /// Whether a closed internal system runs this year.
+    closed: bool,
+    /// Per `(row of q, sex)`: the largest death probability of an age (before the
+    /// year's improvement factor and the lanes' multipliers).
+    qmax: Vec<f64>,
+    /// Per fertility row: the ages with a fertility rate other than 0.
+    fertile: Vec<std::ops::Range<usize>>,
+}
+
+impl YearPlan {
+    fn new(r: &YearRates, n: usize) -> YearPlan {
+        let mut plan = YearPlan {
+            rates: Vec::new(),
+            counts: Vec::new(),
+            closed: false,
+            qmax: Vec::new(),
+            fertile: Vec::new(),
+        };
+        for (f, fl) in r.flows.iter().enumerate() {
+            match (&fl.values, &fl.destinations) {
+                (FlowValues::Counts(_), _) => plan.counts.push((f, fl.direction == Direction::In)),
+                (FlowValues::OutRates(_), None) => plan.rates.push(f),
+                (FlowValues::OutRates(_), Some(_)) => plan.closed = true,
+            }
+        }
+        let w = r.q.dim().2;
+        let q = r.q.as_slice().expect("rate arrays are in standard layout");
+        plan.qmax = q
+            .chunks_exact(w)
+            .map(|l| l[..n].iter().fold(0.0, |m: f64, x| m.max(*x)))
+            .collect();
+        plan.fertile = r
+            .fertility
+            .rows()
+            .into_iter()
+            .map(|row| {
+                let lo = row.iter().position(|f| *f != 0.0).unwrap_or(0);
+                let hi = row.iter().rposition(|f| *f != 0.0).map_or(0, |h| h + 1);
+                lo..hi.max(lo)
+            })
+            .collect();
+        plan
+    }
 }
 
 impl Ctx<'_> {
@@ -459,6 +687,11 @@ pub fn run(
                 })
             })
             .collect(),
+        plans: r
+            .year_rates
+            .iter()
+            .map(|y| y.as_ref().map(|y| YearPlan::new(y, n)))
+            .collect(),
     };
     // Areas are independent unless a closed internal system couples them.
     let groups: Vec<std::ops::Range<usize>> = if closed {
@@ -499,108 +732,145 @@ pub fn run(
         })
         .collect();
     // Per service: demand and total cost by (year, trajectory), summed over areas.
+    let (tot_d, tot_c) = (ctx.services_wanted(), want.costs);
+    let sized = |on: bool| if on { vec![0.0; ny * nt] } else { Vec::new() };
     let mut totals: Vec<(Vec<f64>, Vec<f64>)> = services
         .iter()
-        .map(|_| (vec![0.0; ny * nt], vec![0.0; ny * nt]))
+        .map(|_| (sized(tot_d), sized(tot_c)))
         .collect();
     let stride = 1 + nl;
-    // One group: its blocks (in parallel when it is the only group), then each cell's
-    // values gathered over the trajectories and summarised, packed `stride` values a
-    // cell (mean, then the quantiles).
-    let run_group = |g: &std::ops::Range<usize>, parallel: bool, vals: &mut Vec<f64>| -> GroupOut {
+    // One group: its blocks (in parallel when it is the only group) write their lanes
+    // into the slot's buffer, by (block, cell, lane); then each cell's values are
+    // gathered over the trajectories and summarised, packed `stride` values a cell
+    // (mean, then the quantiles), and every service's demand and total cost summed
+    // over the group's cells by (year, trajectory).
+    let run_group = |g: &std::ops::Range<usize>, parallel: bool, slot: &mut Slot| {
         let ga = g.len();
-        let block = |b: usize| {
-            let out = crate::projection::simd_dispatch(BlockRun {
+        let lay = Layout::new(&ctx, ga);
+        // Every block writes its lanes of every cell into its own part, by (cell,
+        // lane): a block's part stays in the cache while it runs.
+        let per_block = lay.cells * LANES;
+        if slot.blocks.len() < nb * per_block {
+            // Every cell of every block is written, so the buffer is only grown.
+            slot.blocks.resize(nb * per_block, 0.0);
+        }
+        let block = |(b, chunk): (usize, &mut [f64])| {
+            crate::projection::simd_dispatch(BlockRun {
                 ctx: &ctx,
                 group: g.clone(),
                 t0: b * LANES,
+                lay: &lay,
+                out: chunk,
             });
             progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-            out
         };
-        let blocks: Vec<BlockOut> = if parallel {
-            (0..nb).into_par_iter().map(block).collect()
+        let blocks = &mut slot.blocks[..nb * per_block];
+        if parallel {
+            blocks.par_chunks_mut(per_block).enumerate().for_each(block);
         } else {
-            (0..nb).map(block).collect()
+            blocks.chunks_mut(per_block).enumerate().for_each(block);
+        }
+        let blocks = &slot.blocks[..nb * per_block];
+        // Cell `c`'s values over the trajectories, gathered from every block.
+        let gather = |c: usize, v: &mut Vec<f64>| {
+            v.resize(nt, 0.0);
+            let mut full = v.chunks_exact_mut(LANES);
+            for (b, dst) in (&mut full).enumerate() {
+                let at = (b * lay.cells + c) * LANES;
+                let dst: &mut [f64; LANES] = dst.try_into().expect("a block's lanes");
+                *dst = blocks[at..at + LANES].try_into().expect("a block's lanes");
+            }
+            let rest = full.into_remainder();
+            if !rest.is_empty() {
+                let at = ((nt / LANES) * lay.cells + c) * LANES;
+                rest.copy_from_slice(&blocks[at..at + rest.len()]);
+            }
         };
-        let mut gather = |get: &(dyn Fn(&BlockOut) -> &[f64] + Sync), cells: usize| -> Vec<f64> {
-            vals.clear();
-            vals.resize(cells * nt, 0.0);
-            for (b, blk) in blocks.iter().enumerate() {
-                let t0 = b * LANES;
-                let m = LANES.min(nt - t0);
-                let src = get(blk).chunks_exact(LANES).take(cells);
-                for (dst, src) in vals.chunks_exact_mut(nt).zip(src) {
-                    dst[t0..t0 + m].copy_from_slice(&src[..m]);
+        // Per service: the group's demand and total cost by (year, trajectory), the
+        // sums of its demand cells `(segment, area, year)` and of its total-cost cells
+        // `(area, year)`, added as the cells go by (in cell order).
+        slot.tots.resize_with(services.len(), Default::default);
+        let mut to_total: Vec<Option<(usize, bool, bool)>> = vec![None; lay.cells];
+        for (i, (d, cost)) in slot.tots.iter_mut().enumerate() {
+            let ng = services[i].service.segments.len();
+            let nres = ctx.has[i].iter().filter(|h| **h).count();
+            let (off, per) = (lay.services[i], ga * ny);
+            if tot_d {
+                // Rows are written by their first cell (zeros when there is none, or
+                // when the cells are added up after a parallel run).
+                d.resize(ny * nt, 0.0);
+                if parallel || ng == 0 {
+                    d.fill(0.0);
+                }
+                for c in off..off + ng * per {
+                    to_total[c] = Some((i, false, c == off + (c - off) % ny));
                 }
             }
-            let summarise_cell = |keys: &mut Vec<i64>, v: &mut [f64], packed: &mut [f64]| {
-                let (mean, q) = summarise_with(v, levels, keys);
-                packed[0] = mean;
-                packed[1..].copy_from_slice(&q);
-            };
-            let mut packed = vec![0.0; cells * stride];
-            if parallel {
-                vals.par_chunks_mut(nt)
-                    .zip(packed.par_chunks_mut(stride))
-                    .for_each_init(Vec::new, |keys, (v, p)| summarise_cell(keys, v, p));
-            } else {
-                let mut keys = Vec::new();
-                for (v, p) in vals.chunks_mut(nt).zip(packed.chunks_mut(stride)) {
-                    summarise_cell(&mut keys, v, p);
+            if tot_c {
+                cost.resize(ny * nt, 0.0);
+                if parallel {
+                    cost.fill(0.0);
+                }
+                let first = off + (ng + nres + 5) * per;
+                for c in first..first + per {
+                    to_total[c] = Some((i, true, c < first + ny));
                 }
             }
-            packed
+        }
+        let ny_of = |c: usize| {
+            // The year of a service cell: cells run (block, area, year).
+            let i = lay.services.partition_point(|o| *o <= c) - 1;
+            (c - lay.services[i]) % ny
         };
-        let pop = want
-            .population
-            .then(|| gather(&|b| &b.pop, ga * 2 * n * ny));
-        let per = ga * 2 * nyp;
-        let comps = want.components.then(|| {
-            (0..5)
-                .map(|j| gather(&|b| &b.comps[j * per * LANES..(j + 1) * per * LANES], per))
-                .collect()
-        });
-        let svcs: Vec<Vec<f64>> = if ctx.services_wanted() {
-            (0..services.len())
-                .map(|i| gather(&|b| &b.services[i], ctx.service_cells(i, ga)))
-                .collect()
+        slot.packed.resize(lay.cells * stride, 0.0);
+        if parallel {
+            slot.packed
+                .par_chunks_mut(stride)
+                .enumerate()
+                .for_each_init(
+                    || (Vec::new(), Selector::default()),
+                    |(v, sel), (c, p)| {
+                        gather(c, v);
+                        p[0] = sel.summarise(v, levels, &mut p[1..]);
+                    },
+                );
+            let mut v = Vec::new();
+            for (c, t) in to_total.iter().enumerate() {
+                if let Some((i, is_cost, _)) = *t {
+                    gather(c, &mut v);
+                    let k = ny_of(c);
+                    let dst = if is_cost {
+                        &mut slot.tots[i].1
+                    } else {
+                        &mut slot.tots[i].0
+                    };
+                    for (x, y) in dst[k * nt..(k + 1) * nt].iter_mut().zip(&v) {
+                        *x += y;
+                    }
+                }
+            }
         } else {
-            Vec::new()
-        };
-        // Per trajectory: every service's demand and total cost of this group by year.
-        let mut tots: Vec<(Vec<f64>, Vec<f64>)> = Vec::new();
-        if ctx.services_wanted() {
-            for i in 0..services.len() {
-                let (mut d, mut c) = (vec![0.0; ny * nt], vec![0.0; ny * nt]);
-                let ng = services[i].service.segments.len();
-                let nres = ctx.has[i].iter().filter(|h| **h).count();
-                let per = ga * ny;
-                for (b, blk) in blocks.iter().enumerate() {
-                    let src = &blk.services[i];
-                    for l in 0..LANES.min(nt - b * LANES) {
-                        let t = b * LANES + l;
-                        for al in 0..ga {
-                            for k in 0..ny {
-                                for g in 0..ng {
-                                    d[k * nt + t] += src[((g * per) + al * ny + k) * LANES + l];
-                                }
-                                if want.costs {
-                                    let cell = (ng + nres + 5) * per + al * ny + k;
-                                    c[k * nt + t] += src[cell * LANES + l];
-                                }
-                            }
+            let (v, sel) = (&mut slot.vals, &mut slot.sel);
+            for (c, p) in slot.packed.chunks_exact_mut(stride).enumerate() {
+                gather(c, v);
+                p[0] = sel.summarise(v, levels, &mut p[1..]);
+                if let Some((i, is_cost, first)) = to_total[c] {
+                    let k = ny_of(c);
+                    let dst = if is_cost {
+                        &mut slot.tots[i].1
+                    } else {
+                        &mut slot.tots[i].0
+                    };
+                    let dst = &mut dst[k * nt..(k + 1) * nt];
+                    if first {
+                        dst.copy_from_slice(v);
+                    } else {
+                        for (x, y) in dst.iter_mut().zip(v.iter()) {
+                            *x += y;
                         }
                     }
                 }
-                tots.push((d, c));
             }
-        }
-        GroupOut {
-            pop,
-            comps,
-            svcs,
-            tots,
         }
     };
     let set = |sm: &mut Summary, cell: usize, packed: &[f64]| {
@@ -610,62 +880,85 @@ pub fn run(
         }
     };
     // Independent areas run in parallel, a few at a time so that their outputs stay
-    // small, and are put in place in order (so sums over areas are the same whatever
-    // the threads); a single coupled group runs its blocks in parallel instead.
+    // small, each in a slot whose buffers are reused, and are put in place in order
+    // (so sums over areas are the same whatever the threads); a single coupled group
+    // runs its blocks in parallel instead.
     let chunk = if groups.len() == 1 {
         1
     } else {
         4 * rayon::current_num_threads()
     };
+    let mut slots: Vec<Slot> = (0..chunk.min(groups.len()))
+        .map(|_| Slot::default())
+        .collect();
     for gs in groups.chunks(chunk) {
-        let outs: Vec<GroupOut> = if gs.len() == 1 {
-            vec![run_group(&gs[0], true, &mut Vec::new())]
+        let slots = &mut slots[..gs.len()];
+        if gs.len() == 1 {
+            run_group(&gs[0], true, &mut slots[0]);
         } else {
-            gs.par_iter()
-                .map_init(Vec::new, |vals, g| run_group(g, false, vals))
-                .collect()
-        };
-        for (g, o) in gs.iter().zip(outs) {
+            slots
+                .par_iter_mut()
+                .zip(gs)
+                .for_each(|(slot, g)| run_group(g, false, slot));
+        }
+        for (g, o) in gs.iter().zip(slots.iter()) {
             let ga = g.len();
-            if let (Some(ps), Some(v)) = (&mut population, &o.pop) {
+            let lay = Layout::new(&ctx, ga);
+            let packed = |at: usize, cells: usize| {
+                o.packed[at * stride..(at + cells) * stride].chunks_exact(stride)
+            };
+            if let Some(ps) = &mut population {
                 let offset = g.start * 2 * n * ny;
-                for (c, p) in v.chunks_exact(stride).enumerate() {
+                for (c, p) in packed(lay.pop, ga * 2 * n * ny).enumerate() {
                     set(ps, offset + c, p);
                 }
             }
-            if let (Some(cs), Some(v)) = (&mut components, &o.comps) {
-                let offset = g.start * 2 * nyp;
-                for (comp, v) in cs.iter_mut().zip(v.iter()) {
-                    for (c, p) in v.chunks_exact(stride).enumerate() {
+            if let Some(cs) = &mut components {
+                let (offset, per) = (g.start * 2 * nyp, ga * 2 * nyp);
+                for (j, comp) in cs.iter_mut().enumerate() {
+                    for (c, p) in packed(lay.comps + j * per, per).enumerate() {
                         set(comp, offset + c, p);
                     }
                 }
             }
-            for (i, (s, v)) in svc.iter_mut().zip(&o.svcs).enumerate() {
-                let ng = services[i].service.segments.len();
-                let nres = s.resources.len();
-                let per = ga * ny;
-                for (c, p) in v.chunks_exact(stride).enumerate() {
-                    // Cells: demand (g, a, k), resources (r, a, k), costs (c, a, k).
-                    let (block, rest) = (c / per, c % per);
-                    let (al, k) = (rest / ny, rest % ny);
-                    let cell = (g.start + al) * ny + k;
-                    if block < ng {
-                        set(&mut s.demand, block * na * ny + cell, p);
-                    } else if block < ng + nres {
-                        set(&mut s.resources[block - ng].1, cell, p);
-                    } else {
-                        set(&mut s.costs[block - ng - nres], cell, p);
+            if ctx.services_wanted() {
+                for (i, s) in svc.iter_mut().enumerate() {
+                    let ng = services[i].service.segments.len();
+                    let nres = s.resources.len();
+                    let per = ga * ny;
+                    let cells = ctx.service_cells(i, ga);
+                    for (c, p) in packed(lay.services[i], cells).enumerate() {
+                        // Cells: demand (g, a, k), resources (r, a, k), costs (c, a, k).
+                        let (block, rest) = (c / per, c % per);
+                        let (al, k) = (rest / ny, rest % ny);
+                        let cell = (g.start + al) * ny + k;
+                        if block < ng {
+                            set(&mut s.demand, block * na * ny + cell, p);
+                        } else if block < ng + nres {
+                            set(&mut s.resources[block - ng].1, cell, p);
+                        } else {
+                            set(&mut s.costs[block - ng - nres], cell, p);
+                        }
                     }
                 }
             }
-            for ((d, c), (gd, gc)) in totals.iter_mut().zip(&o.tots) {
-                for (x, y) in d.iter_mut().zip(gd) {
-                    *x += y;
+        }
+        // Each (service, year) row adds the groups' rows in area order.
+        let rows = |v: &mut Vec<f64>, pick: &(dyn Fn(&Slot) -> &[f64] + Sync)| {
+            v.par_chunks_mut(nt).enumerate().for_each(|(k, row)| {
+                for o in slots.iter() {
+                    for (x, y) in row.iter_mut().zip(&pick(o)[k * nt..(k + 1) * nt]) {
+                        *x += y;
+                    }
                 }
-                for (x, y) in c.iter_mut().zip(gc) {
-                    *x += y;
-                }
+            });
+        };
+        for (i, (d, c)) in totals.iter_mut().enumerate() {
+            if tot_d {
+                rows(d, &|o| &o.tots[i].0);
+            }
+            if tot_c {
+                rows(c, &|o| &o.tots[i].1);
             }
         }
     }
@@ -710,31 +1003,81 @@ pub fn run(
     })
 }
 
-/// What one group of areas gives: packed summaries (mean, then quantiles, per cell)
-/// and, per service, its demand and total cost by (year, trajectory).
-struct GroupOut {
-    pop: Option<Vec<f64>>,
-    comps: Option<Vec<Vec<f64>>>,
-    svcs: Vec<Vec<f64>>,
+/// The buffers of one group's run, reused from group to group.
+#[derive(Default)]
+struct Slot {
+    /// Every block's lanes by `(block, cell, lane)`, cells as in [`Layout`].
+    blocks: Vec<f64>,
+    /// Per cell: the mean, then the quantiles.
+    packed: Vec<f64>,
+    /// Per service: the group's demand and total cost by (year, trajectory).
     tots: Vec<(Vec<f64>, Vec<f64>)>,
+    /// One cell's values over the trajectories.
+    vals: Vec<f64>,
+    sel: Selector,
 }
 
-/// One block of trajectories through every year for a group of areas.
+/// Where a group's outputs lie among its cells: the population `(area, sex, age,
+/// year)`, the components `(component, area, sex, projected year)`, then each
+/// service's cells (see [`Ctx::service_cells`]); every part is empty unless asked for.
+struct Layout {
+    cells: usize,
+    pop: usize,
+    comps: usize,
+    /// Where each service's cells start.
+    services: Vec<usize>,
+}
+
+impl Layout {
+    fn new(ctx: &Ctx<'_>, ga: usize) -> Layout {
+        let (n, ny, nyp) = (ctx.n, ctx.years.len(), ctx.projected.len());
+        let pop = 0;
+        let mut at = if ctx.want.population {
+            ga * 2 * n * ny
+        } else {
+            0
+        };
+        let comps = at;
+        if ctx.want.components {
+            at += 5 * ga * 2 * nyp;
+        }
+        let services = (0..ctx.services.len())
+            .map(|i| {
+                let o = at;
+                if ctx.services_wanted() {
+                    at += ctx.service_cells(i, ga);
+                }
+                o
+            })
+            .collect();
+        Layout {
+            cells: at,
+            pop,
+            comps,
+            services,
+        }
+    }
+}
+
+/// One block of trajectories through every year for a group of areas, writing its
+/// lanes of cell `c` of `lay` at `out[c · LANES..][..LANES]`.
 struct BlockRun<'c, 'a> {
     ctx: &'c Ctx<'a>,
     group: std::ops::Range<usize>,
     t0: usize,
+    lay: &'c Layout,
+    out: &'c mut [f64],
 }
 
 impl crate::projection::Kernel for BlockRun<'_, '_> {
-    type Output = BlockOut;
+    type Output = ();
 
     #[inline(always)]
-    fn run(self) -> BlockOut {
+    fn run(self) {
         if self.ctx.spec.process_noise {
-            run_block::<true>(self.ctx, self.group, self.t0)
+            run_block::<true>(self);
         } else {
-            run_block::<false>(self.ctx, self.group, self.t0)
+            run_block::<false>(self);
         }
     }
 }
@@ -748,11 +1091,15 @@ struct LaneYear {
 }
 
 #[inline(always)]
-fn run_block<const NOISE: bool>(
-    ctx: &Ctx<'_>,
-    group: std::ops::Range<usize>,
-    t0: usize,
-) -> BlockOut {
+fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
+    let BlockRun {
+        ctx,
+        group,
+        t0,
+        lay,
+        out,
+    } = run;
+    let stride = LANES;
     let (n, ny) = (ctx.n, ctx.years.len());
     let ga = group.len();
     let nyp = ctx.projected.len();
@@ -767,24 +1114,27 @@ fn run_block<const NOISE: bool>(
     } else {
         Vec::new()
     };
+    // The parts of `out`: population, components, then each service.
+    let mut bounds = vec![lay.pop, lay.comps];
+    bounds.extend(&lay.services);
+    bounds.push(lay.cells);
+    let mut parts = Vec::with_capacity(bounds.len() - 1);
+    let mut rest = out;
+    for w in bounds.windows(2) {
+        let (mine, more) = std::mem::take(&mut rest).split_at_mut((w[1] - w[0]) * stride);
+        parts.push(mine);
+        rest = more;
+    }
+    let mut parts = parts.into_iter();
+    let (pop, comps) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
     let mut out = BlockOut {
-        pop: if ctx.want.population {
-            vec![0.0; ga * 2 * n * ny * LANES]
-        } else {
-            Vec::new()
-        },
-        comps: if ctx.want.components {
-            vec![0.0; 5 * ga * 2 * nyp * LANES]
-        } else {
-            Vec::new()
-        },
-        services: if ctx.services_wanted() {
-            (0..ctx.services.len())
-                .map(|i| vec![0.0; ctx.service_cells(i, ga) * LANES])
-                .collect()
-        } else {
-            Vec::new()
-        },
+        pop,
+        comps,
+        services: parts.collect(),
+        stride,
         scratch: Vec::new(),
         by_age: Vec::new(),
     };
@@ -829,6 +1179,7 @@ fn run_block<const NOISE: bool>(
             if NOISE {
                 step_noisy(
                     ctx,
+                    k,
                     r,
                     &ly,
                     &group,
@@ -851,7 +1202,7 @@ fn run_block<const NOISE: bool>(
                 for (i, c) in comp.iter().enumerate() {
                     for (j, v) in c.iter().enumerate() {
                         let cell = j * per + i * nyp + kp;
-                        out.comps[cell * LANES..(cell + 1) * LANES].copy_from_slice(v);
+                        out.comps[cell * out.stride..cell * out.stride + LANES].copy_from_slice(v);
                     }
                 }
             }
@@ -859,19 +1210,24 @@ fn run_block<const NOISE: bool>(
         std::mem::swap(&mut cur, &mut next);
         observe(ctx, &group, k, &cur, &mut out);
     }
-    out
 }
 
 /// Records year slot `k`'s state: the population, and each service's demand,
 /// resources and costs per lane.
 #[inline(always)]
-fn observe(ctx: &Ctx<'_>, group: &std::ops::Range<usize>, k: usize, cur: &[V], out: &mut BlockOut) {
+fn observe(
+    ctx: &Ctx<'_>,
+    group: &std::ops::Range<usize>,
+    k: usize,
+    cur: &[V],
+    out: &mut BlockOut<'_>,
+) {
     let (n, ny) = (ctx.n, ctx.years.len());
     let ga = group.len();
     if ctx.want.population {
         for (i, v) in cur.iter().enumerate() {
             let cell = i * ny + k;
-            out.pop[cell * LANES..(cell + 1) * LANES].copy_from_slice(v);
+            out.pop[cell * out.stride..cell * out.stride + LANES].copy_from_slice(v);
         }
     }
     if !ctx.services_wanted() {
@@ -879,6 +1235,7 @@ fn observe(ctx: &Ctx<'_>, group: &std::ops::Range<usize>, k: usize, cur: &[V], o
     }
     let y = ctx.years[k];
     let per = ga * ny;
+    let stride = out.stride;
     for (i, s) in ctx.services.iter().enumerate() {
         let sv = s.service;
         let w = ctx.weights[i]
@@ -887,25 +1244,26 @@ fn observe(ctx: &Ctx<'_>, group: &std::ops::Range<usize>, k: usize, cur: &[V], o
             .expect("weights are in standard layout");
         let (ng, ni) = (sv.segments.len(), ctx.weights[i].w.dim().4);
         let lo = usize::from(sv.ages.0);
-        let dst = &mut out.services[i];
+        let dst = &mut *out.services[i];
         let d = &mut out.scratch;
         d.clear();
         d.resize(ng * ni, [0.0; LANES]);
         for (al, a) in group.clone().enumerate() {
-            let at = |block: usize| (block * per + al * ny + k) * LANES;
+            let at = |block: usize| (block * per + al * ny + k) * stride;
             if !ctx.want.costs {
                 // Demand only: each segment's sum over ages straight from the state.
                 for g in 0..ng {
+                    // No closures here: they would be compiled outside the AVX2 copy.
+                    let (b0, b1) = (
+                        ((a * ny + k) * 2) * ng * ni + g * ni,
+                        ((a * ny + k) * 2 + 1) * ng * ni + g * ni,
+                    );
+                    let (p0, p1) = ((al * 2) * n + lo, (al * 2 + 1) * n + lo);
+                    let f = dot_lanes(&w[b0..b0 + ni], &cur[p0..p0 + ni]);
+                    let m = dot_lanes(&w[b1..b1 + ni], &cur[p1..p1 + ni]);
                     let mut sum = [0.0; LANES];
-                    for sx in 0..2 {
-                        let base = ((a * ny + k) * 2 + sx) * ng * ni + g * ni;
-                        let wg = &w[base..base + ni];
-                        let p = &cur[(al * 2 + sx) * n + lo..(al * 2 + sx) * n + lo + ni];
-                        for (wv, p) in wg.iter().zip(p) {
-                            for l in 0..LANES {
-                                sum[l] += p[l] * wv;
-                            }
-                        }
+                    for l in 0..LANES {
+                        sum[l] = f[l] + m[l];
                     }
                     dst[at(g)..at(g) + LANES].copy_from_slice(&sum);
                 }
@@ -1019,23 +1377,60 @@ impl FlowLanes<'_> {
     }
 }
 
-/// Births per lane in area `a` (position `al` in the group) from its women.
+/// `Σ w[i] · p[i]` per lane, in four running sums (added pairwise at the end) so
+/// that consecutive terms do not wait on each other.
 #[inline(always)]
-fn births_fast(r: &YearRates, ly: &LaneYear, cur: &[V], n: usize, al: usize, a: usize) -> V {
-    let f = r
-        .fertility
-        .row(if r.fertility.dim().0 == 1 { 0 } else { a });
-    let f = f.as_slice().expect("standard layout");
-    let level = r.fertility_factor.get(a).copied().unwrap_or(1.0);
-    let women = &cur[al * 2 * n..al * 2 * n + n];
-    let mut b = [0.0; LANES];
-    for (fx, p) in f.iter().zip(women) {
-        if *fx != 0.0 {
+fn dot_lanes(w: &[f64], p: &[V]) -> V {
+    let n = w.len().min(p.len());
+    let (w, p) = (&w[..n], &p[..n]);
+    let mut acc = [[0.0; LANES]; 4];
+    let (wc, pc) = (w.chunks_exact(4), p.chunks_exact(4));
+    let (wr, pr) = (wc.remainder(), pc.remainder());
+    for (wq, pq) in wc.zip(pc) {
+        for j in 0..4 {
             for l in 0..LANES {
-                b[l] += fx * p[l];
+                acc[j][l] += pq[j][l] * wq[j];
             }
         }
     }
+    for (j, (wv, pv)) in wr.iter().zip(pr).enumerate() {
+        for l in 0..LANES {
+            acc[j][l] += pv[l] * wv;
+        }
+    }
+    let mut sum = [0.0; LANES];
+    for l in 0..LANES {
+        sum[l] = (acc[0][l] + acc[1][l]) + (acc[2][l] + acc[3][l]);
+    }
+    sum
+}
+
+/// The array of flow `f`, counts or rates.
+#[inline(always)]
+fn flow_values(r: &YearRates, f: usize) -> &ndarray::Array3<f64> {
+    match &r.flows[f].values {
+        FlowValues::Counts(v) | FlowValues::OutRates(v) => v,
+    }
+}
+
+/// Births per lane in area `a` (position `al` in the group) from its women.
+#[inline(always)]
+fn births_fast(
+    r: &YearRates,
+    plan: &YearPlan,
+    ly: &LaneYear,
+    cur: &[V],
+    n: usize,
+    al: usize,
+    a: usize,
+) -> V {
+    let row = if r.fertility.dim().0 == 1 { 0 } else { a };
+    let f = r.fertility.row(row);
+    let f = f.as_slice().expect("standard layout");
+    let level = r.fertility_factor.get(a).copied().unwrap_or(1.0);
+    let fertile = plan.fertile[row].clone();
+    let women = &cur[al * 2 * n..al * 2 * n + n];
+    let mut b = dot_lanes(&f[fertile.clone()], &women[fertile]);
     for l in 0..LANES {
         b[l] *= level * ly.mf[l];
     }
@@ -1136,6 +1531,137 @@ fn ages_pass<const COMP: bool, const ARR: bool>(
     open
 }
 
+/// The flows of one (area, sex) for the specialised pass: `NR` out-rate flows with
+/// their lanes' multipliers and `NC` count flows with signed multipliers (negative
+/// for flows out), each by index `0..=ω + 1`.
+struct FastFlows<'f, const NR: usize, const NC: usize> {
+    rates: [&'f [f64]; NR],
+    rm: [V; NR],
+    counts: [&'f [f64]; NC],
+    cm: [V; NC],
+}
+
+impl<const NR: usize, const NC: usize> FastFlows<'_, NR, NC> {
+    /// Survivors of ages `0..ω` of one (area, sex) per lane, written one age up into
+    /// `out`; returns the open group's own survivors and the newborns' (`newborn` is
+    /// the year's births after birth-year deaths). Adds deaths, leavers and the
+    /// shortfall to `sums` when `comp`; caps deaths at the population when `clamp`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn run(
+        &self,
+        comp: bool,
+        clamp: bool,
+        p: &[V],
+        q: &[f64],
+        qfm: &V,
+        newborn: &V,
+        out: &mut [V],
+        sums: &mut [V; 3],
+    ) -> (V, V) {
+        match (comp, clamp) {
+            (false, false) => self.pass::<false, false>(p, q, qfm, newborn, out, sums),
+            (false, true) => self.pass::<false, true>(p, q, qfm, newborn, out, sums),
+            (true, false) => self.pass::<true, false>(p, q, qfm, newborn, out, sums),
+            (true, true) => self.pass::<true, true>(p, q, qfm, newborn, out, sums),
+        }
+    }
+
+    #[inline(always)]
+    fn pass<const COMP: bool, const CLAMP: bool>(
+        &self,
+        p: &[V],
+        q: &[f64],
+        qfm: &V,
+        newborn: &V,
+        out: &mut [V],
+        sums: &mut [V; 3],
+    ) -> (V, V) {
+        let n = p.len();
+        let (q, out) = (&q[..=n], &mut out[..n]);
+        let rates: [&[f64]; NR] = std::array::from_fn(|j| &self.rates[j][..=n]);
+        let counts: [&[f64]; NC] = std::array::from_fn(|j| &self.counts[j][..=n]);
+        for i in 0..n - 1 {
+            out[i + 1] = self.cell::<COMP, CLAMP, true>(&rates, &counts, q, qfm, i, &p[i], sums);
+            // The lanes are the vector: keep the compiler from vectorising over ages
+            // instead (with a transpose per age), which it finds cheaper on paper.
+            std::hint::black_box(());
+        }
+        let open = self.cell::<COMP, CLAMP, true>(&rates, &counts, q, qfm, n - 1, &p[n - 1], sums);
+        let born = self.cell::<COMP, CLAMP, false>(&rates, &counts, q, qfm, n, newborn, sums);
+        (open, born)
+    }
+
+    /// One index: `v = p − d + Σ counts − Σ rates · p` per lane, kept at 0 or more
+    /// (`DIE`: with deaths `d`; the newborns' are taken off before).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn cell<const COMP: bool, const CLAMP: bool, const DIE: bool>(
+        &self,
+        rates: &[&[f64]; NR],
+        counts: &[&[f64]; NC],
+        q: &[f64],
+        qfm: &V,
+        i: usize,
+        pi: &V,
+        sums: &mut [V; 3],
+    ) -> V {
+        let mut rc = [0.0; LANES];
+        if NR > 0 {
+            for l in 0..LANES {
+                rc[l] = rates[0][i] * self.rm[0][l];
+            }
+            for j in 1..NR {
+                for l in 0..LANES {
+                    rc[l] += rates[j][i] * self.rm[j][l];
+                }
+            }
+        }
+        let mut cn = [0.0; LANES];
+        if NC > 0 {
+            for l in 0..LANES {
+                cn[l] = counts[0][i] * self.cm[0][l];
+            }
+            for j in 1..NC {
+                for l in 0..LANES {
+                    cn[l] += counts[j][i] * self.cm[j][l];
+                }
+            }
+        }
+        let mut x = [0.0; LANES];
+        for l in 0..LANES {
+            let mut v = pi[l];
+            if DIE {
+                let mut qq = q[i] * qfm[l];
+                if CLAMP {
+                    qq = if qq < 1.0 { qq } else { 1.0 };
+                }
+                let d = pi[l] * qq;
+                v -= d;
+                if COMP {
+                    sums[0][l] += d;
+                }
+            }
+            if NC > 0 {
+                v += cn[l];
+            }
+            if NR > 0 {
+                let lv = rc[l] * pi[l];
+                v -= lv;
+                if COMP {
+                    sums[1][l] += lv;
+                }
+            }
+            let kept = if v > 0.0 { v } else { 0.0 };
+            if COMP {
+                sums[2][l] += kept - v;
+            }
+            x[l] = kept;
+        }
+        x
+    }
+}
+
 /// One year step of a block for a group of areas without process noise: MODEL.md §2
 /// per lane with the lanes' multipliers. The rates of an (area, sex) are first
 /// combined per lane into a few arrays; the pass over the ages is then a handful of
@@ -1161,8 +1687,7 @@ fn step_fast(
     for l in 0..LANES {
         qfm[l] = qf * ly.mq[l];
     }
-    let births_of = |al: usize, a: usize| births_fast(r, ly, cur, n, al, a);
-    let newborns = |a: usize, s: usize, b: &V| newborns_fast(r, &qfm, n, a, s, b);
+    let plan = ctx.plans[k].as_ref().expect("a projected year has a plan");
     let mut closed = [0usize; MAX_FLOWS];
     let mut n_closed = 0;
     for (f, fl) in r.flows.iter().enumerate() {
@@ -1172,14 +1697,104 @@ fn step_fast(
         }
     }
     let closed = &closed[..n_closed];
+    if !plan.closed && plan.rates.len() <= 2 && plan.counts.len() <= 2 {
+        // No closed system and at most two flows of each form: the specialised pass.
+        let mut qfm_max = 0.0f64;
+        for l in 0..LANES {
+            qfm_max = qfm_max.max(qfm[l]);
+        }
+        let comp_on = ctx.want.components;
+        for (al, a) in group.clone().enumerate() {
+            let b = births_fast(r, plan, ly, cur, n, al, a);
+            let q_row = if r.q.dim().0 == 1 { 0 } else { a };
+            for s in 0..2 {
+                let (born, bd) = newborns_fast(r, &qfm, n, a, s, &b);
+                // Deaths need no cap at the population when no lane's risk reaches 1.
+                let clamp = plan.qmax[q_row * 2 + s] * qfm_max > 1.0;
+                let cells = (al * 2 + s) * n..(al * 2 + s + 1) * n;
+                let (p, out) = (&cur[cells.clone()], &mut next[cells]);
+                let q = &lane(&r.q, a, s)[..w];
+                let mut newborn = zero;
+                for l in 0..LANES {
+                    newborn[l] = born[l] - bd[l];
+                }
+                let mut sums = [zero; 3];
+                macro_rules! go {
+                    ($nr:literal, $nc:literal) => {{
+                        let flows = FastFlows::<$nr, $nc> {
+                            rates: std::array::from_fn(|j| {
+                                &lane(flow_values(r, plan.rates[j]), a, s)[..w]
+                            }),
+                            rm: std::array::from_fn(|j| ly.mm[plan.rates[j]]),
+                            counts: std::array::from_fn(|j| {
+                                &lane(flow_values(r, plan.counts[j].0), a, s)[..w]
+                            }),
+                            cm: std::array::from_fn(|j| {
+                                let (f, inward) = plan.counts[j];
+                                let sign = if inward { 1.0 } else { -1.0 };
+                                ly.mm[f].map(|m| sign * m)
+                            }),
+                        };
+                        flows.run(comp_on, clamp, p, q, &qfm, &newborn, out, &mut sums)
+                    }};
+                }
+                let (open, x0) = match (plan.rates.len(), plan.counts.len()) {
+                    (0, 0) => go!(0, 0),
+                    (0, 1) => go!(0, 1),
+                    (0, _) => go!(0, 2),
+                    (1, 0) => go!(1, 0),
+                    (1, 1) => go!(1, 1),
+                    (1, _) => go!(1, 2),
+                    (_, 0) => go!(2, 0),
+                    (_, 1) => go!(2, 1),
+                    (_, _) => go!(2, 2),
+                };
+                // Newborns are age 0; the open group keeps its own survivors.
+                if n == 1 {
+                    for l in 0..LANES {
+                        out[0][l] = x0[l] + open[l];
+                    }
+                } else {
+                    out[0] = x0;
+                    for l in 0..LANES {
+                        out[n - 1][l] += open[l];
+                    }
+                }
+                if comp_on {
+                    let row_of = |c: &ndarray::Array3<f64>| if c.dim().0 == 1 { 0 } else { a };
+                    let (mut count_in, mut count_out) = (zero, zero);
+                    for &(f, inward) in &plan.counts {
+                        let total = ctx.count_sums[k][f][row_of(flow_values(r, f)) * 2 + s];
+                        let dst = if inward {
+                            &mut count_in
+                        } else {
+                            &mut count_out
+                        };
+                        for l in 0..LANES {
+                            dst[l] += ly.mm[f][l] * total;
+                        }
+                    }
+                    let c = &mut comp[al * 2 + s];
+                    c[0] = born;
+                    for l in 0..LANES {
+                        c[1][l] = sums[0][l] + bd[l];
+                        c[2][l] = count_in[l];
+                        c[3][l] = count_out[l] + sums[1][l];
+                    }
+                    c[4] = sums[2];
+                }
+            }
+        }
+        return;
+    }
     if !closed.is_empty() {
         // Every area's movers of each closed system, pooled per sex and index.
         pool.clear();
         pool.resize(closed.len() * 2 * w, zero);
         for (al, a) in group.clone().enumerate() {
-            let b = births_of(al, a);
+            let b = births_fast(r, plan, ly, cur, n, al, a);
             for s in 0..2 {
-                let (born, bd) = newborns(a, s, &b);
+                let (born, bd) = newborns_fast(r, &qfm, n, a, s, &b);
                 let p = &cur[(al * 2 + s) * n..(al * 2 + s + 1) * n];
                 for (ci, &f) in closed.iter().enumerate() {
                     let FlowValues::OutRates(rates) = &r.flows[f].values else {
@@ -1201,10 +1816,10 @@ fn step_fast(
         }
     }
     for (al, a) in group.clone().enumerate() {
-        let b = births_of(al, a);
+        let b = births_fast(r, plan, ly, cur, n, al, a);
         for s in 0..2 {
             let q = &lane(&r.q, a, s)[..w];
-            let (born, bd) = newborns(a, s, &b);
+            let (born, bd) = newborns_fast(r, &qfm, n, a, s, &b);
             // The flows of this (area, sex): rates and signed counts with their lane
             // multipliers, arrivals of closed systems with their pools.
             let empty: &[f64] = &[];
@@ -1321,6 +1936,7 @@ fn step_fast(
 #[inline(always)]
 fn step_noisy(
     ctx: &Ctx<'_>,
+    k: usize,
     r: &YearRates,
     ly: &LaneYear,
     group: &std::ops::Range<usize>,
@@ -1337,9 +1953,10 @@ fn step_noisy(
     let qf = r.q_factor;
     let share = [1.0 - r.boys_share, r.boys_share];
     let zero: V = [0.0; LANES];
+    let plan = ctx.plans[k].as_ref().expect("a projected year has a plan");
     // Births from the women at the start of the year.
     for (al, a) in group.clone().enumerate() {
-        births[al] = births_fast(r, ly, cur, n, al, a);
+        births[al] = births_fast(r, plan, ly, cur, n, al, a);
     }
     // Newborns of each sex after birth-year deaths, and their Poisson draws.
     let mut born = vec![[zero; 2]; group.len()];
