@@ -1246,21 +1246,20 @@ fn observe(
         let lo = usize::from(sv.ages.0);
         let dst = &mut *out.services[i];
         let d = &mut out.scratch;
-        d.clear();
-        d.resize(ng * ni, [0.0; LANES]);
         for (al, a) in group.clone().enumerate() {
             let at = |block: usize| (block * per + al * ny + k) * stride;
             if !ctx.want.costs {
                 // Demand only: each segment's sum over ages straight from the state.
+                let (b0, b1) = (
+                    ((a * ny + k) * 2) * ng * ni,
+                    ((a * ny + k) * 2 + 1) * ng * ni,
+                );
+                let (p0, p1) = ((al * 2) * n + lo, (al * 2 + 1) * n + lo);
+                let (w0, w1) = (&w[b0..b0 + ng * ni], &w[b1..b1 + ng * ni]);
+                let (c0, c1) = (&cur[p0..p0 + ni], &cur[p1..p1 + ni]);
                 for g in 0..ng {
-                    // No closures here: they would be compiled outside the AVX2 copy.
-                    let (b0, b1) = (
-                        ((a * ny + k) * 2) * ng * ni + g * ni,
-                        ((a * ny + k) * 2 + 1) * ng * ni + g * ni,
-                    );
-                    let (p0, p1) = ((al * 2) * n + lo, (al * 2 + 1) * n + lo);
-                    let f = dot_lanes(&w[b0..b0 + ni], &cur[p0..p0 + ni]);
-                    let m = dot_lanes(&w[b1..b1 + ni], &cur[p1..p1 + ni]);
+                    let f = dot_lanes(&w0[g * ni..(g + 1) * ni], c0);
+                    let m = dot_lanes(&w1[g * ni..(g + 1) * ni], c1);
                     let mut sum = [0.0; LANES];
                     for l in 0..LANES {
                         sum[l] = f[l] + m[l];
@@ -1269,9 +1268,9 @@ fn observe(
                 }
                 continue;
             }
-            for v in d.iter_mut() {
-                *v = [0.0; LANES];
-            }
+            // By (segment, age), zeroed here: the demand-only path does not need it.
+            d.clear();
+            d.resize(ng * ni, [0.0; LANES]);
             for sx in 0..2 {
                 let base = ((a * ny + k) * 2 + sx) * ng * ni;
                 let ws = &w[base..base + ng * ni];
