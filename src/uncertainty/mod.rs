@@ -21,11 +21,11 @@
 //! where the processor has AVX2, chosen at run time): the ages are the inner loop, so
 //! births, the open group and the service sums are plain vertical adds, and an area's
 //! state (2 × 101 ages × 8 lanes, 13 kB) stays in the L1 cache. The age pass is
-//! specialised by the number of flows of each form ([`FastFlows`]). Closures are kept
+//! specialised by the number of flows of each form (`FastFlows`). Closures are kept
 //! out of the kernel: they are compiled outside the AVX2 copy.
 //!
 //! # Quantiles
-//! Exact, of type 7: see [`Selector`] (bucketing, then ordering only the buckets that
+//! Exact, of type 7: see `Selector` (bucketing, then ordering only the buckets that
 //! hold a wanted order statistic).
 
 // The kernels index lanes (`l in 0..LANES`) across several arrays at once: that is
