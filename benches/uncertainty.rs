@@ -62,6 +62,7 @@ fn monte_carlo(c: &mut Criterion) {
     let demand_only = Want {
         population: false,
         components: false,
+        migration: false,
         demand: true,
         costs: false,
     };

@@ -114,6 +114,7 @@ pub fn run_uncertainty(
     let want = Want {
         population: pop_q,
         components: pop_q,
+        migration: pop_q,
         demand: has_services,
         costs: has_services,
     };
@@ -217,6 +218,23 @@ pub fn run_uncertainty(
         ));
         keys.append(&mut frame.columns);
         added.push(("components_quantiles", Frame { columns: keys }));
+    }
+    if let (Some(m), Some(d)) = (&mc.migration, det("migration")) {
+        // The migration table's rows: area, sex, year, then each flow (and a closed
+        // system's arrivals after its movers).
+        let nyp = mc.projected.len();
+        added.push((
+            "migration_quantiles",
+            twin(&d, 6, &|f| {
+                for i in 0..na * 2 {
+                    for kp in 0..nyp {
+                        for row in m {
+                            f(row, i * nyp + kp);
+                        }
+                    }
+                }
+            }),
+        ));
     }
     if has_services {
         if let Some(d) = det("demand") {

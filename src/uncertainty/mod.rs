@@ -115,6 +115,9 @@ pub struct Want {
     pub population: bool,
     /// Components by area, sex and projected year.
     pub components: bool,
+    /// Movers of each migration flow by area, sex and projected year (and a closed
+    /// system's arrivals).
+    pub migration: bool,
     /// Demand of every service.
     pub demand: bool,
     /// Resources and costs of every service.
@@ -408,6 +411,12 @@ pub struct McResult {
     pub components: Option<Vec<Summary>>,
     /// The year slots that were projected (the components' years).
     pub projected: Vec<usize>,
+    /// Movers by `(area, sex, projected year)`, one summary per row of
+    /// `migration_rows`, if asked for.
+    pub migration: Option<Vec<Summary>>,
+    /// The rows of the migration summaries: (flow, whether the closed system's
+    /// arrivals rather than the flow's own movers), in the order of the flows.
+    pub migration_rows: Vec<(usize, bool)>,
     /// Per service, in the order given.
     pub services: Vec<ServiceSummary>,
 }
@@ -498,6 +507,8 @@ struct BlockOut<'o> {
     pop: &'o mut [f64],
     /// Components by `(component, cell, lane)`, cells `(area, sex, projected year)`.
     comps: &'o mut [f64],
+    /// Movers by `(row, cell, lane)`, cells `(area, sex, projected year)`.
+    mig: &'o mut [f64],
     /// Per service: by `(cell, lane)`, cells demand `(segment, area, year)`, then
     /// resources `(resource, area, year)`, then costs `(component, area, year)`.
     services: Vec<&'o mut [f64]>,
@@ -528,6 +539,10 @@ struct Ctx<'a> {
     count_sums: Vec<Vec<Vec<f64>>>,
     /// Per year slot: what every block needs of its rates, worked out once.
     plans: Vec<Option<YearPlan>>,
+    /// The number of migration flows.
+    nf: usize,
+    /// The rows of the migration output: (flow, arrivals of its closed system).
+    mig_rows: Vec<(usize, bool)>,
 }
 
 /// What every block needs of a projected year's rates, worked out once.
@@ -595,6 +610,11 @@ impl Ctx<'_> {
 
     fn services_wanted(&self) -> bool {
         self.want.demand || self.want.costs
+    }
+
+    /// Whether the steps keep components and movers.
+    fn sums_wanted(&self) -> bool {
+        self.want.components || self.want.migration
     }
 }
 
@@ -698,6 +718,17 @@ pub fn run(
             .iter()
             .map(|y| y.as_ref().map(|y| YearPlan::new(y, n)))
             .collect(),
+        nf,
+        mig_rows: inputs.map_or_else(Vec::new, |i| {
+            i.flows
+                .iter()
+                .enumerate()
+                .flat_map(|(f, fl)| {
+                    std::iter::once((f, false))
+                        .chain(fl.destinations.is_some().then_some((f, true)))
+                })
+                .collect()
+        }),
     };
     // Areas are independent unless a closed internal system couples them.
     let groups: Vec<std::ops::Range<usize>> = if closed {
@@ -716,6 +747,9 @@ pub fn run(
     let mut components = want
         .components
         .then(|| vec![Summary::zeros(na * 2 * nyp, nl); 5]);
+    let mut migration = want
+        .migration
+        .then(|| vec![Summary::zeros(na * 2 * nyp, nl); ctx.mig_rows.len()]);
     let mut svc: Vec<ServiceSummary> = services
         .iter()
         .enumerate()
@@ -927,6 +961,14 @@ pub fn run(
                     }
                 }
             }
+            if let Some(ms) = &mut migration {
+                let (offset, per) = (g.start * 2 * nyp, ga * 2 * nyp);
+                for (r, row) in ms.iter_mut().enumerate() {
+                    for (c, p) in packed(lay.mig + r * per, per).enumerate() {
+                        set(row, offset + c, p);
+                    }
+                }
+            }
             if ctx.services_wanted() {
                 for (i, s) in svc.iter_mut().enumerate() {
                     let ng = services[i].service.segments.len();
@@ -999,12 +1041,15 @@ pub fn run(
             svc[i].total_demand = whole(d, ny);
         }
     }
+    let migration_rows = ctx.mig_rows.clone();
     Ok(McResult {
         levels: levels.clone(),
         years: r.years.clone(),
         population,
         components,
         projected,
+        migration,
+        migration_rows,
         services: svc,
     })
 }
@@ -1025,11 +1070,14 @@ struct Slot {
 
 /// Where a group's outputs lie among its cells: the population `(area, sex, age,
 /// year)`, the components `(component, area, sex, projected year)`, then each
-/// service's cells (see [`Ctx::service_cells`]); every part is empty unless asked for.
+/// movers `(row, area, sex, projected year)`, then each service's cells (see
+/// [`Ctx::service_cells`]); every part is empty unless asked for.
 struct Layout {
     cells: usize,
     pop: usize,
     comps: usize,
+    /// Movers by `(row, area, sex, projected year)`.
+    mig: usize,
     /// Where each service's cells start.
     services: Vec<usize>,
 }
@@ -1047,6 +1095,10 @@ impl Layout {
         if ctx.want.components {
             at += 5 * ga * 2 * nyp;
         }
+        let mig = at;
+        if ctx.want.migration {
+            at += ctx.mig_rows.len() * ga * 2 * nyp;
+        }
         let services = (0..ctx.services.len())
             .map(|i| {
                 let o = at;
@@ -1060,6 +1112,7 @@ impl Layout {
             cells: at,
             pop,
             comps,
+            mig,
             services,
         }
     }
@@ -1121,7 +1174,7 @@ fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
         Vec::new()
     };
     // The parts of `out`: population, components, then each service.
-    let mut bounds = vec![lay.pop, lay.comps];
+    let mut bounds = vec![lay.pop, lay.comps, lay.mig];
     bounds.extend(&lay.services);
     bounds.push(lay.cells);
     let mut parts = Vec::with_capacity(bounds.len() - 1);
@@ -1132,13 +1185,15 @@ fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
         rest = more;
     }
     let mut parts = parts.into_iter();
-    let (pop, comps) = (
+    let (pop, comps, mig) = (
+        parts.next().unwrap_or_default(),
         parts.next().unwrap_or_default(),
         parts.next().unwrap_or_default(),
     );
     let mut out = BlockOut {
         pop,
         comps,
+        mig,
         services: parts.collect(),
         stride,
         scratch: Vec::new(),
@@ -1159,6 +1214,13 @@ fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
     let mut movers: Vec<V> = Vec::new();
     let mut pool: Vec<V> = Vec::new();
     let mut comp: Vec<[V; 5]> = vec![[[0.0; LANES]; 5]; ga * 2];
+    // Movers by (area, sex, flow) and a closed system's arrivals: `mv_at`.
+    let nf = ctx.nf;
+    let mut mv: Vec<V> = if ctx.sums_wanted() {
+        vec![[0.0; LANES]; ga * 2 * nf * 2]
+    } else {
+        Vec::new()
+    };
     let mut ly = LaneYear {
         mf: [1.0; LANES],
         mq: [1.0; LANES],
@@ -1195,12 +1257,24 @@ fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
                     &mut movers,
                     &mut pool,
                     &mut comp,
+                    &mut mv,
                     &mut rngs,
                 );
             } else {
                 step_fast(
-                    ctx, k, r, &ly, &group, &cur, &mut next, &mut pool, &mut comp,
+                    ctx, k, r, &ly, &group, &cur, &mut next, &mut pool, &mut comp, &mut mv,
                 );
+            }
+            if ctx.want.migration {
+                let kp = ctx.projected.iter().position(|p| *p == k).unwrap_or(0);
+                let per = ga * 2 * nyp;
+                for (row, &(f, arrivals)) in ctx.mig_rows.iter().enumerate() {
+                    for i in 0..ga * 2 {
+                        let cell = row * per + i * nyp + kp;
+                        let v = &mv[mv_at(nf, i, f, arrivals)];
+                        out.mig[cell * out.stride..cell * out.stride + LANES].copy_from_slice(v);
+                    }
+                }
             }
             if ctx.want.components {
                 let kp = ctx.projected.iter().position(|p| *p == k).unwrap_or(0);
@@ -1216,6 +1290,13 @@ fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
         std::mem::swap(&mut cur, &mut next);
         observe(ctx, &group, k, &cur, &mut out);
     }
+}
+
+/// Where the movers of flow `f` (or, with `arrivals`, its closed system's
+/// arrivals) in (area, sex) position `i` of a group are kept.
+#[inline(always)]
+fn mv_at(nf: usize, i: usize, f: usize, arrivals: bool) -> usize {
+    (i * nf + f) * 2 + usize::from(arrivals)
 }
 
 /// Records year slot `k`'s state: the population, and each service's demand,
@@ -1683,11 +1764,13 @@ fn step_fast(
     next: &mut [V],
     pool: &mut Vec<V>,
     comp: &mut [[V; 5]],
+    mv: &mut [V],
 ) {
     let n = ctx.n;
     let w = n + 1;
     let qf = r.q_factor;
     let zero: V = [0.0; LANES];
+    let nf = ctx.nf;
     let mut qfm = zero;
     for l in 0..LANES {
         qfm[l] = qf * ly.mq[l];
@@ -1708,7 +1791,7 @@ fn step_fast(
         for l in 0..LANES {
             qfm_max = qfm_max.max(qfm[l]);
         }
-        let comp_on = ctx.want.components;
+        let comp_on = ctx.sums_wanted();
         for (al, a) in group.clone().enumerate() {
             let b = births_fast(r, plan, ly, cur, n, al, a);
             let q_row = if r.q.dim().0 == 1 { 0 } else { a };
@@ -1787,6 +1870,25 @@ fn step_fast(
                         c[3][l] = count_out[l] + sums[1][l];
                     }
                     c[4] = sums[2];
+                    // Movers of each flow: a count flow's are its counts.
+                    let i = al * 2 + s;
+                    for &f in &plan.rates {
+                        let rl = lane(flow_values(r, f), a, s);
+                        let d = dot_lanes(&rl[..n], p);
+                        let mut x = zero;
+                        for l in 0..LANES {
+                            x[l] = ly.mm[f][l] * (d[l] + rl[n] * newborn[l]);
+                        }
+                        mv[mv_at(nf, i, f, false)] = x;
+                    }
+                    for &(f, _) in &plan.counts {
+                        let total = ctx.count_sums[k][f][row_of(flow_values(r, f)) * 2 + s];
+                        let mut m = zero;
+                        for l in 0..LANES {
+                            m[l] = ly.mm[f][l] * total;
+                        }
+                        mv[mv_at(nf, i, f, false)] = m;
+                    }
                 }
             }
         }
@@ -1889,7 +1991,7 @@ fn step_fast(
                 arrived: &mut arrived,
                 unmet: &mut unmet,
             };
-            let open = match (ctx.want.components, nd > 0) {
+            let open = match (ctx.sums_wanted(), nd > 0) {
                 (true, true) => ages_pass::<true, true>(&flows, p, q, &qfm, out, &mut sums),
                 (true, false) => ages_pass::<true, false>(&flows, p, q, &qfm, out, &mut sums),
                 (false, true) => ages_pass::<false, true>(&flows, p, q, &qfm, out, &mut sums),
@@ -1900,6 +2002,41 @@ fn step_fast(
             for l in 0..LANES {
                 base[l] = born[l] - bd[l];
                 deaths[l] += bd[l];
+            }
+            if ctx.sums_wanted() {
+                // Movers of each flow from the population at the start (as the
+                // projection counts them), and each closed system's arrivals.
+                let i = al * 2 + s;
+                let mut ci = 0;
+                for (f, fl) in r.flows.iter().enumerate() {
+                    let m = &ly.mm[f];
+                    match &fl.values {
+                        FlowValues::Counts(c) => {
+                            let row = if c.dim().0 == 1 { 0 } else { a };
+                            let total = ctx.count_sums[k][f][row * 2 + s];
+                            let mut x = zero;
+                            for l in 0..LANES {
+                                x[l] = m[l] * total;
+                            }
+                            mv[mv_at(nf, i, f, false)] = x;
+                        }
+                        FlowValues::OutRates(rt) => {
+                            let rl = lane(rt, a, s);
+                            let d = dot_lanes(&rl[..n], p);
+                            let mut x = zero;
+                            for l in 0..LANES {
+                                x[l] = m[l] * (d[l] + rl[n] * base[l]);
+                            }
+                            mv[mv_at(nf, i, f, false)] = x;
+                            if let Some(dest) = &fl.destinations {
+                                let at = (ci * 2 + s) * w;
+                                mv[mv_at(nf, i, f, true)] =
+                                    dot_lanes(&lane(dest, a, s)[..w], &pool[at..at + w]);
+                                ci += 1;
+                            }
+                        }
+                    }
+                }
             }
             let (rc, cn, arr) = flows.at::<true>(n);
             let x = survive_lanes(
@@ -1951,6 +2088,7 @@ fn step_noisy(
     movers: &mut Vec<V>,
     pool: &mut Vec<V>,
     comp: &mut [[V; 5]],
+    mv: &mut [V],
     rngs: &mut [[Rng; LANES]],
 ) {
     let n = ctx.n;
@@ -2020,6 +2158,24 @@ fn step_noisy(
             let (mut deaths, mut unmet, mut inm, mut outm) = (zero, zero, zero, zero);
             let out = &mut next[(al * 2 + s) * n..(al * 2 + s + 1) * n];
             let p_lane = &cur[(al * 2 + s) * n..(al * 2 + s + 1) * n];
+            // Movers of each flow and arrivals of each closed system, as drawn.
+            let keep = ctx.sums_wanted();
+            let nf = ctx.nf;
+            if keep {
+                for f in 0..nf {
+                    for arrivals in [false, true] {
+                        mv[mv_at(nf, al * 2 + s, f, arrivals)] = zero;
+                    }
+                }
+            }
+            let mut add_mv = |f: usize, arrivals: bool, x: &V| {
+                if keep {
+                    let m = &mut mv[mv_at(nf, al * 2 + s, f, arrivals)];
+                    for l in 0..LANES {
+                        m[l] += x[l];
+                    }
+                }
+            };
             for i in 0..w {
                 // The base of index i: the population of age i at the start, or the
                 // year's newborns after birth-year deaths.
@@ -2039,39 +2195,46 @@ fn step_noisy(
                 for (f, fl) in r.flows.iter().enumerate() {
                     match &fl.values {
                         FlowValues::Counts(c) => {
+                            // Each count flow drawn on its own.
                             let c = lane(c, a, s)[i];
                             let dst = if fl.direction == Direction::In {
                                 &mut cin
                             } else {
                                 &mut cout
                             };
+                            let mut x = zero;
                             for l in 0..LANES {
-                                dst[l] += ly.mm[f][l] * c;
+                                x[l] = rngs[al][l].poisson(ly.mm[f][l] * c);
+                                dst[l] += x[l];
                             }
+                            add_mv(f, false, &x);
                         }
                         FlowValues::OutRates(rt) => {
                             if let Some(dest) = &fl.destinations {
                                 let m = movers[((ci * ga + al) * 2 + s) * w + i];
                                 let dv = lane(dest, a, s)[i];
                                 let pl = pool[(ci * 2 + s) * w + i];
+                                let mut x = zero;
                                 for l in 0..LANES {
                                     leave[l] += m[l];
-                                    arr[l] += dv * pl[l];
+                                    x[l] = dv * pl[l];
+                                    arr[l] += x[l];
                                 }
+                                add_mv(f, false, &m);
+                                add_mv(f, true, &x);
                                 ci += 1;
                             } else {
                                 let rv = lane(rt, a, s)[i];
+                                let mut x = zero;
                                 for l in 0..LANES {
                                     let base = p[l] - if i < n { 0.0 } else { d[l] };
-                                    leave[l] += rngs[al][l].poisson(ly.mm[f][l] * rv * base);
+                                    x[l] = rngs[al][l].poisson(ly.mm[f][l] * rv * base);
+                                    leave[l] += x[l];
                                 }
+                                add_mv(f, false, &x);
                             }
                         }
                     }
-                }
-                for l in 0..LANES {
-                    cin[l] = rngs[al][l].poisson(cin[l]);
-                    cout[l] = rngs[al][l].poisson(cout[l]);
                 }
                 let mut x = zero;
                 for l in 0..LANES {

@@ -174,6 +174,7 @@ fn input(service: &Service) -> ServiceInput<'_> {
 const ALL: Want = Want {
     population: true,
     components: true,
+    migration: true,
     demand: true,
     costs: true,
 };
@@ -238,6 +239,36 @@ fn without_spreads_every_quantile_is_the_deterministic_run() {
                             "component {j}: {} vs {w}",
                             comps[j].q[2][cell]
                         );
+                    }
+                }
+            }
+        }
+        // Movers of every flow, and the closed system's arrivals.
+        let mig = mc.migration.as_ref().unwrap();
+        assert_eq!(mig.len(), mc.migration_rows.len());
+        assert_eq!(
+            mc.migration_rows.len(),
+            inp.flows.len() + usize::from(closed)
+        );
+        for (kp, &k) in mc.projected.iter().enumerate() {
+            let c = det.components[k].as_ref().unwrap();
+            for a in 0..na {
+                for s in 0..2 {
+                    let cell = (a * 2 + s) * mc.projected.len() + kp;
+                    for (row, &(f, arrivals)) in mc.migration_rows.iter().enumerate() {
+                        let want = if arrivals {
+                            c.flow_arrivals[[f, a, s]]
+                        } else {
+                            c.flow_movers[[f, a, s]]
+                        };
+                        for v in std::iter::once(mig[row].mean[cell])
+                            .chain(mig[row].q.iter().map(|q| q[cell]))
+                        {
+                            assert!(
+                                close(v, want, 1e-12),
+                                "closed {closed} flow {f} arrivals {arrivals} area {a} sex {s} year {k}: {v} vs {want}"
+                            );
+                        }
                     }
                 }
             }
@@ -318,10 +349,37 @@ fn with_process_noise_only_the_mean_converges_to_the_deterministic_run() {
     let want = Want {
         population: true,
         components: false,
+        migration: true,
         demand: false,
         costs: false,
     };
     let mc = run(&pop, 2024, 2030, Some(&inp), &sp, &[], want, &|_, _| {}).unwrap();
+    // The first year's movers of each flow are drawn around the projection's.
+    let (mig, c0) = (
+        mc.migration.as_ref().unwrap(),
+        det.components[1].as_ref().unwrap(),
+    );
+    let nyp = mc.projected.len();
+    for (row, &(f, arrivals)) in mc.migration_rows.iter().enumerate() {
+        for a in 0..det.population.dim().1 {
+            for s in 0..2 {
+                let cell = (a * 2 + s) * nyp;
+                let d = if arrivals {
+                    c0.flow_arrivals[[f, a, s]]
+                } else {
+                    c0.flow_movers[[f, a, s]]
+                };
+                let m = &mig[row];
+                let sd = (m.q[3][cell] - m.q[1][cell]) / 1.349;
+                let tol = 5.0 * sd / (n as f64).sqrt() + 1.0 / (n as f64).sqrt();
+                assert!(
+                    (m.mean[cell] - d).abs() <= tol,
+                    "flow {f} arrivals {arrivals} area {a} sex {s}: mean {} vs {d} (sd {sd})",
+                    m.mean[cell]
+                );
+            }
+        }
+    }
     let p = mc.population.as_ref().unwrap();
     let (ny, na, _, nx) = det.population.dim();
     let mut worst: f64 = 0.0;

@@ -790,11 +790,23 @@ fn trajectories_are_identical_whatever_the_threads() {
     for t in [
         "population_quantiles.csv",
         "components_quantiles.csv",
+        "migration_quantiles.csv",
         "demand_quantiles.csv",
         "resources_quantiles.csv",
         "costs_quantiles.csv",
     ] {
         assert!(names.contains(&t), "{t} missing: {names:?}");
+    }
+    // The migration twin has the migration table's keys, row for row.
+    let file = |name: &str| {
+        String::from_utf8(one.iter().find(|(n, _)| n == name).unwrap().1.clone()).unwrap()
+    };
+    let (mig, mig_q) = (file("migration.csv"), file("migration_quantiles.csv"));
+    assert!(mig_q.starts_with("scenario,area,sex,year,flow,direction,mean,p05,"));
+    assert_eq!(mig.lines().count(), mig_q.lines().count());
+    for (d, q) in mig.lines().zip(mig_q.lines()).skip(1) {
+        let keys = |l: &str| l.split(',').take(6).collect::<Vec<_>>().join(",");
+        assert_eq!(keys(d), keys(q));
     }
     assert_eq!(
         one, two,
