@@ -1870,24 +1870,9 @@ fn step_fast(
                         c[3][l] = count_out[l] + sums[1][l];
                     }
                     c[4] = sums[2];
-                    // Movers of each flow: a count flow's are its counts.
-                    let i = al * 2 + s;
-                    for &f in &plan.rates {
-                        let rl = lane(flow_values(r, f), a, s);
-                        let d = dot_lanes(&rl[..n], p);
-                        let mut x = zero;
-                        for l in 0..LANES {
-                            x[l] = ly.mm[f][l] * (d[l] + rl[n] * newborn[l]);
-                        }
-                        mv[mv_at(nf, i, f, false)] = x;
-                    }
-                    for &(f, _) in &plan.counts {
-                        let total = ctx.count_sums[k][f][row_of(flow_values(r, f)) * 2 + s];
-                        let mut m = zero;
-                        for l in 0..LANES {
-                            m[l] = ly.mm[f][l] * total;
-                        }
-                        mv[mv_at(nf, i, f, false)] = m;
+                    if ctx.want.migration {
+                        let at = (al * 2 + s) * nf * 2;
+                        flow_movers(ctx, k, r, ly, a, s, p, &newborn, &[], &mut mv[at..]);
                     }
                 }
             }
@@ -2003,40 +1988,9 @@ fn step_fast(
                 base[l] = born[l] - bd[l];
                 deaths[l] += bd[l];
             }
-            if ctx.sums_wanted() {
-                // Movers of each flow from the population at the start (as the
-                // projection counts them), and each closed system's arrivals.
-                let i = al * 2 + s;
-                let mut ci = 0;
-                for (f, fl) in r.flows.iter().enumerate() {
-                    let m = &ly.mm[f];
-                    match &fl.values {
-                        FlowValues::Counts(c) => {
-                            let row = if c.dim().0 == 1 { 0 } else { a };
-                            let total = ctx.count_sums[k][f][row * 2 + s];
-                            let mut x = zero;
-                            for l in 0..LANES {
-                                x[l] = m[l] * total;
-                            }
-                            mv[mv_at(nf, i, f, false)] = x;
-                        }
-                        FlowValues::OutRates(rt) => {
-                            let rl = lane(rt, a, s);
-                            let d = dot_lanes(&rl[..n], p);
-                            let mut x = zero;
-                            for l in 0..LANES {
-                                x[l] = m[l] * (d[l] + rl[n] * base[l]);
-                            }
-                            mv[mv_at(nf, i, f, false)] = x;
-                            if let Some(dest) = &fl.destinations {
-                                let at = (ci * 2 + s) * w;
-                                mv[mv_at(nf, i, f, true)] =
-                                    dot_lanes(&lane(dest, a, s)[..w], &pool[at..at + w]);
-                                ci += 1;
-                            }
-                        }
-                    }
-                }
+            if ctx.want.migration {
+                let at = (al * 2 + s) * nf * 2;
+                flow_movers(ctx, k, r, ly, a, s, p, &base, pool, &mut mv[at..]);
             }
             let (rc, cn, arr) = flows.at::<true>(n);
             let x = survive_lanes(
@@ -2068,6 +2022,57 @@ fn step_fast(
                 c[3][l] = count_out[l] + leave[l];
             }
             c[4] = unmet;
+        }
+    }
+}
+
+/// Movers of each flow of (area `a`, sex `s`) from the population at the start `p`
+/// and the newborns `base` (as the projection counts them), and each closed
+/// system's arrivals from its `pool`, into `mv` (by flow, then movers and arrivals).
+/// Kept out of line: it runs only when components or migration are asked for.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn flow_movers(
+    ctx: &Ctx<'_>,
+    k: usize,
+    r: &YearRates,
+    ly: &LaneYear,
+    a: usize,
+    s: usize,
+    p: &[V],
+    base: &V,
+    pool: &[V],
+    mv: &mut [V],
+) {
+    let (n, w, zero) = (ctx.n, ctx.n + 1, [0.0; LANES]);
+    let mut ci = 0;
+    for (f, fl) in r.flows.iter().enumerate() {
+        let m = &ly.mm[f];
+        match &fl.values {
+            FlowValues::Counts(c) => {
+                let row = if c.dim().0 == 1 { 0 } else { a };
+                let total = ctx.count_sums[k][f][row * 2 + s];
+                let mut x = zero;
+                for l in 0..LANES {
+                    x[l] = m[l] * total;
+                }
+                mv[mv_at(ctx.nf, 0, f, false)] = x;
+            }
+            FlowValues::OutRates(rt) => {
+                let rl = lane(rt, a, s);
+                let d = dot_lanes(&rl[..n], p);
+                let mut x = zero;
+                for l in 0..LANES {
+                    x[l] = m[l] * (d[l] + rl[n] * base[l]);
+                }
+                mv[mv_at(ctx.nf, 0, f, false)] = x;
+                if let Some(dest) = &fl.destinations {
+                    let at = (ci * 2 + s) * w;
+                    mv[mv_at(ctx.nf, 0, f, true)] =
+                        dot_lanes(&lane(dest, a, s)[..w], &pool[at..at + w]);
+                    ci += 1;
+                }
+            }
         }
     }
 }
