@@ -1776,15 +1776,6 @@ fn step_fast(
         qfm[l] = qf * ly.mq[l];
     }
     let plan = ctx.plans[k].as_ref().expect("a projected year has a plan");
-    let mut closed = [0usize; MAX_FLOWS];
-    let mut n_closed = 0;
-    for (f, fl) in r.flows.iter().enumerate() {
-        if fl.destinations.is_some() {
-            closed[n_closed] = f;
-            n_closed += 1;
-        }
-    }
-    let closed = &closed[..n_closed];
     if !plan.closed && plan.rates.len() <= 2 && plan.counts.len() <= 2 {
         // No closed system and at most two flows of each form: the specialised pass.
         let mut qfm_max = 0.0f64;
@@ -1879,6 +1870,82 @@ fn step_fast(
         }
         return;
     }
+    // Other shapes: compiled apart, so that the common pass stays small.
+    crate::projection::simd_dispatch(GeneralStep {
+        ctx,
+        k,
+        r,
+        ly,
+        group,
+        cur,
+        next,
+        pool,
+        comp,
+        mv,
+    });
+}
+
+/// The general year step ([`step_general`]) as a kernel of its own.
+struct GeneralStep<'g, 'a> {
+    ctx: &'g Ctx<'a>,
+    k: usize,
+    r: &'g YearRates,
+    ly: &'g LaneYear,
+    group: &'g std::ops::Range<usize>,
+    cur: &'g [V],
+    next: &'g mut [V],
+    pool: &'g mut Vec<V>,
+    comp: &'g mut [[V; 5]],
+    mv: &'g mut [V],
+}
+
+impl crate::projection::Kernel for GeneralStep<'_, '_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        step_general(
+            self.ctx, self.k, self.r, self.ly, self.group, self.cur, self.next, self.pool,
+            self.comp, self.mv,
+        );
+    }
+}
+
+/// One year step of a block for any shape of flows (closed systems, more than two
+/// flows of a form), without process noise.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn step_general(
+    ctx: &Ctx<'_>,
+    k: usize,
+    r: &YearRates,
+    ly: &LaneYear,
+    group: &std::ops::Range<usize>,
+    cur: &[V],
+    next: &mut [V],
+    pool: &mut Vec<V>,
+    comp: &mut [[V; 5]],
+    mv: &mut [V],
+) {
+    let n = ctx.n;
+    let w = n + 1;
+    let qf = r.q_factor;
+    let zero: V = [0.0; LANES];
+    let nf = ctx.nf;
+    let mut qfm = zero;
+    for l in 0..LANES {
+        qfm[l] = qf * ly.mq[l];
+    }
+    let plan = ctx.plans[k].as_ref().expect("a projected year has a plan");
+    let mut closed = [0usize; MAX_FLOWS];
+    let mut n_closed = 0;
+    for (f, fl) in r.flows.iter().enumerate() {
+        if fl.destinations.is_some() {
+            closed[n_closed] = f;
+            n_closed += 1;
+        }
+    }
+    let closed = &closed[..n_closed];
     if !closed.is_empty() {
         // Every area's movers of each closed system, pooled per sex and index.
         pool.clear();
