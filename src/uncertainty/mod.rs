@@ -1134,9 +1134,18 @@ impl crate::projection::Kernel for BlockRun<'_, '_> {
     #[inline(always)]
     fn run(self) {
         if self.ctx.spec.process_noise {
-            run_block::<true>(self);
+            run_block::<true, false>(self);
         } else {
-            run_block::<false>(self);
+            run_block::<false, false>(self);
+        }
+    }
+
+    #[inline(always)]
+    fn run_fma(self) {
+        if self.ctx.spec.process_noise {
+            run_block::<true, true>(self);
+        } else {
+            run_block::<false, true>(self);
         }
     }
 }
@@ -1150,7 +1159,7 @@ struct LaneYear {
 }
 
 #[inline(always)]
-fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
+fn run_block<const NOISE: bool, const FMA: bool>(run: BlockRun<'_, '_>) {
     let BlockRun {
         ctx,
         group,
@@ -1261,7 +1270,7 @@ fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
                     &mut rngs,
                 );
             } else {
-                step_fast(
+                step_fast::<FMA>(
                     ctx, k, r, &ly, &group, &cur, &mut next, &mut pool, &mut comp, &mut mv,
                 );
             }
@@ -1288,7 +1297,7 @@ fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
             }
         }
         std::mem::swap(&mut cur, &mut next);
-        observe(ctx, &group, k, &cur, &mut out);
+        observe::<FMA>(ctx, &group, k, &cur, &mut out);
     }
 }
 
@@ -1302,7 +1311,7 @@ fn mv_at(nf: usize, i: usize, f: usize, arrivals: bool) -> usize {
 /// Records year slot `k`'s state: the population, and each service's demand,
 /// resources and costs per lane.
 #[inline(always)]
-fn observe(
+fn observe<const FMA: bool>(
     ctx: &Ctx<'_>,
     group: &std::ops::Range<usize>,
     k: usize,
@@ -1345,8 +1354,8 @@ fn observe(
                 let (w0, w1) = (&w[b0..b0 + ng * ni], &w[b1..b1 + ng * ni]);
                 let (c0, c1) = (&cur[p0..p0 + ni], &cur[p1..p1 + ni]);
                 for g in 0..ng {
-                    let f = dot_lanes(&w0[g * ni..(g + 1) * ni], c0);
-                    let m = dot_lanes(&w1[g * ni..(g + 1) * ni], c1);
+                    let f = dot_lanes::<FMA>(&w0[g * ni..(g + 1) * ni], c0);
+                    let m = dot_lanes::<FMA>(&w1[g * ni..(g + 1) * ni], c1);
                     let mut sum = [0.0; LANES];
                     for l in 0..LANES {
                         sum[l] = f[l] + m[l];
@@ -1463,10 +1472,22 @@ impl FlowLanes<'_> {
     }
 }
 
+/// `a · b + c`: fused (one rounding) in the copy of the kernels compiled for
+/// processors with FMA, two roundings otherwise (a fused product without hardware
+/// support would be slow).
+#[inline(always)]
+fn fma<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
+    if FMA {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}
+
 /// `Σ w[i] · p[i]` per lane, in four running sums (added pairwise at the end) so
 /// that consecutive terms do not wait on each other.
 #[inline(always)]
-fn dot_lanes(w: &[f64], p: &[V]) -> V {
+fn dot_lanes<const FMA: bool>(w: &[f64], p: &[V]) -> V {
     let n = w.len().min(p.len());
     let (w, p) = (&w[..n], &p[..n]);
     let mut acc = [[0.0; LANES]; 4];
@@ -1475,13 +1496,13 @@ fn dot_lanes(w: &[f64], p: &[V]) -> V {
     for (wq, pq) in wc.zip(pc) {
         for j in 0..4 {
             for l in 0..LANES {
-                acc[j][l] += pq[j][l] * wq[j];
+                acc[j][l] = fma::<FMA>(pq[j][l], wq[j], acc[j][l]);
             }
         }
     }
     for (j, (wv, pv)) in wr.iter().zip(pr).enumerate() {
         for l in 0..LANES {
-            acc[j][l] += pv[l] * wv;
+            acc[j][l] = fma::<FMA>(pv[l], *wv, acc[j][l]);
         }
     }
     let mut sum = [0.0; LANES];
@@ -1501,7 +1522,7 @@ fn flow_values(r: &YearRates, f: usize) -> &ndarray::Array3<f64> {
 
 /// Births per lane in area `a` (position `al` in the group) from its women.
 #[inline(always)]
-fn births_fast(
+fn births_fast<const FMA: bool>(
     r: &YearRates,
     plan: &YearPlan,
     ly: &LaneYear,
@@ -1516,7 +1537,7 @@ fn births_fast(
     let level = r.fertility_factor.get(a).copied().unwrap_or(1.0);
     let fertile = plan.fertile[row].clone();
     let women = &cur[al * 2 * n..al * 2 * n + n];
-    let mut b = dot_lanes(&f[fertile.clone()], &women[fertile]);
+    let mut b = dot_lanes::<FMA>(&f[fertile.clone()], &women[fertile]);
     for l in 0..LANES {
         b[l] *= level * ly.mf[l];
     }
@@ -1634,7 +1655,7 @@ impl<const NR: usize, const NC: usize> FastFlows<'_, NR, NC> {
     /// shortfall to `sums` when `comp`; caps deaths at the population when `clamp`.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn run(
+    fn run<const FMA: bool>(
         &self,
         comp: bool,
         clamp: bool,
@@ -1646,15 +1667,15 @@ impl<const NR: usize, const NC: usize> FastFlows<'_, NR, NC> {
         sums: &mut [V; 3],
     ) -> (V, V) {
         match (comp, clamp) {
-            (false, false) => self.pass::<false, false>(p, q, qfm, newborn, out, sums),
-            (false, true) => self.pass::<false, true>(p, q, qfm, newborn, out, sums),
-            (true, false) => self.pass::<true, false>(p, q, qfm, newborn, out, sums),
-            (true, true) => self.pass::<true, true>(p, q, qfm, newborn, out, sums),
+            (false, false) => self.pass::<false, false, FMA>(p, q, qfm, newborn, out, sums),
+            (false, true) => self.pass::<false, true, FMA>(p, q, qfm, newborn, out, sums),
+            (true, false) => self.pass::<true, false, FMA>(p, q, qfm, newborn, out, sums),
+            (true, true) => self.pass::<true, true, FMA>(p, q, qfm, newborn, out, sums),
         }
     }
 
     #[inline(always)]
-    fn pass<const COMP: bool, const CLAMP: bool>(
+    fn pass<const COMP: bool, const CLAMP: bool, const FMA: bool>(
         &self,
         p: &[V],
         q: &[f64],
@@ -1668,13 +1689,15 @@ impl<const NR: usize, const NC: usize> FastFlows<'_, NR, NC> {
         let rates: [&[f64]; NR] = std::array::from_fn(|j| &self.rates[j][..=n]);
         let counts: [&[f64]; NC] = std::array::from_fn(|j| &self.counts[j][..=n]);
         for i in 0..n - 1 {
-            out[i + 1] = self.cell::<COMP, CLAMP, true>(&rates, &counts, q, qfm, i, &p[i], sums);
+            out[i + 1] =
+                self.cell::<COMP, CLAMP, true, FMA>(&rates, &counts, q, qfm, i, &p[i], sums);
             // The lanes are the vector: keep the compiler from vectorising over ages
             // instead (with a transpose per age), which it finds cheaper on paper.
             std::hint::black_box(());
         }
-        let open = self.cell::<COMP, CLAMP, true>(&rates, &counts, q, qfm, n - 1, &p[n - 1], sums);
-        let born = self.cell::<COMP, CLAMP, false>(&rates, &counts, q, qfm, n, newborn, sums);
+        let open =
+            self.cell::<COMP, CLAMP, true, FMA>(&rates, &counts, q, qfm, n - 1, &p[n - 1], sums);
+        let born = self.cell::<COMP, CLAMP, false, FMA>(&rates, &counts, q, qfm, n, newborn, sums);
         (open, born)
     }
 
@@ -1682,7 +1705,7 @@ impl<const NR: usize, const NC: usize> FastFlows<'_, NR, NC> {
     /// (`DIE`: with deaths `d`; the newborns' are taken off before).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn cell<const COMP: bool, const CLAMP: bool, const DIE: bool>(
+    fn cell<const COMP: bool, const CLAMP: bool, const DIE: bool, const FMA: bool>(
         &self,
         rates: &[&[f64]; NR],
         counts: &[&[f64]; NC],
@@ -1722,10 +1745,10 @@ impl<const NR: usize, const NC: usize> FastFlows<'_, NR, NC> {
                 if CLAMP {
                     qq = if qq < 1.0 { qq } else { 1.0 };
                 }
-                let d = pi[l] * qq;
-                v -= d;
+                // `v − p·qq`, fused where the processor has FMA.
+                v = fma::<FMA>(-qq, pi[l], v);
                 if COMP {
-                    sums[0][l] += d;
+                    sums[0][l] += pi[l] * qq;
                 }
             }
             if NC > 0 {
@@ -1733,7 +1756,7 @@ impl<const NR: usize, const NC: usize> FastFlows<'_, NR, NC> {
             }
             if NR > 0 {
                 let lv = rc[l] * pi[l];
-                v -= lv;
+                v = fma::<FMA>(-rc[l], pi[l], v);
                 if COMP {
                     sums[1][l] += lv;
                 }
@@ -1754,7 +1777,7 @@ impl<const NR: usize, const NC: usize> FastFlows<'_, NR, NC> {
 /// vertical vector operations per age.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn step_fast(
+fn step_fast<const FMA: bool>(
     ctx: &Ctx<'_>,
     k: usize,
     r: &YearRates,
@@ -1784,7 +1807,7 @@ fn step_fast(
         }
         let comp_on = ctx.sums_wanted();
         for (al, a) in group.clone().enumerate() {
-            let b = births_fast(r, plan, ly, cur, n, al, a);
+            let b = births_fast::<FMA>(r, plan, ly, cur, n, al, a);
             let q_row = if r.q.dim().0 == 1 { 0 } else { a };
             for s in 0..2 {
                 let (born, bd) = newborns_fast(r, &qfm, n, a, s, &b);
@@ -1814,7 +1837,7 @@ fn step_fast(
                                 ly.mm[f].map(|m| sign * m)
                             }),
                         };
-                        flows.run(comp_on, clamp, p, q, &qfm, &newborn, out, &mut sums)
+                        flows.run::<FMA>(comp_on, clamp, p, q, &qfm, &newborn, out, &mut sums)
                     }};
                 }
                 let (open, x0) = match (plan.rates.len(), plan.counts.len()) {
@@ -1951,7 +1974,7 @@ fn step_general(
         pool.clear();
         pool.resize(closed.len() * 2 * w, zero);
         for (al, a) in group.clone().enumerate() {
-            let b = births_fast(r, plan, ly, cur, n, al, a);
+            let b = births_fast::<false>(r, plan, ly, cur, n, al, a);
             for s in 0..2 {
                 let (born, bd) = newborns_fast(r, &qfm, n, a, s, &b);
                 let p = &cur[(al * 2 + s) * n..(al * 2 + s + 1) * n];
@@ -1975,7 +1998,7 @@ fn step_general(
         }
     }
     for (al, a) in group.clone().enumerate() {
-        let b = births_fast(r, plan, ly, cur, n, al, a);
+        let b = births_fast::<false>(r, plan, ly, cur, n, al, a);
         for s in 0..2 {
             let q = &lane(&r.q, a, s)[..w];
             let (born, bd) = newborns_fast(r, &qfm, n, a, s, &b);
@@ -2127,7 +2150,7 @@ fn flow_movers(
             }
             FlowValues::OutRates(rt) => {
                 let rl = lane(rt, a, s);
-                let d = dot_lanes(&rl[..n], p);
+                let d = dot_lanes::<false>(&rl[..n], p);
                 let mut x = zero;
                 for l in 0..LANES {
                     x[l] = m[l] * (d[l] + rl[n] * base[l]);
@@ -2136,7 +2159,7 @@ fn flow_movers(
                 if let Some(dest) = &fl.destinations {
                     let at = (ci * 2 + s) * w;
                     mv[mv_at(ctx.nf, 0, f, true)] =
-                        dot_lanes(&lane(dest, a, s)[..w], &pool[at..at + w]);
+                        dot_lanes::<false>(&lane(dest, a, s)[..w], &pool[at..at + w]);
                     ci += 1;
                 }
             }
@@ -2171,7 +2194,7 @@ fn step_noisy(
     let plan = ctx.plans[k].as_ref().expect("a projected year has a plan");
     // Births from the women at the start of the year.
     for (al, a) in group.clone().enumerate() {
-        births[al] = births_fast(r, plan, ly, cur, n, al, a);
+        births[al] = births_fast::<false>(r, plan, ly, cur, n, al, a);
     }
     // Newborns of each sex after birth-year deaths, and their Poisson draws.
     let mut born = vec![[zero; 2]; group.len()];
