@@ -1,5 +1,5 @@
 //! Parquet tables: text and whole-number columns are dimensions, the value column is
-//! the one named like a value (see [`VALUE_NAMES`](super::csv::VALUE_NAMES)) or else
+//! the one named like a value (see [`super::csv::VALUE_NAMES`]) or else
 //! the last floating-point column.
 
 use super::csv::VALUE_NAMES;
