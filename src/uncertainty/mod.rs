@@ -528,7 +528,10 @@ struct Ctx<'a> {
     years: &'a [i32],
     base_year: i32,
     n: usize,
-    mult: &'a Multipliers,
+    /// Every block's lane multipliers by `(block, year slot, j)`, `j` the fertility
+    /// level, the mortality level, then each flow (times its own multiplier of the
+    /// year): they do not depend on the area, so they are worked out once.
+    lane_mult: Vec<V>,
     services: &'a [ServiceInput<'a>],
     weights: &'a [Weights],
     /// Which resources each service has (floor, groups, hours, teachers, staff).
@@ -688,7 +691,26 @@ pub fn run(
         years: &r.years,
         base_year,
         n,
-        mult: &mult,
+        lane_mult: {
+            let nb = spec.trajectories.div_ceil(LANES);
+            let mut v = vec![[1.0; LANES]; nb * ny * (2 + nf)];
+            for b in 0..nb {
+                for k in 0..ny {
+                    let Some(yr) = &r.year_rates[k] else { continue };
+                    let at = (b * ny + k) * (2 + nf);
+                    for l in 0..LANES {
+                        // The last block's spare lanes repeat the last trajectory.
+                        let t = (b * LANES + l).min(spec.trajectories - 1);
+                        v[at][l] = mult.get(&mult.fert, t, k);
+                        v[at + 1][l] = mult.get(&mult.mort, t, k);
+                        for (f, fl) in yr.flows.iter().enumerate() {
+                            v[at + 2 + f][l] = mult.flow(t, f, k) * fl.multiplier;
+                        }
+                    }
+                }
+            }
+            v
+        },
         services,
         weights: &weights,
         has: services.iter().map(|s| s.service.resources()).collect(),
@@ -1245,13 +1267,11 @@ fn run_block<const NOISE: bool, const FMA: bool>(run: BlockRun<'_, '_>) {
                 }
             }
         } else if let Some(r) = &ctx.rates[k] {
-            for l in 0..LANES {
-                let t = lanes_t[l];
-                ly.mf[l] = ctx.mult.get(&ctx.mult.fert, t, k);
-                ly.mq[l] = ctx.mult.get(&ctx.mult.mort, t, k);
-                for (f, fl) in r.flows.iter().enumerate() {
-                    ly.mm[f][l] = ctx.mult.flow(t, f, k) * fl.multiplier;
-                }
+            let at = ((t0 / LANES) * ny + k) * (2 + ctx.nf);
+            ly.mf = ctx.lane_mult[at];
+            ly.mq = ctx.lane_mult[at + 1];
+            for f in 0..r.flows.len() {
+                ly.mm[f] = ctx.lane_mult[at + 2 + f];
             }
             if NOISE {
                 step_noisy(
