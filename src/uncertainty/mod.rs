@@ -912,23 +912,48 @@ pub fn run(
                 }
             }
         } else {
-            let (v, sel) = (&mut slot.vals, &mut slot.sel);
-            for (c, p) in slot.packed.chunks_exact_mut(stride).enumerate() {
-                gather(c, v);
-                p[0] = sel.summarise(v, levels, &mut p[1..]);
-                if let Some((i, is_cost, first)) = to_total[c] {
-                    let k = ny_of(c);
-                    let dst = if is_cost {
-                        &mut slot.tots[i].1
-                    } else {
-                        &mut slot.tots[i].0
-                    };
-                    let dst = &mut dst[k * nt..(k + 1) * nt];
-                    if first {
-                        dst.copy_from_slice(v);
-                    } else {
-                        for (x, y) in dst.iter_mut().zip(v.iter()) {
-                            *x += y;
+            // Cells are gathered a tile at a time: each block's lanes of the tile's
+            // cells lie together (a short run the prefetcher follows), and the
+            // tile's rows (256 kB) stay in the L2 cache while they are summarised.
+            const TILE: usize = 32;
+            let (tile, sel) = (&mut slot.vals, &mut slot.sel);
+            let cells = lay.cells;
+            for (t, packed) in slot.packed.chunks_mut(TILE * stride).enumerate() {
+                let (c0, tc) = (t * TILE, packed.len() / stride);
+                tile.resize(tc * nt, 0.0);
+                for b in 0..nb {
+                    let (t0, m) = (b * LANES, LANES.min(nt - b * LANES));
+                    let src = &blocks[(b * cells + c0) * LANES..(b * cells + c0 + tc) * LANES];
+                    for (j, lanes) in src.chunks_exact(LANES).enumerate() {
+                        let dst = &mut tile[j * nt + t0..j * nt + t0 + m];
+                        if let (Ok(d), Ok(l)) = (
+                            <&mut [f64; LANES]>::try_from(&mut *dst),
+                            <&[f64; LANES]>::try_from(lanes),
+                        ) {
+                            *d = *l;
+                        } else {
+                            dst.copy_from_slice(&lanes[..m]);
+                        }
+                    }
+                }
+                for (j, p) in packed.chunks_exact_mut(stride).enumerate() {
+                    let c = c0 + j;
+                    let v = &tile[j * nt..(j + 1) * nt];
+                    p[0] = sel.summarise(v, levels, &mut p[1..]);
+                    if let Some((i, is_cost, first)) = to_total[c] {
+                        let k = ny_of(c);
+                        let dst = if is_cost {
+                            &mut slot.tots[i].1
+                        } else {
+                            &mut slot.tots[i].0
+                        };
+                        let dst = &mut dst[k * nt..(k + 1) * nt];
+                        if first {
+                            dst.copy_from_slice(v);
+                        } else {
+                            for (x, y) in dst.iter_mut().zip(v.iter()) {
+                                *x += y;
+                            }
                         }
                     }
                 }
