@@ -1110,7 +1110,7 @@ struct Slot {
     packed: Vec<f64>,
     /// Per service: the group's demand and total cost by (year, trajectory).
     tots: Vec<(Vec<f64>, Vec<f64>)>,
-    /// One cell's values over the trajectories.
+    /// A tile of cells' values over the trajectories, a row per cell.
     vals: Vec<f64>,
     sel: Selector,
 }
