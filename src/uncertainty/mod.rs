@@ -833,129 +833,81 @@ pub fn run(
             blocks.chunks_mut(per_block).enumerate().for_each(block);
         }
         let blocks = &slot.blocks[..nb * per_block];
-        // Cell `c`'s values over the trajectories, gathered from every block.
-        let gather = |c: usize, v: &mut Vec<f64>| {
-            v.resize(nt, 0.0);
-            let mut full = v.chunks_exact_mut(LANES);
-            for (b, dst) in (&mut full).enumerate() {
-                let at = (b * lay.cells + c) * LANES;
-                let dst: &mut [f64; LANES] = dst.try_into().expect("a block's lanes");
-                *dst = blocks[at..at + LANES].try_into().expect("a block's lanes");
-            }
-            let rest = full.into_remainder();
-            if !rest.is_empty() {
-                let at = ((nt / LANES) * lay.cells + c) * LANES;
-                rest.copy_from_slice(&blocks[at..at + rest.len()]);
-            }
-        };
         // Per service: the group's demand and total cost by (year, trajectory), the
         // sums of its demand cells `(segment, area, year)` and of its total-cost cells
-        // `(area, year)`, added as the cells go by (in cell order).
+        // `(area, year)`, added in cell order (each row written by its first cell).
         slot.tots.resize_with(services.len(), Default::default);
-        let mut to_total: Vec<Option<(usize, bool, bool)>> = vec![None; lay.cells];
+        let mut to_total: Vec<Option<Total>> = vec![None; lay.cells];
         for (i, (d, cost)) in slot.tots.iter_mut().enumerate() {
             let ng = services[i].service.segments.len();
             let nres = ctx.has[i].iter().filter(|h| **h).count();
             let (off, per) = (lay.services[i], ga * ny);
+            // Cells run (block, area, year): the year is fastest.
+            let mut mark = |from: usize, cells: usize, cost: bool| {
+                for c in from..from + cells {
+                    to_total[c] = Some(Total {
+                        service: i,
+                        cost,
+                        year: (c - from) % ny,
+                        first: c - from < ny,
+                    });
+                }
+            };
             if tot_d {
-                // Rows are written by their first cell (zeros when there is none, or
-                // when the cells are added up after a parallel run).
                 d.resize(ny * nt, 0.0);
-                if parallel || ng == 0 {
+                if ng == 0 {
                     d.fill(0.0);
                 }
-                for c in off..off + ng * per {
-                    to_total[c] = Some((i, false, c == off + (c - off) % ny));
-                }
+                mark(off, ng * per, false);
             }
             if tot_c {
                 cost.resize(ny * nt, 0.0);
-                if parallel {
-                    cost.fill(0.0);
-                }
-                let first = off + (ng + nres + 5) * per;
-                for c in first..first + per {
-                    to_total[c] = Some((i, true, c < first + ny));
-                }
+                mark(off + (ng + nres + 5) * per, per, true);
             }
         }
-        let ny_of = |c: usize| {
-            // The year of a service cell: cells run (block, area, year).
-            let i = lay.services.partition_point(|o| *o <= c) - 1;
-            (c - lay.services[i]) % ny
-        };
+        // Cells are gathered a tile at a time: each block's lanes of the tile's cells
+        // lie together (a short run the prefetcher follows), and the tile's rows
+        // (256 kB) stay in the L2 cache while they are summarised.
+        const TILE: usize = 32;
         slot.packed.resize(lay.cells * stride, 0.0);
         if parallel {
             slot.packed
-                .par_chunks_mut(stride)
+                .par_chunks_mut(TILE * stride)
                 .enumerate()
                 .for_each_init(
                     || (Vec::new(), Selector::default()),
-                    |(v, sel), (c, p)| {
-                        gather(c, v);
-                        p[0] = sel.summarise(v, levels, &mut p[1..]);
+                    |(tile, sel), (t, packed)| {
+                        let tc = packed.len() / stride;
+                        gather_tile(blocks, lay.cells, t * TILE, tc, nt, tile);
+                        for (j, p) in packed.chunks_exact_mut(stride).enumerate() {
+                            p[0] = sel.summarise(&tile[j * nt..(j + 1) * nt], levels, &mut p[1..]);
+                        }
                     },
                 );
-            let mut v = Vec::new();
-            for (c, t) in to_total.iter().enumerate() {
-                if let Some((i, is_cost, _)) = *t {
-                    gather(c, &mut v);
-                    let k = ny_of(c);
-                    let dst = if is_cost {
-                        &mut slot.tots[i].1
-                    } else {
-                        &mut slot.tots[i].0
-                    };
-                    for (x, y) in dst[k * nt..(k + 1) * nt].iter_mut().zip(&v) {
-                        *x += y;
+            // The totals after, in cell order.
+            let tile = &mut slot.vals;
+            for c0 in (0..lay.cells).step_by(TILE) {
+                let tc = TILE.min(lay.cells - c0);
+                if to_total[c0..c0 + tc].iter().any(Option::is_some) {
+                    gather_tile(blocks, lay.cells, c0, tc, nt, tile);
+                    for j in 0..tc {
+                        add_total(
+                            &mut slot.tots,
+                            to_total[c0 + j],
+                            &tile[j * nt..(j + 1) * nt],
+                        );
                     }
                 }
             }
         } else {
-            // Cells are gathered a tile at a time: each block's lanes of the tile's
-            // cells lie together (a short run the prefetcher follows), and the
-            // tile's rows (256 kB) stay in the L2 cache while they are summarised.
-            const TILE: usize = 32;
             let (tile, sel) = (&mut slot.vals, &mut slot.sel);
-            let cells = lay.cells;
             for (t, packed) in slot.packed.chunks_mut(TILE * stride).enumerate() {
                 let (c0, tc) = (t * TILE, packed.len() / stride);
-                tile.resize(tc * nt, 0.0);
-                for b in 0..nb {
-                    let (t0, m) = (b * LANES, LANES.min(nt - b * LANES));
-                    let src = &blocks[(b * cells + c0) * LANES..(b * cells + c0 + tc) * LANES];
-                    for (j, lanes) in src.chunks_exact(LANES).enumerate() {
-                        let dst = &mut tile[j * nt + t0..j * nt + t0 + m];
-                        if let (Ok(d), Ok(l)) = (
-                            <&mut [f64; LANES]>::try_from(&mut *dst),
-                            <&[f64; LANES]>::try_from(lanes),
-                        ) {
-                            *d = *l;
-                        } else {
-                            dst.copy_from_slice(&lanes[..m]);
-                        }
-                    }
-                }
+                gather_tile(blocks, lay.cells, c0, tc, nt, tile);
                 for (j, p) in packed.chunks_exact_mut(stride).enumerate() {
-                    let c = c0 + j;
                     let v = &tile[j * nt..(j + 1) * nt];
                     p[0] = sel.summarise(v, levels, &mut p[1..]);
-                    if let Some((i, is_cost, first)) = to_total[c] {
-                        let k = ny_of(c);
-                        let dst = if is_cost {
-                            &mut slot.tots[i].1
-                        } else {
-                            &mut slot.tots[i].0
-                        };
-                        let dst = &mut dst[k * nt..(k + 1) * nt];
-                        if first {
-                            dst.copy_from_slice(v);
-                        } else {
-                            for (x, y) in dst.iter_mut().zip(v.iter()) {
-                                *x += y;
-                            }
-                        }
-                    }
+                    add_total(&mut slot.tots, to_total[c0 + j], v);
                 }
             }
         }
@@ -1113,6 +1065,55 @@ struct Slot {
     /// A tile of cells' values over the trajectories, a row per cell.
     vals: Vec<f64>,
     sel: Selector,
+}
+
+/// A cell that adds to a service's totals by (year, trajectory).
+#[derive(Debug, Clone, Copy)]
+struct Total {
+    service: usize,
+    /// The total cost rather than the demand.
+    cost: bool,
+    year: usize,
+    /// The first cell of its year: it writes the row, the others add to it.
+    first: bool,
+}
+
+/// Adds a cell's values over the trajectories `v` to the totals it belongs to.
+fn add_total(tots: &mut [(Vec<f64>, Vec<f64>)], t: Option<Total>, v: &[f64]) {
+    let Some(t) = t else { return };
+    let (d, c) = &mut tots[t.service];
+    let row = if t.cost { c } else { d };
+    let nt = v.len();
+    let dst = &mut row[t.year * nt..(t.year + 1) * nt];
+    if t.first {
+        dst.copy_from_slice(v);
+    } else {
+        for (x, y) in dst.iter_mut().zip(v) {
+            *x += y;
+        }
+    }
+}
+
+/// The values over the trajectories of cells `c0..c0 + tc`, gathered from blocks
+/// laid out by `(block, cell, lane)` into `tile`, a row of `nt` per cell.
+fn gather_tile(blocks: &[f64], cells: usize, c0: usize, tc: usize, nt: usize, tile: &mut Vec<f64>) {
+    tile.resize(tc * nt, 0.0);
+    for b in 0..nt.div_ceil(LANES) {
+        let (t0, m) = (b * LANES, LANES.min(nt - b * LANES));
+        let src = &blocks[(b * cells + c0) * LANES..(b * cells + c0 + tc) * LANES];
+        for (j, lanes) in src.chunks_exact(LANES).enumerate() {
+            let dst = &mut tile[j * nt + t0..j * nt + t0 + m];
+            // Whole blocks as fixed-size copies (a call to `memcpy` each otherwise).
+            if let (Ok(d), Ok(l)) = (
+                <&mut [f64; LANES]>::try_from(&mut *dst),
+                <&[f64; LANES]>::try_from(lanes),
+            ) {
+                *d = *l;
+            } else {
+                dst.copy_from_slice(&lanes[..m]);
+            }
+        }
+    }
 }
 
 /// Where a group's outputs lie among its cells: the population `(area, sex, age,
