@@ -554,8 +554,8 @@ struct YearPlan {
     rates: Vec<usize>,
     /// Count flows, and whether each brings people in.
     counts: Vec<(usize, bool)>,
-    /// Whether a closed internal system runs this year.
-    closed: bool,
+    /// Out-rate flows with destinations: the closed internal systems.
+    closed: Vec<usize>,
     /// Per `(row of q, sex)`: the largest death probability of an age (before the
     /// year's improvement factor and the lanes' multipliers).
     qmax: Vec<f64>,
@@ -568,7 +568,7 @@ impl YearPlan {
         let mut plan = YearPlan {
             rates: Vec::new(),
             counts: Vec::new(),
-            closed: false,
+            closed: Vec::new(),
             qmax: Vec::new(),
             fertile: Vec::new(),
         };
@@ -576,7 +576,7 @@ impl YearPlan {
             match (&fl.values, &fl.destinations) {
                 (FlowValues::Counts(_), _) => plan.counts.push((f, fl.direction == Direction::In)),
                 (FlowValues::OutRates(_), None) => plan.rates.push(f),
-                (FlowValues::OutRates(_), Some(_)) => plan.closed = true,
+                (FlowValues::OutRates(_), Some(_)) => plan.closed.push(f),
             }
         }
         let w = r.q.dim().2;
@@ -596,6 +596,12 @@ impl YearPlan {
             })
             .collect();
         plan
+    }
+
+    /// Whether the specialised pass runs the year: no closed system and at most two
+    /// flows of each form.
+    fn fast(&self) -> bool {
+        self.closed.is_empty() && self.rates.len() <= 2 && self.counts.len() <= 2
     }
 }
 
@@ -1835,18 +1841,10 @@ fn step_fast<const FMA: bool>(
     comp: &mut [[V; 5]],
     mv: &mut [V],
 ) {
-    let n = ctx.n;
-    let w = n + 1;
-    let qf = r.q_factor;
-    let zero: V = [0.0; LANES];
-    let nf = ctx.nf;
-    let mut qfm = zero;
-    for l in 0..LANES {
-        qfm[l] = qf * ly.mq[l];
-    }
+    let (n, w, nf, zero) = (ctx.n, ctx.n + 1, ctx.nf, [0.0; LANES]);
+    let qfm = death_factors(r, ly);
     let plan = ctx.plans[k].as_ref().expect("a projected year has a plan");
-    if !plan.closed && plan.rates.len() <= 2 && plan.counts.len() <= 2 {
-        // No closed system and at most two flows of each form: the specialised pass.
+    if plan.fast() {
         let mut qfm_max = 0.0f64;
         for l in 0..LANES {
             qfm_max = qfm_max.max(qfm[l]);
@@ -1897,29 +1895,18 @@ fn step_fast<const FMA: bool>(
                     (_, 1) => go!(2, 1),
                     (_, _) => go!(2, 2),
                 };
-                // Newborns are age 0; the open group keeps its own survivors.
-                if n == 1 {
-                    for l in 0..LANES {
-                        out[0][l] = x0[l] + open[l];
-                    }
-                } else {
-                    out[0] = x0;
-                    for l in 0..LANES {
-                        out[n - 1][l] += open[l];
-                    }
-                }
+                place_ends(out, &x0, &open);
                 if comp_on {
-                    let row_of = |c: &ndarray::Array3<f64>| if c.dim().0 == 1 { 0 } else { a };
                     let (mut count_in, mut count_out) = (zero, zero);
                     for &(f, inward) in &plan.counts {
-                        let total = ctx.count_sums[k][f][row_of(flow_values(r, f)) * 2 + s];
+                        let m = count_movers(ctx, k, r, ly, f, a, s);
                         let dst = if inward {
                             &mut count_in
                         } else {
                             &mut count_out
                         };
                         for l in 0..LANES {
-                            dst[l] += ly.mm[f][l] * total;
+                            dst[l] += m[l];
                         }
                     }
                     let c = &mut comp[al * 2 + s];
@@ -1996,25 +1983,10 @@ fn step_general(
     comp: &mut [[V; 5]],
     mv: &mut [V],
 ) {
-    let n = ctx.n;
-    let w = n + 1;
-    let qf = r.q_factor;
-    let zero: V = [0.0; LANES];
-    let nf = ctx.nf;
-    let mut qfm = zero;
-    for l in 0..LANES {
-        qfm[l] = qf * ly.mq[l];
-    }
+    let (n, w, nf, zero) = (ctx.n, ctx.n + 1, ctx.nf, [0.0; LANES]);
+    let qfm = death_factors(r, ly);
     let plan = ctx.plans[k].as_ref().expect("a projected year has a plan");
-    let mut closed = [0usize; MAX_FLOWS];
-    let mut n_closed = 0;
-    for (f, fl) in r.flows.iter().enumerate() {
-        if fl.destinations.is_some() {
-            closed[n_closed] = f;
-            n_closed += 1;
-        }
-    }
-    let closed = &closed[..n_closed];
+    let closed = &plan.closed;
     if !closed.is_empty() {
         // Every area's movers of each closed system, pooled per sex and index.
         pool.clear();
@@ -2061,8 +2033,7 @@ fn step_general(
                 let m = ly.mm[f];
                 match &fl.values {
                     FlowValues::Counts(c) => {
-                        let row = if c.dim().0 == 1 { 0 } else { a };
-                        let total = ctx.count_sums[k][f][row * 2 + s];
+                        let movers = count_movers(ctx, k, r, ly, f, a, s);
                         let sign = if fl.direction == Direction::In {
                             1.0
                         } else {
@@ -2075,7 +2046,7 @@ fn step_general(
                         };
                         let mut signed = zero;
                         for l in 0..LANES {
-                            dst[l] += m[l] * total;
+                            dst[l] += movers[l];
                             signed[l] = sign * m[l];
                         }
                         counts[nc] = (&lane(c, a, s)[..w], signed);
@@ -2140,16 +2111,7 @@ fn step_general(
                 &mut arrived,
                 &mut unmet,
             );
-            if n == 1 {
-                for l in 0..LANES {
-                    out[0][l] = x[l] + open[l];
-                }
-            } else {
-                out[0] = x;
-                for l in 0..LANES {
-                    out[n - 1][l] += open[l];
-                }
-            }
+            place_ends(out, &x, &open);
             let c = &mut comp[al * 2 + s];
             c[0] = born;
             c[1] = deaths;
@@ -2158,6 +2120,48 @@ fn step_general(
                 c[3][l] = count_out[l] + leave[l];
             }
             c[4] = unmet;
+        }
+    }
+}
+
+/// The lanes' factors on the year's death probabilities: the improvement factor
+/// times each lane's mortality multiplier.
+#[inline(always)]
+fn death_factors(r: &YearRates, ly: &LaneYear) -> V {
+    ly.mq.map(|m| r.q_factor * m)
+}
+
+/// Movers per lane of count flow `f` in (area `a`, sex `s`): its counts summed over
+/// the indices, times the lanes' multipliers.
+#[inline(always)]
+fn count_movers(
+    ctx: &Ctx<'_>,
+    k: usize,
+    r: &YearRates,
+    ly: &LaneYear,
+    f: usize,
+    a: usize,
+    s: usize,
+) -> V {
+    let c = flow_values(r, f);
+    let row = if c.dim().0 == 1 { 0 } else { a };
+    let total = ctx.count_sums[k][f][row * 2 + s];
+    ly.mm[f].map(|m| m * total)
+}
+
+/// Puts the newborns' survivors `x0` at age 0 and adds the open group's own
+/// survivors `open` to the oldest age (the same place when there is one age).
+#[inline(always)]
+fn place_ends(out: &mut [V], x0: &V, open: &V) {
+    let n = out.len();
+    if n == 1 {
+        for l in 0..LANES {
+            out[0][l] = x0[l] + open[l];
+        }
+    } else {
+        out[0] = *x0;
+        for l in 0..LANES {
+            out[n - 1][l] += open[l];
         }
     }
 }
@@ -2185,14 +2189,8 @@ fn flow_movers(
     for (f, fl) in r.flows.iter().enumerate() {
         let m = &ly.mm[f];
         match &fl.values {
-            FlowValues::Counts(c) => {
-                let row = if c.dim().0 == 1 { 0 } else { a };
-                let total = ctx.count_sums[k][f][row * 2 + s];
-                let mut x = zero;
-                for l in 0..LANES {
-                    x[l] = m[l] * total;
-                }
-                mv[mv_at(ctx.nf, 0, f, false)] = x;
+            FlowValues::Counts(_) => {
+                mv[mv_at(ctx.nf, 0, f, false)] = count_movers(ctx, k, r, ly, f, a, s);
             }
             FlowValues::OutRates(rt) => {
                 let rl = lane(rt, a, s);
