@@ -6,11 +6,6 @@
 
 use super::error::IoError;
 use super::table::LongTable;
-#[cfg(feature = "parquet")]
-use polars::prelude::{
-    Column as PlColumn, DataFrame, IntoColumn, NewChunkedArray, ParquetCompression, ParquetWriter,
-    StringChunked,
-};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -161,28 +156,8 @@ impl Frame {
 
     #[cfg(feature = "parquet")]
     fn write_parquet(&self, file: File) -> Result<(), String> {
-        let cols: Vec<PlColumn> = self
-            .columns
-            .iter()
-            .map(|(n, c)| match c {
-                ColumnData::Text(v) => PlColumn::new(n.as_str().into(), v),
-                ColumnData::Int(v) => PlColumn::new(n.as_str().into(), v),
-                ColumnData::Float(v) => PlColumn::new(n.as_str().into(), v),
-                ColumnData::Coded { levels, codes } => StringChunked::from_iter_values(
-                    n.as_str().into(),
-                    codes.iter().map(|c| levels[*c as usize].as_str()),
-                )
-                .into_column(),
-            })
-            .collect();
-        let mut df = DataFrame::new(self.height(), cols).map_err(|e| e.to_string())?;
-        let mut w = BufWriter::new(file);
-        // Snappy: read by every Parquet reader, and several times faster to write than
-        // zstd for tables of repeated keys.
-        ParquetWriter::new(&mut w)
-            .with_compression(ParquetCompression::Snappy)
-            .finish(&mut df)
-            .map_err(|e| e.to_string())?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        super::parquet::write_frame(self, &mut w)?;
         w.into_inner()
             .map_err(|e| e.into_error().to_string())?
             .sync_all()
