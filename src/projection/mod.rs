@@ -407,7 +407,7 @@ impl simd::Kernel for StepAreas<'_, '_> {
             .enumerate()
         {
             self.pr
-                .step_area(a, p, out, self.pooled, self.arrivals, self.c);
+                .step_area(a, a, p, out, self.pooled, self.arrivals, self.c);
         }
     }
 }
@@ -418,18 +418,72 @@ impl simd::Kernel for StepAreas<'_, '_> {
 /// rates of the other slots.
 ///
 /// The result is stored area by area, each area's years one after another, and
-/// returned as a `(year, area, sex, age)` view of that storage: it is filled in order,
-/// without zeroing an array first.
+/// returned as a `(year, area, sex, age)` view of that storage. Ranges of areas run in
+/// parallel, each into its own part of the storage and its own component arrays;
+/// every area's arithmetic is the same whatever the ranges, so the bits do not depend
+/// on the number of threads.
 fn project_by_area(
     known: &[Option<ArrayView3<'_, f64>>],
     year_rates: &[Option<YearRates>],
 ) -> (Array4<f64>, Vec<Option<YearComponents>>) {
+    use rayon::prelude::*;
     let ny = known.len();
     let (areas, _, n) = known[0].as_ref().map_or((0, 2, 0), |k| k.dim());
     let prepared: Vec<Option<Prepared<'_>>> = year_rates
         .iter()
         .map(|r| r.as_ref().map(|r| Prepared::new(r, n)))
         .collect();
+    let lane = 2 * n;
+    // Small projections run as one task: splitting them costs more than it saves.
+    let len = areas * ny * lane;
+    let tasks = if len < 1 << 18 {
+        1
+    } else {
+        rayon::current_num_threads()
+    };
+    // The storage is zeroed first (a year slot with nothing known and nothing to
+    // project from stays 0), by all the threads when there are several.
+    let mut all = if tasks == 1 {
+        vec![0.0; len]
+    } else {
+        let mut v = Vec::with_capacity(len);
+        v.par_extend(rayon::iter::repeat_n(0.0, len));
+        v
+    };
+    let per_task = areas.div_ceil(tasks).max(1);
+    let mut parts: Vec<Vec<Option<YearComponents>>> = all
+        .par_chunks_mut((per_task * ny * lane).max(1))
+        .enumerate()
+        .map(|(t, out)| {
+            let first = t * per_task;
+            let count = out.len() / (ny * lane).max(1);
+            let mut components: Vec<Option<YearComponents>> = year_rates
+                .iter()
+                .map(|r| {
+                    r.as_ref()
+                        .map(|r| YearComponents::zeros(count, r.flows.len()))
+                })
+                .collect();
+            let mut arrivals = vec![0.0; n + 1];
+            simd::dispatch(&mut AreaRun {
+                known,
+                prepared: &prepared,
+                components: &mut components,
+                first,
+                all: out,
+                lane,
+                arrivals: &mut arrivals,
+            });
+            components
+        })
+        .collect();
+    if parts.len() == 1 {
+        let by_area = Array4::from_shape_vec((areas, ny, 2, n), all)
+            .expect("one lane pair per area and year");
+        let components = parts.pop().expect("one part");
+        return (by_area.permuted_axes([1, 0, 2, 3]), components);
+    }
+    // The component arrays of the whole: each part's rows put in place.
     let mut components: Vec<Option<YearComponents>> = year_rates
         .iter()
         .map(|r| {
@@ -437,36 +491,40 @@ fn project_by_area(
                 .map(|r| YearComponents::zeros(areas, r.flows.len()))
         })
         .collect();
-    let lane = 2 * n;
-    let mut all: Vec<f64> = Vec::with_capacity(areas * ny * lane);
-    let mut arrivals = vec![0.0; n + 1];
-    // The area's last two years live in two small buffers that stay in L1; each
-    // finished year is appended to the result once, so the large array is written
-    // exactly once and never zeroed first.
-    let (mut prev, mut next) = (vec![0.0; lane], vec![0.0; lane]);
-    let mut state = AreaRun {
-        known,
-        prepared: &prepared,
-        components: &mut components,
-        all: &mut all,
-        prev: &mut prev,
-        next: &mut next,
-        arrivals: &mut arrivals,
-    };
-    simd::dispatch(&mut state);
+    for (t, part) in parts.iter().enumerate() {
+        let rows = ndarray::s![t * per_task..(t * per_task + per_task).min(areas), ..];
+        let rows3 = ndarray::s![.., t * per_task..(t * per_task + per_task).min(areas), ..];
+        for (whole, part) in components.iter_mut().zip(part) {
+            if let (Some(w), Some(p)) = (whole, part) {
+                w.births.slice_mut(rows).assign(&p.births);
+                w.deaths.slice_mut(rows).assign(&p.deaths);
+                w.in_migration.slice_mut(rows).assign(&p.in_migration);
+                w.out_migration.slice_mut(rows).assign(&p.out_migration);
+                w.unmet_out_migration
+                    .slice_mut(rows)
+                    .assign(&p.unmet_out_migration);
+                w.flow_movers.slice_mut(rows3).assign(&p.flow_movers);
+                w.flow_arrivals.slice_mut(rows3).assign(&p.flow_arrivals);
+            }
+        }
+    }
     let by_area =
         Array4::from_shape_vec((areas, ny, 2, n), all).expect("one lane pair per area and year");
     (by_area.permuted_axes([1, 0, 2, 3]), components)
 }
 
-/// The working state of [`project_by_area`].
+/// The working state of [`project_by_area`] for one range of areas.
 struct AreaRun<'r, 'a> {
     known: &'r [Option<ArrayView3<'a, f64>>],
     prepared: &'r [Option<Prepared<'r>>],
+    /// Components of the range's areas, by year slot.
     components: &'r mut [Option<YearComponents>],
-    all: &'r mut Vec<f64>,
-    prev: &'r mut Vec<f64>,
-    next: &'r mut Vec<f64>,
+    /// The range's first area.
+    first: usize,
+    /// The range's part of the result: its areas' years one after another.
+    all: &'r mut [f64],
+    /// Values per area and year: both sexes' ages.
+    lane: usize,
     arrivals: &'r mut [f64],
 }
 
@@ -474,26 +532,29 @@ impl simd::Kernel for &mut AreaRun<'_, '_> {
     type Output = ();
     #[inline(always)]
     fn run(self) {
-        let areas = self.known[0].as_ref().map_or(0, |k| k.dim().0);
-        for a in 0..areas {
-            for k in 0..self.known.len() {
+        let (ny, lane) = (self.known.len(), self.lane);
+        if ny == 0 || lane == 0 {
+            return;
+        }
+        for (i, years) in self.all.chunks_exact_mut(ny * lane).enumerate() {
+            let a = self.first + i;
+            for k in 0..ny {
+                // The year before is the part of the result just written (still in L1).
+                let (done, rest) = years.split_at_mut(k * lane);
+                let next = &mut rest[..lane];
                 match (&self.known[k], &self.prepared[k], &mut self.components[k]) {
                     (Some(given), _, _) => {
-                        for (x, v) in self
-                            .next
-                            .iter_mut()
-                            .zip(given.slice(ndarray::s![a, .., ..]))
-                        {
+                        for (x, v) in next.iter_mut().zip(given.slice(ndarray::s![a, .., ..])) {
                             *x = *v;
                         }
                     }
-                    (None, Some(pr), Some(c)) => {
-                        pr.step_area(a, self.prev, self.next, &[], self.arrivals, c);
+                    (None, Some(pr), Some(c)) if k > 0 => {
+                        let start = &done[(k - 1) * lane..];
+                        pr.step_area(a, i, start, next, &[], self.arrivals, c);
                     }
-                    _ => self.next.fill(0.0),
+                    // Nothing known and nothing to project from: left at 0.
+                    _ => {}
                 }
-                self.all.extend_from_slice(self.next);
-                std::mem::swap(self.prev, self.next);
             }
         }
     }
@@ -612,11 +673,14 @@ impl<'a> Prepared<'a> {
     }
 
     /// One area's year: `start` and `end` hold its female then male lanes of ages
-    /// `0..=ω`; the area's components are written into `c`.
+    /// `0..=ω`; the area's components are written into row `ca` of `c` (which may hold
+    /// only a range of the areas).
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn step_area(
         &self,
         a: usize,
+        ca: usize,
         start: &[f64],
         end: &mut [f64],
         pooled: &[Option<[Vec<f64>; 2]>],
@@ -651,10 +715,10 @@ impl<'a> Prepared<'a> {
                         m * (dot(&r[..n], p) + r[n] * nb)
                     }
                 };
-                c.flow_movers[[k, a, s]] = total;
+                c.flow_movers[[k, ca, s]] = total;
                 match f.direction {
-                    Direction::In => c.in_migration[[a, s]] += total,
-                    Direction::Out => c.out_migration[[a, s]] += total,
+                    Direction::In => c.in_migration[[ca, s]] += total,
+                    Direction::Out => c.out_migration[[ca, s]] += total,
                 }
             }
             let al = if pooled.iter().any(Option::is_some) {
@@ -662,8 +726,8 @@ impl<'a> Prepared<'a> {
                 for (k, f) in rates.flows.iter().enumerate() {
                     if let (Some(pool), Some(d)) = (&pooled[k], &f.destinations) {
                         let t = add_products(arrivals, lane(d, a, s), &pool[s]);
-                        c.in_migration[[a, s]] += t;
-                        c.flow_arrivals[[k, a, s]] = t;
+                        c.in_migration[[ca, s]] += t;
+                        c.flow_arrivals[[k, ca, s]] = t;
                     }
                 }
                 &arrivals[..]
@@ -704,12 +768,12 @@ impl<'a> Prepared<'a> {
                 out[last] += open;
             }
             if let Some(k) = self.single_rate_flow {
-                c.flow_movers[[k, a, s]] = rated;
-                c.out_migration[[a, s]] += rated;
+                c.flow_movers[[k, ca, s]] = rated;
+                c.out_migration[[ca, s]] += rated;
             }
-            c.births[[a, s]] = born;
-            c.deaths[[a, s]] = deaths + born_deaths;
-            c.unmet_out_migration[[a, s]] = unmet;
+            c.births[[ca, s]] = born;
+            c.deaths[[ca, s]] = deaths + born_deaths;
+            c.unmet_out_migration[[ca, s]] = unmet;
         }
     }
 }
@@ -932,6 +996,86 @@ mod tests {
                 },
             )
         })
+    }
+
+    /// A case big enough for [`project_by_area`] to split its areas between tasks:
+    /// 61 areas × 101 ages × 31 year slots, with counts and out-rates.
+    fn large_case() -> (Array3<f64>, YearRates) {
+        let (areas, n) = (61, 101);
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let shape = (areas, 2, n + 1);
+        let mut gen = |len: usize, scale: f64| (0..len).map(|_| scale * next()).collect::<Vec<_>>();
+        let start = Array3::from_shape_vec((areas, 2, n), gen(areas * 2 * n, 200.0)).unwrap();
+        let rates = YearRates {
+            q: Array3::from_shape_vec(shape, gen(areas * 2 * (n + 1), 0.05)).unwrap(),
+            q_factor: 0.97,
+            fertility: Array2::from_shape_vec((areas, n), gen(areas * n, 0.06)).unwrap(),
+            fertility_factor: vec![1.0; areas],
+            boys_share: 0.51,
+            flows: vec![
+                YearFlow {
+                    direction: Direction::In,
+                    values: FlowValues::Counts(
+                        Array3::from_shape_vec(shape, gen(areas * 2 * (n + 1), 3.0)).unwrap(),
+                    ),
+                    multiplier: 1.0,
+                    destinations: None,
+                },
+                YearFlow {
+                    direction: Direction::Out,
+                    values: FlowValues::OutRates(
+                        Array3::from_shape_vec(shape, gen(areas * 2 * (n + 1), 0.1)).unwrap(),
+                    ),
+                    multiplier: 1.2,
+                    destinations: None,
+                },
+            ],
+        };
+        (start, rates)
+    }
+
+    /// The split between tasks changes nothing: the same bits with 1, 2 or 3 threads,
+    /// and the same as projecting year by year.
+    #[test]
+    fn areas_split_between_tasks_give_the_same_bits() {
+        let (start, rates) = large_case();
+        let years = 31;
+        let mut known = vec![None; years];
+        known[0] = Some(start.view());
+        let mut year_rates = vec![Some(rates.clone()); years];
+        year_rates[0] = None;
+        let run = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| project_by_area(&known, &year_rates))
+        };
+        let one = run(1);
+        let (na, _, n) = start.dim();
+        let mut by_year = Array4::zeros((years, na, 2, n));
+        by_year.index_axis_mut(Axis(0), 0).assign(&start);
+        for k in 1..years {
+            let (before, mut after) = by_year.view_mut().split_at(Axis(0), k);
+            let c = project_year(
+                before.index_axis(Axis(0), k - 1),
+                &rates,
+                after.index_axis_mut(Axis(0), 0),
+            );
+            assert_eq!(one.1[k].as_ref(), Some(&c), "components of year slot {k}");
+        }
+        assert_eq!(one.0, by_year);
+        for threads in [2, 3] {
+            let split = run(threads);
+            assert_eq!(split.0, one.0, "{threads} threads");
+            assert_eq!(split.1, one.1, "{threads} threads");
+        }
     }
 
     proptest! {
