@@ -1740,16 +1740,36 @@ impl<const NR: usize, const NC: usize> FastFlows<'_, NR, NC> {
         let (q, out) = (&q[..=n], &mut out[..n]);
         let rates: [&[f64]; NR] = std::array::from_fn(|j| &self.rates[j][..=n]);
         let counts: [&[f64]; NC] = std::array::from_fn(|j| &self.counts[j][..=n]);
-        for i in 0..n - 1 {
-            out[i + 1] =
-                self.cell::<COMP, CLAMP, true, FMA>(&rates, &counts, q, qfm, i, &p[i], sums);
-            // The lanes are the vector: keep the compiler from vectorising over ages
-            // instead (with a transpose per age), which it finds cheaper on paper.
-            std::hint::black_box(());
+        // The multipliers as locals: the barrier below makes the compiler reload
+        // whatever it reads through `self` at every age.
+        let mul = (self.rm, self.cm);
+        {
+            // Ages 0..ω − 1, every slice cut to exactly their number so that the loop
+            // has no bounds checks.
+            let m = n - 1;
+            let (qm, pm, om) = (&q[..m], &p[..m], &mut out[1..n]);
+            let rm: [&[f64]; NR] = std::array::from_fn(|j| &rates[j][..m]);
+            let cm: [&[f64]; NC] = std::array::from_fn(|j| &counts[j][..m]);
+            for i in 0..m {
+                om[i] =
+                    Self::cell::<COMP, CLAMP, true, FMA>(&mul, &rm, &cm, qm, qfm, i, &pm[i], sums);
+                // The lanes are the vector: keep the compiler from vectorising over ages
+                // instead (with a transpose per age), which it finds cheaper on paper.
+                std::hint::black_box(());
+            }
         }
-        let open =
-            self.cell::<COMP, CLAMP, true, FMA>(&rates, &counts, q, qfm, n - 1, &p[n - 1], sums);
-        let born = self.cell::<COMP, CLAMP, false, FMA>(&rates, &counts, q, qfm, n, newborn, sums);
+        let open = Self::cell::<COMP, CLAMP, true, FMA>(
+            &mul,
+            &rates,
+            &counts,
+            q,
+            qfm,
+            n - 1,
+            &p[n - 1],
+            sums,
+        );
+        let born =
+            Self::cell::<COMP, CLAMP, false, FMA>(&mul, &rates, &counts, q, qfm, n, newborn, sums);
         (open, born)
     }
 
@@ -1758,7 +1778,7 @@ impl<const NR: usize, const NC: usize> FastFlows<'_, NR, NC> {
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn cell<const COMP: bool, const CLAMP: bool, const DIE: bool, const FMA: bool>(
-        &self,
+        (rm, cm): &([V; NR], [V; NC]),
         rates: &[&[f64]; NR],
         counts: &[&[f64]; NC],
         q: &[f64],
@@ -1770,22 +1790,22 @@ impl<const NR: usize, const NC: usize> FastFlows<'_, NR, NC> {
         let mut rc = [0.0; LANES];
         if NR > 0 {
             for l in 0..LANES {
-                rc[l] = rates[0][i] * self.rm[0][l];
+                rc[l] = rates[0][i] * rm[0][l];
             }
             for j in 1..NR {
                 for l in 0..LANES {
-                    rc[l] += rates[j][i] * self.rm[j][l];
+                    rc[l] += rates[j][i] * rm[j][l];
                 }
             }
         }
         let mut cn = [0.0; LANES];
         if NC > 0 {
             for l in 0..LANES {
-                cn[l] = counts[0][i] * self.cm[0][l];
+                cn[l] = counts[0][i] * cm[0][l];
             }
             for j in 1..NC {
                 for l in 0..LANES {
-                    cn[l] += counts[j][i] * self.cm[j][l];
+                    cn[l] += counts[j][i] * cm[j][l];
                 }
             }
         }
