@@ -88,21 +88,15 @@ pub fn quantile_name(q: f64) -> String {
 /// (when it has services). `progress` gets (blocks done, blocks in all).
 ///
 /// # Errors
-/// [`RunError`] if the run fails, or for a scenario that aligns its areas (alignment
-/// is not available under uncertainty).
+/// [`RunError`] if the run fails. A scenario that aligns its areas is aligned in every
+/// trajectory (see [`crate::uncertainty::AlignTo`]) and gets `alignment_quantiles`.
 pub fn run_uncertainty(
     l: &LoadedScenario,
     out: &mut RunOutput,
     spec: &crate::uncertainty::Spec,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<(), RunError> {
-    use crate::uncertainty::{run as mc_run, McError, ServiceInput, Summary, Want};
-    if l.alignment.is_some() {
-        return Err(McError::Spec(
-            "a scenario with [alignment] cannot run trajectories yet".into(),
-        )
-        .into());
-    }
+    use crate::uncertainty::{run_aligned, AlignTo, ServiceInput, Summary, Want};
     let s = &l.file.scenario;
     let pop_q = l
         .file
@@ -134,7 +128,17 @@ pub fn run_uncertainty(
             discount_rate: s.discount_rate.unwrap_or(0.0),
         })
         .collect();
-    let mc = mc_run(
+    // Every trajectory is aligned to the same control totals as the deterministic run.
+    let control = l
+        .alignment
+        .as_ref()
+        .map(|a| (a, control_slots(&out.projection.years, a)));
+    let align = control.as_ref().map(|(a, (control, slots))| AlignTo {
+        parent_of: &a.parent_of,
+        control: control.view(),
+        slots,
+    });
+    let mc = run_aligned(
         &l.population,
         s.base_year,
         s.end_year,
@@ -142,6 +146,7 @@ pub fn run_uncertainty(
         spec,
         &inputs,
         want,
+        align.as_ref(),
         progress,
     )?;
     let names: Vec<String> = std::iter::once("mean".to_string())
@@ -151,10 +156,13 @@ pub fn run_uncertainty(
     // summary columns in the table's row order.
     let twin = |det: &Frame, keys: usize, rows: &dyn Fn(&mut Visit<'_>)| -> Frame {
         let mut cols: Vec<Vec<Option<f64>>> = vec![Vec::new(); names.len()];
+        // Empty where a statistic is not a number (an alignment factor where the
+        // control was shared out).
+        let value = |v: f64| (!v.is_nan()).then_some(v);
         rows(&mut |sm: &Summary, cell: usize| {
-            cols[0].push(Some(sm.mean[cell]));
+            cols[0].push(value(sm.mean[cell]));
             for (c, q) in cols[1..].iter_mut().zip(&sm.q) {
-                c.push(Some(q[cell]));
+                c.push(value(q[cell]));
             }
         });
         let mut columns: Vec<(String, ColumnData)> = det.columns[..keys].to_vec();
@@ -232,6 +240,17 @@ pub fn run_uncertainty(
                             f(row, i * nyp + kp);
                         }
                     }
+                }
+            }),
+        ));
+    }
+    if let (Some(a), Some(d)) = (&mc.alignment, det("alignment")) {
+        // The alignment table's rows: parent, sex, age, then the aligned years.
+        added.push((
+            "alignment_quantiles",
+            twin(&d, 5, &|f| {
+                for cell in 0..a.mean.len() {
+                    f(a, cell);
                 }
             }),
         ));
@@ -438,18 +457,9 @@ fn write_json(path: &Path, v: &serde_json::Value) -> Result<(), IoError> {
 /// `alignment` table: scenario, parent, sex, age, year, factor (empty where the
 /// children were all 0 and the control was shared out).
 fn align_projection(scenario: &str, p: &mut Projection, a: &AlignmentInputs) -> Frame {
-    let (ny, _, _, nx) = p.population.dim();
+    let nx = p.population.dim().3;
     let parents = a.control.areas();
-    let mut control = ndarray::Array4::zeros((ny, parents.len(), 2, nx));
-    let mut slots = Vec::new();
-    for (k, y) in p.years.iter().enumerate().skip(1) {
-        if let Some(c) = a.control.year_index(crate::population::Year(*y)) {
-            control
-                .index_axis_mut(ndarray::Axis(0), k)
-                .assign(&a.control.values().index_axis(ndarray::Axis(0), c.0));
-            slots.push(k);
-        }
-    }
+    let (control, slots) = control_slots(&p.years, a);
     let factors =
         crate::projection::align(&mut p.population, &a.parent_of, control.view(), &slots).factors;
     let (mut parent, mut sex, mut age, mut year, mut factor) =
@@ -479,6 +489,23 @@ fn align_projection(scenario: &str, p: &mut Projection, a: &AlignmentInputs) -> 
             ("factor".into(), ColumnData::Float(factor)),
         ],
     }
+}
+
+/// The control population by `(year slot, parent, sex, age)` over the projection's
+/// `years`, and the year slots after the base year that have a control.
+fn control_slots(years: &[i32], a: &AlignmentInputs) -> (ndarray::Array4<f64>, Vec<usize>) {
+    let nx = a.control.n_ages();
+    let mut control = ndarray::Array4::zeros((years.len(), a.control.areas().len(), 2, nx));
+    let mut slots = Vec::new();
+    for (k, y) in years.iter().enumerate().skip(1) {
+        if let Some(c) = a.control.year_index(crate::population::Year(*y)) {
+            control
+                .index_axis_mut(ndarray::Axis(0), k)
+                .assign(&a.control.values().index_axis(ndarray::Axis(0), c.0));
+            slots.push(k);
+        }
+    }
+    (control, slots)
 }
 
 /// Skipped rows and unmet out-migration, for the manifest and the user.

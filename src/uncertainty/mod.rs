@@ -124,6 +124,40 @@ pub struct Want {
     pub costs: bool,
 }
 
+/// Alignment of the areas to control totals in every trajectory (MODEL.md §4), as
+/// [`crate::projection::align`] does for the deterministic run: after each aligned
+/// year, every trajectory's children of a parent are multiplied by
+/// `control / Σ children` per sex and age (or share out the control where they are
+/// all 0). As in the deterministic run the alignment is of the outputs: the
+/// population and the services are taken from the aligned population, the next
+/// year is projected from the unaligned one, and the components are the
+/// projection's own.
+///
+/// Every trajectory meets the same control totals, so the intervals describe how the
+/// parents' populations are spread over their areas, not the uncertainty of the
+/// control forecast itself.
+#[derive(Debug, Clone, Copy)]
+pub struct AlignTo<'a> {
+    /// Parent position (in `control`) of each area.
+    pub parent_of: &'a [usize],
+    /// Control population by `(year slot, parent, sex, age)`; only the year slots of
+    /// `slots` are read.
+    pub control: ndarray::ArrayView4<'a, f64>,
+    /// The year slots aligned (ascending, none of them the base year).
+    pub slots: &'a [usize],
+}
+
+/// What a block needs of an alignment.
+struct AlignCtx<'a> {
+    to: AlignTo<'a>,
+    /// Per year slot, its position among the aligned slots.
+    slot_of: Vec<Option<usize>>,
+    /// The areas of each parent, in area order.
+    children: Vec<Vec<usize>>,
+    /// Each area's total population in the base year.
+    base_totals: Vec<f64>,
+}
+
 /// Mean and quantiles of one output over the trajectories, cell by cell.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Summary {
@@ -419,6 +453,10 @@ pub struct McResult {
     pub migration_rows: Vec<(usize, bool)>,
     /// Per service, in the order given.
     pub services: Vec<ServiceSummary>,
+    /// With an alignment: its factors by `(parent, sex, age, aligned year)`, the
+    /// years in the order of [`AlignTo::slots`]; `NaN` in a trajectory where the
+    /// children were all 0 and the control was shared out.
+    pub alignment: Option<Summary>,
 }
 
 /// Why a Monte Carlo run failed.
@@ -509,6 +547,8 @@ struct BlockOut<'o> {
     comps: &'o mut [f64],
     /// Movers by `(row, cell, lane)`, cells `(area, sex, projected year)`.
     mig: &'o mut [f64],
+    /// Alignment factors by `(cell, lane)`, cells `(parent, sex, age, aligned year)`.
+    align: &'o mut [f64],
     /// Per service: by `(cell, lane)`, cells demand `(segment, area, year)`, then
     /// resources `(resource, area, year)`, then costs `(component, area, year)`.
     services: Vec<&'o mut [f64]>,
@@ -546,6 +586,8 @@ struct Ctx<'a> {
     nf: usize,
     /// The rows of the migration output: (flow, arrivals of its closed system).
     mig_rows: Vec<(usize, bool)>,
+    /// The alignment, if any.
+    align: Option<AlignCtx<'a>>,
 }
 
 /// What every block needs of a projected year's rates, worked out once.
@@ -645,6 +687,30 @@ pub fn run(
     want: Want,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<McResult, McError> {
+    run_aligned(
+        pop, base_year, end_year, inputs, spec, services, want, None, progress,
+    )
+}
+
+/// As [`run`], with the areas aligned to control totals in every trajectory when
+/// `align` is given (see [`AlignTo`]); the result then holds the alignment factors'
+/// summaries.
+///
+/// # Errors
+/// As [`run`], and [`McError::Spec`] for an alignment whose shapes do not fit the
+/// population.
+#[allow(clippy::too_many_arguments)]
+pub fn run_aligned(
+    pop: &Population,
+    base_year: i32,
+    end_year: i32,
+    inputs: Option<&ProjectionInputs>,
+    spec: &Spec,
+    services: &[ServiceInput<'_>],
+    want: Want,
+    align: Option<&AlignTo<'_>>,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<McResult, McError> {
     if spec.trajectories == 0 {
         return Err(McError::Spec("trajectories must be at least 1".into()));
     }
@@ -674,6 +740,51 @@ pub fn run(
     let r = resolve(pop, base_year, end_year, inputs)?;
     let (na, n) = (pop.areas().len(), pop.n_ages());
     let ny = r.years.len();
+    let align = match align {
+        None => None,
+        Some(to) => {
+            let (cy, parents, cs, cx) = to.control.dim();
+            if to.parent_of.len() != na
+                || to.parent_of.iter().any(|p| *p >= parents)
+                || cy != ny
+                || cs != 2
+                || cx != n
+                || to.slots.iter().any(|k| *k == 0 || *k >= ny)
+            {
+                return Err(McError::Spec(
+                    "the alignment does not fit the population: one parent per area, \
+                     control by (year, parent, sex, age) over the projection's years"
+                        .into(),
+                ));
+            }
+            let mut slot_of = vec![None; ny];
+            for (j, k) in to.slots.iter().enumerate() {
+                slot_of[*k] = Some(j);
+            }
+            let mut children = vec![Vec::new(); parents];
+            for (a, p) in to.parent_of.iter().enumerate() {
+                children[*p].push(a);
+            }
+            let base_totals = (0..na)
+                .map(|a| {
+                    r.known[0]
+                        .as_ref()
+                        .map_or(0.0, |b| b.slice(ndarray::s![a, .., ..]).sum())
+                })
+                .collect();
+            Some(AlignCtx {
+                // The view shortened to the run's own borrows (views are invariant).
+                to: AlignTo {
+                    parent_of: to.parent_of,
+                    control: to.control.reborrow(),
+                    slots: to.slots,
+                },
+                slot_of,
+                children,
+                base_totals,
+            })
+        }
+    };
     let nf = inputs.map_or(0, |i| i.flows.len());
     let weights = services
         .iter()
@@ -757,9 +868,11 @@ pub fn run(
                 })
                 .collect()
         }),
+        align,
     };
-    // Areas are independent unless a closed internal system couples them.
-    let groups: Vec<std::ops::Range<usize>> = if closed {
+    // Areas are independent unless a closed internal system or an alignment couples
+    // them.
+    let groups: Vec<std::ops::Range<usize>> = if closed || ctx.align.is_some() {
         std::iter::once(0..na).collect()
     } else {
         (0..na).map(|a| a..a + 1).collect()
@@ -778,6 +891,10 @@ pub fn run(
     let mut migration = want
         .migration
         .then(|| vec![Summary::zeros(na * 2 * nyp, nl); ctx.mig_rows.len()]);
+    let mut alignment = ctx
+        .align
+        .as_ref()
+        .map(|al| Summary::zeros(al.children.len() * 2 * n * al.to.slots.len(), nl));
     let mut svc: Vec<ServiceSummary> = services
         .iter()
         .enumerate()
@@ -974,6 +1091,12 @@ pub fn run(
                     }
                 }
             }
+            if let Some(sm) = &mut alignment {
+                // The one group holds every area: its cells are the whole table's.
+                for (c, p) in packed(lay.align, sm.mean.len()).enumerate() {
+                    set(sm, c, p);
+                }
+            }
             if ctx.services_wanted() {
                 for (i, s) in svc.iter_mut().enumerate() {
                     let ng = services[i].service.segments.len();
@@ -1056,6 +1179,7 @@ pub fn run(
         migration,
         migration_rows,
         services: svc,
+        alignment,
     })
 }
 
@@ -1132,6 +1256,8 @@ struct Layout {
     comps: usize,
     /// Movers by `(row, area, sex, projected year)`.
     mig: usize,
+    /// Alignment factors by `(parent, sex, age, aligned year)`.
+    align: usize,
     /// Where each service's cells start.
     services: Vec<usize>,
 }
@@ -1153,6 +1279,10 @@ impl Layout {
         if ctx.want.migration {
             at += ctx.mig_rows.len() * ga * 2 * nyp;
         }
+        let align = at;
+        if let Some(al) = &ctx.align {
+            at += al.children.len() * 2 * n * al.to.slots.len();
+        }
         let services = (0..ctx.services.len())
             .map(|i| {
                 let o = at;
@@ -1167,6 +1297,7 @@ impl Layout {
             pop,
             comps,
             mig,
+            align,
             services,
         }
     }
@@ -1237,7 +1368,7 @@ fn run_block<const NOISE: bool, const FMA: bool>(run: BlockRun<'_, '_>) {
         Vec::new()
     };
     // The parts of `out`: population, components, then each service.
-    let mut bounds = vec![lay.pop, lay.comps, lay.mig];
+    let mut bounds = vec![lay.pop, lay.comps, lay.mig, lay.align];
     bounds.extend(&lay.services);
     bounds.push(lay.cells);
     let mut parts = Vec::with_capacity(bounds.len() - 1);
@@ -1248,7 +1379,8 @@ fn run_block<const NOISE: bool, const FMA: bool>(run: BlockRun<'_, '_>) {
         rest = more;
     }
     let mut parts = parts.into_iter();
-    let (pop, comps, mig) = (
+    let (pop, comps, mig, align) = (
+        parts.next().unwrap_or_default(),
         parts.next().unwrap_or_default(),
         parts.next().unwrap_or_default(),
         parts.next().unwrap_or_default(),
@@ -1257,6 +1389,7 @@ fn run_block<const NOISE: bool, const FMA: bool>(run: BlockRun<'_, '_>) {
         pop,
         comps,
         mig,
+        align,
         services: parts.collect(),
         stride,
         scratch: Vec::new(),
@@ -1349,7 +1482,86 @@ fn run_block<const NOISE: bool, const FMA: bool>(run: BlockRun<'_, '_>) {
             }
         }
         std::mem::swap(&mut cur, &mut next);
-        observe::<FMA>(ctx, &group, k, &cur, &mut out);
+        // One call of `observe` (it is inlined: a second would double the kernel).
+        let state: &[V] = match ctx.align.as_ref().and_then(|al| Some((al, al.slot_of[k]?))) {
+            Some((al, j)) => {
+                // `next` is free until the next year: it takes the aligned copy.
+                align_lanes(al, j, k, n, &cur, &mut next, &mut out);
+                &next
+            }
+            None => &cur,
+        };
+        observe::<FMA>(ctx, &group, k, state, &mut out);
+    }
+}
+
+/// Aligns a block's state `cur` (every area, by `(area, sex, age)`) of year slot `k`,
+/// aligned year `j`, into `aligned`, per lane as [`crate::projection::align`] does,
+/// and writes the factors' lanes into `out.align`.
+#[inline(never)]
+fn align_lanes(
+    al: &AlignCtx<'_>,
+    j: usize,
+    k: usize,
+    n: usize,
+    cur: &[V],
+    aligned: &mut [V],
+    out: &mut BlockOut<'_>,
+) {
+    aligned.copy_from_slice(cur);
+    let na = al.to.parent_of.len();
+    let nslots = al.to.slots.len();
+    let total = |a: usize| -> V {
+        let mut t = [0.0; LANES];
+        for v in &cur[a * 2 * n..(a + 1) * 2 * n] {
+            for l in 0..LANES {
+                t[l] += v[l];
+            }
+        }
+        t
+    };
+    // Each area's total this year and in the base year, where the control is shared
+    // out; worked out when first needed.
+    let mut totals: Option<Vec<V>> = None;
+    for (p, children) in al.children.iter().enumerate() {
+        for s in 0..2 {
+            for x in 0..n {
+                let target = al.to.control[[k, p, s, x]];
+                let mut sum = [0.0; LANES];
+                for a in children {
+                    for l in 0..LANES {
+                        sum[l] += cur[(a * 2 + s) * n + x][l];
+                    }
+                }
+                let mut f = [1.0; LANES];
+                for l in 0..LANES {
+                    if sum[l] > 0.0 {
+                        f[l] = target / sum[l];
+                        for a in children {
+                            aligned[(a * 2 + s) * n + x][l] *= f[l];
+                        }
+                    } else if target != 0.0 {
+                        f[l] = f64::NAN;
+                        let tot = totals.get_or_insert_with(|| (0..na).map(total).collect());
+                        let mut wts: Vec<f64> = children.iter().map(|a| tot[*a][l]).collect();
+                        if wts.iter().sum::<f64>() <= 0.0 {
+                            wts = children.iter().map(|a| al.base_totals[*a]).collect();
+                        }
+                        let sum_w: f64 = wts.iter().sum();
+                        let m = children.len() as f64;
+                        for (a, w) in children.iter().zip(&wts) {
+                            aligned[(a * 2 + s) * n + x][l] = if sum_w > 0.0 {
+                                target * w / sum_w
+                            } else {
+                                target / m
+                            };
+                        }
+                    }
+                }
+                let cell = ((p * 2 + s) * n + x) * nslots + j;
+                out.align[cell * out.stride..cell * out.stride + LANES].copy_from_slice(&f);
+            }
+        }
     }
 }
 

@@ -528,3 +528,202 @@ fn bucketed_selection_gives_the_order_statistics_of_a_sort() {
     sel.summarise(&v, &[0.0001, 0.5], &mut q);
     assert!(q[0] > 1.0 && q[0] < 2.0 && q[1] == 3.0, "{q:?}");
 }
+
+/// Areas A and B under parent 0, C alone under parent 1; controls in year slots 2 and
+/// 5 at 1.1 and 0.9 times the deterministic sums, with one cell's control 0.
+fn alignment_case(det: &crate::projection::Projection) -> (Vec<usize>, ndarray::Array4<f64>) {
+    let parent_of = vec![0, 0, 1];
+    let (ny, _, _, nx) = det.population.dim();
+    let mut control = ndarray::Array4::zeros((ny, 2, 2, nx));
+    for (k, f) in [(2, 1.1), (5, 0.9)] {
+        for (a, p) in parent_of.iter().enumerate() {
+            for s in 0..2 {
+                for x in 0..nx {
+                    control[[k, *p, s, x]] += f * det.population[[k, a, s, x]];
+                }
+            }
+        }
+    }
+    control[[5, 1, 0, 3]] = 0.0;
+    (parent_of, control)
+}
+
+#[test]
+fn without_spreads_aligned_trajectories_are_the_aligned_deterministic_run() {
+    for closed in [false, true] {
+        let (pop, inp) = setup(closed, 50.0);
+        let mut det = project(&pop, 2024, 2034, Some(&inp)).unwrap();
+        let (parent_of, control) = alignment_case(&det);
+        let slots = [2, 5];
+        let factors =
+            crate::projection::align(&mut det.population, &parent_of, control.view(), &slots)
+                .factors;
+        let sv = school();
+        let ev = evaluate(&sv, det.population.view(), &det.years, 2024, 0.03).unwrap();
+        let services = [input(&sv)];
+        let to = AlignTo {
+            parent_of: &parent_of,
+            control: control.view(),
+            slots: &slots,
+        };
+        let mc = run_aligned(
+            &pop,
+            2024,
+            2034,
+            Some(&inp),
+            &spec(9),
+            &services,
+            ALL,
+            Some(&to),
+            &|_, _| {},
+        )
+        .unwrap();
+        let (ny, na, _, nx) = det.population.dim();
+        let p = mc.population.as_ref().unwrap();
+        for a in 0..na {
+            for s in 0..2 {
+                for x in 0..nx {
+                    for k in 0..ny {
+                        let cell = ((a * 2 + s) * nx + x) * ny + k;
+                        let want = det.population[[k, a, s, x]];
+                        for v in std::iter::once(p.mean[cell]).chain(p.q.iter().map(|q| q[cell])) {
+                            assert!(
+                                close(v, want, 1e-12),
+                                "closed {closed} cell {a} {s} {x} {k}: {v} vs {want}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        let f = mc.alignment.as_ref().unwrap();
+        assert_eq!(f.mean.len(), 2 * 2 * nx * slots.len());
+        for pa in 0..2 {
+            for s in 0..2 {
+                for x in 0..nx {
+                    for (j, k) in slots.iter().enumerate() {
+                        let cell = ((pa * 2 + s) * nx + x) * slots.len() + j;
+                        let want = factors[[*k, pa, s, x]];
+                        assert!(
+                            close(f.q[2][cell], want, 1e-12),
+                            "{want} vs {}",
+                            f.q[2][cell]
+                        );
+                    }
+                }
+            }
+        }
+        // The zero control (parent 1, female, age 3, the second slot): a factor of 0.
+        let (parent, female) = (1, 0);
+        assert_eq!(
+            f.mean[((parent * 2 + female) * nx + 3) * slots.len() + 1],
+            0.0
+        );
+        let s = &mc.services[0];
+        for a in 0..na {
+            for k in 0..ny {
+                for g in 0..2 {
+                    let cell = (g * na + a) * ny + k;
+                    assert!(close(s.demand.q[0][cell], ev.demand[[g, a, k]], 1e-12));
+                }
+            }
+        }
+        // Components are the projection's own, before alignment: the next year is
+        // projected from the unaligned population.
+        let plain = run(
+            &pop,
+            2024,
+            2034,
+            Some(&inp),
+            &spec(9),
+            &services,
+            ALL,
+            &|_, _| {},
+        )
+        .unwrap();
+        assert_eq!(mc.components, plain.components);
+        assert_eq!(mc.migration, plain.migration);
+    }
+}
+
+/// Per lane, the block's alignment is the deterministic one, with the control shared
+/// out where the children are all 0 (by their totals that year, or the base year's).
+#[test]
+fn lanes_align_as_the_deterministic_alignment_does() {
+    let n = 2;
+    // Two areas under one parent; year slots 0 (base) and 1 (aligned).
+    let base = [[3.0, 1.0, 2.0, 2.0], [1.0, 1.0, 0.0, 2.0]];
+    let mut control = ndarray::Array4::zeros((2, 1, 2, n));
+    control[[1, 0, 0, 0]] = 12.0;
+    control[[1, 0, 0, 1]] = 5.0;
+    control[[1, 0, 1, 0]] = 0.0;
+    control[[1, 0, 1, 1]] = 7.0;
+    let parent_of = [0, 0];
+    let slots = [1];
+    let al = AlignCtx {
+        to: AlignTo {
+            parent_of: &parent_of,
+            control: control.view(),
+            slots: &slots,
+        },
+        slot_of: vec![None, Some(0)],
+        children: vec![vec![0, 1]],
+        base_totals: base.iter().map(|b| b.iter().sum()).collect(),
+    };
+    let mut cur = vec![[0.0; LANES]; 2 * 2 * n];
+    for l in 0..LANES {
+        for (i, c) in cur.iter_mut().enumerate() {
+            // Age 1 of both areas is 0 in the even lanes: shared out by this
+            // year's totals; lane 7 is all 0: by the base year's.
+            let zero = (l + i) % 3 == 0 || l == 7 || (i % n == 1 && l % 2 == 0);
+            c[l] = if zero { 0.0 } else { (1 + l + i) as f64 };
+        }
+    }
+    let mut aligned = cur.clone();
+    let mut factors = vec![0.0; 2 * n * LANES];
+    let mut out = BlockOut {
+        pop: &mut [],
+        comps: &mut [],
+        mig: &mut [],
+        align: &mut factors,
+        services: Vec::new(),
+        stride: LANES,
+        scratch: Vec::new(),
+        by_age: Vec::new(),
+    };
+    align_lanes(&al, 0, 1, n, &cur, &mut aligned, &mut out);
+    for l in 0..LANES {
+        let mut pop = ndarray::Array4::zeros((2, 2, 2, n));
+        for a in 0..2 {
+            for s in 0..2 {
+                for x in 0..n {
+                    pop[[0, a, s, x]] = base[a][s * n + x];
+                    pop[[1, a, s, x]] = cur[(a * 2 + s) * n + x][l];
+                }
+            }
+        }
+        let f = crate::projection::align(&mut pop, &parent_of, control.view(), &slots).factors;
+        for a in 0..2 {
+            for s in 0..2 {
+                for x in 0..n {
+                    let got = aligned[(a * 2 + s) * n + x][l];
+                    let want = pop[[1, a, s, x]];
+                    assert!(
+                        close(got, want, 1e-14),
+                        "lane {l} {a} {s} {x}: {got} vs {want}"
+                    );
+                }
+            }
+        }
+        for s in 0..2 {
+            for x in 0..n {
+                let got = factors[(s * n + x) * LANES + l];
+                let want = f[[1, 0, s, x]];
+                assert!(
+                    (got.is_nan() && want.is_nan()) || got == want,
+                    "lane {l} factor {s} {x}: {got} vs {want}"
+                );
+            }
+        }
+    }
+}

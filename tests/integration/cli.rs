@@ -444,6 +444,72 @@ fn areas_align_to_control_totals() {
 }
 
 #[test]
+fn aligned_areas_run_trajectories_aligned_to_the_same_controls() {
+    let dir = projection_dir();
+    let w = |name: &str, content: &str| std::fs::write(dir.path().join(name), content).unwrap();
+    w("parents.csv", "area,parent\nA,P\nB,P\n");
+    let mut control = String::from("area,sex,age,year,population\n");
+    for sex in ["male", "female"] {
+        for age in 0..=15 {
+            control.push_str(&format!("P,{sex},{age},2025,{}\n", 150 + age));
+        }
+    }
+    w("control.csv", &control);
+    let s = std::fs::read_to_string(dir.path().join("s.toml")).unwrap();
+    w(
+        "s.toml",
+        &format!("{s}\n[alignment]\nparents = \"parents.csv\"\ncontrol = \"control.csv\"\n"),
+    );
+    let o = kunta(
+        &[
+            "run",
+            "s.toml",
+            "--format",
+            "csv",
+            "--out",
+            "o",
+            "--trajectories",
+            "40",
+            "--quiet",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = |name: &str| std::fs::read_to_string(dir.path().join("o").join(name)).unwrap();
+    // Every trajectory meets the control, so the areas' means add up to it.
+    let mut sums = std::collections::HashMap::new();
+    for l in read("population_quantiles.csv").lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        if f[4] == "2025" {
+            *sums
+                .entry((f[2].to_string(), f[3].parse::<u32>().unwrap()))
+                .or_insert(0.0) += f[5].parse::<f64>().unwrap();
+        }
+    }
+    assert_eq!(sums.len(), 2 * 16);
+    for ((_, age), v) in &sums {
+        let target = 150.0 + f64::from(*age);
+        assert!((v - target).abs() < 1e-9 * target, "age {age}: {v}");
+    }
+    // The factors' summaries have the alignment table's keys, row for row.
+    let det = read("alignment.csv");
+    let q = read("alignment_quantiles.csv");
+    assert!(q.starts_with("scenario,parent,sex,age,year,mean,p05,p25,p50,p75,p95\n"));
+    let keys = |t: &str| -> Vec<String> {
+        t.lines()
+            .skip(1)
+            .map(|l| l.split(',').take(5).collect::<Vec<_>>().join(","))
+            .collect()
+    };
+    assert_eq!(keys(&q), keys(&det));
+    for l in q.lines().skip(1) {
+        let v: Vec<f64> = l.split(',').skip(5).map(|x| x.parse().unwrap()).collect();
+        assert!(v[1..].windows(2).all(|w| w[0] <= w[1]), "{l}");
+        assert!(v[1] < v[5], "the factors vary over the trajectories: {l}");
+    }
+}
+
+#[test]
 fn a_published_forecast_is_used_as_given_and_extended() {
     let dir = projection_dir();
     // Add a forecast year 2025 to the population table: 7 persons in every cell.
