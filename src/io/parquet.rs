@@ -1,6 +1,7 @@
 //! Parquet tables. Reading: text and whole-number columns are dimensions, the value
 //! column is the one named like a value (see [`super::csv::VALUE_NAMES`]) or else the
-//! last floating-point column. Writing: [`write_frame`].
+//! last floating-point column. Writing (used by [`super::frame::Frame::write`]): dictionary
+//! pages straight from kunta's coded columns, row groups encoded in parallel.
 
 use super::csv::VALUE_NAMES;
 use super::error::{DataError, IoError};
