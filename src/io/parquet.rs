@@ -299,6 +299,42 @@ mod tests {
         assert_eq!(v, floats);
     }
 
+    /// Row groups and columns are encoded in parallel: the bytes must not depend on it.
+    #[test]
+    fn the_bytes_do_not_depend_on_the_threads() {
+        let n = 2 * ROW_GROUP + 7;
+        let frame = Frame {
+            columns: vec![
+                (
+                    "area".into(),
+                    ColumnData::Coded {
+                        levels: (0..50).map(|a| format!("{a:03}")).collect(),
+                        codes: (0..n).map(|i| (i / 9000) as u32 % 50).collect(),
+                    },
+                ),
+                ("n".into(), ColumnData::Int((0..n as i64).collect())),
+                (
+                    "v".into(),
+                    ColumnData::Float((0..n).map(|i| Some((i as f64).sqrt())).collect()),
+                ),
+            ],
+        };
+        let bytes = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| {
+                    let mut b = Vec::new();
+                    write_frame(&frame, &mut b).unwrap();
+                    b
+                })
+        };
+        let one = bytes(1);
+        assert_eq!(one, bytes(2));
+        assert_eq!(one, bytes(3));
+    }
+
     #[test]
     fn an_empty_frame_writes_a_readable_file() {
         let frame = Frame {
