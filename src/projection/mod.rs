@@ -303,6 +303,26 @@ pub struct YearComponents {
 }
 
 impl YearComponents {
+    /// Puts the areas of `part` in place as this one's areas from `first` on.
+    fn put_rows(&mut self, first: usize, part: &YearComponents) {
+        let rows = first..first + part.births.nrows();
+        let two = ndarray::s![rows.clone(), ..];
+        let three = ndarray::s![.., rows, ..];
+        self.births.slice_mut(two).assign(&part.births);
+        self.deaths.slice_mut(two).assign(&part.deaths);
+        self.in_migration.slice_mut(two).assign(&part.in_migration);
+        self.out_migration
+            .slice_mut(two)
+            .assign(&part.out_migration);
+        self.unmet_out_migration
+            .slice_mut(two)
+            .assign(&part.unmet_out_migration);
+        self.flow_movers.slice_mut(three).assign(&part.flow_movers);
+        self.flow_arrivals
+            .slice_mut(three)
+            .assign(&part.flow_arrivals);
+    }
+
     fn zeros(areas: usize, flows: usize) -> Self {
         let z = || Array2::zeros((areas, 2));
         YearComponents {
@@ -451,25 +471,27 @@ fn project_by_area(
         v
     };
     let per_task = areas.div_ceil(tasks).max(1);
+    // Component arrays of `count` areas for every projected year slot.
+    let zeros = |count: usize| -> Vec<Option<YearComponents>> {
+        year_rates
+            .iter()
+            .map(|r| {
+                r.as_ref()
+                    .map(|r| YearComponents::zeros(count, r.flows.len()))
+            })
+            .collect()
+    };
     let mut parts: Vec<Vec<Option<YearComponents>>> = all
         .par_chunks_mut((per_task * ny * lane).max(1))
         .enumerate()
         .map(|(t, out)| {
-            let first = t * per_task;
-            let count = out.len() / (ny * lane).max(1);
-            let mut components: Vec<Option<YearComponents>> = year_rates
-                .iter()
-                .map(|r| {
-                    r.as_ref()
-                        .map(|r| YearComponents::zeros(count, r.flows.len()))
-                })
-                .collect();
+            let mut components = zeros(out.len() / (ny * lane).max(1));
             let mut arrivals = vec![0.0; n + 1];
             simd::dispatch(&mut AreaRun {
                 known,
                 prepared: &prepared,
                 components: &mut components,
-                first,
+                first: t * per_task,
                 all: out,
                 lane,
                 arrivals: &mut arrivals,
@@ -477,37 +499,20 @@ fn project_by_area(
             components
         })
         .collect();
-    if parts.len() == 1 {
-        let by_area = Array4::from_shape_vec((areas, ny, 2, n), all)
-            .expect("one lane pair per area and year");
-        let components = parts.pop().expect("one part");
-        return (by_area.permuted_axes([1, 0, 2, 3]), components);
-    }
-    // The component arrays of the whole: each part's rows put in place.
-    let mut components: Vec<Option<YearComponents>> = year_rates
-        .iter()
-        .map(|r| {
-            r.as_ref()
-                .map(|r| YearComponents::zeros(areas, r.flows.len()))
-        })
-        .collect();
-    for (t, part) in parts.iter().enumerate() {
-        let rows = ndarray::s![t * per_task..(t * per_task + per_task).min(areas), ..];
-        let rows3 = ndarray::s![.., t * per_task..(t * per_task + per_task).min(areas), ..];
-        for (whole, part) in components.iter_mut().zip(part) {
-            if let (Some(w), Some(p)) = (whole, part) {
-                w.births.slice_mut(rows).assign(&p.births);
-                w.deaths.slice_mut(rows).assign(&p.deaths);
-                w.in_migration.slice_mut(rows).assign(&p.in_migration);
-                w.out_migration.slice_mut(rows).assign(&p.out_migration);
-                w.unmet_out_migration
-                    .slice_mut(rows)
-                    .assign(&p.unmet_out_migration);
-                w.flow_movers.slice_mut(rows3).assign(&p.flow_movers);
-                w.flow_arrivals.slice_mut(rows3).assign(&p.flow_arrivals);
+    let components = if parts.len() == 1 {
+        parts.pop().expect("one part")
+    } else {
+        // The component arrays of the whole: each part's rows put in place.
+        let mut whole = zeros(areas);
+        for (t, part) in parts.iter().enumerate() {
+            for (w, p) in whole.iter_mut().zip(part) {
+                if let (Some(w), Some(p)) = (w, p) {
+                    w.put_rows(t * per_task, p);
+                }
             }
         }
-    }
+        whole
+    };
     let by_area =
         Array4::from_shape_vec((areas, ny, 2, n), all).expect("one lane pair per area and year");
     (by_area.permuted_axes([1, 0, 2, 3]), components)
