@@ -183,6 +183,29 @@ fn close(a: f64, b: f64, tol: f64) -> bool {
     (a - b).abs() <= tol * a.abs().max(b.abs()).max(1.0)
 }
 
+/// Every statistic of the population summaries is `want` by `(year, area, sex, age)`
+/// to 1e-12.
+fn assert_population_is(mc: &McResult, want: &ndarray::Array4<f64>, closed: bool) {
+    let (ny, na, _, nx) = want.dim();
+    let p = mc.population.as_ref().unwrap();
+    for a in 0..na {
+        for s in 0..2 {
+            for x in 0..nx {
+                for k in 0..ny {
+                    let cell = ((a * 2 + s) * nx + x) * ny + k;
+                    let want = want[[k, a, s, x]];
+                    for v in std::iter::once(p.mean[cell]).chain(p.q.iter().map(|q| q[cell])) {
+                        assert!(
+                            close(v, want, 1e-12),
+                            "closed {closed} cell {a} {s} {x} {k}: {v} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn without_spreads_every_quantile_is_the_deterministic_run() {
     for closed in [false, true] {
@@ -202,24 +225,8 @@ fn without_spreads_every_quantile_is_the_deterministic_run() {
             &|_, _| {},
         )
         .unwrap();
-        let (ny, na, _, nx) = det.population.dim();
-        let p = mc.population.as_ref().unwrap();
-        for a in 0..na {
-            for s in 0..2 {
-                for x in 0..nx {
-                    for k in 0..ny {
-                        let cell = ((a * 2 + s) * nx + x) * ny + k;
-                        let want = det.population[[k, a, s, x]];
-                        for v in std::iter::once(p.mean[cell]).chain(p.q.iter().map(|q| q[cell])) {
-                            assert!(
-                                close(v, want, 1e-12),
-                                "closed {closed} cell {a} {s} {x} {k}: {v} vs {want}"
-                            );
-                        }
-                    }
-                }
-            }
-        }
+        let (ny, na, _, _) = det.population.dim();
+        assert_population_is(&mc, &det.population, closed);
         let comps = mc.components.as_ref().unwrap();
         for (kp, &k) in mc.projected.iter().enumerate() {
             let c = det.components[k].as_ref().unwrap();
@@ -579,23 +586,7 @@ fn without_spreads_aligned_trajectories_are_the_aligned_deterministic_run() {
         )
         .unwrap();
         let (ny, na, _, nx) = det.population.dim();
-        let p = mc.population.as_ref().unwrap();
-        for a in 0..na {
-            for s in 0..2 {
-                for x in 0..nx {
-                    for k in 0..ny {
-                        let cell = ((a * 2 + s) * nx + x) * ny + k;
-                        let want = det.population[[k, a, s, x]];
-                        for v in std::iter::once(p.mean[cell]).chain(p.q.iter().map(|q| q[cell])) {
-                            assert!(
-                                close(v, want, 1e-12),
-                                "closed {closed} cell {a} {s} {x} {k}: {v} vs {want}"
-                            );
-                        }
-                    }
-                }
-            }
-        }
+        assert_population_is(&mc, &det.population, closed);
         let f = mc.alignment.as_ref().unwrap();
         assert_eq!(f.mean.len(), 2 * 2 * nx * slots.len());
         for pa in 0..2 {
