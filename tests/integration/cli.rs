@@ -401,8 +401,9 @@ fn bad_projection_inputs_are_all_listed() {
     assert_eq!(o.status.code(), Some(1));
 }
 
-#[test]
-fn areas_align_to_control_totals() {
+/// The projection scenario with areas A and B aligned to parent P, whose control is
+/// `150 + age` persons of each sex in 2025.
+fn aligned_dir() -> tempfile::TempDir {
     let dir = projection_dir();
     let w = |name: &str, content: &str| std::fs::write(dir.path().join(name), content).unwrap();
     w("parents.csv", "area,parent\nA,P\nB,P\n");
@@ -418,14 +419,14 @@ fn areas_align_to_control_totals() {
         "s.toml",
         &format!("{s}\n[alignment]\nparents = \"parents.csv\"\ncontrol = \"control.csv\"\n"),
     );
-    let o = kunta(
-        &["run", "s.toml", "--format", "csv", "--out", "o"],
-        dir.path(),
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
-    let pop = std::fs::read_to_string(dir.path().join("o/population.csv")).unwrap();
+    dir
+}
+
+/// The areas of a population table (CSV; the value the sixth column) add up to the
+/// control of [`aligned_dir`] in 2025, for every sex and age.
+fn assert_meets_control(table: &str) {
     let mut sums = std::collections::HashMap::new();
-    for l in pop.lines().skip(1) {
+    for l in table.lines().skip(1) {
         let f: Vec<&str> = l.split(',').collect();
         if f[4] == "2025" {
             *sums
@@ -438,6 +439,17 @@ fn areas_align_to_control_totals() {
         let target = 150.0 + f64::from(*age);
         assert!((v - target).abs() < 1e-9 * target, "age {age}: {v}");
     }
+}
+
+#[test]
+fn areas_align_to_control_totals() {
+    let dir = aligned_dir();
+    let o = kunta(
+        &["run", "s.toml", "--format", "csv", "--out", "o"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_meets_control(&std::fs::read_to_string(dir.path().join("o/population.csv")).unwrap());
     let factors = std::fs::read_to_string(dir.path().join("o/alignment.csv")).unwrap();
     assert!(factors.starts_with("scenario,parent,sex,age,year,factor\nt,P,female,0,2025,"));
     assert_eq!(factors.lines().count(), 1 + 2 * 16);
@@ -445,21 +457,7 @@ fn areas_align_to_control_totals() {
 
 #[test]
 fn aligned_areas_run_trajectories_aligned_to_the_same_controls() {
-    let dir = projection_dir();
-    let w = |name: &str, content: &str| std::fs::write(dir.path().join(name), content).unwrap();
-    w("parents.csv", "area,parent\nA,P\nB,P\n");
-    let mut control = String::from("area,sex,age,year,population\n");
-    for sex in ["male", "female"] {
-        for age in 0..=15 {
-            control.push_str(&format!("P,{sex},{age},2025,{}\n", 150 + age));
-        }
-    }
-    w("control.csv", &control);
-    let s = std::fs::read_to_string(dir.path().join("s.toml")).unwrap();
-    w(
-        "s.toml",
-        &format!("{s}\n[alignment]\nparents = \"parents.csv\"\ncontrol = \"control.csv\"\n"),
-    );
+    let dir = aligned_dir();
     let o = kunta(
         &[
             "run",
@@ -477,20 +475,7 @@ fn aligned_areas_run_trajectories_aligned_to_the_same_controls() {
     assert!(o.status.success(), "{}", stderr(&o));
     let read = |name: &str| std::fs::read_to_string(dir.path().join("o").join(name)).unwrap();
     // Every trajectory meets the control, so the areas' means add up to it.
-    let mut sums = std::collections::HashMap::new();
-    for l in read("population_quantiles.csv").lines().skip(1) {
-        let f: Vec<&str> = l.split(',').collect();
-        if f[4] == "2025" {
-            *sums
-                .entry((f[2].to_string(), f[3].parse::<u32>().unwrap()))
-                .or_insert(0.0) += f[5].parse::<f64>().unwrap();
-        }
-    }
-    assert_eq!(sums.len(), 2 * 16);
-    for ((_, age), v) in &sums {
-        let target = 150.0 + f64::from(*age);
-        assert!((v - target).abs() < 1e-9 * target, "age {age}: {v}");
-    }
+    assert_meets_control(&read("population_quantiles.csv"));
     // The factors' summaries have the alignment table's keys, row for row.
     let det = read("alignment.csv");
     let q = read("alignment_quantiles.csv");
