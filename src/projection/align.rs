@@ -50,18 +50,9 @@ pub fn align(
                         factors[[y, p, s, x]] = f64::NAN;
                         let weights =
                             |w: &[f64]| -> Vec<f64> { children.iter().map(|a| w[*a]).collect() };
-                        let mut wts = weights(&totals);
-                        if wts.iter().sum::<f64>() <= 0.0 {
-                            wts = weights(&base);
-                        }
-                        let sum_w: f64 = wts.iter().sum();
-                        let n = children.len() as f64;
-                        for (a, w) in children.iter().zip(&wts) {
-                            pop[[y, *a, s, x]] = if sum_w > 0.0 {
-                                target * w / sum_w
-                            } else {
-                                target / n
-                            };
+                        let shares = shared_out(target, weights(&totals), || weights(&base));
+                        for (a, v) in children.iter().zip(shares) {
+                            pop[[y, *a, s, x]] = v;
                         }
                     }
                 }
@@ -69,6 +60,31 @@ pub fn align(
         }
     }
     Alignment { factors }
+}
+
+/// The control `target` shared out among children that are all 0: by their weights
+/// `this_year` (their total populations that year), or by `base()` (the base year's)
+/// where those are all 0, or equally where both are.
+pub(crate) fn shared_out(
+    target: f64,
+    this_year: Vec<f64>,
+    base: impl FnOnce() -> Vec<f64>,
+) -> Vec<f64> {
+    let mut wts = this_year;
+    if wts.iter().sum::<f64>() <= 0.0 {
+        wts = base();
+    }
+    let sum_w: f64 = wts.iter().sum();
+    let n = wts.len() as f64;
+    wts.iter()
+        .map(|w| {
+            if sum_w > 0.0 {
+                target * w / sum_w
+            } else {
+                target / n
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ mod simd;
 
 pub(crate) use simd::{dispatch as simd_dispatch, Kernel};
 
+pub(crate) use align::shared_out;
 pub use align::{align, Alignment};
 
 pub use inputs::{Flow, FlowForm, InputError, ProjectionInputs, YearPath};

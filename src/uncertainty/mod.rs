@@ -1520,8 +1520,8 @@ fn align_lanes(
         }
         t
     };
-    // Each area's total this year and in the base year, where the control is shared
-    // out; worked out when first needed.
+    // Each area's total this year, where the control is shared out (worked out when
+    // first needed; the base year's are in `al`).
     let mut totals: Option<Vec<V>> = None;
     for (p, children) in al.children.iter().enumerate() {
         for s in 0..2 {
@@ -1543,18 +1543,13 @@ fn align_lanes(
                     } else if target != 0.0 {
                         f[l] = f64::NAN;
                         let tot = totals.get_or_insert_with(|| (0..na).map(total).collect());
-                        let mut wts: Vec<f64> = children.iter().map(|a| tot[*a][l]).collect();
-                        if wts.iter().sum::<f64>() <= 0.0 {
-                            wts = children.iter().map(|a| al.base_totals[*a]).collect();
-                        }
-                        let sum_w: f64 = wts.iter().sum();
-                        let m = children.len() as f64;
-                        for (a, w) in children.iter().zip(&wts) {
-                            aligned[(a * 2 + s) * n + x][l] = if sum_w > 0.0 {
-                                target * w / sum_w
-                            } else {
-                                target / m
-                            };
+                        let shares = crate::projection::shared_out(
+                            target,
+                            children.iter().map(|a| tot[*a][l]).collect(),
+                            || children.iter().map(|a| al.base_totals[*a]).collect(),
+                        );
+                        for (a, v) in children.iter().zip(shares) {
+                            aligned[(a * 2 + s) * n + x][l] = v;
                         }
                     }
                 }
