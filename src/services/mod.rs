@@ -295,6 +295,21 @@ pub struct Weights {
     /// `c · σ_g` by `(area, year, sex, segment, age − age_min)`; 0 for a sex the
     /// service does not serve.
     pub w: ndarray::Array5<f64>,
+    /// When the segments take fixed shares of the service: see [`Split`].
+    pub(crate) split: Option<Split>,
+}
+
+/// The weights of a service whose segments take fixed shares of its demand: in every
+/// area and year each segment's share is the same at every sex and age (and not
+/// negative), so a segment's demand is its share of `Σ c · P`, and its quantiles are
+/// its share of that sum's. The common case: support tiers as constant shares.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Split {
+    /// The coverage `c` by `(area, year, sex, 0, age − age_min)` (the shape of
+    /// [`Weights::w`] with one segment); 0 for a sex the service does not serve.
+    pub(crate) coverage: ndarray::Array5<f64>,
+    /// `σ_g` by `(area, year, segment)`.
+    pub(crate) shares: ndarray::Array3<f64>,
 }
 
 impl Weights {
@@ -336,8 +351,14 @@ impl Weights {
             None => &Sex::ALL,
         };
         let mut shares = vec![0.0; ng];
+        let mut split = Some(Split {
+            coverage: ndarray::Array5::zeros((areas, years.len(), 2, 1, ni)),
+            shares: ndarray::Array3::zeros((areas, years.len(), ng)),
+        });
         for a in 0..areas {
             for (k, &y) in years.iter().enumerate() {
+                // The shares of the cell's first sex and age, which every other must equal.
+                let mut first = true;
                 for &s in sexes {
                     for x in lo..=hi {
                         let i = usize::from(x - lo);
@@ -365,11 +386,27 @@ impl Weights {
                         for (g, sg) in shares.iter().enumerate() {
                             w[[a, k, s.index(), g, i]] = c * sg;
                         }
+                        if let Some(sp) = &mut split {
+                            let mut held = sp.shares.slice_mut(ndarray::s![a, k, ..]);
+                            if first {
+                                held.assign(&ndarray::aview1(&shares));
+                                first = false;
+                            }
+                            if shares
+                                .iter()
+                                .zip(held.iter())
+                                .all(|(x, h)| x.to_bits() == h.to_bits() && *x >= 0.0)
+                            {
+                                sp.coverage[[a, k, s.index(), 0, i]] = c;
+                            } else {
+                                split = None;
+                            }
+                        }
                     }
                 }
             }
         }
-        Ok(Weights { w })
+        Ok(Weights { w, split })
     }
 
     /// Demand by `(segment, age − age_min)` in area position `a` and year slot `k`,

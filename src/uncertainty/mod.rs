@@ -574,6 +574,8 @@ struct Ctx<'a> {
     lane_mult: Vec<V>,
     services: &'a [ServiceInput<'a>],
     weights: &'a [Weights],
+    /// Per service, when only demand is wanted: how its demand cells are summed.
+    demand: Vec<Option<DemandPlan<'a>>>,
     /// Which resources each service has (floor, groups, hours, teachers, staff).
     has: Vec<[bool; 5]>,
     projected: &'a [usize],
@@ -647,15 +649,74 @@ impl YearPlan {
     }
 }
 
+/// Which sexes a demand sum takes in an (area, year).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Sexes {
+    /// Both, with the same weights: one sum over `P_female + P_male`.
+    Alike,
+    Female,
+    Male,
+    /// Both, with their own weights.
+    Both,
+}
+
+/// How a service's demand cells are summed when only demand is wanted: one cell per
+/// row of weights by `(row, area, year)`. The rows are the segments, or, for a
+/// service whose segments take fixed shares ([`crate::services::Split`]), the
+/// coverage alone: the segments' summaries are then the row's times their shares.
+struct DemandPlan<'w> {
+    /// By `(area, year, sex, row, age − age_min)`.
+    w: &'w [f64],
+    rows: usize,
+    ages: usize,
+    /// Per `(area, year)`.
+    sexes: Vec<Sexes>,
+    /// The segments' shares by `(area, year, segment)` when split.
+    shares: Option<ndarray::ArrayView3<'w, f64>>,
+}
+
+impl<'w> DemandPlan<'w> {
+    fn new(weights: &'w Weights) -> DemandPlan<'w> {
+        let (w, shares) = match &weights.split {
+            Some(sp) => (&sp.coverage, Some(sp.shares.view())),
+            None => (&weights.w, None),
+        };
+        let (na, ny, _, rows, ages) = w.dim();
+        let w = w.as_slice().expect("weights are in standard layout");
+        let sexes = w
+            .chunks_exact(2 * rows * ages)
+            .map(|cell| {
+                let (f, m) = cell.split_at(rows * ages);
+                if f.iter().zip(m).all(|(x, y)| x.to_bits() == y.to_bits()) {
+                    Sexes::Alike
+                } else if m.iter().all(|x| *x == 0.0) {
+                    Sexes::Female
+                } else if f.iter().all(|x| *x == 0.0) {
+                    Sexes::Male
+                } else {
+                    Sexes::Both
+                }
+            })
+            .collect::<Vec<_>>();
+        debug_assert_eq!(sexes.len(), na * ny);
+        DemandPlan {
+            w,
+            rows,
+            ages,
+            sexes,
+            shares,
+        }
+    }
+}
+
 impl Ctx<'_> {
     fn service_cells(&self, i: usize, ga: usize) -> usize {
         let ny = self.years.len();
         let ng = self.services[i].service.segments.len();
         let nr = self.has[i].iter().filter(|h| **h).count();
-        if self.want.costs {
-            (ng + nr + 6) * ga * ny
-        } else {
-            ng * ga * ny
+        match &self.demand[i] {
+            Some(plan) => plan.rows * ga * ny,
+            None => (ng + nr + 6) * ga * ny,
         }
     }
 
@@ -830,6 +891,10 @@ pub fn run_aligned(
         },
         services,
         weights: &weights,
+        demand: weights
+            .iter()
+            .map(|w| (!want.costs).then(|| DemandPlan::new(w)))
+            .collect(),
         has: services.iter().map(|s| s.service.resources()).collect(),
         projected: &projected,
         count_sums: r
@@ -966,26 +1031,35 @@ pub fn run_aligned(
             let nres = ctx.has[i].iter().filter(|h| **h).count();
             let (off, per) = (lay.services[i], ga * ny);
             // Cells run (block, area, year): the year is fastest.
-            let mut mark = |from: usize, cells: usize, cost: bool| {
+            let mut mark = |from: usize, cells: usize, cost: bool, scale: &dyn Fn(usize) -> f64| {
                 for c in from..from + cells {
                     to_total[c] = Some(Total {
                         service: i,
                         cost,
                         year: (c - from) % ny,
                         first: c - from < ny,
+                        scale: scale(c - from),
                     });
                 }
             };
             if tot_d {
                 d.resize(ny * nt, 0.0);
-                if ng == 0 {
+                let plan = ctx.demand[i].as_ref();
+                let rows = plan.map_or(ng, |p| p.rows);
+                if rows == 0 {
                     d.fill(0.0);
                 }
-                mark(off, ng * per, false);
+                match plan.and_then(|p| p.shares) {
+                    // One row by (area, year): the segments' demand is its times their shares.
+                    Some(sh) => mark(off, per, false, &|c| {
+                        sh.slice(ndarray::s![g.start + c / ny, c % ny, ..]).sum()
+                    }),
+                    None => mark(off, rows * per, false, &|_| 1.0),
+                }
             }
             if tot_c {
                 cost.resize(ny * nt, 0.0);
-                mark(off + (ng + nres + 5) * per, per, true);
+                mark(off + (ng + nres + 5) * per, per, true, &|_| 1.0);
             }
         }
         // Cells are gathered a tile at a time: each block's lanes of the tile's cells
@@ -1035,12 +1109,7 @@ pub fn run_aligned(
             }
         }
     };
-    let set = |sm: &mut Summary, cell: usize, packed: &[f64]| {
-        sm.mean[cell] = packed[0];
-        for (q, v) in sm.q.iter_mut().zip(&packed[1..]) {
-            q[cell] = *v;
-        }
-    };
+    let set = |sm: &mut Summary, cell: usize, packed: &[f64]| set_scaled(sm, cell, packed, 1.0);
     // Independent areas run in parallel, a few at a time so that their outputs stay
     // small, each in a slot whose buffers are reused, and are put in place in order
     // (so sums over areas are the same whatever the threads); a single coupled group
@@ -1103,12 +1172,22 @@ pub fn run_aligned(
                     let nres = s.resources.len();
                     let per = ga * ny;
                     let cells = ctx.service_cells(i, ga);
+                    let shares = ctx.demand[i].as_ref().and_then(|p| p.shares);
                     for (c, p) in packed(lay.services[i], cells).enumerate() {
-                        // Cells: demand (g, a, k), resources (r, a, k), costs (c, a, k).
+                        // Cells: demand (g, a, k), resources (r, a, k), costs (c, a, k);
+                        // or a split service's one row of demand (a, k).
                         let (block, rest) = (c / per, c % per);
                         let (al, k) = (rest / ny, rest % ny);
                         let cell = (g.start + al) * ny + k;
-                        if block < ng {
+                        if let Some(sh) = shares {
+                            for (seg, share) in sh
+                                .slice(ndarray::s![g.start + al, k, ..])
+                                .iter()
+                                .enumerate()
+                            {
+                                set_scaled(&mut s.demand, seg * na * ny + cell, p, *share);
+                            }
+                        } else if block < ng {
                             set(&mut s.demand, block * na * ny + cell, p);
                         } else if block < ng + nres {
                             set(&mut s.resources[block - ng].1, cell, p);
@@ -1183,6 +1262,15 @@ pub fn run_aligned(
     })
 }
 
+/// Puts a cell's packed summary (the mean, then the quantiles) times `scale` (0 or
+/// more, so that the quantiles stay in order) in place.
+fn set_scaled(sm: &mut Summary, cell: usize, packed: &[f64], scale: f64) {
+    sm.mean[cell] = scale * packed[0];
+    for (q, v) in sm.q.iter_mut().zip(&packed[1..]) {
+        q[cell] = scale * v;
+    }
+}
+
 /// The buffers of one group's run, reused from group to group.
 #[derive(Default)]
 struct Slot {
@@ -1206,6 +1294,9 @@ struct Total {
     year: usize,
     /// The first cell of its year: it writes the row, the others add to it.
     first: bool,
+    /// What the cell's values are multiplied by: the sum of the segments' shares for
+    /// the demand of a split service, 1 otherwise.
+    scale: f64,
 }
 
 /// Adds a cell's values over the trajectories `v` to the totals it belongs to.
@@ -1215,12 +1306,11 @@ fn add_total(tots: &mut [(Vec<f64>, Vec<f64>)], t: Option<Total>, v: &[f64]) {
     let row = if t.cost { c } else { d };
     let nt = v.len();
     let dst = &mut row[t.year * nt..(t.year + 1) * nt];
-    if t.first {
-        dst.copy_from_slice(v);
-    } else {
-        for (x, y) in dst.iter_mut().zip(v) {
-            *x += y;
-        }
+    match (t.first, t.scale == 1.0) {
+        (true, true) => dst.copy_from_slice(v),
+        (true, false) => dst.iter_mut().zip(v).for_each(|(x, y)| *x = t.scale * y),
+        (false, true) => dst.iter_mut().zip(v).for_each(|(x, y)| *x += y),
+        (false, false) => dst.iter_mut().zip(v).for_each(|(x, y)| *x += t.scale * y),
     }
 }
 
@@ -1593,37 +1683,43 @@ fn observe<const FMA: bool>(
     let stride = out.stride;
     for (i, s) in ctx.services.iter().enumerate() {
         let sv = s.service;
+        let lo = usize::from(sv.ages.0);
+        let dst = &mut *out.services[i];
+        let d = &mut out.scratch;
+        if let Some(plan) = &ctx.demand[i] {
+            // Demand only: each row's sum over ages straight from the state.
+            let (rows, ni) = (plan.rows, plan.ages);
+            for (al, a) in group.clone().enumerate() {
+                let at = |row: usize| (row * per + al * ny + k) * stride;
+                let b = (a * ny + k) * 2 * rows * ni;
+                let (w0, w1) = plan.w[b..b + 2 * rows * ni].split_at(rows * ni);
+                let (p0, p1) = ((al * 2) * n + lo, (al * 2 + 1) * n + lo);
+                let (c0, c1) = (&cur[p0..p0 + ni], &cur[p1..p1 + ni]);
+                let sexes = plan.sexes[a * ny + k];
+                for g in 0..rows {
+                    let (w0, w1) = (&w0[g * ni..(g + 1) * ni], &w1[g * ni..(g + 1) * ni]);
+                    let sum = match sexes {
+                        Sexes::Alike => dot_pair::<FMA>(w0, c0, c1),
+                        Sexes::Female => dot_lanes::<FMA>(w0, c0),
+                        Sexes::Male => dot_lanes::<FMA>(w1, c1),
+                        Sexes::Both => {
+                            let (f, m) = (dot_lanes::<FMA>(w0, c0), dot_lanes::<FMA>(w1, c1));
+                            std::array::from_fn(|l| f[l] + m[l])
+                        }
+                    };
+                    dst[at(g)..at(g) + LANES].copy_from_slice(&sum);
+                }
+            }
+            continue;
+        }
         let w = ctx.weights[i]
             .w
             .as_slice()
             .expect("weights are in standard layout");
         let (ng, ni) = (sv.segments.len(), ctx.weights[i].w.dim().4);
-        let lo = usize::from(sv.ages.0);
-        let dst = &mut *out.services[i];
-        let d = &mut out.scratch;
         for (al, a) in group.clone().enumerate() {
             let at = |block: usize| (block * per + al * ny + k) * stride;
-            if !ctx.want.costs {
-                // Demand only: each segment's sum over ages straight from the state.
-                let (b0, b1) = (
-                    ((a * ny + k) * 2) * ng * ni,
-                    ((a * ny + k) * 2 + 1) * ng * ni,
-                );
-                let (p0, p1) = ((al * 2) * n + lo, (al * 2 + 1) * n + lo);
-                let (w0, w1) = (&w[b0..b0 + ng * ni], &w[b1..b1 + ng * ni]);
-                let (c0, c1) = (&cur[p0..p0 + ni], &cur[p1..p1 + ni]);
-                for g in 0..ng {
-                    let f = dot_lanes::<FMA>(&w0[g * ni..(g + 1) * ni], c0);
-                    let m = dot_lanes::<FMA>(&w1[g * ni..(g + 1) * ni], c1);
-                    let mut sum = [0.0; LANES];
-                    for l in 0..LANES {
-                        sum[l] = f[l] + m[l];
-                    }
-                    dst[at(g)..at(g) + LANES].copy_from_slice(&sum);
-                }
-                continue;
-            }
-            // By (segment, age), zeroed here: the demand-only path does not need it.
+            // By (segment, age), zeroed here.
             d.clear();
             d.resize(ng * ni, [0.0; LANES]);
             for sx in 0..2 {
@@ -1646,9 +1742,6 @@ fn observe<const FMA: bool>(
                     }
                 }
                 dst[at(g)..at(g) + LANES].copy_from_slice(&sum);
-            }
-            if !ctx.want.costs {
-                continue;
             }
             let (fixed, overhead) = service_fixed(sv, y, ctx.base_year);
             let share = s.fixed_shares.map_or(0.0, |f| f[[a, k]]);
@@ -1762,6 +1855,33 @@ fn dot_lanes<const FMA: bool>(w: &[f64], p: &[V]) -> V {
     for (j, (wv, pv)) in wr.iter().zip(pr).enumerate() {
         for l in 0..LANES {
             acc[j][l] = fma::<FMA>(pv[l], *wv, acc[j][l]);
+        }
+    }
+    let mut sum = [0.0; LANES];
+    for l in 0..LANES {
+        sum[l] = (acc[0][l] + acc[1][l]) + (acc[2][l] + acc[3][l]);
+    }
+    sum
+}
+
+/// `Σ w[i] · (a[i] + b[i])` per lane, as [`dot_lanes`].
+#[inline(always)]
+fn dot_pair<const FMA: bool>(w: &[f64], a: &[V], b: &[V]) -> V {
+    let n = w.len().min(a.len()).min(b.len());
+    let (w, a, b) = (&w[..n], &a[..n], &b[..n]);
+    let mut acc = [[0.0; LANES]; 4];
+    let (wc, ac, bc) = (w.chunks_exact(4), a.chunks_exact(4), b.chunks_exact(4));
+    let (wr, ar, br) = (wc.remainder(), ac.remainder(), bc.remainder());
+    for ((wq, aq), bq) in wc.zip(ac).zip(bc) {
+        for j in 0..4 {
+            for l in 0..LANES {
+                acc[j][l] = fma::<FMA>(aq[j][l] + bq[j][l], wq[j], acc[j][l]);
+            }
+        }
+    }
+    for (j, ((wv, av), bv)) in wr.iter().zip(ar).zip(br).enumerate() {
+        for l in 0..LANES {
+            acc[j][l] = fma::<FMA>(av[l] + bv[l], *wv, acc[j][l]);
         }
     }
     let mut sum = [0.0; LANES];

@@ -303,6 +303,118 @@ fn without_spreads_every_quantile_is_the_deterministic_run() {
     }
 }
 
+/// Services whose demand alone takes each way of summing: segments with fixed shares
+/// (one sum of both sexes, split), shares by age (a sum per segment), women only,
+/// and coverage by sex (a sum per sex).
+fn demand_services(areas: &[String]) -> Vec<Service> {
+    let table = |f: &dyn Fn(Sex, u16) -> f64| {
+        Value::Table(
+            RateTable::from_rows(&rows(&|_, s, x| f(s, x), &[], false), 1.0, areas).unwrap(),
+        )
+    };
+    let by_age = |id: &str, share: Value| Segment {
+        share,
+        ..Segment::new(id)
+    };
+    vec![
+        school(),
+        Service {
+            segments: vec![
+                by_age("young", table(&|_, x| 0.9 - 0.05 * f64::from(x))),
+                by_age("old", table(&|_, x| 0.1 + 0.05 * f64::from(x))),
+            ],
+            coverage: Value::Constant(0.8),
+            ..Service::new("by_age", (3, 12))
+        },
+        Service {
+            sex: Some(Sex::Female),
+            coverage: Value::Constant(0.3),
+            ..Service::new("women", (15, 20))
+        },
+        Service {
+            coverage: table(&|s, _| if s == Sex::Female { 0.5 } else { 0.7 }),
+            ..Service::new("by_sex", (0, 6))
+        },
+    ]
+}
+
+#[test]
+fn without_spreads_demand_alone_is_the_deterministic_demand() {
+    let (pop, inp) = setup(false, 50.0);
+    let det = project(&pop, 2024, 2034, Some(&inp)).unwrap();
+    let svcs = demand_services(pop.areas());
+    // Each service takes the way it is meant to test.
+    let ways: Vec<(bool, Vec<Sexes>)> = svcs
+        .iter()
+        .map(|sv| {
+            let w = Weights::new(sv, 3, &det.years, usize::from(NX) - 1).unwrap();
+            let plan = DemandPlan::new(&w);
+            let mut sexes = plan.sexes.clone();
+            sexes.dedup();
+            (plan.shares.is_some(), sexes)
+        })
+        .collect();
+    assert_eq!(
+        ways,
+        [
+            (true, vec![Sexes::Alike]),
+            (false, vec![Sexes::Alike]),
+            (true, vec![Sexes::Female]),
+            (true, vec![Sexes::Both]),
+        ]
+    );
+    let inputs: Vec<ServiceInput<'_>> = svcs.iter().map(input).collect();
+    let demand_only = Want {
+        population: false,
+        components: false,
+        migration: false,
+        demand: true,
+        costs: false,
+    };
+    let mc = run(
+        &pop,
+        2024,
+        2034,
+        Some(&inp),
+        &spec(9),
+        &inputs,
+        demand_only,
+        &|_, _| {},
+    )
+    .unwrap();
+    let (ny, na, _, _) = det.population.dim();
+    for (sv, s) in svcs.iter().zip(&mc.services) {
+        let ev = evaluate(sv, det.population.view(), &det.years, 2024, 0.0).unwrap();
+        let ng = sv.segments.len();
+        for k in 0..ny {
+            let mut total = 0.0;
+            for a in 0..na {
+                for g in 0..ng {
+                    let (cell, want) = ((g * na + a) * ny + k, ev.demand[[g, a, k]]);
+                    total += want;
+                    for v in std::iter::once(s.demand.mean[cell])
+                        .chain(s.demand.q.iter().map(|q| q[cell]))
+                    {
+                        assert!(
+                            close(v, want, 1e-12),
+                            "{} segment {g} area {a} year {k}: {v} vs {want}",
+                            sv.id
+                        );
+                    }
+                }
+            }
+            let t = &s.total_demand;
+            for v in std::iter::once(t.mean[k]).chain(t.q.iter().map(|q| q[k])) {
+                assert!(
+                    close(v, total, 1e-12),
+                    "{} year {k}: total {v} vs {total}",
+                    sv.id
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn quantiles_are_monotone_and_spread_with_uncertainty() {
     let (pop, inp) = setup(true, 50.0);
