@@ -65,6 +65,34 @@ impl Value {
         }
     }
 
+    /// The values for ages `lo, lo + 1, …` into `out` (one per entry), as [`Value::at`]
+    /// gives them one by one.
+    ///
+    /// # Errors
+    /// As [`Value::at`], for the first age without a value.
+    pub fn ages(
+        &self,
+        area: usize,
+        year: i32,
+        sex: Sex,
+        lo: u16,
+        out: &mut [f64],
+    ) -> Result<(), ValueError> {
+        match self {
+            Value::Constant(v) => out.fill(*v),
+            Value::Path(p) => out.fill(p.at(year)),
+            Value::Table(t) => {
+                let slot = t.year_slot(year).map_err(ValueError::Year)?;
+                for (age, o) in (lo..).zip(out.iter_mut()) {
+                    *o = t
+                        .get(area, slot, sex, AgeIndex::Age(age))
+                        .ok_or(ValueError::Cell { area, year, age })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The smallest and largest value it can take (every cell of a table, both ends of
     /// a path), for range checks.
     pub fn range(&self) -> (f64, f64) {
@@ -78,6 +106,11 @@ impl Value {
                     (lo.min(v), hi.max(v))
                 }),
         }
+    }
+
+    /// Whether the value can differ between areas (a table with an area column).
+    pub fn by_area(&self) -> bool {
+        matches!(self, Value::Table(t) if t.by_area())
     }
 
     /// Whether the value is the same for every area, year, sex and age.
@@ -290,11 +323,14 @@ pub enum ServiceError {
 /// The demand weights `c(x, y) · σ_g(x, y)` of a service by
 /// `(area, year, sex, segment, age − age_min)`, resolved once and checked: every
 /// parameter has a value and the segment shares sum to 1 (within 1e-6) everywhere.
+///
+/// When no parameter varies by area, the arrays hold one area, which every area
+/// shares ([`Weights::area_row`]): they stay small and in the cache.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Weights {
-    /// `c · σ_g` by `(area, year, sex, segment, age − age_min)`; 0 for a sex the
+    /// `c · σ_g` by `(area row, year, sex, segment, age − age_min)`; 0 for a sex the
     /// service does not serve.
-    pub w: ndarray::Array5<f64>,
+    pub(crate) w: ndarray::Array5<f64>,
     /// When the segments take fixed shares of the service: see [`Split`].
     pub(crate) split: Option<Split>,
 }
@@ -305,10 +341,10 @@ pub struct Weights {
 /// its share of that sum's. The common case: support tiers as constant shares.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Split {
-    /// The coverage `c` by `(area, year, sex, 0, age − age_min)` (the shape of
-    /// [`Weights::w`] with one segment); 0 for a sex the service does not serve.
+    /// The coverage `c` by `(area row, year, sex, 0, age − age_min)` (the shape of
+    /// the weights with one segment); 0 for a sex the service does not serve.
     pub(crate) coverage: ndarray::Array5<f64>,
-    /// `σ_g` by `(area, year, segment)`.
+    /// `σ_g` by `(area row, year, segment)`.
     pub(crate) shares: ndarray::Array3<f64>,
 }
 
@@ -336,6 +372,9 @@ impl Weights {
         }
         let ng = service.segments.len();
         let ni = service.n_ages();
+        let by_area =
+            service.coverage.by_area() || service.segments.iter().any(|g| g.share.by_area());
+        let areas = if by_area { areas } else { areas.min(1) };
         let mut w = ndarray::Array5::zeros((areas, years.len(), 2, ng, ni));
         let value_err = |key: String| {
             let id = service.id.clone();
@@ -350,63 +389,84 @@ impl Weights {
             Some(Sex::Male) => &[Sex::Male],
             None => &Sex::ALL,
         };
-        let mut shares = vec![0.0; ng];
-        let mut split = Some(Split {
-            coverage: ndarray::Array5::zeros((areas, years.len(), 2, 1, ni)),
-            shares: ndarray::Array3::zeros((areas, years.len(), ng)),
-        });
-        for a in 0..areas {
-            for (k, &y) in years.iter().enumerate() {
-                // The shares of the cell's first sex and age, which every other must equal.
-                let mut first = true;
-                for &s in sexes {
-                    for x in lo..=hi {
-                        let i = usize::from(x - lo);
-                        let c = service
+        let ny = years.len();
+        // One (area, year, sex) at a time: the coverage by age, and each segment's shares.
+        let (mut cov, mut shares) = (vec![0.0; ni], vec![0.0; ng * ni]);
+        // The split (see [`Split`]) while it holds: every share of an (area, year)
+        // equals its first sex's at its first age.
+        let mut split = true;
+        let mut coverage = ndarray::Array5::zeros((areas, ny, 2, 1, ni));
+        let mut split_shares = ndarray::Array3::zeros((areas, ny, ng));
+        {
+            let wv = w.as_slice_mut().expect("a new array is in standard layout");
+            let cv = coverage
+                .as_slice_mut()
+                .expect("a new array is in standard layout");
+            let sv = split_shares
+                .as_slice_mut()
+                .expect("a new array is in standard layout");
+            for a in 0..areas {
+                for (k, &y) in years.iter().enumerate() {
+                    let held = &mut sv[(a * ny + k) * ng..(a * ny + k + 1) * ng];
+                    for (j, &s) in sexes.iter().enumerate() {
+                        service
                             .coverage
-                            .at(a, y, s, x)
+                            .ages(a, y, s, lo, &mut cov)
                             .map_err(|e| value_err("coverage".into())(e))?;
-                        let mut sum = 0.0;
-                        for (g, seg) in service.segments.iter().enumerate() {
-                            shares[g] = seg
-                                .share
-                                .at(a, y, s, x)
+                        for (seg, row) in service.segments.iter().zip(shares.chunks_exact_mut(ni)) {
+                            seg.share
+                                .ages(a, y, s, lo, row)
                                 .map_err(|e| value_err(format!("segment[{}].share", seg.id))(e))?;
-                            sum += shares[g];
                         }
-                        if (sum - 1.0).abs() > 1e-6 {
-                            return Err(ServiceError::Shares {
-                                service: service.id.clone(),
-                                sum,
-                                area: a,
-                                year: y,
-                                age: x,
-                            });
-                        }
-                        for (g, sg) in shares.iter().enumerate() {
-                            w[[a, k, s.index(), g, i]] = c * sg;
-                        }
-                        if let Some(sp) = &mut split {
-                            let mut held = sp.shares.slice_mut(ndarray::s![a, k, ..]);
-                            if first {
-                                held.assign(&ndarray::aview1(&shares));
-                                first = false;
+                        for (i, x) in (lo..=hi).enumerate() {
+                            let sum: f64 = (0..ng).map(|g| shares[g * ni + i]).sum();
+                            if (sum - 1.0).abs() > 1e-6 {
+                                return Err(ServiceError::Shares {
+                                    service: service.id.clone(),
+                                    sum,
+                                    area: a,
+                                    year: y,
+                                    age: x,
+                                });
                             }
-                            if shares
-                                .iter()
-                                .zip(held.iter())
-                                .all(|(x, h)| x.to_bits() == h.to_bits() && *x >= 0.0)
-                            {
-                                sp.coverage[[a, k, s.index(), 0, i]] = c;
-                            } else {
-                                split = None;
+                        }
+                        let row = (a * ny + k) * 2 + s.index();
+                        for (g, sg) in shares.chunks_exact(ni).enumerate() {
+                            let dst = &mut wv[(row * ng + g) * ni..(row * ng + g + 1) * ni];
+                            for ((d, c), sg) in dst.iter_mut().zip(&cov).zip(sg) {
+                                *d = c * sg;
                             }
+                            if split {
+                                if j == 0 {
+                                    held[g] = sg[0];
+                                }
+                                split = sg
+                                    .iter()
+                                    .all(|x| x.to_bits() == held[g].to_bits() && *x >= 0.0);
+                            }
+                        }
+                        if split {
+                            cv[row * ni..(row + 1) * ni].copy_from_slice(&cov);
                         }
                     }
                 }
             }
         }
+        let split = split.then_some(Split {
+            coverage,
+            shares: split_shares,
+        });
         Ok(Weights { w, split })
+    }
+
+    /// The row of the arrays that holds area position `a`.
+    #[inline]
+    pub fn area_row(&self, a: usize) -> usize {
+        if self.w.dim().0 == 1 {
+            0
+        } else {
+            a
+        }
     }
 
     /// Demand by `(segment, age − age_min)` in area position `a` and year slot `k`,
@@ -415,6 +475,7 @@ impl Weights {
     #[inline]
     pub fn apply(&self, a: usize, k: usize, age_min: u16, pop: &[f64], out: &mut [f64]) {
         let (_, _, _, ng, ni) = self.w.dim();
+        let a = self.area_row(a);
         let n = pop.len() / 2;
         let lo = usize::from(age_min);
         out[..ng * ni].fill(0.0);

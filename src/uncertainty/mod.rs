@@ -665,17 +665,34 @@ enum Sexes {
 /// service whose segments take fixed shares ([`crate::services::Split`]), the
 /// coverage alone: the segments' summaries are then the row's times their shares.
 struct DemandPlan<'w> {
-    /// By `(area, year, sex, row, age − age_min)`.
+    /// Whether every area shares the weights of one ([`Weights::area_row`]).
+    one_area: bool,
+    /// By `(area row, year, sex, row, age − age_min)`.
     w: &'w [f64],
     rows: usize,
     ages: usize,
-    /// Per `(area, year)`.
+    /// Per `(area row, year)`.
     sexes: Vec<Sexes>,
-    /// The segments' shares by `(area, year, segment)` when split.
+    /// The segments' shares by `(area row, year, segment)` when split.
     shares: Option<ndarray::ArrayView3<'w, f64>>,
 }
 
 impl<'w> DemandPlan<'w> {
+    /// The row of the weights that holds area position `a`.
+    fn row(&self, a: usize) -> usize {
+        if self.one_area {
+            0
+        } else {
+            a
+        }
+    }
+
+    /// The segments' shares in area position `a` and year slot `k`, when split.
+    fn shares_at(&self, a: usize, k: usize) -> Option<ndarray::ArrayView1<'_, f64>> {
+        let sh = self.shares.as_ref()?;
+        Some(sh.slice(ndarray::s![self.row(a), k, ..]))
+    }
+
     fn new(weights: &'w Weights) -> DemandPlan<'w> {
         let (w, shares) = match &weights.split {
             Some(sp) => (&sp.coverage, Some(sp.shares.view())),
@@ -700,6 +717,7 @@ impl<'w> DemandPlan<'w> {
             .collect::<Vec<_>>();
         debug_assert_eq!(sexes.len(), na * ny);
         DemandPlan {
+            one_area: na == 1,
             w,
             rows,
             ages,
@@ -847,12 +865,15 @@ pub fn run_aligned(
         }
     };
     let nf = inputs.map_or(0, |i| i.flows.len());
+    // Resolved in parallel; the first service's error in order is the one reported.
     let weights = services
-        .iter()
+        .par_iter()
         .map(|s| {
             crate::services::check_teaching(s.service)?;
             Weights::new(s.service, na, &r.years, n - 1)
         })
+        .collect::<Vec<_>>()
+        .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
     let mult = Multipliers::new(spec, ny, nf);
     let closed = r
@@ -1049,10 +1070,11 @@ pub fn run_aligned(
                 if rows == 0 {
                     d.fill(0.0);
                 }
-                match plan.and_then(|p| p.shares) {
+                match plan.filter(|p| p.shares.is_some()) {
                     // One row by (area, year): the segments' demand is its times their shares.
-                    Some(sh) => mark(off, per, false, &|c| {
-                        sh.slice(ndarray::s![g.start + c / ny, c % ny, ..]).sum()
+                    Some(p) => mark(off, per, false, &|c| {
+                        p.shares_at(g.start + c / ny, c % ny)
+                            .map_or(0.0, |sh| sh.sum())
                     }),
                     None => mark(off, rows * per, false, &|_| 1.0),
                 }
@@ -1172,19 +1194,15 @@ pub fn run_aligned(
                     let nres = s.resources.len();
                     let per = ga * ny;
                     let cells = ctx.service_cells(i, ga);
-                    let shares = ctx.demand[i].as_ref().and_then(|p| p.shares);
+                    let plan = ctx.demand[i].as_ref();
                     for (c, p) in packed(lay.services[i], cells).enumerate() {
                         // Cells: demand (g, a, k), resources (r, a, k), costs (c, a, k);
                         // or a split service's one row of demand (a, k).
                         let (block, rest) = (c / per, c % per);
                         let (al, k) = (rest / ny, rest % ny);
                         let cell = (g.start + al) * ny + k;
-                        if let Some(sh) = shares {
-                            for (seg, share) in sh
-                                .slice(ndarray::s![g.start + al, k, ..])
-                                .iter()
-                                .enumerate()
-                            {
+                        if let Some(sh) = plan.and_then(|pl| pl.shares_at(g.start + al, k)) {
+                            for (seg, share) in sh.iter().enumerate() {
                                 set_scaled(&mut s.demand, seg * na * ny + cell, p, *share);
                             }
                         } else if block < ng {
@@ -1691,11 +1709,12 @@ fn observe<const FMA: bool>(
             let (rows, ni) = (plan.rows, plan.ages);
             for (al, a) in group.clone().enumerate() {
                 let at = |row: usize| (row * per + al * ny + k) * stride;
-                let b = (a * ny + k) * 2 * rows * ni;
+                let ra = plan.row(a);
+                let b = (ra * ny + k) * 2 * rows * ni;
                 let (w0, w1) = plan.w[b..b + 2 * rows * ni].split_at(rows * ni);
                 let (p0, p1) = ((al * 2) * n + lo, (al * 2 + 1) * n + lo);
                 let (c0, c1) = (&cur[p0..p0 + ni], &cur[p1..p1 + ni]);
-                let sexes = plan.sexes[a * ny + k];
+                let sexes = plan.sexes[ra * ny + k];
                 for g in 0..rows {
                     let (w0, w1) = (&w0[g * ni..(g + 1) * ni], &w1[g * ni..(g + 1) * ni]);
                     let sum = match sexes {
@@ -1723,7 +1742,7 @@ fn observe<const FMA: bool>(
             d.clear();
             d.resize(ng * ni, [0.0; LANES]);
             for sx in 0..2 {
-                let base = ((a * ny + k) * 2 + sx) * ng * ni;
+                let base = ((ctx.weights[i].area_row(a) * ny + k) * 2 + sx) * ng * ni;
                 let ws = &w[base..base + ng * ni];
                 let p = &cur[(al * 2 + sx) * n + lo..(al * 2 + sx) * n + lo + ni];
                 for (dg, wg) in d.chunks_exact_mut(ni).zip(ws.chunks_exact(ni)) {

@@ -305,12 +305,16 @@ fn without_spreads_every_quantile_is_the_deterministic_run() {
 
 /// Services whose demand alone takes each way of summing: segments with fixed shares
 /// (one sum of both sexes, split), shares by age (a sum per segment), women only,
-/// and coverage by sex (a sum per sex).
+/// and coverage by sex and area (a sum per sex, weights of their own per area).
 fn demand_services(areas: &[String]) -> Vec<Service> {
     let table = |f: &dyn Fn(Sex, u16) -> f64| {
         Value::Table(
             RateTable::from_rows(&rows(&|_, s, x| f(s, x), &[], false), 1.0, areas).unwrap(),
         )
+    };
+    let by_area = |f: &dyn Fn(Option<&str>, Sex) -> f64| {
+        let r = rows(&|a, s, _| f(a, s), &["A", "B", "C"], false);
+        Value::Table(RateTable::from_rows(&r, 1.0, areas).unwrap())
     };
     let by_age = |id: &str, share: Value| Segment {
         share,
@@ -332,7 +336,10 @@ fn demand_services(areas: &[String]) -> Vec<Service> {
             ..Service::new("women", (15, 20))
         },
         Service {
-            coverage: table(&|s, _| if s == Sex::Female { 0.5 } else { 0.7 }),
+            coverage: by_area(&|a, s| {
+                let by_sex = if s == Sex::Female { 0.5 } else { 0.7 };
+                by_sex + if a == Some("B") { 0.1 } else { 0.0 }
+            }),
             ..Service::new("by_sex", (0, 6))
         },
     ]
@@ -344,23 +351,23 @@ fn without_spreads_demand_alone_is_the_deterministic_demand() {
     let det = project(&pop, 2024, 2034, Some(&inp)).unwrap();
     let svcs = demand_services(pop.areas());
     // Each service takes the way it is meant to test.
-    let ways: Vec<(bool, Vec<Sexes>)> = svcs
+    let ways: Vec<(bool, bool, Vec<Sexes>)> = svcs
         .iter()
         .map(|sv| {
             let w = Weights::new(sv, 3, &det.years, usize::from(NX) - 1).unwrap();
             let plan = DemandPlan::new(&w);
             let mut sexes = plan.sexes.clone();
             sexes.dedup();
-            (plan.shares.is_some(), sexes)
+            (plan.shares.is_some(), plan.one_area, sexes)
         })
         .collect();
     assert_eq!(
         ways,
         [
-            (true, vec![Sexes::Alike]),
-            (false, vec![Sexes::Alike]),
-            (true, vec![Sexes::Female]),
-            (true, vec![Sexes::Both]),
+            (true, true, vec![Sexes::Alike]),
+            (false, true, vec![Sexes::Alike]),
+            (true, true, vec![Sexes::Female]),
+            (true, false, vec![Sexes::Both]),
         ]
     );
     let inputs: Vec<ServiceInput<'_>> = svcs.iter().map(input).collect();
