@@ -2156,6 +2156,28 @@ impl<const NR: usize, const NC: usize> FastFlows<'_, NR, NC> {
             }
         }
         let mut x = [0.0; LANES];
+        if !COMP && DIE && NR > 0 {
+            // `max(p · (1 − qq − rc) + cn, 0)`: the survivors' factor built from the
+            // rates first, so that each lane takes four multiplications, not five.
+            for l in 0..LANES {
+                let mut f = if CLAMP {
+                    let qq = q[i] * qfm[l];
+                    1.0 - if qq < 1.0 { qq } else { 1.0 }
+                } else {
+                    fma::<FMA>(-q[i], qfm[l], 1.0)
+                };
+                for j in 0..NR {
+                    f = fma::<FMA>(-rates[j][i], rm[j][l], f);
+                }
+                let v = if NC > 0 {
+                    fma::<FMA>(pi[l], f, cn[l])
+                } else {
+                    pi[l] * f
+                };
+                x[l] = if v > 0.0 { v } else { 0.0 };
+            }
+            return x;
+        }
         for l in 0..LANES {
             let mut v = pi[l];
             if DIE {
