@@ -201,6 +201,8 @@ struct Selector {
     /// Per bucket holding a wanted rank: where its values would start among the
     /// collected ones in order; `u32::MAX` for the others.
     keep: Vec<u32>,
+    /// Per bucket: 1 if it holds a wanted rank, 0 if not.
+    kept: Vec<u8>,
     collected: Vec<f64>,
     keys: Vec<i64>,
     /// The wanted ranks, ascending, and their positions among the collected values.
@@ -209,6 +211,15 @@ struct Selector {
 }
 
 impl Selector {
+    /// Summarises each row of `nt` values of `rows` into `packed`, `1 + levels` values
+    /// a row: the mean, then the quantiles.
+    fn summarise_rows(&mut self, rows: &[f64], nt: usize, levels: &[f64], packed: &mut [f64]) {
+        let stride = 1 + levels.len();
+        for (row, p) in rows.chunks_exact(nt).zip(packed.chunks_exact_mut(stride)) {
+            p[0] = self.summarise(row, levels, &mut p[1..]);
+        }
+    }
+
     /// Returns the mean of `v` and writes its quantiles at `levels` into `q`.
     fn summarise(&mut self, v: &[f64], levels: &[f64], q: &mut [f64]) -> f64 {
         let n = v.len();
@@ -297,6 +308,8 @@ impl Selector {
         const SKIP: u32 = u32::MAX;
         self.keep.clear();
         self.keep.resize(nb, SKIP);
+        self.kept.clear();
+        self.kept.resize(nb, 0);
         self.at.clear();
         let (mut b, mut below, mut kept) = (0usize, 0usize, 0usize);
         for &r in &self.want {
@@ -306,20 +319,37 @@ impl Selector {
             }
             if self.keep[b] == SKIP {
                 self.keep[b] = kept as u32;
+                self.kept[b] = 1;
                 kept += sums[b] as usize;
             }
             self.at.push(self.keep[b] as usize + (r - below));
         }
-        // The values of kept buckets, in any order (the slot after them takes the
-        // others and is overwritten).
-        let keep = &self.keep[..];
+        // The values of kept buckets, in any order: eight values' flags are read
+        // together, and only the kept ones (a few in a hundred) are copied.
+        let flags = &self.kept[..];
         self.collected.clear();
-        self.collected.resize(kept + 1, 0.0);
+        self.collected.resize(kept, 0.0);
         let (col, mut len) = (&mut self.collected[..], 0usize);
-        for (x, b) in v.iter().zip(&self.bucket) {
-            col[len.min(kept)] = *x;
-            len += usize::from(keep[usize::from(*b)] != SKIP);
+        let (vc, bc) = (v.chunks_exact(8), self.bucket[..n].chunks_exact(8));
+        let (vr, br) = (vc.remainder(), bc.remainder());
+        for (xs, bs) in vc.zip(bc) {
+            let mut m = 0u32;
+            for (j, b) in bs.iter().enumerate() {
+                m |= u32::from(flags[usize::from(*b)]) << j;
+            }
+            while m != 0 {
+                col[len] = xs[m.trailing_zeros() as usize];
+                len += 1;
+                m &= m - 1;
+            }
         }
+        for (x, b) in vr.iter().zip(br) {
+            if flags[usize::from(*b)] != 0 {
+                col[len] = *x;
+                len += 1;
+            }
+        }
+        debug_assert_eq!(len, kept);
         // Every value of a kept bucket is at most every value of a later one, so a
         // wanted rank's position among the collected values in order is its position
         // in its bucket plus the sizes of the kept buckets before it.
@@ -1098,9 +1128,7 @@ pub fn run_aligned(
                     |(tile, sel), (t, packed)| {
                         let tc = packed.len() / stride;
                         gather_tile(blocks, lay.cells, t * TILE, tc, nt, tile);
-                        for (j, p) in packed.chunks_exact_mut(stride).enumerate() {
-                            p[0] = sel.summarise(&tile[j * nt..(j + 1) * nt], levels, &mut p[1..]);
-                        }
+                        sel.summarise_rows(tile, nt, levels, packed);
                     },
                 );
             // The totals after, in cell order.
@@ -1123,10 +1151,13 @@ pub fn run_aligned(
             for (t, packed) in slot.packed.chunks_mut(TILE * stride).enumerate() {
                 let (c0, tc) = (t * TILE, packed.len() / stride);
                 gather_tile(blocks, lay.cells, c0, tc, nt, tile);
-                for (j, p) in packed.chunks_exact_mut(stride).enumerate() {
-                    let v = &tile[j * nt..(j + 1) * nt];
-                    p[0] = sel.summarise(v, levels, &mut p[1..]);
-                    add_total(&mut slot.tots, to_total[c0 + j], v);
+                sel.summarise_rows(tile, nt, levels, packed);
+                for j in 0..tc {
+                    add_total(
+                        &mut slot.tots,
+                        to_total[c0 + j],
+                        &tile[j * nt..(j + 1) * nt],
+                    );
                 }
             }
         }
