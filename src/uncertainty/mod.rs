@@ -203,7 +203,8 @@ struct Selector {
     keep: Vec<u32>,
     /// Per bucket: 1 if it holds a wanted rank, 0 if not.
     kept: Vec<u8>,
-    collected: Vec<f64>,
+    /// The kept values as integer keys that sort like them ([`sort_key`]).
+    collected: Vec<i64>,
     keys: Vec<i64>,
     /// The wanted ranks, ascending, and their positions among the collected values.
     want: Vec<usize>,
@@ -328,7 +329,7 @@ impl Selector {
         // together, and only the kept ones (a few in a hundred) are copied.
         let flags = &self.kept[..];
         self.collected.clear();
-        self.collected.resize(kept, 0.0);
+        self.collected.resize(kept, 0);
         let (col, mut len) = (&mut self.collected[..], 0usize);
         let (vc, bc) = (v.chunks_exact(8), self.bucket[..n].chunks_exact(8));
         let (vr, br) = (vc.remainder(), bc.remainder());
@@ -338,14 +339,14 @@ impl Selector {
                 m |= u32::from(flags[usize::from(*b)]) << j;
             }
             while m != 0 {
-                col[len] = xs[m.trailing_zeros() as usize];
+                col[len] = sort_key(xs[m.trailing_zeros() as usize]);
                 len += 1;
                 m &= m - 1;
             }
         }
         for (x, b) in vr.iter().zip(br) {
             if flags[usize::from(*b)] != 0 {
-                col[len] = *x;
+                col[len] = sort_key(*x);
                 len += 1;
             }
         }
@@ -355,14 +356,14 @@ impl Selector {
         // in its bucket plus the sizes of the kept buckets before it.
         let values = &mut self.collected[..kept];
         if kept <= 128 {
-            values.sort_unstable_by(f64::total_cmp);
+            values.sort_unstable();
         } else {
-            multi_select_by(values, &self.at, 0, &f64::total_cmp);
+            multi_select_by(values, &self.at, 0, &i64::cmp);
         }
         let (want, at) = (&self.want, &self.at);
         let stat = |r: usize| -> f64 {
             let j = want.binary_search(&r).expect("a wanted rank");
-            values[at[j]]
+            from_sort_key(values[at[j]])
         };
         for (out, &p) in q.iter_mut().zip(levels) {
             let h = (n - 1) as f64 * p;
@@ -379,17 +380,28 @@ impl Selector {
     }
 }
 
+/// An integer that sorts as `f64::total_cmp` orders `v` (any value, NaN included,
+/// has its place): integers sort faster than numbers by a comparison function.
+#[inline(always)]
+fn sort_key(v: f64) -> i64 {
+    let b = v.to_bits() as i64;
+    b ^ (((b >> 63) as u64) >> 1) as i64
+}
+
+/// The number whose [`sort_key`] is `k`.
+#[inline(always)]
+fn from_sort_key(k: i64) -> f64 {
+    f64::from_bits((k ^ (((k >> 63) as u64) >> 1) as i64) as u64)
+}
+
 /// As [`summarise`] by selection on integer keys that sort like the numbers (any
 /// value, NaN included, has its place).
 fn summarise_keys(values: &mut [f64], levels: &[f64], keys: &mut Vec<i64>) -> (f64, Vec<f64>) {
     let n = values.len();
     let mean = values.iter().sum::<f64>() / n as f64;
     keys.clear();
-    keys.extend(values.iter().map(|v| {
-        let b = v.to_bits() as i64;
-        b ^ (((b >> 63) as u64) >> 1) as i64
-    }));
-    let back = |k: i64| f64::from_bits((k ^ (((k >> 63) as u64) >> 1) as i64) as u64);
+    keys.extend(values.iter().map(|v| sort_key(*v)));
+    let back = from_sort_key;
     // Every order statistic the levels need (⌊h⌋, and ⌊h⌋ + 1 to interpolate),
     // found together: select the middle one, then recurse into each side.
     let mut want: Vec<usize> = Vec::with_capacity(2 * levels.len());
