@@ -1084,9 +1084,10 @@ pub fn run_aligned(
             blocks.chunks_mut(per_block).enumerate().for_each(block);
         }
         let blocks = &slot.blocks[..nb * per_block];
-        // Per service: the group's demand and total cost by (year, trajectory), the
-        // sums of its demand cells `(segment, area, year)` and of its total-cost cells
-        // `(area, year)`, added in cell order (each row written by its first cell).
+        // Per service: the slot's demand and total cost by (year, trajectory), summed
+        // over the groups it has run, in their order, and in cell order over each
+        // group's demand cells `(segment, area, year)` and total-cost cells `(area,
+        // year)`.
         slot.tots.resize_with(services.len(), Default::default);
         let mut to_total: Vec<Option<Total>> = vec![None; lay.cells];
         for (i, (d, cost)) in slot.tots.iter_mut().enumerate() {
@@ -1100,18 +1101,15 @@ pub fn run_aligned(
                         service: i,
                         cost,
                         year: (c - from) % ny,
-                        first: c - from < ny,
                         scale: scale(c - from),
                     });
                 }
             };
             if tot_d {
+                // Zero when the slot is new; the groups' cells add to it.
                 d.resize(ny * nt, 0.0);
                 let plan = ctx.demand[i].as_ref();
                 let rows = plan.map_or(ng, |p| p.rows);
-                if rows == 0 {
-                    d.fill(0.0);
-                }
                 match plan.filter(|p| p.shares.is_some()) {
                     // One row by (area, year): the segments' demand is its times their shares.
                     Some(p) => mark(off, per, false, &|c| {
@@ -1175,15 +1173,16 @@ pub fn run_aligned(
         }
     };
     let set = |sm: &mut Summary, cell: usize, packed: &[f64]| set_scaled(sm, cell, packed, 1.0);
-    // Independent areas run in parallel, a few at a time so that their outputs stay
-    // small, each in a slot whose buffers are reused, and are put in place in order
-    // (so sums over areas are the same whatever the threads); a single coupled group
-    // runs its blocks in parallel instead.
-    let chunk = if groups.len() == 1 {
-        1
-    } else {
-        4 * rayon::current_num_threads()
-    };
+    // Independent areas run in parallel, `SLOTS` at a time so that their outputs
+    // stay small, each in a slot whose buffers are reused, and are put in place in
+    // order; a single coupled group runs its blocks in parallel instead. Slot `j` runs
+    // groups `j`, `j + SLOTS`, … and sums their totals itself; the slots' sums are
+    // added in slot order at the end. Their number does not depend on the threads, so
+    // neither do the sums. With more threads than slots, each slot's blocks run in
+    // parallel too.
+    const SLOTS: usize = 8;
+    let chunk = if groups.len() == 1 { 1 } else { SLOTS };
+    let nested = rayon::current_num_threads() > SLOTS;
     let mut slots: Vec<Slot> = (0..chunk.min(groups.len()))
         .map(|_| Slot::default())
         .collect();
@@ -1195,7 +1194,7 @@ pub fn run_aligned(
             slots
                 .par_iter_mut()
                 .zip(gs)
-                .for_each(|(slot, g)| run_group(g, false, slot));
+                .for_each(|(slot, g)| run_group(g, nested, slot));
         }
         for (g, o) in gs.iter().zip(slots.iter()) {
             let ga = g.len();
@@ -1259,22 +1258,12 @@ pub fn run_aligned(
                 }
             }
         }
-        // Each (service, year) row adds the groups' rows in area order.
-        let rows = |v: &mut Vec<f64>, pick: &(dyn Fn(&Slot) -> &[f64] + Sync)| {
-            v.par_chunks_mut(nt).enumerate().for_each(|(k, row)| {
-                for o in slots.iter() {
-                    for (x, y) in row.iter_mut().zip(&pick(o)[k * nt..(k + 1) * nt]) {
-                        *x += y;
-                    }
-                }
-            });
-        };
-        for (i, (d, c)) in totals.iter_mut().enumerate() {
-            if tot_d {
-                rows(d, &|o| &o.tots[i].0);
-            }
-            if tot_c {
-                rows(c, &|o| &o.tots[i].1);
+    }
+    // The slots' totals, added in slot order.
+    for (i, (d, c)) in totals.iter_mut().enumerate() {
+        for o in slots.iter().filter(|o| !o.tots.is_empty()) {
+            for (v, part) in [(&mut *d, &o.tots[i].0), (&mut *c, &o.tots[i].1)] {
+                v.par_iter_mut().zip(part).for_each(|(x, y)| *x += y);
             }
         }
     }
@@ -1353,8 +1342,6 @@ struct Total {
     /// The total cost rather than the demand.
     cost: bool,
     year: usize,
-    /// The first cell of its year: it writes the row, the others add to it.
-    first: bool,
     /// What the cell's values are multiplied by: the sum of the segments' shares for
     /// the demand of a split service, 1 otherwise.
     scale: f64,
@@ -1367,11 +1354,10 @@ fn add_total(tots: &mut [(Vec<f64>, Vec<f64>)], t: Option<Total>, v: &[f64]) {
     let row = if t.cost { c } else { d };
     let nt = v.len();
     let dst = &mut row[t.year * nt..(t.year + 1) * nt];
-    match (t.first, t.scale == 1.0) {
-        (true, true) => dst.copy_from_slice(v),
-        (true, false) => dst.iter_mut().zip(v).for_each(|(x, y)| *x = t.scale * y),
-        (false, true) => dst.iter_mut().zip(v).for_each(|(x, y)| *x += y),
-        (false, false) => dst.iter_mut().zip(v).for_each(|(x, y)| *x += t.scale * y),
+    if t.scale == 1.0 {
+        dst.iter_mut().zip(v).for_each(|(x, y)| *x += y);
+    } else {
+        dst.iter_mut().zip(v).for_each(|(x, y)| *x += t.scale * y);
     }
 }
 
