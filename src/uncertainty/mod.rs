@@ -195,8 +195,7 @@ pub fn summarise(values: &mut [f64], levels: &[f64]) -> (f64, Vec<f64>) {
 #[derive(Debug, Default)]
 struct Selector {
     bucket: Vec<u16>,
-    /// Four interleaved histograms (consecutive values rarely wait on each other's
-    /// count), then their sums.
+    /// The number of values in each bucket.
     counts: Vec<u32>,
     /// Per bucket holding a wanted rank: where its values would start among the
     /// collected ones in order; `u32::MAX` for the others.
@@ -290,19 +289,10 @@ impl Selector {
                 .map(|x| ((x - min) * scale + ROUND).to_bits() as u16),
         );
         self.counts.clear();
-        self.counts.resize(5 * nb, 0);
-        let (four, sums) = self.counts.split_at_mut(4 * nb);
-        let body = self.bucket.chunks_exact(4);
-        for b in body.remainder() {
+        self.counts.resize(nb, 0);
+        let sums = &mut self.counts[..];
+        for b in &self.bucket {
             sums[usize::from(*b)] += 1;
-        }
-        for c in body {
-            for (h, b) in c.iter().enumerate() {
-                four[h * nb + usize::from(*b)] += 1;
-            }
-        }
-        for (b, total) in sums.iter_mut().enumerate() {
-            *total += four[b] + four[nb + b] + four[2 * nb + b] + four[3 * nb + b];
         }
         // Which buckets hold a wanted rank, and where those ranks fall among the
         // collected values (kept buckets in order, each in its own stretch).
