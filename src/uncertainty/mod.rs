@@ -759,6 +759,80 @@ impl<'w> DemandPlan<'w> {
     }
 }
 
+/// One service's demand alone in one area of a group, resolved for a block (its
+/// [`DemandPlan`] cut to the area): the weights and which sexes it sums, by year,
+/// and where its cells lie.
+struct DemandJob<'w> {
+    /// By `(year, sex, row, age − age_min)`.
+    w: &'w [f64],
+    /// By year.
+    sexes: &'w [Sexes],
+    lo: usize,
+    ages: usize,
+    rows: usize,
+    /// Cell `(row, area, year)` of the service is `row · per + first + year`.
+    per: usize,
+    first: usize,
+    /// The service's position, and where the area's state starts in the group's.
+    service: usize,
+    state: usize,
+}
+
+impl DemandJob<'_> {
+    /// For service `service`, whose ages start at `lo`, in area `a`, position `al` in
+    /// a group of `ga` (`n` ages, `ny` year slots).
+    #[allow(clippy::too_many_arguments)]
+    fn new<'p>(
+        plan: &'p DemandPlan<'_>,
+        service: usize,
+        a: usize,
+        al: usize,
+        ga: usize,
+        lo: u16,
+        n: usize,
+        ny: usize,
+    ) -> DemandJob<'p> {
+        let ra = plan.row(a);
+        let size = 2 * plan.rows * plan.ages * ny;
+        DemandJob {
+            w: &plan.w[ra * size..(ra + 1) * size],
+            sexes: &plan.sexes[ra * ny..(ra + 1) * ny],
+            lo: usize::from(lo),
+            ages: plan.ages,
+            rows: plan.rows,
+            per: ga * ny,
+            first: al * ny,
+            service,
+            state: al * 2 * n,
+        }
+    }
+
+    /// Each row's sum in year slot `k` from the area's state `cur` (ages `0..n` of
+    /// each sex) into its cell of `dst`.
+    #[inline(always)]
+    fn sums<const FMA: bool>(&self, k: usize, n: usize, cur: &[V], dst: &mut [f64]) {
+        let (rows, ni, lo) = (self.rows, self.ages, self.lo);
+        let per_year = 2 * rows * ni;
+        let (w0, w1) = self.w[k * per_year..(k + 1) * per_year].split_at(rows * ni);
+        let (c0, c1) = (&cur[lo..lo + ni], &cur[n + lo..n + lo + ni]);
+        let sexes = self.sexes[k];
+        for g in 0..rows {
+            let (w0, w1) = (&w0[g * ni..(g + 1) * ni], &w1[g * ni..(g + 1) * ni]);
+            let sum = match sexes {
+                Sexes::Alike => dot_pair::<FMA>(w0, c0, c1),
+                Sexes::Female => dot_lanes::<FMA>(w0, c0),
+                Sexes::Male => dot_lanes::<FMA>(w1, c1),
+                Sexes::Both => {
+                    let (f, m) = (dot_lanes::<FMA>(w0, c0), dot_lanes::<FMA>(w1, c1));
+                    std::array::from_fn(|l| f[l] + m[l])
+                }
+            };
+            let at = (g * self.per + self.first + k) * LANES;
+            dst[at..at + LANES].copy_from_slice(&sum);
+        }
+    }
+}
+
 impl Ctx<'_> {
     fn service_cells(&self, i: usize, ga: usize) -> usize {
         let ny = self.years.len();
@@ -1522,6 +1596,24 @@ fn run_block<const NOISE: bool, const FMA: bool>(run: BlockRun<'_, '_>) {
         scratch: Vec::new(),
         by_age: Vec::new(),
     };
+    // Demand alone: each (area, service)'s sums resolved once for the block.
+    let jobs: Vec<DemandJob<'_>> = if ctx.demand.iter().all(Option::is_some) {
+        group
+            .clone()
+            .enumerate()
+            .flat_map(|(al, a)| {
+                ctx.services
+                    .iter()
+                    .zip(ctx.demand.iter().flatten())
+                    .enumerate()
+                    .map(move |(i, (s, plan))| {
+                        DemandJob::new(plan, i, a, al, ga, s.service.ages.0, n, ny)
+                    })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut cur: Vec<V> = vec![[0.0; LANES]; ga * 2 * n];
     let mut next: Vec<V> = cur.clone();
     let nfl = ctx
@@ -1618,7 +1710,7 @@ fn run_block<const NOISE: bool, const FMA: bool>(run: BlockRun<'_, '_>) {
             }
             None => &cur,
         };
-        observe::<FMA>(ctx, &group, k, state, &mut out);
+        observe::<FMA>(ctx, &group, &jobs, k, state, &mut out);
     }
 }
 
@@ -1700,6 +1792,7 @@ fn mv_at(nf: usize, i: usize, f: usize, arrivals: bool) -> usize {
 fn observe<const FMA: bool>(
     ctx: &Ctx<'_>,
     group: &std::ops::Range<usize>,
+    jobs: &[DemandJob<'_>],
     k: usize,
     cur: &[V],
     out: &mut BlockOut<'_>,
@@ -1715,6 +1808,14 @@ fn observe<const FMA: bool>(
     if !ctx.services_wanted() {
         return;
     }
+    if !jobs.is_empty() {
+        // Demand alone.
+        for job in jobs {
+            let state = &cur[job.state..job.state + 2 * n];
+            job.sums::<FMA>(k, n, state, out.services[job.service]);
+        }
+        return;
+    }
     let y = ctx.years[k];
     let per = ga * ny;
     let stride = out.stride;
@@ -1723,33 +1824,6 @@ fn observe<const FMA: bool>(
         let lo = usize::from(sv.ages.0);
         let dst = &mut *out.services[i];
         let d = &mut out.scratch;
-        if let Some(plan) = &ctx.demand[i] {
-            // Demand only: each row's sum over ages straight from the state.
-            let (rows, ni) = (plan.rows, plan.ages);
-            for (al, a) in group.clone().enumerate() {
-                let at = |row: usize| (row * per + al * ny + k) * stride;
-                let ra = plan.row(a);
-                let b = (ra * ny + k) * 2 * rows * ni;
-                let (w0, w1) = plan.w[b..b + 2 * rows * ni].split_at(rows * ni);
-                let (p0, p1) = ((al * 2) * n + lo, (al * 2 + 1) * n + lo);
-                let (c0, c1) = (&cur[p0..p0 + ni], &cur[p1..p1 + ni]);
-                let sexes = plan.sexes[ra * ny + k];
-                for g in 0..rows {
-                    let (w0, w1) = (&w0[g * ni..(g + 1) * ni], &w1[g * ni..(g + 1) * ni]);
-                    let sum = match sexes {
-                        Sexes::Alike => dot_pair::<FMA>(w0, c0, c1),
-                        Sexes::Female => dot_lanes::<FMA>(w0, c0),
-                        Sexes::Male => dot_lanes::<FMA>(w1, c1),
-                        Sexes::Both => {
-                            let (f, m) = (dot_lanes::<FMA>(w0, c0), dot_lanes::<FMA>(w1, c1));
-                            std::array::from_fn(|l| f[l] + m[l])
-                        }
-                    };
-                    dst[at(g)..at(g) + LANES].copy_from_slice(&sum);
-                }
-            }
-            continue;
-        }
         let w = ctx.weights[i]
             .w
             .as_slice()

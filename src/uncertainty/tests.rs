@@ -378,45 +378,50 @@ fn without_spreads_demand_alone_is_the_deterministic_demand() {
         demand: true,
         costs: false,
     };
-    let mc = run(
-        &pop,
-        2024,
-        2034,
-        Some(&inp),
-        &spec(9),
-        &inputs,
-        demand_only,
-        &|_, _| {},
-    )
-    .unwrap();
-    let (ny, na, _, _) = det.population.dim();
-    for (sv, s) in svcs.iter().zip(&mc.services) {
-        let ev = evaluate(sv, det.population.view(), &det.years, 2024, 0.0).unwrap();
-        let ng = sv.segments.len();
-        for k in 0..ny {
-            let mut total = 0.0;
-            for a in 0..na {
-                for g in 0..ng {
-                    let (cell, want) = ((g * na + a) * ny + k, ev.demand[[g, a, k]]);
-                    total += want;
-                    for v in std::iter::once(s.demand.mean[cell])
-                        .chain(s.demand.q.iter().map(|q| q[cell]))
-                    {
-                        assert!(
-                            close(v, want, 1e-12),
-                            "{} segment {g} area {a} year {k}: {v} vs {want}",
-                            sv.id
-                        );
+    // Areas run one by one, and as one group (a closed internal system).
+    for closed in [false, true] {
+        let (pop, inp) = setup(closed, 50.0);
+        let det = project(&pop, 2024, 2034, Some(&inp)).unwrap();
+        let mc = run(
+            &pop,
+            2024,
+            2034,
+            Some(&inp),
+            &spec(9),
+            &inputs,
+            demand_only,
+            &|_, _| {},
+        )
+        .unwrap();
+        let (ny, na, _, _) = det.population.dim();
+        for (sv, s) in svcs.iter().zip(&mc.services) {
+            let ev = evaluate(sv, det.population.view(), &det.years, 2024, 0.0).unwrap();
+            let ng = sv.segments.len();
+            for k in 0..ny {
+                let mut total = 0.0;
+                for a in 0..na {
+                    for g in 0..ng {
+                        let (cell, want) = ((g * na + a) * ny + k, ev.demand[[g, a, k]]);
+                        total += want;
+                        for v in std::iter::once(s.demand.mean[cell])
+                            .chain(s.demand.q.iter().map(|q| q[cell]))
+                        {
+                            assert!(
+                                close(v, want, 1e-12),
+                                "closed {closed}: {} segment {g} area {a} year {k}: {v} vs {want}",
+                                sv.id
+                            );
+                        }
                     }
                 }
-            }
-            let t = &s.total_demand;
-            for v in std::iter::once(t.mean[k]).chain(t.q.iter().map(|q| q[k])) {
-                assert!(
-                    close(v, total, 1e-12),
-                    "{} year {k}: total {v} vs {total}",
-                    sv.id
-                );
+                let t = &s.total_demand;
+                for v in std::iter::once(t.mean[k]).chain(t.q.iter().map(|q| q[k])) {
+                    assert!(
+                        close(v, total, 1e-12),
+                        "closed {closed}: {} year {k}: total {v} vs {total}",
+                        sv.id
+                    );
+                }
             }
         }
     }
