@@ -59,13 +59,6 @@ fn monte_carlo(c: &mut Criterion) {
     let mut g = c.benchmark_group("monte_carlo");
     g.sample_size(10);
     let svcs = services();
-    let demand_only = Want {
-        population: false,
-        components: false,
-        migration: false,
-        demand: true,
-        costs: false,
-    };
     for (areas, n) in [(309usize, 1000usize), (20, 1000)] {
         let (pop, inp) = inputs(areas);
         let spec = Spec {
@@ -91,7 +84,7 @@ fn monte_carlo(c: &mut Criterion) {
                         Some(&inp),
                         &spec,
                         &si,
-                        demand_only,
+                        Want::DEMAND,
                         &|_, _| {},
                     )
                     .expect("runs")

@@ -124,6 +124,18 @@ pub struct Want {
     pub costs: bool,
 }
 
+impl Want {
+    /// The demand of every service alone: the fast path, where a service's demand
+    /// is summed straight from each trajectory's population.
+    pub const DEMAND: Want = Want {
+        population: false,
+        components: false,
+        migration: false,
+        demand: true,
+        costs: false,
+    };
+}
+
 /// Alignment of the areas to control totals in every trajectory (MODEL.md §4), as
 /// [`crate::projection::align`] does for the deterministic run: after each aligned
 /// year, every trajectory's children of a parent are multiplied by

@@ -179,6 +179,26 @@ const ALL: Want = Want {
     costs: true,
 };
 
+/// Nine trajectories without spreads or noise from 2024 to 2034.
+fn without_spreads(
+    pop: &Population,
+    inp: &ProjectionInputs,
+    services: &[ServiceInput<'_>],
+    want: Want,
+) -> McResult {
+    run(
+        pop,
+        2024,
+        2034,
+        Some(inp),
+        &spec(9),
+        services,
+        want,
+        &|_, _| {},
+    )
+    .unwrap()
+}
+
 fn close(a: f64, b: f64, tol: f64) -> bool {
     (a - b).abs() <= tol * a.abs().max(b.abs()).max(1.0)
 }
@@ -214,17 +234,7 @@ fn without_spreads_every_quantile_is_the_deterministic_run() {
         let sv = school();
         let ev = evaluate(&sv, det.population.view(), &det.years, 2024, 0.03).unwrap();
         let services = [input(&sv)];
-        let mc = run(
-            &pop,
-            2024,
-            2034,
-            Some(&inp),
-            &spec(9),
-            &services,
-            ALL,
-            &|_, _| {},
-        )
-        .unwrap();
+        let mc = without_spreads(&pop, &inp, &services, ALL);
         let (ny, na, _, _) = det.population.dim();
         assert_population_is(&mc, &det.population, closed);
         let comps = mc.components.as_ref().unwrap();
@@ -371,28 +381,11 @@ fn without_spreads_demand_alone_is_the_deterministic_demand() {
         ]
     );
     let inputs: Vec<ServiceInput<'_>> = svcs.iter().map(input).collect();
-    let demand_only = Want {
-        population: false,
-        components: false,
-        migration: false,
-        demand: true,
-        costs: false,
-    };
     // Areas run one by one, and as one group (a closed internal system).
     for closed in [false, true] {
         let (pop, inp) = setup(closed, 50.0);
         let det = project(&pop, 2024, 2034, Some(&inp)).unwrap();
-        let mc = run(
-            &pop,
-            2024,
-            2034,
-            Some(&inp),
-            &spec(9),
-            &inputs,
-            demand_only,
-            &|_, _| {},
-        )
-        .unwrap();
+        let mc = without_spreads(&pop, &inp, &inputs, Want::DEMAND);
         let (ny, na, _, _) = det.population.dim();
         for (sv, s) in svcs.iter().zip(&mc.services) {
             let ev = evaluate(sv, det.population.view(), &det.years, 2024, 0.0).unwrap();
