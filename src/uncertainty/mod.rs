@@ -628,6 +628,8 @@ struct Ctx<'a> {
     count_sums: Vec<Vec<Vec<f64>>>,
     /// Per year slot: what every block needs of its rates, worked out once.
     plans: Vec<Option<YearPlan>>,
+    /// Per projected year slot: its rate arrays as flat slices.
+    flat: Vec<Option<YearFlat<'a>>>,
     /// The number of migration flows.
     nf: usize,
     /// The rows of the migration output: (flow, arrivals of its closed system).
@@ -649,6 +651,69 @@ struct YearPlan {
     qmax: Vec<f64>,
     /// Per fertility row: the ages with a fertility rate other than 0.
     fertile: Vec<std::ops::Range<usize>>,
+}
+
+/// A `(rows, sex, width)` rate array as one slice: the year step takes its lanes
+/// without the array's checks.
+#[derive(Clone, Copy)]
+struct Flat<'r> {
+    v: &'r [f64],
+    rows: usize,
+    w: usize,
+}
+
+impl<'r> Flat<'r> {
+    fn new(a: &'r ndarray::Array3<f64>) -> Flat<'r> {
+        let (rows, _, w) = a.dim();
+        Flat {
+            v: a.as_slice().expect("rate arrays are in standard layout"),
+            rows,
+            w,
+        }
+    }
+
+    /// The lane of area position `a` (row 0 for an array without areas) and sex `s`.
+    #[inline(always)]
+    fn lane(&self, a: usize, s: usize) -> &'r [f64] {
+        let a = if self.rows == 1 { 0 } else { a };
+        &self.v[(a * 2 + s) * self.w..(a * 2 + s + 1) * self.w]
+    }
+}
+
+/// Year slot `k`'s rate arrays as flat slices (a projected year has them).
+fn flat_of<'c>(ctx: &'c Ctx<'_>, k: usize) -> &'c YearFlat<'c> {
+    ctx.flat[k]
+        .as_ref()
+        .expect("a projected year has its rates")
+}
+
+/// A projected year's rate arrays as flat slices.
+struct YearFlat<'r> {
+    q: Flat<'r>,
+    /// Fertility by `(row, age)`, rows of `fert_w`.
+    fert: &'r [f64],
+    fert_rows: usize,
+    fert_w: usize,
+    /// Each flow's values.
+    flows: Vec<Flat<'r>>,
+}
+
+impl<'r> YearFlat<'r> {
+    fn new(r: &'r YearRates) -> YearFlat<'r> {
+        let (fert_rows, fert_w) = r.fertility.dim();
+        YearFlat {
+            q: Flat::new(&r.q),
+            fert: r
+                .fertility
+                .as_slice()
+                .expect("rate arrays are in standard layout"),
+            fert_rows,
+            fert_w,
+            flows: (0..r.flows.len())
+                .map(|f| Flat::new(flow_values(r, f)))
+                .collect(),
+        }
+    }
 }
 
 impl YearPlan {
@@ -1060,6 +1125,11 @@ pub fn run_aligned(
             .year_rates
             .iter()
             .map(|y| y.as_ref().map(|y| YearPlan::new(y, n)))
+            .collect(),
+        flat: r
+            .year_rates
+            .iter()
+            .map(|y| y.as_ref().map(YearFlat::new))
             .collect(),
         nf,
         mig_rows: inputs.map_or_else(Vec::new, |i| {
@@ -2027,6 +2097,7 @@ fn flow_values(r: &YearRates, f: usize) -> &ndarray::Array3<f64> {
 #[inline(always)]
 fn births_fast<const FMA: bool>(
     r: &YearRates,
+    fl: &YearFlat<'_>,
     plan: &YearPlan,
     ly: &LaneYear,
     cur: &[V],
@@ -2034,9 +2105,8 @@ fn births_fast<const FMA: bool>(
     al: usize,
     a: usize,
 ) -> V {
-    let row = if r.fertility.dim().0 == 1 { 0 } else { a };
-    let f = r.fertility.row(row);
-    let f = f.as_slice().expect("standard layout");
+    let row = if fl.fert_rows == 1 { 0 } else { a };
+    let f = &fl.fert[row * fl.fert_w..(row + 1) * fl.fert_w];
     let level = r.fertility_factor.get(a).copied().unwrap_or(1.0);
     let fertile = plan.fertile[row].clone();
     let women = &cur[al * 2 * n..al * 2 * n + n];
@@ -2050,12 +2120,17 @@ fn births_fast<const FMA: bool>(
 /// Newborns of sex `s` per lane and their deaths in the birth year: (born, deaths).
 #[inline(always)]
 fn newborns_fast(r: &YearRates, qfm: &V, n: usize, a: usize, s: usize, b: &V) -> (V, V) {
+    newborns(r, lane(&r.q, a, s)[n], qfm, s, b)
+}
+
+/// As [`newborns_fast`], with the newborns' death probability `qb` of sex `s`.
+#[inline(always)]
+fn newborns(r: &YearRates, qb: f64, qfm: &V, s: usize, b: &V) -> (V, V) {
     let share = if s == 1 {
         r.boys_share
     } else {
         1.0 - r.boys_share
     };
-    let qb = lane(&r.q, a, s)[n];
     let (mut born, mut bd) = ([0.0; LANES], [0.0; LANES]);
     for l in 0..LANES {
         born[l] = b[l] * share;
@@ -2338,21 +2413,24 @@ fn step_fast<const FMA: bool>(
     let qfm = death_factors(r, ly);
     let plan = ctx.plans[k].as_ref().expect("a projected year has a plan");
     if plan.fast() {
+        let fl = ctx.flat[k]
+            .as_ref()
+            .expect("a projected year has its rates");
         let mut qfm_max = 0.0f64;
         for l in 0..LANES {
             qfm_max = qfm_max.max(qfm[l]);
         }
         let comp_on = ctx.sums_wanted();
         for (al, a) in group.clone().enumerate() {
-            let b = births_fast::<FMA>(r, plan, ly, cur, n, al, a);
+            let b = births_fast::<FMA>(r, fl, plan, ly, cur, n, al, a);
             let q_row = if r.q.dim().0 == 1 { 0 } else { a };
             for s in 0..2 {
-                let (born, bd) = newborns_fast(r, &qfm, n, a, s, &b);
+                let q = &fl.q.lane(a, s)[..w];
+                let (born, bd) = newborns(r, q[n], &qfm, s, &b);
                 // Deaths need no cap at the population when no lane's risk reaches 1.
                 let clamp = plan.qmax[q_row * 2 + s] * qfm_max > 1.0;
                 let cells = (al * 2 + s) * n..(al * 2 + s + 1) * n;
                 let (p, out) = (&cur[cells.clone()], &mut next[cells]);
-                let q = &lane(&r.q, a, s)[..w];
                 let mut newborn = zero;
                 for l in 0..LANES {
                     newborn[l] = born[l] - bd[l];
@@ -2362,11 +2440,11 @@ fn step_fast<const FMA: bool>(
                     ($nr:literal, $nc:literal) => {{
                         let flows = FastFlows::<$nr, $nc> {
                             rates: std::array::from_fn(|j| {
-                                &lane(flow_values(r, plan.rates[j]), a, s)[..w]
+                                &fl.flows[plan.rates[j]].lane(a, s)[..w]
                             }),
                             rm: std::array::from_fn(|j| ly.mm[plan.rates[j]]),
                             counts: std::array::from_fn(|j| {
-                                &lane(flow_values(r, plan.counts[j].0), a, s)[..w]
+                                &fl.flows[plan.counts[j].0].lane(a, s)[..w]
                             }),
                             cm: std::array::from_fn(|j| {
                                 let (f, inward) = plan.counts[j];
@@ -2485,7 +2563,7 @@ fn step_general(
         pool.clear();
         pool.resize(closed.len() * 2 * w, zero);
         for (al, a) in group.clone().enumerate() {
-            let b = births_fast::<false>(r, plan, ly, cur, n, al, a);
+            let b = births_fast::<false>(r, flat_of(ctx, k), plan, ly, cur, n, al, a);
             for s in 0..2 {
                 let (born, bd) = newborns_fast(r, &qfm, n, a, s, &b);
                 let p = &cur[(al * 2 + s) * n..(al * 2 + s + 1) * n];
@@ -2509,7 +2587,7 @@ fn step_general(
         }
     }
     for (al, a) in group.clone().enumerate() {
-        let b = births_fast::<false>(r, plan, ly, cur, n, al, a);
+        let b = births_fast::<false>(r, flat_of(ctx, k), plan, ly, cur, n, al, a);
         for s in 0..2 {
             let q = &lane(&r.q, a, s)[..w];
             let (born, bd) = newborns_fast(r, &qfm, n, a, s, &b);
@@ -2731,7 +2809,7 @@ fn step_noisy(
     let plan = ctx.plans[k].as_ref().expect("a projected year has a plan");
     // Births from the women at the start of the year.
     for (al, a) in group.clone().enumerate() {
-        births[al] = births_fast::<false>(r, plan, ly, cur, n, al, a);
+        births[al] = births_fast::<false>(r, flat_of(ctx, k), plan, ly, cur, n, al, a);
     }
     // Newborns of each sex after birth-year deaths, and their Poisson draws.
     let mut born = vec![[zero; 2]; group.len()];
