@@ -2095,6 +2095,7 @@ fn flow_values(r: &YearRates, f: usize) -> &ndarray::Array3<f64> {
 
 /// Births per lane in area `a` (position `al` in the group) from its women.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn births_fast<const FMA: bool>(
     r: &YearRates,
     fl: &YearFlat<'_>,
