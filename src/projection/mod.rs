@@ -276,10 +276,35 @@ pub struct YearRates {
 /// The `(area, sex)` lane of a `(areas or 1, 2, width)` array.
 #[inline(always)]
 pub(crate) fn lane(arr: &Array3<f64>, a: usize, s: usize) -> &[f64] {
-    let (na, _, w) = arr.dim();
-    let a = if na == 1 { 0 } else { a };
-    let all = arr.as_slice().expect("rate arrays are in standard layout");
-    &all[(a * 2 + s) * w..(a * 2 + s + 1) * w]
+    Flat::new(arr).lane(a, s)
+}
+
+/// A `(areas or 1, 2, width)` rate array as one slice: kept, it gives its lanes
+/// without the array's checks each time.
+#[derive(Clone, Copy)]
+pub(crate) struct Flat<'r> {
+    v: &'r [f64],
+    rows: usize,
+    w: usize,
+}
+
+impl<'r> Flat<'r> {
+    #[inline(always)]
+    pub(crate) fn new(a: &'r Array3<f64>) -> Flat<'r> {
+        let (rows, _, w) = a.dim();
+        Flat {
+            v: a.as_slice().expect("rate arrays are in standard layout"),
+            rows,
+            w,
+        }
+    }
+
+    /// The lane of area position `a` (row 0 for an array without areas) and sex `s`.
+    #[inline(always)]
+    pub(crate) fn lane(&self, a: usize, s: usize) -> &'r [f64] {
+        let a = if self.rows == 1 { 0 } else { a };
+        &self.v[(a * 2 + s) * self.w..(a * 2 + s + 1) * self.w]
+    }
 }
 
 /// The components of one year, by `(area, sex)`, plus movers per flow by

@@ -54,22 +54,16 @@ impl Value {
     /// # Errors
     /// For a table: a year before its first year, or a cell it does not have.
     pub fn at(&self, area: usize, year: i32, sex: Sex, age: u16) -> Result<f64, ValueError> {
-        match self {
-            Value::Constant(v) => Ok(*v),
-            Value::Path(p) => Ok(p.at(year)),
-            Value::Table(t) => {
-                let slot = t.year_slot(year).map_err(ValueError::Year)?;
-                t.get(area, slot, sex, AgeIndex::Age(age))
-                    .ok_or(ValueError::Cell { area, year, age })
-            }
-        }
+        let mut v = [0.0];
+        self.ages(area, year, sex, age, &mut v)?;
+        Ok(v[0])
     }
 
-    /// The values for ages `lo, lo + 1, …` into `out` (one per entry), as [`Value::at`]
-    /// gives them one by one.
+    /// The values for ages `lo, lo + 1, …` into `out` (one per entry).
     ///
     /// # Errors
-    /// As [`Value::at`], for the first age without a value.
+    /// For a table: a year before its first year, or the first age it has no cell
+    /// for.
     pub fn ages(
         &self,
         area: usize,

@@ -38,7 +38,7 @@ pub use rng::Rng;
 
 use crate::population::Population;
 use crate::projection::{
-    lane, resolve, Direction, FlowValues, ProjectionError, ProjectionInputs, YearRates,
+    lane, resolve, Direction, Flat, FlowValues, ProjectionError, ProjectionInputs, YearRates,
 };
 use crate::services::{service_fixed, year_values, Service, ServiceError, Weights, RESOURCES};
 use ndarray::{Array2, ArrayView3};
@@ -209,9 +209,6 @@ struct Selector {
     bucket: Vec<u16>,
     /// The number of values in each bucket.
     counts: Vec<u32>,
-    /// Per bucket holding a wanted rank: where its values would start among the
-    /// collected ones in order; `u32::MAX` for the others.
-    keep: Vec<u32>,
     /// Per bucket: 1 if it holds a wanted rank, 0 if not.
     kept: Vec<u8>,
     /// The kept values as integer keys that sort like them ([`sort_key`]).
@@ -307,25 +304,23 @@ impl Selector {
             sums[usize::from(*b)] += 1;
         }
         // Which buckets hold a wanted rank, and where those ranks fall among the
-        // collected values (kept buckets in order, each in its own stretch).
-        const SKIP: u32 = u32::MAX;
-        self.keep.clear();
-        self.keep.resize(nb, SKIP);
+        // collected values (kept buckets in order, each in its own stretch). The
+        // ranks ascend, so a rank's bucket is a new one or the last one kept.
         self.kept.clear();
         self.kept.resize(nb, 0);
         self.at.clear();
-        let (mut b, mut below, mut kept) = (0usize, 0usize, 0usize);
+        let (mut b, mut below, mut kept, mut start) = (0usize, 0usize, 0usize, 0usize);
         for &r in &self.want {
             while below + sums[b] as usize <= r {
                 below += sums[b] as usize;
                 b += 1;
             }
-            if self.keep[b] == SKIP {
-                self.keep[b] = kept as u32;
+            if self.kept[b] == 0 {
                 self.kept[b] = 1;
+                start = kept;
                 kept += sums[b] as usize;
             }
-            self.at.push(self.keep[b] as usize + (r - below));
+            self.at.push(start + (r - below));
         }
         // The values of kept buckets, in any order: eight values' flags are read
         // together, and only the kept ones (a few in a hundred) are copied.
@@ -653,33 +648,6 @@ struct YearPlan {
     fertile: Vec<std::ops::Range<usize>>,
 }
 
-/// A `(rows, sex, width)` rate array as one slice: the year step takes its lanes
-/// without the array's checks.
-#[derive(Clone, Copy)]
-struct Flat<'r> {
-    v: &'r [f64],
-    rows: usize,
-    w: usize,
-}
-
-impl<'r> Flat<'r> {
-    fn new(a: &'r ndarray::Array3<f64>) -> Flat<'r> {
-        let (rows, _, w) = a.dim();
-        Flat {
-            v: a.as_slice().expect("rate arrays are in standard layout"),
-            rows,
-            w,
-        }
-    }
-
-    /// The lane of area position `a` (row 0 for an array without areas) and sex `s`.
-    #[inline(always)]
-    fn lane(&self, a: usize, s: usize) -> &'r [f64] {
-        let a = if self.rows == 1 { 0 } else { a };
-        &self.v[(a * 2 + s) * self.w..(a * 2 + s + 1) * self.w]
-    }
-}
-
 /// Year slot `k`'s rate arrays as flat slices (a projected year has them).
 fn flat_of<'c>(ctx: &'c Ctx<'_>, k: usize) -> &'c YearFlat<'c> {
     ctx.flat[k]
@@ -774,8 +742,8 @@ enum Sexes {
 /// service whose segments take fixed shares ([`crate::services::Split`]), the
 /// coverage alone: the segments' summaries are then the row's times their shares.
 struct DemandPlan<'w> {
-    /// Whether every area shares the weights of one ([`Weights::area_row`]).
-    one_area: bool,
+    /// The service's weights, for their area rows ([`Weights::area_row`]).
+    weights: &'w Weights,
     /// By `(area row, year, sex, row, age − age_min)`.
     w: &'w [f64],
     rows: usize,
@@ -789,11 +757,7 @@ struct DemandPlan<'w> {
 impl<'w> DemandPlan<'w> {
     /// The row of the weights that holds area position `a`.
     fn row(&self, a: usize) -> usize {
-        if self.one_area {
-            0
-        } else {
-            a
-        }
+        self.weights.area_row(a)
     }
 
     /// The segments' shares in area position `a` and year slot `k`, when split.
@@ -826,7 +790,7 @@ impl<'w> DemandPlan<'w> {
             .collect::<Vec<_>>();
         debug_assert_eq!(sexes.len(), na * ny);
         DemandPlan {
-            one_area: na == 1,
+            weights,
             w,
             rows,
             ages,

@@ -179,14 +179,16 @@ const ALL: Want = Want {
     costs: true,
 };
 
-/// Nine trajectories without spreads or noise from 2024 to 2034.
+/// Nine trajectories without spreads or noise from 2024 to 2034, aligned when
+/// `align` is given.
 fn without_spreads(
     pop: &Population,
     inp: &ProjectionInputs,
     services: &[ServiceInput<'_>],
     want: Want,
+    align: Option<&AlignTo<'_>>,
 ) -> McResult {
-    run(
+    run_aligned(
         pop,
         2024,
         2034,
@@ -194,6 +196,7 @@ fn without_spreads(
         &spec(9),
         services,
         want,
+        align,
         &|_, _| {},
     )
     .unwrap()
@@ -234,7 +237,7 @@ fn without_spreads_every_quantile_is_the_deterministic_run() {
         let sv = school();
         let ev = evaluate(&sv, det.population.view(), &det.years, 2024, 0.03).unwrap();
         let services = [input(&sv)];
-        let mc = without_spreads(&pop, &inp, &services, ALL);
+        let mc = without_spreads(&pop, &inp, &services, ALL, None);
         let (ny, na, _, _) = det.population.dim();
         assert_population_is(&mc, &det.population, closed);
         let comps = mc.components.as_ref().unwrap();
@@ -368,7 +371,7 @@ fn without_spreads_demand_alone_is_the_deterministic_demand() {
             let plan = DemandPlan::new(&w);
             let mut sexes = plan.sexes.clone();
             sexes.dedup();
-            (plan.shares.is_some(), plan.one_area, sexes)
+            (plan.shares.is_some(), plan.row(2) == 0, sexes)
         })
         .collect();
     assert_eq!(
@@ -385,7 +388,7 @@ fn without_spreads_demand_alone_is_the_deterministic_demand() {
     for closed in [false, true] {
         let (pop, inp) = setup(closed, 50.0);
         let det = project(&pop, 2024, 2034, Some(&inp)).unwrap();
-        let mc = without_spreads(&pop, &inp, &inputs, Want::DEMAND);
+        let mc = without_spreads(&pop, &inp, &inputs, Want::DEMAND, None);
         let (ny, na, _, _) = det.population.dim();
         for (sv, s) in svcs.iter().zip(&mc.services) {
             let ev = evaluate(sv, det.population.view(), &det.years, 2024, 0.0).unwrap();
@@ -690,18 +693,7 @@ fn without_spreads_aligned_trajectories_are_the_aligned_deterministic_run() {
             control: control.view(),
             slots: &slots,
         };
-        let mc = run_aligned(
-            &pop,
-            2024,
-            2034,
-            Some(&inp),
-            &spec(9),
-            &services,
-            ALL,
-            Some(&to),
-            &|_, _| {},
-        )
-        .unwrap();
+        let mc = without_spreads(&pop, &inp, &services, ALL, Some(&to));
         let (ny, na, _, nx) = det.population.dim();
         assert_population_is(&mc, &det.population, closed);
         let f = mc.alignment.as_ref().unwrap();
@@ -738,17 +730,7 @@ fn without_spreads_aligned_trajectories_are_the_aligned_deterministic_run() {
         }
         // Components are the projection's own, before alignment: the next year is
         // projected from the unaligned population.
-        let plain = run(
-            &pop,
-            2024,
-            2034,
-            Some(&inp),
-            &spec(9),
-            &services,
-            ALL,
-            &|_, _| {},
-        )
-        .unwrap();
+        let plain = without_spreads(&pop, &inp, &services, ALL, None);
         assert_eq!(mc.components, plain.components);
         assert_eq!(mc.migration, plain.migration);
     }
