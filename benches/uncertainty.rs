@@ -71,6 +71,7 @@ fn monte_carlo(c: &mut Criterion) {
                 service,
                 fixed_shares: None,
                 discount_rate: 0.0,
+                units: Vec::new(),
             })
             .collect();
         g.bench_function(

@@ -83,6 +83,17 @@ teachers = teachers.with_columns(total=pl.sum_horizontal(pl.exclude("year")))
 print(teachers)
 
 # %%
+# The schools: places against the pupils their catchments send them, and the first
+# year each one is short of places.
+capacity = pl.read_parquet(out / "capacity.parquet").filter(pl.col("service") == SERVICE)
+utilisation = (capacity.pivot(on="unit", index="year", values="utilisation").sort("year"))
+print(utilisation)
+for u in summary["units"]:
+    if u["service"] == SERVICE:
+        print(f"{u['unit']:<20} places {u['capacity_last']:>6.0f}  "
+              f"first shortage {u['first_shortage_year'] or '–'}")
+
+# %%
 # Plot: stacked demand by segment (left axis) and total cost in M€ (right axis).
 years = by_segment["year"].to_list()
 fig, ax = plt.subplots(figsize=(9, 5))
@@ -116,4 +127,8 @@ pv = cost_total["discounted_cost_eur"].sum()
 check(abs(pv - svc["present_value_eur"]) <= 1e-6 * svc["present_value_eur"],
       f"discounted cost sum {pv} != summary present value {svc['present_value_eur']}")
 check(png.exists() and png.stat().st_size > 0, f"{png} missing or empty")
+# Every area's pupils go somewhere: the schools' demand adds up to the service's.
+schools = capacity.group_by("year").agg(pl.col("demand").sum()).sort("year")
+check(abs(schools["demand"][0] - svc["demand_first"]) <= 1e-6 * svc["demand_first"],
+      f"schools' demand {schools['demand'][0]} != service demand {svc['demand_first']}")
 print("all checks passed")

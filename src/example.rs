@@ -13,7 +13,7 @@
 //! rural, older area.
 
 /// The example's files: (file name, contents), as committed in `data/esimerkkila/`.
-pub const FILES: [(&str, &str); 15] = [
+pub const FILES: [(&str, &str); 16] = [
     (
         "scenario.toml",
         include_str!("../data/esimerkkila/scenario.toml"),
@@ -69,6 +69,10 @@ pub const FILES: [(&str, &str); 15] = [
     (
         "care_24h_coverage.csv",
         include_str!("../data/esimerkkila/care_24h_coverage.csv"),
+    ),
+    (
+        "catchment.csv",
+        include_str!("../data/esimerkkila/catchment.csv"),
     ),
     ("README.md", include_str!("../data/esimerkkila/README.md")),
 ];
@@ -393,6 +397,28 @@ fn care_coverage(at75: f64, slope: f64, cap: f64) -> String {
     out
 }
 
+/// The primary schools' catchments (oppilaaksiottoalueet): each area's share of its
+/// pupils of grades 1–6 going to each school. The centre sends a tenth of its pupils
+/// to the suburb's school, and the rural area three tenths to the village's, which is
+/// nearer for them.
+pub const CATCHMENT: [(&str, &str, f64); 6] = [
+    ("01", "Keskustan koulu", 0.9),
+    ("01", "Harjun koulu", 0.1),
+    ("02", "Harjun koulu", 1.0),
+    ("03", "Lampilan koulu", 1.0),
+    ("04", "Kylänpään koulu", 0.7),
+    ("04", "Lampilan koulu", 0.3),
+];
+
+/// The catchment table `area, unit, share` of [`CATCHMENT`].
+pub fn catchment_csv() -> String {
+    let mut out = String::from("area,unit,share\n");
+    for (area, unit, share) in CATCHMENT {
+        out.push_str(&format!("{area},{unit},{share}\n"));
+    }
+    out
+}
+
 /// Generates the example's files from a seed: the same list as [`FILES`].
 pub fn generate(seed: u64) -> Vec<(&'static str, String)> {
     FILES
@@ -412,6 +438,7 @@ pub fn generate(seed: u64) -> Vec<(&'static str, String)> {
                 "ecec_share_from_3.csv" => ecec_share_csv(false),
                 "home_care_coverage.csv" => home_care_coverage_csv(),
                 "care_24h_coverage.csv" => care_24h_coverage_csv(),
+                "catchment.csv" => catchment_csv(),
                 _ => (*committed).to_string(),
             };
             (*name, content)

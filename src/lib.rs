@@ -6,6 +6,7 @@ mod error;
 pub mod example;
 #[cfg(feature = "io")]
 pub mod io;
+pub mod network;
 pub mod population;
 pub mod projection;
 pub mod rates;

@@ -274,6 +274,7 @@ fn run(
     } else {
         print!("{}", summary_text(&loaded, &output.projection));
         print!("{}", services_text(&output.summary));
+        print!("{}", units_text(&output.summary));
         println!("\ntables written to {}", out.display());
     }
     Ok(ExitCode::SUCCESS)
@@ -372,6 +373,59 @@ fn services_text(summary: &serde_json::Value) -> String {
                 lo_hi(&v["present_value_quantiles_eur"], 1e6, 1)
             );
         }
+    }
+    s
+}
+
+/// The service network's part of the printed summary, from `summary.json`'s
+/// `units`: places, demand and utilisation in the last year, the first year of
+/// shortage and, under uncertainty, the probability of a shortage in the last year.
+fn units_text(summary: &serde_json::Value) -> String {
+    use std::fmt::Write;
+    let Some(list) = summary["units"].as_array().filter(|l| !l.is_empty()) else {
+        return String::new();
+    };
+    let y1 = summary["end_year"].to_string();
+    let mc = list[0].get("p_shortage_last").is_some();
+    let mut s = String::new();
+    let _ = writeln!(s, "\nService network (places against demand)");
+    let _ = write!(
+        s,
+        "{:<28}{:<16}{:>8}{:>12}{:>12}{:>16}",
+        "unit",
+        "service",
+        "places",
+        format!("demand {y1}"),
+        format!("use {y1}"),
+        "first shortage"
+    );
+    if mc {
+        let _ = write!(s, "{:>18}", format!("P(shortage {y1})"));
+    }
+    s.push('\n');
+    for v in list {
+        let text =
+            |k: &str, w: usize| -> String { v[k].as_str().unwrap_or("").chars().take(w).collect() };
+        let util = v["utilisation_last"]
+            .as_f64()
+            .map_or_else(|| "closed".to_string(), |u| format!("{:.0} %", 100.0 * u));
+        let first = v["first_shortage_year"]
+            .as_i64()
+            .map_or_else(|| "–".to_string(), |y| y.to_string());
+        let _ = write!(
+            s,
+            "{:<28}{:<16}{:>8.0}{:>12.0}{:>12}{:>16}",
+            text("unit", 26),
+            text("service", 14),
+            v["capacity_last"].as_f64().unwrap_or(0.0),
+            v["demand_last"].as_f64().unwrap_or(0.0),
+            util,
+            first
+        );
+        if let Some(p) = v["p_shortage_last"].as_f64() {
+            let _ = write!(s, "{:>18}", format!("{:.0} %", 100.0 * p));
+        }
+        s.push('\n');
     }
     s
 }

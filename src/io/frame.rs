@@ -38,6 +38,26 @@ impl ColumnData {
             ColumnData::Coded { codes, .. } => codes.len(),
         }
     }
+
+    /// The rows where `keep` is true.
+    pub(crate) fn filter_rows(&self, keep: &[bool]) -> ColumnData {
+        fn pick<T: Clone>(v: &[T], keep: &[bool]) -> Vec<T> {
+            v.iter()
+                .zip(keep)
+                .filter(|(_, k)| **k)
+                .map(|(x, _)| x.clone())
+                .collect()
+        }
+        match self {
+            ColumnData::Text(v) => ColumnData::Text(pick(v, keep)),
+            ColumnData::Int(v) => ColumnData::Int(pick(v, keep)),
+            ColumnData::Float(v) => ColumnData::Float(pick(v, keep)),
+            ColumnData::Coded { levels, codes } => ColumnData::Coded {
+                levels: levels.clone(),
+                codes: pick(codes, keep),
+            },
+        }
+    }
 }
 
 /// A table to write: named columns of equal length.

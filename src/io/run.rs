@@ -25,6 +25,9 @@ pub struct RunOutput {
     pub tables: Vec<(&'static str, Frame)>,
     /// Demand, resources and costs of each service, in the scenario's order.
     pub services: Vec<ServiceResult>,
+    /// Each unit's capacity comparison, in the order of the scenario's units (empty
+    /// without units).
+    pub capacity: Vec<crate::network::UnitCapacity>,
     /// Trajectories and seed of the Monte Carlo run, if one was made.
     pub uncertainty: Option<(usize, u64)>,
     /// The headline figures (also written as `summary.json`).
@@ -96,7 +99,7 @@ pub fn run_uncertainty(
     spec: &crate::uncertainty::Spec,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<(), RunError> {
-    use crate::uncertainty::{run_aligned, AlignTo, ServiceInput, Summary, Want};
+    use crate::uncertainty::{run_aligned, AlignTo, ServiceInput, Summary, UnitInput, Want};
     let s = &l.file.scenario;
     let pop_q = l
         .file
@@ -122,10 +125,20 @@ pub fn run_uncertainty(
         .services
         .iter()
         .zip(&shares)
-        .map(|(service, sh)| ServiceInput {
+        .enumerate()
+        .map(|(i, (service, sh))| ServiceInput {
             service,
             fixed_shares: Some(sh),
             discount_rate: s.discount_rate.unwrap_or(0.0),
+            units: l.network.as_ref().map_or_else(Vec::new, |net| {
+                net.units_of(i)
+                    .into_iter()
+                    .map(|u| UnitInput {
+                        unit: &net.units()[u],
+                        shares: net.shares(u),
+                    })
+                    .collect()
+            }),
         })
         .collect();
     // Every trajectory is aligned to the same control totals as the deterministic run.
@@ -297,6 +310,33 @@ pub fn run_uncertainty(
             ));
         }
     }
+    if let Some(net) = &l.network {
+        added.push((
+            "capacity_quantiles",
+            capacity_quantiles(l, net, &out.projection, &mc, &names),
+        ));
+        if let Some(list) = out.summary["units"].as_array_mut() {
+            let units = mc.services.iter().flat_map(|s| &s.units);
+            // The units' summaries come service by service; the summary's units are in
+            // the scenario's order.
+            let mut by_unit: Vec<Option<&crate::uncertainty::UnitSummary>> =
+                vec![None; net.units().len()];
+            let order = (0..mc.services.len()).flat_map(|i| net.units_of(i));
+            for (u, sm) in order.zip(units) {
+                by_unit[u] = Some(sm);
+            }
+            for (entry, sm) in list.iter_mut().zip(by_unit) {
+                let Some(sm) = sm else { continue };
+                entry["p_shortage_last"] = serde_json::json!(sm.p_shortage[ny - 1]);
+                entry["first_year_p_shortage_half"] = serde_json::json!(mc
+                    .years
+                    .iter()
+                    .zip(&sm.p_shortage)
+                    .find(|(_, p)| **p >= 0.5)
+                    .map(|(y, _)| *y));
+            }
+        }
+    }
     // Headline intervals: each service's demand and cost in the last year and its
     // present value, for the whole municipality.
     if let Some(list) = out.summary["services"].as_array_mut() {
@@ -323,6 +363,74 @@ pub fn run_uncertainty(
     out.tables.extend(added);
     out.uncertainty = Some((spec.trajectories, spec.seed));
     Ok(())
+}
+
+/// The `capacity_quantiles` table: the capacity table's keys `scenario, unit,
+/// service, year`, then `quantity` (demand, utilisation, shortage, and
+/// floor_area_need_m2 where the service has a floor area), the mean and quantiles of
+/// that quantity, and `p_shortage`, the share of trajectories with a shortage in that
+/// unit and year (the same on each of its rows).
+fn capacity_quantiles(
+    l: &LoadedScenario,
+    net: &crate::network::Network,
+    p: &Projection,
+    mc: &crate::uncertainty::McResult,
+    names: &[String],
+) -> Frame {
+    const QUANTITIES: [&str; 4] = ["demand", "utilisation", "shortage", "floor_area_need_m2"];
+    let ny = p.years.len();
+    let mut by_unit: Vec<Option<&crate::uncertainty::UnitSummary>> = vec![None; net.units().len()];
+    let order = (0..mc.services.len()).flat_map(|i| net.units_of(i));
+    for (u, sm) in order.zip(mc.services.iter().flat_map(|s| &s.units)) {
+        by_unit[u] = Some(sm);
+    }
+    let k = QUANTITIES.len();
+    let mut keys = capacity_keys(l, net, p, k);
+    let mut stats: Vec<Vec<Option<f64>>> = vec![Vec::new(); names.len()];
+    let mut p_shortage = Vec::new();
+    let mut keep = Vec::new();
+    let value = |v: f64| (!v.is_nan()).then_some(v);
+    for sm in by_unit.iter().flatten() {
+        for y in 0..ny {
+            let rows = [
+                Some(&sm.demand),
+                Some(&sm.utilisation),
+                Some(&sm.shortage),
+                sm.floor_area_need_m2.as_ref(),
+            ];
+            for row in rows {
+                keep.push(row.is_some());
+                let Some(row) = row else { continue };
+                stats[0].push(value(row.mean[y]));
+                for (c, q) in stats[1..].iter_mut().zip(&row.q) {
+                    c.push(value(q[y]));
+                }
+                p_shortage.push(Some(sm.p_shortage[y]));
+            }
+        }
+    }
+    // Rows of a quantity the service does not have are left out.
+    for (_, col) in &mut keys {
+        *col = col.filter_rows(&keep);
+    }
+    keys.push((
+        "quantity".into(),
+        ColumnData::Coded {
+            levels: QUANTITIES.iter().map(ToString::to_string).collect(),
+            codes: (0..keep.len())
+                .filter(|i| keep[*i])
+                .map(|i| (i % k) as u32)
+                .collect(),
+        },
+    ));
+    keys.extend(
+        names
+            .iter()
+            .cloned()
+            .zip(stats.into_iter().map(ColumnData::Float)),
+    );
+    keys.push(("p_shortage".into(), ColumnData::Float(p_shortage)));
+    Frame { columns: keys }
 }
 
 /// Called with each summary cell of a quantile table, in the table's row order.
@@ -390,11 +498,24 @@ pub fn run(l: &LoadedScenario) -> Result<RunOutput, RunError> {
             ],
         );
     }
-    let summary = summary(l, &p, &services);
+    let capacity = l
+        .network
+        .as_ref()
+        .map(|net| unit_capacity(net, &p, &services))
+        .unwrap_or_default();
+    if let Some(net) = &l.network {
+        let at = tables
+            .iter()
+            .position(|(n, _)| *n == "costs")
+            .map_or(tables.len(), |i| i + 1);
+        tables.insert(at, ("capacity", capacity_table(l, net, &p, &capacity)));
+    }
+    let summary = summary(l, &p, &services, &capacity);
     Ok(RunOutput {
         projection: p,
         tables,
         services,
+        capacity,
         summary,
         uncertainty: None,
     })
@@ -738,6 +859,104 @@ impl Keys {
     }
 }
 
+/// Every unit's capacity comparison from the services' demand summed over their
+/// segments and their floor area need.
+fn unit_capacity(
+    net: &crate::network::Network,
+    p: &Projection,
+    r: &[ServiceResult],
+) -> Vec<crate::network::UnitCapacity> {
+    let demand: Vec<ndarray::Array2<f64>> = r
+        .iter()
+        .map(|s| s.demand.sum_axis(ndarray::Axis(0)))
+        .collect();
+    let views: Vec<_> = demand.iter().map(ndarray::Array2::view).collect();
+    let floor: Vec<_> = r
+        .iter()
+        .map(|s| s.floor_area_m2.as_ref().map(ndarray::Array2::view))
+        .collect();
+    crate::network::capacity(net, &views, &floor, &p.years)
+}
+
+/// The `capacity` table: scenario, unit, service, year, demand, capacity,
+/// utilisation, shortage, floor_area_need_m2, floor_area_m2; a unit's rows in year
+/// order, units in the scenario's order. Utilisation is empty where the unit has no
+/// places, the floor areas where the service has no floor area or the unit none given.
+pub fn capacity_table(
+    l: &LoadedScenario,
+    net: &crate::network::Network,
+    p: &Projection,
+    c: &[crate::network::UnitCapacity],
+) -> Frame {
+    let ny = p.years.len();
+    let value = |v: f64| (!v.is_nan()).then_some(v);
+    let mut cols: [Vec<Option<f64>>; 6] = Default::default();
+    for uc in c {
+        for k in 0..ny {
+            let row = [
+                Some(uc.demand[k]),
+                Some(uc.capacity[k]),
+                value(uc.utilisation[k]),
+                Some(uc.shortage[k]),
+                uc.floor_area_need_m2.as_ref().map(|f| f[k]),
+                uc.floor_area_m2.as_ref().map(|f| f[k]),
+            ];
+            for (col, v) in cols.iter_mut().zip(row) {
+                col.push(v);
+            }
+        }
+    }
+    let mut columns = capacity_keys(l, net, p, 1);
+    for (name, col) in CAPACITY_VALUES.iter().zip(cols) {
+        columns.push(((*name).into(), ColumnData::Float(col)));
+    }
+    Frame { columns }
+}
+
+/// The value columns of the `capacity` table, in order.
+const CAPACITY_VALUES: [&str; 6] = [
+    "demand",
+    "capacity",
+    "utilisation",
+    "shortage",
+    "floor_area_need_m2",
+    "floor_area_m2",
+];
+
+/// The keys `scenario, unit, service, year` of the capacity tables: units in order,
+/// each year's row repeated `k` times.
+fn capacity_keys(
+    l: &LoadedScenario,
+    net: &crate::network::Network,
+    p: &Projection,
+    k: usize,
+) -> Vec<(String, ColumnData)> {
+    let ny = p.years.len();
+    let units = net.units();
+    let n = units.len() * ny * k;
+    let unit_codes = (0..n).map(|i| (i / (ny * k)) as u32).collect();
+    let service_codes = (0..n).map(|i| units[i / (ny * k)].service as u32).collect();
+    let years = (0..n).map(|i| i64::from(p.years[(i / k) % ny])).collect();
+    vec![
+        ("scenario".into(), text(n, &l.file.scenario.name)),
+        (
+            "unit".into(),
+            ColumnData::Coded {
+                levels: units.iter().map(|u| u.id.clone()).collect(),
+                codes: unit_codes,
+            },
+        ),
+        (
+            "service".into(),
+            ColumnData::Coded {
+                levels: l.services.iter().map(|s| s.id.clone()).collect(),
+                codes: service_codes,
+            },
+        ),
+        ("year".into(), ColumnData::Int(years)),
+    ]
+}
+
 /// The `demand` table: scenario, service, segment, area, year, demand.
 pub fn demand_table(l: &LoadedScenario, p: &Projection, r: &[ServiceResult]) -> Frame {
     let mut keys = Keys::new();
@@ -908,7 +1127,12 @@ fn service_summaries(l: &LoadedScenario, p: &Projection, r: &[ServiceResult]) ->
     serde_json::Value::Array(list)
 }
 
-fn summary(l: &LoadedScenario, p: &Projection, r: &[ServiceResult]) -> serde_json::Value {
+fn summary(
+    l: &LoadedScenario,
+    p: &Projection,
+    r: &[ServiceResult],
+    capacity: &[crate::network::UnitCapacity],
+) -> serde_json::Value {
     let last = p.years.len() - 1;
     let total = |k: usize, a: Option<usize>| -> f64 {
         let y = p.population.index_axis(ndarray::Axis(0), k);
@@ -947,5 +1171,38 @@ fn summary(l: &LoadedScenario, p: &Projection, r: &[ServiceResult]) -> serde_jso
         "discount_rate": l.file.scenario.discount_rate.unwrap_or(0.0),
         "services": service_summaries(l, p, r),
         "present_value_eur": r.iter().map(|s| s.present_value[5]).sum::<f64>(),
+        "units": unit_summaries(l, p, capacity),
     })
+}
+
+/// Per unit: its places, demand and utilisation in the first and last year, and its
+/// first year of shortage (`null` when none).
+fn unit_summaries(
+    l: &LoadedScenario,
+    p: &Projection,
+    capacity: &[crate::network::UnitCapacity],
+) -> serde_json::Value {
+    let Some(net) = &l.network else {
+        return serde_json::json!([]);
+    };
+    let last = p.years.len() - 1;
+    let number = |v: f64| (!v.is_nan()).then_some(v);
+    net.units()
+        .iter()
+        .zip(capacity)
+        .map(|(u, c)| {
+            serde_json::json!({
+                "unit": u.id,
+                "service": l.services[u.service].id,
+                "capacity_first": c.capacity[0],
+                "capacity_last": c.capacity[last],
+                "demand_first": c.demand[0],
+                "demand_last": c.demand[last],
+                "utilisation_first": number(c.utilisation[0]),
+                "utilisation_last": number(c.utilisation[last]),
+                "shortage_last": c.shortage[last],
+                "first_shortage_year": c.first_shortage_year(&p.years),
+            })
+        })
+        .collect()
 }

@@ -8,6 +8,7 @@ use super::error::{DataError, IoError};
 use super::rates::{rate_rows, total_rows, Shape};
 use super::text::TextEncoding;
 use super::{read_table_bytes, to_population, CsvOptions, LongTable};
+use crate::network::{Network, Unit};
 use crate::population::{Population, Sex, Year};
 use crate::projection::{Direction, Flow, FlowForm, ProjectionInputs, YearPath};
 use crate::rates::{AgeIndex, RateError, RateRow, RateTable};
@@ -106,6 +107,9 @@ pub struct LoadedScenario {
     pub alignment: Option<AlignmentInputs>,
     /// The services, ready to evaluate (MODEL.md §6–8), in the scenario's order.
     pub services: Vec<Service>,
+    /// The service network (MODEL.md §9): the `[[unit]]`s and their catchments;
+    /// `None` when the scenario has no units.
+    pub network: Option<Network>,
     /// Every file read, with its hash.
     pub files: Vec<InputFile>,
     /// Things the user should know (skipped total rows, …).
@@ -299,6 +303,7 @@ pub fn load(source: Source) -> Result<LoadedScenario, LoadError> {
         .alignment
         .as_ref()
         .and_then(|a| load_alignment(&mut l, a, &population));
+    let network = load_network(&mut l, &file, &population);
     if inputs.is_none() && l.problems.is_empty() {
         let missing =
             (base + 1..=file.scenario.end_year).find(|y| population.year_index(Year(*y)).is_none());
@@ -325,7 +330,154 @@ pub fn load(source: Source) -> Result<LoadedScenario, LoadError> {
         inputs,
         alignment,
         services,
+        network,
     })
+}
+
+/// Builds the service network from the `[[unit]]`s and the `[catchment]` table, and
+/// checks the table: known areas and units, shares between 0 and 1, no cell given
+/// twice, and each area's shares of a service's units summing to 1. A service with a
+/// single unit and no catchment rows sends every area's demand to that unit.
+fn load_network(l: &mut Loader<'_>, file: &ScenarioFile, pop: &Population) -> Option<Network> {
+    if file.unit.is_empty() {
+        return None;
+    }
+    let na = pop.areas().len();
+    let units: Vec<Unit> = file
+        .unit
+        .iter()
+        .map(|u| Unit {
+            id: u.id.clone(),
+            service: file
+                .service
+                .iter()
+                .position(|s| s.id == u.service)
+                .unwrap_or(usize::MAX),
+            capacity: u.capacity,
+            floor_area_m2: u.floor_area,
+            opens: u.opens,
+            closes: u.closes,
+            spare_target: u.spare_target.unwrap_or(0.0),
+        })
+        .collect();
+    let mut shares = vec![vec![0.0; na]; units.len()];
+    // Whether any catchment row names a unit of each service.
+    let mut has_rows = vec![false; file.service.len()];
+    let mut ok = true;
+    let mut source = String::new();
+    if let Some(c) = &file.catchment {
+        let t = l.table(&c.file, Some("share"))?;
+        source.clone_from(&t.source);
+        let column = |name: &str| {
+            t.columns
+                .iter()
+                .find(|c| c.name.trim().eq_ignore_ascii_case(name))
+        };
+        let (Some(area_col), Some(unit_col)) = (column("area"), column("unit")) else {
+            l.problem(format!(
+                "{}: the catchment table needs the columns `area`, `unit` and `share`",
+                t.source
+            ));
+            return None;
+        };
+        let mut first_at: std::collections::HashMap<(usize, usize), usize> =
+            std::collections::HashMap::new();
+        for row in 0..t.len() {
+            let at = |problem: String, column: &str, value: &str| {
+                DataError::at(&t.source, t.place(row), problem)
+                    .column(column.to_string())
+                    .value(value.to_string())
+                    .to_string()
+            };
+            let (area, unit) = (area_col.get(row), unit_col.get(row));
+            let Some(a) = pop.area_index(area) else {
+                l.problem(at(
+                    "the area has no population".into(),
+                    &area_col.name,
+                    area,
+                ));
+                ok = false;
+                continue;
+            };
+            let Some(u) = units.iter().position(|x| x.id == unit) else {
+                l.problem(at("no [[unit]] has this id".into(), &unit_col.name, unit));
+                ok = false;
+                continue;
+            };
+            let share = match t.values[row] {
+                Some(v) if (0.0..=1.0).contains(&v) => v,
+                v => {
+                    l.problem(at(
+                        "a share must be a number between 0 and 1".into(),
+                        t.value_column(row),
+                        &v.map_or_else(|| "(missing)".into(), |v| v.to_string()),
+                    ));
+                    ok = false;
+                    continue;
+                }
+            };
+            if let Some(first) = first_at.insert((a.0, u), row) {
+                l.problem(format!(
+                    "{}: {}: area `{area}` and unit `{unit}` are given again (first at {})",
+                    t.source,
+                    t.place(row),
+                    t.place(first)
+                ));
+                ok = false;
+            }
+            shares[u][a.0] = share;
+            if let Some(h) = has_rows.get_mut(units[u].service) {
+                *h = true;
+            }
+        }
+    }
+    if units.iter().any(|u| u.service == usize::MAX) {
+        // Reported by the scenario file's own checks.
+        return None;
+    }
+    for (s, sv) in file.service.iter().enumerate() {
+        let of: Vec<usize> = (0..units.len())
+            .filter(|u| units[*u].service == s)
+            .collect();
+        match (of.as_slice(), has_rows[s]) {
+            ([], _) => {}
+            ([only], false) => shares[*only].fill(1.0),
+            (_, false) => {
+                l.key_problem(
+                    "catchment.file",
+                    format!(
+                        "service `{}` has {} units: a catchment table must share each area's demand among them",
+                        sv.id,
+                        of.len()
+                    ),
+                );
+                ok = false;
+            }
+            (_, true) if ok => {
+                for (a, code) in pop.areas().iter().enumerate() {
+                    let sum: f64 = of.iter().map(|u| shares[*u][a]).sum();
+                    if (sum - 1.0).abs() > crate::network::SUM_TOLERANCE {
+                        l.problem(format!(
+                            "{source}: area `{code}`: the shares of service `{}`'s units sum to {sum}; they must sum to 1",
+                            sv.id
+                        ));
+                        ok = false;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if !ok {
+        return None;
+    }
+    match Network::new(units, shares, na) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            l.problem(format!("{}: {e}", l.source.name()));
+            None
+        }
+    }
 }
 
 /// Builds every `[[service]]` and checks it against the population: its ages, its

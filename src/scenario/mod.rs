@@ -268,6 +268,9 @@ pub struct UnitSection {
     pub opens: Option<i32>,
     /// Last year open.
     pub closes: Option<i32>,
+    /// Share of places kept spare: a shortage starts above `capacity · (1 −
+    /// spare_target)` (default 0).
+    pub spare_target: Option<f64>,
 }
 
 /// `[alignment]`: align the projected areas to control totals of their parent areas
@@ -500,6 +503,40 @@ impl ScenarioFile {
                 );
             }
             check_service(sv, &mut bad);
+        }
+        let mut ids = std::collections::HashSet::new();
+        for u in &self.unit {
+            let key = |k: &str| format!("unit[{}].{k}", u.id);
+            if !ids.insert(u.id.as_str()) {
+                bad(&key("id"), "another unit has the same id".into());
+            }
+            if !self.service.iter().any(|s| s.id == u.service) {
+                bad(
+                    &key("service"),
+                    format!("`{}` is not the id of a [[service]]", u.service),
+                );
+            }
+            number(&mut bad, &key("capacity"), Some(u.capacity), true);
+            number(&mut bad, &key("floor_area"), u.floor_area, true);
+            if let Some(t) = u.spare_target {
+                if !(0.0..1.0).contains(&t) {
+                    bad(
+                        &key("spare_target"),
+                        format!("{t} must be at least 0 and below 1"),
+                    );
+                }
+            }
+            if let (Some(o), Some(c)) = (u.opens, u.closes) {
+                if c < o {
+                    bad(&key("closes"), format!("{c} is before `opens` {o}"));
+                }
+            }
+        }
+        if self.catchment.is_some() && self.unit.is_empty() {
+            bad(
+                "catchment.file",
+                "a catchment needs units: add [[unit]] sections".into(),
+            );
         }
         if let Some(u) = &self.uncertainty {
             if u.trajectories == Some(0) {

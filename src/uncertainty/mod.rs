@@ -468,6 +468,24 @@ pub struct ServiceSummary {
     pub total_cost: Summary,
     /// Present value of the total cost (one cell), when costs are asked for.
     pub present_value: Summary,
+    /// Per unit of [`ServiceInput::units`], in that order.
+    pub units: Vec<UnitSummary>,
+}
+
+/// The summaries of one unit of the service network (MODEL.md §9), by year.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitSummary {
+    /// Demand sent to the unit, `Σ_a demand[a] · share[a]`.
+    pub demand: Summary,
+    /// `demand / capacity`; not a number in a year the unit has no places.
+    pub utilisation: Summary,
+    /// `max(0, demand − capacity · (1 − spare_target))`.
+    pub shortage: Summary,
+    /// The floor area the demand needs, when costs are asked for and the service has a
+    /// floor area.
+    pub floor_area_need_m2: Option<Summary>,
+    /// The share of trajectories with a shortage above 0.
+    pub p_shortage: Vec<f64>,
 }
 
 /// The result of a Monte Carlo run.
@@ -523,6 +541,18 @@ pub struct ServiceInput<'a> {
     pub fixed_shares: Option<&'a Array2<f64>>,
     /// Discount rate of the present value.
     pub discount_rate: f64,
+    /// The units of the service's network, each with its share of every area's
+    /// demand (see [`crate::network`]); each gets a [`UnitSummary`].
+    pub units: Vec<UnitInput<'a>>,
+}
+
+/// A unit of the service network and its catchment.
+#[derive(Debug, Clone, Copy)]
+pub struct UnitInput<'a> {
+    /// The unit.
+    pub unit: &'a crate::network::Unit,
+    /// Each area's share of the service's demand going to the unit.
+    pub shares: &'a [f64],
 }
 
 /// The multipliers of every trajectory by year slot: fertility, mortality, flows.
@@ -965,6 +995,15 @@ pub fn run_aligned(
     }
     let r = resolve(pop, base_year, end_year, inputs)?;
     let (na, n) = (pop.areas().len(), pop.n_ages());
+    if services
+        .iter()
+        .flat_map(|s| &s.units)
+        .any(|u| u.shares.len() != na)
+    {
+        return Err(McError::Spec(
+            "a unit's catchment needs one share per area of the population".into(),
+        ));
+    }
     let ny = r.years.len();
     let align = match align {
         None => None,
@@ -1152,8 +1191,19 @@ pub fn run_aligned(
             total_demand: Summary::default(),
             total_cost: Summary::default(),
             present_value: Summary::default(),
+            units: Vec::new(),
         })
         .collect();
+    // Every unit's place among all services' units.
+    let unit_base: Vec<usize> = services
+        .iter()
+        .scan(0, |at, s| {
+            let b = *at;
+            *at += s.units.len();
+            Some(b)
+        })
+        .collect();
+    let n_units = services.iter().map(|s| s.units.len()).sum::<usize>();
     // Per service: demand and total cost by (year, trajectory), summed over areas.
     let (tot_d, tot_c) = (ctx.services_wanted(), want.costs);
     let sized = |on: bool| if on { vec![0.0; ny * nt] } else { Vec::new() };
@@ -1234,6 +1284,58 @@ pub fn run_aligned(
                 mark(off + (ng + nres + 5) * per, per, true, &|_| 1.0);
             }
         }
+        // Per unit: the slot's demand and floor area need by (year, trajectory), from
+        // the service's demand cells and floor-area cells of the areas it serves, in
+        // cell order.
+        slot.units.resize_with(n_units, Default::default);
+        let mut unit_adds: Vec<UnitAdd> = Vec::new();
+        for (i, s) in services.iter().enumerate() {
+            if s.units.is_empty() || !ctx.services_wanted() {
+                continue;
+            }
+            let ng = s.service.segments.len();
+            let (off, per) = (lay.services[i], ga * ny);
+            let plan = ctx.demand[i].as_ref();
+            let rows = plan.map_or(ng, |p| p.rows);
+            let split = plan.filter(|p| p.shares.is_some());
+            let floor = want.costs && ctx.has[i][0];
+            for (j, u) in s.units.iter().enumerate() {
+                let target = unit_base[i] + j;
+                let (d, f) = &mut slot.units[target];
+                d.resize(ny * nt, 0.0);
+                if floor {
+                    f.resize(ny * nt, 0.0);
+                }
+                for al in 0..ga {
+                    let share = u.shares[g.start + al];
+                    if share == 0.0 {
+                        continue;
+                    }
+                    let mut add = |row: usize, floor: bool, k: usize, scale: f64| {
+                        unit_adds.push(UnitAdd {
+                            cell: off + row * per + al * ny + k,
+                            target,
+                            floor,
+                            year: k,
+                            scale,
+                        });
+                    };
+                    for k in 0..ny {
+                        match split {
+                            Some(p) => {
+                                let sum = p.shares_at(g.start + al, k).map_or(0.0, |sh| sh.sum());
+                                add(0, false, k, share * sum);
+                            }
+                            None => (0..rows).for_each(|r| add(r, false, k, share)),
+                        }
+                        if floor {
+                            add(ng, true, k, share);
+                        }
+                    }
+                }
+            }
+        }
+        unit_adds.sort_by_key(|a| a.cell);
         // Cells are gathered a tile at a time: each block's lanes of the tile's cells
         // lie together (a short run the prefetcher follows), and the tile's rows
         // (256 kB) stay in the L2 cache while they are summarised.
@@ -1253,9 +1355,11 @@ pub fn run_aligned(
                 );
             // The totals after, in cell order.
             let tile = &mut slot.vals;
+            let mut next = 0;
             for c0 in (0..lay.cells).step_by(TILE) {
                 let tc = TILE.min(lay.cells - c0);
-                if to_total[c0..c0 + tc].iter().any(Option::is_some) {
+                let to_units = unit_adds.get(next).is_some_and(|a| a.cell < c0 + tc);
+                if to_units || to_total[c0..c0 + tc].iter().any(Option::is_some) {
                     gather_tile(blocks, lay.cells, c0, tc, nt, tile);
                     for j in 0..tc {
                         add_total(
@@ -1264,10 +1368,12 @@ pub fn run_aligned(
                             &tile[j * nt..(j + 1) * nt],
                         );
                     }
+                    next = add_units(&mut slot.units, &unit_adds, next, c0, tc, tile, nt);
                 }
             }
         } else {
             let (tile, sel) = (&mut slot.vals, &mut slot.sel);
+            let mut next = 0;
             for (t, packed) in slot.packed.chunks_mut(TILE * stride).enumerate() {
                 let (c0, tc) = (t * TILE, packed.len() / stride);
                 gather_tile(blocks, lay.cells, c0, tc, nt, tile);
@@ -1279,6 +1385,7 @@ pub fn run_aligned(
                         &tile[j * nt..(j + 1) * nt],
                     );
                 }
+                next = add_units(&mut slot.units, &unit_adds, next, c0, tc, tile, nt);
             }
         }
     };
@@ -1377,18 +1484,54 @@ pub fn run_aligned(
             }
         }
     }
-    for (i, (d, c)) in totals.iter_mut().enumerate() {
-        let whole = |v: &mut Vec<f64>, cells: usize| -> Summary {
-            let mut sm = Summary::zeros(cells, nl);
-            for (k, chunk) in v.chunks_exact_mut(nt).enumerate().take(cells) {
-                let (mean, q) = summarise(chunk, levels);
-                sm.mean[k] = mean;
-                for (dst, v) in sm.q.iter_mut().zip(q) {
-                    dst[k] = v;
+    let whole = |v: &mut [f64], cells: usize| -> Summary {
+        let mut sm = Summary::zeros(cells, nl);
+        for (k, chunk) in v.chunks_exact_mut(nt).enumerate().take(cells) {
+            let (mean, q) = summarise(chunk, levels);
+            sm.mean[k] = mean;
+            for (dst, v) in sm.q.iter_mut().zip(q) {
+                dst[k] = v;
+            }
+        }
+        sm
+    };
+    // The units' sums, added in slot order, then summarised.
+    for (i, s) in services.iter().enumerate() {
+        for (j, u) in s.units.iter().enumerate() {
+            let at = unit_base[i] + j;
+            let mut d = vec![0.0; ny * nt];
+            let mut f: Option<Vec<f64>> = None;
+            for o in slots.iter().filter(|o| o.units.len() > at) {
+                let (od, of) = &o.units[at];
+                d.iter_mut().zip(od).for_each(|(x, y)| *x += y);
+                if !of.is_empty() {
+                    let f = f.get_or_insert_with(|| vec![0.0; ny * nt]);
+                    f.iter_mut().zip(of).for_each(|(x, y)| *x += y);
                 }
             }
-            sm
-        };
+            let year = |k: usize| r.years[k];
+            let per_traj = |g: &dyn Fn(f64, i32) -> f64| -> Vec<f64> {
+                d.chunks_exact(nt)
+                    .enumerate()
+                    .flat_map(|(k, row)| row.iter().map(move |v| g(*v, year(k))))
+                    .collect()
+            };
+            let mut util = per_traj(&|v, y| u.unit.utilisation(v, y));
+            let mut short = per_traj(&|v, y| u.unit.shortage(v, y));
+            let p_shortage = short
+                .chunks_exact(nt)
+                .map(|row| row.iter().filter(|v| **v > 0.0).count() as f64 / nt as f64)
+                .collect();
+            svc[i].units.push(UnitSummary {
+                utilisation: whole(&mut util, ny),
+                shortage: whole(&mut short, ny),
+                floor_area_need_m2: f.map(|mut f| whole(&mut f, ny)),
+                p_shortage,
+                demand: whole(&mut d, ny),
+            });
+        }
+    }
+    for (i, (d, c)) in totals.iter_mut().enumerate() {
         if want.costs {
             let rate = services[i].discount_rate;
             let mut pv: Vec<f64> = (0..nt)
@@ -1440,6 +1583,9 @@ struct Slot {
     packed: Vec<f64>,
     /// Per service: the group's demand and total cost by (year, trajectory).
     tots: Vec<(Vec<f64>, Vec<f64>)>,
+    /// Per unit (all services' in order): the demand and the floor area need by
+    /// (year, trajectory); the floor area's is empty when not summed.
+    units: Vec<(Vec<f64>, Vec<f64>)>,
     /// A tile of cells' values over the trajectories, a row per cell.
     vals: Vec<f64>,
     sel: Selector,
@@ -1455,6 +1601,43 @@ struct Total {
     /// What the cell's values are multiplied by: the sum of the segments' shares for
     /// the demand of a split service, 1 otherwise.
     scale: f64,
+}
+
+/// A cell that adds to a unit's sums by (year, trajectory).
+#[derive(Debug, Clone, Copy)]
+struct UnitAdd {
+    cell: usize,
+    /// The unit among all services' units.
+    target: usize,
+    /// To the floor area need rather than the demand.
+    floor: bool,
+    year: usize,
+    /// The area's share of the unit times the cell's own scale (see [`Total`]).
+    scale: f64,
+}
+
+/// Adds the tile `c0..c0 + tc`'s cells to the units they go to, from `adds[next..]`
+/// (sorted by cell); returns where the next tile's adds start.
+fn add_units(
+    units: &mut [(Vec<f64>, Vec<f64>)],
+    adds: &[UnitAdd],
+    mut next: usize,
+    c0: usize,
+    tc: usize,
+    tile: &[f64],
+    nt: usize,
+) -> usize {
+    while let Some(a) = adds.get(next).filter(|a| a.cell < c0 + tc) {
+        let v = &tile[(a.cell - c0) * nt..(a.cell - c0 + 1) * nt];
+        let (d, f) = &mut units[a.target];
+        let row = if a.floor { f } else { d };
+        row[a.year * nt..(a.year + 1) * nt]
+            .iter_mut()
+            .zip(v)
+            .for_each(|(x, y)| *x += a.scale * y);
+        next += 1;
+    }
+    next
 }
 
 /// Adds a cell's values over the trajectories `v` to the totals it belongs to.

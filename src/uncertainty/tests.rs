@@ -1,6 +1,7 @@
 //! Monte Carlo against the deterministic projection.
 
 use super::*;
+use crate::network::Unit;
 use crate::population::{Age, Record, Sex, Year};
 use crate::projection::{project, Flow, FlowForm};
 use crate::rates::{AgeIndex, RateRow, RateTable};
@@ -168,6 +169,7 @@ fn input(service: &Service) -> ServiceInput<'_> {
         service,
         fixed_shares: None,
         discount_rate: 0.0,
+        units: Vec::new(),
     }
 }
 
@@ -438,7 +440,14 @@ fn quantiles_are_monotone_and_spread_with_uncertainty() {
     let (pop, inp) = setup(true, 50.0);
     let sp = noisy(101);
     let sv = school();
-    let services = [input(&sv)];
+    let units = test_units(1);
+    let services = [ServiceInput {
+        units: units
+            .iter()
+            .map(|(unit, shares)| UnitInput { unit, shares })
+            .collect(),
+        ..input(&sv)
+    }];
     let mc = run(
         &pop,
         2024,
@@ -462,6 +471,28 @@ fn quantiles_are_monotone_and_spread_with_uncertainty() {
     mc.components.as_ref().unwrap().iter().for_each(check);
     check(&mc.services[0].demand);
     mc.services[0].costs.iter().for_each(check);
+    // Units: monotone quantiles, and the probability of a shortage agrees with the
+    // shortage's quantiles (with 101 trajectories p05 and p95 are the 6th and the
+    // 96th value).
+    let mut uncertain = 0;
+    for u in &mc.services[0].units {
+        check(&u.demand);
+        check(&u.shortage);
+        check(u.floor_area_need_m2.as_ref().unwrap());
+        for (k, p) in u.p_shortage.iter().enumerate() {
+            assert!((0.0..=1.0).contains(p));
+            if u.shortage.q[0][k] > 0.0 {
+                assert!(*p >= 96.0 / 101.0, "{p}");
+            }
+            if u.shortage.q[4][k] == 0.0 {
+                assert!(*p <= 5.0 / 101.0, "{p}");
+            }
+            if *p > 0.0 && *p < 1.0 {
+                uncertain += 1;
+            }
+        }
+    }
+    assert!(uncertain > 0, "no year has an uncertain shortage");
     // The last year's spread is wide: p95 above p05 in most cells.
     let ny = mc.years.len();
     let wide = (0..p.mean.len())
@@ -818,4 +849,107 @@ fn lanes_align_as_the_deterministic_alignment_does() {
             }
         }
     }
+}
+
+/// The network of the unit tests: two schools sharing the middle area, the second
+/// closed after 2029 with a spare target; every other service one unit for all.
+fn test_units(n_services: usize) -> Vec<(Unit, Vec<f64>)> {
+    let mut b = Unit::new("B", 0, 800.0);
+    b.spare_target = 0.05;
+    b.closes = Some(2029);
+    let mut v = vec![
+        (Unit::new("A", 0, 490.0), vec![1.0, 0.4, 0.0]),
+        (b, vec![0.0, 0.6, 1.0]),
+    ];
+    for s in 1..n_services {
+        v.push((Unit::new(&format!("S{s}"), s, 100.0), vec![1.0; 3]));
+    }
+    v
+}
+
+/// With every spread at 0, each unit's summaries are its deterministic capacity
+/// comparison to 1e-12 (utilisation not a number where the unit is closed), and the
+/// probability of a shortage is 1 where the deterministic run has one and 0
+/// elsewhere; through the summing of resources and costs and through each way of
+/// summing demand alone.
+#[test]
+fn without_spreads_units_are_the_deterministic_capacity() {
+    let (pop, inp) = setup(false, 50.0);
+    let det = project(&pop, 2024, 2034, Some(&inp)).unwrap();
+    let mut mixed = 0;
+    for (want, svcs) in [
+        (ALL, vec![school()]),
+        (Want::DEMAND, demand_services(pop.areas())),
+    ] {
+        let units = test_units(svcs.len());
+        let net = crate::network::Network::new(
+            units.iter().map(|(u, _)| u.clone()).collect(),
+            units.iter().map(|(_, s)| s.clone()).collect(),
+            3,
+        )
+        .unwrap();
+        let inputs: Vec<ServiceInput<'_>> = svcs
+            .iter()
+            .enumerate()
+            .map(|(i, sv)| ServiceInput {
+                units: net
+                    .units_of(i)
+                    .into_iter()
+                    .map(|u| UnitInput {
+                        unit: &net.units()[u],
+                        shares: net.shares(u),
+                    })
+                    .collect(),
+                ..input(sv)
+            })
+            .collect();
+        let mc = without_spreads(&pop, &inp, &inputs, want, None);
+        let ev: Vec<_> = svcs
+            .iter()
+            .map(|sv| evaluate(sv, det.population.view(), &det.years, 2024, 0.0).unwrap())
+            .collect();
+        let demand: Vec<_> = ev
+            .iter()
+            .map(|e| e.demand.sum_axis(ndarray::Axis(0)))
+            .collect();
+        let floor: Vec<_> = ev
+            .iter()
+            .map(|e| e.floor_area_m2.as_ref().map(ndarray::Array2::view))
+            .collect();
+        let views: Vec<_> = demand.iter().map(ndarray::Array2::view).collect();
+        let cap = crate::network::capacity(&net, &views, &floor, &det.years);
+        let summaries: Vec<&UnitSummary> = mc.services.iter().flat_map(|s| &s.units).collect();
+        assert_eq!(summaries.len(), units.len());
+        for (u, (sm, c)) in summaries.iter().zip(&cap).enumerate() {
+            let same = |s: &Summary, want: &[f64], what: &str| {
+                for (k, w) in want.iter().enumerate() {
+                    for v in std::iter::once(s.mean[k]).chain(s.q.iter().map(|q| q[k])) {
+                        assert!(
+                            (v.is_nan() && w.is_nan()) || close(v, *w, 1e-12),
+                            "unit {u} {what} year {k}: {v} vs {w}"
+                        );
+                    }
+                }
+            };
+            same(&sm.demand, &c.demand, "demand");
+            same(&sm.utilisation, &c.utilisation, "utilisation");
+            same(&sm.shortage, &c.shortage, "shortage");
+            match (&sm.floor_area_need_m2, &c.floor_area_need_m2) {
+                (Some(s), Some(w)) => same(s, w, "floor area"),
+                (None, _) if want == Want::DEMAND => {}
+                other => panic!("unit {u}: floor area {other:?}"),
+            }
+            let p: Vec<f64> = c
+                .shortage
+                .iter()
+                .map(|s| if *s > 0.0 { 1.0 } else { 0.0 })
+                .collect();
+            assert_eq!(sm.p_shortage, p, "unit {u}");
+            if p.contains(&0.0) && p.contains(&1.0) {
+                mixed += 1;
+            }
+        }
+    }
+    // Some units are short in some years and not in others.
+    assert!(mixed >= 2, "{mixed}");
 }

@@ -845,6 +845,8 @@ fn trajectories_are_identical_whatever_the_threads() {
         "demand_quantiles.csv",
         "resources_quantiles.csv",
         "costs_quantiles.csv",
+        "capacity.csv",
+        "capacity_quantiles.csv",
     ] {
         assert!(names.contains(&t), "{t} missing: {names:?}");
     }
@@ -880,4 +882,216 @@ fn trajectories_are_identical_whatever_the_threads() {
             .unwrap();
     assert_eq!(manifest["trajectories"], 120);
     assert_eq!(manifest["seed"], 5);
+}
+
+/// Two schools for the forecast directory's two areas: area A goes to K1, area B half
+/// to each; K2 keeps 10 % of its places spare and closes after 2025.
+const NETWORK: &str = r#"
+[[unit]]
+id = "K1"
+service = "school"
+capacity = 110
+floor_area = 1200.0
+
+[[unit]]
+id = "K2"
+service = "school"
+capacity = 60
+spare_target = 0.1
+closes = 2025
+
+[catchment]
+file = "catchment.csv"
+"#;
+
+const CATCHMENT: &str = "area,unit,share\nA,K1,1\nB,K1,0.5\nB,K2,0.5\n";
+
+fn network_dir(network: &str, catchment: &str) -> tempfile::TempDir {
+    let dir = forecast_dir(&format!("{SCHOOL}{network}"));
+    std::fs::write(dir.path().join("catchment.csv"), catchment).unwrap();
+    dir
+}
+
+#[test]
+fn units_compare_their_catchments_demand_with_their_places() {
+    let dir = network_dir(NETWORK, CATCHMENT);
+    let o = kunta(
+        &["run", "s.toml", "--format", "csv", "--out", "o", "--json"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c = rows(&dir.path().join("o/capacity.csv"));
+    assert_eq!(
+        c[0],
+        [
+            "scenario",
+            "unit",
+            "service",
+            "year",
+            "demand",
+            "capacity",
+            "utilisation",
+            "shortage",
+            "floor_area_need_m2",
+            "floor_area_m2"
+        ]
+    );
+    // Pupils: coverage 0.5 at 7 and 1 at 8; area A has 10 + age + (year − 2024) a
+    // sex and age, area B twice that.
+    let pupils = |year: f64| 2.0 * (0.5 * (17.0 + year - 2024.0) + (18.0 + year - 2024.0));
+    let num = |s: &str| s.parse::<f64>().unwrap();
+    assert_eq!(c.len(), 1 + 2 * 3);
+    for row in &c[1..] {
+        let year = num(&row[3]);
+        let a = pupils(year);
+        let (demand, places, threshold, floor) = if row[1] == "K1" {
+            (2.0 * a, 110.0, 110.0, Some(1200.0))
+        } else if year <= 2025.0 {
+            (a, 60.0, 54.0, None)
+        } else {
+            (a, 0.0, 0.0, None)
+        };
+        assert!((num(&row[4]) - demand).abs() < 1e-9, "{row:?}");
+        assert_eq!(num(&row[5]), places, "{row:?}");
+        if places > 0.0 {
+            assert!((num(&row[6]) - demand / places).abs() < 1e-12, "{row:?}");
+        } else {
+            assert_eq!(row[6], "", "a closed unit's utilisation is empty");
+        }
+        let short = (demand - threshold).max(0.0);
+        assert!((num(&row[7]) - short).abs() < 1e-9, "{row:?}");
+        // 10 m² a pupil.
+        assert!((num(&row[8]) - 10.0 * demand).abs() < 1e-6, "{row:?}");
+        assert_eq!(row[9].parse::<f64>().ok(), floor, "{row:?}");
+    }
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let units = s["units"].as_array().unwrap();
+    assert_eq!(units[0]["unit"], "K1");
+    assert_eq!(units[0]["first_shortage_year"], 2025);
+    assert_eq!(units[1]["first_shortage_year"], 2025);
+    assert!(units[1]["utilisation_last"].is_null());
+
+    // Under uncertainty: the twin with a quantity column and the probability of a
+    // shortage; K2 is closed in 2026, so every trajectory is short then.
+    let o = kunta(
+        &[
+            "run",
+            "s.toml",
+            "--format",
+            "csv",
+            "--out",
+            "q",
+            "--trajectories",
+            "40",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("P(shortage 2026)"));
+    let q = rows(&dir.path().join("q/capacity_quantiles.csv"));
+    assert_eq!(
+        q[0],
+        [
+            "scenario",
+            "unit",
+            "service",
+            "year",
+            "quantity",
+            "mean",
+            "p05",
+            "p25",
+            "p50",
+            "p75",
+            "p95",
+            "p_shortage"
+        ]
+    );
+    // 2 units × 3 years × (demand, utilisation, shortage, floor area need).
+    assert_eq!(q.len(), 1 + 2 * 3 * 4);
+    let k2_2026: Vec<&Vec<String>> = q[1..]
+        .iter()
+        .filter(|r| r[1] == "K2" && r[3] == "2026")
+        .collect();
+    assert_eq!(k2_2026.len(), 4);
+    for r in &k2_2026 {
+        assert_eq!(r[11], "1", "{r:?}");
+    }
+    let util = k2_2026.iter().find(|r| r[4] == "utilisation").unwrap();
+    assert!(util[5..11].iter().all(String::is_empty), "{util:?}");
+}
+
+#[test]
+fn bad_networks_name_the_file_row_and_value() {
+    let cases: [(&str, &str, &[&str]); 8] = [
+        (
+            NETWORK,
+            "area,unit,share\nA,K1,1\nB,K1,0.5\nB,K2,0.4\n",
+            &["catchment.csv", "area `B`", "school", "0.9", "sum to 1"],
+        ),
+        (
+            NETWORK,
+            "area,unit,share\nA,K1,1\nB,K1,0.5\nB,K3,0.5\n",
+            &["catchment.csv", "line 4", "unit", "K3"],
+        ),
+        (
+            NETWORK,
+            "area,unit,share\nA,K1,1\nC,K1,1\nB,K1,0.5\nB,K2,0.5\n",
+            &["catchment.csv", "line 3", "area", "`C`", "no population"],
+        ),
+        (
+            NETWORK,
+            "area,unit,share\nA,K1,1.5\nB,K1,0.5\nB,K2,0.5\n",
+            &["catchment.csv", "line 2", "share", "1.5"],
+        ),
+        (
+            NETWORK,
+            "area,unit,share\nA,K1,1\nA,K1,1\nB,K1,0.5\nB,K2,0.5\n",
+            &["catchment.csv", "line 3", "given again", "line 2"],
+        ),
+        (
+            &NETWORK.replace(
+                "service = \"school\"\ncapacity = 60",
+                "service = \"kool\"\ncapacity = 60",
+            ),
+            CATCHMENT,
+            &["unit[K2].service", "`kool`"],
+        ),
+        (
+            &NETWORK.replace("[catchment]\nfile = \"catchment.csv\"\n", ""),
+            CATCHMENT,
+            &["catchment", "school", "2 units"],
+        ),
+        (
+            &NETWORK.replace("capacity = 110", "capacity = -110"),
+            CATCHMENT,
+            &["unit[K1].capacity", "-110"],
+        ),
+    ];
+    for (network, catchment, expected) in cases {
+        let dir = network_dir(network, catchment);
+        for cmd in ["validate", "run"] {
+            let o = kunta(
+                &[cmd, "s.toml", "--out", "o"][..if cmd == "run" { 4 } else { 2 }],
+                dir.path(),
+            );
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(1), "{catchment}: {err}");
+            for e in expected {
+                assert!(err.contains(e), "{cmd}: `{e}` not in: {err}");
+            }
+            assert!(!err.contains("panicked"), "{err}");
+            assert!(!dir.path().join("o").exists(), "nothing written");
+        }
+    }
+    // A service with a single unit needs no catchment rows.
+    let single = "[[unit]]\nid = \"K\"\nservice = \"school\"\ncapacity = 500\n";
+    let dir = network_dir(single, "");
+    let o = kunta(
+        &["run", "s.toml", "--format", "csv", "--out", "o"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c = rows(&dir.path().join("o/capacity.csv"));
+    assert_eq!(c.len(), 4);
+    assert!(c[1..].iter().all(|r| !r[8].is_empty() && r[9].is_empty()));
 }
