@@ -584,15 +584,28 @@ impl Multipliers {
                 *o = z.exp();
             }
         };
-        for t in 0..n {
-            let mut rng = Rng::new(&[spec.seed, t as u64, 0]);
-            path(&mut rng, spec.fertility, &mut m.fert[t * ny..(t + 1) * ny]);
-            path(&mut rng, spec.mortality, &mut m.mort[t * ny..(t + 1) * ny]);
-            for f in 0..nf {
-                let at = (t * nf + f) * ny;
-                path(&mut rng, spec.migration, &mut m.flows[at..at + ny]);
-            }
-        }
+        // Each trajectory from its own stream, so in parallel with the same numbers.
+        let flow_len = (nf * ny).max(1);
+        let mut none = Vec::new();
+        let flows: &mut [f64] = if nf == 0 {
+            none.resize(n, 0.0);
+            &mut none
+        } else {
+            &mut m.flows
+        };
+        m.fert
+            .par_chunks_mut(ny)
+            .zip(m.mort.par_chunks_mut(ny))
+            .zip(flows.par_chunks_mut(flow_len))
+            .enumerate()
+            .for_each(|(t, ((fert, mort), flows))| {
+                let mut rng = Rng::new(&[spec.seed, t as u64, 0]);
+                path(&mut rng, spec.fertility, fert);
+                path(&mut rng, spec.mortality, mort);
+                for f in 0..nf {
+                    path(&mut rng, spec.migration, &mut flows[f * ny..(f + 1) * ny]);
+                }
+            });
         m
     }
 
@@ -645,6 +658,8 @@ struct Ctx<'a> {
     weights: &'a [Weights],
     /// Per service, when only demand is wanted: how its demand cells are summed.
     demand: Vec<Option<DemandPlan<'a>>>,
+    /// The age segments of the services summed as [`Sexes::Level`].
+    level: LevelPlan,
     /// Which resources each service has (floor, groups, hours, teachers, staff).
     has: Vec<[bool; 5]>,
     projected: &'a [usize],
@@ -765,6 +780,89 @@ enum Sexes {
     Male,
     /// Both, with their own weights.
     Both,
+    /// Both, with one weight at every age and row (a constant coverage): the weight
+    /// times the population of the service's ages, summed from age segments shared
+    /// by all such services ([`LevelPlan`]).
+    Level,
+}
+
+/// Age segments shared by the services whose demand is a weight times the
+/// population of their ages ([`Sexes::Level`]): the ages of every such service, cut
+/// at every service's first and last age. Each segment's population (both sexes) is
+/// summed once an area and year, and each service's sum is its segments', so that
+/// services over the same or nested ages (day care, pre-primary and child health;
+/// home care and round-the-clock care) sum each age once.
+#[derive(Debug, Default)]
+struct LevelPlan {
+    /// The segments, `start..end` of ages, ascending.
+    segments: Vec<(usize, usize)>,
+    /// Per service: its segments `first..end`, when it can be `Level`.
+    of: Vec<Option<(usize, usize)>>,
+}
+
+impl LevelPlan {
+    fn new(services: &[ServiceInput<'_>], plans: &[Option<DemandPlan<'_>>]) -> LevelPlan {
+        let ranges: Vec<Option<(usize, usize)>> = services
+            .iter()
+            .zip(plans)
+            .map(|(s, p)| {
+                let p = p.as_ref()?;
+                p.sexes.contains(&Sexes::Level).then(|| {
+                    let lo = usize::from(s.service.ages.0);
+                    (lo, lo + p.ages)
+                })
+            })
+            .collect();
+        let mut cuts: Vec<usize> = ranges
+            .iter()
+            .flatten()
+            .flat_map(|(a, b)| [*a, *b])
+            .collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        let segments: Vec<(usize, usize)> = cuts
+            .windows(2)
+            .map(|w| (w[0], w[1]))
+            .filter(|(a, b)| ranges.iter().flatten().any(|(lo, hi)| lo <= a && b <= hi))
+            .collect();
+        let of = ranges
+            .iter()
+            .map(|r| {
+                r.map(|(lo, hi)| {
+                    let first = segments.iter().position(|s| s.0 == lo).unwrap_or(0);
+                    let end = segments
+                        .iter()
+                        .rposition(|s| s.1 == hi)
+                        .map_or(first, |e| e + 1);
+                    (first, end)
+                })
+            })
+            .collect();
+        LevelPlan { segments, of }
+    }
+}
+
+/// `Σ (a[i] + b[i])` per lane, four running sums.
+#[inline(always)]
+fn sum_pair(a: &[V], b: &[V]) -> V {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [[0.0; LANES]; 4];
+    let (ac, bc) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (aq, bq) in ac.zip(bc) {
+        for j in 0..4 {
+            for l in 0..LANES {
+                acc[j][l] += aq[j][l] + bq[j][l];
+            }
+        }
+    }
+    for (j, (av, bv)) in ar.iter().zip(br).enumerate() {
+        for l in 0..LANES {
+            acc[j][l] += av[l] + bv[l];
+        }
+    }
+    std::array::from_fn(|l| (acc[0][l] + acc[1][l]) + (acc[2][l] + acc[3][l]))
 }
 
 /// How a service's demand cells are summed when only demand is wanted: one cell per
@@ -808,7 +906,11 @@ impl<'w> DemandPlan<'w> {
             .map(|cell| {
                 let (f, m) = cell.split_at(rows * ages);
                 if f.iter().zip(m).all(|(x, y)| x.to_bits() == y.to_bits()) {
-                    Sexes::Alike
+                    if rows == 1 && f.iter().all(|x| x.to_bits() == f[0].to_bits()) {
+                        Sexes::Level
+                    } else {
+                        Sexes::Alike
+                    }
                 } else if m.iter().all(|x| *x == 0.0) {
                     Sexes::Female
                 } else if f.iter().all(|x| *x == 0.0) {
@@ -890,7 +992,7 @@ impl DemandJob<'_> {
         for g in 0..rows {
             let (w0, w1) = (&w0[g * ni..(g + 1) * ni], &w1[g * ni..(g + 1) * ni]);
             let sum = match sexes {
-                Sexes::Alike => dot_pair::<FMA>(w0, c0, c1),
+                Sexes::Alike | Sexes::Level => dot_pair::<FMA>(w0, c0, c1),
                 Sexes::Female => dot_lanes::<FMA>(w0, c0),
                 Sexes::Male => dot_lanes::<FMA>(w1, c1),
                 Sexes::Both => {
@@ -1068,6 +1170,10 @@ pub fn run_aligned(
         .flatten()
         .any(|y| y.flows.iter().any(|f| f.destinations.is_some()));
     let projected: Vec<usize> = (1..ny).filter(|k| r.year_rates[*k].is_some()).collect();
+    let demand: Vec<Option<DemandPlan<'_>>> = weights
+        .iter()
+        .map(|w| (!want.costs).then(|| DemandPlan::new(w)))
+        .collect();
     let ctx = Ctx {
         spec,
         want,
@@ -1098,10 +1204,8 @@ pub fn run_aligned(
         },
         services,
         weights: &weights,
-        demand: weights
-            .iter()
-            .map(|w| (!want.costs).then(|| DemandPlan::new(w)))
-            .collect(),
+        level: LevelPlan::new(services, &demand),
+        demand,
         has: services.iter().map(|s| s.service.resources()).collect(),
         projected: &projected,
         count_sums: r
@@ -1227,21 +1331,29 @@ pub fn run_aligned(
             // Every cell of every block is written, so the buffer is only grown.
             slot.blocks.resize(nb * per_block, 0.0);
         }
-        let block = |(b, chunk): (usize, &mut [f64])| {
+        let block = |state: &mut BlockState, (b, chunk): (usize, &mut [f64])| {
             crate::projection::simd_dispatch(BlockRun {
                 ctx: &ctx,
                 group: g.clone(),
                 t0: b * LANES,
                 lay: &lay,
                 out: chunk,
+                state,
             });
             progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
         };
         let blocks = &mut slot.blocks[..nb * per_block];
         if parallel {
-            blocks.par_chunks_mut(per_block).enumerate().for_each(block);
+            blocks
+                .par_chunks_mut(per_block)
+                .enumerate()
+                .for_each_init(BlockState::default, block);
         } else {
-            blocks.chunks_mut(per_block).enumerate().for_each(block);
+            let state = &mut slot.state;
+            blocks
+                .chunks_mut(per_block)
+                .enumerate()
+                .for_each(|x| block(state, x));
         }
         let blocks = &slot.blocks[..nb * per_block];
         // Per service: the slot's demand and total cost by (year, trajectory), summed
@@ -1588,6 +1700,8 @@ struct Slot {
     units: Vec<(Vec<f64>, Vec<f64>)>,
     /// A tile of cells' values over the trajectories, a row per cell.
     vals: Vec<f64>,
+    /// The state of the blocks run one after another.
+    state: BlockState,
     sel: Selector,
 }
 
@@ -1741,6 +1855,16 @@ struct BlockRun<'c, 'a> {
     t0: usize,
     lay: &'c Layout,
     out: &'c mut [f64],
+    state: &'c mut BlockState,
+}
+
+/// A block's state before and after a year step, by `(area, sex, age)`, kept from
+/// block to block: every cell is written before it is read (the base year is given),
+/// so the buffers are neither zeroed nor allocated again.
+#[derive(Default)]
+struct BlockState {
+    cur: Vec<V>,
+    next: Vec<V>,
 }
 
 impl crate::projection::Kernel for BlockRun<'_, '_> {
@@ -1781,6 +1905,7 @@ fn run_block<const NOISE: bool, const FMA: bool>(run: BlockRun<'_, '_>) {
         t0,
         lay,
         out,
+        state,
     } = run;
     let stride = LANES;
     let (n, ny) = (ctx.n, ctx.years.len());
@@ -1843,8 +1968,9 @@ fn run_block<const NOISE: bool, const FMA: bool>(run: BlockRun<'_, '_>) {
     } else {
         Vec::new()
     };
-    let mut cur: Vec<V> = vec![[0.0; LANES]; ga * 2 * n];
-    let mut next: Vec<V> = cur.clone();
+    state.cur.resize(ga * 2 * n, [0.0; LANES]);
+    state.next.resize(ga * 2 * n, [0.0; LANES]);
+    let (mut cur, mut next) = (&mut state.cur, &mut state.next);
     let nfl = ctx
         .rates
         .iter()
@@ -1893,8 +2019,8 @@ fn run_block<const NOISE: bool, const FMA: bool>(run: BlockRun<'_, '_>) {
                     r,
                     &ly,
                     &group,
-                    &cur,
-                    &mut next,
+                    cur,
+                    next,
                     &mut births,
                     &mut movers,
                     &mut pool,
@@ -1902,10 +2028,11 @@ fn run_block<const NOISE: bool, const FMA: bool>(run: BlockRun<'_, '_>) {
                     &mut mv,
                     &mut rngs,
                 );
-            } else {
-                step_fast::<FMA>(
-                    ctx, k, r, &ly, &group, &cur, &mut next, &mut pool, &mut comp, &mut mv,
-                );
+            } else if step_fast::<FMA>(
+                ctx, k, r, &ly, &group, cur, next, &mut pool, &mut comp, &mut mv,
+            ) {
+                // The step was made in place: `cur` is the new state.
+                std::mem::swap(&mut cur, &mut next);
             }
             if ctx.want.migration {
                 let kp = ctx.projected.iter().position(|p| *p == k).unwrap_or(0);
@@ -1934,10 +2061,10 @@ fn run_block<const NOISE: bool, const FMA: bool>(run: BlockRun<'_, '_>) {
         let state: &[V] = match ctx.align.as_ref().and_then(|al| Some((al, al.slot_of[k]?))) {
             Some((al, j)) => {
                 // `next` is free until the next year: it takes the aligned copy.
-                align_lanes(al, j, k, n, &cur, &mut next, &mut out);
-                &next
+                align_lanes(al, j, k, n, cur, next, &mut out);
+                next
             }
-            None => &cur,
+            None => cur,
         };
         observe::<FMA>(ctx, &group, &jobs, k, state, &mut out);
     }
@@ -2038,10 +2165,35 @@ fn observe<const FMA: bool>(
         return;
     }
     if !jobs.is_empty() {
-        // Demand alone.
-        for job in jobs {
-            let state = &cur[job.state..job.state + 2 * n];
-            job.sums::<FMA>(k, n, state, out.services[job.service]);
+        // Demand alone: each area's jobs in turn, after its segments' sums.
+        let lv = &ctx.level;
+        let mut seg = [[0.0; LANES]; 16];
+        for area_jobs in jobs.chunks(jobs.len() / ga) {
+            let state = &cur[area_jobs[0].state..area_jobs[0].state + 2 * n];
+            let (f, m) = state.split_at(n);
+            let ns = lv.segments.len().min(seg.len());
+            for (o, &(a, b)) in seg.iter_mut().zip(&lv.segments[..ns]) {
+                *o = sum_pair(&f[a..b], &m[a..b]);
+            }
+            for job in area_jobs {
+                match lv.of[job.service].filter(|(_, e)| *e <= ns) {
+                    Some((first, end)) if job.sexes[k] == Sexes::Level => {
+                        let mut sum = [0.0; LANES];
+                        for v in &seg[first..end] {
+                            for l in 0..LANES {
+                                sum[l] += v[l];
+                            }
+                        }
+                        let c = job.w[k * 2 * job.ages];
+                        let at = (job.first + k) * LANES;
+                        let dst = &mut out.services[job.service][at..at + LANES];
+                        for l in 0..LANES {
+                            dst[l] = c * sum[l];
+                        }
+                    }
+                    _ => job.sums::<FMA>(k, n, state, out.services[job.service]),
+                }
+            }
         }
         return;
     }
@@ -2447,6 +2599,53 @@ impl<const NR: usize, const NC: usize> FastFlows<'_, NR, NC> {
         (open, born)
     }
 
+    /// [`Self::pass`] without sums, in place: `p` becomes the survivors, one age up,
+    /// the oldest first, so that a block's state is one buffer, not two (it stays in
+    /// the L1 cache with the rates and the outputs). The open group's and the
+    /// newborns' survivors are returned, not placed.
+    #[inline(always)]
+    fn pass_in_place<const CLAMP: bool, const FMA: bool>(
+        &self,
+        p: &mut [V],
+        q: &[f64],
+        qfm: &V,
+        newborn: &V,
+    ) -> (V, V) {
+        let n = p.len();
+        let q = &q[..=n];
+        let rates: [&[f64]; NR] = std::array::from_fn(|j| &self.rates[j][..=n]);
+        let counts: [&[f64]; NC] = std::array::from_fn(|j| &self.counts[j][..=n]);
+        let mul = (self.rm, self.cm);
+        let mut sums = [[0.0; LANES]; 3];
+        let open = Self::cell::<false, CLAMP, true, FMA>(
+            &mul,
+            &rates,
+            &counts,
+            q,
+            qfm,
+            n - 1,
+            &p[n - 1],
+            &mut sums,
+        );
+        {
+            let m = n - 1;
+            let qm = &q[..m];
+            let rm: [&[f64]; NR] = std::array::from_fn(|j| &rates[j][..m]);
+            let cm: [&[f64]; NC] = std::array::from_fn(|j| &counts[j][..m]);
+            let p = &mut p[..n];
+            for i in (0..m).rev() {
+                p[i + 1] = Self::cell::<false, CLAMP, true, FMA>(
+                    &mul, &rm, &cm, qm, qfm, i, &p[i], &mut sums,
+                );
+                std::hint::black_box(());
+            }
+        }
+        let born = Self::cell::<false, CLAMP, false, FMA>(
+            &mul, &rates, &counts, q, qfm, n, newborn, &mut sums,
+        );
+        (open, born)
+    }
+
     /// One index: `v = p − d + Σ counts − Σ rates · p` per lane, kept at 0 or more
     /// (`DIE`: with deaths `d`; the newborns' are taken off before).
     #[allow(clippy::too_many_arguments)]
@@ -2551,12 +2750,12 @@ fn step_fast<const FMA: bool>(
     r: &YearRates,
     ly: &LaneYear,
     group: &std::ops::Range<usize>,
-    cur: &[V],
+    cur: &mut [V],
     next: &mut [V],
     pool: &mut Vec<V>,
     comp: &mut [[V; 5]],
     mv: &mut [V],
-) {
+) -> bool {
     let (n, w, nf, zero) = (ctx.n, ctx.n + 1, ctx.nf, [0.0; LANES]);
     let qfm = death_factors(r, ly);
     let plan = ctx.plans[k].as_ref().expect("a projected year has a plan");
@@ -2569,6 +2768,59 @@ fn step_fast<const FMA: bool>(
             qfm_max = qfm_max.max(qfm[l]);
         }
         let comp_on = ctx.sums_wanted();
+        if !comp_on {
+            // In place: every area's next state from its own alone.
+            for (al, a) in group.clone().enumerate() {
+                let b = births_fast::<FMA>(r, fl, plan, ly, cur, n, al, a);
+                for s in 0..2 {
+                    let q = &fl.q.lane(a, s)[..w];
+                    let (born, bd) = newborns(r, q[n], &qfm, s, &b);
+                    let q_row = if r.q.dim().0 == 1 { 0 } else { a };
+                    let clamp = plan.qmax[q_row * 2 + s] * qfm_max > 1.0;
+                    let p = &mut cur[(al * 2 + s) * n..(al * 2 + s + 1) * n];
+                    let mut newborn = zero;
+                    for l in 0..LANES {
+                        newborn[l] = born[l] - bd[l];
+                    }
+                    macro_rules! go {
+                        ($nr:literal, $nc:literal) => {{
+                            let flows = FastFlows::<$nr, $nc> {
+                                rates: std::array::from_fn(|j| {
+                                    &fl.flows[plan.rates[j]].lane(a, s)[..w]
+                                }),
+                                rm: std::array::from_fn(|j| ly.mm[plan.rates[j]]),
+                                counts: std::array::from_fn(|j| {
+                                    &fl.flows[plan.counts[j].0].lane(a, s)[..w]
+                                }),
+                                cm: std::array::from_fn(|j| {
+                                    let (f, inward) = plan.counts[j];
+                                    let sign = if inward { 1.0 } else { -1.0 };
+                                    ly.mm[f].map(|m| sign * m)
+                                }),
+                            };
+                            if clamp {
+                                flows.pass_in_place::<true, FMA>(p, q, &qfm, &newborn)
+                            } else {
+                                flows.pass_in_place::<false, FMA>(p, q, &qfm, &newborn)
+                            }
+                        }};
+                    }
+                    let (open, x0) = match (plan.rates.len(), plan.counts.len()) {
+                        (0, 0) => go!(0, 0),
+                        (0, 1) => go!(0, 1),
+                        (0, _) => go!(0, 2),
+                        (1, 0) => go!(1, 0),
+                        (1, 1) => go!(1, 1),
+                        (1, _) => go!(1, 2),
+                        (_, 0) => go!(2, 0),
+                        (_, 1) => go!(2, 1),
+                        (_, _) => go!(2, 2),
+                    };
+                    place_ends(p, &x0, &open);
+                }
+            }
+            return true;
+        }
         for (al, a) in group.clone().enumerate() {
             let b = births_fast::<FMA>(r, fl, plan, ly, cur, n, al, a);
             let q_row = if r.q.dim().0 == 1 { 0 } else { a };
@@ -2643,7 +2895,7 @@ fn step_fast<const FMA: bool>(
                 }
             }
         }
-        return;
+        return false;
     }
     // Other shapes: compiled apart, so that the common pass stays small.
     crate::projection::simd_dispatch(GeneralStep {
@@ -2658,6 +2910,7 @@ fn step_fast<const FMA: bool>(
         comp,
         mv,
     });
+    false
 }
 
 /// The general year step ([`step_general`]) as a kernel of its own.

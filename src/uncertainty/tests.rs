@@ -360,6 +360,21 @@ fn demand_services(areas: &[String]) -> Vec<Service> {
             coverage: Value::Constant(0.3),
             ..Service::new("women", (15, 20))
         },
+        // A constant coverage over ages around the school's: summed from segments
+        // shared with it.
+        Service {
+            coverage: Value::Constant(0.6),
+            ..Service::new("around", (5, 12))
+        },
+        // Fixed shares, coverage by age: one row, summed age by age.
+        Service {
+            segments: vec![
+                by_age("a", Value::Constant(0.25)),
+                by_age("b", Value::Constant(0.75)),
+            ],
+            coverage: table(&|_, x| 0.5 + 0.02 * f64::from(x)),
+            ..Service::new("split_by_age", (5, 14))
+        },
         Service {
             coverage: by_area(&|a, s| {
                 let by_sex = if s == Sex::Female { 0.5 } else { 0.7 };
@@ -389,13 +404,25 @@ fn without_spreads_demand_alone_is_the_deterministic_demand() {
     assert_eq!(
         ways,
         [
-            (true, true, vec![Sexes::Alike]),
+            (true, true, vec![Sexes::Level]),
             (false, true, vec![Sexes::Alike]),
             (true, true, vec![Sexes::Female]),
+            (true, true, vec![Sexes::Level]),
+            (true, true, vec![Sexes::Alike]),
             (true, false, vec![Sexes::Both]),
         ]
     );
     let inputs: Vec<ServiceInput<'_>> = svcs.iter().map(input).collect();
+    // The two constant coverages share their ages' sums: ages 7–9 once for both.
+    let weights: Vec<Weights> = svcs
+        .iter()
+        .map(|sv| Weights::new(sv, 3, &det.years, usize::from(NX) - 1).unwrap())
+        .collect();
+    let plans: Vec<_> = weights.iter().map(|w| Some(DemandPlan::new(w))).collect();
+    let level = LevelPlan::new(&inputs, &plans);
+    assert_eq!(level.segments, [(5, 7), (7, 10), (10, 13)]);
+    assert_eq!(level.of[0], Some((1, 2)));
+    assert_eq!(level.of[3], Some((0, 3)));
     // Areas run one by one, and as one group (a closed internal system).
     for closed in [false, true] {
         let (pop, inp) = setup(closed, 50.0);
