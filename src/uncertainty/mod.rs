@@ -660,6 +660,9 @@ struct Ctx<'a> {
     demand: Vec<Option<DemandPlan<'a>>>,
     /// The age segments of the services summed as [`Sexes::Level`].
     level: LevelPlan,
+    /// Per service: `(j, r)` when its demand is `r` times service `j`'s in every
+    /// area, year and trajectory (see [`aliases`]); it then has no cells of its own.
+    alias: Vec<Option<(usize, f64)>>,
     /// Which resources each service has (floor, groups, hours, teachers, staff).
     has: Vec<[bool; 5]>,
     projected: &'a [usize],
@@ -842,6 +845,53 @@ impl LevelPlan {
     }
 }
 
+/// For each service summed as [`Sexes::Level`] in every area and year: an earlier
+/// such service over the same ages, with the same area rows, whose weight is a fixed
+/// multiple `r` of its own in every area and year (home care and round-the-clock care
+/// of the over-75s with constant coverages). The service's demand is then `r` times
+/// that service's in every trajectory, so its quantiles are `r` times that service's
+/// (`r ≥ 0` keeps them in order) and it is neither summed nor summarised again.
+fn aliases(
+    services: &[ServiceInput<'_>],
+    plans: &[Option<DemandPlan<'_>>],
+) -> Vec<Option<(usize, f64)>> {
+    // The weight of a Level plan in each (area row, year).
+    let level = |p: &DemandPlan<'_>| -> Option<Vec<f64>> {
+        p.sexes.iter().all(|s| *s == Sexes::Level).then(|| {
+            p.w.chunks_exact(2 * p.rows * p.ages)
+                .map(|c| c[0])
+                .collect()
+        })
+    };
+    let levels: Vec<Option<Vec<f64>>> = plans.iter().map(|p| p.as_ref().and_then(level)).collect();
+    let mut out: Vec<Option<(usize, f64)>> = vec![None; services.len()];
+    for j in 0..services.len() {
+        let (Some(wj), Some(pj)) = (&levels[j], &plans[j]) else {
+            continue;
+        };
+        out[j] = (0..j).filter(|i| out[*i].is_none()).find_map(|i| {
+            let (wi, pi) = (levels[i].as_ref()?, plans[i].as_ref()?);
+            let same = services[i].service.ages.0 == services[j].service.ages.0
+                && pi.ages == pj.ages
+                && wi.len() == wj.len();
+            if !same
+                || wi
+                    .iter()
+                    .any(|w| w.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater))
+            {
+                return None;
+            }
+            let r = wj[0] / wi[0];
+            let fits = wi
+                .iter()
+                .zip(wj)
+                .all(|(a, b)| (r * a - b).abs() <= 1e-14 * b.abs());
+            (r >= 0.0 && r.is_finite() && fits).then_some((i, r))
+        });
+    }
+    out
+}
+
 /// `Σ (a[i] + b[i])` per lane, four running sums.
 #[inline(always)]
 fn sum_pair(a: &[V], b: &[V]) -> V {
@@ -1008,6 +1058,9 @@ impl DemandJob<'_> {
 
 impl Ctx<'_> {
     fn service_cells(&self, i: usize, ga: usize) -> usize {
+        if self.alias[i].is_some() {
+            return 0;
+        }
         let ny = self.years.len();
         let ng = self.services[i].service.segments.len();
         let nr = self.has[i].iter().filter(|h| **h).count();
@@ -1205,6 +1258,7 @@ pub fn run_aligned(
         services,
         weights: &weights,
         level: LevelPlan::new(services, &demand),
+        alias: aliases(services, &demand),
         demand,
         has: services.iter().map(|s| s.service.resources()).collect(),
         projected: &projected,
@@ -1377,6 +1431,10 @@ pub fn run_aligned(
                     });
                 }
             };
+            if tot_d && ctx.alias[i].is_some() {
+                // Its totals are its source's times the ratio, at the end.
+                continue;
+            }
             if tot_d {
                 // Zero when the slot is new; the groups' cells add to it.
                 d.resize(ny * nt, 0.0);
@@ -1406,7 +1464,9 @@ pub fn run_aligned(
                 continue;
             }
             let ng = s.service.segments.len();
-            let (off, per) = (lay.services[i], ga * ny);
+            // An aliased service's demand is read from its source's cells.
+            let (src, ratio) = ctx.alias[i].unwrap_or((i, 1.0));
+            let (off, per) = (lay.services[src], ga * ny);
             let plan = ctx.demand[i].as_ref();
             let rows = plan.map_or(ng, |p| p.rows);
             let split = plan.filter(|p| p.shares.is_some());
@@ -1432,6 +1492,7 @@ pub fn run_aligned(
                             scale,
                         });
                     };
+                    let share = share * ratio;
                     for k in 0..ny {
                         match split {
                             Some(p) => {
@@ -1564,8 +1625,25 @@ pub fn run_aligned(
                     let ng = services[i].service.segments.len();
                     let nres = s.resources.len();
                     let per = ga * ny;
-                    let cells = ctx.service_cells(i, ga);
                     let plan = ctx.demand[i].as_ref();
+                    if let (Some((src, ratio)), Some(plan)) = (ctx.alias[i], plan) {
+                        // Its source's one row of demand `(area, year)`, times the
+                        // ratio (and the segments' shares).
+                        for (c, p) in packed(lay.services[src], per).enumerate() {
+                            let cell = (g.start + c / ny) * ny + c % ny;
+                            match plan.shares_at(g.start + c / ny, c % ny) {
+                                Some(sh) => {
+                                    for (seg, share) in sh.iter().enumerate() {
+                                        let at = seg * na * ny + cell;
+                                        set_scaled(&mut s.demand, at, p, ratio * share);
+                                    }
+                                }
+                                None => set_scaled(&mut s.demand, cell, p, ratio),
+                            }
+                        }
+                        continue;
+                    }
+                    let cells = ctx.service_cells(i, ga);
                     for (c, p) in packed(lay.services[i], cells).enumerate() {
                         // Cells: demand (g, a, k), resources (r, a, k), costs (c, a, k);
                         // or a split service's one row of demand (a, k).
@@ -1607,6 +1685,15 @@ pub fn run_aligned(
         }
         sm
     };
+    // An aliased service's totals are its source's times the ratio.
+    if tot_d {
+        for (i, a) in ctx.alias.iter().enumerate() {
+            if let Some((src, ratio)) = *a {
+                let d: Vec<f64> = totals[src].0.iter().map(|v| ratio * v).collect();
+                totals[i].0 = d;
+            }
+        }
+    }
     // The units' sums, added in slot order, then summarised.
     for (i, s) in services.iter().enumerate() {
         for (j, u) in s.units.iter().enumerate() {
@@ -1960,6 +2047,7 @@ fn run_block<const NOISE: bool, const FMA: bool>(run: BlockRun<'_, '_>) {
                     .iter()
                     .zip(ctx.demand.iter().flatten())
                     .enumerate()
+                    .filter(|(i, _)| ctx.alias[*i].is_none())
                     .map(move |(i, (s, plan))| {
                         DemandJob::new(plan, i, a, al, ga, s.service.ages.0, n, ny)
                     })

@@ -366,6 +366,15 @@ fn demand_services(areas: &[String]) -> Vec<Service> {
             coverage: Value::Constant(0.6),
             ..Service::new("around", (5, 12))
         },
+        // Half of `around` everywhere: its demand is read from around's, times 0.5.
+        Service {
+            segments: vec![
+                by_age("x", Value::Constant(0.4)),
+                by_age("y", Value::Constant(0.6)),
+            ],
+            coverage: Value::Constant(0.3),
+            ..Service::new("half_around", (5, 12))
+        },
         // Fixed shares, coverage by age: one row, summed age by age.
         Service {
             segments: vec![
@@ -408,6 +417,7 @@ fn without_spreads_demand_alone_is_the_deterministic_demand() {
             (false, true, vec![Sexes::Alike]),
             (true, true, vec![Sexes::Female]),
             (true, true, vec![Sexes::Level]),
+            (true, true, vec![Sexes::Level]),
             (true, true, vec![Sexes::Alike]),
             (true, false, vec![Sexes::Both]),
         ]
@@ -423,6 +433,9 @@ fn without_spreads_demand_alone_is_the_deterministic_demand() {
     assert_eq!(level.segments, [(5, 7), (7, 10), (10, 13)]);
     assert_eq!(level.of[0], Some((1, 2)));
     assert_eq!(level.of[3], Some((0, 3)));
+    let alias = aliases(&inputs, &plans);
+    assert_eq!(alias[4], Some((3, 0.5)));
+    assert!(alias.iter().enumerate().all(|(i, a)| i == 4 || a.is_none()));
     // Areas run one by one, and as one group (a closed internal system).
     for closed in [false, true] {
         let (pop, inp) = setup(closed, 50.0);
