@@ -2856,59 +2856,6 @@ fn step_fast<const FMA: bool>(
             qfm_max = qfm_max.max(qfm[l]);
         }
         let comp_on = ctx.sums_wanted();
-        if !comp_on {
-            // In place: every area's next state from its own alone.
-            for (al, a) in group.clone().enumerate() {
-                let b = births_fast::<FMA>(r, fl, plan, ly, cur, n, al, a);
-                for s in 0..2 {
-                    let q = &fl.q.lane(a, s)[..w];
-                    let (born, bd) = newborns(r, q[n], &qfm, s, &b);
-                    let q_row = if r.q.dim().0 == 1 { 0 } else { a };
-                    let clamp = plan.qmax[q_row * 2 + s] * qfm_max > 1.0;
-                    let p = &mut cur[(al * 2 + s) * n..(al * 2 + s + 1) * n];
-                    let mut newborn = zero;
-                    for l in 0..LANES {
-                        newborn[l] = born[l] - bd[l];
-                    }
-                    macro_rules! go {
-                        ($nr:literal, $nc:literal) => {{
-                            let flows = FastFlows::<$nr, $nc> {
-                                rates: std::array::from_fn(|j| {
-                                    &fl.flows[plan.rates[j]].lane(a, s)[..w]
-                                }),
-                                rm: std::array::from_fn(|j| ly.mm[plan.rates[j]]),
-                                counts: std::array::from_fn(|j| {
-                                    &fl.flows[plan.counts[j].0].lane(a, s)[..w]
-                                }),
-                                cm: std::array::from_fn(|j| {
-                                    let (f, inward) = plan.counts[j];
-                                    let sign = if inward { 1.0 } else { -1.0 };
-                                    ly.mm[f].map(|m| sign * m)
-                                }),
-                            };
-                            if clamp {
-                                flows.pass_in_place::<true, FMA>(p, q, &qfm, &newborn)
-                            } else {
-                                flows.pass_in_place::<false, FMA>(p, q, &qfm, &newborn)
-                            }
-                        }};
-                    }
-                    let (open, x0) = match (plan.rates.len(), plan.counts.len()) {
-                        (0, 0) => go!(0, 0),
-                        (0, 1) => go!(0, 1),
-                        (0, _) => go!(0, 2),
-                        (1, 0) => go!(1, 0),
-                        (1, 1) => go!(1, 1),
-                        (1, _) => go!(1, 2),
-                        (_, 0) => go!(2, 0),
-                        (_, 1) => go!(2, 1),
-                        (_, _) => go!(2, 2),
-                    };
-                    place_ends(p, &x0, &open);
-                }
-            }
-            return true;
-        }
         for (al, a) in group.clone().enumerate() {
             let b = births_fast::<FMA>(r, fl, plan, ly, cur, n, al, a);
             let q_row = if r.q.dim().0 == 1 { 0 } else { a };
@@ -2918,7 +2865,6 @@ fn step_fast<const FMA: bool>(
                 // Deaths need no cap at the population when no lane's risk reaches 1.
                 let clamp = plan.qmax[q_row * 2 + s] * qfm_max > 1.0;
                 let cells = (al * 2 + s) * n..(al * 2 + s + 1) * n;
-                let (p, out) = (&cur[cells.clone()], &mut next[cells]);
                 let mut newborn = zero;
                 for l in 0..LANES {
                     newborn[l] = born[l] - bd[l];
@@ -2940,7 +2886,25 @@ fn step_fast<const FMA: bool>(
                                 ly.mm[f].map(|m| sign * m)
                             }),
                         };
-                        flows.run::<FMA>(comp_on, clamp, p, q, &qfm, &newborn, out, &mut sums)
+                        if comp_on {
+                            let (p, out) = (&cur[cells.clone()], &mut next[cells.clone()]);
+                            flows.run::<FMA>(true, clamp, p, q, &qfm, &newborn, out, &mut sums)
+                        } else if clamp {
+                            // In place: every area's next state from its own alone.
+                            flows.pass_in_place::<true, FMA>(
+                                &mut cur[cells.clone()],
+                                q,
+                                &qfm,
+                                &newborn,
+                            )
+                        } else {
+                            flows.pass_in_place::<false, FMA>(
+                                &mut cur[cells.clone()],
+                                q,
+                                &qfm,
+                                &newborn,
+                            )
+                        }
                     }};
                 }
                 let (open, x0) = match (plan.rates.len(), plan.counts.len()) {
@@ -2954,36 +2918,40 @@ fn step_fast<const FMA: bool>(
                     (_, 1) => go!(2, 1),
                     (_, _) => go!(2, 2),
                 };
-                place_ends(out, &x0, &open);
-                if comp_on {
-                    let (mut count_in, mut count_out) = (zero, zero);
-                    for &(f, inward) in &plan.counts {
-                        let m = count_movers(ctx, k, r, ly, f, a, s);
-                        let dst = if inward {
-                            &mut count_in
-                        } else {
-                            &mut count_out
-                        };
-                        for l in 0..LANES {
-                            dst[l] += m[l];
-                        }
-                    }
-                    let c = &mut comp[al * 2 + s];
-                    c[0] = born;
+                if !comp_on {
+                    place_ends(&mut cur[cells], &x0, &open);
+                    continue;
+                }
+                place_ends(&mut next[cells.clone()], &x0, &open);
+                let p = &cur[cells];
+                let (mut count_in, mut count_out) = (zero, zero);
+                for &(f, inward) in &plan.counts {
+                    let m = count_movers(ctx, k, r, ly, f, a, s);
+                    let dst = if inward {
+                        &mut count_in
+                    } else {
+                        &mut count_out
+                    };
                     for l in 0..LANES {
-                        c[1][l] = sums[0][l] + bd[l];
-                        c[2][l] = count_in[l];
-                        c[3][l] = count_out[l] + sums[1][l];
+                        dst[l] += m[l];
                     }
-                    c[4] = sums[2];
-                    if ctx.want.migration {
-                        let at = (al * 2 + s) * nf * 2;
-                        flow_movers(ctx, k, r, ly, a, s, p, &newborn, &[], &mut mv[at..]);
-                    }
+                }
+                let c = &mut comp[al * 2 + s];
+                c[0] = born;
+                for l in 0..LANES {
+                    c[1][l] = sums[0][l] + bd[l];
+                    c[2][l] = count_in[l];
+                    c[3][l] = count_out[l] + sums[1][l];
+                }
+                c[4] = sums[2];
+                if ctx.want.migration {
+                    let at = (al * 2 + s) * nf * 2;
+                    flow_movers(ctx, k, r, ly, a, s, p, &newborn, &[], &mut mv[at..]);
                 }
             }
         }
-        return false;
+        // Without sums the step was made in place.
+        return !comp_on;
     }
     // Other shapes: compiled apart, so that the common pass stays small.
     crate::projection::simd_dispatch(GeneralStep {
