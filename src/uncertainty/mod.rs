@@ -468,7 +468,8 @@ pub struct ServiceSummary {
     pub total_cost: Summary,
     /// Present value of the total cost (one cell), when costs are asked for.
     pub present_value: Summary,
-    /// Per unit of [`ServiceInput::units`], in that order.
+    /// Per unit of [`ServiceInput::units`], in that order (empty when neither demand
+    /// nor costs are asked for).
     pub units: Vec<UnitSummary>,
 }
 
@@ -1694,8 +1695,11 @@ pub fn run_aligned(
             }
         }
     }
-    // The units' sums, added in slot order, then summarised.
+    // The units' sums, added in slot order, then summarised (when the services are).
     for (i, s) in services.iter().enumerate() {
+        if !ctx.services_wanted() {
+            break;
+        }
         for (j, u) in s.units.iter().enumerate() {
             let at = unit_base[i] + j;
             let mut d = vec![0.0; ny * nt];
