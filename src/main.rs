@@ -406,9 +406,11 @@ fn units_text(summary: &serde_json::Value) -> String {
     for v in list {
         let text =
             |k: &str, w: usize| -> String { v[k].as_str().unwrap_or("").chars().take(w).collect() };
-        let util = v["utilisation_last"]
-            .as_f64()
-            .map_or_else(|| "closed".to_string(), |u| format!("{:.0} %", 100.0 * u));
+        // No utilisation: the unit has no places that year (closed, or none given).
+        let util = v["utilisation_last"].as_f64().map_or_else(
+            || "no places".to_string(),
+            |u| format!("{:.0} %", 100.0 * u),
+        );
         let first = v["first_shortage_year"]
             .as_i64()
             .map_or_else(|| "–".to_string(), |y| y.to_string());

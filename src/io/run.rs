@@ -390,7 +390,13 @@ fn capacity_quantiles(
     let mut p_shortage = Vec::new();
     let mut keep = Vec::new();
     let value = |v: f64| (!v.is_nan()).then_some(v);
-    for sm in by_unit.iter().flatten() {
+    for sm in &by_unit {
+        // A unit without summaries (none are made when no demand is summed) has no
+        // rows.
+        let Some(sm) = sm else {
+            keep.extend(std::iter::repeat_n(false, ny * k));
+            continue;
+        };
         for y in 0..ny {
             let rows = [
                 Some(&sm.demand),

@@ -365,6 +365,13 @@ fn load_network(l: &mut Loader<'_>, file: &ScenarioFile, pop: &Population) -> Op
     let mut has_rows = vec![false; file.service.len()];
     let mut ok = true;
     let mut source = String::new();
+    // Per (service, area): the lines of its rows, and whether a row of it was refused
+    // (its sum is then not checked; the row is reported instead). An area with a row
+    // of an unknown unit is left unchecked for every service.
+    let mut lines: std::collections::HashMap<(usize, usize), Vec<String>> =
+        std::collections::HashMap::new();
+    let mut refused: std::collections::HashSet<(usize, usize)> = std::collections::HashSet::new();
+    let mut unchecked_areas: std::collections::HashSet<usize> = std::collections::HashSet::new();
     if let Some(c) = &file.catchment {
         let t = l.table(&c.file, Some("share"))?;
         source.clone_from(&t.source);
@@ -374,9 +381,21 @@ fn load_network(l: &mut Loader<'_>, file: &ScenarioFile, pop: &Population) -> Op
                 .find(|c| c.name.trim().eq_ignore_ascii_case(name))
         };
         let (Some(area_col), Some(unit_col)) = (column("area"), column("unit")) else {
+            let found: Vec<String> = t
+                .columns
+                .iter()
+                .map(|c| format!("`{}`", c.name))
+                .chain(std::iter::once(format!("`{}`", t.value_name)))
+                .collect();
+            let missing: Vec<&str> = ["area", "unit"]
+                .into_iter()
+                .filter(|n| column(n).is_none())
+                .collect();
             l.problem(format!(
-                "{}: the catchment table needs the columns `area`, `unit` and `share`",
-                t.source
+                "{}: the catchment table has no `{}` column (it has {}); it needs `area, unit, share`",
+                t.source,
+                missing.join("` or `"),
+                found.join(", ")
             ));
             return None;
         };
@@ -402,8 +421,11 @@ fn load_network(l: &mut Loader<'_>, file: &ScenarioFile, pop: &Population) -> Op
             let Some(u) = units.iter().position(|x| x.id == unit) else {
                 l.problem(at("no [[unit]] has this id".into(), &unit_col.name, unit));
                 ok = false;
+                unchecked_areas.insert(a.0);
                 continue;
             };
+            let key = (units[u].service, a.0);
+            lines.entry(key).or_default().push(t.place(row).to_string());
             let share = match t.values[row] {
                 Some(v) if (0.0..=1.0).contains(&v) => v,
                 v => {
@@ -413,6 +435,7 @@ fn load_network(l: &mut Loader<'_>, file: &ScenarioFile, pop: &Population) -> Op
                         &v.map_or_else(|| "(missing)".into(), |v| v.to_string()),
                     ));
                     ok = false;
+                    refused.insert(key);
                     continue;
                 }
             };
@@ -424,6 +447,7 @@ fn load_network(l: &mut Loader<'_>, file: &ScenarioFile, pop: &Population) -> Op
                     t.place(first)
                 ));
                 ok = false;
+                refused.insert(key);
             }
             shares[u][a.0] = share;
             if let Some(h) = has_rows.get_mut(units[u].service) {
@@ -453,23 +477,47 @@ fn load_network(l: &mut Loader<'_>, file: &ScenarioFile, pop: &Population) -> Op
                 );
                 ok = false;
             }
-            (_, true) if ok => {
+            (_, true) => {
                 for (a, code) in pop.areas().iter().enumerate() {
+                    if refused.contains(&(s, a)) || unchecked_areas.contains(&a) {
+                        continue;
+                    }
                     let sum: f64 = of.iter().map(|u| shares[*u][a]).sum();
                     if (sum - 1.0).abs() > crate::network::SUM_TOLERANCE {
-                        l.problem(format!(
-                            "{source}: area `{code}`: the shares of service `{}`'s units sum to {sum}; they must sum to 1",
-                            sv.id
-                        ));
+                        l.problem(match lines.get(&(s, a)) {
+                            Some(at) => format!(
+                                "{source}: {}, column `share`: area `{code}`'s shares of service `{}`'s units sum to {sum}; they must sum to 1",
+                                at.join(", "),
+                                sv.id
+                            ),
+                            None => format!(
+                                "{source}: area `{code}` has no row for service `{}`'s units; its shares must sum to 1",
+                                sv.id
+                            ),
+                        });
                         ok = false;
                     }
                 }
             }
-            _ => {}
         }
     }
     if !ok {
         return None;
+    }
+    // A unit outside its opening years that its catchment still sends demand to:
+    // that demand is all shortage.
+    let years = file.scenario.base_year..=file.scenario.end_year;
+    for (u, unit) in units.iter().enumerate() {
+        let shut: Vec<i32> = years.clone().filter(|y| !unit.is_open(*y)).collect();
+        if let (Some(first), Some(last)) = (shut.first(), shut.last()) {
+            if shares[u].iter().any(|s| *s > 0.0) {
+                l.notes.push(format!(
+                    "unit `{}` is not open in {} of the years {first}–{last}, but its catchment still sends it demand: that demand counts as shortage there (change the catchment for those years to move it)",
+                    unit.id,
+                    shut.len()
+                ));
+            }
+        }
     }
     match Network::new(units, shares, na) {
         Ok(n) => Some(n),

@@ -988,6 +988,12 @@ fn units_compare_their_catchments_demand_with_their_places() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("P(shortage 2026)"));
+    // K2 closes after 2025 but its catchment still sends it pupils: the user is told.
+    assert!(
+        stderr(&o).contains("unit `K2` is not open in 1 of the years 2026–2026"),
+        "{}",
+        stderr(&o)
+    );
     let q = rows(&dir.path().join("q/capacity_quantiles.csv"));
     assert_eq!(
         q[0],
@@ -1022,11 +1028,30 @@ fn units_compare_their_catchments_demand_with_their_places() {
 
 #[test]
 fn bad_networks_name_the_file_row_and_value() {
-    let cases: [(&str, &str, &[&str]); 8] = [
+    let cases: [(&str, &str, &[&str]); 10] = [
         (
             NETWORK,
             "area,unit,share\nA,K1,1\nB,K1,0.5\nB,K2,0.4\n",
-            &["catchment.csv", "area `B`", "school", "0.9", "sum to 1"],
+            &[
+                "catchment.csv",
+                "line 3, line 4",
+                "column `share`",
+                "area `B`",
+                "school",
+                "0.9",
+                "sum to 1",
+            ],
+        ),
+        (
+            // A refused row and a bad sum elsewhere: both reported.
+            NETWORK,
+            "area,unit,share\nA,K1,-1\nB,K1,0.5\nB,K2,0.4\n",
+            &["line 2", "-1", "area `B`", "0.9"],
+        ),
+        (
+            NETWORK,
+            "area,school,share\nA,K1,1\n",
+            &["catchment.csv", "no `unit` column", "`school`"],
         ),
         (
             NETWORK,
