@@ -316,16 +316,7 @@ pub fn run_uncertainty(
             capacity_quantiles(l, net, &out.projection, &mc, &names),
         ));
         if let Some(list) = out.summary["units"].as_array_mut() {
-            let units = mc.services.iter().flat_map(|s| &s.units);
-            // The units' summaries come service by service; the summary's units are in
-            // the scenario's order.
-            let mut by_unit: Vec<Option<&crate::uncertainty::UnitSummary>> =
-                vec![None; net.units().len()];
-            let order = (0..mc.services.len()).flat_map(|i| net.units_of(i));
-            for (u, sm) in order.zip(units) {
-                by_unit[u] = Some(sm);
-            }
-            for (entry, sm) in list.iter_mut().zip(by_unit) {
+            for (entry, sm) in list.iter_mut().zip(unit_summaries_in_order(net, &mc)) {
                 let Some(sm) = sm else { continue };
                 entry["p_shortage_last"] = serde_json::json!(sm.p_shortage[ny - 1]);
                 entry["first_year_p_shortage_half"] = serde_json::json!(mc
@@ -365,6 +356,20 @@ pub fn run_uncertainty(
     Ok(())
 }
 
+/// Each unit's Monte Carlo summaries in the scenario's order of units (they come
+/// service by service); `None` for a unit without any.
+fn unit_summaries_in_order<'m>(
+    net: &crate::network::Network,
+    mc: &'m crate::uncertainty::McResult,
+) -> Vec<Option<&'m crate::uncertainty::UnitSummary>> {
+    let mut by_unit = vec![None; net.units().len()];
+    let order = (0..mc.services.len()).flat_map(|i| net.units_of(i));
+    for (u, sm) in order.zip(mc.services.iter().flat_map(|s| &s.units)) {
+        by_unit[u] = Some(sm);
+    }
+    by_unit
+}
+
 /// The `capacity_quantiles` table: the capacity table's keys `scenario, unit,
 /// service, year`, then `quantity` (demand, utilisation, shortage, and
 /// floor_area_need_m2 where the service has a floor area), the mean and quantiles of
@@ -379,11 +384,7 @@ fn capacity_quantiles(
 ) -> Frame {
     const QUANTITIES: [&str; 4] = ["demand", "utilisation", "shortage", "floor_area_need_m2"];
     let ny = p.years.len();
-    let mut by_unit: Vec<Option<&crate::uncertainty::UnitSummary>> = vec![None; net.units().len()];
-    let order = (0..mc.services.len()).flat_map(|i| net.units_of(i));
-    for (u, sm) in order.zip(mc.services.iter().flat_map(|s| &s.units)) {
-        by_unit[u] = Some(sm);
-    }
+    let by_unit = unit_summaries_in_order(net, mc);
     let k = QUANTITIES.len();
     let mut keys = capacity_keys(l, net, p, k);
     let mut stats: Vec<Vec<Option<f64>>> = vec![Vec::new(); names.len()];

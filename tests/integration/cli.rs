@@ -707,6 +707,25 @@ fn demand_resources_and_costs_from_a_published_forecast() {
     assert!((s["present_value_eur"].as_f64().unwrap() - pv).abs() < 1e-6 * pv);
 }
 
+/// `validate s.toml` and `run s.toml --out o` in `dir` both exit with 1 and an error
+/// holding every `expected` piece, without a panic and without writing `o`; `case`
+/// names the case in failures.
+fn assert_refused(dir: &Path, expected: &[&str], case: &str) {
+    for cmd in ["validate", "run"] {
+        let o = kunta(
+            &[cmd, "s.toml", "--out", "o"][..if cmd == "run" { 4 } else { 2 }],
+            dir,
+        );
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{case}: {err}");
+        for e in expected {
+            assert!(err.contains(e), "{cmd} {case}: `{e}` not in: {err}");
+        }
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!dir.join("o").exists(), "nothing written");
+    }
+}
+
 #[test]
 fn bad_service_definitions_name_the_service_and_key() {
     let cases: [(&str, &str, &[&str]); 7] = [
@@ -752,19 +771,7 @@ fn bad_service_definitions_name_the_service_and_key() {
     for (from, to, expected) in cases {
         assert!(SCHOOL.contains(from), "{from}");
         let dir = forecast_dir(&SCHOOL.replace(from, to));
-        for cmd in ["validate", "run"] {
-            let o = kunta(
-                &[cmd, "s.toml", "--out", "o"][..if cmd == "run" { 4 } else { 2 }],
-                dir.path(),
-            );
-            let err = stderr(&o);
-            assert_eq!(o.status.code(), Some(1), "{to}: {err}");
-            for e in expected {
-                assert!(err.contains(e), "{cmd} {to}: `{e}` not in: {err}");
-            }
-            assert!(!err.contains("panicked"), "{err}");
-            assert!(!dir.path().join("o").exists(), "nothing written");
-        }
+        assert_refused(dir.path(), expected, to);
     }
     // A coverage table with a value above 1 names the file and the key.
     let dir = forecast_dir(SCHOOL);
@@ -1094,19 +1101,7 @@ fn bad_networks_name_the_file_row_and_value() {
     ];
     for (network, catchment, expected) in cases {
         let dir = network_dir(network, catchment);
-        for cmd in ["validate", "run"] {
-            let o = kunta(
-                &[cmd, "s.toml", "--out", "o"][..if cmd == "run" { 4 } else { 2 }],
-                dir.path(),
-            );
-            let err = stderr(&o);
-            assert_eq!(o.status.code(), Some(1), "{catchment}: {err}");
-            for e in expected {
-                assert!(err.contains(e), "{cmd}: `{e}` not in: {err}");
-            }
-            assert!(!err.contains("panicked"), "{err}");
-            assert!(!dir.path().join("o").exists(), "nothing written");
-        }
+        assert_refused(dir.path(), expected, catchment);
     }
     // A service with a single unit needs no catchment rows.
     let single = "[[unit]]\nid = \"K\"\nservice = \"school\"\ncapacity = 500\n";
