@@ -361,8 +361,6 @@ fn load_network(l: &mut Loader<'_>, file: &ScenarioFile, pop: &Population) -> Op
         })
         .collect();
     let mut shares = vec![vec![0.0; na]; units.len()];
-    // Whether any catchment row names a unit of each service.
-    let mut has_rows = vec![false; file.service.len()];
     let mut ok = true;
     let mut source = String::new();
     // Per (service, area): the lines of its rows, and whether a row of it was refused
@@ -450,9 +448,6 @@ fn load_network(l: &mut Loader<'_>, file: &ScenarioFile, pop: &Population) -> Op
                 refused.insert(key);
             }
             shares[u][a.0] = share;
-            if let Some(h) = has_rows.get_mut(units[u].service) {
-                *h = true;
-            }
         }
     }
     if units.iter().any(|u| u.service == usize::MAX) {
@@ -463,7 +458,9 @@ fn load_network(l: &mut Loader<'_>, file: &ScenarioFile, pop: &Population) -> Op
         let of: Vec<usize> = (0..units.len())
             .filter(|u| units[*u].service == s)
             .collect();
-        match (of.as_slice(), has_rows[s]) {
+        // Whether any catchment row names a unit of the service.
+        let has_rows = lines.keys().any(|(sv, _)| *sv == s);
+        match (of.as_slice(), has_rows) {
             ([], _) => {}
             ([only], false) => shares[*only].fill(1.0),
             (_, false) => {
