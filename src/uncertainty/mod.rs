@@ -875,11 +875,7 @@ fn aliases(
             let same = services[i].service.ages.0 == services[j].service.ages.0
                 && pi.ages == pj.ages
                 && wi.len() == wj.len();
-            if !same
-                || wi
-                    .iter()
-                    .any(|w| w.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater))
-            {
+            if !same || !wi.iter().all(|w| *w > 0.0) {
                 return None;
             }
             let r = wj[0] / wi[0];
