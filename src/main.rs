@@ -515,7 +515,7 @@ fn summary_text(l: &LoadedScenario, p: &Projection) -> String {
             p.years[last],
             comp(&|c| c.births.sum()),
             comp(&|c| c.deaths.sum()),
-            comp(&|c| c.in_migration.sum() - c.out_migration.sum())
+            comp(&|c| c.net_migration().sum())
         );
     }
     s

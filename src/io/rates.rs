@@ -13,6 +13,8 @@ pub struct Shape {
     pub sex: bool,
     /// An age column is required (`false`: ages are ignored, as for yearly totals).
     pub age: bool,
+    /// Values may be negative (net migration counts).
+    pub signed: bool,
 }
 
 /// Parses an age index: whole years, an open top group, or the birth index (`s`,
@@ -90,11 +92,16 @@ pub fn rate_rows(t: &LongTable, shape: Shape, what: &str) -> Result<Vec<RateRow>
             )
             .column(t.value_column(row).to_string())
         })?;
-        if !value.is_finite() || value < 0.0 {
+        if !value.is_finite() || (value < 0.0 && !shape.signed) {
+            let must = if shape.signed {
+                "a finite number"
+            } else {
+                "a non-negative number"
+            };
             return Err(DataError::at(
                 &t.source,
                 t.place(row),
-                format!("a {what} value must be a non-negative number"),
+                format!("a {what} value must be {must}"),
             )
             .column(t.value_column(row).to_string())
             .value(value.to_string()));
@@ -156,6 +163,7 @@ pub fn total_rows(t: &LongTable, what: &str) -> Result<Vec<RateRow>, DataError> 
         Shape {
             sex: false,
             age: false,
+            signed: false,
         },
         what,
     )?;
@@ -208,6 +216,7 @@ mod tests {
             Shape {
                 sex: true,
                 age: true,
+                signed: false,
             },
             "mortality",
         )

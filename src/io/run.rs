@@ -8,7 +8,7 @@ use super::frame::{write_atomically, ColumnData, Format, Frame};
 use super::scenario::{AlignmentInputs, LoadedScenario};
 use super::IoError;
 use crate::population::Sex;
-use crate::projection::{project, Direction, Projection, ProjectionError};
+use crate::projection::{project, Projection, ProjectionError};
 use crate::services::{
     discount_factor, evaluate, ServiceError, ServiceResult, COST_COMPONENTS, RESOURCES,
 };
@@ -72,6 +72,11 @@ pub fn uncertainty_spec(
         migration: ar1(u.migration_sd, u.migration_ar, Ar1::MIGRATION),
         process_noise: u.process_noise.unwrap_or(false),
         quantiles: u.quantiles.unwrap_or_else(|| QUANTILES.to_vec()),
+        // Checked by `validate`; a bad key never reaches here.
+        age_groups: u
+            .age_groups
+            .and_then(|g| g.groups().ok())
+            .unwrap_or_default(),
     })
 }
 
@@ -194,25 +199,51 @@ pub fn run_uncertainty(
             .map(|(_, f)| f.clone())
     };
     let (na, ny) = (l.population.areas().len(), mc.years.len());
-    let nx = l.population.n_ages();
     let mut added = Vec::new();
     if let (Some(p), Some(d)) = (&mc.population, det("population")) {
-        added.push((
-            "population_quantiles",
-            twin(&d, 5, &|f| {
-                for cell in 0..na * 2 * nx * ny {
-                    f(p, cell);
-                }
-            }),
+        // Keyed scenario, area, sex (female, male, all), age_group, year; the cells
+        // run in that order.
+        let ng = mc.age_groups.len();
+        let rows = na * 3 * ng * ny;
+        let code = |f: &dyn Fn(usize) -> usize| (0..rows).map(|r| f(r) as u32).collect();
+        let mut keys = vec![
+            d.columns[0].clone(),
+            d.columns[1].clone(),
+            d.columns[2].clone(),
+        ];
+        keys[0].1 = text(rows, &s.name);
+        keys[1].1 = ColumnData::Coded {
+            levels: l.population.areas().to_vec(),
+            codes: code(&|r| r / (3 * ng * ny)),
+        };
+        keys[2].1 = ColumnData::Coded {
+            levels: ["female", "male", "all"].map(String::from).to_vec(),
+            codes: code(&|r| r / (ng * ny) % 3),
+        };
+        keys.push((
+            "age_group".into(),
+            ColumnData::Coded {
+                levels: mc.age_groups.clone(),
+                codes: code(&|r| r / ny % ng),
+            },
         ));
+        keys.push((
+            "year".into(),
+            ColumnData::Int((0..rows).map(|r| i64::from(mc.years[r % ny])).collect()),
+        ));
+        let mut frame = twin(&d, 0, &|f| (0..rows).for_each(|cell| f(p, cell)));
+        keys.append(&mut frame.columns);
+        added.push(("population_quantiles", Frame { columns: keys }));
     }
     if let (Some(c), Some(d)) = (&mc.components, det("components")) {
-        const COMPONENTS: [&str; 5] = [
+        // In the order of the Monte Carlo components.
+        const COMPONENTS: [&str; crate::uncertainty::COMPONENTS] = [
             "births",
             "deaths",
             "in_migration",
             "out_migration",
             "unmet_out_migration",
+            "net_migration",
         ];
         let nyp = mc.projected.len();
         let n = na * 2 * nyp;
@@ -732,7 +763,7 @@ pub fn components_table(scenario: &str, p: &Projection) -> Frame {
                     c.deaths[i],
                     inm,
                     outm,
-                    inm - outm,
+                    inm - outm + c.net_flows[i],
                     c.unmet_out_migration[i],
                 ]) {
                     col.push(Some(v));
@@ -786,10 +817,7 @@ pub fn migration_table(scenario: &str, p: &Projection) -> Frame {
                         count.push(Some(v));
                     };
                     let movers = c.flow_movers[[f, a, s.index()]];
-                    match info.direction {
-                        Direction::In => push("in", movers),
-                        Direction::Out => push("out", movers),
-                    }
+                    push(info.direction.as_str(), movers);
                     if info.closed {
                         push("in", c.flow_arrivals[[f, a, s.index()]]);
                     }
@@ -1172,7 +1200,7 @@ fn summary(
         "projected_years": p.components.iter().filter(|c| c.is_some()).count(),
         "births": sum_comp(&|c| c.births.sum()),
         "deaths": sum_comp(&|c| c.deaths.sum()),
-        "net_migration": sum_comp(&|c| c.in_migration.sum() - c.out_migration.sum()),
+        "net_migration": sum_comp(&|c| c.net_migration().sum()),
         "unmet_out_migration": sum_comp(&|c| c.unmet_out_migration.sum()),
         "areas": areas,
         "discount_rate": l.file.scenario.discount_rate.unwrap_or(0.0),

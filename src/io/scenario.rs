@@ -677,6 +677,7 @@ fn param_table(l: &mut Loader<'_>, rel: &str, areas: &[String]) -> Option<RateTa
     let shape = Shape {
         sex: super::rates::has_role(&t, Role::Sex),
         age: super::rates::has_role(&t, Role::Age),
+        signed: false,
     };
     let rows = match rate_rows(&t, shape, "parameter") {
         Ok(r) => r,
@@ -803,6 +804,7 @@ fn load_inputs(
         Shape {
             sex: false,
             age: true,
+            signed: false,
         },
         "fertility",
         fert.scale.unwrap_or(1.0),
@@ -825,6 +827,7 @@ fn load_inputs(
         Shape {
             sex: true,
             age: true,
+            signed: false,
         },
         "mortality",
         mort.scale.unwrap_or(1.0),
@@ -893,13 +896,19 @@ fn load_flow(
     let age_sex = Shape {
         sex: true,
         age: true,
+        signed: false,
     };
     let direction = match m.direction.as_str() {
         "in" => Direction::In,
+        "net" => Direction::Net,
         _ => Direction::Out,
     };
     let form = if let Some(c) = &m.counts {
-        let t = l.rates(c, m.column.as_deref(), age_sex, &what, scale, areas)?;
+        let shape = Shape {
+            signed: direction == Direction::Net,
+            ..age_sex
+        };
+        let t = l.rates(c, m.column.as_deref(), shape, &what, scale, areas)?;
         check_first_year(l, &t, first_year, c);
         FlowForm::Counts(t)
     } else if let Some(r) = &m.rates {
@@ -920,6 +929,7 @@ fn load_flow(
             Shape {
                 sex: false,
                 age: false,
+                signed: false,
             },
             &what,
             scale,

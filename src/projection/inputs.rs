@@ -284,14 +284,7 @@ impl ProjectionInputs {
     fn resolve_flow(&self, f: &Flow, pop: &Population, year: i32) -> Result<YearFlow, InputError> {
         let areas = pop.areas().len();
         let n = pop.n_ages();
-        let table_name = format!(
-            "migration {} {}",
-            f.name,
-            match f.direction {
-                Direction::In => "in",
-                Direction::Out => "out",
-            }
-        );
+        let table_name = format!("migration {} {}", f.name, f.direction.as_str());
         let index = |i: usize| AgeIndex::of_slot(i, n);
         let cover = |t: &RateTable, what: &str| -> Result<usize, InputError> {
             for a in 0..areas {

@@ -224,13 +224,35 @@ pub enum FlowValues {
     OutRates(Array3<f64>),
 }
 
-/// Whether a flow brings people in or takes them out.
+/// Whether a flow brings people in, takes them out, or is a net balance of both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
     /// Into the area.
-    In,
+    In = 0,
     /// Out of the area.
-    Out,
+    Out = 1,
+    /// Net migration: signed counts (in minus out), as a residual estimate from
+    /// population history gives them (MODEL.md §2, §11).
+    Net = 2,
+}
+
+impl Direction {
+    /// `+1` for a flow whose counts add to the population (in, net), `−1` for out.
+    pub fn sign(self) -> f64 {
+        match self {
+            Direction::In | Direction::Net => 1.0,
+            Direction::Out => -1.0,
+        }
+    }
+
+    /// `in`, `out` or `net`, as in the `migration` table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+            Direction::Net => "net",
+        }
+    }
 }
 
 /// One migration flow of one year, resolved to arrays.
@@ -321,6 +343,8 @@ pub struct YearComponents {
     pub out_migration: Array2<f64>,
     /// Out-migration that could not happen because nobody was left.
     pub unmet_out_migration: Array2<f64>,
+    /// The net flows' movers (signed), all net flows.
+    pub net_flows: Array2<f64>,
     /// Movers of each flow (in the flow's own direction), by `(flow, area, sex)`.
     pub flow_movers: Array3<f64>,
     /// Arrivals of each closed internal system by `(flow, area, sex)` (0 for other
@@ -329,6 +353,11 @@ pub struct YearComponents {
 }
 
 impl YearComponents {
+    /// Net migration by `(area, sex)`: movers in, less movers out, plus the net flows.
+    pub fn net_migration(&self) -> Array2<f64> {
+        &self.in_migration - &self.out_migration + &self.net_flows
+    }
+
     /// Puts the areas of `part` in place as this one's areas from `first` on.
     fn put_rows(&mut self, first: usize, part: &YearComponents) {
         let rows = first..first + part.births.nrows();
@@ -343,6 +372,7 @@ impl YearComponents {
         self.unmet_out_migration
             .slice_mut(two)
             .assign(&part.unmet_out_migration);
+        self.net_flows.slice_mut(two).assign(&part.net_flows);
         self.flow_movers.slice_mut(three).assign(&part.flow_movers);
         self.flow_arrivals
             .slice_mut(three)
@@ -357,6 +387,7 @@ impl YearComponents {
             in_migration: z(),
             out_migration: z(),
             unmet_out_migration: z(),
+            net_flows: z(),
             flow_movers: Array3::zeros((flows, areas, 2)),
             flow_arrivals: Array3::zeros((flows, areas, 2)),
         }
@@ -628,10 +659,7 @@ impl<'a> Prepared<'a> {
             let mut sum = Array3::<f64>::zeros((nrows, 2, w));
             let dst_all = sum.as_slice_mut().expect("standard layout");
             for f in flows {
-                let sign = match (want_rates, f.direction) {
-                    (true, _) | (false, Direction::In) => 1.0,
-                    (false, Direction::Out) => -1.0,
-                };
+                let sign = if want_rates { 1.0 } else { f.direction.sign() };
                 let (FlowValues::Counts(v) | FlowValues::OutRates(v)) = &f.values;
                 for r in 0..nrows {
                     for s in 0..2 {
@@ -750,6 +778,7 @@ impl<'a> Prepared<'a> {
                 match f.direction {
                     Direction::In => c.in_migration[[ca, s]] += total,
                     Direction::Out => c.out_migration[[ca, s]] += total,
+                    Direction::Net => c.net_flows[[ca, s]] += total,
                 }
             }
             let al = if pooled.iter().any(Option::is_some) {
@@ -990,8 +1019,9 @@ mod tests {
             let counts = prop::collection::vec(0.0f64..60.0, areas * 2 * (n + 1));
             let rates_out = prop::collection::vec(0.0f64..0.3, areas * 2 * (n + 1));
             let dest = prop::collection::vec(0.01f64..1.0, areas * 2 * (n + 1));
-            (pop, q, f, counts, rates_out, dest, 0.0f64..1.0).prop_map(
-                move |(pop, q, f, counts, rates_out, dest, c)| {
+            let net = prop::collection::vec(-80.0f64..40.0, areas * 2 * (n + 1));
+            (pop, q, f, counts, rates_out, dest, net, 0.0f64..1.0).prop_map(
+                move |(pop, q, f, counts, rates_out, dest, net, c)| {
                     let shape = (areas, 2, n + 1);
                     let mut d = Array3::from_shape_vec(shape, dest).unwrap();
                     let sums = d.sum_axis(Axis(0));
@@ -1020,6 +1050,14 @@ mod tests {
                                 ),
                                 multiplier: 0.9,
                                 destinations: Some(d),
+                            },
+                            YearFlow {
+                                direction: Direction::Net,
+                                values: FlowValues::Counts(
+                                    Array3::from_shape_vec(shape, net).unwrap(),
+                                ),
+                                multiplier: 1.1,
+                                destinations: None,
                             },
                         ],
                     };
@@ -1120,7 +1158,7 @@ mod tests {
                     let before: f64 = start.slice(ndarray::s![a, s, ..]).sum();
                     let after: f64 = end.slice(ndarray::s![a, s, ..]).sum();
                     let expected = before + c.births[[a, s]] - c.deaths[[a, s]]
-                        + c.in_migration[[a, s]] - c.out_migration[[a, s]]
+                        + c.net_migration()[[a, s]]
                         + c.unmet_out_migration[[a, s]];
                     prop_assert!((after - expected).abs() <= 1e-9 * after.abs().max(1.0),
                         "area {} sex {}: {} vs {}", a, s, after, expected);
@@ -1149,7 +1187,7 @@ mod tests {
 
         #[test]
         fn closed_system_keeps_the_total((start, mut rates) in arb_case()) {
-            rates.flows.remove(0);
+            rates.flows.retain(|f| f.destinations.is_some());
             rates.q.fill(0.0);
             rates.fertility.fill(0.0);
             let mut end = Array3::zeros(start.dim());

@@ -1,17 +1,16 @@
-//! Code generation for the hot loop, chosen when it runs.
+//! Code generation for the hot loops, chosen when they run.
 //!
-//! The default x86-64 target has only SSE2. [`dispatch`] runs a closure compiled a
-//! second time with AVX2 and FMA enabled when the processor has them, so a plain
+//! The default x86-64 target has only SSE2. [`dispatch`] runs a kernel compiled a
+//! second time with AVX2 enabled when the processor has it, so a plain
 //! `cargo build --release` (and every crate that links kunta) gets 256-bit vectors
 //! without `-C target-cpu`. The kernels it runs are marked `#[inline(always)]` so that
 //! they are compiled into that copy.
 //!
 //! Rust never fuses a multiply and an add on its own, and the kernels keep their sums
-//! in a fixed number of lanes added in a fixed order, so a kernel gives the same bits
-//! whichever copy runs, unless it opts in to fused multiply-adds through
-//! [`Kernel::run_fma`]: the Monte Carlo kernel does (about 10 % faster), so its
-//! results can differ in the last bits between processors with and without FMA. On
-//! one machine they are always the same, whatever the number of threads.
+//! in a fixed number of lanes added in a fixed order, so both copies give the same
+//! bits: a seed's results are the same on every x86-64 processor. Setting the
+//! environment variable `KUNTA_SIMD=off` runs the plain copy on any processor (the
+//! tests use it to compare the two copies byte for byte).
 #![allow(unsafe_code)]
 
 /// A kernel to run under [`dispatch`]. Implementations mark `run` `#[inline(always)]`
@@ -21,35 +20,35 @@ pub(crate) trait Kernel {
     type Output;
     /// Runs the kernel.
     fn run(self) -> Self::Output;
-
-    /// Runs the kernel where the processor has FMA: a kernel may fuse products and
-    /// sums here (see the module's note on results).
-    #[inline(always)]
-    fn run_fma(self) -> Self::Output
-    where
-        Self: Sized,
-    {
-        self.run()
-    }
 }
 
-/// Runs `k`, compiled for AVX2 and FMA when the processor supports them.
+/// Whether the AVX2 copy may run: the processor has AVX2 and `KUNTA_SIMD` is not
+/// `off`. Read once.
+#[cfg(target_arch = "x86_64")]
+fn avx2() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        std::env::var("KUNTA_SIMD").map_or(true, |v| !v.eq_ignore_ascii_case("off"))
+            && std::arch::is_x86_feature_detected!("avx2")
+    })
+}
+
+/// Runs `k`, compiled for AVX2 when the processor supports it.
 #[inline]
 pub(crate) fn dispatch<K: Kernel>(k: K) -> K::Output {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the processor supports every feature `avx2_fma` is compiled for,
-            // as checked just above.
-            return unsafe { avx2_fma(k) };
+        if avx2() {
+            // SAFETY: the processor supports every feature `with_avx2` is compiled
+            // for, as checked by `avx2`.
+            return unsafe { with_avx2(k) };
         }
     }
     k.run()
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn avx2_fma<K: Kernel>(k: K) -> K::Output {
-    k.run_fma()
+#[target_feature(enable = "avx2")]
+unsafe fn with_avx2<K: Kernel>(k: K) -> K::Output {
+    k.run()
 }

@@ -318,6 +318,49 @@ pub struct UncertaintySection {
     /// Whether to write `population_quantiles` and `components_quantiles` (default
     /// true; the population's quantiles are the slowest part of a large run).
     pub population_quantiles: Option<bool>,
+    /// The age groups of `population_quantiles`: labels such as `"0-6"`, `"75+"`,
+    /// `"all"`, or `"single"` for every single year (default: the planning groups).
+    pub age_groups: Option<AgeGroupsKey>,
+}
+
+/// `[uncertainty] age_groups`: a list of group labels, or the word `"single"`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum AgeGroupsKey {
+    /// `"single"`: every single year of age.
+    Word(String),
+    /// Labels `"0-6"`, `"7-12"`, `"75+"`, `"all"`, `"5"`.
+    Groups(Vec<String>),
+}
+
+impl AgeGroupsKey {
+    /// The groups, or a sentence saying what is wrong.
+    ///
+    /// # Errors
+    /// A word other than `single`, an empty list, or a label that is not a group.
+    pub fn groups(&self) -> Result<crate::uncertainty::AgeGroups, String> {
+        use crate::uncertainty::{AgeGroup, AgeGroups};
+        match self {
+            AgeGroupsKey::Word(w) if w.trim().eq_ignore_ascii_case("single") => {
+                Ok(AgeGroups::SingleYears)
+            }
+            AgeGroupsKey::Word(w) => Err(format!(
+                "`{w}`: give \"single\" or a list of groups such as [\"0-6\", \"7-12\", \"75+\", \"all\"]"
+            )),
+            AgeGroupsKey::Groups(list) if list.is_empty() => {
+                Err("the list is empty: give at least one group such as \"all\"".into())
+            }
+            AgeGroupsKey::Groups(list) => list
+                .iter()
+                .map(|l| {
+                    AgeGroup::parse(l).ok_or_else(|| {
+                        format!("`{l}` is not an age group (write `7-12`, `75+`, `5` or `all`)")
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(AgeGroups::Groups),
+        }
+    }
 }
 
 /// A whole scenario file as written.
@@ -461,10 +504,10 @@ impl ScenarioFile {
         }
         for (i, m) in self.migration.iter().enumerate() {
             let key = |k: &str| format!("migration[{i}].{k}");
-            if m.direction != "in" && m.direction != "out" {
+            if !matches!(m.direction.as_str(), "in" | "out" | "net") {
                 bad(
                     &key("direction"),
-                    format!("`{}` is neither `in` nor `out`", m.direction),
+                    format!("`{}` is not `in`, `out` or `net`", m.direction),
                 );
             }
             let forms = [
@@ -479,8 +522,13 @@ impl ScenarioFile {
                 );
             } else if m.total.is_some() != m.profile.is_some() {
                 bad(&key("profile"), "`total` and `profile` go together".into());
-            } else if m.rates.is_some() && m.direction == "in" {
+            } else if m.rates.is_some() && m.direction != "out" {
                 bad(&key("rates"), "rates are for out-migration only".into());
+            } else if m.direction == "net" && m.counts.is_none() {
+                bad(
+                    &key("counts"),
+                    "a net flow is given as signed `counts` by [area], [year], sex, age".into(),
+                );
             }
             if m.destinations.is_some() && m.rates.is_none() {
                 bad(
@@ -562,6 +610,9 @@ impl ScenarioFile {
                         );
                     }
                 }
+            }
+            if let Some(Err(e)) = u.age_groups.as_ref().map(AgeGroupsKey::groups) {
+                bad("uncertainty.age_groups", e);
             }
             if let Some(q) = &u.quantiles {
                 if q.is_empty()

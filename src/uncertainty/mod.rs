@@ -89,6 +89,100 @@ pub struct Spec {
     pub process_noise: bool,
     /// Quantile levels, each in (0, 1), ascending.
     pub quantiles: Vec<f64>,
+    /// The age groups of the population summaries.
+    pub age_groups: AgeGroups,
+}
+
+/// The age groups the population is summarised by (MODEL.md §5): sums of single
+/// years, because a planner reads the 7–12-year-olds, not each age.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgeGroups {
+    /// These groups, in this order.
+    Groups(Vec<AgeGroup>),
+    /// Every single year of age, then all ages.
+    SingleYears,
+}
+
+impl Default for AgeGroups {
+    /// The planning groups 0–6, 7–12, 13–15, 16–18, 19–64, 65–74, 75+ and all ages.
+    fn default() -> AgeGroups {
+        let g = |lo, hi| AgeGroup { lo, hi };
+        AgeGroups::Groups(vec![
+            g(0, Some(6)),
+            g(7, Some(12)),
+            g(13, Some(15)),
+            g(16, Some(18)),
+            g(19, Some(64)),
+            g(65, Some(74)),
+            g(75, None),
+            g(0, None),
+        ])
+    }
+}
+
+impl AgeGroups {
+    /// The groups as ranges of age positions `lo..hi` for a population whose ages
+    /// are `0..n` (the last the open group), with their labels. A group reaching past
+    /// the top age stops at it.
+    pub fn resolve(&self, n: usize) -> Vec<(std::ops::Range<usize>, String)> {
+        let all = AgeGroup { lo: 0, hi: None };
+        let groups: Vec<AgeGroup> = match self {
+            AgeGroups::Groups(g) => g.clone(),
+            AgeGroups::SingleYears => (0..n as u16)
+                .map(|x| AgeGroup { lo: x, hi: Some(x) })
+                .chain(std::iter::once(all))
+                .collect(),
+        };
+        groups
+            .iter()
+            .map(|g| {
+                let lo = usize::from(g.lo).min(n);
+                let hi = g.hi.map_or(n, |h| (usize::from(h) + 1).min(n)).max(lo);
+                (lo..hi, g.label())
+            })
+            .collect()
+    }
+}
+
+/// Ages `lo..=hi`, or `lo` and over (up to the open top group) where `hi` is `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgeGroup {
+    /// The youngest age.
+    pub lo: u16,
+    /// The oldest age, or none for the top group.
+    pub hi: Option<u16>,
+}
+
+impl AgeGroup {
+    /// The group's label: `0-6`, `75+`, `all` (every age), `5` (one year).
+    pub fn label(&self) -> String {
+        match self.hi {
+            None if self.lo == 0 => "all".into(),
+            None => format!("{}+", self.lo),
+            Some(h) if h == self.lo => h.to_string(),
+            Some(h) => format!("{}-{h}", self.lo),
+        }
+    }
+
+    /// Reads a label as [`AgeGroup::label`] writes it (`7-12`, `75+`, `all`, `5`);
+    /// `None` for anything else or a group whose oldest age is below its youngest.
+    pub fn parse(text: &str) -> Option<AgeGroup> {
+        let t = text.trim();
+        let age = |s: &str| s.trim().parse::<u16>().ok();
+        if t.eq_ignore_ascii_case("all") {
+            return Some(AgeGroup { lo: 0, hi: None });
+        }
+        if let Some(lo) = t.strip_suffix('+') {
+            return age(lo).map(|lo| AgeGroup { lo, hi: None });
+        }
+        match t.split_once('-') {
+            Some((lo, hi)) => {
+                let (lo, hi) = (age(lo)?, age(hi)?);
+                (hi >= lo).then_some(AgeGroup { lo, hi: Some(hi) })
+            }
+            None => age(t).map(|x| AgeGroup { lo: x, hi: Some(x) }),
+        }
+    }
 }
 
 /// The default quantile levels.
@@ -104,6 +198,7 @@ impl Default for Spec {
             migration: Ar1::MIGRATION,
             process_noise: false,
             quantiles: QUANTILES.to_vec(),
+            age_groups: AgeGroups::default(),
         }
     }
 }
@@ -111,7 +206,7 @@ impl Default for Spec {
 /// Which summaries to compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Want {
-    /// Population by area, sex, age and year.
+    /// Population by area, sex (female, male, both), age group and year.
     pub population: bool,
     /// Components by area, sex and projected year.
     pub components: bool,
@@ -496,9 +591,13 @@ pub struct McResult {
     pub levels: Vec<f64>,
     /// Years from the base year.
     pub years: Vec<i32>,
-    /// Population by `(area, sex, age, year)`, if asked for.
+    /// Population by `(area, sex, age group, year)`, if asked for: the sexes are
+    /// female, male and both, the groups those of [`McResult::age_groups`].
     pub population: Option<Summary>,
-    /// Components (births, deaths, in_migration, out_migration, unmet_out_migration)
+    /// The labels of the population's age groups (`0-6`, …, `75+`, `all`).
+    pub age_groups: Vec<String>,
+    /// Components (births, deaths, in_migration, out_migration, unmet_out_migration,
+    /// net_migration; see [`COMPONENTS`])
     /// by `(area, sex, projected year)`, if asked for.
     pub components: Option<Vec<Summary>>,
     /// The year slots that were projected (the components' years).
@@ -530,6 +629,14 @@ pub enum McError {
     /// A setting out of range.
     #[error("uncertainty: {0}")]
     Spec(String),
+    /// More trajectories than fit in [`TRAJECTORY_MEMORY`].
+    #[error("uncertainty: {trajectories} trajectories cannot run: this scenario's multipliers and sums per trajectory allow at most {limit} within kunta's limit of 8 GiB")]
+    Trajectories {
+        /// The number asked for.
+        trajectories: usize,
+        /// The most this scenario can run.
+        limit: usize,
+    },
 }
 
 /// A service with what the run needs of it.
@@ -624,7 +731,7 @@ impl Multipliers {
 
 /// Where one block of trajectories writes, per cell and lane.
 struct BlockOut<'o> {
-    /// Population by `(cell, lane)`, cells `(area, sex, age, year)` of the group.
+    /// Population by `(cell, lane)`, cells `(area, sex, age group, year)` of the group.
     pop: &'o mut [f64],
     /// Components by `(component, cell, lane)`, cells `(area, sex, projected year)`.
     comps: &'o mut [f64],
@@ -680,14 +787,16 @@ struct Ctx<'a> {
     mig_rows: Vec<(usize, bool)>,
     /// The alignment, if any.
     align: Option<AlignCtx<'a>>,
+    /// The population's age groups as ranges of ages.
+    groups: Vec<std::ops::Range<usize>>,
 }
 
 /// What every block needs of a projected year's rates, worked out once.
 struct YearPlan {
     /// Out-rate flows without destinations (indices into the year's flows).
     rates: Vec<usize>,
-    /// Count flows, and whether each brings people in.
-    counts: Vec<(usize, bool)>,
+    /// Count flows with their directions.
+    counts: Vec<(usize, Direction)>,
     /// Out-rate flows with destinations: the closed internal systems.
     closed: Vec<usize>,
     /// Per `(row of q, sex)`: the largest death probability of an age (before the
@@ -744,7 +853,7 @@ impl YearPlan {
         };
         for (f, fl) in r.flows.iter().enumerate() {
             match (&fl.values, &fl.destinations) {
-                (FlowValues::Counts(_), _) => plan.counts.push((f, fl.direction == Direction::In)),
+                (FlowValues::Counts(_), _) => plan.counts.push((f, fl.direction)),
                 (FlowValues::OutRates(_), None) => plan.rates.push(f),
                 (FlowValues::OutRates(_), Some(_)) => plan.closed.push(f),
             }
@@ -1032,7 +1141,7 @@ impl DemandJob<'_> {
     /// Each row's sum in year slot `k` from the area's state `cur` (ages `0..n` of
     /// each sex) into its cell of `dst`.
     #[inline(always)]
-    fn sums<const FMA: bool>(&self, k: usize, n: usize, cur: &[V], dst: &mut [f64]) {
+    fn sums(&self, k: usize, n: usize, cur: &[V], dst: &mut [f64]) {
         let (rows, ni, lo) = (self.rows, self.ages, self.lo);
         let per_year = 2 * rows * ni;
         let (w0, w1) = self.w[k * per_year..(k + 1) * per_year].split_at(rows * ni);
@@ -1041,11 +1150,11 @@ impl DemandJob<'_> {
         for g in 0..rows {
             let (w0, w1) = (&w0[g * ni..(g + 1) * ni], &w1[g * ni..(g + 1) * ni]);
             let sum = match sexes {
-                Sexes::Alike | Sexes::Level => dot_pair::<FMA>(w0, c0, c1),
-                Sexes::Female => dot_lanes::<FMA>(w0, c0),
-                Sexes::Male => dot_lanes::<FMA>(w1, c1),
+                Sexes::Alike | Sexes::Level => dot_pair(w0, c0, c1),
+                Sexes::Female => dot_lanes(w0, c0),
+                Sexes::Male => dot_lanes(w1, c1),
                 Sexes::Both => {
-                    let (f, m) = (dot_lanes::<FMA>(w0, c0), dot_lanes::<FMA>(w1, c1));
+                    let (f, m) = (dot_lanes(w0, c0), dot_lanes(w1, c1));
                     std::array::from_fn(|l| f[l] + m[l])
                 }
             };
@@ -1205,6 +1314,32 @@ pub fn run_aligned(
         }
     };
     let nf = inputs.map_or(0, |i| i.flows.len());
+    let closed = r
+        .year_rates
+        .iter()
+        .flatten()
+        .any(|y| y.flows.iter().any(|f| f.destinations.is_some()));
+    // Areas are independent unless a closed internal system or an alignment couples
+    // them.
+    let groups: Vec<std::ops::Range<usize>> = if closed || align.is_some() {
+        std::iter::once(0..na).collect()
+    } else {
+        (0..na).map(|a| a..a + 1).collect()
+    };
+    // Refused before anything is allocated; the limit is the same whatever the
+    // threads (groups counted as running `SLOTS` at a time).
+    let most = if groups.len() == 1 { 1 } else { SLOTS };
+    let open = most_open_units(services, &groups, most);
+    let per_trajectory = bytes_per_trajectory(ny, nf, services.len(), open, most);
+    let limit = TRAJECTORY_MEMORY / per_trajectory.max(1);
+    if spec.trajectories > limit {
+        return Err(McError::Trajectories {
+            trajectories: spec.trajectories,
+            limit,
+        });
+    }
+    let age_groups = spec.age_groups.resolve(n);
+    let npg = 3 * age_groups.len();
     // Resolved in parallel; the first service's error in order is the one reported.
     let weights = services
         .par_iter()
@@ -1216,11 +1351,6 @@ pub fn run_aligned(
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
     let mult = Multipliers::new(spec, ny, nf);
-    let closed = r
-        .year_rates
-        .iter()
-        .flatten()
-        .any(|y| y.flows.iter().any(|f| f.destinations.is_some()));
     let projected: Vec<usize> = (1..ny).filter(|k| r.year_rates[*k].is_some()).collect();
     let demand: Vec<Option<DemandPlan<'_>>> = weights
         .iter()
@@ -1303,25 +1433,31 @@ pub fn run_aligned(
                 .collect()
         }),
         align,
-    };
-    // Areas are independent unless a closed internal system or an alignment couples
-    // them.
-    let groups: Vec<std::ops::Range<usize>> = if closed || ctx.align.is_some() {
-        std::iter::once(0..na).collect()
-    } else {
-        (0..na).map(|a| a..a + 1).collect()
+        groups: age_groups.iter().map(|(r, _)| r.clone()).collect(),
     };
     let nt = spec.trajectories;
     let nb = nt.div_ceil(LANES);
-    let total = groups.len() * nb;
+    // Groups run at once, one a thread (at most `SLOTS`): a lone group has the
+    // whole memory budget, groups running at once share it. The sums do not depend
+    // on it: every group's totals are added in group order.
+    let chunk = if groups.len() == 1 {
+        1
+    } else {
+        rayon::current_num_threads().clamp(1, SLOTS)
+    };
+    let passes = |ga: usize| {
+        let cells = Layout::new(&ctx, ga).cells;
+        cells.div_ceil(window(cells, nt, chunk)).max(1)
+    };
+    let total: usize = groups.iter().map(|g| nb * passes(g.len())).sum();
     let done = AtomicUsize::new(0);
     let levels = &spec.quantiles;
     let nl = levels.len();
     let nyp = projected.len();
-    let mut population = want.population.then(|| Summary::zeros(na * 2 * n * ny, nl));
+    let mut population = want.population.then(|| Summary::zeros(na * npg * ny, nl));
     let mut components = want
         .components
-        .then(|| vec![Summary::zeros(na * 2 * nyp, nl); 5]);
+        .then(|| vec![Summary::zeros(na * 2 * nyp, nl); COMPONENTS]);
     let mut migration = want
         .migration
         .then(|| vec![Summary::zeros(na * 2 * nyp, nl); ctx.mig_rows.len()]);
@@ -1378,37 +1514,12 @@ pub fn run_aligned(
         let ga = g.len();
         let lay = Layout::new(&ctx, ga);
         // Every block writes its lanes of every cell into its own part, by (cell,
-        // lane): a block's part stays in the cache while it runs.
+        // lane): a block's part stays in the cache while it runs. Where every
+        // trajectory's cells would not fit in the memory budget, the cells are taken a
+        // window at a time and the (reproducible) blocks are run again for each: a
+        // block then writes into a scratch part and only the window's cells are kept.
         let per_block = lay.cells * LANES;
-        if slot.blocks.len() < nb * per_block {
-            // Every cell of every block is written, so the buffer is only grown.
-            slot.blocks.resize(nb * per_block, 0.0);
-        }
-        let block = |state: &mut BlockState, (b, chunk): (usize, &mut [f64])| {
-            crate::projection::simd_dispatch(BlockRun {
-                ctx: &ctx,
-                group: g.clone(),
-                t0: b * LANES,
-                lay: &lay,
-                out: chunk,
-                state,
-            });
-            progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-        };
-        let blocks = &mut slot.blocks[..nb * per_block];
-        if parallel {
-            blocks
-                .par_chunks_mut(per_block)
-                .enumerate()
-                .for_each_init(BlockState::default, block);
-        } else {
-            let state = &mut slot.state;
-            blocks
-                .chunks_mut(per_block)
-                .enumerate()
-                .for_each(|x| block(state, x));
-        }
-        let blocks = &slot.blocks[..nb * per_block];
+        let win = window(lay.cells, nt, chunk);
         // Per service: the slot's demand and total cost by (year, trajectory), summed
         // over the groups it has run, in their order, and in cell order over each
         // group's demand cells `(segment, area, year)` and total-cost cells `(area,
@@ -1435,7 +1546,8 @@ pub fn run_aligned(
                 continue;
             }
             if tot_d {
-                // Zero when the slot is new; the groups' cells add to it.
+                // This group's alone: its cells add to it.
+                d.clear();
                 d.resize(ny * nt, 0.0);
                 let plan = ctx.demand[i].as_ref();
                 let rows = plan.map_or(ng, |p| p.rows);
@@ -1449,6 +1561,7 @@ pub fn run_aligned(
                 }
             }
             if tot_c {
+                cost.clear();
                 cost.resize(ny * nt, 0.0);
                 mark(off + (ng + nres + 5) * per, per, true, &|_| 1.0);
             }
@@ -1472,6 +1585,10 @@ pub fn run_aligned(
             let floor = want.costs && ctx.has[i][0];
             for (j, u) in s.units.iter().enumerate() {
                 let target = unit_base[i] + j;
+                // Only the units the group sends demand to hold sums in this slot.
+                if u.shares[g.clone()].iter().all(|sh| *sh == 0.0) {
+                    continue;
+                }
                 let (d, f) = &mut slot.units[target];
                 d.resize(ny * nt, 0.0);
                 if floor {
@@ -1511,28 +1628,91 @@ pub fn run_aligned(
         // Cells are gathered a tile at a time: each block's lanes of the tile's cells
         // lie together (a short run the prefetcher follows), and the tile's rows
         // (256 kB) stay in the L2 cache while they are summarised.
-        const TILE: usize = 32;
         slot.packed.resize(lay.cells * stride, 0.0);
-        if parallel {
-            slot.packed
-                .par_chunks_mut(TILE * stride)
-                .enumerate()
-                .for_each_init(
-                    || (Vec::new(), Selector::default()),
-                    |(tile, sel), (t, packed)| {
-                        let tc = packed.len() / stride;
-                        gather_tile(blocks, lay.cells, t * TILE, tc, nt, tile);
-                        sel.summarise_rows(tile, nt, levels, packed);
-                    },
+        let mut next = 0;
+        for w0 in (0..lay.cells).step_by(win) {
+            let wc = win.min(lay.cells - w0);
+            let kept = wc * LANES;
+            if slot.blocks.len() < nb * kept {
+                // Every cell of every block is written, so the buffer is only grown.
+                slot.blocks.resize(nb * kept, 0.0);
+            }
+            let blocks = &mut slot.blocks[..nb * kept];
+            let whole = wc == lay.cells;
+            let block = |(state, scratch): &mut (BlockState, Vec<f64>),
+                         (b, chunk): (usize, &mut [f64])| {
+                let out: &mut [f64] = if whole {
+                    chunk
+                } else {
+                    scratch.resize(per_block, 0.0);
+                    scratch
+                };
+                crate::projection::simd_dispatch(BlockRun {
+                    ctx: &ctx,
+                    group: g.clone(),
+                    t0: b * LANES,
+                    lay: &lay,
+                    out,
+                    state,
+                });
+                if !whole {
+                    chunk.copy_from_slice(&scratch[w0 * LANES..w0 * LANES + kept]);
+                }
+                progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+            };
+            if parallel {
+                blocks
+                    .par_chunks_mut(kept)
+                    .enumerate()
+                    .for_each_init(|| (BlockState::default(), Vec::new()), block);
+            } else {
+                let mut state = (
+                    std::mem::take(&mut slot.state),
+                    std::mem::take(&mut slot.scratch),
                 );
-            // The totals after, in cell order.
-            let tile = &mut slot.vals;
-            let mut next = 0;
-            for c0 in (0..lay.cells).step_by(TILE) {
-                let tc = TILE.min(lay.cells - c0);
-                let to_units = unit_adds.get(next).is_some_and(|a| a.cell < c0 + tc);
-                if to_units || to_total[c0..c0 + tc].iter().any(Option::is_some) {
-                    gather_tile(blocks, lay.cells, c0, tc, nt, tile);
+                blocks
+                    .chunks_mut(kept)
+                    .enumerate()
+                    .for_each(|x| block(&mut state, x));
+                (slot.state, slot.scratch) = state;
+            }
+            let blocks = &slot.blocks[..nb * kept];
+            let packed = &mut slot.packed[w0 * stride..(w0 + wc) * stride];
+            if parallel {
+                packed
+                    .par_chunks_mut(TILE * stride)
+                    .enumerate()
+                    .for_each_init(
+                        || (Vec::new(), Selector::default()),
+                        |(tile, sel), (t, packed)| {
+                            let tc = packed.len() / stride;
+                            gather_tile(blocks, wc, t * TILE, tc, nt, tile);
+                            sel.summarise_rows(tile, nt, levels, packed);
+                        },
+                    );
+                // The totals after, in cell order.
+                let tile = &mut slot.vals;
+                for c0 in (w0..w0 + wc).step_by(TILE) {
+                    let tc = TILE.min(w0 + wc - c0);
+                    let to_units = unit_adds.get(next).is_some_and(|a| a.cell < c0 + tc);
+                    if to_units || to_total[c0..c0 + tc].iter().any(Option::is_some) {
+                        gather_tile(blocks, wc, c0 - w0, tc, nt, tile);
+                        for j in 0..tc {
+                            add_total(
+                                &mut slot.tots,
+                                to_total[c0 + j],
+                                &tile[j * nt..(j + 1) * nt],
+                            );
+                        }
+                        next = add_units(&mut slot.units, &unit_adds, next, c0, tc, tile, nt);
+                    }
+                }
+            } else {
+                let (tile, sel) = (&mut slot.vals, &mut slot.sel);
+                for (t, packed) in packed.chunks_mut(TILE * stride).enumerate() {
+                    let (c0, tc) = (w0 + t * TILE, packed.len() / stride);
+                    gather_tile(blocks, wc, c0 - w0, tc, nt, tile);
+                    sel.summarise_rows(tile, nt, levels, packed);
                     for j in 0..tc {
                         add_total(
                             &mut slot.tots,
@@ -1543,35 +1723,77 @@ pub fn run_aligned(
                     next = add_units(&mut slot.units, &unit_adds, next, c0, tc, tile, nt);
                 }
             }
-        } else {
-            let (tile, sel) = (&mut slot.vals, &mut slot.sel);
-            let mut next = 0;
-            for (t, packed) in slot.packed.chunks_mut(TILE * stride).enumerate() {
-                let (c0, tc) = (t * TILE, packed.len() / stride);
-                gather_tile(blocks, lay.cells, c0, tc, nt, tile);
-                sel.summarise_rows(tile, nt, levels, packed);
-                for j in 0..tc {
-                    add_total(
-                        &mut slot.tots,
-                        to_total[c0 + j],
-                        &tile[j * nt..(j + 1) * nt],
-                    );
-                }
-                next = add_units(&mut slot.units, &unit_adds, next, c0, tc, tile, nt);
-            }
         }
     };
     let set = |sm: &mut Summary, cell: usize, packed: &[f64]| set_scaled(sm, cell, packed, 1.0);
-    // Independent areas run in parallel, `SLOTS` at a time so that their outputs
+    // Independent areas run in parallel, `chunk` at a time so that their outputs
     // stay small, each in a slot whose buffers are reused, and are put in place in
-    // order; a single coupled group runs its blocks in parallel instead. Slot `j` runs
-    // groups `j`, `j + SLOTS`, … and sums their totals itself; the slots' sums are
-    // added in slot order at the end. Their number does not depend on the threads, so
-    // neither do the sums. With more threads than slots, each slot's blocks run in
-    // parallel too.
-    const SLOTS: usize = 8;
-    let chunk = if groups.len() == 1 { 1 } else { SLOTS };
+    // order; a single coupled group runs its blocks in parallel instead. Each group's
+    // totals and units' sums are added in group order, so the sums do not depend on
+    // the threads. With more threads than slots, each slot's blocks run in parallel
+    // too.
     let nested = rayon::current_num_threads() > SLOTS;
+    let whole = |v: &mut [f64], cells: usize| -> Summary {
+        let mut sm = Summary::zeros(cells, nl);
+        for (k, chunk) in v.chunks_exact_mut(nt).enumerate().take(cells) {
+            let (mean, q) = summarise(chunk, levels);
+            sm.mean[k] = mean;
+            for (dst, v) in sm.q.iter_mut().zip(q) {
+                dst[k] = v;
+            }
+        }
+        sm
+    };
+    // Per unit: the groups still to send it demand, its sums over the groups done
+    // (by year and trajectory: demand, floor area need), and its summary once no
+    // group is left, so that only the units still open hold a row per trajectory.
+    let unit_of: Vec<(usize, usize)> = services
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| (0..s.units.len()).map(move |j| (i, j)))
+        .collect();
+    let mut unit_left: Vec<usize> = unit_of
+        .iter()
+        .map(|&(i, j)| {
+            let shares = services[i].units[j].shares;
+            groups
+                .iter()
+                .filter(|g| shares[(*g).clone()].iter().any(|sh| *sh != 0.0))
+                .count()
+        })
+        .collect();
+    let mut unit_sums: Vec<(Vec<f64>, Vec<f64>)> = vec![Default::default(); n_units];
+    let mut unit_done: Vec<Option<UnitSummary>> = vec![None; n_units];
+    let finish_unit = |u: usize, mut d: Vec<f64>, f: Vec<f64>| -> UnitSummary {
+        let (i, j) = unit_of[u];
+        let unit = services[i].units[j].unit;
+        d.resize(ny * nt, 0.0);
+        let floor = want.costs && ctx.has[i][0];
+        let year = |k: usize| r.years[k];
+        let per_traj = |g: &dyn Fn(f64, i32) -> f64| -> Vec<f64> {
+            d.chunks_exact(nt)
+                .enumerate()
+                .flat_map(|(k, row)| row.iter().map(move |v| g(*v, year(k))))
+                .collect()
+        };
+        let mut util = per_traj(&|v, y| unit.utilisation(v, y));
+        let mut short = per_traj(&|v, y| unit.shortage(v, y));
+        let p_shortage = short
+            .chunks_exact(nt)
+            .map(|row| row.iter().filter(|v| **v > 0.0).count() as f64 / nt as f64)
+            .collect();
+        UnitSummary {
+            utilisation: whole(&mut util, ny),
+            shortage: whole(&mut short, ny),
+            floor_area_need_m2: floor.then(|| {
+                let mut f = f;
+                f.resize(ny * nt, 0.0);
+                whole(&mut f, ny)
+            }),
+            p_shortage,
+            demand: whole(&mut d, ny),
+        }
+    };
     let mut slots: Vec<Slot> = (0..chunk.min(groups.len()))
         .map(|_| Slot::default())
         .collect();
@@ -1585,15 +1807,41 @@ pub fn run_aligned(
                 .zip(gs)
                 .for_each(|(slot, g)| run_group(g, nested, slot));
         }
-        for (g, o) in gs.iter().zip(slots.iter()) {
+        for (g, o) in gs.iter().zip(slots.iter_mut()) {
+            // The group's totals and units' sums, added in group order; a unit no
+            // group is left to send demand to is summarised and its sums dropped.
+            for ((d, c), (od, oc)) in totals.iter_mut().zip(&o.tots) {
+                for (v, part) in [(&mut *d, od), (&mut *c, oc)] {
+                    v.iter_mut().zip(part).for_each(|(x, y)| *x += y);
+                }
+            }
+            for (u, part) in o.units.iter_mut().enumerate() {
+                if part.0.is_empty() {
+                    continue;
+                }
+                let (od, of) = std::mem::take(part);
+                let (d, f) = &mut unit_sums[u];
+                for (v, part) in [(d, od), (f, of)] {
+                    if v.is_empty() {
+                        *v = part;
+                    } else {
+                        v.iter_mut().zip(&part).for_each(|(x, y)| *x += y);
+                    }
+                }
+                unit_left[u] -= 1;
+                if unit_left[u] == 0 {
+                    let (d, f) = std::mem::take(&mut unit_sums[u]);
+                    unit_done[u] = Some(finish_unit(u, d, f));
+                }
+            }
             let ga = g.len();
             let lay = Layout::new(&ctx, ga);
             let packed = |at: usize, cells: usize| {
                 o.packed[at * stride..(at + cells) * stride].chunks_exact(stride)
             };
             if let Some(ps) = &mut population {
-                let offset = g.start * 2 * n * ny;
-                for (c, p) in packed(lay.pop, ga * 2 * n * ny).enumerate() {
+                let offset = g.start * npg * ny;
+                for (c, p) in packed(lay.pop, ga * npg * ny).enumerate() {
                     set(ps, offset + c, p);
                 }
             }
@@ -1665,25 +1913,6 @@ pub fn run_aligned(
             }
         }
     }
-    // The slots' totals, added in slot order.
-    for (i, (d, c)) in totals.iter_mut().enumerate() {
-        for o in slots.iter().filter(|o| !o.tots.is_empty()) {
-            for (v, part) in [(&mut *d, &o.tots[i].0), (&mut *c, &o.tots[i].1)] {
-                v.par_iter_mut().zip(part).for_each(|(x, y)| *x += y);
-            }
-        }
-    }
-    let whole = |v: &mut [f64], cells: usize| -> Summary {
-        let mut sm = Summary::zeros(cells, nl);
-        for (k, chunk) in v.chunks_exact_mut(nt).enumerate().take(cells) {
-            let (mean, q) = summarise(chunk, levels);
-            sm.mean[k] = mean;
-            for (dst, v) in sm.q.iter_mut().zip(q) {
-                dst[k] = v;
-            }
-        }
-        sm
-    };
     // An aliased service's totals are its source's times the ratio.
     if tot_d {
         for (i, a) in ctx.alias.iter().enumerate() {
@@ -1693,43 +1922,18 @@ pub fn run_aligned(
             }
         }
     }
-    // The units' sums, added in slot order, then summarised (when the services are).
-    for (i, s) in services.iter().enumerate() {
-        if !ctx.services_wanted() {
-            break;
-        }
-        for (j, u) in s.units.iter().enumerate() {
-            let at = unit_base[i] + j;
-            let mut d = vec![0.0; ny * nt];
-            let mut f: Option<Vec<f64>> = None;
-            for o in slots.iter().filter(|o| o.units.len() > at) {
-                let (od, of) = &o.units[at];
-                d.iter_mut().zip(od).for_each(|(x, y)| *x += y);
-                if !of.is_empty() {
-                    let f = f.get_or_insert_with(|| vec![0.0; ny * nt]);
-                    f.iter_mut().zip(of).for_each(|(x, y)| *x += y);
-                }
+    // Units no group sends demand to: no demand in any trajectory.
+    if ctx.services_wanted() {
+        for (u, done) in unit_done.iter_mut().enumerate() {
+            if done.is_none() {
+                let (d, f) = std::mem::take(&mut unit_sums[u]);
+                *done = Some(finish_unit(u, d, f));
             }
-            let year = |k: usize| r.years[k];
-            let per_traj = |g: &dyn Fn(f64, i32) -> f64| -> Vec<f64> {
-                d.chunks_exact(nt)
-                    .enumerate()
-                    .flat_map(|(k, row)| row.iter().map(move |v| g(*v, year(k))))
-                    .collect()
-            };
-            let mut util = per_traj(&|v, y| u.unit.utilisation(v, y));
-            let mut short = per_traj(&|v, y| u.unit.shortage(v, y));
-            let p_shortage = short
-                .chunks_exact(nt)
-                .map(|row| row.iter().filter(|v| **v > 0.0).count() as f64 / nt as f64)
-                .collect();
-            svc[i].units.push(UnitSummary {
-                utilisation: whole(&mut util, ny),
-                shortage: whole(&mut short, ny),
-                floor_area_need_m2: f.map(|mut f| whole(&mut f, ny)),
-                p_shortage,
-                demand: whole(&mut d, ny),
-            });
+        }
+    }
+    for (u, done) in unit_done.into_iter().enumerate() {
+        if let Some(sm) = done {
+            svc[unit_of[u].0].units.push(sm);
         }
     }
     for (i, (d, c)) in totals.iter_mut().enumerate() {
@@ -1757,6 +1961,7 @@ pub fn run_aligned(
         levels: levels.clone(),
         years: r.years.clone(),
         population,
+        age_groups: age_groups.into_iter().map(|(_, l)| l).collect(),
         components,
         projected,
         migration,
@@ -1764,6 +1969,68 @@ pub fn run_aligned(
         services: svc,
         alignment,
     })
+}
+
+/// The most memory a Monte Carlo run holds in rows of one value per trajectory
+/// (multipliers, sums over areas, open units' sums, the windows of cells): 8 GiB on
+/// any machine, so that a scenario is run or refused alike everywhere. A count of
+/// trajectories above it is refused before anything is allocated.
+pub const TRAJECTORY_MEMORY: usize = 8 << 30;
+
+/// Bytes a run holds per trajectory whatever the windows: the multipliers (drawn and
+/// by lane), every service's demand and cost totals (all groups' and each running
+/// group's), the units whose groups are not all done (their sums, the groups'
+/// parts and the summary's copies) and a window of a tile of cells per running
+/// group.
+fn bytes_per_trajectory(ny: usize, nf: usize, services: usize, open: usize, chunk: usize) -> usize {
+    let values = 2 * (2 + nf) * ny + 2 * ny * services * (1 + chunk) + 6 * ny * open + TILE * chunk;
+    values * std::mem::size_of::<f64>()
+}
+
+/// The most units whose sums are held at once: a unit's sums are kept from the
+/// first group that sends it demand until the last, groups running `chunk` at a time.
+fn most_open_units(
+    services: &[ServiceInput<'_>],
+    groups: &[std::ops::Range<usize>],
+    chunk: usize,
+) -> usize {
+    let spans: Vec<(usize, usize)> = services
+        .iter()
+        .flat_map(|s| &s.units)
+        .filter_map(|u| {
+            let sends = |g: &std::ops::Range<usize>| u.shares[g.clone()].iter().any(|v| *v != 0.0);
+            let first = groups.iter().position(sends)? / chunk;
+            let last = groups.iter().rposition(sends)? / chunk;
+            Some((first, last))
+        })
+        .collect();
+    (0..groups.len().div_ceil(chunk.max(1)))
+        .map(|c| spans.iter().filter(|(a, b)| *a <= c && c <= *b).count())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Groups of areas run at once, each in a slot whose buffers are reused.
+const SLOTS: usize = 8;
+
+/// Cells summarised together (their rows stay in the L2 cache).
+const TILE: usize = 32;
+
+/// The memory the trajectories' values of the groups running at once may take.
+const MEMORY_BUDGET: usize = 512 << 20;
+
+/// How many of a group's `cells` are kept at a time over `nt` trajectories: all of
+/// them when every trajectory's values fit in the memory budget (shared by the
+/// `sharing` groups running at once), else a window of whole tiles, for which the
+/// blocks are run again. At least one cell.
+fn window(cells: usize, nt: usize, sharing: usize) -> usize {
+    let budget = MEMORY_BUDGET / sharing.max(1);
+    let fit = budget / (nt.div_ceil(LANES) * LANES * std::mem::size_of::<f64>());
+    if fit >= cells {
+        cells.max(1)
+    } else {
+        (fit / TILE * TILE).max(TILE)
+    }
 }
 
 /// Puts a cell's packed summary (the mean, then the quantiles) times `scale` (0 or
@@ -1791,6 +2058,8 @@ struct Slot {
     vals: Vec<f64>,
     /// The state of the blocks run one after another.
     state: BlockState,
+    /// A block's lanes of every cell, when only a window of them is kept.
+    scratch: Vec<f64>,
     sel: Selector,
 }
 
@@ -1900,13 +2169,13 @@ impl Layout {
         let (n, ny, nyp) = (ctx.n, ctx.years.len(), ctx.projected.len());
         let pop = 0;
         let mut at = if ctx.want.population {
-            ga * 2 * n * ny
+            ga * 3 * ctx.groups.len() * ny
         } else {
             0
         };
         let comps = at;
         if ctx.want.components {
-            at += 5 * ga * 2 * nyp;
+            at += COMPONENTS * ga * 2 * nyp;
         }
         let mig = at;
         if ctx.want.migration {
@@ -1962,18 +2231,9 @@ impl crate::projection::Kernel for BlockRun<'_, '_> {
     #[inline(always)]
     fn run(self) {
         if self.ctx.spec.process_noise {
-            run_block::<true, false>(self);
+            run_block::<true>(self);
         } else {
-            run_block::<false, false>(self);
-        }
-    }
-
-    #[inline(always)]
-    fn run_fma(self) {
-        if self.ctx.spec.process_noise {
-            run_block::<true, true>(self);
-        } else {
-            run_block::<false, true>(self);
+            run_block::<false>(self);
         }
     }
 }
@@ -1987,7 +2247,7 @@ struct LaneYear {
 }
 
 #[inline(always)]
-fn run_block<const NOISE: bool, const FMA: bool>(run: BlockRun<'_, '_>) {
+fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
     let BlockRun {
         ctx,
         group,
@@ -2073,7 +2333,7 @@ fn run_block<const NOISE: bool, const FMA: bool>(run: BlockRun<'_, '_>) {
     let mut births: Vec<V> = vec![[0.0; LANES]; ga];
     let mut movers: Vec<V> = Vec::new();
     let mut pool: Vec<V> = Vec::new();
-    let mut comp: Vec<[V; 5]> = vec![[[0.0; LANES]; 5]; ga * 2];
+    let mut comp: Vec<[V; COMPONENTS]> = vec![[[0.0; LANES]; COMPONENTS]; ga * 2];
     // Movers by (area, sex, flow) and a closed system's arrivals: `mv_at`.
     let nf = ctx.nf;
     let mut mv: Vec<V> = if ctx.sums_wanted() {
@@ -2118,7 +2378,7 @@ fn run_block<const NOISE: bool, const FMA: bool>(run: BlockRun<'_, '_>) {
                     &mut mv,
                     &mut rngs,
                 );
-            } else if step_fast::<FMA>(
+            } else if step_fast(
                 ctx, k, r, &ly, &group, cur, next, &mut pool, &mut comp, &mut mv,
             ) {
                 // The step was made in place: `cur` is the new state.
@@ -2156,7 +2416,7 @@ fn run_block<const NOISE: bool, const FMA: bool>(run: BlockRun<'_, '_>) {
             }
             None => cur,
         };
-        observe::<FMA>(ctx, &group, &jobs, k, state, &mut out);
+        observe(ctx, &group, &jobs, k, state, &mut out);
     }
 }
 
@@ -2235,7 +2495,7 @@ fn mv_at(nf: usize, i: usize, f: usize, arrivals: bool) -> usize {
 /// Records year slot `k`'s state: the population, and each service's demand,
 /// resources and costs per lane.
 #[inline(always)]
-fn observe<const FMA: bool>(
+fn observe(
     ctx: &Ctx<'_>,
     group: &std::ops::Range<usize>,
     jobs: &[DemandJob<'_>],
@@ -2246,9 +2506,29 @@ fn observe<const FMA: bool>(
     let (n, ny) = (ctx.n, ctx.years.len());
     let ga = group.len();
     if ctx.want.population {
-        for (i, v) in cur.iter().enumerate() {
-            let cell = i * ny + k;
-            out.pop[cell * out.stride..cell * out.stride + LANES].copy_from_slice(v);
+        // By (area, sex, group): female, male, then both; each group summed from its
+        // youngest age up.
+        let ng = ctx.groups.len();
+        for al in 0..ga {
+            for (j, r) in ctx.groups.iter().enumerate() {
+                let mut both = [0.0; LANES];
+                for s in 0..2 {
+                    let lanes = &cur[(al * 2 + s) * n..(al * 2 + s + 1) * n];
+                    let mut sum = [0.0; LANES];
+                    for v in &lanes[r.clone()] {
+                        for l in 0..LANES {
+                            sum[l] += v[l];
+                        }
+                    }
+                    for l in 0..LANES {
+                        both[l] += sum[l];
+                    }
+                    let cell = ((al * 3 + s) * ng + j) * ny + k;
+                    out.pop[cell * out.stride..cell * out.stride + LANES].copy_from_slice(&sum);
+                }
+                let cell = ((al * 3 + 2) * ng + j) * ny + k;
+                out.pop[cell * out.stride..cell * out.stride + LANES].copy_from_slice(&both);
+            }
         }
     }
     if !ctx.services_wanted() {
@@ -2281,7 +2561,7 @@ fn observe<const FMA: bool>(
                             dst[l] = c * sum[l];
                         }
                     }
-                    _ => job.sums::<FMA>(k, n, state, out.services[job.service]),
+                    _ => job.sums(k, n, state, out.services[job.service]),
                 }
             }
         }
@@ -2363,6 +2643,19 @@ fn observe<const FMA: bool>(
     }
 }
 
+/// The components of a year by `(area, sex)`: births, deaths, in_migration,
+/// out_migration, unmet_out_migration and net_migration.
+pub const COMPONENTS: usize = 6;
+
+/// Sets a cell's net migration, `in − out + Σ net flows`, from its other components
+/// and its net flows' movers.
+#[inline(always)]
+fn set_net(c: &mut [V; COMPONENTS], net_flows: &V) {
+    for l in 0..LANES {
+        c[5][l] = c[2][l] - c[3][l] + net_flows[l];
+    }
+}
+
 /// The most migration flows a Monte Carlo run takes.
 pub const MAX_FLOWS: usize = 16;
 
@@ -2407,22 +2700,17 @@ impl FlowLanes<'_> {
     }
 }
 
-/// `a · b + c`: fused (one rounding) in the copy of the kernels compiled for
-/// processors with FMA, two roundings otherwise (a fused product without hardware
-/// support would be slow).
+/// `a · b + c` with two roundings, never fused: the kernels give the same bits on
+/// every x86-64 processor, with or without FMA.
 #[inline(always)]
-fn fma<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
-    if FMA {
-        a.mul_add(b, c)
-    } else {
-        a * b + c
-    }
+fn fma(a: f64, b: f64, c: f64) -> f64 {
+    a * b + c
 }
 
 /// `Σ w[i] · p[i]` per lane, in four running sums (added pairwise at the end) so
 /// that consecutive terms do not wait on each other.
 #[inline(always)]
-fn dot_lanes<const FMA: bool>(w: &[f64], p: &[V]) -> V {
+fn dot_lanes(w: &[f64], p: &[V]) -> V {
     let n = w.len().min(p.len());
     let (w, p) = (&w[..n], &p[..n]);
     let mut acc = [[0.0; LANES]; 4];
@@ -2431,13 +2719,13 @@ fn dot_lanes<const FMA: bool>(w: &[f64], p: &[V]) -> V {
     for (wq, pq) in wc.zip(pc) {
         for j in 0..4 {
             for l in 0..LANES {
-                acc[j][l] = fma::<FMA>(pq[j][l], wq[j], acc[j][l]);
+                acc[j][l] = fma(pq[j][l], wq[j], acc[j][l]);
             }
         }
     }
     for (j, (wv, pv)) in wr.iter().zip(pr).enumerate() {
         for l in 0..LANES {
-            acc[j][l] = fma::<FMA>(pv[l], *wv, acc[j][l]);
+            acc[j][l] = fma(pv[l], *wv, acc[j][l]);
         }
     }
     let mut sum = [0.0; LANES];
@@ -2449,7 +2737,7 @@ fn dot_lanes<const FMA: bool>(w: &[f64], p: &[V]) -> V {
 
 /// `Σ w[i] · (a[i] + b[i])` per lane, as [`dot_lanes`].
 #[inline(always)]
-fn dot_pair<const FMA: bool>(w: &[f64], a: &[V], b: &[V]) -> V {
+fn dot_pair(w: &[f64], a: &[V], b: &[V]) -> V {
     let n = w.len().min(a.len()).min(b.len());
     let (w, a, b) = (&w[..n], &a[..n], &b[..n]);
     let mut acc = [[0.0; LANES]; 4];
@@ -2458,13 +2746,13 @@ fn dot_pair<const FMA: bool>(w: &[f64], a: &[V], b: &[V]) -> V {
     for ((wq, aq), bq) in wc.zip(ac).zip(bc) {
         for j in 0..4 {
             for l in 0..LANES {
-                acc[j][l] = fma::<FMA>(aq[j][l] + bq[j][l], wq[j], acc[j][l]);
+                acc[j][l] = fma(aq[j][l] + bq[j][l], wq[j], acc[j][l]);
             }
         }
     }
     for (j, ((wv, av), bv)) in wr.iter().zip(ar).zip(br).enumerate() {
         for l in 0..LANES {
-            acc[j][l] = fma::<FMA>(av[l] + bv[l], *wv, acc[j][l]);
+            acc[j][l] = fma(av[l] + bv[l], *wv, acc[j][l]);
         }
     }
     let mut sum = [0.0; LANES];
@@ -2485,7 +2773,7 @@ fn flow_values(r: &YearRates, f: usize) -> &ndarray::Array3<f64> {
 /// Births per lane in area `a` (position `al` in the group) from its women.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn births_fast<const FMA: bool>(
+fn births_fast(
     r: &YearRates,
     fl: &YearFlat<'_>,
     plan: &YearPlan,
@@ -2500,7 +2788,7 @@ fn births_fast<const FMA: bool>(
     let level = r.fertility_factor.get(a).copied().unwrap_or(1.0);
     let fertile = plan.fertile[row].clone();
     let women = &cur[al * 2 * n..al * 2 * n + n];
-    let mut b = dot_lanes::<FMA>(&f[fertile.clone()], &women[fertile]);
+    let mut b = dot_lanes(&f[fertile.clone()], &women[fertile]);
     for l in 0..LANES {
         b[l] *= level * ly.mf[l];
     }
@@ -2623,7 +2911,7 @@ impl<const NR: usize, const NC: usize> FastFlows<'_, NR, NC> {
     /// shortfall to `sums` when `comp`; caps deaths at the population when `clamp`.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn run<const FMA: bool>(
+    fn run(
         &self,
         comp: bool,
         clamp: bool,
@@ -2635,15 +2923,15 @@ impl<const NR: usize, const NC: usize> FastFlows<'_, NR, NC> {
         sums: &mut [V; 3],
     ) -> (V, V) {
         match (comp, clamp) {
-            (false, false) => self.pass::<false, false, FMA>(p, q, qfm, newborn, out, sums),
-            (false, true) => self.pass::<false, true, FMA>(p, q, qfm, newborn, out, sums),
-            (true, false) => self.pass::<true, false, FMA>(p, q, qfm, newborn, out, sums),
-            (true, true) => self.pass::<true, true, FMA>(p, q, qfm, newborn, out, sums),
+            (false, false) => self.pass::<false, false>(p, q, qfm, newborn, out, sums),
+            (false, true) => self.pass::<false, true>(p, q, qfm, newborn, out, sums),
+            (true, false) => self.pass::<true, false>(p, q, qfm, newborn, out, sums),
+            (true, true) => self.pass::<true, true>(p, q, qfm, newborn, out, sums),
         }
     }
 
     #[inline(always)]
-    fn pass<const COMP: bool, const CLAMP: bool, const FMA: bool>(
+    fn pass<const COMP: bool, const CLAMP: bool>(
         &self,
         p: &[V],
         q: &[f64],
@@ -2667,25 +2955,16 @@ impl<const NR: usize, const NC: usize> FastFlows<'_, NR, NC> {
             let rm: [&[f64]; NR] = std::array::from_fn(|j| &rates[j][..m]);
             let cm: [&[f64]; NC] = std::array::from_fn(|j| &counts[j][..m]);
             for i in 0..m {
-                om[i] =
-                    Self::cell::<COMP, CLAMP, true, FMA>(&mul, &rm, &cm, qm, qfm, i, &pm[i], sums);
+                om[i] = Self::cell::<COMP, CLAMP, true>(&mul, &rm, &cm, qm, qfm, i, &pm[i], sums);
                 // The lanes are the vector: keep the compiler from vectorising over ages
                 // instead (with a transpose per age), which it finds cheaper on paper.
                 std::hint::black_box(());
             }
         }
-        let open = Self::cell::<COMP, CLAMP, true, FMA>(
-            &mul,
-            &rates,
-            &counts,
-            q,
-            qfm,
-            n - 1,
-            &p[n - 1],
-            sums,
-        );
+        let open =
+            Self::cell::<COMP, CLAMP, true>(&mul, &rates, &counts, q, qfm, n - 1, &p[n - 1], sums);
         let born =
-            Self::cell::<COMP, CLAMP, false, FMA>(&mul, &rates, &counts, q, qfm, n, newborn, sums);
+            Self::cell::<COMP, CLAMP, false>(&mul, &rates, &counts, q, qfm, n, newborn, sums);
         (open, born)
     }
 
@@ -2694,7 +2973,7 @@ impl<const NR: usize, const NC: usize> FastFlows<'_, NR, NC> {
     /// the L1 cache with the rates and the outputs). The open group's and the
     /// newborns' survivors are returned, not placed.
     #[inline(always)]
-    fn pass_in_place<const CLAMP: bool, const FMA: bool>(
+    fn pass_in_place<const CLAMP: bool>(
         &self,
         p: &mut [V],
         q: &[f64],
@@ -2707,7 +2986,7 @@ impl<const NR: usize, const NC: usize> FastFlows<'_, NR, NC> {
         let counts: [&[f64]; NC] = std::array::from_fn(|j| &self.counts[j][..=n]);
         let mul = (self.rm, self.cm);
         let mut sums = [[0.0; LANES]; 3];
-        let open = Self::cell::<false, CLAMP, true, FMA>(
+        let open = Self::cell::<false, CLAMP, true>(
             &mul,
             &rates,
             &counts,
@@ -2724,15 +3003,13 @@ impl<const NR: usize, const NC: usize> FastFlows<'_, NR, NC> {
             let cm: [&[f64]; NC] = std::array::from_fn(|j| &counts[j][..m]);
             let p = &mut p[..n];
             for i in (0..m).rev() {
-                p[i + 1] = Self::cell::<false, CLAMP, true, FMA>(
-                    &mul, &rm, &cm, qm, qfm, i, &p[i], &mut sums,
-                );
+                p[i + 1] =
+                    Self::cell::<false, CLAMP, true>(&mul, &rm, &cm, qm, qfm, i, &p[i], &mut sums);
                 std::hint::black_box(());
             }
         }
-        let born = Self::cell::<false, CLAMP, false, FMA>(
-            &mul, &rates, &counts, q, qfm, n, newborn, &mut sums,
-        );
+        let born =
+            Self::cell::<false, CLAMP, false>(&mul, &rates, &counts, q, qfm, n, newborn, &mut sums);
         (open, born)
     }
 
@@ -2740,7 +3017,7 @@ impl<const NR: usize, const NC: usize> FastFlows<'_, NR, NC> {
     /// (`DIE`: with deaths `d`; the newborns' are taken off before).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn cell<const COMP: bool, const CLAMP: bool, const DIE: bool, const FMA: bool>(
+    fn cell<const COMP: bool, const CLAMP: bool, const DIE: bool>(
         (rm, cm): &([V; NR], [V; NC]),
         rates: &[&[f64]; NR],
         counts: &[&[f64]; NC],
@@ -2781,13 +3058,13 @@ impl<const NR: usize, const NC: usize> FastFlows<'_, NR, NC> {
                     let qq = q[i] * qfm[l];
                     1.0 - if qq < 1.0 { qq } else { 1.0 }
                 } else {
-                    fma::<FMA>(-q[i], qfm[l], 1.0)
+                    fma(-q[i], qfm[l], 1.0)
                 };
                 for j in 0..NR {
-                    f = fma::<FMA>(-rates[j][i], rm[j][l], f);
+                    f = fma(-rates[j][i], rm[j][l], f);
                 }
                 let v = if NC > 0 {
-                    fma::<FMA>(pi[l], f, cn[l])
+                    fma(pi[l], f, cn[l])
                 } else {
                     pi[l] * f
                 };
@@ -2802,8 +3079,8 @@ impl<const NR: usize, const NC: usize> FastFlows<'_, NR, NC> {
                 if CLAMP {
                     qq = if qq < 1.0 { qq } else { 1.0 };
                 }
-                // `v − p·qq`, fused where the processor has FMA.
-                v = fma::<FMA>(-qq, pi[l], v);
+                // `v − p·qq`.
+                v = fma(-qq, pi[l], v);
                 if COMP {
                     sums[0][l] += pi[l] * qq;
                 }
@@ -2813,7 +3090,7 @@ impl<const NR: usize, const NC: usize> FastFlows<'_, NR, NC> {
             }
             if NR > 0 {
                 let lv = rc[l] * pi[l];
-                v = fma::<FMA>(-rc[l], pi[l], v);
+                v = fma(-rc[l], pi[l], v);
                 if COMP {
                     sums[1][l] += lv;
                 }
@@ -2834,7 +3111,7 @@ impl<const NR: usize, const NC: usize> FastFlows<'_, NR, NC> {
 /// vertical vector operations per age.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn step_fast<const FMA: bool>(
+fn step_fast(
     ctx: &Ctx<'_>,
     k: usize,
     r: &YearRates,
@@ -2843,7 +3120,7 @@ fn step_fast<const FMA: bool>(
     cur: &mut [V],
     next: &mut [V],
     pool: &mut Vec<V>,
-    comp: &mut [[V; 5]],
+    comp: &mut [[V; COMPONENTS]],
     mv: &mut [V],
 ) -> bool {
     let (n, w, nf, zero) = (ctx.n, ctx.n + 1, ctx.nf, [0.0; LANES]);
@@ -2859,7 +3136,7 @@ fn step_fast<const FMA: bool>(
         }
         let comp_on = ctx.sums_wanted();
         for (al, a) in group.clone().enumerate() {
-            let b = births_fast::<FMA>(r, fl, plan, ly, cur, n, al, a);
+            let b = births_fast(r, fl, plan, ly, cur, n, al, a);
             let q_row = if r.q.dim().0 == 1 { 0 } else { a };
             for s in 0..2 {
                 let q = &fl.q.lane(a, s)[..w];
@@ -2883,29 +3160,19 @@ fn step_fast<const FMA: bool>(
                                 &fl.flows[plan.counts[j].0].lane(a, s)[..w]
                             }),
                             cm: std::array::from_fn(|j| {
-                                let (f, inward) = plan.counts[j];
-                                let sign = if inward { 1.0 } else { -1.0 };
+                                let (f, direction) = plan.counts[j];
+                                let sign = direction.sign();
                                 ly.mm[f].map(|m| sign * m)
                             }),
                         };
                         if comp_on {
                             let (p, out) = (&cur[cells.clone()], &mut next[cells.clone()]);
-                            flows.run::<FMA>(true, clamp, p, q, &qfm, &newborn, out, &mut sums)
+                            flows.run(true, clamp, p, q, &qfm, &newborn, out, &mut sums)
                         } else if clamp {
                             // In place: every area's next state from its own alone.
-                            flows.pass_in_place::<true, FMA>(
-                                &mut cur[cells.clone()],
-                                q,
-                                &qfm,
-                                &newborn,
-                            )
+                            flows.pass_in_place::<true>(&mut cur[cells.clone()], q, &qfm, &newborn)
                         } else {
-                            flows.pass_in_place::<false, FMA>(
-                                &mut cur[cells.clone()],
-                                q,
-                                &qfm,
-                                &newborn,
-                            )
+                            flows.pass_in_place::<false>(&mut cur[cells.clone()], q, &qfm, &newborn)
                         }
                     }};
                 }
@@ -2926,14 +3193,10 @@ fn step_fast<const FMA: bool>(
                 }
                 place_ends(&mut next[cells.clone()], &x0, &open);
                 let p = &cur[cells];
-                let (mut count_in, mut count_out) = (zero, zero);
-                for &(f, inward) in &plan.counts {
+                let mut counted = [zero; 3];
+                for &(f, direction) in &plan.counts {
                     let m = count_movers(ctx, k, r, ly, f, a, s);
-                    let dst = if inward {
-                        &mut count_in
-                    } else {
-                        &mut count_out
-                    };
+                    let dst = &mut counted[direction as usize];
                     for l in 0..LANES {
                         dst[l] += m[l];
                     }
@@ -2942,10 +3205,11 @@ fn step_fast<const FMA: bool>(
                 c[0] = born;
                 for l in 0..LANES {
                     c[1][l] = sums[0][l] + bd[l];
-                    c[2][l] = count_in[l];
-                    c[3][l] = count_out[l] + sums[1][l];
+                    c[2][l] = counted[0][l];
+                    c[3][l] = counted[1][l] + sums[1][l];
                 }
                 c[4] = sums[2];
+                set_net(c, &counted[2]);
                 if ctx.want.migration {
                     let at = (al * 2 + s) * nf * 2;
                     flow_movers(ctx, k, r, ly, a, s, p, &newborn, &[], &mut mv[at..]);
@@ -2981,7 +3245,7 @@ struct GeneralStep<'g, 'a> {
     cur: &'g [V],
     next: &'g mut [V],
     pool: &'g mut Vec<V>,
-    comp: &'g mut [[V; 5]],
+    comp: &'g mut [[V; COMPONENTS]],
     mv: &'g mut [V],
 }
 
@@ -3010,7 +3274,7 @@ fn step_general(
     cur: &[V],
     next: &mut [V],
     pool: &mut Vec<V>,
-    comp: &mut [[V; 5]],
+    comp: &mut [[V; COMPONENTS]],
     mv: &mut [V],
 ) {
     let (n, w, nf, zero) = (ctx.n, ctx.n + 1, ctx.nf, [0.0; LANES]);
@@ -3022,7 +3286,7 @@ fn step_general(
         pool.clear();
         pool.resize(closed.len() * 2 * w, zero);
         for (al, a) in group.clone().enumerate() {
-            let b = births_fast::<false>(r, flat_of(ctx, k), plan, ly, cur, n, al, a);
+            let b = births_fast(r, flat_of(ctx, k), plan, ly, cur, n, al, a);
             for s in 0..2 {
                 let (born, bd) = newborns_fast(r, &qfm, n, a, s, &b);
                 let p = &cur[(al * 2 + s) * n..(al * 2 + s + 1) * n];
@@ -3046,7 +3310,7 @@ fn step_general(
         }
     }
     for (al, a) in group.clone().enumerate() {
-        let b = births_fast::<false>(r, flat_of(ctx, k), plan, ly, cur, n, al, a);
+        let b = births_fast(r, flat_of(ctx, k), plan, ly, cur, n, al, a);
         for s in 0..2 {
             let q = &lane(&r.q, a, s)[..w];
             let (born, bd) = newborns_fast(r, &qfm, n, a, s, &b);
@@ -3057,23 +3321,15 @@ fn step_general(
             let mut counts = [(empty, zero); MAX_FLOWS];
             let mut closed = [(empty, 0usize); MAX_FLOWS];
             let (mut nr, mut nc, mut nd) = (0, 0, 0);
-            let (mut count_in, mut count_out) = (zero, zero);
+            let mut counted = [zero; 3];
             let mut ci = 0;
             for (f, fl) in r.flows.iter().enumerate() {
                 let m = ly.mm[f];
                 match &fl.values {
                     FlowValues::Counts(c) => {
                         let movers = count_movers(ctx, k, r, ly, f, a, s);
-                        let sign = if fl.direction == Direction::In {
-                            1.0
-                        } else {
-                            -1.0
-                        };
-                        let dst = if sign > 0.0 {
-                            &mut count_in
-                        } else {
-                            &mut count_out
-                        };
+                        let sign = fl.direction.sign();
+                        let dst = &mut counted[fl.direction as usize];
                         let mut signed = zero;
                         for l in 0..LANES {
                             dst[l] += movers[l];
@@ -3146,10 +3402,11 @@ fn step_general(
             c[0] = born;
             c[1] = deaths;
             for l in 0..LANES {
-                c[2][l] = count_in[l] + arrived[l];
-                c[3][l] = count_out[l] + leave[l];
+                c[2][l] = counted[0][l] + arrived[l];
+                c[3][l] = counted[1][l] + leave[l];
             }
             c[4] = unmet;
+            set_net(c, &counted[2]);
         }
     }
 }
@@ -3224,7 +3481,7 @@ fn flow_movers(
             }
             FlowValues::OutRates(rt) => {
                 let rl = lane(rt, a, s);
-                let d = dot_lanes::<false>(&rl[..n], p);
+                let d = dot_lanes(&rl[..n], p);
                 let mut x = zero;
                 for l in 0..LANES {
                     x[l] = m[l] * (d[l] + rl[n] * base[l]);
@@ -3233,7 +3490,7 @@ fn flow_movers(
                 if let Some(dest) = &fl.destinations {
                     let at = (ci * 2 + s) * w;
                     mv[mv_at(ctx.nf, 0, f, true)] =
-                        dot_lanes::<false>(&lane(dest, a, s)[..w], &pool[at..at + w]);
+                        dot_lanes(&lane(dest, a, s)[..w], &pool[at..at + w]);
                     ci += 1;
                 }
             }
@@ -3256,7 +3513,7 @@ fn step_noisy(
     births: &mut [V],
     movers: &mut Vec<V>,
     pool: &mut Vec<V>,
-    comp: &mut [[V; 5]],
+    comp: &mut [[V; COMPONENTS]],
     mv: &mut [V],
     rngs: &mut [[Rng; LANES]],
 ) {
@@ -3268,7 +3525,7 @@ fn step_noisy(
     let plan = ctx.plans[k].as_ref().expect("a projected year has a plan");
     // Births from the women at the start of the year.
     for (al, a) in group.clone().enumerate() {
-        births[al] = births_fast::<false>(r, flat_of(ctx, k), plan, ly, cur, n, al, a);
+        births[al] = births_fast(r, flat_of(ctx, k), plan, ly, cur, n, al, a);
     }
     // Newborns of each sex after birth-year deaths, and their Poisson draws.
     let mut born = vec![[zero; 2]; group.len()];
@@ -3324,7 +3581,8 @@ fn step_noisy(
     for (al, a) in group.clone().enumerate() {
         for s in 0..2 {
             let q = lane(&r.q, a, s);
-            let (mut deaths, mut unmet, mut inm, mut outm) = (zero, zero, zero, zero);
+            let (mut deaths, mut unmet, mut inm, mut outm, mut netm) =
+                (zero, zero, zero, zero, zero);
             let out = &mut next[(al * 2 + s) * n..(al * 2 + s + 1) * n];
             let p_lane = &cur[(al * 2 + s) * n..(al * 2 + s + 1) * n];
             // Movers of each flow and arrivals of each closed system, as drawn.
@@ -3359,21 +3617,20 @@ fn step_noisy(
                 } else {
                     (born[al][s], born_deaths[al][s])
                 };
-                let (mut cin, mut cout, mut leave, mut arr) = (zero, zero, zero, zero);
+                let (mut leave, mut arr) = (zero, zero);
+                // Counts in, out and net.
+                let mut counted = [zero; 3];
                 let mut ci = 0;
                 for (f, fl) in r.flows.iter().enumerate() {
                     match &fl.values {
                         FlowValues::Counts(c) => {
-                            // Each count flow drawn on its own.
+                            // Each count flow drawn on its own; a net count as its
+                            // sign times a Poisson draw of its size.
                             let c = lane(c, a, s)[i];
-                            let dst = if fl.direction == Direction::In {
-                                &mut cin
-                            } else {
-                                &mut cout
-                            };
+                            let dst = &mut counted[fl.direction as usize];
                             let mut x = zero;
                             for l in 0..LANES {
-                                x[l] = rngs[al][l].poisson(ly.mm[f][l] * c);
+                                x[l] = c.signum() * rngs[al][l].poisson(ly.mm[f][l] * c.abs());
                                 dst[l] += x[l];
                             }
                             add_mv(f, false, &x);
@@ -3407,10 +3664,12 @@ fn step_noisy(
                 }
                 let mut x = zero;
                 for l in 0..LANES {
-                    x[l] = p[l] - d[l] + cin[l] - cout[l] + arr[l] - leave[l];
+                    let [cin, cout, cnet] = counted;
+                    x[l] = p[l] - d[l] + cin[l] - cout[l] + cnet[l] + arr[l] - leave[l];
                     deaths[l] += d[l];
                     inm[l] += cin[l] + arr[l];
                     outm[l] += cout[l] + leave[l];
+                    netm[l] += cnet[l];
                     unmet[l] += if x[l] < 0.0 { -x[l] } else { 0.0 };
                     x[l] = if x[l] > 0.0 { x[l] } else { 0.0 };
                 }
@@ -3441,6 +3700,7 @@ fn step_noisy(
             c[2] = inm;
             c[3] = outm;
             c[4] = unmet;
+            set_net(c, &netm);
         }
     }
 }

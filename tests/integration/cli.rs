@@ -423,12 +423,13 @@ fn aligned_dir() -> tempfile::TempDir {
 }
 
 /// The areas of a population table (CSV; the value the sixth column) add up to the
-/// control of [`aligned_dir`] in 2025, for every sex and age.
+/// control of [`aligned_dir`] in 2025, for every sex and age (rows of both sexes or
+/// all ages, as `population_quantiles` has, left out).
 fn assert_meets_control(table: &str) {
     let mut sums = std::collections::HashMap::new();
     for l in table.lines().skip(1) {
         let f: Vec<&str> = l.split(',').collect();
-        if f[4] == "2025" {
+        if f[4] == "2025" && f[2] != "all" && f[3] != "all" {
             *sums
                 .entry((f[2].to_string(), f[3].parse::<u32>().unwrap()))
                 .or_insert(0.0) += f[5].parse::<f64>().unwrap();
@@ -458,6 +459,10 @@ fn areas_align_to_control_totals() {
 #[test]
 fn aligned_areas_run_trajectories_aligned_to_the_same_controls() {
     let dir = aligned_dir();
+    // Single years of age in population_quantiles, to compare with the control.
+    let s = std::fs::read_to_string(dir.path().join("s.toml")).unwrap();
+    let s = format!("{s}\n[uncertainty]\nage_groups = \"single\"\n");
+    std::fs::write(dir.path().join("s.toml"), s).unwrap();
     let o = kunta(
         &[
             "run",
@@ -804,9 +809,10 @@ fn the_example_has_services_with_their_tables() {
     }
 }
 
-/// Runs the example with trajectories in `dir/out` with the given threads and seed;
-/// returns every file's bytes but the manifest (which holds the wall time).
-fn mc_run(dir: &Path, out: &str, threads: &str, seed: &str) -> Vec<(String, Vec<u8>)> {
+/// Runs the example with trajectories in `dir/out` with the given threads, seed and
+/// `KUNTA_SIMD` setting; returns every file's bytes but the manifest (which holds the
+/// wall time).
+fn mc_run(dir: &Path, out: &str, threads: &str, seed: &str, simd: &str) -> Vec<(String, Vec<u8>)> {
     let o = Command::new(env!("CARGO_BIN_EXE_kunta"))
         .args([
             "run",
@@ -820,6 +826,7 @@ fn mc_run(dir: &Path, out: &str, threads: &str, seed: &str) -> Vec<(String, Vec<
             "csv",
         ])
         .env("RAYON_NUM_THREADS", threads)
+        .env("KUNTA_SIMD", simd)
         .current_dir(dir)
         .output()
         .unwrap();
@@ -840,10 +847,12 @@ fn mc_run(dir: &Path, out: &str, threads: &str, seed: &str) -> Vec<(String, Vec<
 }
 
 #[test]
-fn trajectories_are_identical_whatever_the_threads() {
+fn trajectories_are_identical_whatever_the_threads_and_processor() {
     let dir = tempfile::tempdir().unwrap();
-    let one = mc_run(dir.path(), "one", "1", "5");
-    let two = mc_run(dir.path(), "two", "2", "5");
+    let one = mc_run(dir.path(), "one", "1", "5", "on");
+    let two = mc_run(dir.path(), "two", "2", "5", "on");
+    // The plain SSE2 copy of the kernels, as on a processor without AVX2.
+    let plain = mc_run(dir.path(), "plain", "2", "5", "off");
     let names: Vec<&str> = one.iter().map(|(n, _)| n.as_str()).collect();
     for t in [
         "population_quantiles.csv",
@@ -872,7 +881,11 @@ fn trajectories_are_identical_whatever_the_threads() {
         one, two,
         "the same seed gives the same bytes at 1 and 2 threads"
     );
-    let other = mc_run(dir.path(), "other", "2", "6");
+    assert_eq!(
+        one, plain,
+        "the same seed gives the same bytes with and without AVX2"
+    );
+    let other = mc_run(dir.path(), "other", "2", "6", "on");
     let q = |files: &[(String, Vec<u8>)]| {
         files
             .iter()
@@ -883,7 +896,34 @@ fn trajectories_are_identical_whatever_the_threads() {
     };
     assert_ne!(q(&one), q(&other), "another seed gives other numbers");
     let text = String::from_utf8(q(&one)).unwrap();
-    assert!(text.starts_with("scenario,area,sex,age,year,mean,p05,p25,p50,p75,p95\n"));
+    assert!(text.starts_with("scenario,area,sex,age_group,year,mean,p05,p25,p50,p75,p95\n"));
+    // Four areas × female, male, all × the eight planning groups × 2024–2045.
+    assert_eq!(text.lines().count(), 1 + 4 * 3 * 8 * 22);
+    // The whole municipality's p50 in the last year: all ages of both sexes is the
+    // sum of nothing smaller, but lies between the sums of the groups' p05 and p95.
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let stat = |col: usize, sex: &str, group: &str| -> f64 {
+        rows.iter()
+            .filter(|r| r[2] == sex && r[3] == group && r[4] == "2045")
+            .map(|r| r[col].parse::<f64>().unwrap())
+            .sum()
+    };
+    let groups = ["0-6", "7-12", "13-15", "16-18", "19-64", "65-74", "75+"];
+    let total = stat(8, "all", "all");
+    let lo: f64 = groups.iter().map(|g| stat(6, "all", g)).sum();
+    let hi: f64 = groups.iter().map(|g| stat(10, "all", g)).sum();
+    assert!(lo < total && total < hi, "{lo} < {total} < {hi}");
+    // Both sexes' mean is the sum of the women's and the men's.
+    let (f, m, a) = (
+        stat(5, "female", "all"),
+        stat(5, "male", "all"),
+        stat(5, "all", "all"),
+    );
+    assert!((f + m - a).abs() < 1e-6 * a, "{f} + {m} vs {a}");
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("one/manifest.json")).unwrap())
             .unwrap();
