@@ -53,7 +53,8 @@ fn write_scenario(data: &Path, dir: &Path) -> std::io::Result<()> {
     let mut areas: BTreeMap<String, [f64; 3]> = BTreeMap::new();
     for line in long.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
-        if f.len() != 5 || f[0] != "2019" {
+        // Municipalities only: the whole country's rows are a total.
+        if f.len() != 5 || f[0] != "2019" || f[1] == "KOKO MAA" {
             continue;
         }
         let (age, v): (u32, f64) = (f[2].parse().unwrap_or(0), f[4].parse().unwrap_or(0.0));
@@ -68,9 +69,14 @@ fn write_scenario(data: &Path, dir: &Path) -> std::io::Result<()> {
     }
     // Moves in from other municipalities: 4.5 % of the population a year.
     let mut totals = String::from("area,total\n");
+    let mut catchment = String::from("area,unit,share\n");
     let mut units = String::new();
     for (i, (name, [pop, pupils, old])) in areas.iter().enumerate() {
         let _ = writeln!(totals, "{name},{:.0}", 0.045 * pop);
+        let _ = writeln!(
+            catchment,
+            "{name},{name} school,1\n{name},{name} care home,1"
+        );
         // A school with room for 2019's pupils and a little more, every other one
         // rather less; a care home for 9 % of the over-75s.
         let school = (pupils * if i % 2 == 0 { 1.05 } else { 0.97 })
@@ -85,6 +91,7 @@ fn write_scenario(data: &Path, dir: &Path) -> std::io::Result<()> {
         );
     }
     std::fs::write(dir.join("in_total.csv"), totals)?;
+    std::fs::write(dir.join("catchment.csv"), catchment)?;
     // The example's services, as its scenario file gives them.
     let example_toml = std::fs::read_to_string(example.join("scenario.toml"))?;
     let services = example_toml
@@ -127,6 +134,8 @@ rates = "migration_domestic_out_rates.csv"
 scale = 1000
 
 {services}
+[catchment]
+file = "catchment.csv"
 {units}"#,
         end = BASE_YEAR + YEARS,
         population = population.display(),

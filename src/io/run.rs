@@ -80,6 +80,48 @@ pub fn uncertainty_spec(
     })
 }
 
+/// Checks that the trajectories asked for (`trajectories` from the command line, else
+/// the scenario's `[uncertainty] trajectories`) fit within
+/// [`crate::uncertainty::TRAJECTORY_MEMORY`], before anything is run.
+///
+/// # Errors
+/// One sentence naming the key, the value and the most this scenario can run.
+pub fn check_trajectories(l: &LoadedScenario, trajectories: Option<u32>) -> Result<(), String> {
+    let from_file = l.file.uncertainty.as_ref().and_then(|u| u.trajectories);
+    let Some(n) = trajectories.or(from_file) else {
+        return Ok(());
+    };
+    let s = &l.file.scenario;
+    let years = usize::try_from(s.end_year.saturating_sub(s.base_year)).unwrap_or(0) + 1;
+    let flows = l.inputs.as_ref().map_or(0, |i| i.flows.len());
+    let closed = l
+        .inputs
+        .as_ref()
+        .is_some_and(|i| i.flows.iter().any(|f| f.destinations.is_some()));
+    let shares: Vec<&[f64]> = l.network.as_ref().map_or_else(Vec::new, |net| {
+        (0..net.units().len()).map(|u| net.shares(u)).collect()
+    });
+    let limit = crate::uncertainty::trajectory_limit(
+        l.population.areas().len(),
+        years,
+        flows,
+        l.services.len(),
+        &shares,
+        closed || l.alignment.is_some(),
+    );
+    if (n as usize) <= limit {
+        return Ok(());
+    }
+    let key = if trajectories.is_some() {
+        "--trajectories".to_string()
+    } else {
+        format!("{}: `uncertainty.trajectories`", l.source.name())
+    };
+    Err(format!(
+        "{key}: {n} trajectories cannot run: this scenario's multipliers and sums per trajectory allow at most {limit} within kunta's limit of 8 GiB"
+    ))
+}
+
 /// The column name of a quantile level: `p05`, `p50`, `p2_5`.
 pub fn quantile_name(q: f64) -> String {
     let pct = q * 100.0;

@@ -1040,7 +1040,10 @@ fn other_files(f: &ScenarioFile) -> Vec<&str> {
 /// every problem found (an empty list means the scenario is valid).
 pub fn validate(source: &Source) -> Vec<String> {
     match load(source.clone()) {
-        Ok(_) => Vec::new(),
+        Ok(l) => super::run::check_trajectories(&l, None)
+            .err()
+            .into_iter()
+            .collect(),
         Err(e) => e.problems,
     }
 }

@@ -1326,12 +1326,13 @@ pub fn run_aligned(
     } else {
         (0..na).map(|a| a..a + 1).collect()
     };
-    // Refused before anything is allocated; the limit is the same whatever the
-    // threads (groups counted as running `SLOTS` at a time).
-    let most = if groups.len() == 1 { 1 } else { SLOTS };
-    let open = most_open_units(services, &groups, most);
-    let per_trajectory = bytes_per_trajectory(ny, nf, services.len(), open, most);
-    let limit = TRAJECTORY_MEMORY / per_trajectory.max(1);
+    // Refused before anything is allocated.
+    let shares: Vec<&[f64]> = services
+        .iter()
+        .flat_map(|s| &s.units)
+        .map(|u| u.shares)
+        .collect();
+    let limit = trajectory_limit(na, ny, nf, services.len(), &shares, groups.len() == 1);
     if spec.trajectories > limit {
         return Err(McError::Trajectories {
             trajectories: spec.trajectories,
@@ -1987,18 +1988,45 @@ fn bytes_per_trajectory(ny: usize, nf: usize, services: usize, open: usize, chun
     values * std::mem::size_of::<f64>()
 }
 
+/// The most trajectories a run can take within [`TRAJECTORY_MEMORY`]: for `areas`
+/// areas, `years` year slots (the base year too), `flows` migration flows,
+/// `services` services and units with these shares of each area's demand, the
+/// areas run as one group when `coupled` (a closed internal system or an alignment)
+/// and one by one otherwise. The same on any machine and with any threads.
+pub fn trajectory_limit(
+    areas: usize,
+    years: usize,
+    flows: usize,
+    services: usize,
+    unit_shares: &[&[f64]],
+    coupled: bool,
+) -> usize {
+    let groups: Vec<std::ops::Range<usize>> = if coupled {
+        std::iter::once(0..areas).collect()
+    } else {
+        (0..areas).map(|a| a..a + 1).collect()
+    };
+    // Groups counted as running `SLOTS` at a time, the most there can be.
+    let most = if groups.len() == 1 { 1 } else { SLOTS };
+    let open = most_open_units(unit_shares, &groups, most);
+    TRAJECTORY_MEMORY / bytes_per_trajectory(years, flows, services, open, most).max(1)
+}
+
 /// The most units whose sums are held at once: a unit's sums are kept from the
 /// first group that sends it demand until the last, groups running `chunk` at a time.
 fn most_open_units(
-    services: &[ServiceInput<'_>],
+    unit_shares: &[&[f64]],
     groups: &[std::ops::Range<usize>],
     chunk: usize,
 ) -> usize {
-    let spans: Vec<(usize, usize)> = services
+    let spans: Vec<(usize, usize)> = unit_shares
         .iter()
-        .flat_map(|s| &s.units)
-        .filter_map(|u| {
-            let sends = |g: &std::ops::Range<usize>| u.shares[g.clone()].iter().any(|v| *v != 0.0);
+        .filter_map(|shares| {
+            let sends = |g: &std::ops::Range<usize>| {
+                shares
+                    .get(g.clone())
+                    .is_some_and(|s| s.iter().any(|v| *v != 0.0))
+            };
             let first = groups.iter().position(sends)? / chunk;
             let last = groups.iter().rposition(sends)? / chunk;
             Some((first, last))

@@ -305,6 +305,62 @@ fn example_writes_a_runnable_scenario() {
 }
 
 #[test]
+fn too_many_trajectories_are_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = kunta(&["example", "--out", "ex"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    // From the command line: refused at once, nothing written.
+    let o = kunta(
+        &[
+            "run",
+            "ex/scenario.toml",
+            "--out",
+            "o",
+            "--trajectories",
+            "4294967295",
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("--trajectories: 4294967295 trajectories cannot run")
+            && e.contains("at most")
+            && e.contains("8 GiB"),
+        "{e}"
+    );
+    assert!(!dir.path().join("o").exists());
+    // From the scenario file: `validate` refuses it too, naming the key.
+    let toml = std::fs::read_to_string(dir.path().join("ex/scenario.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("ex/scenario.toml"),
+        format!("{toml}\n[uncertainty]\ntrajectories = 1000000000\n"),
+    )
+    .unwrap();
+    let o = kunta(&["validate", "ex/scenario.toml"], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("`uncertainty.trajectories`: 1000000000 trajectories cannot run"),
+        "{e}"
+    );
+    // A number that fits runs.
+    let o = kunta(
+        &[
+            "run",
+            "ex/scenario.toml",
+            "--out",
+            "o",
+            "--trajectories",
+            "16",
+            "--quiet",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
 fn usage_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let o = kunta(&["convert"], dir.path());
