@@ -556,48 +556,107 @@ pub struct YearValues {
 /// `(segment, age − age_min)` in `by_age` (`segments × ages`). A fixed cost per
 /// service is left out (it is shared among areas by the caller).
 pub fn year_values(service: &Service, by_age: &[f64], year: i32, base_year: i32) -> YearValues {
+    let lanes: Vec<[f64; 1]> = by_age.iter().map(|v| [*v]).collect();
+    let v = year_values_lanes(service, &lanes, &segment_growth(service, year, base_year));
+    YearValues {
+        floor_area_m2: v.resources[0][0],
+        groups: v.resources[1][0],
+        weekly_hours: v.resources[2][0],
+        teacher_fte: v.resources[3][0],
+        staff_fte: v.resources[4][0],
+        costs: v.costs.map(|c| c[0]),
+    }
+}
+
+/// Each segment's growth factors `(1 + g)^(y − t0)` in `year`: units, premises,
+/// staff, fixed.
+pub fn segment_growth(service: &Service, year: i32, base_year: i32) -> Vec<[f64; 4]> {
+    service
+        .segments
+        .iter()
+        .map(|seg| seg.cost.growth.map(|g| growth_factor(g, year, base_year)))
+        .collect()
+}
+
+/// [`YearValues`] of `L` lanes at once (the trajectories of a Monte Carlo block).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct YearLanes<const L: usize> {
+    /// Floor area, groups, weekly hours, teacher FTE, staff FTE.
+    pub resources: [[f64; L]; 5],
+    /// Units, premises, staff, fixed (per area only), overhead.
+    pub costs: [[f64; L]; 5],
+}
+
+/// Resources and costs of one area and year for `L` lanes at once, from demand by
+/// `(segment, age − age_min)` in `by_age`, with each segment's growth factors
+/// ([`segment_growth`]). Each lane is computed exactly as [`year_values`] computes
+/// one (it is this function with one lane), so a Monte Carlo trajectory without
+/// spreads has the deterministic run's bits.
+#[inline(always)]
+pub(crate) fn year_values_lanes<const L: usize>(
+    service: &Service,
+    by_age: &[[f64; L]],
+    grow: &[[f64; 4]],
+) -> YearLanes<L> {
     let ni = service.n_ages();
-    let mut v = YearValues::default();
+    let z = [0.0; L];
+    let mut v = YearLanes {
+        resources: [z; 5],
+        costs: [z; 5],
+    };
     for (g, seg) in service.segments.iter().enumerate() {
         let ages = &by_age[g * ni..(g + 1) * ni];
-        let d: f64 = ages.iter().sum();
-        let m2 = d * seg.floor_area_per_unit.unwrap_or(0.0);
-        let staff_fte = seg.units_per_fte.map_or(0.0, |u| d / u);
-        let mut teacher_fte = 0.0;
+        let mut d = z;
+        for a in ages {
+            for l in 0..L {
+                d[l] += a[l];
+            }
+        }
+        let per_m2 = seg.floor_area_per_unit.unwrap_or(0.0);
+        let (mut m2, mut staff_fte, mut teacher_fte) = (z, z, z);
+        for l in 0..L {
+            m2[l] = d[l] * per_m2;
+            staff_fte[l] = seg.units_per_fte.map_or(0.0, |u| d[l] / u);
+        }
         if let Some(t) = &service.teaching {
             let max = seg.max_group_size.unwrap_or(f64::INFINITY);
-            let (mut n, mut h) = (0.0, 0.0);
+            let (mut n, mut h) = (z, z);
             for (lh, dx) in t.lesson_hours.iter().zip(ages) {
-                let gx = groups(*dx, max);
-                n += gx;
-                h += gx * lh * seg.hours_factor;
+                for l in 0..L {
+                    let gx = groups(dx[l], max);
+                    n[l] += gx;
+                    h[l] += gx * lh * seg.hours_factor;
+                }
             }
-            teacher_fte = (h + d * seg.support_hours_per_unit) / t.teaching_obligation;
-            v.groups += n;
-            v.weekly_hours += h;
-            v.teacher_fte += teacher_fte;
+            for l in 0..L {
+                teacher_fte[l] = (h[l] + d[l] * seg.support_hours_per_unit) / t.teaching_obligation;
+                v.resources[1][l] += n[l];
+                v.resources[2][l] += h[l];
+                v.resources[3][l] += teacher_fte[l];
+            }
         }
-        v.floor_area_m2 += m2;
-        v.staff_fte += staff_fte;
         let c = &seg.cost;
-        let grow = |i: usize| growth_factor(c.growth[i], year, base_year);
-        let units = d * c.per_unit * grow(0);
-        let premises = m2 * c.per_m2 * grow(1);
-        let staff_cost = (teacher_fte + staff_fte) * c.per_fte * grow(2);
+        let gr = grow[g];
         let fixed = match service.fixed_per {
-            FixedPer::Area => c.fixed * grow(3),
+            FixedPer::Area => c.fixed * gr[3],
             FixedPer::Service => 0.0,
         };
-        let overhead = c.overhead * (units + premises + staff_cost + fixed);
-        v.costs[0] += units;
-        v.costs[1] += premises;
-        v.costs[2] += staff_cost;
-        v.costs[3] += fixed;
-        v.costs[4] += overhead;
+        for l in 0..L {
+            v.resources[0][l] += m2[l];
+            v.resources[4][l] += staff_fte[l];
+            let units = d[l] * c.per_unit * gr[0];
+            let premises = m2[l] * c.per_m2 * gr[1];
+            let staff_cost = (teacher_fte[l] + staff_fte[l]) * c.per_fte * gr[2];
+            let overhead = c.overhead * (units + premises + staff_cost + fixed);
+            v.costs[0][l] += units;
+            v.costs[1][l] += premises;
+            v.costs[2][l] += staff_cost;
+            v.costs[3][l] += fixed;
+            v.costs[4][l] += overhead;
+        }
     }
     v
 }
-
 /// A fixed cost per service in `year` and the overhead on it, before it is shared
 /// among areas: `(fixed, overhead)`.
 pub fn service_fixed(service: &Service, year: i32, base_year: i32) -> (f64, f64) {

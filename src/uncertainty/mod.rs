@@ -40,7 +40,9 @@ use crate::population::Population;
 use crate::projection::{
     lane, resolve, Direction, Flat, FlowValues, ProjectionError, ProjectionInputs, YearRates,
 };
-use crate::services::{service_fixed, year_values, Service, ServiceError, Weights, RESOURCES};
+use crate::services::{
+    segment_growth, service_fixed, year_values_lanes, Service, ServiceError, Weights, RESOURCES,
+};
 use ndarray::{Array2, ArrayView3};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -744,9 +746,8 @@ struct BlockOut<'o> {
     services: Vec<&'o mut [f64]>,
     /// From one cell's lanes to the next.
     stride: usize,
-    /// Working space: demand by `(segment, age)` per lane, and one lane's.
+    /// Working space: demand by `(segment, age)` per lane.
     scratch: Vec<V>,
-    by_age: Vec<f64>,
 }
 
 /// Everything a block needs.
@@ -756,7 +757,6 @@ struct Ctx<'a> {
     known: &'a [Option<ArrayView3<'a, f64>>],
     rates: &'a [Option<YearRates>],
     years: &'a [i32],
-    base_year: i32,
     n: usize,
     /// Every block's lane multipliers by `(block, year slot, j)`, `j` the fertility
     /// level, the mortality level, then each flow (times its own multiplier of the
@@ -789,6 +789,10 @@ struct Ctx<'a> {
     align: Option<AlignCtx<'a>>,
     /// The population's age groups as ranges of ages.
     groups: Vec<std::ops::Range<usize>>,
+    /// Per service and year slot: each segment's growth factors.
+    grow: Vec<Vec<Vec<[f64; 4]>>>,
+    /// Per service and year slot: the fixed cost per service and its overhead.
+    fixed: Vec<Vec<(f64, f64)>>,
 }
 
 /// What every block needs of a projected year's rates, worked out once.
@@ -1363,7 +1367,6 @@ pub fn run_aligned(
         known: &r.known,
         rates: &r.year_rates,
         years: &r.years,
-        base_year,
         n,
         lane_mult: {
             let nb = spec.trajectories.div_ceil(LANES);
@@ -1435,6 +1438,24 @@ pub fn run_aligned(
         }),
         align,
         groups: age_groups.iter().map(|(r, _)| r.clone()).collect(),
+        grow: services
+            .iter()
+            .map(|s| {
+                r.years
+                    .iter()
+                    .map(|y| segment_growth(s.service, *y, base_year))
+                    .collect()
+            })
+            .collect(),
+        fixed: services
+            .iter()
+            .map(|s| {
+                r.years
+                    .iter()
+                    .map(|y| service_fixed(s.service, *y, base_year))
+                    .collect()
+            })
+            .collect(),
     };
     let nt = spec.trajectories;
     let nb = nt.div_ceil(LANES);
@@ -2325,7 +2346,6 @@ fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
         services: parts.collect(),
         stride,
         scratch: Vec::new(),
-        by_age: Vec::new(),
     };
     // Demand alone: each (area, service)'s sums resolved once for the block.
     let jobs: Vec<DemandJob<'_>> = if ctx.demand.iter().all(Option::is_some) {
@@ -2595,7 +2615,6 @@ fn observe(
         }
         return;
     }
-    let y = ctx.years[k];
     let per = ga * ny;
     let stride = out.stride;
     for (i, s) in ctx.services.iter().enumerate() {
@@ -2634,38 +2653,29 @@ fn observe(
                 }
                 dst[at(g)..at(g) + LANES].copy_from_slice(&sum);
             }
-            let (fixed, overhead) = service_fixed(sv, y, ctx.base_year);
+            let (grow, (fixed, overhead)) = (&ctx.grow[i][k], ctx.fixed[i][k]);
             let share = s.fixed_shares.map_or(0.0, |f| f[[a, k]]);
             let has = ctx.has[i];
             let nres = has.iter().filter(|h| **h).count();
-            let by_age = &mut out.by_age;
-            by_age.resize(ng * ni, 0.0);
+            let v = year_values_lanes(sv, d, grow);
+            let mut r = 0;
+            for (h, val) in has.iter().zip(&v.resources) {
+                if *h {
+                    dst[at(ng + r)..at(ng + r) + LANES].copy_from_slice(val);
+                    r += 1;
+                }
+            }
+            let mut costs = v.costs;
+            let mut total = [0.0; LANES];
             for l in 0..LANES {
-                for (b, v) in by_age.iter_mut().zip(d.iter()) {
-                    *b = v[l];
+                costs[3][l] += fixed * share;
+                costs[4][l] += overhead * share;
+                for c in &costs {
+                    total[l] += c[l];
                 }
-                let v = year_values(sv, by_age, y, ctx.base_year);
-                let res = [
-                    v.floor_area_m2,
-                    v.groups,
-                    v.weekly_hours,
-                    v.teacher_fte,
-                    v.staff_fte,
-                ];
-                let mut r = 0;
-                for (h, val) in has.iter().zip(res) {
-                    if *h {
-                        dst[at(ng + r) + l] = val;
-                        r += 1;
-                    }
-                }
-                let mut costs = v.costs;
-                costs[3] += fixed * share;
-                costs[4] += overhead * share;
-                let total = costs.iter().sum::<f64>();
-                for (c, val) in costs.iter().chain(std::iter::once(&total)).enumerate() {
-                    dst[at(ng + nres + c) + l] = *val;
-                }
+            }
+            for (c, val) in costs.iter().chain(std::iter::once(&total)).enumerate() {
+                dst[at(ng + nres + c)..at(ng + nres + c) + LANES].copy_from_slice(val);
             }
         }
     }

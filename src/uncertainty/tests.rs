@@ -890,7 +890,6 @@ fn lanes_align_as_the_deterministic_alignment_does() {
         services: Vec::new(),
         stride: LANES,
         scratch: Vec::new(),
-        by_age: Vec::new(),
     };
     align_lanes(&al, 0, 1, n, &cur, &mut aligned, &mut out);
     for l in 0..LANES {
