@@ -10,6 +10,7 @@ pub mod network;
 pub mod population;
 pub mod projection;
 pub mod rates;
+pub mod run;
 pub mod scenario;
 pub mod services;
 pub mod uncertainty;

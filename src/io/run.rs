@@ -5,13 +5,12 @@
 //! under a temporary name and renamed into place.
 
 use super::frame::{write_atomically, ColumnData, Format, Frame};
-use super::scenario::{AlignmentInputs, LoadedScenario};
+use super::scenario::LoadedScenario;
 use super::IoError;
 use crate::population::Sex;
-use crate::projection::{project, Projection, ProjectionError};
-use crate::services::{
-    discount_factor, evaluate, ServiceError, ServiceResult, COST_COMPONENTS, RESOURCES,
-};
+use crate::projection::Projection;
+use crate::run::ControlTotals;
+use crate::services::{discount_factor, ServiceResult, COST_COMPONENTS, RESOURCES};
 use std::path::Path;
 use std::time::Instant;
 
@@ -34,20 +33,7 @@ pub struct RunOutput {
     pub summary: serde_json::Value,
 }
 
-/// Why a run failed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RunError {
-    /// A year could not be projected.
-    #[error(transparent)]
-    Projection(#[from] ProjectionError),
-    /// A service could not be evaluated.
-    #[error(transparent)]
-    Service(#[from] ServiceError),
-    /// The Monte Carlo run failed.
-    #[error(transparent)]
-    Uncertainty(#[from] crate::uncertainty::McError),
-}
+pub use crate::run::RunError;
 
 /// The Monte Carlo settings of a scenario: its `[uncertainty]` section with the
 /// command line's `trajectories` and `seed` on top; `None` when neither asks for
@@ -93,21 +79,22 @@ pub fn check_trajectories(l: &LoadedScenario, trajectories: Option<u32>) -> Resu
     };
     let s = &l.file.scenario;
     let years = usize::try_from(s.end_year.saturating_sub(s.base_year)).unwrap_or(0) + 1;
-    let flows = l.inputs.as_ref().map_or(0, |i| i.flows.len());
+    let flows = l.scenario.inputs.as_ref().map_or(0, |i| i.flows.len());
     let closed = l
+        .scenario
         .inputs
         .as_ref()
         .is_some_and(|i| i.flows.iter().any(|f| f.destinations.is_some()));
-    let shares: Vec<&[f64]> = l.network.as_ref().map_or_else(Vec::new, |net| {
+    let shares: Vec<&[f64]> = l.scenario.network.as_ref().map_or_else(Vec::new, |net| {
         (0..net.units().len()).map(|u| net.shares(u)).collect()
     });
     let limit = crate::uncertainty::trajectory_limit(
-        l.population.areas().len(),
+        l.scenario.population.areas().len(),
         years,
         flows,
-        l.services.len(),
+        l.scenario.services.len(),
         &shares,
-        closed || l.alignment.is_some(),
+        closed || l.scenario.alignment.is_some(),
     );
     if (n as usize) <= limit {
         return Ok(());
@@ -146,69 +133,15 @@ pub fn run_uncertainty(
     spec: &crate::uncertainty::Spec,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<(), RunError> {
-    use crate::uncertainty::{run_aligned, AlignTo, ServiceInput, Summary, UnitInput, Want};
-    let s = &l.file.scenario;
+    use crate::uncertainty::Summary;
     let pop_q = l
         .file
         .uncertainty
         .as_ref()
         .and_then(|u| u.population_quantiles)
         .unwrap_or(true);
-    let has_services = !l.services.is_empty();
-    let want = Want {
-        population: pop_q,
-        components: pop_q,
-        migration: pop_q,
-        demand: has_services,
-        costs: has_services,
-    };
-    // Each area's share of the deterministic demand carries a per-service fixed cost.
-    let shares: Vec<ndarray::Array2<f64>> = out
-        .services
-        .iter()
-        .map(|r| crate::services::demand_shares(&r.demand))
-        .collect();
-    let inputs: Vec<ServiceInput<'_>> = l
-        .services
-        .iter()
-        .zip(&shares)
-        .enumerate()
-        .map(|(i, (service, sh))| ServiceInput {
-            service,
-            fixed_shares: Some(sh),
-            discount_rate: s.discount_rate.unwrap_or(0.0),
-            units: l.network.as_ref().map_or_else(Vec::new, |net| {
-                net.units_of(i)
-                    .into_iter()
-                    .map(|u| UnitInput {
-                        unit: &net.units()[u],
-                        shares: net.shares(u),
-                    })
-                    .collect()
-            }),
-        })
-        .collect();
-    // Every trajectory is aligned to the same control totals as the deterministic run.
-    let control = l
-        .alignment
-        .as_ref()
-        .map(|a| (a, control_slots(&out.projection.years, a)));
-    let align = control.as_ref().map(|(a, (control, slots))| AlignTo {
-        parent_of: &a.parent_of,
-        control: control.view(),
-        slots,
-    });
-    let mc = run_aligned(
-        &l.population,
-        s.base_year,
-        s.end_year,
-        l.inputs.as_ref(),
-        spec,
-        &inputs,
-        want,
-        align.as_ref(),
-        progress,
-    )?;
+    let has_services = !l.scenario.services.is_empty();
+    let mc = crate::run::monte_carlo(&l.scenario, &out.services, spec, pop_q, progress)?;
     let names: Vec<String> = std::iter::once("mean".to_string())
         .chain(mc.levels.iter().map(|q| quantile_name(*q)))
         .collect();
@@ -240,7 +173,7 @@ pub fn run_uncertainty(
             .find(|(n, _)| *n == name)
             .map(|(_, f)| f.clone())
     };
-    let (na, ny) = (l.population.areas().len(), mc.years.len());
+    let (na, ny) = (l.scenario.population.areas().len(), mc.years.len());
     let mut added = Vec::new();
     if let (Some(p), Some(d)) = (&mc.population, det("population")) {
         // Keyed scenario, area, sex (female, male, all), age_group, year; the cells
@@ -253,9 +186,9 @@ pub fn run_uncertainty(
             d.columns[1].clone(),
             d.columns[2].clone(),
         ];
-        keys[0].1 = text(rows, &s.name);
+        keys[0].1 = text(rows, &l.scenario.name);
         keys[1].1 = ColumnData::Coded {
-            levels: l.population.areas().to_vec(),
+            levels: l.scenario.population.areas().to_vec(),
             codes: code(&|r| r / (3 * ng * ny)),
         };
         keys[2].1 = ColumnData::Coded {
@@ -383,7 +316,7 @@ pub fn run_uncertainty(
             ));
         }
     }
-    if let Some(net) = &l.network {
+    if let Some(net) = &l.scenario.network {
         added.push((
             "capacity_quantiles",
             capacity_quantiles(l, net, &out.projection, &mc, &names),
@@ -548,47 +481,28 @@ fn repeat_rows(c: &ColumnData, k: usize) -> ColumnData {
 /// [`RunError`] if a year cannot be projected or a service evaluated.
 pub fn run(l: &LoadedScenario) -> Result<RunOutput, RunError> {
     let s = &l.file.scenario;
-    let mut p = project(&l.population, s.base_year, s.end_year, l.inputs.as_ref())?;
-    let mut tables = Vec::new();
-    if let Some(a) = &l.alignment {
-        tables.push(("alignment", align_projection(&s.name, &mut p, a)));
-    }
-    tables.splice(
-        0..0,
-        [
-            ("population", population_table(&s.name, &p)),
-            ("components", components_table(&s.name, &p)),
-            ("migration", migration_table(&s.name, &p)),
-        ],
-    );
-    let rate = s.discount_rate.unwrap_or(0.0);
-    let services = l
-        .services
-        .iter()
-        .map(|sv| evaluate(sv, p.population.view(), &p.years, s.base_year, rate))
-        .collect::<Result<Vec<_>, _>>()?;
+    let r = crate::run::deterministic(&l.scenario)?;
+    let p = r.projection;
+    let mut tables = vec![
+        ("population", population_table(&s.name, &p)),
+        ("components", components_table(&s.name, &p)),
+        ("migration", migration_table(&s.name, &p)),
+    ];
+    let services = r.services;
     if !services.is_empty() {
-        let at = 3;
-        tables.splice(
-            at..at,
-            [
-                ("demand", demand_table(l, &p, &services)),
-                ("resources", resources_table(l, &p, &services)),
-                ("costs", costs_table(l, &p, &services, rate)),
-            ],
-        );
+        tables.push(("demand", demand_table(l, &p, &services)));
+        tables.push(("resources", resources_table(l, &p, &services)));
+        tables.push((
+            "costs",
+            costs_table(l, &p, &services, l.scenario.discount_rate),
+        ));
     }
-    let capacity = l
-        .network
-        .as_ref()
-        .map(|net| unit_capacity(net, &p, &services))
-        .unwrap_or_default();
-    if let Some(net) = &l.network {
-        let at = tables
-            .iter()
-            .position(|(n, _)| *n == "costs")
-            .map_or(tables.len(), |i| i + 1);
-        tables.insert(at, ("capacity", capacity_table(l, net, &p, &capacity)));
+    let capacity = r.capacity;
+    if let Some(net) = &l.scenario.network {
+        tables.push(("capacity", capacity_table(l, net, &p, &capacity)));
+    }
+    if let (Some(a), Some(al)) = (&l.scenario.alignment, &r.alignment) {
+        tables.push(("alignment", alignment_table(&s.name, &p, a, al)));
     }
     let summary = summary(l, &p, &services, &capacity);
     Ok(RunOutput {
@@ -654,22 +568,22 @@ fn write_json(path: &Path, v: &serde_json::Value) -> Result<(), IoError> {
     })
 }
 
-/// Aligns the projected years that have a control (MODEL.md §4) and returns the
-/// `alignment` table: scenario, parent, sex, age, year, factor (empty where the
+/// The `alignment` table: scenario, parent, sex, age, year, factor (empty where the
 /// children were all 0 and the control was shared out).
-fn align_projection(scenario: &str, p: &mut Projection, a: &AlignmentInputs) -> Frame {
+fn alignment_table(
+    scenario: &str,
+    p: &Projection,
+    a: &ControlTotals,
+    al: &crate::run::AlignmentResult,
+) -> Frame {
     let nx = p.population.dim().3;
-    let parents = a.control.areas();
-    let (control, slots) = control_slots(&p.years, a);
-    let factors =
-        crate::projection::align(&mut p.population, &a.parent_of, control.view(), &slots).factors;
     let (mut parent, mut sex, mut age, mut year, mut factor) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (pi, code) in parents.iter().enumerate() {
+    for (pi, code) in a.control.areas().iter().enumerate() {
         for s in Sex::ALL {
             for x in 0..nx {
-                for &k in &slots {
-                    let f = factors[[k, pi, s.index(), x]];
+                for &k in &al.slots {
+                    let f = al.factors[[k, pi, s.index(), x]];
                     parent.push(code.clone());
                     sex.push(s.as_str().to_string());
                     age.push(x as i64);
@@ -690,23 +604,6 @@ fn align_projection(scenario: &str, p: &mut Projection, a: &AlignmentInputs) -> 
             ("factor".into(), ColumnData::Float(factor)),
         ],
     }
-}
-
-/// The control population by `(year slot, parent, sex, age)` over the projection's
-/// `years`, and the year slots after the base year that have a control.
-fn control_slots(years: &[i32], a: &AlignmentInputs) -> (ndarray::Array4<f64>, Vec<usize>) {
-    let nx = a.control.n_ages();
-    let mut control = ndarray::Array4::zeros((years.len(), a.control.areas().len(), 2, nx));
-    let mut slots = Vec::new();
-    for (k, y) in years.iter().enumerate().skip(1) {
-        if let Some(c) = a.control.year_index(crate::population::Year(*y)) {
-            control
-                .index_axis_mut(ndarray::Axis(0), k)
-                .assign(&a.control.values().index_axis(ndarray::Axis(0), c.0));
-            slots.push(k);
-        }
-    }
-    (control, slots)
 }
 
 /// Skipped rows and unmet out-migration, for the manifest and the user.
@@ -916,7 +813,7 @@ impl Keys {
             (
                 "service".into(),
                 ColumnData::Coded {
-                    levels: l.services.iter().map(|s| s.id.clone()).collect(),
+                    levels: l.scenario.services.iter().map(|s| s.id.clone()).collect(),
                     codes: self.service,
                 },
             ),
@@ -934,25 +831,6 @@ impl Keys {
         cols.push(("year".into(), ColumnData::Int(self.year)));
         cols
     }
-}
-
-/// Every unit's capacity comparison from the services' demand summed over their
-/// segments and their floor area need.
-fn unit_capacity(
-    net: &crate::network::Network,
-    p: &Projection,
-    r: &[ServiceResult],
-) -> Vec<crate::network::UnitCapacity> {
-    let demand: Vec<ndarray::Array2<f64>> = r
-        .iter()
-        .map(|s| s.demand.sum_axis(ndarray::Axis(0)))
-        .collect();
-    let views: Vec<_> = demand.iter().map(ndarray::Array2::view).collect();
-    let floor: Vec<_> = r
-        .iter()
-        .map(|s| s.floor_area_m2.as_ref().map(ndarray::Array2::view))
-        .collect();
-    crate::network::capacity(net, &views, &floor, &p.years)
 }
 
 /// The `capacity` table: scenario, unit, service, year, demand, capacity,
@@ -1026,7 +904,7 @@ fn capacity_keys(
         (
             "service".into(),
             ColumnData::Coded {
-                levels: l.services.iter().map(|s| s.id.clone()).collect(),
+                levels: l.scenario.services.iter().map(|s| s.id.clone()).collect(),
                 codes: service_codes,
             },
         ),
@@ -1039,7 +917,7 @@ pub fn demand_table(l: &LoadedScenario, p: &Projection, r: &[ServiceResult]) -> 
     let mut keys = Keys::new();
     let (mut segment, mut value) = (Vec::new(), Vec::new());
     let mut levels: Vec<String> = Vec::new();
-    for (i, (sv, res)) in l.services.iter().zip(r).enumerate() {
+    for (i, (sv, res)) in l.scenario.services.iter().zip(r).enumerate() {
         for (g, seg) in sv.segments.iter().enumerate() {
             let code = levels.iter().position(|s| *s == seg.id).unwrap_or_else(|| {
                 levels.push(seg.id.clone());
@@ -1146,6 +1024,7 @@ pub fn costs_table(
 fn service_summaries(l: &LoadedScenario, p: &Projection, r: &[ServiceResult]) -> serde_json::Value {
     let last = p.years.len() - 1;
     let list: Vec<serde_json::Value> = l
+        .scenario
         .services
         .iter()
         .zip(&l.file.service)
@@ -1259,7 +1138,7 @@ fn unit_summaries(
     p: &Projection,
     capacity: &[crate::network::UnitCapacity],
 ) -> serde_json::Value {
-    let Some(net) = &l.network else {
+    let Some(net) = &l.scenario.network else {
         return serde_json::json!([]);
     };
     let last = p.years.len() - 1;
@@ -1270,7 +1149,7 @@ fn unit_summaries(
         .map(|(u, c)| {
             serde_json::json!({
                 "unit": u.id,
-                "service": l.services[u.service].id,
+                "service": l.scenario.services[u.service].id,
                 "capacity_first": c.capacity[0],
                 "capacity_last": c.capacity[last],
                 "demand_first": c.demand[0],

@@ -12,6 +12,7 @@ use crate::network::{Network, Unit};
 use crate::population::{Population, Sex, Year};
 use crate::projection::{Direction, Flow, FlowForm, ProjectionInputs, YearPath};
 use crate::rates::{AgeIndex, RateError, RateRow, RateTable};
+use crate::run::{ControlTotals, Scenario, ValidScenario};
 use crate::scenario::{parse_service_sex, MigrationSection, Param, ScenarioFile, ServiceSection};
 use crate::services::{self, Cost, FixedPer, Segment, Service, ServiceError, Teaching, Value};
 use std::path::{Path, PathBuf};
@@ -98,31 +99,14 @@ pub struct LoadedScenario {
     pub source: Source,
     /// The scenario file.
     pub file: ScenarioFile,
-    /// The population table (base year, and any published forecast years after it).
-    pub population: Population,
-    /// Rates for projecting years the population table does not hold; `None` when the
-    /// scenario has no `[fertility]` and `[mortality]`.
-    pub inputs: Option<ProjectionInputs>,
-    /// Alignment of the areas to their parents' control totals (MODEL.md §4).
-    pub alignment: Option<AlignmentInputs>,
-    /// The services, ready to evaluate (MODEL.md §6–8), in the scenario's order.
-    pub services: Vec<Service>,
-    /// The service network (MODEL.md §9): the `[[unit]]`s and their catchments;
-    /// `None` when the scenario has no units.
-    pub network: Option<Network>,
+    /// The scenario it describes, checked: the population table (base year, and any
+    /// published forecast years after it), the rates, the alignment, the services and
+    /// the service network, ready for [`crate::run::run`].
+    pub scenario: ValidScenario,
     /// Every file read, with its hash.
     pub files: Vec<InputFile>,
     /// Things the user should know (skipped total rows, …).
     pub notes: Vec<String>,
-}
-
-/// What alignment needs: each area's parent and the parents' control population.
-#[derive(Debug, Clone)]
-pub struct AlignmentInputs {
-    /// Parent position (in `control`'s areas) of each population area.
-    pub parent_of: Vec<usize>,
-    /// The control population; its areas are the parents.
-    pub control: Population,
 }
 
 struct Loader<'a> {
@@ -321,16 +305,28 @@ pub fn load(source: Source) -> Result<LoadedScenario, LoadError> {
             problems: l.problems,
         });
     }
-    Ok(LoadedScenario {
-        files: l.files,
-        notes: l.notes,
-        source,
-        file,
+    let s = &file.scenario;
+    let scenario = Scenario {
+        name: s.name.clone(),
+        base_year: s.base_year,
+        end_year: s.end_year,
+        discount_rate: s.discount_rate.unwrap_or(0.0),
         population,
         inputs,
         alignment,
         services,
         network,
+    }
+    .validate()
+    .map_err(|e| LoadError {
+        problems: vec![format!("{name}: {e}")],
+    })?;
+    Ok(LoadedScenario {
+        files: l.files,
+        notes: l.notes,
+        source,
+        file,
+        scenario,
     })
 }
 
@@ -699,7 +695,7 @@ fn load_alignment(
     l: &mut Loader<'_>,
     a: &crate::scenario::AlignmentSection,
     pop: &Population,
-) -> Option<AlignmentInputs> {
+) -> Option<ControlTotals> {
     let control = l
         .table(&a.control, None)
         .and_then(|t| match to_population(&t) {
@@ -763,7 +759,7 @@ fn load_alignment(
     if parent_of.contains(&usize::MAX) {
         return None;
     }
-    Some(AlignmentInputs { parent_of, control })
+    Some(ControlTotals { parent_of, control })
 }
 
 /// Reads fertility, mortality and migration; `None` (with problems recorded) if any of
