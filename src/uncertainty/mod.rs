@@ -2066,7 +2066,7 @@ const SLOTS: usize = 8;
 const TILE: usize = 32;
 
 /// The memory the trajectories' values of the groups running at once may take.
-const MEMORY_BUDGET: usize = 512 << 20;
+const MEMORY_BUDGET: usize = 256 << 20;
 
 /// How many of a group's `cells` are kept at a time over `nt` trajectories: all of
 /// them when every trajectory's values fit in the memory budget (shared by the
