@@ -421,6 +421,115 @@ fn a_small_projection_runs() {
 }
 
 #[test]
+fn a_net_flow_adds_its_signed_counts_and_is_reported_as_net() {
+    let dir = projection_dir();
+    let w = |name: &str, content: &str| std::fs::write(dir.path().join(name), content).unwrap();
+    // Area A loses 30 of its 100 ten-year-olds of each sex, B gains 20; a loss of
+    // 150 from A's 100 five-year-old women cannot happen in full.
+    let mut net = String::from("area,sex,age,count\n");
+    for area in ["A", "B"] {
+        for sex in ["male", "female"] {
+            for age in 0..=15 {
+                let v = match (area, sex, age) {
+                    ("A", _, 10) => -30,
+                    ("B", _, 10) => 20,
+                    ("A", "female", 5) => -150,
+                    _ => 0,
+                };
+                net.push_str(&format!("{area},{sex},{age},{v}\n"));
+            }
+        }
+    }
+    w("net.csv", &net);
+    let s = std::fs::read_to_string(dir.path().join("s.toml")).unwrap();
+    w(
+        "s.toml",
+        &format!(
+            "{s}\n[[migration]]\nname = \"residual\"\ndirection = \"net\"\ncounts = \"net.csv\"\n"
+        ),
+    );
+    let o = kunta(&["validate", "s.toml"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = kunta(
+        &["run", "s.toml", "--format", "csv", "--out", "o"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = |name: &str| std::fs::read_to_string(dir.path().join("o").join(name)).unwrap();
+    let m = read("migration.csv");
+    for row in [
+        "t,A,female,2025,residual,net,-180",
+        "t,A,male,2025,residual,net,-30",
+        "t,B,male,2025,residual,net,20",
+    ] {
+        assert!(m.contains(&format!("{row}\n")), "{row} not in {m}");
+    }
+    // Components: in and out hold the in- and out-flows only; net_migration is
+    // in − out + net; the balance holds with the unmet part of the net loss.
+    let comps: Vec<Vec<String>> = read("components.csv")
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    let pop: Vec<Vec<String>> = read("population.csv")
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    let total = |area: &str, sex: &str, year: &str| -> f64 {
+        pop.iter()
+            .filter(|r| r[1] == area && r[2] == sex && r[4] == year)
+            .map(|r| r[5].parse::<f64>().unwrap())
+            .sum()
+    };
+    let f = |r: &Vec<String>, i: usize| r[i].parse::<f64>().unwrap();
+    let a_f_2025 = comps
+        .iter()
+        .find(|r| r[1] == "A" && r[2] == "female" && r[3] == "2025")
+        .unwrap();
+    // in 5 (intl) and out 5 (dom: 10 × 0.25 × 2 ages) are the other flows.
+    assert_eq!((f(a_f_2025, 6), f(a_f_2025, 7)), (5.0, 5.0));
+    assert_eq!(f(a_f_2025, 8), 5.0 - 5.0 - 180.0);
+    // 150 of the 5-year-olds could not leave: 100 did, less this year's deaths.
+    assert!(f(a_f_2025, 9) > 50.0, "unmet {}", f(a_f_2025, 9));
+    for r in &comps {
+        let (before, after) = (
+            total(&r[1], &r[2], &(f(r, 3) as i32 - 1).to_string()),
+            total(&r[1], &r[2], &r[3]),
+        );
+        let expected = before + f(r, 4) - f(r, 5) + f(r, 8) + f(r, 9);
+        assert!(
+            (after - expected).abs() < 1e-9 * after,
+            "{r:?}: {after} vs {expected}"
+        );
+    }
+    // A net flow takes signed counts only; other flows' counts may not be negative.
+    let s = std::fs::read_to_string(dir.path().join("s.toml")).unwrap();
+    w(
+        "s.toml",
+        &s.replace("counts = \"net.csv\"", "rates = \"net.csv\""),
+    );
+    let o = kunta(&["validate", "s.toml"], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("rates are for out-migration only"),
+        "{}",
+        stderr(&o)
+    );
+    w(
+        "s.toml",
+        &s.replace("direction = \"net\"", "direction = \"in\""),
+    );
+    let o = kunta(&["validate", "s.toml"], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("net.csv") && stderr(&o).contains("must be a non-negative number"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn bad_projection_inputs_are_all_listed() {
     let dir = projection_dir();
     let w = |name: &str, content: &str| std::fs::write(dir.path().join(name), content).unwrap();
