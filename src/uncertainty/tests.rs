@@ -277,17 +277,19 @@ fn assert_population_is(mc: &McResult, want: &ndarray::Array4<f64>, closed: bool
     }
 }
 
-#[test]
-fn without_spreads_every_quantile_is_the_deterministic_run() {
-    for closed in [false, true] {
-        let (pop, inp) = setup(closed, 50.0);
-        let det = project(&pop, 2024, 2034, Some(&inp)).unwrap();
-        let sv = school();
-        let ev = evaluate(&sv, det.population.view(), &det.years, 2024, 0.03).unwrap();
-        let services = [input(&sv)];
-        let mc = without_spreads(&pop, &inp, &services, ALL, None);
+/// Every statistic of a run without spreads (`mc`, every summary asked for, the
+/// service [`school`]) is the deterministic run's: the population, the components,
+/// each flow's movers (and a closed system's arrivals), the demand, groups and costs.
+fn assert_is_deterministic(
+    mc: &McResult,
+    det: &crate::projection::Projection,
+    ev: &crate::services::ServiceResult,
+    flows: usize,
+    closed: bool,
+) {
+    {
         let (ny, na, _, _) = det.population.dim();
-        assert_population_is(&mc, &det.population, closed);
+        assert_population_is(mc, &det.population, closed);
         let comps = mc.components.as_ref().unwrap();
         for (kp, &k) in mc.projected.iter().enumerate() {
             let c = det.components[k].as_ref().unwrap();
@@ -315,10 +317,7 @@ fn without_spreads_every_quantile_is_the_deterministic_run() {
         // Movers of every flow, and the closed system's arrivals.
         let mig = mc.migration.as_ref().unwrap();
         assert_eq!(mig.len(), mc.migration_rows.len());
-        assert_eq!(
-            mc.migration_rows.len(),
-            inp.flows.len() + usize::from(closed)
-        );
+        assert_eq!(mc.migration_rows.len(), flows + usize::from(closed));
         for (kp, &k) in mc.projected.iter().enumerate() {
             let c = det.components[k].as_ref().unwrap();
             for a in 0..na {
@@ -356,6 +355,154 @@ fn without_spreads_every_quantile_is_the_deterministic_run() {
                         s.costs[c].mean[cell],
                         ev.costs[c][[a, k]]
                     );
+                }
+            }
+        }
+    }
+}
+
+/// How a flow of the test matrix is given.
+#[derive(Debug, Clone, Copy)]
+enum Form {
+    Counts,
+    TotalProfile,
+    OutRates,
+    Net,
+}
+
+/// The three areas of [`setup`] with one flow of each of `forms`, a closed internal
+/// system with `closed`, and with `forecast` a published forecast for 2026 (the base
+/// population plus 1 %) that the projection takes as given and extends.
+fn matrix_case(forms: &[Form], closed: bool, forecast: bool) -> (Population, ProjectionInputs) {
+    let (pop, mut inp) = setup(closed, 50.0);
+    let areas = pop.areas().to_vec();
+    let t = |r: &[RateRow]| RateTable::from_rows(r, 1.0, &areas).unwrap();
+    let keep: Vec<Flow> = inp
+        .flows
+        .drain(..)
+        .filter(|f| f.destinations.is_some())
+        .collect();
+    for (i, form) in forms.iter().enumerate() {
+        let name = format!("f{i}");
+        let (direction, form) = match form {
+            Form::Counts => (
+                Direction::In,
+                FlowForm::Counts(t(&rows(&|_, _, x| 1.0 + f64::from(x % 3), &[], true))),
+            ),
+            Form::TotalProfile => {
+                let total: Vec<RateRow> = ["A", "B", "C"]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| RateRow {
+                        area: Some((*a).to_string()),
+                        year: None,
+                        sex: None,
+                        age: None,
+                        value: 30.0 + 10.0 * i as f64,
+                    })
+                    .collect();
+                let w = f64::from(2 * (NX + 1));
+                (
+                    Direction::Out,
+                    FlowForm::TotalProfile {
+                        total: t(&total),
+                        profile: t(&rows(&|_, _, _| 1.0 / w, &[], true)),
+                    },
+                )
+            }
+            Form::OutRates => (
+                Direction::Out,
+                FlowForm::OutRates(t(&rows(&|_, _, x| 0.02 + 0.001 * f64::from(x), &[], true))),
+            ),
+            Form::Net => (
+                Direction::Net,
+                FlowForm::Counts(t(&rows(
+                    &|_, _, x| 0.5 * (f64::from(x % 7) - 3.5),
+                    &[],
+                    true,
+                ))),
+            ),
+        };
+        inp.flows.push(Flow {
+            name,
+            direction,
+            form,
+            multiplier: Some(crate::projection::YearPath::Linear {
+                from: (2025, 1.0),
+                to: (2030, 1.2),
+            }),
+            destinations: None,
+        });
+    }
+    inp.flows.extend(keep);
+    if !forecast {
+        return (pop, inp);
+    }
+    let mut recs = Vec::new();
+    for (a, code) in pop.areas().iter().enumerate() {
+        for s in Sex::ALL {
+            for x in 0..NX {
+                let v = pop.values()[[0, a, s.index(), usize::from(x)]];
+                for (y, f) in [(2024, 1.0), (2026, 1.01)] {
+                    recs.push(Record {
+                        area: code.clone(),
+                        sex: s,
+                        age: Age(x),
+                        year: Year(y),
+                        value: f * v,
+                    });
+                }
+            }
+        }
+    }
+    (Population::from_records(recs).unwrap(), inp)
+}
+
+/// Trajectories without spreads are the deterministic run for every combination of
+/// flow forms (counts, totals × profile, out-rates, net, and all four), a closed
+/// internal system or none, alignment or none, and a published forecast year or
+/// none: the one place where the engine's paths are held against each other.
+#[test]
+fn without_spreads_every_path_is_the_deterministic_run() {
+    use Form::*;
+    let form_sets: [&[Form]; 5] = [
+        &[Counts],
+        &[TotalProfile],
+        &[OutRates],
+        &[Net],
+        &[Counts, TotalProfile, OutRates, Net],
+    ];
+    for forms in form_sets {
+        for closed in [false, true] {
+            for aligned in [false, true] {
+                for forecast in [false, true] {
+                    let case =
+                        format!("{forms:?} closed {closed} aligned {aligned} forecast {forecast}");
+                    let (pop, inp) = matrix_case(forms, closed, forecast);
+                    let mut det = project(&pop, 2024, 2034, Some(&inp)).unwrap();
+                    let (parent_of, control) = alignment_case(&det);
+                    let slots = [2, 5];
+                    if aligned {
+                        crate::projection::align(
+                            &mut det.population,
+                            &parent_of,
+                            control.view(),
+                            &slots,
+                        );
+                    }
+                    let sv = school();
+                    let ev = evaluate(&sv, det.population.view(), &det.years, 2024, 0.03).unwrap();
+                    let services = [input(&sv)];
+                    let to = AlignTo {
+                        parent_of: &parent_of,
+                        control: control.view(),
+                        slots: &slots,
+                    };
+                    let mc = without_spreads(&pop, &inp, &services, ALL, aligned.then_some(&to));
+                    assert_eq!(mc.projected.len(), if forecast { 9 } else { 10 }, "{case}");
+                    // Named on stderr, so that a failing assertion shows its case.
+                    eprintln!("{case}");
+                    assert_is_deterministic(&mc, &det, &ev, inp.flows.len(), closed);
                 }
             }
         }
