@@ -137,6 +137,14 @@ pub enum IoError {
     /// The content of an input file is wrong.
     #[error("{0}")]
     Data(#[from] DataError),
+    /// The output directory cannot take a run's output.
+    #[error("{}: {message}", path.display())]
+    Output {
+        /// The output directory.
+        path: PathBuf,
+        /// Why not.
+        message: String,
+    },
     /// Writing a table failed inside the Parquet or CSV writer.
     #[error("{}: cannot write the table: {message}", path.display())]
     Write {

@@ -1,7 +1,7 @@
 //! Output tables and how they are written: CSV or Parquet, always atomically.
 //!
 //! A table is first written to a temporary file beside its destination
-//! (`.name.kunta-tmp`) and renamed into place only when complete, so a failed run never
+//! (`.name.kunta-tmp-PID-N`) and renamed into place only when complete, so a failed run never
 //! leaves a half-written table.
 
 use super::error::IoError;
@@ -200,7 +200,10 @@ pub fn temporary_path(path: &Path) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    path.with_file_name(format!(".{name}.kunta-tmp"))
+    // Unique to the process and the call, so that runs at once never share one.
+    static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    path.with_file_name(format!(".{name}.kunta-tmp-{}-{n}", std::process::id()))
 }
 
 /// Writes a file through `write` under a temporary name and renames it into place.
@@ -259,7 +262,7 @@ mod tests {
             std::fs::read_to_string(&p).unwrap(),
             "area,n,v\n\"a,b\",1,0.1\nc,2,\n"
         );
-        assert!(!temporary_path(&p).exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]
@@ -269,6 +272,6 @@ mod tests {
         let e = write_atomically(&p, |_| Err("boom".into())).unwrap_err();
         assert!(e.to_string().contains("boom"));
         assert!(!p.exists());
-        assert!(!temporary_path(&p).exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

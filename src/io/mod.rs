@@ -24,6 +24,7 @@ mod error;
 pub mod frame;
 pub mod jsonstat;
 pub mod labels;
+pub mod output;
 #[cfg(feature = "parquet")]
 pub mod parquet;
 pub mod population;

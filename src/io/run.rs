@@ -515,11 +515,13 @@ pub fn run(l: &LoadedScenario) -> Result<RunOutput, RunError> {
     })
 }
 
-/// Writes the tables, `summary.json` and `manifest.json` into `dir` (created if
-/// missing).
+/// Writes the tables, `summary.json` and `manifest.json` as `dir`, all or nothing:
+/// into a fresh directory beside it that replaces it in one step at the end (see
+/// [`super::output`]); on failure `dir` is as it was.
 ///
 /// # Errors
-/// [`IoError`] if the directory or a file cannot be written.
+/// [`IoError`] if `dir` holds files a run does not write, or a file cannot be
+/// written.
 pub fn write(
     l: &LoadedScenario,
     out: &RunOutput,
@@ -527,11 +529,10 @@ pub fn write(
     format: Format,
     started: Instant,
 ) -> Result<Vec<String>, IoError> {
-    std::fs::create_dir_all(dir).map_err(|source| IoError::File {
-        path: dir.to_path_buf(),
-        action: "create the output directory",
-        source,
-    })?;
+    // Written beside `dir` and put in place whole at the end (see `io::output`).
+    let set = super::output::OutputSet::create(dir)?;
+    let at = set.path().to_path_buf();
+    let dir = at.as_path();
     let mut written = Vec::new();
     for (name, frame) in &out.tables {
         let file = format!("{name}.{}", format.extension());
@@ -553,6 +554,7 @@ pub fn write(
     });
     write_json(&dir.join("manifest.json"), &manifest)?;
     written.push("manifest.json".into());
+    set.commit()?;
     Ok(written)
 }
 

@@ -360,6 +360,84 @@ fn too_many_trajectories_are_refused_before_any_work() {
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
+/// Every file of a directory with its bytes, the manifest left out (it holds the
+/// wall time).
+fn files_of(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name() != "manifest.json")
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_killed_or_concurrent_run_leaves_the_output_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |seed: &str, out: &str| {
+        Command::new(env!("CARGO_BIN_EXE_kunta"))
+            .args(["run", "--out", out, "--format", "csv", "--quiet", "--json"])
+            .args(["--trajectories", "2000", "--seed", seed])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    assert!(run("1", "o").wait().unwrap().success());
+    let before = files_of(&dir.path().join("o"));
+    // Killed at several moments of another run into the same directory: the
+    // directory is the first run's, byte for byte, or wholly the second's.
+    let started = std::time::Instant::now();
+    assert!(run("2", "second").wait().unwrap().success());
+    let full = started.elapsed().as_secs_f64();
+    let second = files_of(&dir.path().join("second"));
+    // The tables are written in the last part of a run: kill it there most often.
+    for part in [0.3, 0.6, 0.75, 0.85, 0.9, 0.93, 0.96, 0.98, 0.99] {
+        let ms = (part * full * 1000.0) as u64;
+        let mut child = run("2", "o");
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let now = files_of(&dir.path().join("o"));
+        assert!(
+            now == before || now == second,
+            "killed after {ms} ms: a mixed set"
+        );
+    }
+    // Two runs at once into one directory: both succeed, and the directory is one
+    // run's whole output.
+    let (mut a, mut b) = (run("1", "o"), run("2", "o"));
+    assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
+    let now = files_of(&dir.path().join("o"));
+    assert!(
+        now == before || now == second,
+        "concurrent runs: a mixed set"
+    );
+    // The next run removes what the killed runs left beside the directory.
+    assert!(run("1", "o").wait().unwrap().success());
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("kunta-tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    // A directory holding a user's own files is refused and left as it was.
+    std::fs::write(dir.path().join("o/notes.txt"), "mine").unwrap();
+    let o = kunta(&["run", "--out", "o", "--format", "csv"], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("notes.txt"), "{}", stderr(&o));
+    assert!(dir.path().join("o/notes.txt").exists());
+    assert_eq!(files_of(&dir.path().join("o")).len(), before.len() + 1);
+}
+
 #[test]
 fn usage_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
