@@ -137,6 +137,14 @@ pub enum IoError {
     /// The content of an input file is wrong.
     #[error("{0}")]
     Data(#[from] DataError),
+    /// An input that is not a file kunta reads.
+    #[error("{}: {message}", path.display())]
+    Input {
+        /// The input.
+        path: PathBuf,
+        /// Why not.
+        message: String,
+    },
     /// The output directory cannot take a run's output.
     #[error("{}: {message}", path.display())]
     Output {

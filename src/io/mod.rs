@@ -104,18 +104,69 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Reads a file of any supported format into a long table.
+/// The largest input file kunta reads: far above any real table (Statistics
+/// Finland's whole 11re series by municipality, sex and single year of age is a few
+/// hundred MB as CSV), so that `/dev/zero` or a runaway file is refused at once.
+pub const MAX_INPUT_BYTES: u64 = 2 << 30;
+
+/// Reads an input file whole: only a regular file (a directory, a pipe or a device
+/// is refused before it is opened, so a FIFO never blocks) of at most
+/// [`MAX_INPUT_BYTES`].
 ///
 /// # Errors
-/// [`IoError::File`] if the file cannot be read; [`IoError::Data`] naming the line,
-/// column and value if its content is wrong.
-pub fn read_table(path: &Path, options: &CsvOptions) -> Result<LongTable, IoError> {
-    let bytes = std::fs::read(path).map_err(|source| IoError::File {
+/// [`IoError::Input`] for what is not a regular file or too large; [`IoError::File`]
+/// if it cannot be read.
+pub fn read_input(path: &Path) -> Result<Vec<u8>, IoError> {
+    use std::io::Read;
+    let file_err = |source| IoError::File {
         path: path.to_path_buf(),
         action: "read",
         source,
-    })?;
-    read_table_bytes(bytes, path, options)
+    };
+    let input_err = |message: String| IoError::Input {
+        path: path.to_path_buf(),
+        message,
+    };
+    let meta = std::fs::metadata(path).map_err(file_err)?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file (a pipe, a socket or a device)"
+        };
+        return Err(input_err(format!(
+            "is {what}: kunta reads its inputs from files"
+        )));
+    }
+    let too_large = || {
+        input_err(format!(
+            "is larger than {} GiB, more than any table kunta reads",
+            MAX_INPUT_BYTES >> 30
+        ))
+    };
+    if meta.len() > MAX_INPUT_BYTES {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    std::fs::File::open(path)
+        .map_err(file_err)?
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(file_err)?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// Reads a file of any supported format into a long table.
+///
+/// # Errors
+/// [`IoError::File`] or [`IoError::Input`] if the file cannot be read (see
+/// [`read_input`]); [`IoError::Data`] naming the line, column and value if its
+/// content is wrong.
+pub fn read_table(path: &Path, options: &CsvOptions) -> Result<LongTable, IoError> {
+    read_table_bytes(read_input(path)?, path, options)
 }
 
 /// Reads a table from bytes already in memory; `path` names it in errors and its

@@ -46,11 +46,7 @@ impl Source {
     fn read(&self, rel: &str) -> Result<Vec<u8>, IoError> {
         let path = self.resolve(rel);
         match self {
-            Source::File(_) => std::fs::read(&path).map_err(|source| IoError::File {
-                path,
-                action: "read",
-                source,
-            }),
+            Source::File(_) => super::read_input(&path),
             Source::Example => crate::example::FILES
                 .iter()
                 .find(|(n, _)| *n == rel)
@@ -65,11 +61,7 @@ impl Source {
 
     fn read_scenario(&self) -> Result<Vec<u8>, IoError> {
         match self {
-            Source::File(p) => std::fs::read(p).map_err(|source| IoError::File {
-                path: p.clone(),
-                action: "read",
-                source,
-            }),
+            Source::File(p) => super::read_input(p),
             Source::Example => self.read("scenario.toml"),
         }
     }

@@ -476,8 +476,11 @@ impl ScenarioFile {
             );
         }
         if let Some(r) = s.discount_rate {
-            if !(r > -1.0 && r.is_finite()) {
-                bad("scenario.discount_rate", format!("{r} must be above -1"));
+            if !(r >= 0.0 && r.is_finite()) {
+                bad(
+                    "scenario.discount_rate",
+                    format!("{r} must not be negative (a real rate such as 0.035)"),
+                );
             }
         }
         if let Some(f) = &self.fertility {
@@ -881,7 +884,7 @@ mod tests {
 
     #[test]
     fn range_problems_are_listed_together() {
-        let text = BASE.replace("end_year = 2030", "end_year = 2020\ndiscount_rate = -2.0");
+        let text = BASE.replace("end_year = 2030", "end_year = 2020\ndiscount_rate = -0.5");
         let p = ScenarioFile::parse(&text).unwrap_err();
         assert_eq!(p.len(), 2, "{p:?}");
     }

@@ -438,6 +438,68 @@ fn a_killed_or_concurrent_run_leaves_the_output_whole() {
     assert_eq!(files_of(&dir.path().join("o")).len(), before.len() + 1);
 }
 
+/// Runs kunta and fails the test if it has not finished within ten seconds.
+fn kunta_within(args: &[&str], dir: &Path) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kunta"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("kunta {args:?} hung");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn only_regular_files_are_read() {
+    let dir = projection_dir();
+    let fifo = dir.path().join("fifo.csv");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    let s = std::fs::read_to_string(dir.path().join("s.toml")).unwrap();
+    // A pipe (where mkfifo exists), a directory and a device named as the population.
+    let mut cases = vec!["dirpop.csv", "/dev/zero"];
+    std::fs::create_dir(dir.path().join("dirpop.csv")).unwrap();
+    if made.is_ok_and(|m| m.success()) {
+        cases.push("fifo.csv");
+    }
+    for input in cases {
+        std::fs::write(
+            dir.path().join("bad.toml"),
+            s.replace("file = \"pop.csv\"", &format!("file = \"{input}\"")),
+        )
+        .unwrap();
+        for cmd in ["validate", "run"] {
+            let o = kunta_within(
+                &[cmd, "bad.toml", "--out", "o"][..if cmd == "run" { 4 } else { 2 }],
+                dir.path(),
+            );
+            assert_eq!(o.status.code(), Some(1), "{cmd} {input}");
+            let e = stderr(&o);
+            assert!(
+                e.contains(input.trim_start_matches('/'))
+                    && e.contains("kunta reads its inputs from files"),
+                "{cmd} {input}: {e}"
+            );
+        }
+        let o = kunta_within(&["convert", input, "--out", "x.csv"], dir.path());
+        assert_eq!(o.status.code(), Some(1), "convert {input}");
+        assert!(
+            stderr(&o).contains("kunta reads its inputs from files"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    assert!(!dir.path().join("o").exists() && !dir.path().join("x.csv").exists());
+}
+
 #[test]
 fn usage_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
