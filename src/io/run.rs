@@ -611,21 +611,33 @@ fn alignment_table(
 /// Skipped rows and unmet out-migration, for the manifest and the user.
 pub fn warnings(l: &LoadedScenario, p: &Projection) -> Vec<String> {
     let mut w = l.notes.clone();
-    for (k, c) in p.components.iter().enumerate() {
-        let Some(c) = c else { continue };
-        for ((a, s), v) in c.unmet_out_migration.indexed_iter() {
-            if *v > 0.0 {
-                w.push(format!(
-                    "unmet out-migration of {v:.3} persons in area `{}`, {}, {}: the out-flows exceeded the population",
-                    p.areas[a],
-                    Sex::ALL[s],
-                    p.years[k]
-                ));
-            }
+    // One line per area whose unmet out-migration adds up to at least
+    // `UNMET_WARNING` persons over all years: its total and its worst year.
+    for (a, area) in p.areas.iter().enumerate() {
+        let by_year: Vec<(i32, f64)> = p
+            .components
+            .iter()
+            .enumerate()
+            .filter_map(|(k, c)| Some((p.years[k], c.as_ref()?.unmet_out_migration.row(a).sum())))
+            .collect();
+        let total: f64 = by_year.iter().map(|(_, v)| v).sum();
+        if total < UNMET_WARNING {
+            continue;
         }
+        let (worst, most) = by_year
+            .iter()
+            .copied()
+            .fold((0, 0.0), |b, c| if c.1 > b.1 { c } else { b });
+        w.push(format!(
+            "unmet out-migration of {total:.1} persons in area `{area}` (most in {worst}: {most:.1}): the out-flows exceeded the population"
+        ));
     }
     w
 }
+
+/// Unmet out-migration below this many persons in an area over all years is not
+/// warned of (the `unmet_out_migration` component still holds every cell).
+pub const UNMET_WARNING: f64 = 0.5;
 
 fn text(n: usize, v: &str) -> ColumnData {
     ColumnData::Coded {

@@ -632,6 +632,36 @@ fn a_net_flow_adds_its_signed_counts_and_is_reported_as_net() {
     assert_eq!(f(a_f_2025, 8), 5.0 - 5.0 - 180.0);
     // 150 of the 5-year-olds could not leave: 100 did, less this year's deaths.
     assert!(f(a_f_2025, 9) > 50.0, "unmet {}", f(a_f_2025, 9));
+    // One warning for area A, with its total and worst year; none for B.
+    let manifest: serde_json::Value = serde_json::from_str(&read("manifest.json")).unwrap();
+    let unmet: Vec<&str> = manifest["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w.as_str())
+        .filter(|w| w.contains("unmet out-migration"))
+        .collect();
+    assert_eq!(unmet.len(), 1, "{unmet:?}");
+    let unmet_in = |year: &str| -> f64 {
+        comps
+            .iter()
+            .filter(|r| r[1] == "A" && r[3] == year)
+            .map(|r| f(r, 9))
+            .sum()
+    };
+    let (u25, u26) = (unmet_in("2025"), unmet_in("2026"));
+    let worst = if u26 > u25 {
+        ("2026", u26)
+    } else {
+        ("2025", u25)
+    };
+    let expected = format!(
+        "unmet out-migration of {:.1} persons in area `A` (most in {}: {:.1})",
+        u25 + u26,
+        worst.0,
+        worst.1
+    );
+    assert!(unmet[0].starts_with(&expected), "{unmet:?} vs {expected}");
     for r in &comps {
         let (before, after) = (
             total(&r[1], &r[2], &(f(r, 3) as i32 - 1).to_string()),
