@@ -89,10 +89,26 @@ fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", message(&e));
             ExitCode::from(1)
         }
     }
+}
+
+/// An error and its causes in one sentence, each cause left out where the text
+/// before already says it (a file's error often repeats its source's words).
+fn message(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
 }
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
@@ -163,9 +179,14 @@ fn convert(input: &Path, out: &Path, encoding: Option<&str>) -> Result<ExitCode>
     let Some(format) = Format::from_path(out) else {
         bail!("{}: the output must end in .csv or .parquet", out.display());
     };
-    let encoding = match encoding {
+    let encoding = match encoding.map(str::parse::<TextEncoding>) {
         None => TextEncoding::Detect,
-        Some(e) => e.parse::<TextEncoding>().map_err(anyhow::Error::msg)?,
+        Some(Ok(e)) => e,
+        // A usage error, like any other bad option.
+        Some(Err(m)) => {
+            eprintln!("error: --encoding: {m}");
+            return Ok(ExitCode::from(2));
+        }
     };
     let table = read_table(
         input,

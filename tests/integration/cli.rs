@@ -37,6 +37,14 @@ fn convert_fails(name: &str, content: &[u8], expected: &[&str]) {
             "one sentence expected: {err}"
         );
         assert!(err.starts_with("error: "), "{err}");
+        // No part of the sentence said twice ("x: the file is empty: x: the file is
+        // empty").
+        let parts: Vec<&str> = err.trim_end().split(": ").collect();
+        for w in 1..=parts.len() / 2 {
+            for i in 0..=parts.len() - 2 * w {
+                assert_ne!(parts[i..i + w], parts[i + w..i + 2 * w], "repeated: {err}");
+            }
+        }
         for e in expected {
             assert!(err.contains(e), "{name}: `{e}` not in: {err}");
         }
@@ -507,6 +515,25 @@ fn usage_errors_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     let o = kunta(&["frobnicate"], dir.path());
     assert_eq!(o.status.code(), Some(2));
+    std::fs::write(dir.path().join("p.csv"), GOOD_CSV).unwrap();
+    let o = kunta(
+        &[
+            "convert",
+            "p.csv",
+            "--out",
+            "x.csv",
+            "--encoding",
+            "klingon",
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--encoding: unknown encoding `klingon`"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.path().join("x.csv").exists());
 }
 
 /// A small valid projection scenario: two areas, ages 0–15, two years.
