@@ -43,6 +43,10 @@ use crate::uncertainty::{
 };
 use ndarray::Array4;
 
+/// The most years a scenario projects after its base year: more than any planning
+/// horizon, and few enough that every array of a run can be held.
+pub const MAX_YEARS: i32 = 200;
+
 /// The control totals the areas are aligned to (MODEL.md §4).
 #[derive(Debug, Clone)]
 pub struct ControlTotals {
@@ -105,6 +109,12 @@ impl Scenario {
         if self.end_year < self.base_year {
             return bad(format!(
                 "the end year {} is before the base year {}",
+                self.end_year, self.base_year
+            ));
+        }
+        if i64::from(self.end_year) - i64::from(self.base_year) > i64::from(MAX_YEARS) {
+            return bad(format!(
+                "the end year {} is more than {MAX_YEARS} years after the base year {}",
                 self.end_year, self.base_year
             ));
         }

@@ -474,6 +474,18 @@ impl ScenarioFile {
                 "scenario.end_year",
                 format!("{} is before base_year {}", s.end_year, s.base_year),
             );
+        } else if i64::from(s.end_year) - i64::from(s.base_year) > i64::from(crate::run::MAX_YEARS)
+        {
+            bad(
+                "scenario.end_year",
+                format!(
+                    "{} is more than {} years after base_year {}: kunta projects at most {} years",
+                    s.end_year,
+                    crate::run::MAX_YEARS,
+                    s.base_year,
+                    crate::run::MAX_YEARS
+                ),
+            );
         }
         if let Some(r) = s.discount_rate {
             if !(r >= 0.0 && r.is_finite()) {
@@ -887,6 +899,16 @@ mod tests {
         let text = BASE.replace("end_year = 2030", "end_year = 2020\ndiscount_rate = -0.5");
         let p = ScenarioFile::parse(&text).unwrap_err();
         assert_eq!(p.len(), 2, "{p:?}");
+    }
+
+    #[test]
+    fn a_horizon_past_the_limit_is_refused() {
+        let text = BASE.replace("end_year = 2030", "end_year = 1000000");
+        let p = ScenarioFile::parse(&text).unwrap_err();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].key.as_deref(), Some("scenario.end_year"));
+        assert!(p[0].message.contains("at most 200 years"), "{p:?}");
+        assert!(ScenarioFile::parse(&BASE.replace("end_year = 2030", "end_year = 2224")).is_ok());
     }
 
     #[test]
