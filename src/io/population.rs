@@ -218,7 +218,12 @@ pub fn population_records(t: &LongTable) -> Result<(Vec<Record>, Vec<usize>, Ski
     Ok((records, rows, skipped))
 }
 
-/// Like [`population_records`], and checks every value (a non-negative finite number)
+/// The largest population of one area, sex, age and year kunta accepts: no country
+/// has a billion people of one age, and sums of such cells stay far from overflow.
+pub const MAX_CELL: f64 = 1e9;
+
+/// Like [`population_records`], and checks every value (a non-negative finite number
+/// of at most [`MAX_CELL`])
 /// and that no (area, sex, age, year) cell is given twice. Does not require the
 /// records to fill a grid: a table over several years may lack an area in some year.
 ///
@@ -234,6 +239,15 @@ pub fn checked_records(t: &LongTable) -> Result<(Vec<Record>, Skipped), DataErro
                 &t.source,
                 t.place(rows[i]),
                 "the population must be a non-negative number",
+            )
+            .column(t.value_column(rows[i]).to_string())
+            .value(r.value.to_string()));
+        }
+        if r.value > MAX_CELL {
+            return Err(DataError::at(
+                &t.source,
+                t.place(rows[i]),
+                "not a plausible number of persons of one area, sex and age (at most 1e9)",
             )
             .column(t.value_column(rows[i]).to_string())
             .value(r.value.to_string()));

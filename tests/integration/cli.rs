@@ -126,6 +126,16 @@ fn bad_population_csv_rows_are_named() {
     );
     convert_fails(
         "pop.csv",
+        b"area,sex,age,year,population\n091,1,0,2024,10\n091,2,0,2024,1e308\n",
+        &[
+            "pop.csv",
+            "line 3",
+            "column `population`",
+            "not a plausible number of persons",
+        ],
+    );
+    convert_fails(
+        "pop.csv",
         b"area,sex,age,year,population\n091,1,0,2024,10\n091,x,0,2024,10\n",
         &[
             "pop.csv",
