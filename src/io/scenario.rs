@@ -192,14 +192,22 @@ impl Loader<'_> {
 fn year_path(p: &Param) -> Result<YearPath, String> {
     match p {
         Param::Constant(v) => Ok(YearPath::Constant(*v)),
-        Param::Path { from, to } => Ok(YearPath::Linear {
-            from: *from,
-            to: *to,
-        }),
+        Param::Path { from, to } => linear(*from, *to),
         Param::Table(f) => Err(format!(
             "a table (`{f}`) is not accepted here; give a constant or {{ from = [year, value], to = [year, value] }}"
         )),
     }
+}
+
+/// A path from `from` to `to`: its first year must not be after its last.
+fn linear(from: (i32, f64), to: (i32, f64)) -> Result<YearPath, String> {
+    if from.0 > to.0 {
+        return Err(format!(
+            "{{ from = [{}, {}], to = [{}, {}] }}: the path's first year is after its last",
+            from.0, from.1, to.0, to.1
+        ));
+    }
+    Ok(YearPath::Linear { from, to })
 }
 
 /// Loads a scenario and every input it names, checking them all.
@@ -571,10 +579,14 @@ fn build_service(l: &mut Loader<'_>, sv: &ServiceSection, areas: &[String]) -> O
         match p {
             None => Value::Constant(1.0),
             Some(Param::Constant(v)) => Value::Constant(*v),
-            Some(Param::Path { from, to }) => Value::Path(YearPath::Linear {
-                from: *from,
-                to: *to,
-            }),
+            Some(Param::Path { from, to }) => match linear(*from, *to) {
+                Ok(p) => Value::Path(p),
+                Err(m) => {
+                    l.key_problem(&key(k), m);
+                    ok = false;
+                    Value::Constant(1.0)
+                }
+            },
             Some(Param::Table(rel)) => match param_table(l, rel, areas) {
                 Some(t) => {
                     let v = Value::Table(t);

@@ -1105,7 +1105,7 @@ fn assert_refused(dir: &Path, expected: &[&str], case: &str) {
 
 #[test]
 fn bad_service_definitions_name_the_service_and_key() {
-    let cases: [(&str, &str, &[&str]); 7] = [
+    let cases: [(&str, &str, &[&str]); 8] = [
         (
             "share = 0.25\n  max_group_size = 8",
             "share = 0.20\n  max_group_size = 8",
@@ -1143,6 +1143,15 @@ fn bad_service_definitions_name_the_service_and_key() {
             "  max_group_size = 8\n",
             "\n",
             &["service[school].segment[special].max_group_size"],
+        ),
+        (
+            "coverage = \"cov.csv\"",
+            "coverage = { from = [2030, 0.9], to = [2025, 0.95] }",
+            &[
+                "service[school].coverage",
+                "from = [2030, 0.9]",
+                "first year is after its last",
+            ],
         ),
     ];
     for (from, to, expected) in cases {
