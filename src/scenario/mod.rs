@@ -895,6 +895,21 @@ mod tests {
     }
 
     #[test]
+    fn a_random_walk_is_a_persistence_and_more_is_not() {
+        let with = |ar: &str| {
+            ScenarioFile::parse(&format!("{BASE}\n[uncertainty]\nmortality_ar = {ar}\n"))
+        };
+        assert!(with("1.0").is_ok());
+        let p = with("1.5").unwrap_err();
+        assert_eq!(
+            p[0].key.as_deref(),
+            Some("uncertainty.mortality_ar"),
+            "{p:?}"
+        );
+        assert!(p[0].message.contains("1.5"), "{p:?}");
+    }
+
+    #[test]
     fn range_problems_are_listed_together() {
         let text = BASE.replace("end_year = 2030", "end_year = 2020\ndiscount_rate = -0.5");
         let p = ScenarioFile::parse(&text).unwrap_err();
