@@ -630,13 +630,18 @@ impl ScenarioFile {
                 bad("uncertainty.age_groups", e);
             }
             if let Some(q) = &u.quantiles {
-                if q.is_empty()
-                    || !q.iter().all(|v| *v > 0.0 && *v < 1.0)
-                    || q.windows(2).any(|w| w[0] >= w[1])
-                {
+                let outside = q.iter().find(|v| !(**v > 0.0 && **v < 1.0));
+                let unordered = q.windows(2).find(|w| w[0] >= w[1]);
+                let problem = match (q.is_empty(), outside, unordered) {
+                    (true, _, _) => Some("the list is empty".to_string()),
+                    (_, Some(v), _) => Some(format!("{v} is not strictly between 0 and 1")),
+                    (_, _, Some(w)) => Some(format!("{} does not come after {}", w[1], w[0])),
+                    _ => None,
+                };
+                if let Some(p) = problem {
                     bad(
                         "uncertainty.quantiles",
-                        "give levels strictly between 0 and 1, in ascending order".into(),
+                        format!("{p}: give levels strictly between 0 and 1, in ascending order"),
                     );
                 }
             }
@@ -892,6 +897,20 @@ mod tests {
                 "line 14: `service[0].cost.per_unti`: unknown key"
             ]
         );
+    }
+
+    #[test]
+    fn quantile_levels_are_named_when_refused() {
+        let with = |q: &str| {
+            ScenarioFile::parse(&format!("{BASE}\n[uncertainty]\nquantiles = {q}\n")).unwrap_err()
+        };
+        assert!(with("[0.05, 1.5]")[0]
+            .message
+            .starts_with("1.5 is not strictly between"));
+        assert!(with("[0.5, 0.25]")[0]
+            .message
+            .starts_with("0.25 does not come after 0.5"));
+        assert!(with("[]")[0].message.starts_with("the list is empty"));
     }
 
     #[test]
