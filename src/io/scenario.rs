@@ -867,14 +867,102 @@ fn load_inputs(
     if !l.problems.is_empty() || flows.len() != file.migration.len() {
         return None;
     }
-    Some(ProjectionInputs {
+    let inputs = ProjectionInputs {
         fertility: fertility?,
         mortality: mortality?,
         boys_share: boys,
         tfr,
         improvement: mort.improvement,
         flows,
-    })
+    };
+    check_year_rates(l, file, pop, &inputs);
+    Some(inputs)
+}
+
+/// Checks the rates of every projected year as the projection takes them, after
+/// scaling, improvement and multipliers: a probability of dying at most 1, and the
+/// probability of dying plus the out-migration rates at most 1 in every cell (more
+/// would take out more people than there are). The first cell at fault is named.
+fn check_year_rates(
+    l: &mut Loader<'_>,
+    file: &ScenarioFile,
+    pop: &Population,
+    inputs: &ProjectionInputs,
+) {
+    use crate::projection::{FlowValues, InputError, ProjectionError};
+    let s = &file.scenario;
+    let r = match crate::projection::resolve(pop, s.base_year, s.end_year, Some(inputs)) {
+        Ok(r) => r,
+        Err(ProjectionError::Input {
+            year,
+            source:
+                InputError::Probability {
+                    area,
+                    sex,
+                    age,
+                    value,
+                    ..
+                },
+        }) => {
+            l.key_problem(
+                "mortality.improvement",
+                format!(
+                    "{} makes the probability of dying {value} for area `{area}`, {sex}, age {age} in {year}: it must be at most 1",
+                    inputs.improvement.unwrap_or(0.0)
+                ),
+            );
+            return;
+        }
+        Err(e) => {
+            l.problem(format!("{}: {e}", l.source.name()));
+            return;
+        }
+    };
+    let n = pop.n_ages();
+    for (k, rates) in r.year_rates.iter().enumerate() {
+        let Some(rates) = rates else { continue };
+        let out: Vec<(&ndarray::Array3<f64>, f64)> = rates
+            .flows
+            .iter()
+            .filter_map(|f| match &f.values {
+                FlowValues::OutRates(v) => Some((v, f.multiplier)),
+                FlowValues::Counts(_) => None,
+            })
+            .collect();
+        if out.is_empty() {
+            continue;
+        }
+        let rows = out
+            .iter()
+            .map(|(v, _)| v.dim().0)
+            .chain([rates.q.dim().0])
+            .max()
+            .unwrap_or(1);
+        for a in 0..rows {
+            for sx in 0..2 {
+                for i in 0..=n {
+                    let row = |arr: &ndarray::Array3<f64>| if arr.dim().0 == 1 { 0 } else { a };
+                    let q = rates.q[[row(&rates.q), sx, i]] * rates.q_factor;
+                    let total = out.iter().fold(q, |t, (v, m)| t + m * v[[row(v), sx, i]]);
+                    if total > 1.0 + 1e-12 {
+                        let area = if rows == 1 {
+                            "every area".to_string()
+                        } else {
+                            format!("area `{}`", pop.areas()[a])
+                        };
+                        l.problem(format!(
+                            "{}: in {}, {area}, {}, age {}: the probability of dying {q} plus the out-migration rates make {total}; together they must be at most 1",
+                            l.source.name(),
+                            r.years[k],
+                            Sex::ALL[sx],
+                            crate::rates::AgeIndex::of_slot(i, n),
+                        ));
+                        return;
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn check_first_year(l: &mut Loader<'_>, t: &RateTable, first_year: i32, rel: &str) {

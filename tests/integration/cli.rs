@@ -598,6 +598,62 @@ fn a_small_projection_runs() {
 }
 
 #[test]
+fn rates_that_take_out_more_than_there_is_are_refused_by_validate() {
+    let dir = projection_dir();
+    let s = std::fs::read_to_string(dir.path().join("s.toml")).unwrap();
+    let check = |toml: &str, expected: &[&str]| {
+        std::fs::write(dir.path().join("bad.toml"), toml).unwrap();
+        for cmd in ["validate", "run"] {
+            let o = kunta(
+                &[cmd, "bad.toml", "--out", "o"][..if cmd == "run" { 4 } else { 2 }],
+                dir.path(),
+            );
+            assert_eq!(o.status.code(), Some(1), "{cmd}: {}", stderr(&o));
+            for e in expected {
+                assert!(stderr(&o).contains(e), "{cmd}: `{e}` not in {}", stderr(&o));
+            }
+        }
+        assert!(!dir.path().join("o").exists());
+    };
+    // Mortality rising 200 % a year: q of 0.16 at 15 passes 1 in 2026.
+    check(
+        &s.replace(
+            "scale = 1000\n\n[[migration]]",
+            "scale = 1000\nimprovement = -2.0\n\n[[migration]]",
+        ),
+        &[
+            "`mortality.improvement`",
+            "-2",
+            "age 11 in 2026",
+            "at most 1",
+        ],
+    );
+    // An out-rate of 0.9 at 15 on top of q = 0.16.
+    let mut rates = String::from("sex,age,rate\n");
+    for sex in ["male", "female"] {
+        rates.push_str(&format!("{sex},s,0\n"));
+        for age in 0..=15 {
+            rates.push_str(&format!(
+                "{sex},{age},{}\n",
+                if age == 15 { 0.9 } else { 0.01 }
+            ));
+        }
+    }
+    std::fs::write(dir.path().join("rates.csv"), rates).unwrap();
+    check(
+        &format!(
+            "{s}\n[[migration]]\nname = \"away\"\ndirection = \"out\"\nrates = \"rates.csv\"\n"
+        ),
+        &[
+            "in 2025",
+            "age 15",
+            "plus the out-migration rates",
+            "at most 1",
+        ],
+    );
+}
+
+#[test]
 fn a_net_flow_adds_its_signed_counts_and_is_reported_as_net() {
     let dir = projection_dir();
     let w = |name: &str, content: &str| std::fs::write(dir.path().join(name), content).unwrap();
