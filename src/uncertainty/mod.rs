@@ -1719,14 +1719,16 @@ pub fn run_aligned(
                     let to_units = unit_adds.get(next).is_some_and(|a| a.cell < c0 + tc);
                     if to_units || to_total[c0..c0 + tc].iter().any(Option::is_some) {
                         gather_tile(blocks, wc, c0 - w0, tc, nt, tile);
-                        for j in 0..tc {
-                            add_total(
-                                &mut slot.tots,
-                                to_total[c0 + j],
-                                &tile[j * nt..(j + 1) * nt],
-                            );
-                        }
-                        next = add_units(&mut slot.units, &unit_adds, next, c0, tc, tile, nt);
+                        next = add_tile(
+                            &mut slot.tots,
+                            &mut slot.units,
+                            &to_total,
+                            &unit_adds,
+                            next,
+                            c0,
+                            tile,
+                            nt,
+                        );
                     }
                 }
             } else {
@@ -1735,14 +1737,16 @@ pub fn run_aligned(
                     let (c0, tc) = (w0 + t * TILE, packed.len() / stride);
                     gather_tile(blocks, wc, c0 - w0, tc, nt, tile);
                     sel.summarise_rows(tile, nt, levels, packed);
-                    for j in 0..tc {
-                        add_total(
-                            &mut slot.tots,
-                            to_total[c0 + j],
-                            &tile[j * nt..(j + 1) * nt],
-                        );
-                    }
-                    next = add_units(&mut slot.units, &unit_adds, next, c0, tc, tile, nt);
+                    next = add_tile(
+                        &mut slot.tots,
+                        &mut slot.units,
+                        &to_total,
+                        &unit_adds,
+                        next,
+                        c0,
+                        tile,
+                        nt,
+                    );
                 }
             }
         }
@@ -2135,6 +2139,26 @@ struct UnitAdd {
     year: usize,
     /// The area's share of the unit times the cell's own scale (see [`Total`]).
     scale: f64,
+}
+
+/// Adds a gathered tile of cells from `c0` (a row of `nt` values each) to the service
+/// totals and the units they go to; returns where the next tile's unit adds start.
+#[allow(clippy::too_many_arguments)]
+fn add_tile(
+    tots: &mut [(Vec<f64>, Vec<f64>)],
+    units: &mut [(Vec<f64>, Vec<f64>)],
+    to_total: &[Option<Total>],
+    adds: &[UnitAdd],
+    next: usize,
+    c0: usize,
+    tile: &[f64],
+    nt: usize,
+) -> usize {
+    let tc = tile.len() / nt;
+    for j in 0..tc {
+        add_total(tots, to_total[c0 + j], &tile[j * nt..(j + 1) * nt]);
+    }
+    add_units(units, adds, next, c0, tc, tile, nt)
 }
 
 /// Adds the tile `c0..c0 + tc`'s cells to the units they go to, from `adds[next..]`

@@ -1268,19 +1268,7 @@ fn mc_run(dir: &Path, out: &str, threads: &str, seed: &str, simd: &str) -> Vec<(
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.join(out))
-        .unwrap()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_name() != "manifest.json")
-        .map(|e| {
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect();
-    files.sort();
-    files
+    files_of(&dir.join(out))
 }
 
 #[test]
