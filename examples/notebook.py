@@ -36,14 +36,17 @@ else:
 use_argv = len(sys.argv) > 1 and "ipykernel" not in sys.modules
 out = Path(sys.argv[1] if use_argv else tempfile.mkdtemp(prefix="kunta-"))
 out.mkdir(parents=True, exist_ok=True)
+# kunta replaces its output directory as a whole, so its tables get a directory of
+# their own and the plot goes beside it.
+tables = out / "tables"
 
 # %%
 # Run the bundled example municipality; stdout is the run summary as JSON.
-proc = subprocess.run(kunta + ["run", "--out", str(out), "--json"],
+proc = subprocess.run(kunta + ["run", "--out", str(tables), "--json"],
                       cwd=root, capture_output=True, text=True)
 check(proc.returncode == 0, f"kunta exited with {proc.returncode}:\n{proc.stderr}")
 summary = json.loads(proc.stdout)
-print(f"{summary['scenario']}: {summary['base_year']}–{summary['end_year']}, tables in {out}")
+print(f"{summary['scenario']}: {summary['base_year']}–{summary['end_year']}, tables in {tables}")
 
 # %%
 # Headline figures per service: demand in the first and last year, present value of costs.
@@ -55,7 +58,7 @@ svc = next(s for s in summary["services"] if s["service"] == SERVICE)
 
 # %%
 # Demand for grades 1–6 by support segment and year, summed over areas (wide: one column per segment).
-demand = pl.read_parquet(out / "demand.parquet").filter(pl.col("service") == SERVICE)
+demand = pl.read_parquet(tables / "demand.parquet").filter(pl.col("service") == SERVICE)
 segments = sorted(demand["segment"].unique())
 by_segment = (demand.group_by("year", "segment").agg(pl.col("demand").sum())
               .pivot(on="segment", index="year", values="demand")
@@ -65,7 +68,7 @@ print(by_segment)
 
 # %%
 # Total cost per year (in base-year euros, and discounted to the base year), summed over areas.
-costs = pl.read_parquet(out / "costs.parquet")
+costs = pl.read_parquet(tables / "costs.parquet")
 cost_total = (costs.filter(pl.col("service") == SERVICE, pl.col("component") == "total")
               .group_by("year")
               .agg(pl.col("cost_eur", "discounted_cost_eur").sum())
@@ -74,7 +77,7 @@ print(cost_total)
 
 # %%
 # Teacher FTE per area and year (plus a municipality total column).
-teachers = (pl.read_parquet(out / "resources.parquet")
+teachers = (pl.read_parquet(tables / "resources.parquet")
             .filter(pl.col("service") == SERVICE, pl.col("resource") == "teacher_fte")
             .sort("area")
             .pivot(on="area", index="year", values="value")
@@ -85,7 +88,7 @@ print(teachers)
 # %%
 # The schools: places against the pupils their catchments send them, and the first
 # year each one is short of places.
-capacity = pl.read_parquet(out / "capacity.parquet").filter(pl.col("service") == SERVICE)
+capacity = pl.read_parquet(tables / "capacity.parquet").filter(pl.col("service") == SERVICE)
 utilisation = (capacity.pivot(on="unit", index="year", values="utilisation").sort("year"))
 print(utilisation)
 for u in summary["units"]:
