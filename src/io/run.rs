@@ -77,25 +77,7 @@ pub fn check_trajectories(l: &LoadedScenario, trajectories: Option<u32>) -> Resu
     let Some(n) = trajectories.or(from_file) else {
         return Ok(());
     };
-    let s = &l.file.scenario;
-    let years = usize::try_from(s.end_year.saturating_sub(s.base_year)).unwrap_or(0) + 1;
-    let flows = l.scenario.inputs.as_ref().map_or(0, |i| i.flows.len());
-    let closed = l
-        .scenario
-        .inputs
-        .as_ref()
-        .is_some_and(|i| i.flows.iter().any(|f| f.destinations.is_some()));
-    let shares: Vec<&[f64]> = l.scenario.network.as_ref().map_or_else(Vec::new, |net| {
-        (0..net.units().len()).map(|u| net.shares(u)).collect()
-    });
-    let limit = crate::uncertainty::trajectory_limit(
-        l.scenario.population.areas().len(),
-        years,
-        flows,
-        l.scenario.services.len(),
-        &shares,
-        closed || l.scenario.alignment.is_some(),
-    );
+    let limit = crate::run::trajectory_limit(&l.scenario);
     if (n as usize) <= limit {
         return Ok(());
     }

@@ -255,6 +255,27 @@ pub fn run(
     Ok(r)
 }
 
+/// The most trajectories this scenario can run within
+/// [`crate::uncertainty::TRAJECTORY_MEMORY`] (see
+/// [`crate::uncertainty::trajectory_limit`]): its areas run as one group when a
+/// closed internal system or an alignment couples them.
+pub fn trajectory_limit(s: &ValidScenario) -> usize {
+    let years = usize::try_from(s.end_year - s.base_year).unwrap_or(0) + 1;
+    let flows = s.inputs.as_ref().map_or(&[][..], |i| &i.flows[..]);
+    let closed = flows.iter().any(|f| f.destinations.is_some());
+    let shares: Vec<&[f64]> = s.network.as_ref().map_or_else(Vec::new, |net| {
+        (0..net.units().len()).map(|u| net.shares(u)).collect()
+    });
+    crate::uncertainty::trajectory_limit(
+        s.population.areas().len(),
+        years,
+        flows.len(),
+        s.services.len(),
+        &shares,
+        closed || s.alignment.is_some(),
+    )
+}
+
 /// The deterministic run alone (what [`run`] does without trajectories).
 ///
 /// # Errors
