@@ -113,8 +113,8 @@ pub fn read(bytes: &[u8], file: &str, opts: &CsvOptions) -> Result<LongTable, Da
             ));
         }
         let parse = |col: usize| {
-            parse_number(&rec[col], comma_decimal).map_err(|_| {
-                DataError::at(file, Place::Line(line), "not a number")
+            parse_number(&rec[col], comma_decimal).map_err(|e| {
+                DataError::at(file, Place::Line(line), e.problem())
                     .column(names[col].clone())
                     .value(rec[col].to_string())
             })

@@ -82,9 +82,24 @@ pub enum Label<T> {
     Total,
 }
 
-/// A text that is neither a number nor a missing-value symbol.
+/// A text that is not a usable number nor a missing-value symbol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NotANumber;
+pub enum NotANumber {
+    /// Not a number at all.
+    Text,
+    /// A number beyond what a 64-bit float holds (such as `1e400`).
+    TooLarge,
+}
+
+impl NotANumber {
+    /// What is wrong, for messages.
+    pub fn problem(self) -> &'static str {
+        match self {
+            NotANumber::Text => "not a number",
+            NotANumber::TooLarge => "a number too large to hold (beyond ±1.8e308)",
+        }
+    }
+}
 
 /// Parses a sex code: `1`/`2` (Statistics Finland: 1 male, 2 female), `m`/`f`,
 /// `male`/`female`, `miehet`/`naiset` and their singulars, or the total (`0`, `SSS`,
@@ -177,9 +192,13 @@ pub fn parse_number(s: &str, comma_decimal: bool) -> Result<Option<f64>, NotANum
         .bytes()
         .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
     {
-        return Err(NotANumber);
+        return Err(NotANumber::Text);
     }
-    t.parse::<f64>().map(Some).map_err(|_| NotANumber)
+    match t.parse::<f64>() {
+        Ok(v) if v.is_infinite() => Err(NotANumber::TooLarge),
+        Ok(v) => Ok(Some(v)),
+        Err(_) => Err(NotANumber::Text),
+    }
 }
 
 #[cfg(test)]
@@ -225,11 +244,13 @@ mod tests {
     #[test]
     fn numbers_and_missing_symbols() {
         assert_eq!(parse_number("12,5", true), Ok(Some(12.5)));
-        assert_eq!(parse_number("12,5", false), Err(NotANumber));
+        assert_eq!(parse_number("12,5", false), Err(NotANumber::Text));
         assert_eq!(parse_number("..", false), Ok(None));
         assert_eq!(parse_number("-", false), Ok(None));
         assert_eq!(parse_number("-3", false), Ok(Some(-3.0)));
-        assert_eq!(parse_number("nan", false), Err(NotANumber));
-        assert_eq!(parse_number("inf", false), Err(NotANumber));
+        assert_eq!(parse_number("nan", false), Err(NotANumber::Text));
+        assert_eq!(parse_number("inf", false), Err(NotANumber::Text));
+        assert_eq!(parse_number("1e400", false), Err(NotANumber::TooLarge));
+        assert_eq!(parse_number("-1e400", false), Err(NotANumber::TooLarge));
     }
 }

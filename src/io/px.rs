@@ -16,7 +16,7 @@
 //! before anything is allocated: every value takes at least two bytes.
 
 use super::error::{DataError, Place};
-use super::labels::parse_number;
+use super::labels::{parse_number, NotANumber};
 use super::table::{cube_columns, CubeDim, LongTable, Origin};
 use super::text::TextEncoding;
 
@@ -488,13 +488,12 @@ fn push_value(
         )
         .value(tok.to_string()));
     }
-    let v = parse_number(tok, false).map_err(|_| {
-        DataError::at(
-            file,
-            Place::Line(line),
-            "a DATA value is neither a number nor a missing-value symbol",
-        )
-        .value(tok.to_string())
+    let v = parse_number(tok, false).map_err(|e| {
+        let problem = match e {
+            NotANumber::Text => "a DATA value is neither a number nor a missing-value symbol",
+            NotANumber::TooLarge => e.problem(),
+        };
+        DataError::at(file, Place::Line(line), problem).value(tok.to_string())
     })?;
     values.push(v);
     Ok(())

@@ -865,6 +865,25 @@ fn load_inputs(
     }
     let boys = fert.boys_share.unwrap_or(0.512);
     if !l.problems.is_empty() || flows.len() != file.migration.len() {
+        // Every year's rates are checked below only when every table loaded; what
+        // the improvement does to mortality alone is checked here, so that the
+        // problem is listed with the others.
+        if let (Some(m), Some(r)) = (&mortality, mort.improvement) {
+            let s = &file.scenario;
+            let worst = m.scaled_values().fold(0.0f64, f64::max);
+            let year = (s.base_year + 1..=s.end_year.min(s.base_year + 200))
+                .find(|y| worst * (1.0 - r).powi(y - s.base_year) > 1.0);
+            if let Some(y) = year {
+                l.key_problem(
+                    "mortality.improvement",
+                    format!(
+                        "{r} makes the largest probability of dying in {} ({worst}) {} in {y}: it must be at most 1",
+                        l.source.resolve(&mort.file).display(),
+                        worst * (1.0 - r).powi(y - s.base_year)
+                    ),
+                );
+            }
+        }
         return None;
     }
     let inputs = ProjectionInputs {

@@ -237,6 +237,7 @@ impl ProjectionInputs {
                                 Sex::ALL[s],
                                 index(i)
                             ),
+                            range: format!("the population's ages 0–{}", n - 1),
                         },
                     })
                 }
@@ -260,6 +261,7 @@ impl ProjectionInputs {
                     table: "fertility".into(),
                     source: RateError::Missing {
                         cell: format!("area `{}`", pop.areas()[a]),
+                        range: "every area of the population".into(),
                     },
                 });
             }
@@ -293,6 +295,7 @@ impl ProjectionInputs {
                         table: format!("{table_name} {what}"),
                         source: RateError::Missing {
                             cell: format!("area `{}`", pop.areas()[a]),
+                            range: "every area of the population".into(),
                         },
                     });
                 }

@@ -79,10 +79,20 @@ pub enum RateError {
         second: usize,
     },
     /// A cell inside the table's range with no row.
-    #[error("no value for {cell}: every cell inside the table's range needs a row")]
+    #[error("no value for {cell}: every cell inside the table's range ({range}) needs a row")]
     Missing {
         /// The cell, spelled out.
         cell: String,
+        /// The table's range of years and ages, spelled out.
+        range: String,
+    },
+    /// Years missing between two of the table's years.
+    #[error("the table has rows for {before} and {after} but none for the years between: every year from its first to its last needs rows (years after the last hold the last year's rates)")]
+    YearGap {
+        /// The year before the gap.
+        before: i32,
+        /// The year after the gap.
+        after: i32,
     },
     /// A year before the table's first year.
     #[error("the table starts in {first}, so it has no rates for {year}")]
@@ -173,6 +183,16 @@ impl RateTable {
             y.dedup();
             y
         });
+        if let Some(w) = years
+            .iter()
+            .flat_map(|y| y.windows(2))
+            .find(|w| w[1] > w[0] + 1)
+        {
+            return Err(RateError::YearGap {
+                before: w[0],
+                after: w[1],
+            });
+        }
         let ages = if shape.3 {
             let numeric = rows.iter().filter_map(|r| match r.age {
                 Some(AgeIndex::Age(a)) => Some(a),
@@ -235,6 +255,7 @@ impl RateTable {
         if let Some(k) = t.values.iter().position(|v| v.is_nan()) {
             return Err(RateError::Missing {
                 cell: t.describe(k, areas),
+                range: t.range(),
             });
         }
         Ok(t)
@@ -283,6 +304,25 @@ impl RateTable {
         };
         ((area_slot * ny + year_slot) * ns + s) * self.n_age_slots()
             + self.age_slot(age).unwrap_or(0)
+    }
+
+    /// The table's years and ages, spelled out: `years 2024–2026, ages 15–49`.
+    fn range(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(ys) = self.years.as_ref().filter(|y| !y.is_empty()) {
+            parts.push(format!("years {}–{}", ys[0], ys[ys.len() - 1]));
+        }
+        if let Some((lo, hi)) = self.ages.filter(|(lo, hi)| lo <= hi) {
+            parts.push(format!("ages {lo}–{hi}"));
+        }
+        if self.birth {
+            parts.push("the birth index".into());
+        }
+        if parts.is_empty() {
+            "every key".into()
+        } else {
+            parts.join(", ")
+        }
     }
 
     fn describe(&self, k: usize, codes: &[String]) -> String {
@@ -399,13 +439,13 @@ mod tests {
     fn carry_forward_and_years_before_first() {
         let rows = [
             row(None, Some(2020), 15, 50.0),
-            row(None, Some(2022), 15, 60.0),
+            row(None, Some(2021), 15, 60.0),
         ];
         let t = RateTable::from_rows(&rows, 1000.0, &areas()).unwrap();
         assert_eq!(
             t.get(
                 1,
-                t.year_slot(2021).unwrap(),
+                t.year_slot(2020).unwrap(),
                 Sex::Female,
                 AgeIndex::Age(15)
             ),
@@ -431,12 +471,28 @@ mod tests {
     }
 
     #[test]
+    fn a_gap_between_years_is_refused() {
+        let rows = [
+            row(None, Some(2020), 15, 50.0),
+            row(None, Some(2021), 15, 50.0),
+            row(None, Some(2023), 15, 60.0),
+        ];
+        assert_eq!(
+            RateTable::from_rows(&rows, 1000.0, &areas()),
+            Err(RateError::YearGap {
+                before: 2021,
+                after: 2023
+            })
+        );
+    }
+
+    #[test]
     fn missing_cell_and_unknown_area() {
         let rows = [row(Some("A"), None, 15, 1.0), row(Some("A"), None, 17, 1.0)];
         let e = RateTable::from_rows(&rows, 1.0, &areas()).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "no value for area `A`, age 16: every cell inside the table's range needs a row"
+            "no value for area `A`, age 16: every cell inside the table's range (ages 15–17) needs a row"
         );
         let rows = [row(Some("Z"), None, 15, 1.0)];
         assert_eq!(

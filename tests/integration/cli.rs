@@ -654,6 +654,46 @@ fn rates_that_take_out_more_than_there_is_are_refused_by_validate() {
 }
 
 #[test]
+fn table_values_and_years_are_refused_where_they_are() {
+    let dir = projection_dir();
+    let d = dir.path();
+    let toml = std::fs::read_to_string(d.join("s.toml")).unwrap();
+    let fert = |text: &str| std::fs::write(d.join("fert.csv"), text).unwrap();
+    // A value beyond a float is shown as written, not as `inf`.
+    fert("age,rate\n13,100\n14,1e400\n");
+    assert_refused(
+        d,
+        &["fert.csv", "line 3", "`rate`", "`1e400`", "too large"],
+        "1e400",
+    );
+    // Years with a gap between them.
+    fert("year,age,rate\n2024,13,100\n2024,14,200\n2026,13,100\n2026,14,200\n");
+    assert_refused(d, &["fert.csv", "2024 and 2026", "years between"], "gap");
+    // A stray row far above the others: the message shows the range it makes.
+    fert("age,rate\n13,100\n14,200\n17,5\n");
+    assert_refused(d, &["fert.csv", "age 15", "ages 13–17"], "stray row");
+    // A broken table does not hide what the improvement does to mortality.
+    fert("age,rate\n13,abc\n14,200\n");
+    std::fs::write(
+        d.join("s.toml"),
+        toml.replace(
+            "scale = 1000\n\n[[migration]]",
+            "scale = 1000\nimprovement = -2.0\n\n[[migration]]",
+        ),
+    )
+    .unwrap();
+    assert_refused(
+        d,
+        &[
+            "`abc`: not a number",
+            "`mortality.improvement`: -2",
+            "at most 1",
+        ],
+        "two problems",
+    );
+}
+
+#[test]
 fn a_net_flow_adds_its_signed_counts_and_is_reported_as_net() {
     let dir = projection_dir();
     let w = |name: &str, content: &str| std::fs::write(dir.path().join(name), content).unwrap();
