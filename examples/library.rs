@@ -119,6 +119,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             lesson_hours: vec![20.0, 20.0, 22.0, 24.0, 25.0, 25.0],
             teaching_obligation: 24.0,
         }),
+        name: "Perusopetus 1–6".into(),
+        unit: "pupil".into(),
         ..Service::new("basic_1_6", (7, 12))
     };
     // A school in each area, each taking its own area's pupils.
@@ -192,5 +194,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // The deterministic run lies inside its own interval.
     assert!(total.q[0][last] <= pupils(last) && pupils(last) <= total.q[4][last]);
+
+    // The headline figures, typed (what `kunta run` prints and writes as
+    // `summary.json`).
+    let summary = mc.summary(&scenario);
+    let school = &summary.services[0];
+    let pv = school.uncertainty.as_ref().ok_or("no intervals")?;
+    println!(
+        "{}: {:.0} → {:.0} {}s; present value {:.1} M€ (p05–p95 {:.1}–{:.1} M€) over {} trajectories",
+        school.name,
+        school.demand_first,
+        school.demand_last,
+        school.unit,
+        school.present_value_eur / 1e6,
+        pv.present_value_quantiles_eur.get("p05").unwrap_or(f64::NAN) / 1e6,
+        pv.present_value_quantiles_eur.get("p95").unwrap_or(f64::NAN) / 1e6,
+        summary.uncertainty.as_ref().map_or(0, |u| u.trajectories)
+    );
     Ok(())
 }

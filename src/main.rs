@@ -10,6 +10,7 @@ use kunta::io::{
     TextEncoding,
 };
 use kunta::projection::Projection;
+use kunta::run::{Interval, RunSummary};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -293,7 +294,10 @@ fn run(
     }
     kunta::io::run::write(&loaded, &output, out, format, started)?;
     if json {
-        println!("{}", output.summary);
+        println!(
+            "{}",
+            serde_json::to_value(&output.summary).context("the summary as JSON")?
+        );
     } else {
         print!("{}", summary_text(&loaded, &output.projection));
         print!("{}", services_text(&output.summary));
@@ -303,22 +307,19 @@ fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The per-service table of the printed summary, from `summary.json`'s `services`.
-fn services_text(summary: &serde_json::Value) -> String {
+/// The per-service table of the printed summary.
+fn services_text(summary: &RunSummary) -> String {
     use std::fmt::Write;
-    let Some(list) = summary["services"].as_array().filter(|l| !l.is_empty()) else {
+    let list = &summary.services;
+    if list.is_empty() {
         return String::new();
-    };
-    let (y0, y1) = (
-        list[0]["first_year"].to_string(),
-        list[0]["last_year"].to_string(),
-    );
-    let rate = summary["discount_rate"].as_f64().unwrap_or(0.0);
+    }
+    let (y0, y1) = (list[0].first_year, list[0].last_year);
     let mut s = String::new();
     let _ = writeln!(
         s,
         "\nServices, all areas (costs in million euros of {y0}; present value at {:.1} %)",
-        100.0 * rate
+        100.0 * summary.discount_rate
     );
     let _ = writeln!(
         s,
@@ -332,40 +333,38 @@ fn services_text(summary: &serde_json::Value) -> String {
         format!("€ {y1}"),
         "PV €"
     );
-    let mut pv_total = 0.0;
     for v in list {
-        let f = |k: &str| v[k].as_f64().unwrap_or(0.0);
-        let name: String = v["name"].as_str().unwrap_or("").chars().take(38).collect();
-        let change = v["demand_change_pct"]
-            .as_f64()
+        let name: String = v.name.chars().take(38).collect();
+        let change = v
+            .demand_change_pct
             .map_or_else(|| "–".to_string(), |c| format!("{c:+.1} %"));
-        pv_total += f("present_value_eur");
         let _ = writeln!(
             s,
             "{:<40}{:<8}{:>9.0}{:>9.0}{:>9}{:>10.2}{:>10.2}{:>10.1}",
             name,
-            v["unit"].as_str().unwrap_or(""),
-            f("demand_first"),
-            f("demand_last"),
+            v.unit,
+            v.demand_first,
+            v.demand_last,
             change,
-            f("cost_first_eur") / 1e6,
-            f("cost_last_eur") / 1e6,
-            f("present_value_eur") / 1e6
+            v.cost_first_eur / 1e6,
+            v.cost_last_eur / 1e6,
+            v.present_value_eur / 1e6
         );
     }
-    let _ = writeln!(s, "{:<85}{:>10.1}", "all services", pv_total / 1e6);
-    if let Some(n) = summary["trajectories"].as_u64() {
+    let _ = writeln!(
+        s,
+        "{:<85}{:>10.1}",
+        "all services",
+        summary.present_value_eur / 1e6
+    );
+    if let Some(u) = &summary.uncertainty {
         // The lowest and highest quantile levels of the run (p05 and p95 by default).
-        let levels: Vec<&str> = summary["quantiles"]
-            .as_array()
-            .map(|l| l.iter().filter_map(|v| v.as_str()).collect())
-            .unwrap_or_default();
         let (lo_name, hi_name) = (
-            levels.first().copied().unwrap_or("p05"),
-            levels.last().copied().unwrap_or("p95"),
+            u.quantiles.first().map_or("p05", String::as_str),
+            u.quantiles.last().map_or("p95", String::as_str),
         );
-        let lo_hi = |v: &serde_json::Value, scale: f64, digits: usize| -> String {
-            match (v[lo_name].as_f64(), v[hi_name].as_f64()) {
+        let lo_hi = |v: &Interval, scale: f64, digits: usize| -> String {
+            match (v.get(lo_name), v.get(hi_name)) {
                 (Some(lo), Some(hi)) => {
                     format!("{:.d$} – {:.d$}", lo / scale, hi / scale, d = digits)
                 }
@@ -374,8 +373,8 @@ fn services_text(summary: &serde_json::Value) -> String {
         };
         let _ = writeln!(
             s,
-            "\n{n} trajectories (seed {}): quantiles {lo_name} – {hi_name} for the whole municipality",
-            summary["seed"]
+            "\n{} trajectories (seed {}): quantiles {lo_name} – {hi_name} for the whole municipality",
+            u.trajectories, u.seed
         );
         let _ = writeln!(
             s,
@@ -386,30 +385,32 @@ fn services_text(summary: &serde_json::Value) -> String {
             "PV (M€)"
         );
         for v in list {
-            let name: String = v["name"].as_str().unwrap_or("").chars().take(38).collect();
+            let Some(q) = &v.uncertainty else { continue };
+            let name: String = v.name.chars().take(38).collect();
             let _ = writeln!(
                 s,
                 "{:<40}{:>20}{:>20}{:>20}",
                 name,
-                lo_hi(&v["demand_last_quantiles"], 1.0, 0),
-                lo_hi(&v["cost_last_quantiles_eur"], 1e6, 2),
-                lo_hi(&v["present_value_quantiles_eur"], 1e6, 1)
+                lo_hi(&q.demand_last_quantiles, 1.0, 0),
+                lo_hi(&q.cost_last_quantiles_eur, 1e6, 2),
+                lo_hi(&q.present_value_quantiles_eur, 1e6, 1)
             );
         }
     }
     s
 }
 
-/// The service network's part of the printed summary, from `summary.json`'s
-/// `units`: places, demand and utilisation in the last year, the first year of
-/// shortage and, under uncertainty, the probability of a shortage in the last year.
-fn units_text(summary: &serde_json::Value) -> String {
+/// The service network's part of the printed summary: places, demand and
+/// utilisation in the last year, the first year of shortage and, under uncertainty,
+/// the probability of a shortage in the last year.
+fn units_text(summary: &RunSummary) -> String {
     use std::fmt::Write;
-    let Some(list) = summary["units"].as_array().filter(|l| !l.is_empty()) else {
+    let list = &summary.units;
+    if list.is_empty() {
         return String::new();
-    };
-    let y1 = summary["end_year"].to_string();
-    let mc = list[0].get("p_shortage_last").is_some();
+    }
+    let y1 = summary.end_year;
+    let mc = list[0].uncertainty.is_some();
     let mut s = String::new();
     let _ = writeln!(s, "\nService network (places against demand)");
     let _ = write!(
@@ -427,28 +428,27 @@ fn units_text(summary: &serde_json::Value) -> String {
     }
     s.push('\n');
     for v in list {
-        let text =
-            |k: &str, w: usize| -> String { v[k].as_str().unwrap_or("").chars().take(w).collect() };
+        let text = |t: &str, w: usize| -> String { t.chars().take(w).collect() };
         // No utilisation: the unit has no places that year (closed, or none given).
-        let util = v["utilisation_last"].as_f64().map_or_else(
+        let util = v.utilisation_last.map_or_else(
             || "no places".to_string(),
             |u| format!("{:.0} %", 100.0 * u),
         );
-        let first = v["first_shortage_year"]
-            .as_i64()
+        let first = v
+            .first_shortage_year
             .map_or_else(|| "–".to_string(), |y| y.to_string());
         let _ = write!(
             s,
             "{:<28}{:<16}{:>8.0}{:>12.0}{:>12}{:>16}",
-            text("unit", 26),
-            text("service", 14),
-            v["capacity_last"].as_f64().unwrap_or(0.0),
-            v["demand_last"].as_f64().unwrap_or(0.0),
+            text(&v.unit, 26),
+            text(&v.service, 14),
+            v.capacity_last,
+            v.demand_last,
             util,
             first
         );
-        if let Some(p) = v["p_shortage_last"].as_f64() {
-            let _ = write!(s, "{:>18}", format!("{:.0} %", 100.0 * p));
+        if let Some(c) = &v.uncertainty {
+            let _ = write!(s, "{:>18}", format!("{:.0} %", 100.0 * c.p_shortage_last));
         }
         s.push('\n');
     }

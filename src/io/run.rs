@@ -30,7 +30,7 @@ pub struct RunOutput {
     /// Trajectories and seed of the Monte Carlo run, if one was made.
     pub uncertainty: Option<(usize, u64)>,
     /// The headline figures (also written as `summary.json`).
-    pub summary: serde_json::Value,
+    pub summary: crate::run::RunSummary,
 }
 
 pub use crate::run::RunError;
@@ -91,15 +91,7 @@ pub fn check_trajectories(l: &LoadedScenario, trajectories: Option<u32>) -> Resu
     ))
 }
 
-/// The column name of a quantile level: `p05`, `p50`, `p2_5`.
-pub fn quantile_name(q: f64) -> String {
-    let pct = q * 100.0;
-    if (pct - pct.round()).abs() < 1e-9 {
-        format!("p{:02}", pct.round() as i64)
-    } else {
-        format!("p{}", format!("{pct}").replace('.', "_"))
-    }
-}
+pub use crate::uncertainty::quantile_name;
 
 /// Runs the Monte Carlo trajectories of a scenario whose deterministic run is `out`
 /// and adds the `<name>_quantiles` tables to it: population, components (when the
@@ -303,42 +295,14 @@ pub fn run_uncertainty(
             "capacity_quantiles",
             capacity_quantiles(l, net, &out.projection, &mc, &names),
         ));
-        if let Some(list) = out.summary["units"].as_array_mut() {
-            for (entry, sm) in list.iter_mut().zip(unit_summaries_in_order(net, &mc)) {
-                let Some(sm) = sm else { continue };
-                entry["p_shortage_last"] = serde_json::json!(sm.p_shortage[ny - 1]);
-                entry["first_year_p_shortage_half"] = serde_json::json!(mc
-                    .years
-                    .iter()
-                    .zip(&sm.p_shortage)
-                    .find(|(_, p)| **p >= 0.5)
-                    .map(|(y, _)| *y));
-            }
-        }
     }
-    // Headline intervals: each service's demand and cost in the last year and its
-    // present value, for the whole municipality.
-    if let Some(list) = out.summary["services"].as_array_mut() {
-        for (entry, sv) in list.iter_mut().zip(&mc.services) {
-            let obj = |sm: &Summary, cell: usize| -> serde_json::Value {
-                std::iter::once(("mean".to_string(), serde_json::json!(sm.mean[cell])))
-                    .chain(
-                        names[1..]
-                            .iter()
-                            .zip(&sm.q)
-                            .map(|(n, q)| (n.clone(), serde_json::json!(q[cell]))),
-                    )
-                    .collect::<serde_json::Map<_, _>>()
-                    .into()
-            };
-            entry["demand_last_quantiles"] = obj(&sv.total_demand, ny - 1);
-            entry["cost_last_quantiles_eur"] = obj(&sv.total_cost, ny - 1);
-            entry["present_value_quantiles_eur"] = obj(&sv.present_value, 0);
-        }
-    }
-    out.summary["quantiles"] = serde_json::json!(names[1..]);
-    out.summary["trajectories"] = serde_json::json!(spec.trajectories);
-    out.summary["seed"] = serde_json::json!(spec.seed);
+    out.summary = crate::run::summarise(
+        &l.scenario,
+        &out.projection,
+        &out.services,
+        &out.capacity,
+        Some(&mc),
+    );
     out.tables.extend(added);
     out.uncertainty = Some((spec.trajectories, spec.seed));
     Ok(())
@@ -486,7 +450,7 @@ pub fn run(l: &LoadedScenario) -> Result<RunOutput, RunError> {
     if let (Some(a), Some(al)) = (&l.scenario.alignment, &r.alignment) {
         tables.push(("alignment", alignment_table(&s.name, &p, a, al)));
     }
-    let summary = summary(l, &p, &services, &capacity);
+    let summary = crate::run::summarise(&l.scenario, &p, &services, &capacity, None);
     Ok(RunOutput {
         projection: p,
         tables,
@@ -521,7 +485,11 @@ pub fn write(
         frame.write(&dir.join(&file), format)?;
         written.push(file);
     }
-    write_json(&dir.join("summary.json"), &out.summary)?;
+    let summary = serde_json::to_value(&out.summary).map_err(|e| IoError::Output {
+        path: dir.join("summary.json"),
+        message: e.to_string(),
+    })?;
+    write_json(&dir.join("summary.json"), &summary)?;
     written.push("summary.json".into());
     let manifest = serde_json::json!({
         "kunta_version": env!("CARGO_PKG_VERSION"),
@@ -1015,146 +983,3 @@ pub fn costs_table(
     Frame { columns }
 }
 
-/// Per service: demand, resources and costs in the first and last year (all areas),
-/// and present values.
-fn service_summaries(l: &LoadedScenario, p: &Projection, r: &[ServiceResult]) -> serde_json::Value {
-    let last = p.years.len() - 1;
-    let list: Vec<serde_json::Value> = l
-        .scenario
-        .services
-        .iter()
-        .zip(&l.file.service)
-        .zip(r)
-        .map(|((sv, section), res)| {
-            let demand = |k: usize| res.demand.slice(ndarray::s![.., .., k]).sum();
-            let cost = |k: usize| res.costs[5].column(k).sum();
-            let resources: serde_json::Map<String, serde_json::Value> = res.resources()
-                .into_iter()
-                .map(|(n, v)| {
-                    (
-                        n.to_string(),
-                        serde_json::json!({
-                            "first": v.column(0).sum(),
-                            "last": v.column(last).sum(),
-                        }),
-                    )
-                })
-                .collect();
-            let segments: Vec<serde_json::Value> = sv
-                .segments
-                .iter()
-                .enumerate()
-                .map(|(g, seg)| {
-                    serde_json::json!({
-                        "segment": seg.id,
-                        "demand_first": res.demand.slice(ndarray::s![g, .., 0]).sum(),
-                        "demand_last": res.demand.slice(ndarray::s![g, .., last]).sum(),
-                    })
-                })
-                .collect();
-            let (first, last_d) = (demand(0), demand(last));
-            serde_json::json!({
-                "service": sv.id,
-                "name": section.name.clone().unwrap_or_else(|| sv.id.clone()),
-                "unit": section.unit.clone().unwrap_or_else(|| "unit".into()),
-                "first_year": p.years[0],
-                "last_year": p.years[last],
-                "demand_first": first,
-                "demand_last": last_d,
-                "demand_change": last_d - first,
-                "demand_change_pct": if first > 0.0 { Some(100.0 * (last_d / first - 1.0)) } else { None },
-                "segments": segments,
-                "resources": resources,
-                "cost_first_eur": cost(0),
-                "cost_last_eur": cost(last),
-                "present_value_eur": res.present_value[5],
-                "present_value_by_component_eur": COST_COMPONENTS
-                    .iter()
-                    .zip(res.present_value)
-                    .map(|(c, v)| ((*c).to_string(), serde_json::json!(v)))
-                    .collect::<serde_json::Map<_, _>>(),
-            })
-        })
-        .collect();
-    serde_json::Value::Array(list)
-}
-
-fn summary(
-    l: &LoadedScenario,
-    p: &Projection,
-    r: &[ServiceResult],
-    capacity: &[crate::network::UnitCapacity],
-) -> serde_json::Value {
-    let last = p.years.len() - 1;
-    let total = |k: usize, a: Option<usize>| -> f64 {
-        let y = p.population.index_axis(ndarray::Axis(0), k);
-        match a {
-            None => y.sum(),
-            Some(a) => y.index_axis(ndarray::Axis(0), a).sum(),
-        }
-    };
-    let sum_comp = |f: &dyn Fn(&crate::projection::YearComponents) -> f64| -> f64 {
-        p.components.iter().flatten().map(f).sum()
-    };
-    let areas: Vec<serde_json::Value> = p
-        .areas
-        .iter()
-        .enumerate()
-        .map(|(a, code)| {
-            serde_json::json!({
-                "area": code,
-                "population_first": total(0, Some(a)),
-                "population_last": total(last, Some(a)),
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "scenario": l.file.scenario.name,
-        "base_year": p.years[0],
-        "end_year": p.years[last],
-        "population_first": total(0, None),
-        "population_last": total(last, None),
-        "projected_years": p.components.iter().filter(|c| c.is_some()).count(),
-        "births": sum_comp(&|c| c.births.sum()),
-        "deaths": sum_comp(&|c| c.deaths.sum()),
-        "net_migration": sum_comp(&|c| c.net_migration().sum()),
-        "unmet_out_migration": sum_comp(&|c| c.unmet_out_migration.sum()),
-        "areas": areas,
-        "discount_rate": l.file.scenario.discount_rate.unwrap_or(0.0),
-        "services": service_summaries(l, p, r),
-        "present_value_eur": r.iter().map(|s| s.present_value[5]).sum::<f64>(),
-        "units": unit_summaries(l, p, capacity),
-    })
-}
-
-/// Per unit: its places, demand and utilisation in the first and last year, and its
-/// first year of shortage (`null` when none).
-fn unit_summaries(
-    l: &LoadedScenario,
-    p: &Projection,
-    capacity: &[crate::network::UnitCapacity],
-) -> serde_json::Value {
-    let Some(net) = &l.scenario.network else {
-        return serde_json::json!([]);
-    };
-    let last = p.years.len() - 1;
-    let number = |v: f64| (!v.is_nan()).then_some(v);
-    net.units()
-        .iter()
-        .zip(capacity)
-        .map(|(u, c)| {
-            serde_json::json!({
-                "unit": u.id,
-                "service": l.scenario.services[u.service].id,
-                "capacity_first": c.capacity[0],
-                "capacity_last": c.capacity[last],
-                "demand_first": c.demand[0],
-                "demand_last": c.demand[last],
-                "utilisation_first": number(c.utilisation[0]),
-                "utilisation_last": number(c.utilisation[last]),
-                "shortage_last": c.shortage[last],
-                "first_shortage_year": c.first_shortage_year(&p.years),
-            })
-        })
-        .collect()
-}

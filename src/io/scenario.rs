@@ -661,6 +661,8 @@ fn build_service(l: &mut Loader<'_>, sv: &ServiceSection, areas: &[String]) -> O
     };
     ok.then(|| Service {
         id: sv.id.clone(),
+        name: sv.name.clone().unwrap_or_else(|| sv.id.clone()),
+        unit: sv.unit.clone().unwrap_or_else(|| "unit".into()),
         ages: sv.ages,
         sex: sv.sex.as_deref().and_then(parse_service_sex),
         coverage,

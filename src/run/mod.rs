@@ -43,6 +43,12 @@ use crate::uncertainty::{
 };
 use ndarray::Array4;
 
+mod summary;
+pub use summary::{
+    summarise, AreaFigures, FirstLast, Interval, Named, RunSummary, SegmentFigures,
+    ServiceFigures, ServiceIntervals, UncertaintyFigures, UnitChances, UnitFigures,
+};
+
 /// The most years a scenario projects after its base year: more than any planning
 /// horizon, and few enough that every array of a run can be held.
 pub const MAX_YEARS: i32 = 200;

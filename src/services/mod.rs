@@ -214,6 +214,10 @@ pub struct Teaching {
 pub struct Service {
     /// Service id.
     pub id: String,
+    /// Name shown to readers (the id, unless given).
+    pub name: String,
+    /// What one unit of demand is (`pupil`, `child`, `client`).
+    pub unit: String,
     /// Ages served, `age_min..=age_max` (age at 31 December).
     pub ages: (u16, u16),
     /// Only this sex, if set.
@@ -233,6 +237,8 @@ impl Service {
     pub fn new(id: &str, ages: (u16, u16)) -> Service {
         Service {
             id: id.to_string(),
+            name: id.to_string(),
+            unit: "unit".to_string(),
             ages,
             sex: None,
             coverage: Value::Constant(1.0),

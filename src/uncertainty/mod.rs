@@ -190,6 +190,16 @@ impl AgeGroup {
 /// The default quantile levels.
 pub const QUANTILES: [f64; 5] = [0.05, 0.25, 0.5, 0.75, 0.95];
 
+/// The column name of quantile level `q`: `p05` for 0.05, `p2_5` for 0.025.
+pub fn quantile_name(q: f64) -> String {
+    let pct = q * 100.0;
+    if (pct - pct.round()).abs() < 1e-9 {
+        format!("p{:02}", pct.round() as i64)
+    } else {
+        format!("p{}", format!("{pct}").replace('.', "_"))
+    }
+}
+
 impl Default for Spec {
     fn default() -> Spec {
         Spec {
@@ -589,6 +599,10 @@ pub struct UnitSummary {
 /// The result of a Monte Carlo run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct McResult {
+    /// The number of trajectories run.
+    pub trajectories: usize,
+    /// The seed they were drawn with.
+    pub seed: u64,
     /// The quantile levels.
     pub levels: Vec<f64>,
     /// Years from the base year.
@@ -1984,6 +1998,8 @@ pub fn run_aligned(
     }
     let migration_rows = ctx.mig_rows.clone();
     Ok(McResult {
+        trajectories: spec.trajectories,
+        seed: spec.seed,
         levels: levels.clone(),
         years: r.years.clone(),
         population,
