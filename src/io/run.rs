@@ -982,4 +982,3 @@ pub fn costs_table(
     columns.push(("discounted_cost_eur".into(), ColumnData::Float(discounted)));
     Frame { columns }
 }
-

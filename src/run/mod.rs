@@ -45,8 +45,8 @@ use ndarray::Array4;
 
 mod summary;
 pub use summary::{
-    summarise, AreaFigures, FirstLast, Interval, Named, RunSummary, SegmentFigures,
-    ServiceFigures, ServiceIntervals, UncertaintyFigures, UnitChances, UnitFigures,
+    summarise, AreaFigures, FirstLast, Interval, Named, RunSummary, SegmentFigures, ServiceFigures,
+    ServiceIntervals, UncertaintyFigures, UnitChances, UnitFigures,
 };
 
 /// The most years a scenario projects after its base year: more than any planning

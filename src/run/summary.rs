@@ -196,7 +196,10 @@ impl Interval {
 
     /// The value of the quantile named `name` (`p05`).
     pub fn get(&self, name: &str) -> Option<f64> {
-        self.quantiles.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+        self.quantiles
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
     }
 }
 
@@ -373,17 +376,13 @@ impl Parts<'_> {
                             .map(|(c, v)| ((*c).to_string(), v))
                             .collect(),
                     ),
-                    uncertainty: mc.and_then(|mc| mc.services.get(i)).map(|sm| {
-                        ServiceIntervals {
+                    uncertainty: mc
+                        .and_then(|mc| mc.services.get(i))
+                        .map(|sm| ServiceIntervals {
                             demand_last_quantiles: Interval::of(&sm.total_demand, last, names),
                             cost_last_quantiles_eur: Interval::of(&sm.total_cost, last, names),
-                            present_value_quantiles_eur: Interval::of(
-                                &sm.present_value,
-                                0,
-                                names,
-                            ),
-                        }
-                    }),
+                            present_value_quantiles_eur: Interval::of(&sm.present_value, 0, names),
+                        }),
                 }
             })
             .collect()
@@ -477,7 +476,10 @@ mod tests {
         assert_eq!(sm.population_last, 64.0 * 12.0);
         assert_eq!(sm.areas[1].population_last, 32.0 * 12.0);
         let school = &sm.services[0];
-        assert_eq!((school.name.as_str(), school.unit.as_str()), ("Koulu", "pupil"));
+        assert_eq!(
+            (school.name.as_str(), school.unit.as_str()),
+            ("Koulu", "pupil")
+        );
         // Ages 7–12 of both sexes in both areas.
         assert_eq!(school.demand_first, 24.0 * 10.0);
         assert_eq!(school.demand_last, 24.0 * 12.0);
@@ -501,7 +503,11 @@ mod tests {
         assert_eq!(u.trajectories, 20);
         assert_eq!(u.quantiles, ["p05", "p25", "p50", "p75", "p95"]);
         // A published forecast has no spread: every quantile is the value itself.
-        let q = &sm.services[0].uncertainty.as_ref().unwrap().demand_last_quantiles;
+        let q = &sm.services[0]
+            .uncertainty
+            .as_ref()
+            .unwrap()
+            .demand_last_quantiles;
         assert_eq!(q.get("p05"), Some(24.0 * 12.0));
         assert_eq!(q.get("p95"), Some(24.0 * 12.0));
     }
@@ -517,7 +523,13 @@ mod tests {
             serde_json::to_string(&i).unwrap(),
             r#"{"mean":1.5,"p05":1.0,"p95":2.0}"#
         );
-        let n = Named(vec![("groups".to_string(), FirstLast { first: 1.0, last: 2.0 })]);
+        let n = Named(vec![(
+            "groups".to_string(),
+            FirstLast {
+                first: 1.0,
+                last: 2.0,
+            },
+        )]);
         assert_eq!(
             serde_json::to_string(&n).unwrap(),
             r#"{"groups":{"first":1.0,"last":2.0}}"#

@@ -1,0 +1,154 @@
+//! What a block records of each year: the population, and each service's demand,
+//! resources and costs per lane, in the layout the summaries read.
+
+#![allow(clippy::needless_range_loop)]
+
+use super::*;
+
+/// Where the movers of flow `f` (or, with `arrivals`, its closed system's
+/// arrivals) in (area, sex) position `i` of a group are kept.
+#[inline(always)]
+pub(super) fn mv_at(nf: usize, i: usize, f: usize, arrivals: bool) -> usize {
+    (i * nf + f) * 2 + usize::from(arrivals)
+}
+
+/// Records year slot `k`'s state: the population, and each service's demand,
+/// resources and costs per lane.
+#[inline(always)]
+pub(super) fn observe(
+    ctx: &Ctx<'_>,
+    group: &std::ops::Range<usize>,
+    jobs: &[DemandJob<'_>],
+    k: usize,
+    cur: &[V],
+    out: &mut BlockOut<'_>,
+) {
+    let (n, ny) = (ctx.n, ctx.years.len());
+    let ga = group.len();
+    if ctx.want.population {
+        // By (area, sex, group): female, male, then both; each group summed from its
+        // youngest age up.
+        let ng = ctx.groups.len();
+        for al in 0..ga {
+            for (j, r) in ctx.groups.iter().enumerate() {
+                let mut both = [0.0; LANES];
+                for s in 0..2 {
+                    let lanes = &cur[(al * 2 + s) * n..(al * 2 + s + 1) * n];
+                    let mut sum = [0.0; LANES];
+                    for v in &lanes[r.clone()] {
+                        for l in 0..LANES {
+                            sum[l] += v[l];
+                        }
+                    }
+                    for l in 0..LANES {
+                        both[l] += sum[l];
+                    }
+                    let cell = ((al * 3 + s) * ng + j) * ny + k;
+                    out.pop[cell * out.stride..cell * out.stride + LANES].copy_from_slice(&sum);
+                }
+                let cell = ((al * 3 + 2) * ng + j) * ny + k;
+                out.pop[cell * out.stride..cell * out.stride + LANES].copy_from_slice(&both);
+            }
+        }
+    }
+    if !ctx.services_wanted() {
+        return;
+    }
+    if !jobs.is_empty() {
+        // Demand alone: each area's jobs in turn, after its segments' sums.
+        let lv = &ctx.level;
+        let mut seg = [[0.0; LANES]; 16];
+        for area_jobs in jobs.chunks(jobs.len() / ga) {
+            let state = &cur[area_jobs[0].state..area_jobs[0].state + 2 * n];
+            let (f, m) = state.split_at(n);
+            let ns = lv.segments.len().min(seg.len());
+            for (o, &(a, b)) in seg.iter_mut().zip(&lv.segments[..ns]) {
+                *o = sum_pair(&f[a..b], &m[a..b]);
+            }
+            for job in area_jobs {
+                match lv.of[job.service].filter(|(_, e)| *e <= ns) {
+                    Some((first, end)) if job.sexes[k] == Sexes::Level => {
+                        let mut sum = [0.0; LANES];
+                        for v in &seg[first..end] {
+                            for l in 0..LANES {
+                                sum[l] += v[l];
+                            }
+                        }
+                        let c = job.w[k * 2 * job.ages];
+                        let at = (job.first + k) * LANES;
+                        let dst = &mut out.services[job.service][at..at + LANES];
+                        for l in 0..LANES {
+                            dst[l] = c * sum[l];
+                        }
+                    }
+                    _ => job.sums(k, n, state, out.services[job.service]),
+                }
+            }
+        }
+        return;
+    }
+    let per = ga * ny;
+    let stride = out.stride;
+    for (i, s) in ctx.services.iter().enumerate() {
+        let sv = s.service;
+        let lo = usize::from(sv.ages.0);
+        let dst = &mut *out.services[i];
+        let d = &mut out.scratch;
+        let w = ctx.weights[i]
+            .w
+            .as_slice()
+            .expect("weights are in standard layout");
+        let (ng, ni) = (sv.segments.len(), ctx.weights[i].w.dim().4);
+        for (al, a) in group.clone().enumerate() {
+            let at = |block: usize| (block * per + al * ny + k) * stride;
+            // By (segment, age), zeroed here.
+            d.clear();
+            d.resize(ng * ni, [0.0; LANES]);
+            for sx in 0..2 {
+                let base = ((ctx.weights[i].area_row(a) * ny + k) * 2 + sx) * ng * ni;
+                let ws = &w[base..base + ng * ni];
+                let p = &cur[(al * 2 + sx) * n + lo..(al * 2 + sx) * n + lo + ni];
+                for (dg, wg) in d.chunks_exact_mut(ni).zip(ws.chunks_exact(ni)) {
+                    for ((o, wv), p) in dg.iter_mut().zip(wg).zip(p) {
+                        for l in 0..LANES {
+                            o[l] += p[l] * wv;
+                        }
+                    }
+                }
+            }
+            for (g, dg) in d.chunks_exact(ni).enumerate() {
+                let mut sum = [0.0; LANES];
+                for v in dg {
+                    for l in 0..LANES {
+                        sum[l] += v[l];
+                    }
+                }
+                dst[at(g)..at(g) + LANES].copy_from_slice(&sum);
+            }
+            let (grow, (fixed, overhead)) = (&ctx.grow[i][k], ctx.fixed[i][k]);
+            let share = s.fixed_shares.map_or(0.0, |f| f[[a, k]]);
+            let has = ctx.has[i];
+            let nres = has.iter().filter(|h| **h).count();
+            let v = year_values_lanes(sv, d, grow);
+            let mut r = 0;
+            for (h, val) in has.iter().zip(&v.resources) {
+                if *h {
+                    dst[at(ng + r)..at(ng + r) + LANES].copy_from_slice(val);
+                    r += 1;
+                }
+            }
+            let mut costs = v.costs;
+            let mut total = [0.0; LANES];
+            for l in 0..LANES {
+                costs[3][l] += fixed * share;
+                costs[4][l] += overhead * share;
+                for c in &costs {
+                    total[l] += c[l];
+                }
+            }
+            for (c, val) in costs.iter().chain(std::iter::once(&total)).enumerate() {
+                dst[at(ng + nres + c)..at(ng + nres + c) + LANES].copy_from_slice(val);
+            }
+        }
+    }
+}

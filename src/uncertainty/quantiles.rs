@@ -1,0 +1,295 @@
+//! Summaries of the trajectories: the mean and exact quantiles (type 7) of every
+//! output cell. `Selector` buckets a cell's values by their leading bits and orders
+//! only the buckets that hold a wanted order statistic.
+
+#![allow(clippy::needless_range_loop)]
+
+/// Mean and quantiles of one output over the trajectories, cell by cell.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Summary {
+    /// Mean of each cell.
+    pub mean: Vec<f64>,
+    /// Per quantile level, the quantile of each cell.
+    pub q: Vec<Vec<f64>>,
+}
+
+impl Summary {
+    pub(super) fn zeros(cells: usize, levels: usize) -> Summary {
+        Summary {
+            mean: vec![0.0; cells],
+            q: vec![vec![0.0; cells]; levels],
+        }
+    }
+}
+
+/// The mean and the quantiles (type 7: linear between order statistics, as R's
+/// default and numpy's) of `values`.
+pub fn summarise(values: &mut [f64], levels: &[f64]) -> (f64, Vec<f64>) {
+    let mut q = vec![0.0; levels.len()];
+    let mean = Selector::default().summarise(values, levels, &mut q);
+    (mean, q)
+}
+
+/// Exact order statistics of many small sets of numbers, with reusable buffers.
+///
+/// The values are counted into buckets of equal width between their minimum and
+/// maximum; the bucket of a value is a monotone function of it, so every value of a
+/// lower bucket is at most every value of a higher one and the counts tell which
+/// bucket holds each wanted order statistic. Only the values of those few buckets are
+/// then collected and ordered. Sets with a value that is not finite fall back to
+/// selection on integer keys.
+#[derive(Debug, Default)]
+pub(super) struct Selector {
+    pub(super) bucket: Vec<u16>,
+    /// The number of values in each bucket.
+    pub(super) counts: Vec<u32>,
+    /// Per bucket: 1 if it holds a wanted rank, 0 if not.
+    pub(super) kept: Vec<u8>,
+    /// The kept values as integer keys that sort like them ([`sort_key`]).
+    pub(super) collected: Vec<i64>,
+    pub(super) keys: Vec<i64>,
+    /// The wanted ranks, ascending, and their positions among the collected values.
+    pub(super) want: Vec<usize>,
+    pub(super) at: Vec<usize>,
+}
+
+impl Selector {
+    /// Summarises each row of `nt` values of `rows` into `packed`, `1 + levels` values
+    /// a row: the mean, then the quantiles.
+    pub(super) fn summarise_rows(
+        &mut self,
+        rows: &[f64],
+        nt: usize,
+        levels: &[f64],
+        packed: &mut [f64],
+    ) {
+        let stride = 1 + levels.len();
+        for (row, p) in rows.chunks_exact(nt).zip(packed.chunks_exact_mut(stride)) {
+            p[0] = self.summarise(row, levels, &mut p[1..]);
+        }
+    }
+
+    /// Returns the mean of `v` and writes its quantiles at `levels` into `q`.
+    pub(super) fn summarise(&mut self, v: &[f64], levels: &[f64], q: &mut [f64]) -> f64 {
+        let n = v.len();
+        if n == 0 {
+            q.fill(f64::NAN);
+            return f64::NAN;
+        }
+        let (mut s, mut lo, mut hi) = ([0.0; 4], [f64::INFINITY; 4], [f64::NEG_INFINITY; 4]);
+        let chunks = v.chunks_exact(4);
+        let rest = chunks.remainder();
+        for c in chunks {
+            for l in 0..4 {
+                s[l] += c[l];
+                lo[l] = if c[l] < lo[l] { c[l] } else { lo[l] };
+                hi[l] = if c[l] > hi[l] { c[l] } else { hi[l] };
+            }
+        }
+        let (mut sum, mut min, mut max) = ((s[0] + s[1]) + (s[2] + s[3]), lo[0], hi[0]);
+        for l in 1..4 {
+            min = min.min(lo[l]);
+            max = max.max(hi[l]);
+        }
+        for x in rest {
+            sum += x;
+            min = min.min(*x);
+            max = max.max(*x);
+        }
+        let mean = sum / n as f64;
+        if !(sum.is_finite() && min.is_finite() && max.is_finite()) {
+            let mut copy = v.to_vec();
+            let (_, qs) = summarise_keys(&mut copy, levels, &mut self.keys);
+            q.copy_from_slice(&qs);
+            return mean;
+        }
+        if min == max {
+            q.fill(min);
+            return mean;
+        }
+        // The order statistics the levels need: ⌊h⌋, and ⌊h⌋ + 1 to interpolate.
+        self.want.clear();
+        for &p in levels {
+            let h = (n - 1) as f64 * p;
+            let r = h.floor() as usize;
+            self.want.push(r);
+            if h > r as f64 && r + 1 < n {
+                self.want.push(r + 1);
+            }
+        }
+        self.want.sort_unstable();
+        self.want.dedup();
+        // Buckets 0..=nb: the value's distance from the minimum in widths, rounded to
+        // the nearest integer by adding 1.5·2⁵² (whose last place is 1) and reading
+        // the low bits. Every step is monotone, so the bucket is too.
+        let nb = (n / 4).next_power_of_two().clamp(16, 4096);
+        let scale = nb as f64 / (max - min);
+        if !scale.is_finite() {
+            let mut copy = v.to_vec();
+            let (_, qs) = summarise_keys(&mut copy, levels, &mut self.keys);
+            q.copy_from_slice(&qs);
+            return mean;
+        }
+        const ROUND: f64 = 6_755_399_441_055_744.0;
+        let nb = nb + 1;
+        self.bucket.clear();
+        self.bucket.extend(
+            v.iter()
+                .map(|x| ((x - min) * scale + ROUND).to_bits() as u16),
+        );
+        self.counts.clear();
+        self.counts.resize(nb, 0);
+        let sums = &mut self.counts[..];
+        for b in &self.bucket {
+            sums[usize::from(*b)] += 1;
+        }
+        // Which buckets hold a wanted rank, and where those ranks fall among the
+        // collected values (kept buckets in order, each in its own stretch). The
+        // ranks ascend, so a rank's bucket is a new one or the last one kept.
+        self.kept.clear();
+        self.kept.resize(nb, 0);
+        self.at.clear();
+        let (mut b, mut below, mut kept, mut start) = (0usize, 0usize, 0usize, 0usize);
+        for &r in &self.want {
+            while below + sums[b] as usize <= r {
+                below += sums[b] as usize;
+                b += 1;
+            }
+            if self.kept[b] == 0 {
+                self.kept[b] = 1;
+                start = kept;
+                kept += sums[b] as usize;
+            }
+            self.at.push(start + (r - below));
+        }
+        // The values of kept buckets, in any order: eight values' flags are read
+        // together, and only the kept ones (a few in a hundred) are copied.
+        let flags = &self.kept[..];
+        self.collected.clear();
+        self.collected.resize(kept, 0);
+        let (col, mut len) = (&mut self.collected[..], 0usize);
+        let (vc, bc) = (v.chunks_exact(8), self.bucket[..n].chunks_exact(8));
+        let (vr, br) = (vc.remainder(), bc.remainder());
+        for (xs, bs) in vc.zip(bc) {
+            let mut m = 0u32;
+            for (j, b) in bs.iter().enumerate() {
+                m |= u32::from(flags[usize::from(*b)]) << j;
+            }
+            while m != 0 {
+                col[len] = sort_key(xs[m.trailing_zeros() as usize]);
+                len += 1;
+                m &= m - 1;
+            }
+        }
+        for (x, b) in vr.iter().zip(br) {
+            if flags[usize::from(*b)] != 0 {
+                col[len] = sort_key(*x);
+                len += 1;
+            }
+        }
+        debug_assert_eq!(len, kept);
+        // Every value of a kept bucket is at most every value of a later one, so a
+        // wanted rank's position among the collected values in order is its position
+        // in its bucket plus the sizes of the kept buckets before it.
+        let values = &mut self.collected[..kept];
+        if kept <= 128 {
+            values.sort_unstable();
+        } else {
+            multi_select_by(values, &self.at, 0, &i64::cmp);
+        }
+        let (want, at) = (&self.want, &self.at);
+        let stat = |r: usize| -> f64 {
+            let j = want.binary_search(&r).expect("a wanted rank");
+            from_sort_key(values[at[j]])
+        };
+        for (out, &p) in q.iter_mut().zip(levels) {
+            let h = (n - 1) as f64 * p;
+            let r = h.floor() as usize;
+            let v_lo = stat(r);
+            let frac = h - r as f64;
+            *out = if frac > 0.0 && r + 1 < n {
+                v_lo + frac * (stat(r + 1) - v_lo)
+            } else {
+                v_lo
+            };
+        }
+        mean
+    }
+}
+
+/// An integer that sorts as `f64::total_cmp` orders `v` (any value, NaN included,
+/// has its place): integers sort faster than numbers by a comparison function.
+#[inline(always)]
+pub(super) fn sort_key(v: f64) -> i64 {
+    let b = v.to_bits() as i64;
+    b ^ (((b >> 63) as u64) >> 1) as i64
+}
+
+/// The number whose [`sort_key`] is `k`.
+#[inline(always)]
+pub(super) fn from_sort_key(k: i64) -> f64 {
+    f64::from_bits((k ^ (((k >> 63) as u64) >> 1) as i64) as u64)
+}
+
+/// As [`summarise`] by selection on integer keys that sort like the numbers (any
+/// value, NaN included, has its place).
+pub(super) fn summarise_keys(
+    values: &mut [f64],
+    levels: &[f64],
+    keys: &mut Vec<i64>,
+) -> (f64, Vec<f64>) {
+    let n = values.len();
+    let mean = values.iter().sum::<f64>() / n as f64;
+    keys.clear();
+    keys.extend(values.iter().map(|v| sort_key(*v)));
+    let back = from_sort_key;
+    // Every order statistic the levels need (⌊h⌋, and ⌊h⌋ + 1 to interpolate),
+    // found together: select the middle one, then recurse into each side.
+    let mut want: Vec<usize> = Vec::with_capacity(2 * levels.len());
+    for &p in levels {
+        let h = (n - 1) as f64 * p;
+        let lo = h.floor() as usize;
+        want.push(lo);
+        if h > lo as f64 && lo + 1 < n {
+            want.push(lo + 1);
+        }
+    }
+    want.sort_unstable();
+    want.dedup();
+    multi_select_by(keys, &want, 0, &i64::cmp);
+    let out = levels
+        .iter()
+        .map(|&p| {
+            let h = (n - 1) as f64 * p;
+            let lo = h.floor() as usize;
+            let v_lo = back(keys[lo]);
+            let frac = h - lo as f64;
+            if frac > 0.0 && lo + 1 < n {
+                v_lo + frac * (back(keys[lo + 1]) - v_lo)
+            } else {
+                v_lo
+            }
+        })
+        .collect();
+    (mean, out)
+}
+
+/// Puts the elements of `v` at the positions `want` (ascending, relative to `v` plus
+/// `offset`) where a full sort by `cmp` would put them: selects the middle one, then
+/// recurses into each side.
+pub(super) fn multi_select_by<T>(
+    v: &mut [T],
+    want: &[usize],
+    offset: usize,
+    cmp: &impl Fn(&T, &T) -> std::cmp::Ordering,
+) {
+    if want.is_empty() || v.is_empty() {
+        return;
+    }
+    let mid = want.len() / 2;
+    let k = want[mid] - offset;
+    v.select_nth_unstable_by(k, cmp);
+    let (left, right) = v.split_at_mut(k);
+    multi_select_by(left, &want[..mid], offset, cmp);
+    multi_select_by(&mut right[1..], &want[mid + 1..], offset + k + 1, cmp);
+}
