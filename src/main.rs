@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use kunta::io::scenario::{load, validate, LoadedScenario, Source};
+use kunta::io::scenario::{load_with_variants, validate_with_variants, LoadedScenario, Source};
 use kunta::io::{
     checked_records, is_population_shaped, read_table, records_frame, CsvOptions, Format, Frame,
     TextEncoding,
@@ -53,11 +53,19 @@ enum Command {
         /// there).
         #[arg(long)]
         quiet: bool,
+        /// A file of `[[variant]]` tables to run beside the scenario's own variants
+        /// (may be given more than once).
+        #[arg(long = "variant", value_name = "FILE")]
+        variants: Vec<PathBuf>,
     },
     /// Read and check a scenario and every input it names; list every problem found.
     Validate {
         /// The scenario file (TOML).
         scenario: PathBuf,
+        /// A file of `[[variant]]` tables to check with the scenario (may be given
+        /// more than once).
+        #[arg(long = "variant", value_name = "FILE")]
+        variants: Vec<PathBuf>,
     },
     /// Turn a PX, JSON-stat, CSV or Parquet table into a tidy long table.
     Convert {
@@ -122,6 +130,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             trajectories,
             seed,
             quiet,
+            variants,
         } => run(
             scenario,
             &out,
@@ -131,10 +140,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 trajectories,
                 seed,
                 quiet,
+                variants,
             },
         ),
-        Command::Validate { scenario } => {
-            let problems = validate(&Source::File(scenario.clone()));
+        Command::Validate { scenario, variants } => {
+            let problems = validate_with_variants(&Source::File(scenario.clone()), &variants);
             if problems.is_empty() {
                 println!("{}: valid", scenario.display());
                 Ok(ExitCode::SUCCESS)
@@ -232,6 +242,7 @@ struct RunOptions {
     trajectories: Option<u32>,
     seed: Option<u64>,
     quiet: bool,
+    variants: Vec<PathBuf>,
 }
 
 fn run(
@@ -243,7 +254,7 @@ fn run(
     let json = o.json;
     let started = Instant::now();
     let source = scenario.map_or(Source::Example, Source::File);
-    let loaded = load(source)?;
+    let loaded = load_with_variants(source, &o.variants)?;
     if !o.quiet {
         for n in &loaded.notes {
             eprintln!("note: {n}");
@@ -302,6 +313,7 @@ fn run(
         print!("{}", summary_text(&loaded, &output.projection));
         print!("{}", services_text(&output.summary));
         print!("{}", units_text(&output.summary));
+        print!("{}", variants_text(&output.summary));
         println!("\ntables written to {}", out.display());
     }
     Ok(ExitCode::SUCCESS)
@@ -451,6 +463,48 @@ fn units_text(summary: &RunSummary) -> String {
             let _ = write!(s, "{:>18}", format!("{:.0} %", 100.0 * c.p_shortage_last));
         }
         s.push('\n');
+    }
+    s
+}
+
+/// The variants' part of the printed summary: each against its baseline.
+fn variants_text(summary: &RunSummary) -> String {
+    use std::fmt::Write;
+    if summary.variants.is_empty() {
+        return String::new();
+    }
+    let (y0, y1) = (summary.base_year, summary.end_year);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\nVariants against their baseline (total cost of all services, million euros of {y0}; present value at {:.1} %)",
+        100.0 * summary.discount_rate
+    );
+    let _ = writeln!(
+        s,
+        "{:<28}{:<28}{:>12}{:>12}{:>12}{:>14}",
+        "variant",
+        "baseline",
+        format!("Δ€ {y0}"),
+        format!("Δ€ {y1}"),
+        "Δ PV",
+        "break-even"
+    );
+    for v in &summary.variants {
+        let text = |t: &str| -> String { t.chars().take(26).collect() };
+        let even = v
+            .break_even_year
+            .map_or_else(|| format!("not by {y1}"), |y| y.to_string());
+        let _ = writeln!(
+            s,
+            "{:<28}{:<28}{:>12.2}{:>12.2}{:>12.1}{:>14}",
+            text(&v.name),
+            text(&v.baseline),
+            v.cost_diff_first_eur / 1e6,
+            v.cost_diff_last_eur / 1e6,
+            v.present_value_diff_eur / 1e6,
+            even
+        );
     }
     s
 }

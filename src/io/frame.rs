@@ -102,6 +102,54 @@ impl Frame {
         self.columns.first().map_or(0, |(_, c)| c.len())
     }
 
+    /// Adds `other`'s rows after this frame's (an empty frame takes `other` whole).
+    ///
+    /// # Errors
+    /// A sentence when the two do not have the same columns of the same kinds.
+    pub fn append(&mut self, other: &Frame) -> Result<(), String> {
+        if self.columns.is_empty() {
+            *self = other.clone();
+            return Ok(());
+        }
+        let names = |f: &Frame| f.columns.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        if names(self) != names(other) {
+            return Err(format!(
+                "tables with columns {:?} and {:?} cannot be put together",
+                names(self),
+                names(other)
+            ));
+        }
+        for ((name, mine), (_, theirs)) in self.columns.iter_mut().zip(&other.columns) {
+            match (mine, theirs) {
+                (ColumnData::Text(a), ColumnData::Text(b)) => a.extend_from_slice(b),
+                (ColumnData::Int(a), ColumnData::Int(b)) => a.extend_from_slice(b),
+                (ColumnData::Float(a), ColumnData::Float(b)) => a.extend_from_slice(b),
+                (
+                    ColumnData::Coded { levels, codes },
+                    ColumnData::Coded {
+                        levels: l2,
+                        codes: c2,
+                    },
+                ) => {
+                    // The other's levels mapped onto ours, new ones added at the end.
+                    let map: Vec<u32> = l2
+                        .iter()
+                        .map(|l| match levels.iter().position(|x| x == l) {
+                            Some(i) => i as u32,
+                            None => {
+                                levels.push(l.clone());
+                                (levels.len() - 1) as u32
+                            }
+                        })
+                        .collect();
+                    codes.extend(c2.iter().map(|c| map[*c as usize]));
+                }
+                _ => return Err(format!("column `{name}` has different kinds of values")),
+            }
+        }
+        Ok(())
+    }
+
     /// A long table as a frame: its dimension columns as text, then its value column.
     pub fn from_long_table(t: &LongTable) -> Frame {
         let mut columns: Vec<(String, ColumnData)> = t

@@ -31,6 +31,11 @@ pub struct RunOutput {
     pub uncertainty: Option<(usize, u64)>,
     /// The headline figures (also written as `summary.json`).
     pub summary: crate::run::RunSummary,
+    /// Each variant's own output, in the scenario's order of variants (their tables
+    /// are written with the base's, each row under its scenario's name).
+    pub variants: Vec<RunOutput>,
+    /// Each variant's impact against its baseline: (variant, baseline, impact).
+    pub impacts: Vec<(String, String, crate::run::Impact)>,
 }
 
 pub use crate::run::RunError;
@@ -102,6 +107,24 @@ pub use crate::uncertainty::quantile_name;
 /// [`RunError`] if the run fails. A scenario that aligns its areas is aligned in every
 /// trajectory (see [`crate::uncertainty::AlignTo`]) and gets `alignment_quantiles`.
 pub fn run_uncertainty(
+    l: &LoadedScenario,
+    out: &mut RunOutput,
+    spec: &crate::uncertainty::Spec,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<(), RunError> {
+    // The base and each variant with the same seed: trajectory `t` of every variant
+    // draws the same numbers (common random numbers). Progress runs over them all.
+    let runs = 1 + l.variants.len();
+    let part = |i: usize| move |done: usize, total: usize| progress(i * total + done, runs * total);
+    uncertainty_one(l, out, spec, &part(0))?;
+    for (i, (v, vo)) in l.variants.iter().zip(&mut out.variants).enumerate() {
+        uncertainty_one(&v.loaded, vo, spec, &part(i + 1))?;
+    }
+    add_impacts(l, out);
+    Ok(())
+}
+
+fn uncertainty_one(
     l: &LoadedScenario,
     out: &mut RunOutput,
     spec: &crate::uncertainty::Spec,
@@ -426,6 +449,98 @@ fn repeat_rows(c: &ColumnData, k: usize) -> ColumnData {
 /// # Errors
 /// [`RunError`] if a year cannot be projected or a service evaluated.
 pub fn run(l: &LoadedScenario) -> Result<RunOutput, RunError> {
+    let mut out = run_one(l)?;
+    for v in &l.variants {
+        out.variants.push(run_one(&v.loaded)?);
+    }
+    add_impacts(l, &mut out);
+    Ok(out)
+}
+
+/// Each variant's impact against its baseline (MODEL.md §10): the `impact` table,
+/// `RunOutput::impacts` and the variants' part of the summary. Nothing without
+/// variants.
+fn add_impacts(l: &LoadedScenario, out: &mut RunOutput) {
+    if l.variants.is_empty() {
+        return;
+    }
+    let ids = |s: &LoadedScenario| -> Vec<String> {
+        s.scenario.services.iter().map(|sv| sv.id.clone()).collect()
+    };
+    let output_of = |name: &str| -> Option<&RunOutput> {
+        if name == l.scenario.name {
+            return Some(out);
+        }
+        l.variants
+            .iter()
+            .position(|v| v.variant.name == name)
+            .map(|i| &out.variants[i])
+    };
+    let mut impacts = Vec::new();
+    let mut figures = Vec::new();
+    for (v, vo) in l.variants.iter().zip(&out.variants) {
+        let baseline = l.baseline_of(v);
+        let (Some(bo), Some(bs)) = (output_of(baseline), l.named(baseline)) else {
+            continue;
+        };
+        let impact = crate::run::impact(
+            &vo.services,
+            &ids(&v.loaded),
+            &bo.services,
+            &ids(bs),
+            &vo.projection.years,
+            l.scenario.discount_rate,
+        );
+        figures.push(crate::run::VariantFigures::new(
+            &v.variant.name,
+            v.variant.description.as_deref(),
+            baseline,
+            &impact,
+            vo.summary.clone(),
+        ));
+        impacts.push((v.variant.name.clone(), baseline.to_string(), impact));
+    }
+    out.tables.retain(|(n, _)| *n != "impact");
+    out.tables.push(("impact", impact_table(&impacts)));
+    out.impacts = impacts;
+    out.summary.variants = figures;
+}
+
+/// The `impact` table: scenario, baseline, service, year, cost_diff_eur,
+/// cumulative_eur, discounted_cumulative_eur; per variant its services, then `all`.
+fn impact_table(impacts: &[(String, String, crate::run::Impact)]) -> Frame {
+    let (mut scenario, mut baseline, mut service, mut year) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut diff, mut cum, mut disc) = (Vec::new(), Vec::new(), Vec::new());
+    for (v, b, imp) in impacts {
+        let all = ("all".to_string(), imp.all.clone());
+        for (id, path) in imp.services.iter().chain(std::iter::once(&all)) {
+            for (k, y) in imp.years.iter().enumerate() {
+                scenario.push(v.clone());
+                baseline.push(b.clone());
+                service.push(id.clone());
+                year.push(i64::from(*y));
+                diff.push(Some(path.cost_diff[k]));
+                cum.push(Some(path.cumulative[k]));
+                disc.push(Some(path.discounted[k]));
+            }
+        }
+    }
+    Frame {
+        columns: vec![
+            ("scenario".into(), ColumnData::Text(scenario)),
+            ("baseline".into(), ColumnData::Text(baseline)),
+            ("service".into(), ColumnData::Text(service)),
+            ("year".into(), ColumnData::Int(year)),
+            ("cost_diff_eur".into(), ColumnData::Float(diff)),
+            ("cumulative_eur".into(), ColumnData::Float(cum)),
+            ("discounted_cumulative_eur".into(), ColumnData::Float(disc)),
+        ],
+    }
+}
+
+/// The deterministic run of one scenario (the base or a variant) and its tables.
+fn run_one(l: &LoadedScenario) -> Result<RunOutput, RunError> {
     let s = &l.file.scenario;
     let r = crate::run::deterministic(&l.scenario)?;
     let p = r.projection;
@@ -458,7 +573,29 @@ pub fn run(l: &LoadedScenario) -> Result<RunOutput, RunError> {
         capacity,
         summary,
         uncertainty: None,
+        variants: Vec::new(),
+        impacts: Vec::new(),
     })
+}
+
+/// The tables of a run with its variants' rows after the base's, in the base's order
+/// of tables (a table only a variant has comes last).
+///
+/// # Errors
+/// A sentence if a variant's table does not have the base's columns.
+pub fn combined_tables(out: &RunOutput) -> Result<Vec<(&'static str, Frame)>, String> {
+    let mut tables: Vec<(&'static str, Frame)> = out.tables.clone();
+    for v in &out.variants {
+        for (name, frame) in &v.tables {
+            match tables.iter_mut().find(|(n, _)| n == name) {
+                Some((_, t)) => t
+                    .append(frame)
+                    .map_err(|e| format!("table `{name}`: {e}"))?,
+                None => tables.push((name, frame.clone())),
+            }
+        }
+    }
+    Ok(tables)
 }
 
 /// Writes the tables, `summary.json` and `manifest.json` as `dir`, all or nothing:
@@ -480,7 +617,10 @@ pub fn write(
     let at = set.path().to_path_buf();
     let dir = at.as_path();
     let mut written = Vec::new();
-    for (name, frame) in &out.tables {
+    for (name, frame) in combined_tables(out).map_err(|message| IoError::Output {
+        path: dir.to_path_buf(),
+        message,
+    })? {
         let file = format!("{name}.{}", format.extension());
         frame.write(&dir.join(&file), format)?;
         written.push(file);
@@ -491,14 +631,31 @@ pub fn write(
     })?;
     write_json(&dir.join("summary.json"), &summary)?;
     written.push("summary.json".into());
+    // Every scenario's inputs (each file once) and warnings (a variant's named).
+    let mut inputs = l.files.clone();
+    let mut all_warnings = warnings(l, &out.projection);
+    for (v, vo) in l.variants.iter().zip(&out.variants) {
+        for f in &v.loaded.files {
+            if !inputs.iter().any(|i| i.path == f.path) {
+                inputs.push(f.clone());
+            }
+        }
+        all_warnings.extend(
+            warnings(&v.loaded, &vo.projection)
+                .into_iter()
+                .filter(|w| !all_warnings.contains(w))
+                .map(|w| format!("variant `{}`: {w}", v.variant.name))
+                .collect::<Vec<_>>(),
+        );
+    }
     let manifest = serde_json::json!({
         "kunta_version": env!("CARGO_PKG_VERSION"),
         "scenario": l.file.scenario.name,
         "scenario_file": l.source.name(),
-        "inputs": l.files.iter().map(|f| serde_json::json!({"path": f.path, "sha256": f.sha256})).collect::<Vec<_>>(),
+        "inputs": inputs.iter().map(|f| serde_json::json!({"path": f.path, "sha256": f.sha256})).collect::<Vec<_>>(),
         "seed": out.uncertainty.map(|u| u.1),
         "trajectories": out.uncertainty.map(|u| u.0),
-        "warnings": warnings(l, &out.projection),
+        "warnings": all_warnings,
         "tables": written,
         "wall_time_s": started.elapsed().as_secs_f64(),
     });

@@ -13,6 +13,7 @@ use crate::population::{Population, Sex, Year};
 use crate::projection::{Direction, Flow, FlowForm, ProjectionInputs, YearPath};
 use crate::rates::{AgeIndex, RateError, RateRow, RateTable};
 use crate::run::{ControlTotals, Scenario, ValidScenario};
+use crate::scenario::variant::Variant;
 use crate::scenario::{parse_service_sex, MigrationSection, Param, ScenarioFile, ServiceSection};
 use crate::services::{self, Cost, FixedPer, Segment, Service, ServiceError, Teaching, Value};
 use std::path::{Path, PathBuf};
@@ -99,6 +100,38 @@ pub struct LoadedScenario {
     pub files: Vec<InputFile>,
     /// Things the user should know (skipped total rows, …).
     pub notes: Vec<String>,
+    /// The variants (MODEL.md §10), each merged onto this scenario and loaded, in the
+    /// order given (the scenario file's, then those of `--variant` files).
+    pub variants: Vec<LoadedVariant>,
+}
+
+/// A variant of a scenario, loaded.
+#[derive(Debug, Clone)]
+pub struct LoadedVariant {
+    /// The variant as written (name, description, baseline, effects).
+    pub variant: Variant,
+    /// The base merged with its overrides, loaded: its `scenario.name` is the
+    /// variant's name.
+    pub loaded: LoadedScenario,
+}
+
+impl LoadedScenario {
+    /// The name of the scenario a variant is compared with: its `baseline`, or the
+    /// base's name.
+    pub fn baseline_of<'a>(&'a self, v: &'a LoadedVariant) -> &'a str {
+        v.variant.baseline.as_deref().unwrap_or(&self.scenario.name)
+    }
+
+    /// The scenario named `name`: the base or one of its variants.
+    pub fn named(&self, name: &str) -> Option<&LoadedScenario> {
+        if self.scenario.name == name {
+            return Some(self);
+        }
+        self.variants
+            .iter()
+            .find(|v| v.variant.name == name)
+            .map(|v| &v.loaded)
+    }
 }
 
 struct Loader<'a> {
@@ -216,6 +249,20 @@ fn linear(from: (i32, f64), to: (i32, f64)) -> Result<YearPath, String> {
 /// [`LoadError`] with every problem found: in the scenario file (unknown keys, bad
 /// values), in reading a file, or in a table's content.
 pub fn load(source: Source) -> Result<LoadedScenario, LoadError> {
+    load_with_variants(source, &[])
+}
+
+/// Loads a scenario as [`load`] does, with the variants of `variant_files` (files
+/// holding `[[variant]]` tables, as `kunta run --variant FILE` names them) after the
+/// scenario file's own. Every variant is merged onto the base and loaded as a
+/// scenario; its problems are named with the variant.
+///
+/// # Errors
+/// [`LoadError`] with every problem found in the base and in every variant.
+pub fn load_with_variants(
+    source: Source,
+    variant_files: &[PathBuf],
+) -> Result<LoadedScenario, LoadError> {
     let name = source.name();
     let text = source
         .read_scenario()
@@ -232,6 +279,170 @@ pub fn load(source: Source) -> Result<LoadedScenario, LoadError> {
     let file = ScenarioFile::parse(&text).map_err(|problems| LoadError {
         problems: problems.iter().map(|p| format!("{name}: {p}")).collect(),
     })?;
+    let mut problems = Vec::new();
+    let mut variants = Variant::split(&toml::from_str::<toml::Table>(&text).unwrap_or_default())
+        .unwrap_or_else(|p| {
+            problems.extend(p.into_iter().map(|m| format!("{name}: {m}")));
+            Vec::new()
+        });
+    for path in variant_files {
+        match read_variant_file(path) {
+            Ok(v) => variants.extend(v),
+            Err(p) => problems.extend(p),
+        }
+    }
+    let base = load_file(&source, file);
+    let base = match base {
+        Ok(b) => Some(b),
+        Err(e) => {
+            problems.extend(e.problems);
+            None
+        }
+    };
+    let loaded_variants = load_variants(&source, &text, variants, &mut problems);
+    match base {
+        Some(mut b) if problems.is_empty() => {
+            b.variants = loaded_variants;
+            Ok(b)
+        }
+        _ => Err(LoadError { problems }),
+    }
+}
+
+/// The variants of a file given with `--variant`: a TOML document of `[[variant]]`
+/// tables and nothing else.
+fn read_variant_file(path: &Path) -> Result<Vec<Variant>, Vec<String>> {
+    let shown = path.display().to_string();
+    let bytes = super::read_input(path).map_err(|e| vec![e.to_string()])?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        vec![DataError::file(&shown, "the variant file is not UTF-8 text").to_string()]
+    })?;
+    let doc: toml::Table = toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| 1 + text[..s.start.min(text.len())].matches('\n').count());
+        vec![match line {
+            Some(l) => format!("{shown}: line {l}: {}", e.message().trim()),
+            None => format!("{shown}: {}", e.message().trim()),
+        }]
+    })?;
+    let others: Vec<&String> = doc.keys().filter(|k| *k != "variant").collect();
+    if !others.is_empty() {
+        return Err(vec![format!(
+            "{shown}: a variant file holds only [[variant]] tables, not `{}`",
+            others[0]
+        )]);
+    }
+    if !doc.contains_key("variant") {
+        return Err(vec![format!("{shown}: the file holds no [[variant]]")]);
+    }
+    Variant::split(&doc).map_err(|p| p.into_iter().map(|m| format!("{shown}: {m}")).collect())
+}
+
+/// Merges each variant onto the base document `text` and loads it; problems go to
+/// `problems`, each named with its variant.
+fn load_variants(
+    source: &Source,
+    text: &str,
+    variants: Vec<Variant>,
+    problems: &mut Vec<String>,
+) -> Vec<LoadedVariant> {
+    if variants.is_empty() {
+        return Vec::new();
+    }
+    let mut doc: toml::Table = toml::from_str(text).unwrap_or_default();
+    doc.remove("variant");
+    let base_name = doc
+        .get("scenario")
+        .and_then(|s| s.get("name"))
+        .and_then(toml::Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let names: Vec<&str> = variants.iter().map(|v| v.name.as_str()).collect();
+    let mut out = Vec::new();
+    for (k, v) in variants.iter().enumerate() {
+        let tag = format!("variant `{}`", v.name);
+        if v.name == base_name || names[..k].contains(&v.name.as_str()) {
+            problems.push(format!(
+                "{tag}: the name is taken (by the base scenario or another variant): every scenario needs its own"
+            ));
+            continue;
+        }
+        if let Some(b) = &v.baseline {
+            if *b != base_name && !names.contains(&b.as_str()) {
+                problems.push(format!(
+                    "{tag}: `baseline` `{b}` is neither the base scenario `{base_name}` nor a variant"
+                ));
+            } else if baseline_cycle(&variants, k) {
+                problems.push(format!(
+                    "{tag}: `baseline` `{b}` leads back to the variant itself"
+                ));
+            }
+        }
+        if let Some(s) = v.overrides.get("scenario").and_then(toml::Value::as_table) {
+            for key in ["base_year", "end_year", "discount_rate", "name"] {
+                if s.contains_key(key) {
+                    problems.push(format!(
+                        "{tag}: `scenario.{key}` cannot change in a variant (variants are compared year by year with their baseline)"
+                    ));
+                }
+            }
+        }
+        if !v.effects.is_empty() {
+            problems.push(format!(
+                "{tag}: `effect`: cohort-linked effects are not supported yet"
+            ));
+        }
+        let merged = match super::super::scenario::variant::merge(&doc, &v.overrides) {
+            Ok(mut m) => {
+                if let Some(toml::Value::Table(s)) = m.get_mut("scenario") {
+                    s.insert("name".into(), toml::Value::String(v.name.clone()));
+                }
+                m
+            }
+            Err(e) => {
+                problems.push(format!("{tag}: {e}"));
+                continue;
+            }
+        };
+        let file = match ScenarioFile::from_table(merged) {
+            Ok(f) => f,
+            Err(p) => {
+                problems.extend(p.iter().map(|p| format!("{tag}: {p}")));
+                continue;
+            }
+        };
+        match load_file(source, file) {
+            Ok(l) => out.push(LoadedVariant {
+                variant: v.clone(),
+                loaded: l,
+            }),
+            Err(e) => problems.extend(e.problems.iter().map(|p| format!("{tag}: {p}"))),
+        }
+    }
+    out
+}
+
+/// Whether following the baselines from variant `k` comes back to it.
+fn baseline_cycle(variants: &[Variant], k: usize) -> bool {
+    let mut at = k;
+    for _ in 0..=variants.len() {
+        let Some(b) = &variants[at].baseline else {
+            return false;
+        };
+        match variants.iter().position(|v| v.name == *b) {
+            Some(next) if next == k => return true,
+            Some(next) => at = next,
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Loads the inputs a parsed scenario file names and checks them.
+fn load_file(source: &Source, file: ScenarioFile) -> Result<LoadedScenario, LoadError> {
+    let source = source.clone();
+    let name = source.name();
     let mut l = Loader {
         source: &source,
         encoding: TextEncoding::Detect,
@@ -327,6 +538,7 @@ pub fn load(source: Source) -> Result<LoadedScenario, LoadError> {
         source,
         file,
         scenario,
+        variants: Vec::new(),
     })
 }
 
@@ -1148,7 +1360,13 @@ fn other_files(f: &ScenarioFile) -> Vec<&str> {
 /// Checks a scenario and every input it names without running anything, and returns
 /// every problem found (an empty list means the scenario is valid).
 pub fn validate(source: &Source) -> Vec<String> {
-    match load(source.clone()) {
+    validate_with_variants(source, &[])
+}
+
+/// As [`validate`], with the variants of `variant_files` (see
+/// [`load_with_variants`]).
+pub fn validate_with_variants(source: &Source, variant_files: &[PathBuf]) -> Vec<String> {
+    match load_with_variants(source.clone(), variant_files) {
         Ok(l) => super::run::check_trajectories(&l, None)
             .err()
             .into_iter()

@@ -43,10 +43,12 @@ use crate::uncertainty::{
 };
 use ndarray::Array4;
 
+mod impact;
 mod summary;
+pub use impact::{break_even, impact, Impact, ImpactPath};
 pub use summary::{
     summarise, AreaFigures, FirstLast, Interval, Named, RunSummary, SegmentFigures, ServiceFigures,
-    ServiceIntervals, UncertaintyFigures, UnitChances, UnitFigures,
+    ServiceIntervals, UncertaintyFigures, UnitChances, UnitFigures, VariantFigures,
 };
 
 /// The most years a scenario projects after its base year: more than any planning

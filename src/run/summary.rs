@@ -43,6 +43,54 @@ pub struct RunSummary {
     /// With trajectories: how many, their seed and quantile levels.
     #[serde(flatten)]
     pub uncertainty: Option<UncertaintyFigures>,
+    /// The variants run beside this scenario (MODEL.md §10), in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<VariantFigures>,
+}
+
+/// A variant against its baseline, and its own figures.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct VariantFigures {
+    /// The variant's name.
+    pub name: String,
+    /// What it changes, in words.
+    pub description: Option<String>,
+    /// The scenario it is compared with.
+    pub baseline: String,
+    /// Its total cost minus the baseline's in the base year.
+    pub cost_diff_first_eur: f64,
+    /// Its total cost minus the baseline's in the last year.
+    pub cost_diff_last_eur: f64,
+    /// The present value of the difference (`discounted(T)`).
+    pub present_value_diff_eur: f64,
+    /// The break-even year (MODEL.md §10): none if it never pays back by the end year.
+    pub break_even_year: Option<i32>,
+    /// The variant's own headline figures.
+    pub summary: RunSummary,
+}
+
+impl VariantFigures {
+    /// The figures of variant `name` (with `description`) from its `impact` against
+    /// `baseline` and its own `summary`.
+    pub fn new(
+        name: &str,
+        description: Option<&str>,
+        baseline: &str,
+        impact: &super::Impact,
+        summary: RunSummary,
+    ) -> VariantFigures {
+        let diff = &impact.all.cost_diff;
+        VariantFigures {
+            name: name.to_string(),
+            description: description.map(str::to_string),
+            baseline: baseline.to_string(),
+            cost_diff_first_eur: diff.first().copied().unwrap_or(0.0),
+            cost_diff_last_eur: diff.last().copied().unwrap_or(0.0),
+            present_value_diff_eur: impact.all.present_value(),
+            break_even_year: impact.break_even_year(),
+            summary,
+        }
+    }
 }
 
 /// An area's population in the first and last year.
@@ -318,6 +366,7 @@ impl Parts<'_> {
                 trajectories: mc.trajectories,
                 seed: mc.seed,
             }),
+            variants: Vec::new(),
         }
     }
 

@@ -29,6 +29,8 @@
 use serde::Deserialize;
 use std::fmt;
 
+pub mod variant;
+
 /// A parameter that may be a constant, a table file, or a linear path between two
 /// `(year, value)` points (constant outside them).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -389,6 +391,9 @@ pub struct ScenarioFile {
     pub alignment: Option<AlignmentSection>,
     /// `[uncertainty]`.
     pub uncertainty: Option<UncertaintySection>,
+    /// `[[variant]]`: partial documents merged onto this one (see [`variant`]).
+    #[serde(default)]
+    pub variant: Vec<toml::Table>,
 }
 
 /// One problem with a scenario file.
@@ -444,6 +449,45 @@ impl ScenarioFile {
                     line,
                     key: None,
                     message: e.message().trim().to_string(),
+                });
+                Err(problems)
+            }
+            Ok(s) => {
+                problems.extend(s.check());
+                if problems.is_empty() {
+                    Ok(s)
+                } else {
+                    Err(problems)
+                }
+            }
+        }
+    }
+
+    /// Parses a scenario document already read as TOML (a variant merged onto its
+    /// base): as [`ScenarioFile::parse`], without line numbers.
+    ///
+    /// # Errors
+    /// As [`ScenarioFile::parse`].
+    pub fn from_table(t: toml::Table) -> Result<ScenarioFile, Vec<Problem>> {
+        let mut unknown = Vec::new();
+        let parsed: Result<ScenarioFile, _> =
+            serde_ignored::deserialize(toml::Value::Table(t), |path| {
+                unknown.push(key_name(&path.to_string()))
+            });
+        let mut problems: Vec<Problem> = unknown
+            .into_iter()
+            .map(|key| Problem {
+                line: None,
+                key: Some(key),
+                message: "unknown key".into(),
+            })
+            .collect();
+        match parsed {
+            Err(e) => {
+                problems.push(Problem {
+                    line: None,
+                    key: None,
+                    message: e.to_string().trim().to_string(),
                 });
                 Err(problems)
             }

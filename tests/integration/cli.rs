@@ -1180,6 +1180,158 @@ fn demand_resources_and_costs_from_a_published_forecast() {
     assert!((s["present_value_eur"].as_f64().unwrap() - pv).abs() < 1e-6 * pv);
 }
 
+#[test]
+fn variants_run_beside_the_base_with_their_impact() {
+    let variants = r#"
+[[variant]]
+name = "Kalliimpi"
+description = "100 euros more a pupil"
+  [[variant.service]]
+  id = "school"
+    [variant.service.cost]
+    per_unit = 1100.0
+
+[[variant]]
+name = "Takaisin"
+baseline = "Kalliimpi"
+  [[variant.service]]
+  id = "school"
+    [variant.service.cost]
+    per_unit = 1000.0
+"#;
+    let dir = forecast_dir(&format!("{SCHOOL}{variants}"));
+    let o = kunta(&["validate", "s.toml"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = kunta(
+        &["run", "s.toml", "--format", "csv", "--out", "o", "--json"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Every table holds every scenario's rows.
+    let d = rows(&dir.path().join("o/demand.csv"));
+    for name in ["f", "Kalliimpi", "Takaisin"] {
+        assert_eq!(
+            d.iter().filter(|r| r[0] == name).count(),
+            2 * 2 * 3,
+            "{name}"
+        );
+    }
+    // The difference by hand: 100 € a pupil, grown 2 % a year, with 10 % overhead.
+    let pupils = |year: i32| -> f64 {
+        let p = |age: i32| f64::from(10 + age + (year - 2024));
+        3.0 * 2.0 * (0.5 * p(7) + p(8))
+    };
+    let diff = |k: i32| 100.0 * pupils(2024 + k) * 1.02f64.powi(k) * 1.1;
+    let imp = rows(&dir.path().join("o/impact.csv"));
+    assert_eq!(
+        imp[0],
+        [
+            "scenario",
+            "baseline",
+            "service",
+            "year",
+            "cost_diff_eur",
+            "cumulative_eur",
+            "discounted_cumulative_eur"
+        ]
+    );
+    let get = |v: &str, service: &str, year: &str, col: usize| -> f64 {
+        imp.iter()
+            .find(|r| r[0] == v && r[2] == service && r[3] == year)
+            .map(|r| r[col].parse().unwrap())
+            .unwrap()
+    };
+    let (mut cum, mut disc) = (0.0, 0.0);
+    for k in 0..3 {
+        let y = (2024 + k).to_string();
+        cum += diff(k);
+        disc += diff(k) / 1.05f64.powi(k);
+        for service in ["school", "all"] {
+            assert!((get("Kalliimpi", service, &y, 4) - diff(k)).abs() < 1e-6);
+            assert!((get("Kalliimpi", service, &y, 5) - cum).abs() < 1e-6);
+            assert!((get("Kalliimpi", service, &y, 6) - disc).abs() < 1e-6);
+            // Against its own baseline, the second variant undoes the first.
+            assert!((get("Takaisin", service, &y, 4) + diff(k)).abs() < 1e-6);
+        }
+        let row = imp.iter().find(|r| r[0] == "Takaisin").unwrap();
+        assert_eq!(row[1], "Kalliimpi");
+    }
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    let list = v["variants"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["name"], "Kalliimpi");
+    assert_eq!(list[0]["baseline"], "f");
+    assert!((list[0]["cost_diff_first_eur"].as_f64().unwrap() - diff(0)).abs() < 1e-6);
+    assert!((list[0]["cost_diff_last_eur"].as_f64().unwrap() - diff(2)).abs() < 1e-6);
+    assert!((list[0]["present_value_diff_eur"].as_f64().unwrap() - disc).abs() < 1e-6);
+    // Always dearer: it never pays back; the other never costs more: the base year.
+    assert!(list[0]["break_even_year"].is_null());
+    assert_eq!(list[1]["break_even_year"], 2024);
+    assert_eq!(list[1]["summary"]["scenario"], "Takaisin");
+
+    // The same variants from a file given with --variant.
+    std::fs::write(dir.path().join("v.toml"), variants).unwrap();
+    std::fs::write(
+        dir.path().join("s.toml"),
+        std::fs::read_to_string(dir.path().join("s.toml"))
+            .unwrap()
+            .replace(variants, ""),
+    )
+    .unwrap();
+    let o = kunta(
+        &[
+            "run",
+            "s.toml",
+            "--variant",
+            "v.toml",
+            "--format",
+            "csv",
+            "--out",
+            "o2",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(dir.path().join("o/impact.csv")).unwrap(),
+        std::fs::read(dir.path().join("o2/impact.csv")).unwrap()
+    );
+}
+
+#[test]
+fn bad_variants_are_refused_with_their_name() {
+    let cases: [(&str, &[&str]); 6] = [
+        (
+            "[[variant]]\nname = \"x\"\n[[variant.service]]\nid = \"school\"\nagse = [7, 9]\n",
+            &["variant `x`", "`service[0].agse`", "unknown key"],
+        ),
+        (
+            "[[variant]]\nname = \"x\"\n[[variant.service]]\nid = \"nope\"\nremove = true\n",
+            &["variant `x`", "removes `nope`"],
+        ),
+        (
+            "[[variant]]\nname = \"x\"\nbaseline = \"y\"\n",
+            &["variant `x`", "`baseline` `y`"],
+        ),
+        (
+            "[[variant]]\nname = \"x\"\n[variant.scenario]\nend_year = 2030\n",
+            &["variant `x`", "`scenario.end_year` cannot change"],
+        ),
+        (
+            "[[variant]]\nname = \"f\"\n",
+            &["variant `f`", "name is taken"],
+        ),
+        (
+            "[[variant]]\nname = \"x\"\n[[variant.service]]\nid = \"school\"\n[variant.service.cost]\nper_unit = -5.0\n",
+            &["variant `x`", "service[school].cost.per_unit", "-5"],
+        ),
+    ];
+    for (variant, expected) in cases {
+        let dir = forecast_dir(&format!("{SCHOOL}{variant}"));
+        assert_refused(dir.path(), expected, variant);
+    }
+}
+
 /// `validate s.toml` and `run s.toml --out o` in `dir` both exit with 1 and an error
 /// holding every `expected` piece, without a panic and without writing `o`; `case`
 /// names the case in failures.

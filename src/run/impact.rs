@@ -1,0 +1,166 @@
+//! What a variant changes (MODEL.md §10): its cost difference from its baseline year
+//! by year, cumulative and discounted, per service and in all, and the year it pays
+//! back.
+
+use crate::services::ServiceResult;
+
+/// A cost difference path, one value per year from the base year.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ImpactPath {
+    /// `C_v(y) − C_b(y)`.
+    pub cost_diff: Vec<f64>,
+    /// `Σ_{y' ≤ y} cost_diff(y')`.
+    pub cumulative: Vec<f64>,
+    /// `Σ_{y' ≤ y} cost_diff(y') / (1 + r)^(y' − t0)`.
+    pub discounted: Vec<f64>,
+}
+
+impl ImpactPath {
+    /// The path of the yearly differences `diff`, discounted at `rate` from the first
+    /// year.
+    pub fn new(diff: Vec<f64>, rate: f64) -> ImpactPath {
+        let mut cumulative = Vec::with_capacity(diff.len());
+        let mut discounted = Vec::with_capacity(diff.len());
+        let (mut c, mut d) = (0.0, 0.0);
+        for (k, x) in diff.iter().enumerate() {
+            c += x;
+            d += x * crate::services::discount_factor(rate, k as i32, 0);
+            cumulative.push(c);
+            discounted.push(d);
+        }
+        ImpactPath {
+            cost_diff: diff,
+            cumulative,
+            discounted,
+        }
+    }
+
+    /// The present value of the difference, `discounted(T)`.
+    pub fn present_value(&self) -> f64 {
+        self.discounted.last().copied().unwrap_or(0.0)
+    }
+
+    /// The break-even year's position (see [`break_even`]).
+    pub fn break_even(&self) -> Option<usize> {
+        break_even(&self.discounted)
+    }
+}
+
+/// The position of the break-even year in a path of discounted cumulative
+/// differences: the first year from which the difference stays at or below 0 to
+/// the end, provided it was above 0 before (the variant first costs more, then pays
+/// back); none if it ends above 0; the first year if it is never above 0.
+pub fn break_even(discounted: &[f64]) -> Option<usize> {
+    match discounted.iter().rposition(|d| *d > 0.0) {
+        None => (!discounted.is_empty()).then_some(0),
+        Some(i) if i + 1 == discounted.len() => None,
+        Some(i) => Some(i + 1),
+    }
+}
+
+/// A variant's impact against its baseline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Impact {
+    /// The years, from the base year.
+    pub years: Vec<i32>,
+    /// Per service id (the baseline's services, then those the variant adds).
+    pub services: Vec<(String, ImpactPath)>,
+    /// All services together.
+    pub all: ImpactPath,
+}
+
+impl Impact {
+    /// The break-even year of the whole (see [`break_even`]).
+    pub fn break_even_year(&self) -> Option<i32> {
+        self.all.break_even().map(|k| self.years[k])
+    }
+}
+
+/// Each service's total cost by year (all areas), by service id.
+fn service_costs(r: &[ServiceResult], ids: &[String]) -> Vec<(String, Vec<f64>)> {
+    ids.iter()
+        .zip(r)
+        .map(|(id, s)| (id.clone(), s.costs[5].sum_axis(ndarray::Axis(0)).to_vec()))
+        .collect()
+}
+
+/// The impact of a variant against its baseline over `years` (the same for both:
+/// variants cannot change them), discounted at `rate`: `variant` and `baseline` are
+/// their services' results and `variant_ids` and `baseline_ids` their ids, in order
+/// (as [`super::RunResult::services`] and the scenario's services give them). A
+/// service one of them lacks costs 0 there.
+pub fn impact(
+    variant: &[ServiceResult],
+    variant_ids: &[String],
+    baseline: &[ServiceResult],
+    baseline_ids: &[String],
+    years: &[i32],
+    rate: f64,
+) -> Impact {
+    let ny = years.len();
+    let v = service_costs(variant, variant_ids);
+    let b = service_costs(baseline, baseline_ids);
+    let mut ids: Vec<&String> = b.iter().map(|(id, _)| id).collect();
+    for (id, _) in &v {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    let zero = vec![0.0; ny];
+    let of = |list: &[(String, Vec<f64>)], id: &str| -> Vec<f64> {
+        list.iter()
+            .find(|(i, _)| i == id)
+            .map_or_else(|| zero.clone(), |(_, c)| c.clone())
+    };
+    let mut all = vec![0.0; ny];
+    let services = ids
+        .iter()
+        .map(|id| {
+            let (cv, cb) = (of(&v, id), of(&b, id));
+            let diff: Vec<f64> = cv.iter().zip(&cb).map(|(x, y)| x - y).collect();
+            for (a, d) in all.iter_mut().zip(&diff) {
+                *a += d;
+            }
+            ((*id).clone(), ImpactPath::new(diff, rate))
+        })
+        .collect();
+    Impact {
+        years: years.to_vec(),
+        services,
+        all: ImpactPath::new(all, rate),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn break_even_follows_the_discounted_sum() {
+        // Costs more, then pays back in the fourth year and stays below.
+        assert_eq!(break_even(&[1.0, 2.0, 0.5, -0.1, -1.0]), Some(3));
+        // Dips below, rises above again, then back: the last crossing counts.
+        assert_eq!(break_even(&[1.0, -1.0, 0.5, -0.5]), Some(3));
+        // Still above at the end: never.
+        assert_eq!(break_even(&[1.0, 0.5, 0.1]), None);
+        // Never costs more: the base year.
+        assert_eq!(break_even(&[0.0, -1.0, -2.0]), Some(0));
+        assert_eq!(break_even(&[]), None);
+    }
+
+    #[test]
+    fn paths_add_up_and_discount_from_the_base_year() {
+        let p = ImpactPath::new(vec![100.0, 100.0, -300.0], 0.1);
+        assert_eq!(p.cumulative, [100.0, 200.0, -100.0]);
+        let want = [
+            100.0,
+            100.0 + 100.0 / 1.1,
+            100.0 + 100.0 / 1.1 - 300.0 / 1.21,
+        ];
+        for (d, w) in p.discounted.iter().zip(want) {
+            assert!((d - w).abs() < 1e-9, "{d} vs {w}");
+        }
+        assert_eq!(p.break_even(), Some(2));
+        assert!((p.present_value() - want[2]).abs() < 1e-9);
+    }
+}
