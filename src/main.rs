@@ -363,12 +363,22 @@ fn services_text(summary: &RunSummary) -> String {
             v.present_value_eur / 1e6
         );
     }
-    let _ = writeln!(
-        s,
-        "{:<85}{:>10.1}",
-        "all services",
-        summary.present_value_eur / 1e6
-    );
+    let services: f64 = list.iter().map(|v| v.present_value_eur).sum();
+    let _ = writeln!(s, "{:<85}{:>10.1}", "all services", services / 1e6);
+    if summary.unit_costs_present_value_eur != 0.0 {
+        let _ = writeln!(
+            s,
+            "{:<85}{:>10.1}",
+            "units' own costs (premises, fixed, investments)",
+            summary.unit_costs_present_value_eur / 1e6
+        );
+        let _ = writeln!(
+            s,
+            "{:<85}{:>10.1}",
+            "total",
+            summary.present_value_eur / 1e6
+        );
+    }
     if let Some(u) = &summary.uncertainty {
         // The lowest and highest quantile levels of the run (p05 and p95 by default).
         let (lo_name, hi_name) = (

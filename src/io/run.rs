@@ -27,6 +27,8 @@ pub struct RunOutput {
     /// Each unit's capacity comparison, in the order of the scenario's units (empty
     /// without units).
     pub capacity: Vec<crate::network::UnitCapacity>,
+    /// Each unit's own costs, in the order of the scenario's units.
+    pub unit_costs: Vec<crate::network::UnitCosts>,
     /// Trajectories and seed of the Monte Carlo run, if one was made.
     pub uncertainty: Option<(usize, u64)>,
     /// The headline figures (also written as `summary.json`).
@@ -324,6 +326,7 @@ fn uncertainty_one(
         &out.projection,
         &out.services,
         &out.capacity,
+        &out.unit_costs,
         Some(&mc),
     );
     out.tables.extend(added);
@@ -483,11 +486,21 @@ fn add_impacts(l: &LoadedScenario, out: &mut RunOutput) {
         let (Some(bo), Some(bs)) = (output_of(baseline), l.named(baseline)) else {
             continue;
         };
+        let (vids, bids) = (ids(&v.loaded), ids(bs));
+        let (vus, bus) = (unit_services(&v.loaded), unit_services(bs));
         let impact = crate::run::impact(
-            &vo.services,
-            &ids(&v.loaded),
-            &bo.services,
-            &ids(bs),
+            &crate::run::CostSources {
+                services: &vo.services,
+                ids: &vids,
+                unit_costs: &vo.unit_costs,
+                unit_services: &vus,
+            },
+            &crate::run::CostSources {
+                services: &bo.services,
+                ids: &bids,
+                unit_costs: &bo.unit_costs,
+                unit_services: &bus,
+            },
             &vo.projection.years,
             l.scenario.discount_rate,
         );
@@ -504,6 +517,54 @@ fn add_impacts(l: &LoadedScenario, out: &mut RunOutput) {
     out.tables.push(("impact", impact_table(&impacts)));
     out.impacts = impacts;
     out.summary.variants = figures;
+}
+
+/// The position of each unit's service, in the network's order of units.
+fn unit_services(l: &LoadedScenario) -> Vec<usize> {
+    l.scenario
+        .network
+        .as_ref()
+        .map_or_else(Vec::new, |n| n.units().iter().map(|u| u.service).collect())
+}
+
+/// The `unit_costs` table: scenario, unit, service, year, component (premises,
+/// fixed, investment, total), cost_eur, discounted_cost_eur.
+fn unit_costs_table(
+    l: &LoadedScenario,
+    net: &crate::network::Network,
+    years: &[i32],
+    costs: &[crate::network::UnitCosts],
+) -> Frame {
+    use crate::network::UNIT_COST_COMPONENTS;
+    let t0 = years.first().copied().unwrap_or(0);
+    let rate = l.scenario.discount_rate;
+    let (mut unit, mut service, mut year, mut component) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut cost, mut discounted) = (Vec::new(), Vec::new());
+    for (u, c) in net.units().iter().zip(costs) {
+        for (k, y) in years.iter().enumerate() {
+            for (j, comp) in c.costs.iter().enumerate() {
+                unit.push(u.id.clone());
+                service.push(l.scenario.services[u.service].id.clone());
+                year.push(i64::from(*y));
+                component.push(UNIT_COST_COMPONENTS[j].to_string());
+                cost.push(Some(comp[k]));
+                discounted.push(Some(comp[k] * discount_factor(rate, *y, t0)));
+            }
+        }
+    }
+    let n = unit.len();
+    Frame {
+        columns: vec![
+            ("scenario".into(), text(n, &l.file.scenario.name)),
+            ("unit".into(), ColumnData::Text(unit)),
+            ("service".into(), ColumnData::Text(service)),
+            ("year".into(), ColumnData::Int(year)),
+            ("component".into(), ColumnData::Text(component)),
+            ("cost_eur".into(), ColumnData::Float(cost)),
+            ("discounted_cost_eur".into(), ColumnData::Float(discounted)),
+        ],
+    }
 }
 
 /// The `impact` table: scenario, baseline, service, year, cost_diff_eur,
@@ -559,18 +620,26 @@ fn run_one(l: &LoadedScenario) -> Result<RunOutput, RunError> {
         ));
     }
     let capacity = r.capacity;
+    let unit_costs = r.unit_costs;
     if let Some(net) = &l.scenario.network {
         tables.push(("capacity", capacity_table(l, net, &p, &capacity)));
+        if net.units().iter().any(|u| u.cost != Default::default()) {
+            tables.push((
+                "unit_costs",
+                unit_costs_table(l, net, &p.years, &unit_costs),
+            ));
+        }
     }
     if let (Some(a), Some(al)) = (&l.scenario.alignment, &r.alignment) {
         tables.push(("alignment", alignment_table(&s.name, &p, a, al)));
     }
-    let summary = crate::run::summarise(&l.scenario, &p, &services, &capacity, None);
+    let summary = crate::run::summarise(&l.scenario, &p, &services, &capacity, &unit_costs, None);
     Ok(RunOutput {
         projection: p,
         tables,
         services,
         capacity,
+        unit_costs,
         summary,
         uncertainty: None,
         variants: Vec::new(),

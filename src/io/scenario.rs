@@ -8,7 +8,7 @@ use super::error::{DataError, IoError};
 use super::rates::{rate_rows, total_rows, Shape};
 use super::text::TextEncoding;
 use super::{read_table_bytes, to_population, CsvOptions, LongTable};
-use crate::network::{Network, Unit};
+use crate::network::{Network, Unit, UnitCost};
 use crate::population::{Population, Sex, Year};
 use crate::projection::{Direction, Flow, FlowForm, ProjectionInputs, YearPath};
 use crate::rates::{AgeIndex, RateError, RateRow, RateTable};
@@ -566,6 +566,13 @@ fn load_network(l: &mut Loader<'_>, file: &ScenarioFile, pop: &Population) -> Op
             opens: u.opens,
             closes: u.closes,
             spare_target: u.spare_target.unwrap_or(0.0),
+            cost: u.cost.as_ref().map_or_else(Default::default, |c| UnitCost {
+                per_m2: c.per_m2.unwrap_or(0.0),
+                fixed: c.fixed.unwrap_or(0.0),
+                investment: c.investment.unwrap_or(0.0),
+                investment_year: c.investment_year,
+                growth: c.growth.unwrap_or(0.0),
+            }),
         })
         .collect();
     let mut shares = vec![vec![0.0; na]; units.len()];

@@ -54,6 +54,80 @@ pub struct Unit {
     /// Share of places kept spare: a shortage starts when demand exceeds
     /// `capacity · (1 − spare_target)`. Default 0.
     pub spare_target: f64,
+    /// Its own costs (MODEL.md §9); none by default.
+    pub cost: UnitCost,
+}
+
+/// A unit's own costs in base-year euros (MODEL.md §9).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct UnitCost {
+    /// Premises, € per m² of floor area a year while open.
+    pub per_m2: f64,
+    /// Fixed € a year while open.
+    pub fixed: f64,
+    /// One-off investment in `investment_year`.
+    pub investment: f64,
+    /// The year of the investment: the year the unit opens when `None` (the base
+    /// year for a unit open from the start).
+    pub investment_year: Option<i32>,
+    /// Real yearly growth of premises and fixed costs (not of the investment).
+    pub growth: f64,
+}
+
+/// The components of a unit's own costs, in the order of the `unit_costs` table.
+pub const UNIT_COST_COMPONENTS: [&str; 4] = ["premises", "fixed", "investment", "total"];
+
+/// A unit's own costs by year: each of [`UNIT_COST_COMPONENTS`], and the total
+/// discounted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitCosts {
+    /// By component, each one value per year.
+    pub costs: [Vec<f64>; 4],
+    /// The total discounted to the base year, per year.
+    pub discounted: Vec<f64>,
+}
+
+impl UnitCosts {
+    /// The present value of the total.
+    pub fn present_value(&self) -> f64 {
+        self.discounted.iter().sum()
+    }
+}
+
+/// Each unit's own costs over `years` (the first is the base year), discounted at
+/// `rate`: premises (`floor_area · per_m2`) and fixed in every year it is open,
+/// grown at its rate from the base year, and the investment in its year.
+pub fn unit_costs(net: &Network, years: &[i32], rate: f64) -> Vec<UnitCosts> {
+    let t0 = years.first().copied().unwrap_or(0);
+    net.units()
+        .iter()
+        .map(|u| {
+            let c = &u.cost;
+            let when = c.investment_year.or(u.opens).unwrap_or(t0);
+            let mut out: [Vec<f64>; 4] = Default::default();
+            let mut discounted = Vec::with_capacity(years.len());
+            for &y in years {
+                let grow = (1.0 + c.growth).powi(y - t0);
+                let open = u.is_open(y);
+                let premises = if open {
+                    u.floor_area_m2.unwrap_or(0.0) * c.per_m2 * grow
+                } else {
+                    0.0
+                };
+                let fixed = if open { c.fixed * grow } else { 0.0 };
+                let investment = if y == when { c.investment } else { 0.0 };
+                let total = premises + fixed + investment;
+                for (v, x) in out.iter_mut().zip([premises, fixed, investment, total]) {
+                    v.push(x);
+                }
+                discounted.push(total * crate::services::discount_factor(rate, y, t0));
+            }
+            UnitCosts {
+                costs: out,
+                discounted,
+            }
+        })
+        .collect()
 }
 
 impl Unit {
@@ -68,6 +142,7 @@ impl Unit {
             opens: None,
             closes: None,
             spare_target: 0.0,
+            cost: UnitCost::default(),
         }
     }
 

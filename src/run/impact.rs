@@ -76,30 +76,58 @@ impl Impact {
     }
 }
 
-/// Each service's total cost by year (all areas), by service id.
-fn service_costs(r: &[ServiceResult], ids: &[String]) -> Vec<(String, Vec<f64>)> {
-    ids.iter()
-        .zip(r)
-        .map(|(id, s)| (id.clone(), s.costs[5].sum_axis(ndarray::Axis(0)).to_vec()))
-        .collect()
+/// What a scenario's costs are made of, for [`impact`]: its services' results and
+/// ids, in order, and its units' own costs with their services' positions.
+#[derive(Debug, Clone, Copy)]
+pub struct CostSources<'r> {
+    /// Each service's results.
+    pub services: &'r [ServiceResult],
+    /// Each service's id, in the same order.
+    pub ids: &'r [String],
+    /// Each unit's own costs.
+    pub unit_costs: &'r [crate::network::UnitCosts],
+    /// The position (in `services`) of each unit's service.
+    pub unit_services: &'r [usize],
+}
+
+impl CostSources<'_> {
+    /// Each service's total cost by year (all areas, with its units' own costs),
+    /// by service id.
+    fn by_service(&self) -> Vec<(String, Vec<f64>)> {
+        self.ids
+            .iter()
+            .zip(self.services)
+            .enumerate()
+            .map(|(i, (id, s))| {
+                let mut c = s.costs[5].sum_axis(ndarray::Axis(0)).to_vec();
+                for (uc, _) in self
+                    .unit_costs
+                    .iter()
+                    .zip(self.unit_services)
+                    .filter(|(_, sv)| **sv == i)
+                {
+                    for (x, u) in c.iter_mut().zip(&uc.costs[3]) {
+                        *x += u;
+                    }
+                }
+                (id.clone(), c)
+            })
+            .collect()
+    }
 }
 
 /// The impact of a variant against its baseline over `years` (the same for both:
-/// variants cannot change them), discounted at `rate`: `variant` and `baseline` are
-/// their services' results and `variant_ids` and `baseline_ids` their ids, in order
-/// (as [`super::RunResult::services`] and the scenario's services give them). A
-/// service one of them lacks costs 0 there.
+/// variants cannot change them), discounted at `rate`. A service's cost includes its
+/// units' own costs; a service one of them lacks costs 0 there.
 pub fn impact(
-    variant: &[ServiceResult],
-    variant_ids: &[String],
-    baseline: &[ServiceResult],
-    baseline_ids: &[String],
+    variant: &CostSources<'_>,
+    baseline: &CostSources<'_>,
     years: &[i32],
     rate: f64,
 ) -> Impact {
     let ny = years.len();
-    let v = service_costs(variant, variant_ids);
-    let b = service_costs(baseline, baseline_ids);
+    let v = variant.by_service();
+    let b = baseline.by_service();
     let mut ids: Vec<&String> = b.iter().map(|(id, _)| id).collect();
     for (id, _) in &v {
         if !ids.contains(&id) {

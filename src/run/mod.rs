@@ -45,7 +45,7 @@ use ndarray::Array4;
 
 mod impact;
 mod summary;
-pub use impact::{break_even, impact, Impact, ImpactPath};
+pub use impact::{break_even, impact, CostSources, Impact, ImpactPath};
 pub use summary::{
     summarise, AreaFigures, FirstLast, Interval, Named, RunSummary, SegmentFigures, ServiceFigures,
     ServiceIntervals, UncertaintyFigures, UnitChances, UnitFigures, VariantFigures,
@@ -221,6 +221,8 @@ pub struct RunResult {
     pub services: Vec<ServiceResult>,
     /// Each unit's demand against its places, in the network's order.
     pub capacity: Vec<UnitCapacity>,
+    /// Each unit's own costs (MODEL.md §9), in the network's order.
+    pub unit_costs: Vec<crate::network::UnitCosts>,
     /// The Monte Carlo summaries, with trajectories.
     pub monte_carlo: Option<McResult>,
 }
@@ -315,11 +317,17 @@ pub fn deterministic(s: &ValidScenario) -> Result<RunResult, RunError> {
         .as_ref()
         .map(|net| unit_capacity(net, &p, &services))
         .unwrap_or_default();
+    let unit_costs = s
+        .network
+        .as_ref()
+        .map(|net| crate::network::unit_costs(net, &p.years, s.discount_rate))
+        .unwrap_or_default();
     Ok(RunResult {
         projection: p,
         alignment,
         services,
         capacity,
+        unit_costs,
         monte_carlo: None,
     })
 }

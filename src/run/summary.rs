@@ -1,7 +1,7 @@
 //! The headline figures of a run: what `summary.json` holds and `kunta run` prints.
 
 use super::{RunResult, ValidScenario};
-use crate::network::UnitCapacity;
+use crate::network::{UnitCapacity, UnitCosts};
 use crate::projection::Projection;
 use crate::services::{ServiceResult, COST_COMPONENTS};
 use crate::uncertainty::{quantile_name, McResult, Summary};
@@ -36,8 +36,11 @@ pub struct RunSummary {
     pub discount_rate: f64,
     /// Per service, in the scenario's order.
     pub services: Vec<ServiceFigures>,
-    /// The present value of every service's total cost.
+    /// The present value of the scenario's total cost: every service's and every
+    /// unit's own costs.
     pub present_value_eur: f64,
+    /// The present value of the units' own costs (premises, fixed, investments).
+    pub unit_costs_present_value_eur: f64,
     /// Per unit of the service network, in the network's order.
     pub units: Vec<UnitFigures>,
     /// With trajectories: how many, their seed and quantile levels.
@@ -196,6 +199,8 @@ pub struct UnitFigures {
     pub shortage_last: f64,
     /// The first year with a shortage, if any.
     pub first_shortage_year: Option<i32>,
+    /// The present value of its own costs.
+    pub present_value_eur: f64,
     /// With trajectories: the probability of a shortage.
     #[serde(flatten)]
     pub uncertainty: Option<UnitChances>,
@@ -291,6 +296,7 @@ impl RunResult {
             &self.projection,
             &self.services,
             &self.capacity,
+            &self.unit_costs,
             self.monte_carlo.as_ref(),
         )
     }
@@ -303,12 +309,14 @@ pub fn summarise(
     projection: &Projection,
     services: &[ServiceResult],
     capacity: &[UnitCapacity],
+    unit_costs: &[UnitCosts],
     mc: Option<&McResult>,
 ) -> RunSummary {
     let parts = Parts {
         projection,
         services,
         capacity,
+        unit_costs,
     };
     parts.summary(s, mc)
 }
@@ -317,6 +325,7 @@ struct Parts<'r> {
     projection: &'r Projection,
     services: &'r [ServiceResult],
     capacity: &'r [UnitCapacity],
+    unit_costs: &'r [UnitCosts],
 }
 
 impl Parts<'_> {
@@ -359,7 +368,21 @@ impl Parts<'_> {
                 .collect(),
             discount_rate: s.discount_rate,
             services: self.service_figures(s, mc, &names),
-            present_value_eur: self.services.iter().map(|r| r.present_value[5]).sum(),
+            present_value_eur: self
+                .services
+                .iter()
+                .map(|r| r.present_value[5])
+                .sum::<f64>()
+                + self
+                    .unit_costs
+                    .iter()
+                    .map(UnitCosts::present_value)
+                    .sum::<f64>(),
+            unit_costs_present_value_eur: self
+                .unit_costs
+                .iter()
+                .map(UnitCosts::present_value)
+                .sum(),
             units: self.unit_figures(s, mc),
             uncertainty: mc.map(|mc| UncertaintyFigures {
                 quantiles: names.clone(),
@@ -465,7 +488,8 @@ impl Parts<'_> {
             .iter()
             .zip(self.capacity)
             .zip(chances)
-            .map(|((u, c), chance)| UnitFigures {
+            .enumerate()
+            .map(|(i, ((u, c), chance))| UnitFigures {
                 unit: u.id.clone(),
                 service: s.services[u.service].id.clone(),
                 capacity_first: c.capacity[0],
@@ -476,6 +500,7 @@ impl Parts<'_> {
                 utilisation_last: number(c.utilisation[last]),
                 shortage_last: c.shortage[last],
                 first_shortage_year: c.first_shortage_year(&p.years),
+                present_value_eur: self.unit_costs.get(i).map_or(0.0, UnitCosts::present_value),
                 uncertainty: chance,
             })
             .collect()

@@ -273,6 +273,23 @@ pub struct UnitSection {
     /// Share of places kept spare: a shortage starts above `capacity · (1 −
     /// spare_target)` (default 0).
     pub spare_target: Option<f64>,
+    /// `[unit.cost]`: the unit's own costs (MODEL.md §9).
+    pub cost: Option<UnitCostSection>,
+}
+
+/// `[unit.cost]`: a unit's own costs in base-year euros (MODEL.md §9).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct UnitCostSection {
+    /// Premises, € per m² of the unit's floor area a year while open.
+    pub per_m2: Option<f64>,
+    /// Fixed € a year while open.
+    pub fixed: Option<f64>,
+    /// One-off investment, € in `investment_year` (default: the year it opens).
+    pub investment: Option<f64>,
+    /// The year of the investment.
+    pub investment_year: Option<i32>,
+    /// Real yearly growth of `per_m2` and `fixed`.
+    pub growth: Option<f64>,
 }
 
 /// `[alignment]`: align the projected areas to control totals of their parent areas
@@ -636,6 +653,35 @@ impl ScenarioFile {
             if let (Some(o), Some(c)) = (u.opens, u.closes) {
                 if c < o {
                     bad(&key("closes"), format!("{c} is before `opens` {o}"));
+                }
+            }
+            if let Some(c) = &u.cost {
+                number(&mut bad, &key("cost.per_m2"), c.per_m2, true);
+                number(&mut bad, &key("cost.fixed"), c.fixed, true);
+                number(&mut bad, &key("cost.investment"), c.investment, true);
+                if let Some(g) = c.growth {
+                    if !(g.is_finite() && g > -1.0) {
+                        bad(&key("cost.growth"), format!("{g} must be above -1"));
+                    }
+                }
+                if c.per_m2.is_some_and(|v| v > 0.0) && u.floor_area.is_none() {
+                    bad(
+                        &key("cost.per_m2"),
+                        "premises are priced per m² of the unit's floor area: give `floor_area`"
+                            .into(),
+                    );
+                }
+                if let Some(y) = c.investment_year {
+                    let s = &self.scenario;
+                    if y < s.base_year || y > s.end_year {
+                        bad(
+                            &key("cost.investment_year"),
+                            format!(
+                                "{y} is outside the scenario's years {}–{}",
+                                s.base_year, s.end_year
+                            ),
+                        );
+                    }
                 }
             }
         }

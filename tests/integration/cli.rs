@@ -1577,6 +1577,103 @@ fn network_dir(network: &str, catchment: &str) -> tempfile::TempDir {
 }
 
 #[test]
+fn units_own_costs_are_reported_and_count_in_a_variants_impact() {
+    let network = r#"
+[[unit]]
+id = "K1"
+service = "school"
+capacity = 110
+floor_area = 1200.0
+  [unit.cost]
+  per_m2 = 50.0
+  fixed = 1000.0
+  growth = 0.1
+
+[[unit]]
+id = "K2"
+service = "school"
+capacity = 60
+closes = 2025
+  [unit.cost]
+  fixed = 300.0
+  investment = 5000.0
+  investment_year = 2025
+
+[catchment]
+file = "catchment.csv"
+
+[[variant]]
+name = "Ilman K2"
+  [[variant.unit]]
+  id = "K2"
+  remove = true
+"#;
+    let dir = network_dir(network, "area,unit,share\nA,K1,1\nB,K1,1\n");
+    let o = kunta(
+        &["run", "s.toml", "--format", "csv", "--out", "o", "--json"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let u = rows(&dir.path().join("o/unit_costs.csv"));
+    assert_eq!(
+        u[0],
+        [
+            "scenario",
+            "unit",
+            "service",
+            "year",
+            "component",
+            "cost_eur",
+            "discounted_cost_eur"
+        ]
+    );
+    let get = |scenario: &str, unit: &str, year: i32, comp: &str| -> (f64, f64) {
+        u.iter()
+            .find(|r| r[0] == scenario && r[1] == unit && r[3] == year.to_string() && r[4] == comp)
+            .map(|r| (r[5].parse().unwrap(), r[6].parse().unwrap()))
+            .unwrap_or_else(|| panic!("{scenario} {unit} {year} {comp}"))
+    };
+    let k2_total = |year: i32| -> f64 {
+        (if year <= 2025 { 300.0 } else { 0.0 }) + if year == 2025 { 5000.0 } else { 0.0 }
+    };
+    for k in 0..3 {
+        let y = 2024 + k;
+        let g = 1.1f64.powi(k);
+        let d = 1.05f64.powi(-k);
+        let (p, pd) = get("f", "K1", y, "premises");
+        assert!((p - 1200.0 * 50.0 * g).abs() < 1e-6 && (pd - p * d).abs() < 1e-6);
+        assert!((get("f", "K1", y, "fixed").0 - 1000.0 * g).abs() < 1e-6);
+        assert!((get("f", "K1", y, "total").0 - 1000.0 * g - 60_000.0 * g).abs() < 1e-6);
+        assert_eq!(get("f", "K2", y, "total").0, k2_total(y));
+        assert_eq!(
+            get("f", "K2", y, "investment").0,
+            if y == 2025 { 5000.0 } else { 0.0 }
+        );
+    }
+    // The variant without K2 saves exactly K2's own costs (its pupils were sent to K1).
+    let imp = rows(&dir.path().join("o/impact.csv"));
+    for service in ["school", "all"] {
+        for y in 2024..=2026 {
+            let r = imp
+                .iter()
+                .find(|r| r[2] == service && r[3] == y.to_string())
+                .unwrap();
+            assert!(
+                (r[4].parse::<f64>().unwrap() + k2_total(y)).abs() < 1e-6,
+                "{r:?}"
+            );
+        }
+    }
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let k2_pv = 300.0 + (300.0 + 5000.0) / 1.05;
+    assert!((v["units"][1]["present_value_eur"].as_f64().unwrap() - k2_pv).abs() < 1e-6);
+    let services_pv = v["services"][0]["present_value_eur"].as_f64().unwrap();
+    let units_pv = v["unit_costs_present_value_eur"].as_f64().unwrap();
+    assert!((v["present_value_eur"].as_f64().unwrap() - services_pv - units_pv).abs() < 1e-6);
+    assert!((v["variants"][0]["present_value_diff_eur"].as_f64().unwrap() + k2_pv).abs() < 1e-6);
+}
+
+#[test]
 fn units_compare_their_catchments_demand_with_their_places() {
     let dir = network_dir(NETWORK, CATCHMENT);
     let o = kunta(
