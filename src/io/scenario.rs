@@ -12,7 +12,7 @@ use crate::network::{Network, Unit, UnitCost};
 use crate::population::{Population, Sex, Year};
 use crate::projection::{Direction, Flow, FlowForm, ProjectionInputs, YearPath};
 use crate::rates::{AgeIndex, RateError, RateRow, RateTable};
-use crate::run::{ControlTotals, Scenario, ValidScenario};
+use crate::run::{CohortEffect, ControlTotals, Scenario, ValidScenario};
 use crate::scenario::variant::Variant;
 use crate::scenario::{parse_service_sex, MigrationSection, Param, ScenarioFile, ServiceSection};
 use crate::services::{self, Cost, FixedPer, Segment, Service, ServiceError, Teaching, Value};
@@ -291,7 +291,7 @@ pub fn load_with_variants(
             Err(p) => problems.extend(p),
         }
     }
-    let base = load_file(&source, file);
+    let base = load_file(&source, file, &[]);
     let base = match base {
         Ok(b) => Some(b),
         Err(e) => {
@@ -388,10 +388,12 @@ fn load_variants(
                 }
             }
         }
-        if !v.effects.is_empty() {
-            problems.push(format!(
-                "{tag}: `effect`: cohort-linked effects are not supported yet"
-            ));
+        let mut effects = Vec::new();
+        for (j, e) in v.effects.iter().enumerate() {
+            match parse_effect(e) {
+                Ok(e) => effects.push(e),
+                Err(m) => problems.push(format!("{tag}: `effect[{j}]`: {m}")),
+            }
         }
         let merged = match super::super::scenario::variant::merge(&doc, &v.overrides) {
             Ok(mut m) => {
@@ -412,7 +414,7 @@ fn load_variants(
                 continue;
             }
         };
-        match load_file(source, file) {
+        match load_file(source, file, &effects) {
             Ok(l) => out.push(LoadedVariant {
                 variant: v.clone(),
                 loaded: l,
@@ -421,6 +423,56 @@ fn load_variants(
         }
     }
     out
+}
+
+/// A `[[variant.effect]]` table: `exposure = { service, years = [e0, e1] }`,
+/// `outcome` and `factor`.
+fn parse_effect(t: &toml::Table) -> Result<CohortEffect, String> {
+    for k in t.keys() {
+        if !matches!(k.as_str(), "exposure" | "outcome" | "factor") {
+            return Err(format!(
+                "`{k}` is an unknown key (an effect has exposure, outcome and factor)"
+            ));
+        }
+    }
+    let exposure = t
+        .get("exposure")
+        .and_then(toml::Value::as_table)
+        .ok_or("needs `exposure = { service = \"…\", years = [first, last] }`")?;
+    for k in exposure.keys() {
+        if !matches!(k.as_str(), "service" | "years") {
+            return Err(format!("`exposure.{k}` is an unknown key"));
+        }
+    }
+    let service = exposure
+        .get("service")
+        .and_then(toml::Value::as_str)
+        .ok_or("`exposure.service` must name a service")?;
+    let years: Vec<i64> = exposure
+        .get("years")
+        .and_then(toml::Value::as_array)
+        .map(|a| a.iter().filter_map(toml::Value::as_integer).collect())
+        .unwrap_or_default();
+    let [e0, e1] = years[..] else {
+        return Err("`exposure.years` must be two years: [first, last]".into());
+    };
+    let year =
+        |y: i64| i32::try_from(y).map_err(|_| format!("`exposure.years`: {y} is not a year"));
+    let outcome = t
+        .get("outcome")
+        .and_then(toml::Value::as_str)
+        .ok_or("`outcome` must name a service")?;
+    let factor = match t.get("factor") {
+        Some(toml::Value::Float(f)) => *f,
+        Some(toml::Value::Integer(i)) => *i as f64,
+        _ => return Err("`factor` must be a number (0.85: 15 % fewer)".into()),
+    };
+    Ok(CohortEffect {
+        exposure: service.to_string(),
+        years: (year(e0)?, year(e1)?),
+        outcome: outcome.to_string(),
+        factor,
+    })
 }
 
 /// Whether following the baselines from variant `k` comes back to it.
@@ -440,7 +492,11 @@ fn baseline_cycle(variants: &[Variant], k: usize) -> bool {
 }
 
 /// Loads the inputs a parsed scenario file names and checks them.
-fn load_file(source: &Source, file: ScenarioFile) -> Result<LoadedScenario, LoadError> {
+fn load_file(
+    source: &Source,
+    file: ScenarioFile,
+    effects: &[CohortEffect],
+) -> Result<LoadedScenario, LoadError> {
     let source = source.clone();
     let name = source.name();
     let mut l = Loader {
@@ -517,7 +573,7 @@ fn load_file(source: &Source, file: ScenarioFile) -> Result<LoadedScenario, Load
         });
     }
     let s = &file.scenario;
-    let scenario = Scenario {
+    let mut scenario = Scenario {
         name: s.name.clone(),
         base_year: s.base_year,
         end_year: s.end_year,
@@ -527,9 +583,15 @@ fn load_file(source: &Source, file: ScenarioFile) -> Result<LoadedScenario, Load
         alignment,
         services,
         network,
+    };
+    for (j, e) in effects.iter().enumerate() {
+        if let Err(err) = scenario.apply_effect(e) {
+            return Err(LoadError {
+                problems: vec![format!("{name}: `effect[{j}]`: {err}")],
+            });
+        }
     }
-    .validate()
-    .map_err(|e| LoadError {
+    let scenario = scenario.validate().map_err(|e| LoadError {
         problems: vec![format!("{name}: {e}")],
     })?;
     Ok(LoadedScenario {
@@ -585,6 +647,19 @@ fn load_network(l: &mut Loader<'_>, file: &ScenarioFile, pop: &Population) -> Op
         std::collections::HashMap::new();
     let mut refused: std::collections::HashSet<(usize, usize)> = std::collections::HashSet::new();
     let mut unchecked_areas: std::collections::HashSet<usize> = std::collections::HashSet::new();
+    // Catchments redrawn from a year after the base year (rows with a `year`): per
+    // period its year, its shares, and the (service, area)s it gives; the lines and
+    // refusals of a later period are keyed by its year.
+    let mut later: Vec<(
+        i32,
+        Vec<Vec<f64>>,
+        std::collections::HashSet<(usize, usize)>,
+    )> = Vec::new();
+    let mut later_lines: std::collections::HashMap<(i32, usize, usize), Vec<String>> =
+        std::collections::HashMap::new();
+    let mut later_refused: std::collections::HashSet<(i32, usize, usize)> =
+        std::collections::HashSet::new();
+    let base_year = file.scenario.base_year;
     if let Some(c) = &file.catchment {
         let t = l.table(&c.file, Some("share"))?;
         source.clone_from(&t.source);
@@ -612,7 +687,37 @@ fn load_network(l: &mut Loader<'_>, file: &ScenarioFile, pop: &Population) -> Op
             ));
             return None;
         };
-        let mut first_at: std::collections::HashMap<(usize, usize), usize> =
+        let year_col = column("year");
+        let mut row_year = vec![None; t.len()];
+        if let Some(yc) = year_col {
+            for (row, y) in row_year.iter_mut().enumerate() {
+                match crate::io::labels::parse_year(yc.get(row)) {
+                    Some(v) if v > base_year => *y = Some(v),
+                    Some(_) => {}
+                    None => {
+                        l.problem(
+                            DataError::at(
+                                &t.source,
+                                t.place(row),
+                                "not a year (expected four digits such as 2030)",
+                            )
+                            .column(yc.name.clone())
+                            .value(yc.get(row).to_string())
+                            .to_string(),
+                        );
+                        return None;
+                    }
+                }
+            }
+            let mut ys: Vec<i32> = row_year.iter().flatten().copied().collect();
+            ys.sort_unstable();
+            ys.dedup();
+            later = ys
+                .into_iter()
+                .map(|y| (y, vec![vec![0.0; na]; units.len()], Default::default()))
+                .collect();
+        }
+        let mut first_at: std::collections::HashMap<(Option<i32>, usize, usize), usize> =
             std::collections::HashMap::new();
         for row in 0..t.len() {
             let at = |problem: String, column: &str, value: &str| {
@@ -638,7 +743,25 @@ fn load_network(l: &mut Loader<'_>, file: &ScenarioFile, pop: &Population) -> Op
                 continue;
             };
             let key = (units[u].service, a.0);
-            lines.entry(key).or_default().push(t.place(row).to_string());
+            let period = row_year[row].and_then(|y| later.iter().position(|p| p.0 == y));
+            match period {
+                None => lines.entry(key).or_default().push(t.place(row).to_string()),
+                Some(p) => {
+                    later[p].2.insert(key);
+                    later_lines
+                        .entry((later[p].0, key.0, key.1))
+                        .or_default()
+                        .push(t.place(row).to_string());
+                }
+            }
+            let mut refuse = |key: (usize, usize)| match period {
+                None => {
+                    refused.insert(key);
+                }
+                Some(p) => {
+                    later_refused.insert((later[p].0, key.0, key.1));
+                }
+            };
             let share = match t.values[row] {
                 Some(v) if (0.0..=1.0).contains(&v) => v,
                 v => {
@@ -648,11 +771,11 @@ fn load_network(l: &mut Loader<'_>, file: &ScenarioFile, pop: &Population) -> Op
                         &v.map_or_else(|| "(missing)".into(), |v| v.to_string()),
                     ));
                     ok = false;
-                    refused.insert(key);
+                    refuse(key);
                     continue;
                 }
             };
-            if let Some(first) = first_at.insert((a.0, u), row) {
+            if let Some(first) = first_at.insert((row_year[row], a.0, u), row) {
                 l.problem(format!(
                     "{}: {}: area `{area}` and unit `{unit}` are given again (first at {})",
                     t.source,
@@ -660,9 +783,12 @@ fn load_network(l: &mut Loader<'_>, file: &ScenarioFile, pop: &Population) -> Op
                     t.place(first)
                 ));
                 ok = false;
-                refused.insert(key);
+                refuse(key);
             }
-            shares[u][a.0] = share;
+            match period {
+                None => shares[u][a.0] = share,
+                Some(p) => later[p].1[u][a.0] = share,
+            }
         }
     }
     if units.iter().any(|u| u.service == usize::MAX) {
@@ -713,31 +839,75 @@ fn load_network(l: &mut Loader<'_>, file: &ScenarioFile, pop: &Population) -> Op
             }
         }
     }
+    // Each later period: an (area, service) it gives must sum to 1; one it does not
+    // give keeps the shares it had before.
+    for p in 0..later.len() {
+        let (year, given) = (later[p].0, later[p].2.clone());
+        for (s, sv) in file.service.iter().enumerate() {
+            let of: Vec<usize> = (0..units.len())
+                .filter(|u| units[*u].service == s)
+                .collect();
+            for (a, code) in pop.areas().iter().enumerate() {
+                if !given.contains(&(s, a)) {
+                    for &u in &of {
+                        later[p].1[u][a] = if p == 0 {
+                            shares[u][a]
+                        } else {
+                            later[p - 1].1[u][a]
+                        };
+                    }
+                    continue;
+                }
+                if later_refused.contains(&(year, s, a)) || unchecked_areas.contains(&a) {
+                    continue;
+                }
+                let sum: f64 = of.iter().map(|u| later[p].1[*u][a]).sum();
+                if (sum - 1.0).abs() > crate::network::SUM_TOLERANCE {
+                    let at = later_lines
+                        .get(&(year, s, a))
+                        .map_or(String::new(), |l| l.join(", "));
+                    l.problem(format!(
+                        "{source}: {at}, column `share`: area `{code}`'s shares of service `{}`'s units from {year} sum to {sum}; they must sum to 1",
+                        sv.id
+                    ));
+                    ok = false;
+                }
+            }
+        }
+    }
     if !ok {
         return None;
+    }
+    let mut network = match Network::new(units.clone(), shares, na) {
+        Ok(n) => n,
+        Err(e) => {
+            l.problem(format!("{}: {e}", l.source.name()));
+            return None;
+        }
+    };
+    for (year, sh, _) in later {
+        if let Err(e) = network.redraw_from(year, sh) {
+            l.problem(format!("{}: {e}", l.source.name()));
+            return None;
+        }
     }
     // A unit outside its opening years that its catchment still sends demand to:
     // that demand is all shortage.
     let years = file.scenario.base_year..=file.scenario.end_year;
     for (u, unit) in units.iter().enumerate() {
-        let shut: Vec<i32> = years.clone().filter(|y| !unit.is_open(*y)).collect();
+        let shut: Vec<i32> = years
+            .clone()
+            .filter(|y| !unit.is_open(*y) && network.shares_in(u, *y).iter().any(|s| *s > 0.0))
+            .collect();
         if let (Some(first), Some(last)) = (shut.first(), shut.last()) {
-            if shares[u].iter().any(|s| *s > 0.0) {
-                l.notes.push(format!(
-                    "unit `{}` is not open in {} of the years {first}–{last}, but its catchment still sends it demand: that demand counts as shortage there (change the catchment for those years to move it)",
-                    unit.id,
-                    shut.len()
-                ));
-            }
+            l.notes.push(format!(
+                "unit `{}` is not open in {} of the years {first}–{last}, but its catchment still sends it demand: that demand counts as shortage there (change the catchment for those years to move it)",
+                unit.id,
+                shut.len()
+            ));
         }
     }
-    match Network::new(units, shares, na) {
-        Ok(n) => Some(n),
-        Err(e) => {
-            l.problem(format!("{}: {e}", l.source.name()));
-            None
-        }
-    }
+    Some(network)
 }
 
 /// Builds every `[[service]]` and checks it against the population: its ages, its

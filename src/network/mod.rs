@@ -235,6 +235,9 @@ pub struct Network {
     units: Vec<Unit>,
     /// Per unit, each area's share of the unit's service's demand.
     shares: Vec<Vec<f64>>,
+    /// Catchments redrawn from a year on: (first year, shares by unit and area), in
+    /// ascending years; each holds until the next.
+    periods: Vec<(i32, Vec<Vec<f64>>)>,
 }
 
 impl Network {
@@ -313,7 +316,11 @@ impl Network {
                 }
             }
         }
-        Ok(Network { units, shares })
+        Ok(Network {
+            units,
+            shares,
+            periods: Vec::new(),
+        })
     }
 
     /// The units, in order.
@@ -324,6 +331,69 @@ impl Network {
     /// Unit `u`'s share of each area's demand.
     pub fn shares(&self, u: usize) -> &[f64] {
         &self.shares[u]
+    }
+
+    /// Catchments redrawn from `year` on (MODEL.md §9: a unit that opens can take
+    /// over areas): `shares[u][a]` as in [`Network::new`], holding until the next
+    /// period's year.
+    ///
+    /// # Errors
+    /// [`NetworkError::Shape`] for shares of the wrong shape; [`NetworkError::Share`]
+    /// for a share outside `[0, 1]`; [`NetworkError::Unit`] for a year not after the
+    /// last period's.
+    pub fn redraw_from(&mut self, year: i32, shares: Vec<Vec<f64>>) -> Result<(), NetworkError> {
+        let areas = self.shares.first().map_or(0, Vec::len);
+        if shares.len() != self.units.len() || shares.iter().any(|s| s.len() != areas) {
+            return Err(NetworkError::Shape);
+        }
+        for (u, sh) in shares.iter().enumerate() {
+            if let Some((area, share)) = sh
+                .iter()
+                .enumerate()
+                .find(|(_, v)| !(0.0..=1.0).contains(*v))
+            {
+                return Err(NetworkError::Share {
+                    unit: self.units[u].id.clone(),
+                    area,
+                    share: *share,
+                });
+            }
+        }
+        if let Some((last, _)) = self.periods.last().filter(|(y, _)| *y >= year) {
+            return Err(NetworkError::Unit {
+                unit: String::new(),
+                message: format!("catchments are redrawn in ascending years: {year} after {last}"),
+            });
+        }
+        self.periods.push((year, shares));
+        Ok(())
+    }
+
+    /// Each area's share of unit `u` in `year`: the catchment redrawn last before or
+    /// in `year`, or the first.
+    pub fn shares_in(&self, u: usize, year: i32) -> &[f64] {
+        self.periods
+            .iter()
+            .rev()
+            .find(|(y, _)| *y <= year)
+            .map_or(&self.shares[u], |(_, sh)| &sh[u])
+    }
+
+    /// Whether the catchments are redrawn in some year.
+    pub fn is_redrawn(&self) -> bool {
+        !self.periods.is_empty()
+    }
+
+    /// Each area's largest share of unit `u` in any year: not 0 where the unit takes
+    /// some of the area's demand at some time.
+    pub fn reach(&self, u: usize) -> Vec<f64> {
+        let mut r = self.shares[u].clone();
+        for (_, sh) in &self.periods {
+            for (x, v) in r.iter_mut().zip(&sh[u]) {
+                *x = x.max(*v);
+            }
+        }
+        r
     }
 
     /// The positions of the units of service `service`.
@@ -393,11 +463,25 @@ pub fn capacity(
     network
         .units
         .iter()
-        .zip(&network.shares)
-        .map(|(u, sh)| {
+        .enumerate()
+        .map(|(i, u)| {
             let d = demand[u.service];
+            let sh = &network.shares[i];
             assert_eq!(d.dim(), (sh.len(), years.len()), "demand by (area, year)");
-            let demand = share_out(d, sh);
+            let by_year = |v: ArrayView2<'_, f64>| -> Vec<f64> {
+                if !network.is_redrawn() {
+                    return share_out(v, sh);
+                }
+                years
+                    .iter()
+                    .enumerate()
+                    .map(|(k, y)| {
+                        let sh = network.shares_in(i, *y);
+                        (0..sh.len()).map(|a| v[[a, k]] * sh[a]).sum()
+                    })
+                    .collect()
+            };
+            let demand = by_year(d);
             let at = |f: &dyn Fn(f64, i32) -> f64| -> Vec<f64> {
                 demand.iter().zip(years).map(|(d, y)| f(*d, *y)).collect()
             };
@@ -405,7 +489,7 @@ pub fn capacity(
                 capacity: years.iter().map(|y| u.capacity_in(*y)).collect(),
                 utilisation: at(&|d, y| u.utilisation(d, y)),
                 shortage: at(&|d, y| u.shortage(d, y)),
-                floor_area_need_m2: floor_area[u.service].map(|f| share_out(f, sh)),
+                floor_area_need_m2: floor_area[u.service].map(by_year),
                 floor_area_m2: u.floor_area_m2.map(|_| {
                     years
                         .iter()

@@ -43,8 +43,10 @@ use crate::uncertainty::{
 };
 use ndarray::Array4;
 
+mod effect;
 mod impact;
 mod summary;
+pub use effect::CohortEffect;
 pub use impact::{break_even, impact, CostSources, Impact, ImpactPath};
 pub use summary::{
     summarise, AreaFigures, FirstLast, Interval, Named, RunSummary, SegmentFigures, ServiceFigures,
@@ -273,9 +275,10 @@ pub fn trajectory_limit(s: &ValidScenario) -> usize {
     let years = usize::try_from(s.end_year - s.base_year).unwrap_or(0) + 1;
     let flows = s.inputs.as_ref().map_or(&[][..], |i| &i.flows[..]);
     let closed = flows.iter().any(|f| f.destinations.is_some());
-    let shares: Vec<&[f64]> = s.network.as_ref().map_or_else(Vec::new, |net| {
-        (0..net.units().len()).map(|u| net.shares(u)).collect()
+    let reach: Vec<Vec<f64>> = s.network.as_ref().map_or_else(Vec::new, |net| {
+        (0..net.units().len()).map(|u| net.reach(u)).collect()
     });
+    let shares: Vec<&[f64]> = reach.iter().map(Vec::as_slice).collect();
     crate::uncertainty::trajectory_limit(
         s.population.areas().len(),
         years,
@@ -357,6 +360,23 @@ pub fn monte_carlo(
         costs: has_services,
     };
     let shares: Vec<ndarray::Array2<f64>> = det.iter().map(|r| demand_shares(&r.demand)).collect();
+    // Each unit's reach and, where the catchments are redrawn, its shares by year.
+    let catchments: Vec<(Vec<f64>, Vec<Vec<f64>>)> =
+        s.network.as_ref().map_or_else(Vec::new, |net| {
+            (0..net.units().len())
+                .map(|u| {
+                    let by_year = if net.is_redrawn() {
+                        years
+                            .iter()
+                            .map(|y| net.shares_in(u, *y).to_vec())
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    (net.reach(u), by_year)
+                })
+                .collect()
+        });
     let inputs: Vec<ServiceInput<'_>> = s
         .services
         .iter()
@@ -371,7 +391,8 @@ pub fn monte_carlo(
                     .into_iter()
                     .map(|u| UnitInput {
                         unit: &net.units()[u],
-                        shares: net.shares(u),
+                        shares: &catchments[u].0,
+                        by_year: &catchments[u].1,
                     })
                     .collect()
             }),

@@ -227,8 +227,12 @@ pub struct ServiceInput<'a> {
 pub struct UnitInput<'a> {
     /// The unit.
     pub unit: &'a crate::network::Unit,
-    /// Each area's share of the service's demand going to the unit.
+    /// Each area's share of the service's demand going to the unit; with `by_year`,
+    /// its largest share in any year (not 0 where the unit ever takes demand).
     pub shares: &'a [f64],
+    /// Each area's share by year slot, where the catchment is redrawn (empty:
+    /// `shares` in every year).
+    pub by_year: &'a [Vec<f64>],
 }
 
 /// The multipliers of every trajectory by year slot: fertility, mortality, flows.
@@ -558,6 +562,13 @@ pub fn run_aligned(
         ));
     }
     let ny = r.years.len();
+    if services.iter().flat_map(|s| &s.units).any(|u| {
+        !u.by_year.is_empty() && (u.by_year.len() != ny || u.by_year.iter().any(|v| v.len() != na))
+    }) {
+        return Err(McError::Spec(
+            "a unit's catchment by year needs one share per area in every year".into(),
+        ));
+    }
     let align = match align {
         None => None,
         Some(to) => {
@@ -916,8 +927,13 @@ pub fn run_aligned(
                             scale,
                         });
                     };
-                    let share = share * ratio;
                     for k in 0..ny {
+                        let share = ratio
+                            * if u.by_year.is_empty() {
+                                share
+                            } else {
+                                u.by_year[k][g.start + al]
+                            };
                         match split {
                             Some(p) => {
                                 let sum = p.shares_at(g.start + al, k).map_or(0.0, |sh| sh.sum());

@@ -665,7 +665,11 @@ fn quantiles_are_monotone_and_spread_with_uncertainty() {
     let services = [ServiceInput {
         units: units
             .iter()
-            .map(|(unit, shares)| UnitInput { unit, shares })
+            .map(|(unit, shares)| UnitInput {
+                unit,
+                shares,
+                by_year: &[],
+            })
             .collect(),
         ..input(&sv)
     }];
@@ -1122,6 +1126,7 @@ fn without_spreads_units_are_the_deterministic_capacity() {
                     .map(|u| UnitInput {
                         unit: &net.units()[u],
                         shares: net.shares(u),
+                        by_year: &[],
                     })
                     .collect(),
                 ..input(sv)

@@ -1674,6 +1674,82 @@ name = "Ilman K2"
 }
 
 #[test]
+fn a_catchment_redrawn_from_a_year_moves_demand_to_a_new_unit() {
+    let network = r#"
+[[unit]]
+id = "K1"
+service = "school"
+capacity = 200
+
+[[unit]]
+id = "K3"
+service = "school"
+capacity = 100
+opens = 2025
+
+[catchment]
+file = "catchment.csv"
+"#;
+    let dir = network_dir(
+        network,
+        "area,unit,year,share\nA,K1,2024,1\nB,K1,2024,1\nB,K1,2025,0\nB,K3,2025,1\n",
+    );
+    let o = kunta(
+        &[
+            "run",
+            "s.toml",
+            "--format",
+            "csv",
+            "--out",
+            "o",
+            "--trajectories",
+            "20",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("not open"), "{}", stderr(&o));
+    let c = rows(&dir.path().join("o/capacity.csv"));
+    let demand = |unit: &str, year: &str| -> f64 {
+        c.iter()
+            .find(|r| r[1] == unit && r[3] == year)
+            .map(|r| r[4].parse().unwrap())
+            .unwrap()
+    };
+    // Pupils of area A; area B has twice as many.
+    let pupils = |year: f64| 2.0 * (0.5 * (17.0 + year - 2024.0) + (18.0 + year - 2024.0));
+    assert!((demand("K1", "2024") - 3.0 * pupils(2024.0)).abs() < 1e-9);
+    assert_eq!(demand("K3", "2024"), 0.0);
+    for y in [2025.0, 2026.0] {
+        assert!((demand("K1", &y.to_string()) - pupils(y)).abs() < 1e-9);
+        assert!((demand("K3", &y.to_string()) - 2.0 * pupils(y)).abs() < 1e-9);
+    }
+    // The trajectories send the demand the same way (a published forecast: no spread).
+    let q = rows(&dir.path().join("o/capacity_quantiles.csv"));
+    let mean = |unit: &str, year: &str| -> f64 {
+        q.iter()
+            .find(|r| r[1] == unit && r[3] == year && r[4] == "demand")
+            .map(|r| r[5].parse().unwrap())
+            .unwrap()
+    };
+    assert_eq!(mean("K3", "2024"), 0.0);
+    assert!((mean("K3", "2026") - 2.0 * pupils(2026.0)).abs() < 1e-9);
+    assert!((mean("K1", "2026") - pupils(2026.0)).abs() < 1e-9);
+    // A redrawn area whose shares do not sum to 1 is refused with its year.
+    std::fs::remove_dir_all(dir.path().join("o")).unwrap();
+    std::fs::write(
+        dir.path().join("catchment.csv"),
+        "area,unit,year,share\nA,K1,2024,1\nB,K1,2024,1\nB,K3,2025,0.5\n",
+    )
+    .unwrap();
+    assert_refused(
+        dir.path(),
+        &["catchment.csv", "area `B`", "from 2025", "sum to 0.5"],
+        "redrawn",
+    );
+}
+
+#[test]
 fn units_compare_their_catchments_demand_with_their_places() {
     let dir = network_dir(NETWORK, CATCHMENT);
     let o = kunta(
