@@ -92,11 +92,15 @@ fn write_scenario(data: &Path, dir: &Path) -> std::io::Result<()> {
     }
     std::fs::write(dir.join("in_total.csv"), totals)?;
     std::fs::write(dir.join("catchment.csv"), catchment)?;
-    // The example's services, as its scenario file gives them.
+    // The example's eight municipal services, as its scenario file gives them (not
+    // the outcome service its variants use, which comes after them).
     let example_toml = std::fs::read_to_string(example.join("scenario.toml"))?;
+    let end = example_toml
+        .find("[[service]]\nid = \"neet_18_29\"")
+        .or_else(|| example_toml.find("[[unit]]"));
     let services = example_toml
         .find("[[service]]")
-        .zip(example_toml.find("[[unit]]"))
+        .zip(end)
         .map(|(a, b)| &example_toml[a..b])
         .unwrap_or_default();
     let population =

@@ -13,7 +13,7 @@
 //! rural, older area.
 
 /// The example's files: (file name, contents), as committed in `data/esimerkkila/`.
-pub const FILES: [(&str, &str); 16] = [
+pub const FILES: [(&str, &str); 17] = [
     (
         "scenario.toml",
         include_str!("../data/esimerkkila/scenario.toml"),
@@ -73,6 +73,10 @@ pub const FILES: [(&str, &str); 16] = [
     (
         "catchment.csv",
         include_str!("../data/esimerkkila/catchment.csv"),
+    ),
+    (
+        "catchment_uusi_koulu.csv",
+        include_str!("../data/esimerkkila/catchment_uusi_koulu.csv"),
     ),
     ("README.md", include_str!("../data/esimerkkila/README.md")),
 ];

@@ -516,6 +516,43 @@ fn variants_text(summary: &RunSummary) -> String {
             even
         );
     }
+    // Where a variant moves a unit's first shortage (a new school, a closure).
+    for v in &summary.variants {
+        for u in &v.summary.units {
+            let before = summary
+                .units
+                .iter()
+                .find(|b| b.unit == u.unit)
+                .map(|b| b.first_shortage_year);
+            let year = |y: Option<i32>| y.map_or_else(|| "none".to_string(), |y| y.to_string());
+            match before {
+                Some(b) if b == u.first_shortage_year => {}
+                Some(b) => {
+                    let now = u.first_shortage_year.map_or_else(
+                        || "never short of places".to_string(),
+                        |y| format!("first short of places in {y}"),
+                    );
+                    let _ = writeln!(
+                        s,
+                        "  {}: {} {now} (base: {})",
+                        v.name,
+                        u.unit,
+                        b.map_or_else(|| "never".to_string(), |y| y.to_string())
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        s,
+                        "  {}: new unit {}, {:.0} places, first short of places in {}",
+                        v.name,
+                        u.unit,
+                        u.capacity_last,
+                        year(u.first_shortage_year)
+                    );
+                }
+            }
+        }
+    }
     s
 }
 

@@ -604,6 +604,14 @@ fn load_file(
     })
 }
 
+/// A catchment redrawn from a year: the year, the shares by unit and area, and the
+/// (service, area)s its rows give.
+type Period = (
+    i32,
+    Vec<Vec<f64>>,
+    std::collections::HashSet<(usize, usize)>,
+);
+
 /// Builds the service network from the `[[unit]]`s and the `[catchment]` table, and
 /// checks the table: known areas and units, shares between 0 and 1, no cell given
 /// twice, and each area's shares of a service's units summing to 1. A service with a
@@ -650,11 +658,7 @@ fn load_network(l: &mut Loader<'_>, file: &ScenarioFile, pop: &Population) -> Op
     // Catchments redrawn from a year after the base year (rows with a `year`): per
     // period its year, its shares, and the (service, area)s it gives; the lines and
     // refusals of a later period are keyed by its year.
-    let mut later: Vec<(
-        i32,
-        Vec<Vec<f64>>,
-        std::collections::HashSet<(usize, usize)>,
-    )> = Vec::new();
+    let mut later: Vec<Period> = Vec::new();
     let mut later_lines: std::collections::HashMap<(i32, usize, usize), Vec<String>> =
         std::collections::HashMap::new();
     let mut later_refused: std::collections::HashSet<(i32, usize, usize)> =
@@ -719,7 +723,7 @@ fn load_network(l: &mut Loader<'_>, file: &ScenarioFile, pop: &Population) -> Op
         }
         let mut first_at: std::collections::HashMap<(Option<i32>, usize, usize), usize> =
             std::collections::HashMap::new();
-        for row in 0..t.len() {
+        for (row, &year) in row_year.iter().enumerate() {
             let at = |problem: String, column: &str, value: &str| {
                 DataError::at(&t.source, t.place(row), problem)
                     .column(column.to_string())
@@ -743,7 +747,7 @@ fn load_network(l: &mut Loader<'_>, file: &ScenarioFile, pop: &Population) -> Op
                 continue;
             };
             let key = (units[u].service, a.0);
-            let period = row_year[row].and_then(|y| later.iter().position(|p| p.0 == y));
+            let period = year.and_then(|y| later.iter().position(|p| p.0 == y));
             match period {
                 None => lines.entry(key).or_default().push(t.place(row).to_string()),
                 Some(p) => {
@@ -775,7 +779,7 @@ fn load_network(l: &mut Loader<'_>, file: &ScenarioFile, pop: &Population) -> Op
                     continue;
                 }
             };
-            if let Some(first) = first_at.insert((row_year[row], a.0, u), row) {
+            if let Some(first) = first_at.insert((year, a.0, u), row) {
                 l.problem(format!(
                     "{}: {}: area `{area}` and unit `{unit}` are given again (first at {})",
                     t.source,

@@ -286,7 +286,20 @@ fn run_example_prints_summary_and_writes_population() {
     assert!(
         table.starts_with("scenario,area,sex,age,year,population\nEsimerkkilä,01,female,0,2024,")
     );
-    assert_eq!(table.lines().count(), 1 + 4 * 2 * 101 * 22);
+    // The base and its two variants, each with every cell.
+    let base = table
+        .lines()
+        .filter(|l| l.starts_with("Esimerkkilä,"))
+        .count();
+    assert_eq!(base, 4 * 2 * 101 * 22);
+    assert_eq!(table.lines().count(), 1 + 3 * base);
+    for variant in ["Tehostettu tuki,", "Uusi koulu,"] {
+        assert_eq!(
+            table.lines().filter(|l| l.starts_with(variant)).count(),
+            base
+        );
+    }
+    assert!(dir.path().join("kunta-out/impact.csv").exists());
     for name in [
         "components.csv",
         "migration.csv",
@@ -1299,6 +1312,56 @@ baseline = "Kalliimpi"
 }
 
 #[test]
+fn a_cohort_effect_changes_only_the_exposed_cohorts() {
+    let outcome = r#"
+[[service]]
+id = "later"
+ages = [10, 12]
+coverage = 0.1
+  [service.cost]
+  per_unit = 1000.0
+
+[[variant]]
+name = "Tuki"
+  [[variant.effect]]
+  exposure = { service = "school", years = [2024, 2026] }
+  outcome = "later"
+  factor = 0.5
+"#;
+    let dir = forecast_dir(&format!("{SCHOOL}{outcome}"));
+    let o = kunta(
+        &["run", "s.toml", "--format", "csv", "--out", "o"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let d = rows(&dir.path().join("o/demand.csv"));
+    let total = |scenario: &str, year: &str| -> f64 {
+        d.iter()
+            .filter(|r| r[0] == scenario && r[1] == "later" && r[4] == year)
+            .map(|r| r[5].parse::<f64>().unwrap())
+            .sum()
+    };
+    // Only the cohort aged 10 in 2026 used the school (ages 7–8) during 2024–2026,
+    // for one year of two (aged 8 in 2024): its coverage is 0.1 · (1 − 0.5 · 1/2).
+    // It has 22 persons a sex in area A and 44 in B.
+    for y in ["2024", "2025"] {
+        assert!((total("Tuki", y) - total("f", y)).abs() < 1e-9, "{y}");
+    }
+    let diff = total("Tuki", "2026") - total("f", "2026");
+    assert!(
+        (diff + 0.1 * 0.25 * 2.0 * (22.0 + 44.0)).abs() < 1e-9,
+        "{diff}"
+    );
+    // The impact is that demand times its cost a person.
+    let imp = rows(&dir.path().join("o/impact.csv"));
+    let r = imp
+        .iter()
+        .find(|r| r[2] == "later" && r[3] == "2026")
+        .unwrap();
+    assert!((r[4].parse::<f64>().unwrap() - 1000.0 * diff).abs() < 1e-6);
+}
+
+#[test]
 fn bad_variants_are_refused_with_their_name() {
     let cases: [(&str, &[&str]); 6] = [
         (
@@ -1514,14 +1577,16 @@ fn trajectories_are_identical_whatever_the_threads_and_processor() {
     assert_ne!(q(&one), q(&other), "another seed gives other numbers");
     let text = String::from_utf8(q(&one)).unwrap();
     assert!(text.starts_with("scenario,area,sex,age_group,year,mean,p05,p25,p50,p75,p95\n"));
-    // Four areas × female, male, all × the eight planning groups × 2024–2045.
-    assert_eq!(text.lines().count(), 1 + 4 * 3 * 8 * 22);
+    // Four areas × female, male, all × the eight planning groups × 2024–2045, for
+    // the base and each of its two variants.
+    assert_eq!(text.lines().count(), 1 + 3 * 4 * 3 * 8 * 22);
     // The whole municipality's p50 in the last year: all ages of both sexes is the
     // sum of nothing smaller, but lies between the sums of the groups' p05 and p95.
     let rows: Vec<Vec<&str>> = text
         .lines()
         .skip(1)
-        .map(|l| l.split(',').collect())
+        .map(|l| l.split(',').collect::<Vec<&str>>())
+        .filter(|r| r[0] == "Esimerkkilä")
         .collect();
     let stat = |col: usize, sex: &str, group: &str| -> f64 {
         rows.iter()
