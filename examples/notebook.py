@@ -47,6 +47,14 @@ proc = subprocess.run(kunta + ["run", "--out", str(tables), "--json"],
 check(proc.returncode == 0, f"kunta exited with {proc.returncode}:\n{proc.stderr}")
 summary = json.loads(proc.stdout)
 print(f"{summary['scenario']}: {summary['base_year']}–{summary['end_year']}, tables in {tables}")
+# Every table holds the base and its variants, each row under its scenario's name:
+# the base's rows are those of summary["scenario"].
+BASE = summary["scenario"]
+
+
+def read(name: str) -> pl.DataFrame:
+    """One of kunta's tables, the base scenario's rows."""
+    return pl.read_parquet(tables / f"{name}.parquet").filter(pl.col("scenario") == BASE)
 
 # %%
 # Headline figures per service: demand in the first and last year, present value of costs.
@@ -58,7 +66,7 @@ svc = next(s for s in summary["services"] if s["service"] == SERVICE)
 
 # %%
 # Demand for grades 1–6 by support segment and year, summed over areas (wide: one column per segment).
-demand = pl.read_parquet(tables / "demand.parquet").filter(pl.col("service") == SERVICE)
+demand = read("demand").filter(pl.col("service") == SERVICE)
 segments = sorted(demand["segment"].unique())
 by_segment = (demand.group_by("year", "segment").agg(pl.col("demand").sum())
               .pivot(on="segment", index="year", values="demand")
@@ -68,7 +76,7 @@ print(by_segment)
 
 # %%
 # Total cost per year (in base-year euros, and discounted to the base year), summed over areas.
-costs = pl.read_parquet(tables / "costs.parquet")
+costs = read("costs")
 cost_total = (costs.filter(pl.col("service") == SERVICE, pl.col("component") == "total")
               .group_by("year")
               .agg(pl.col("cost_eur", "discounted_cost_eur").sum())
@@ -77,7 +85,7 @@ print(cost_total)
 
 # %%
 # Teacher FTE per area and year (plus a municipality total column).
-teachers = (pl.read_parquet(tables / "resources.parquet")
+teachers = (read("resources")
             .filter(pl.col("service") == SERVICE, pl.col("resource") == "teacher_fte")
             .sort("area")
             .pivot(on="area", index="year", values="value")
@@ -88,13 +96,25 @@ print(teachers)
 # %%
 # The schools: places against the pupils their catchments send them, and the first
 # year each one is short of places.
-capacity = pl.read_parquet(tables / "capacity.parquet").filter(pl.col("service") == SERVICE)
+capacity = read("capacity").filter(pl.col("service") == SERVICE)
 utilisation = (capacity.pivot(on="unit", index="year", values="utilisation").sort("year"))
 print(utilisation)
 for u in summary["units"]:
     if u["service"] == SERVICE:
         print(f"{u['unit']:<20} places {u['capacity_last']:>6.0f}  "
               f"first shortage {u['first_shortage_year'] or '–'}")
+
+# %%
+# The variants against the base: the discounted cumulative cost difference of all
+# services by year, and each variant's present value and break-even year.
+impact = (pl.read_parquet(tables / "impact.parquet")
+          .filter(pl.col("service") == "all")
+          .pivot(on="scenario", index="year", values="discounted_cumulative_eur")
+          .sort("year"))
+print(impact)
+for v in summary["variants"]:
+    print(f"{v['name']:<20} against {v['baseline']}: PV of the difference "
+          f"{v['present_value_diff_eur'] / 1e6:+.1f} M€, break-even {v['break_even_year'] or '–'}")
 
 # %%
 # Plot: stacked demand by segment (left axis) and total cost in M€ (right axis).
@@ -134,4 +154,9 @@ check(png.exists() and png.stat().st_size > 0, f"{png} missing or empty")
 schools = capacity.group_by("year").agg(pl.col("demand").sum()).sort("year")
 check(abs(schools["demand"][0] - svc["demand_first"]) <= 1e-6 * svc["demand_first"],
       f"schools' demand {schools['demand'][0]} != service demand {svc['demand_first']}")
+# The impact table's last discounted difference is each variant's present value.
+for v in summary["variants"]:
+    last = impact[v["name"]][-1]
+    check(abs(last - v["present_value_diff_eur"]) <= 1e-6 * max(1.0, abs(last)),
+          f"{v['name']}: impact {last} != summary {v['present_value_diff_eur']}")
 print("all checks passed")
