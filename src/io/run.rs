@@ -38,6 +38,8 @@ pub struct RunOutput {
     pub variants: Vec<RunOutput>,
     /// Each variant's impact against its baseline: (variant, baseline, impact).
     pub impacts: Vec<(String, String, crate::run::Impact)>,
+    /// The Monte Carlo summaries, with trajectories.
+    pub monte_carlo: Option<crate::uncertainty::McResult>,
 }
 
 pub use crate::run::RunError;
@@ -331,6 +333,7 @@ fn uncertainty_one(
     );
     out.tables.extend(added);
     out.uncertainty = Some((spec.trajectories, spec.seed));
+    out.monte_carlo = Some(mc);
     Ok(())
 }
 
@@ -481,6 +484,7 @@ fn add_impacts(l: &LoadedScenario, out: &mut RunOutput) {
     };
     let mut impacts = Vec::new();
     let mut figures = Vec::new();
+    let mut trajectory_impacts = Vec::new();
     for (v, vo) in l.variants.iter().zip(&out.variants) {
         let baseline = l.baseline_of(v);
         let (Some(bo), Some(bs)) = (output_of(baseline), l.named(baseline)) else {
@@ -504,19 +508,110 @@ fn add_impacts(l: &LoadedScenario, out: &mut RunOutput) {
             &vo.projection.years,
             l.scenario.discount_rate,
         );
-        figures.push(crate::run::VariantFigures::new(
+        let mut fig = crate::run::VariantFigures::new(
             &v.variant.name,
             v.variant.description.as_deref(),
             baseline,
             &impact,
             vo.summary.clone(),
-        ));
+        );
+        if let (Some(vm), Some(bm)) = (&vo.monte_carlo, &bo.monte_carlo) {
+            let ti = crate::run::impact_trajectories(
+                (
+                    &crate::run::CostSources {
+                        services: &vo.services,
+                        ids: &vids,
+                        unit_costs: &vo.unit_costs,
+                        unit_services: &vus,
+                    },
+                    vm,
+                ),
+                (
+                    &crate::run::CostSources {
+                        services: &bo.services,
+                        ids: &bids,
+                        unit_costs: &bo.unit_costs,
+                        unit_services: &bus,
+                    },
+                    bm,
+                ),
+                &vo.projection.years,
+                l.scenario.discount_rate,
+            );
+            fig.add_trajectories(&ti, &vm.levels);
+            trajectory_impacts.push((
+                v.variant.name.clone(),
+                baseline.to_string(),
+                ti,
+                vm.levels.clone(),
+            ));
+        }
+        figures.push(fig);
         impacts.push((v.variant.name.clone(), baseline.to_string(), impact));
     }
-    out.tables.retain(|(n, _)| *n != "impact");
+    out.tables
+        .retain(|(n, _)| *n != "impact" && *n != "impact_quantiles");
     out.tables.push(("impact", impact_table(&impacts)));
+    if !trajectory_impacts.is_empty() {
+        out.tables.push((
+            "impact_quantiles",
+            impact_quantiles_table(&trajectory_impacts, &out.projection.years),
+        ));
+    }
     out.impacts = impacts;
     out.summary.variants = figures;
+}
+
+/// The `impact_quantiles` table: the impact table's keys `scenario, baseline,
+/// service, year`, then `quantity` (cost_diff_eur, cumulative_eur,
+/// discounted_cumulative_eur), the mean and quantiles over the trajectories, and
+/// `p_pays_back`, the share of trajectories whose discounted difference is at most 0
+/// in the end year (the same on each row of a variant and service).
+fn impact_quantiles_table(
+    impacts: &[(String, String, crate::run::TrajectoryImpact, Vec<f64>)],
+    years: &[i32],
+) -> Frame {
+    const QUANTITIES: [&str; 3] = [
+        "cost_diff_eur",
+        "cumulative_eur",
+        "discounted_cumulative_eur",
+    ];
+    let levels = impacts.first().map_or(&[][..], |i| &i.3[..]);
+    let (mut scenario, mut baseline, mut service, mut year, mut quantity) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut stats: Vec<Vec<Option<f64>>> = vec![Vec::new(); levels.len() + 1];
+    let mut pays = Vec::new();
+    for (v, b, ti, _) in impacts {
+        for (id, sums, p) in &ti.rows {
+            for (k, y) in years.iter().enumerate() {
+                for (qn, sm) in QUANTITIES.iter().zip(sums) {
+                    scenario.push(v.clone());
+                    baseline.push(b.clone());
+                    service.push(id.clone());
+                    year.push(i64::from(*y));
+                    quantity.push((*qn).to_string());
+                    stats[0].push(Some(sm.mean[k]));
+                    for (j, q) in sm.q.iter().enumerate() {
+                        stats[j + 1].push(Some(q[k]));
+                    }
+                    pays.push(Some(*p));
+                }
+            }
+        }
+    }
+    let mut columns = vec![
+        ("scenario".into(), ColumnData::Text(scenario)),
+        ("baseline".into(), ColumnData::Text(baseline)),
+        ("service".into(), ColumnData::Text(service)),
+        ("year".into(), ColumnData::Int(year)),
+        ("quantity".into(), ColumnData::Text(quantity)),
+    ];
+    let names = std::iter::once("mean".to_string()).chain(levels.iter().map(|q| quantile_name(*q)));
+    for (name, col) in names.zip(stats) {
+        columns.push((name, ColumnData::Float(col)));
+    }
+    columns.push(("p_pays_back".into(), ColumnData::Float(pays)));
+    Frame { columns }
 }
 
 /// The position of each unit's service, in the network's order of units.
@@ -644,6 +739,7 @@ fn run_one(l: &LoadedScenario) -> Result<RunOutput, RunError> {
         uncertainty: None,
         variants: Vec::new(),
         impacts: Vec::new(),
+        monte_carlo: None,
     })
 }
 

@@ -159,6 +159,140 @@ pub fn impact(
     }
 }
 
+/// A variant's impact against its baseline trajectory by trajectory (common random
+/// numbers: trajectory `t` of both drew the same numbers).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrajectoryImpact {
+    /// Per service id (as [`Impact::services`]), then `all`: the summaries over the
+    /// trajectories of `cost_diff`, `cumulative` and `discounted` by year, and the
+    /// share of trajectories where `discounted` at the end year is at most 0.
+    pub rows: Vec<(String, [crate::uncertainty::Summary; 3], f64)>,
+    /// The break-even year of `all` in each trajectory (none where it does not pay
+    /// back by the end year).
+    pub break_even: Vec<Option<i32>>,
+}
+
+/// Each service's total cost by `(year, trajectory)` in one scenario's Monte Carlo
+/// run, its units' own costs added, by service id.
+fn trajectory_costs(
+    c: &CostSources<'_>,
+    mc: &crate::uncertainty::McResult,
+    ny: usize,
+) -> Vec<(String, Vec<f64>)> {
+    let nt = mc.trajectories;
+    c.ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let mut v = mc
+                .services
+                .get(i)
+                .map(|s| s.total_cost_by_trajectory.clone())
+                .filter(|v| v.len() == ny * nt)
+                .unwrap_or_else(|| vec![0.0; ny * nt]);
+            for (uc, _) in c
+                .unit_costs
+                .iter()
+                .zip(c.unit_services)
+                .filter(|(_, sv)| **sv == i)
+            {
+                for k in 0..ny {
+                    for x in &mut v[k * nt..(k + 1) * nt] {
+                        *x += uc.costs[3][k];
+                    }
+                }
+            }
+            (id.clone(), v)
+        })
+        .collect()
+}
+
+/// The impact of a variant against its baseline in every trajectory of their Monte
+/// Carlo runs (made with the same seed and number of trajectories), summarised at
+/// the quantile `levels` of the runs.
+pub fn impact_trajectories(
+    variant: (&CostSources<'_>, &crate::uncertainty::McResult),
+    baseline: (&CostSources<'_>, &crate::uncertainty::McResult),
+    years: &[i32],
+    rate: f64,
+) -> TrajectoryImpact {
+    use crate::uncertainty::{summarise, Summary};
+    let (ny, nt) = (
+        years.len(),
+        variant.1.trajectories.min(baseline.1.trajectories),
+    );
+    let levels = &variant.1.levels;
+    let v = trajectory_costs(variant.0, variant.1, ny);
+    let b = trajectory_costs(baseline.0, baseline.1, ny);
+    let mut ids: Vec<&String> = b.iter().map(|(id, _)| id).collect();
+    for (id, _) in &v {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    let zero = vec![0.0; ny * variant.1.trajectories.max(baseline.1.trajectories)];
+    let of = |list: &'_ [(String, Vec<f64>)], id: &str| -> Vec<f64> {
+        list.iter()
+            .find(|(i, _)| i == id)
+            .map_or_else(|| zero.clone(), |(_, c)| c.clone())
+    };
+    let (vt, bt) = (variant.1.trajectories, baseline.1.trajectories);
+    // Paths by (year, trajectory) of each service, then of all.
+    let mut all = vec![0.0; ny * nt];
+    let mut diffs: Vec<(String, Vec<f64>)> = ids
+        .iter()
+        .map(|id| {
+            let (cv, cb) = (of(&v, id), of(&b, id));
+            let mut d = vec![0.0; ny * nt];
+            for k in 0..ny {
+                for t in 0..nt {
+                    d[k * nt + t] = cv[k * vt + t] - cb[k * bt + t];
+                }
+            }
+            for (a, x) in all.iter_mut().zip(&d) {
+                *a += x;
+            }
+            ((*id).clone(), d)
+        })
+        .collect();
+    diffs.push(("all".into(), all));
+    let mut break_even = Vec::new();
+    let rows = diffs
+        .into_iter()
+        .map(|(id, d)| {
+            let mut paths = [d, vec![0.0; ny * nt], vec![0.0; ny * nt]];
+            for t in 0..nt {
+                let diff: Vec<f64> = (0..ny).map(|k| paths[0][k * nt + t]).collect();
+                let p = ImpactPath::new(diff, rate);
+                for k in 0..ny {
+                    paths[1][k * nt + t] = p.cumulative[k];
+                    paths[2][k * nt + t] = p.discounted[k];
+                }
+                if id == "all" {
+                    break_even.push(p.break_even().map(|k| years[k]));
+                }
+            }
+            let pays = (0..nt)
+                .filter(|t| paths[2][(ny - 1) * nt + t] <= 0.0)
+                .count() as f64
+                / nt.max(1) as f64;
+            let summaries = paths.map(|mut v| {
+                let mut sm = Summary::zeros(ny, levels.len());
+                for (k, chunk) in v.chunks_exact_mut(nt.max(1)).enumerate().take(ny) {
+                    let (mean, q) = summarise(chunk, levels);
+                    sm.mean[k] = mean;
+                    for (dst, x) in sm.q.iter_mut().zip(q) {
+                        dst[k] = x;
+                    }
+                }
+                sm
+            });
+            (id, summaries, pays)
+        })
+        .collect();
+    TrajectoryImpact { rows, break_even }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,10 +47,12 @@ mod effect;
 mod impact;
 mod summary;
 pub use effect::CohortEffect;
-pub use impact::{break_even, impact, CostSources, Impact, ImpactPath};
+pub use impact::{
+    break_even, impact, impact_trajectories, CostSources, Impact, ImpactPath, TrajectoryImpact,
+};
 pub use summary::{
     summarise, AreaFigures, FirstLast, Interval, Named, RunSummary, SegmentFigures, ServiceFigures,
-    ServiceIntervals, UncertaintyFigures, UnitChances, UnitFigures, VariantFigures,
+    ServiceIntervals, UncertaintyFigures, UnitChances, UnitFigures, VariantChances, VariantFigures,
 };
 
 /// The most years a scenario projects after its base year: more than any planning

@@ -68,8 +68,24 @@ pub struct VariantFigures {
     pub present_value_diff_eur: f64,
     /// The break-even year (MODEL.md §10): none if it never pays back by the end year.
     pub break_even_year: Option<i32>,
+    /// With trajectories: the difference's spread.
+    #[serde(flatten)]
+    pub uncertainty: Option<VariantChances>,
     /// The variant's own headline figures.
     pub summary: RunSummary,
+}
+
+/// A variant's difference under uncertainty (common random numbers).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct VariantChances {
+    /// The share of trajectories in which the variant has paid back by the end year
+    /// (its discounted difference at most 0).
+    pub p_pays_back: f64,
+    /// The present value of the difference over the trajectories.
+    pub present_value_diff_quantiles_eur: Interval,
+    /// The break-even year's quantiles (none where that share of trajectories has
+    /// not paid back by the end year).
+    pub break_even_year_quantiles: Named<Option<i32>>,
 }
 
 impl VariantFigures {
@@ -91,8 +107,37 @@ impl VariantFigures {
             cost_diff_last_eur: diff.last().copied().unwrap_or(0.0),
             present_value_diff_eur: impact.all.present_value(),
             break_even_year: impact.break_even_year(),
+            uncertainty: None,
             summary,
         }
+    }
+
+    /// Adds the spread of the difference over the trajectories `ti`, summarised at
+    /// the quantile `levels`.
+    pub fn add_trajectories(&mut self, ti: &super::TrajectoryImpact, levels: &[f64]) {
+        let Some((_, sums, p)) = ti.rows.iter().find(|(id, _, _)| id == "all") else {
+            return;
+        };
+        let names: Vec<String> = levels.iter().map(|q| quantile_name(*q)).collect();
+        let last = sums[2].mean.len().saturating_sub(1);
+        // Break-even years as numbers, a trajectory that never pays back after all.
+        let mut years: Vec<f64> = ti
+            .break_even
+            .iter()
+            .map(|y| y.map_or(f64::INFINITY, f64::from))
+            .collect();
+        let (_, q) = crate::uncertainty::summarise(&mut years, levels);
+        self.uncertainty = Some(VariantChances {
+            p_pays_back: *p,
+            present_value_diff_quantiles_eur: Interval::of(&sums[2], last, &names),
+            break_even_year_quantiles: Named(
+                names
+                    .iter()
+                    .zip(q)
+                    .map(|(n, y)| (n.clone(), y.is_finite().then(|| y.round() as i32)))
+                    .collect(),
+            ),
+        });
     }
 }
 

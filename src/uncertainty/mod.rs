@@ -127,6 +127,10 @@ pub struct ServiceSummary {
     pub total_cost: Summary,
     /// Present value of the total cost (one cell), when costs are asked for.
     pub present_value: Summary,
+    /// The total cost of all areas in every trajectory, by `(year, trajectory)`
+    /// (`k · trajectories + t`), when costs are asked for: what a variant's impact
+    /// compares trajectory by trajectory.
+    pub total_cost_by_trajectory: Vec<f64>,
     /// Per unit of [`ServiceInput::units`], in that order (empty when neither demand
     /// nor costs are asked for).
     pub units: Vec<UnitSummary>,
@@ -802,6 +806,7 @@ pub fn run_aligned(
             },
             total_demand: Summary::default(),
             total_cost: Summary::default(),
+            total_cost_by_trajectory: Vec::new(),
             present_value: Summary::default(),
             units: Vec::new(),
         })
@@ -1278,6 +1283,7 @@ pub fn run_aligned(
                 })
                 .collect();
             svc[i].present_value = whole(&mut pv, 1);
+            svc[i].total_cost_by_trajectory = c[..ny * nt].to_vec();
             svc[i].total_cost = whole(c, ny);
         }
         if ctx.services_wanted() {

@@ -14,7 +14,8 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub(super) fn zeros(cells: usize, levels: usize) -> Summary {
+    /// A summary of `cells` cells at `levels` quantile levels, all 0.
+    pub fn zeros(cells: usize, levels: usize) -> Summary {
         Summary {
             mean: vec![0.0; cells],
             q: vec![vec![0.0; cells]; levels],

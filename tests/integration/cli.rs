@@ -1362,6 +1362,106 @@ name = "Tuki"
 }
 
 #[test]
+fn variants_under_uncertainty_compare_trajectory_by_trajectory() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = kunta(&["example", "--out", "ex"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::write(
+        dir.path().join("v.toml"),
+        "[[variant]]\nname = \"Sama\"\n\n[[variant]]\nname = \"Kalliimpi\"\n  [[variant.service]]\n  id = \"basic_1_6\"\n    [variant.service.cost]\n    per_unit = 5500.0\n",
+    )
+    .unwrap();
+    let quantiles = |out: &str| -> Vec<Vec<String>> {
+        let o = kunta(
+            &[
+                "run",
+                "ex/scenario.toml",
+                "--variant",
+                "v.toml",
+                "--trajectories",
+                "40",
+                "--format",
+                "csv",
+                "--out",
+                out,
+            ],
+            dir.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        rows(&dir.path().join(out).join("impact_quantiles.csv"))
+    };
+    let q = quantiles("o");
+    assert_eq!(
+        q[0],
+        [
+            "scenario",
+            "baseline",
+            "service",
+            "year",
+            "quantity",
+            "mean",
+            "p05",
+            "p25",
+            "p50",
+            "p75",
+            "p95",
+            "p_pays_back"
+        ]
+    );
+    // A variant identical to its base: exactly 0 in every trajectory, so every
+    // statistic is 0 and it "pays back" (never costs more) in all of them.
+    let same: Vec<&Vec<String>> = q.iter().filter(|r| r[0] == "Sama").collect();
+    assert!(!same.is_empty());
+    for r in &same {
+        for v in &r[5..11] {
+            assert_eq!(v.parse::<f64>().unwrap(), 0.0, "{r:?}");
+        }
+        assert_eq!(r[11], "1");
+    }
+    // The dearer variant differs by a spread, and never pays back.
+    let dear = |q: &[Vec<String>], year: &str, quantity: &str, col: usize| -> f64 {
+        q.iter()
+            .find(|r| r[0] == "Kalliimpi" && r[2] == "all" && r[3] == year && r[4] == quantity)
+            .map(|r| r[col].parse().unwrap())
+            .unwrap()
+    };
+    assert!(dear(&q, "2045", "cost_diff_eur", 6) < dear(&q, "2045", "cost_diff_eur", 10));
+    assert_eq!(dear(&q, "2045", "discounted_cumulative_eur", 11), 0.0);
+
+    // Without spreads every statistic is the deterministic impact.
+    let toml = std::fs::read_to_string(dir.path().join("ex/scenario.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("ex/scenario.toml"),
+        format!(
+            "{toml}\n[uncertainty]\nfertility_sd = 0.0\nmortality_sd = 0.0\nmigration_sd = 0.0\n"
+        ),
+    )
+    .unwrap();
+    let q = quantiles("z");
+    let imp = rows(&dir.path().join("z/impact.csv"));
+    for r in imp.iter().skip(1).filter(|r| r[0] == "Kalliimpi") {
+        for (col, quantity) in [
+            (4, "cost_diff_eur"),
+            (5, "cumulative_eur"),
+            (6, "discounted_cumulative_eur"),
+        ] {
+            let want: f64 = r[col].parse().unwrap();
+            let got = q
+                .iter()
+                .find(|x| x[0] == r[0] && x[2] == r[2] && x[3] == r[3] && x[4] == quantity)
+                .unwrap();
+            for v in &got[5..11] {
+                let v: f64 = v.parse().unwrap();
+                assert!(
+                    (v - want).abs() <= 1e-9 * want.abs().max(1.0),
+                    "{got:?} vs {want}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn bad_variants_are_refused_with_their_name() {
     let cases: [(&str, &[&str]); 6] = [
         (
