@@ -38,8 +38,9 @@ pub struct RunOutput {
     pub variants: Vec<RunOutput>,
     /// Each variant's impact against its baseline: (variant, baseline, impact).
     pub impacts: Vec<(String, String, crate::run::Impact)>,
-    /// The Monte Carlo summaries, with trajectories.
-    pub monte_carlo: Option<crate::uncertainty::McResult>,
+    /// With trajectories: each service's total cost in every trajectory, for the
+    /// variants' impact.
+    pub trajectory_costs: Option<crate::run::TrajectoryCosts>,
 }
 
 pub use crate::run::RunError;
@@ -333,7 +334,7 @@ fn uncertainty_one(
     );
     out.tables.extend(added);
     out.uncertainty = Some((spec.trajectories, spec.seed));
-    out.monte_carlo = Some(mc);
+    out.trajectory_costs = Some(crate::run::TrajectoryCosts::of(&mc));
     Ok(())
 }
 
@@ -492,22 +493,20 @@ fn add_impacts(l: &LoadedScenario, out: &mut RunOutput) {
         };
         let (vids, bids) = (ids(&v.loaded), ids(bs));
         let (vus, bus) = (unit_services(&v.loaded), unit_services(bs));
-        let impact = crate::run::impact(
-            &crate::run::CostSources {
-                services: &vo.services,
-                ids: &vids,
-                unit_costs: &vo.unit_costs,
-                unit_services: &vus,
-            },
-            &crate::run::CostSources {
-                services: &bo.services,
-                ids: &bids,
-                unit_costs: &bo.unit_costs,
-                unit_services: &bus,
-            },
-            &vo.projection.years,
-            l.scenario.discount_rate,
-        );
+        let vc = crate::run::CostSources {
+            services: &vo.services,
+            ids: &vids,
+            unit_costs: &vo.unit_costs,
+            unit_services: &vus,
+        };
+        let bc = crate::run::CostSources {
+            services: &bo.services,
+            ids: &bids,
+            unit_costs: &bo.unit_costs,
+            unit_services: &bus,
+        };
+        let years = &vo.projection.years;
+        let impact = crate::run::impact(&vc, &bc, years, l.scenario.discount_rate);
         let mut fig = crate::run::VariantFigures::new(
             &v.variant.name,
             v.variant.description.as_deref(),
@@ -515,27 +514,11 @@ fn add_impacts(l: &LoadedScenario, out: &mut RunOutput) {
             &impact,
             vo.summary.clone(),
         );
-        if let (Some(vm), Some(bm)) = (&vo.monte_carlo, &bo.monte_carlo) {
+        if let (Some(vm), Some(bm)) = (&vo.trajectory_costs, &bo.trajectory_costs) {
             let ti = crate::run::impact_trajectories(
-                (
-                    &crate::run::CostSources {
-                        services: &vo.services,
-                        ids: &vids,
-                        unit_costs: &vo.unit_costs,
-                        unit_services: &vus,
-                    },
-                    vm,
-                ),
-                (
-                    &crate::run::CostSources {
-                        services: &bo.services,
-                        ids: &bids,
-                        unit_costs: &bo.unit_costs,
-                        unit_services: &bus,
-                    },
-                    bm,
-                ),
-                &vo.projection.years,
+                (&vc, vm),
+                (&bc, bm),
+                years,
                 l.scenario.discount_rate,
             );
             fig.add_trajectories(&ti, &vm.levels);
@@ -739,7 +722,7 @@ fn run_one(l: &LoadedScenario) -> Result<RunOutput, RunError> {
         uncertainty: None,
         variants: Vec::new(),
         impacts: Vec::new(),
-        monte_carlo: None,
+        trajectory_costs: None,
     })
 }
 
@@ -748,15 +731,24 @@ fn run_one(l: &LoadedScenario) -> Result<RunOutput, RunError> {
 ///
 /// # Errors
 /// A sentence if a variant's table does not have the base's columns.
-pub fn combined_tables(out: &RunOutput) -> Result<Vec<(&'static str, Frame)>, String> {
-    let mut tables: Vec<(&'static str, Frame)> = out.tables.clone();
+pub fn combined_tables(
+    out: &RunOutput,
+) -> Result<Vec<(&'static str, std::borrow::Cow<'_, Frame>)>, String> {
+    use std::borrow::Cow;
+    // Borrowed as they are without variants: a table is copied only to append to it.
+    let mut tables: Vec<(&'static str, Cow<'_, Frame>)> = out
+        .tables
+        .iter()
+        .map(|(n, f)| (*n, Cow::Borrowed(f)))
+        .collect();
     for v in &out.variants {
         for (name, frame) in &v.tables {
             match tables.iter_mut().find(|(n, _)| n == name) {
                 Some((_, t)) => t
+                    .to_mut()
                     .append(frame)
                     .map_err(|e| format!("table `{name}`: {e}"))?,
-                None => tables.push((name, frame.clone())),
+                None => tables.push((name, Cow::Borrowed(frame))),
             }
         }
     }

@@ -76,6 +76,17 @@ impl Impact {
     }
 }
 
+/// The baseline's service ids, then those only the variant has.
+fn union_ids<'a, T>(b: &'a [(String, T)], v: &'a [(String, T)]) -> Vec<&'a String> {
+    let mut ids: Vec<&String> = b.iter().map(|(id, _)| id).collect();
+    for (id, _) in v {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
 /// What a scenario's costs are made of, for [`impact`]: its services' results and
 /// ids, in order, and its units' own costs with their services' positions.
 #[derive(Debug, Clone, Copy)]
@@ -128,12 +139,7 @@ pub fn impact(
     let ny = years.len();
     let v = variant.by_service();
     let b = baseline.by_service();
-    let mut ids: Vec<&String> = b.iter().map(|(id, _)| id).collect();
-    for (id, _) in &v {
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
+    let ids = union_ids(&b, &v);
     let zero = vec![0.0; ny];
     let of = |list: &[(String, Vec<f64>)], id: &str| -> Vec<f64> {
         list.iter()
@@ -172,11 +178,40 @@ pub struct TrajectoryImpact {
     pub break_even: Vec<Option<i32>>,
 }
 
+/// What a variant's impact needs of a Monte Carlo run: each service's total cost
+/// by `(year, trajectory)` (see
+/// [`crate::uncertainty::ServiceSummary::total_cost_by_trajectory`]), the number of
+/// trajectories and the quantile levels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrajectoryCosts {
+    /// The number of trajectories.
+    pub trajectories: usize,
+    /// The quantile levels.
+    pub levels: Vec<f64>,
+    /// Per service, in the scenario's order.
+    pub by_service: Vec<Vec<f64>>,
+}
+
+impl TrajectoryCosts {
+    /// The costs of a run's summaries.
+    pub fn of(mc: &crate::uncertainty::McResult) -> TrajectoryCosts {
+        TrajectoryCosts {
+            trajectories: mc.trajectories,
+            levels: mc.levels.clone(),
+            by_service: mc
+                .services
+                .iter()
+                .map(|s| s.total_cost_by_trajectory.clone())
+                .collect(),
+        }
+    }
+}
+
 /// Each service's total cost by `(year, trajectory)` in one scenario's Monte Carlo
 /// run, its units' own costs added, by service id.
 fn trajectory_costs(
     c: &CostSources<'_>,
-    mc: &crate::uncertainty::McResult,
+    mc: &TrajectoryCosts,
     ny: usize,
 ) -> Vec<(String, Vec<f64>)> {
     let nt = mc.trajectories;
@@ -185,9 +220,9 @@ fn trajectory_costs(
         .enumerate()
         .map(|(i, id)| {
             let mut v = mc
-                .services
+                .by_service
                 .get(i)
-                .map(|s| s.total_cost_by_trajectory.clone())
+                .cloned()
                 .filter(|v| v.len() == ny * nt)
                 .unwrap_or_else(|| vec![0.0; ny * nt]);
             for (uc, _) in c
@@ -211,8 +246,8 @@ fn trajectory_costs(
 /// Carlo runs (made with the same seed and number of trajectories), summarised at
 /// the quantile `levels` of the runs.
 pub fn impact_trajectories(
-    variant: (&CostSources<'_>, &crate::uncertainty::McResult),
-    baseline: (&CostSources<'_>, &crate::uncertainty::McResult),
+    variant: (&CostSources<'_>, &TrajectoryCosts),
+    baseline: (&CostSources<'_>, &TrajectoryCosts),
     years: &[i32],
     rate: f64,
 ) -> TrajectoryImpact {
@@ -224,12 +259,7 @@ pub fn impact_trajectories(
     let levels = &variant.1.levels;
     let v = trajectory_costs(variant.0, variant.1, ny);
     let b = trajectory_costs(baseline.0, baseline.1, ny);
-    let mut ids: Vec<&String> = b.iter().map(|(id, _)| id).collect();
-    for (id, _) in &v {
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
+    let ids = union_ids(&b, &v);
     let zero = vec![0.0; ny * variant.1.trajectories.max(baseline.1.trajectories)];
     let of = |list: &'_ [(String, Vec<f64>)], id: &str| -> Vec<f64> {
         list.iter()

@@ -48,7 +48,8 @@ mod impact;
 mod summary;
 pub use effect::CohortEffect;
 pub use impact::{
-    break_even, impact, impact_trajectories, CostSources, Impact, ImpactPath, TrajectoryImpact,
+    break_even, impact, impact_trajectories, CostSources, Impact, ImpactPath, TrajectoryCosts,
+    TrajectoryImpact,
 };
 pub use summary::{
     summarise, AreaFigures, FirstLast, Interval, Named, RunSummary, SegmentFigures, ServiceFigures,
