@@ -13,7 +13,7 @@
 //! rural, older area.
 
 /// The example's files: (file name, contents), as committed in `data/esimerkkila/`.
-pub const FILES: [(&str, &str); 17] = [
+pub const FILES: [(&str, &str); 18] = [
     (
         "scenario.toml",
         include_str!("../data/esimerkkila/scenario.toml"),
@@ -78,6 +78,7 @@ pub const FILES: [(&str, &str); 17] = [
         "catchment_uusi_koulu.csv",
         include_str!("../data/esimerkkila/catchment_uusi_koulu.csv"),
     ),
+    ("areas.csv", include_str!("../data/esimerkkila/areas.csv")),
     ("README.md", include_str!("../data/esimerkkila/README.md")),
 ];
 
@@ -423,6 +424,15 @@ pub fn catchment_csv() -> String {
     out
 }
 
+/// The areas' names `area, name` of [`AREAS`].
+pub fn areas_csv() -> String {
+    let mut out = String::from("area,name\n");
+    for (code, name, _) in AREAS {
+        out.push_str(&format!("{code},{name}\n"));
+    }
+    out
+}
+
 /// Generates the example's files from a seed: the same list as [`FILES`].
 pub fn generate(seed: u64) -> Vec<(&'static str, String)> {
     FILES
@@ -443,6 +453,7 @@ pub fn generate(seed: u64) -> Vec<(&'static str, String)> {
                 "home_care_coverage.csv" => home_care_coverage_csv(),
                 "care_24h_coverage.csv" => care_24h_coverage_csv(),
                 "catchment.csv" => catchment_csv(),
+                "areas.csv" => areas_csv(),
                 _ => (*committed).to_string(),
             };
             (*name, content)

@@ -10,6 +10,8 @@ pub mod network;
 pub mod population;
 pub mod projection;
 pub mod rates;
+#[cfg(feature = "io")]
+pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod services;

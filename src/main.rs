@@ -57,6 +57,23 @@ enum Command {
         /// (may be given more than once).
         #[arg(long = "variant", value_name = "FILE")]
         variants: Vec<PathBuf>,
+        /// Also write `report.html`: charts and headline figures in one file.
+        #[arg(long)]
+        report: bool,
+        /// Language of the report and of the workbook's summary sheet.
+        #[arg(long, value_enum, default_value_t = ReportLang::Fi)]
+        lang: ReportLang,
+    },
+    /// Write a self-contained HTML report with charts of a run's output directory.
+    Report {
+        /// The output directory of `kunta run` (Parquet or CSV tables).
+        dir: PathBuf,
+        /// The report file (default `DIR/report.html`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Language of the report.
+        #[arg(long, value_enum, default_value_t = ReportLang::Fi)]
+        lang: ReportLang,
     },
     /// Read and check a scenario and every input it names; list every problem found.
     Validate {
@@ -91,6 +108,25 @@ enum Command {
 enum OutFormat {
     Parquet,
     Csv,
+    /// One Excel workbook, `kunta.xlsx`.
+    Xlsx,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ReportLang {
+    /// Finnish.
+    Fi,
+    /// English.
+    En,
+}
+
+impl ReportLang {
+    fn lang(self) -> kunta::report::Lang {
+        match self {
+            ReportLang::Fi => kunta::report::Lang::Fi,
+            ReportLang::En => kunta::report::Lang::En,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -131,6 +167,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             seed,
             quiet,
             variants,
+            report,
+            lang,
         } => run(
             scenario,
             &out,
@@ -141,8 +179,32 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 seed,
                 quiet,
                 variants,
+                report,
+                lang: lang.lang(),
             },
         ),
+        Command::Report { dir, out, lang } => {
+            let run = kunta::report::RunDir::read(&dir)?;
+            let frames = run.frames();
+            let html = kunta::report::html(
+                &kunta::report::RunTables {
+                    tables: &frames,
+                    summary: &run.summary,
+                    manifest: &run.manifest,
+                },
+                lang.lang(),
+            )
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("{}: cannot make a report", dir.display()))?;
+            let path = out.unwrap_or_else(|| dir.join("report.html"));
+            kunta::io::frame::write_atomically(&path, |mut f| {
+                use std::io::Write;
+                f.write_all(html.as_bytes()).map_err(|e| e.to_string())?;
+                f.sync_all().map_err(|e| e.to_string())
+            })?;
+            println!("report written to {}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Validate { scenario, variants } => {
             let problems = validate_with_variants(&Source::File(scenario.clone()), &variants);
             if problems.is_empty() {
@@ -243,6 +305,8 @@ struct RunOptions {
     seed: Option<u64>,
     quiet: bool,
     variants: Vec<PathBuf>,
+    report: bool,
+    lang: kunta::report::Lang,
 }
 
 fn run(
@@ -260,9 +324,13 @@ fn run(
             eprintln!("note: {n}");
         }
     }
-    let format = match format {
-        OutFormat::Parquet => Format::Parquet,
-        OutFormat::Csv => Format::Csv,
+    let options = kunta::io::run::WriteOptions {
+        format: match format {
+            OutFormat::Parquet => kunta::io::run::TableFormat::Parquet,
+            OutFormat::Csv => kunta::io::run::TableFormat::Csv,
+            OutFormat::Xlsx => kunta::io::run::TableFormat::Xlsx,
+        },
+        report: o.report.then_some(o.lang),
     };
     // Refused before the deterministic run, let alone the trajectories.
     kunta::io::run::check_trajectories(&loaded, o.trajectories).map_err(anyhow::Error::msg)?;
@@ -303,7 +371,7 @@ fn run(
             "warning: {unmet:.1} persons of out-migration could not leave because nobody was left (reported as unmet_out_migration; details in manifest.json)"
         );
     }
-    kunta::io::run::write(&loaded, &output, out, format, started)?;
+    kunta::io::run::write(&loaded, &output, out, options, started)?;
     if json {
         println!(
             "{}",
@@ -327,57 +395,74 @@ fn services_text(summary: &RunSummary) -> String {
         return String::new();
     }
     let (y0, y1) = (list[0].first_year, list[0].last_year);
+    // A scenario without any cost gets no cost columns.
+    let costs = list
+        .iter()
+        .any(|v| v.cost_first_eur != 0.0 || v.cost_last_eur != 0.0 || v.present_value_eur != 0.0)
+        || summary.unit_costs_present_value_eur != 0.0;
     let mut s = String::new();
-    let _ = writeln!(
+    if costs {
+        let _ = writeln!(
+            s,
+            "\nServices, all areas (costs in million euros of {y0}; present value at {:.1} %)",
+            100.0 * summary.discount_rate
+        );
+    } else {
+        let _ = writeln!(s, "\nServices, all areas (no costs given)");
+    }
+    let _ = write!(
         s,
-        "\nServices, all areas (costs in million euros of {y0}; present value at {:.1} %)",
-        100.0 * summary.discount_rate
+        "{:<40}{:<8}{:>9}{:>9}{:>9}",
+        "service", "unit", y0, y1, "change"
     );
-    let _ = writeln!(
-        s,
-        "{:<40}{:<8}{:>9}{:>9}{:>9}{:>10}{:>10}{:>10}",
-        "service",
-        "unit",
-        y0,
-        y1,
-        "change",
-        format!("€ {y0}"),
-        format!("€ {y1}"),
-        "PV €"
-    );
+    if costs {
+        let _ = write!(
+            s,
+            "{:>10}{:>10}{:>10}",
+            format!("€ {y0}"),
+            format!("€ {y1}"),
+            "PV €"
+        );
+    }
+    s.push('\n');
     for v in list {
         let name: String = v.name.chars().take(38).collect();
         let change = v
             .demand_change_pct
             .map_or_else(|| "–".to_string(), |c| format!("{c:+.1} %"));
-        let _ = writeln!(
+        let _ = write!(
             s,
-            "{:<40}{:<8}{:>9.0}{:>9.0}{:>9}{:>10.2}{:>10.2}{:>10.1}",
-            name,
-            v.unit,
-            v.demand_first,
-            v.demand_last,
-            change,
-            v.cost_first_eur / 1e6,
-            v.cost_last_eur / 1e6,
-            v.present_value_eur / 1e6
+            "{:<40}{:<8}{:>9.0}{:>9.0}{:>9}",
+            name, v.unit, v.demand_first, v.demand_last, change
         );
+        if costs {
+            let _ = write!(
+                s,
+                "{:>10.2}{:>10.2}{:>10.1}",
+                v.cost_first_eur / 1e6,
+                v.cost_last_eur / 1e6,
+                v.present_value_eur / 1e6
+            );
+        }
+        s.push('\n');
     }
-    let services: f64 = list.iter().map(|v| v.present_value_eur).sum();
-    let _ = writeln!(s, "{:<85}{:>10.1}", "all services", services / 1e6);
-    if summary.unit_costs_present_value_eur != 0.0 {
-        let _ = writeln!(
-            s,
-            "{:<85}{:>10.1}",
-            "units' own costs (premises, fixed, investments)",
-            summary.unit_costs_present_value_eur / 1e6
-        );
-        let _ = writeln!(
-            s,
-            "{:<85}{:>10.1}",
-            "total",
-            summary.present_value_eur / 1e6
-        );
+    if costs {
+        let services: f64 = list.iter().map(|v| v.present_value_eur).sum();
+        let _ = writeln!(s, "{:<85}{:>10.1}", "all services", services / 1e6);
+        if summary.unit_costs_present_value_eur != 0.0 {
+            let _ = writeln!(
+                s,
+                "{:<85}{:>10.1}",
+                "units' own costs (premises, fixed, investments)",
+                summary.unit_costs_present_value_eur / 1e6
+            );
+            let _ = writeln!(
+                s,
+                "{:<85}{:>10.1}",
+                "total",
+                summary.present_value_eur / 1e6
+            );
+        }
     }
     if let Some(u) = &summary.uncertainty {
         // The lowest and highest quantile levels of the run (p05 and p95 by default).
@@ -398,25 +483,29 @@ fn services_text(summary: &RunSummary) -> String {
             "\n{} trajectories (seed {}): quantiles {lo_name} – {hi_name} for the whole municipality",
             u.trajectories, u.seed
         );
-        let _ = writeln!(
-            s,
-            "{:<40}{:>20}{:>20}{:>20}",
-            "service",
-            format!("demand {y1}"),
-            format!("€ {y1} (M€)"),
-            "PV (M€)"
-        );
+        let _ = write!(s, "{:<40}{:>20}", "service", format!("demand {y1}"));
+        if costs {
+            let _ = write!(s, "{:>20}{:>20}", format!("€ {y1} (M€)"), "PV (M€)");
+        }
+        s.push('\n');
         for v in list {
             let Some(q) = &v.uncertainty else { continue };
             let name: String = v.name.chars().take(38).collect();
-            let _ = writeln!(
+            let _ = write!(
                 s,
-                "{:<40}{:>20}{:>20}{:>20}",
+                "{:<40}{:>20}",
                 name,
-                lo_hi(&q.demand_last_quantiles, 1.0, 0),
-                lo_hi(&q.cost_last_quantiles_eur, 1e6, 2),
-                lo_hi(&q.present_value_quantiles_eur, 1e6, 1)
+                lo_hi(&q.demand_last_quantiles, 1.0, 0)
             );
+            if costs {
+                let _ = write!(
+                    s,
+                    "{:>20}{:>20}",
+                    lo_hi(&q.cost_last_quantiles_eur, 1e6, 2),
+                    lo_hi(&q.present_value_quantiles_eur, 1e6, 1)
+                );
+            }
+            s.push('\n');
         }
     }
     s
@@ -434,13 +523,15 @@ fn units_text(summary: &RunSummary) -> String {
     let y1 = summary.end_year;
     let mc = list[0].uncertainty.is_some();
     let mut s = String::new();
+    let y0 = summary.base_year;
     let _ = writeln!(s, "\nService network (places against demand)");
     let _ = write!(
         s,
-        "{:<28}{:<16}{:>8}{:>12}{:>12}{:>16}",
+        "{:<28}{:<16}{:>8}{:>12}{:>12}{:>10}{:>16}",
         "unit",
         "service",
         "places",
+        format!("demand {y0}"),
         format!("demand {y1}"),
         format!("use {y1}"),
         "first shortage"
@@ -449,6 +540,7 @@ fn units_text(summary: &RunSummary) -> String {
         let _ = write!(s, "{:>18}", format!("P(shortage {y1})"));
     }
     s.push('\n');
+    let mut notes = Vec::new();
     for v in list {
         let text = |t: &str, w: usize| -> String { t.chars().take(w).collect() };
         // No utilisation: the unit has no places that year (closed, or none given).
@@ -461,10 +553,11 @@ fn units_text(summary: &RunSummary) -> String {
             .map_or_else(|| "–".to_string(), |y| y.to_string());
         let _ = write!(
             s,
-            "{:<28}{:<16}{:>8.0}{:>12.0}{:>12}{:>16}",
+            "{:<28}{:<16}{:>8.0}{:>12.0}{:>12.0}{:>10}{:>16}",
             text(&v.unit, 26),
             text(&v.service, 14),
             v.capacity_last,
+            v.demand_first,
             v.demand_last,
             util,
             first
@@ -473,6 +566,21 @@ fn units_text(summary: &RunSummary) -> String {
             let _ = write!(s, "{:>18}", format!("{:.0} %", 100.0 * c.p_shortage_last));
         }
         s.push('\n');
+        // A shortage below full use comes from the spare target: say so.
+        if let (Some(y), Some(u)) = (v.first_shortage_year, v.utilisation_at_first_shortage) {
+            if v.spare_target > 0.0 && u <= 1.0 {
+                notes.push(format!(
+                    "  {} keeps {:.0} % of its places spare, so a shortage starts above {:.0} % use: {:.0} % in {y}",
+                    v.unit,
+                    100.0 * v.spare_target,
+                    100.0 * (1.0 - v.spare_target),
+                    100.0 * u
+                ));
+            }
+        }
+    }
+    for n in notes {
+        let _ = writeln!(s, "{n}");
     }
     s
 }
@@ -594,34 +702,54 @@ fn summary_text(l: &LoadedScenario, p: &Projection) -> String {
         l.source.name()
     );
     let projected = p.components.iter().filter(|c| c.is_some()).count();
+    let na = p.areas.len();
     let _ = writeln!(
         s,
-        "{} areas, ages 0–{} ({} = open top group); {} years projected, {} taken as given\n",
-        p.areas.len(),
+        "{na} area{}, ages 0–{} ({} = open top group); {} years projected, {} taken as given\n",
+        if na == 1 { "" } else { "s" },
         p.population.dim().3 - 1,
         p.population.dim().3 - 1,
         projected,
         last - projected
     );
+    // Areas by their own names (from `[areas] file`), cut to the column; a national
+    // run's hundreds of areas are left to the tables and the report.
+    const MAX_AREAS: usize = 20;
+    let width = p
+        .areas
+        .iter()
+        .map(|a| l.area_name(a).chars().count().min(24))
+        .max()
+        .unwrap_or(0)
+        .max(11)
+        + 1;
     for k in [0, last] {
-        let _ = write!(s, "{:<12}{:>10}", p.years[k], "total");
+        let _ = write!(s, "{:<width$}{:>10}", p.years[k], "total");
         for (g, _, _) in GROUPS {
             let _ = write!(s, "{g:>9}");
         }
         s.push('\n');
+        let by_area = if na > 1 && na <= MAX_AREAS { na } else { 0 };
         let rows: Vec<(String, Option<usize>)> = p
             .areas
             .iter()
             .enumerate()
-            .map(|(a, code)| (code.clone(), Some(a)))
+            .take(by_area)
+            .map(|(a, code)| (l.area_name(code).chars().take(24).collect(), Some(a)))
             .chain(std::iter::once(("all".to_string(), None)))
             .collect();
         for (name, a) in rows {
-            let _ = write!(s, "{name:<12}{:>10.0}", group(p, k, a, 0, usize::MAX));
+            let _ = write!(s, "{name:<width$}{:>10.0}", group(p, k, a, 0, usize::MAX));
             for (_, from, to) in GROUPS {
                 let _ = write!(s, "{:>9.0}", group(p, k, a, from, to));
             }
             s.push('\n');
+        }
+        if na > MAX_AREAS {
+            let _ = writeln!(
+                s,
+                "({na} areas: each in the population table and the report)"
+            );
         }
         s.push('\n');
         if last == 0 {

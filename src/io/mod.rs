@@ -30,6 +30,7 @@ pub mod parquet;
 pub mod population;
 pub mod px;
 pub mod rates;
+pub mod readback;
 pub mod run;
 pub mod scenario;
 pub mod table;

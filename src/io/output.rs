@@ -36,7 +36,7 @@ fn written_by_a_run(name: &str) -> bool {
         name,
         "summary.json" | "manifest.json" | "report.html" | "kunta.xlsx"
     ) || stem.is_some_and(|s| {
-        const TABLES: [&str; 11] = [
+        const TABLES: [&str; 13] = [
             "population",
             "components",
             "migration",
@@ -48,6 +48,8 @@ fn written_by_a_run(name: &str) -> bool {
             "impact",
             "alignment",
             "backtest",
+            "totals",
+            "areas",
         ];
         let base = s.strip_suffix("_quantiles").unwrap_or(s);
         TABLES.contains(&base)

@@ -276,7 +276,37 @@ pub fn checked_records(t: &LongTable) -> Result<(Vec<Record>, Skipped), DataErro
 /// As [`checked_records`], and for a cell of the area × sex × age × year grid that no
 /// row gives.
 pub fn to_population(t: &LongTable) -> Result<(Population, Skipped), DataError> {
-    let (records, skipped) = checked_records(t)?;
+    to_population_of(t, None)
+}
+
+/// Like [`to_population`], keeping only the areas of `keep` when given (one
+/// municipality out of a national table).
+///
+/// # Errors
+/// As [`to_population`], and for an area of `keep` the table does not have (naming it
+/// and some of the table's areas).
+pub fn to_population_of(
+    t: &LongTable,
+    keep: Option<&[String]>,
+) -> Result<(Population, Skipped), DataError> {
+    let (mut records, skipped) = checked_records(t)?;
+    if let Some(keep) = keep {
+        let mut present: Vec<&str> = records.iter().map(|r| r.area.as_str()).collect();
+        present.sort_unstable();
+        present.dedup();
+        if let Some(a) = keep.iter().find(|a| present.binary_search(&a.as_str()).is_err()) {
+            let some = present[..present.len().min(6)].join("`, `");
+            return Err(DataError::file(
+                &t.source,
+                format!(
+                    "area `{a}` of `population.areas` is not in the table (its {} areas include `{some}`{})",
+                    present.len(),
+                    if present.len() > 6 { ", …" } else { "" }
+                ),
+            ));
+        }
+        records.retain(|r| keep.contains(&r.area));
+    }
     let pop = Population::from_records(records).map_err(|e| match e {
         PopulationError::Empty => DataError::file(
             &t.source,

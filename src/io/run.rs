@@ -318,6 +318,39 @@ fn uncertainty_one(
             ));
         }
     }
+    let whole = |sm: &Summary| sm.mean.len() == ny;
+    if let Some(d) = det("totals").filter(|_| mc.services.iter().all(|s| whole(&s.total_demand))) {
+        // Per service and year: demand, then the total cost (when costs are summed).
+        let quantities: Vec<&str> = if mc.services.iter().all(|s| whole(&s.total_cost)) {
+            vec!["demand", "cost_eur"]
+        } else {
+            vec!["demand"]
+        };
+        let nq = quantities.len();
+        let mut frame = twin(&d, 0, &|f| {
+            for sv in &mc.services {
+                for k in 0..ny {
+                    f(&sv.total_demand, k);
+                    if nq == 2 {
+                        f(&sv.total_cost, k);
+                    }
+                }
+            }
+        });
+        let mut keys: Vec<(String, ColumnData)> = d.columns[..3]
+            .iter()
+            .map(|(name, col)| (name.clone(), repeat_rows(col, nq)))
+            .collect();
+        keys.push((
+            "quantity".into(),
+            ColumnData::Coded {
+                levels: quantities.iter().map(ToString::to_string).collect(),
+                codes: (0..d.height() * nq).map(|i| (i % nq) as u32).collect(),
+            },
+        ));
+        keys.append(&mut frame.columns);
+        added.push(("totals_quantiles", Frame { columns: keys }));
+    }
     if let Some(net) = &l.scenario.network {
         added.push((
             "capacity_quantiles",
@@ -461,7 +494,32 @@ pub fn run(l: &LoadedScenario) -> Result<RunOutput, RunError> {
         out.variants.push(run_one(&v.loaded)?);
     }
     add_impacts(l, &mut out);
+    if !l.area_names.is_empty() {
+        out.tables.push(("areas", areas_table(l)));
+    }
     Ok(out)
+}
+
+/// The `areas` table: area, name, parent (empty where none), from `[areas] file`, in
+/// the population's order of areas.
+pub fn areas_table(l: &LoadedScenario) -> Frame {
+    let n = &l.area_names;
+    Frame {
+        columns: vec![
+            (
+                "area".into(),
+                ColumnData::Text(n.iter().map(|a| a.area.clone()).collect()),
+            ),
+            (
+                "name".into(),
+                ColumnData::Text(n.iter().map(|a| a.name.clone()).collect()),
+            ),
+            (
+                "parent".into(),
+                ColumnData::Text(n.iter().map(|a| a.parent.clone().unwrap_or_default()).collect()),
+            ),
+        ],
+    }
 }
 
 /// Each variant's impact against its baseline (MODEL.md §10): the `impact` table,
@@ -696,6 +754,7 @@ fn run_one(l: &LoadedScenario) -> Result<RunOutput, RunError> {
             "costs",
             costs_table(l, &p, &services, l.scenario.discount_rate),
         ));
+        tables.push(("totals", totals_table(l, &p, &services)));
     }
     let capacity = r.capacity;
     let unit_costs = r.unit_costs;
@@ -755,9 +814,30 @@ pub fn combined_tables(
     Ok(tables)
 }
 
-/// Writes the tables, `summary.json` and `manifest.json` as `dir`, all or nothing:
-/// into a fresh directory beside it that replaces it in one step at the end (see
-/// [`super::output`]); on failure `dir` is as it was.
+/// How [`write`] writes a run's tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TableFormat {
+    /// One Parquet file per table.
+    #[default]
+    Parquet,
+    /// One CSV file per table.
+    Csv,
+    /// One Excel workbook, `kunta.xlsx`: a summary sheet, then a sheet per table.
+    Xlsx,
+}
+
+/// What [`write`] writes besides `summary.json` and `manifest.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteOptions {
+    /// The tables' format.
+    pub format: TableFormat,
+    /// Also write `report.html`, in this language.
+    pub report: Option<crate::report::Lang>,
+}
+
+/// Writes the tables, `summary.json` and `manifest.json` (and `report.html` when
+/// asked) as `dir`, all or nothing: into a fresh directory beside it that replaces it
+/// in one step at the end (see [`super::output`]); on failure `dir` is as it was.
 ///
 /// # Errors
 /// [`IoError`] if `dir` holds files a run does not write, or a file cannot be
@@ -766,7 +846,7 @@ pub fn write(
     l: &LoadedScenario,
     out: &RunOutput,
     dir: &Path,
-    format: Format,
+    options: WriteOptions,
     started: Instant,
 ) -> Result<Vec<String>, IoError> {
     // Written beside `dir` and put in place whole at the end (see `io::output`).
@@ -774,18 +854,42 @@ pub fn write(
     let at = set.path().to_path_buf();
     let dir = at.as_path();
     let mut written = Vec::new();
-    for (name, frame) in combined_tables(out).map_err(|message| IoError::Output {
+    let tables = combined_tables(out).map_err(|message| IoError::Output {
         path: dir.to_path_buf(),
         message,
-    })? {
-        let file = format!("{name}.{}", format.extension());
-        frame.write(&dir.join(&file), format)?;
-        written.push(file);
-    }
+    })?;
+    let frames: Vec<(&str, &Frame)> = tables.iter().map(|(n, f)| (*n, f.as_ref())).collect();
     let summary = serde_json::to_value(&out.summary).map_err(|e| IoError::Output {
         path: dir.join("summary.json"),
         message: e.to_string(),
     })?;
+    match options.format {
+        TableFormat::Parquet | TableFormat::Csv => {
+            let format = if options.format == TableFormat::Csv {
+                Format::Csv
+            } else {
+                Format::Parquet
+            };
+            for (name, frame) in &frames {
+                let file = format!("{name}.{}", format.extension());
+                frame.write(&dir.join(&file), format)?;
+                written.push(file);
+            }
+        }
+        TableFormat::Xlsx => {
+            let path = dir.join("kunta.xlsx");
+            let lang = options.report.unwrap_or_default();
+            write_atomically(&path, |file| {
+                let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+                crate::report::xlsx::write(&frames, &summary, lang, &mut w)?;
+                w.into_inner()
+                    .map_err(|e| e.into_error().to_string())?
+                    .sync_all()
+                    .map_err(|e| e.to_string())
+            })?;
+            written.push("kunta.xlsx".into());
+        }
+    }
     write_json(&dir.join("summary.json"), &summary)?;
     written.push("summary.json".into());
     // Every scenario's inputs (each file once) and warnings (a variant's named).
@@ -805,6 +909,10 @@ pub fn write(
                 .collect::<Vec<_>>(),
         );
     }
+    let mut listed = written.clone();
+    if options.report.is_some() {
+        listed.push("report.html".into());
+    }
     let manifest = serde_json::json!({
         "kunta_version": env!("CARGO_PKG_VERSION"),
         "scenario": l.file.scenario.name,
@@ -813,9 +921,26 @@ pub fn write(
         "seed": out.uncertainty.map(|u| u.1),
         "trajectories": out.uncertainty.map(|u| u.0),
         "warnings": all_warnings,
-        "tables": written,
+        "tables": listed,
         "wall_time_s": started.elapsed().as_secs_f64(),
     });
+    if let Some(lang) = options.report {
+        let run = crate::report::RunTables {
+            tables: &frames,
+            summary: &summary,
+            manifest: &manifest,
+        };
+        let html = crate::report::html(&run, lang).map_err(|message| IoError::Output {
+            path: dir.join("report.html"),
+            message,
+        })?;
+        write_atomically(&dir.join("report.html"), |mut f| {
+            use std::io::Write;
+            f.write_all(html.as_bytes()).map_err(|e| e.to_string())?;
+            f.sync_all().map_err(|e| e.to_string())
+        })?;
+        written.push("report.html".into());
+    }
     write_json(&dir.join("manifest.json"), &manifest)?;
     written.push("manifest.json".into());
     set.commit()?;
@@ -1251,6 +1376,40 @@ pub fn resources_table(l: &LoadedScenario, p: &Projection, r: &[ServiceResult]) 
     ));
     columns.push(("value".into(), ColumnData::Float(value)));
     Frame { columns }
+}
+
+/// The `totals` table: scenario, service, year, demand, cost_eur: each service's
+/// demand (all segments) and total cost summed over the areas, what the report draws
+/// and `totals_quantiles` gives the spread of under uncertainty.
+pub fn totals_table(l: &LoadedScenario, p: &Projection, r: &[ServiceResult]) -> Frame {
+    let ny = p.years.len();
+    let rows = r.len() * ny;
+    let total = COST_COMPONENTS.len() - 1;
+    let (mut demand, mut cost) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
+    for res in r {
+        for k in 0..ny {
+            demand.push(Some(res.demand.slice(ndarray::s![.., .., k]).sum()));
+            cost.push(Some(res.costs[total].column(k).sum()));
+        }
+    }
+    Frame {
+        columns: vec![
+            ("scenario".into(), text(rows, &l.file.scenario.name)),
+            (
+                "service".into(),
+                ColumnData::Coded {
+                    levels: l.scenario.services.iter().map(|s| s.id.clone()).collect(),
+                    codes: (0..rows).map(|i| (i / ny) as u32).collect(),
+                },
+            ),
+            (
+                "year".into(),
+                ColumnData::Int((0..rows).map(|i| i64::from(p.years[i % ny])).collect()),
+            ),
+            ("demand".into(), ColumnData::Float(demand)),
+            ("cost_eur".into(), ColumnData::Float(cost)),
+        ],
+    }
 }
 
 /// The `costs` table: scenario, service, area, year, component, cost_eur, then

@@ -244,6 +244,11 @@ pub struct UnitFigures {
     pub shortage_last: f64,
     /// The first year with a shortage, if any.
     pub first_shortage_year: Option<i32>,
+    /// `demand / capacity` in the first year with a shortage: below 1 when the spare
+    /// target makes the shortage.
+    pub utilisation_at_first_shortage: Option<f64>,
+    /// The share of places kept spare: a shortage starts above `1 − spare_target` use.
+    pub spare_target: f64,
     /// The present value of its own costs.
     pub present_value_eur: f64,
     /// With trajectories: the probability of a shortage.
@@ -545,6 +550,11 @@ impl Parts<'_> {
                 utilisation_last: number(c.utilisation[last]),
                 shortage_last: c.shortage[last],
                 first_shortage_year: c.first_shortage_year(&p.years),
+                utilisation_at_first_shortage: c
+                    .first_shortage_year(&p.years)
+                    .and_then(|y| p.years.iter().position(|x| *x == y))
+                    .and_then(|k| number(c.utilisation[k])),
+                spare_target: u.spare_target,
                 present_value_eur: self.unit_costs.get(i).map_or(0.0, UnitCosts::present_value),
                 uncertainty: chance,
             })

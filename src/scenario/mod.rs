@@ -69,6 +69,17 @@ pub struct PopulationSection {
     pub file: String,
     /// Text encoding of a CSV file (`utf-8`, `iso-8859-15`, …); detected if absent.
     pub encoding: Option<String>,
+    /// Keep only these areas of a larger table (one municipality out of a national
+    /// export).
+    pub areas: Option<Vec<String>>,
+}
+
+/// `[areas]`: the areas' own names, shown in the printed summary, the report and the
+/// workbook.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct AreasSection {
+    /// The table `area, name[, parent]`.
+    pub file: String,
 }
 
 /// `[fertility]`: births per woman by the mother's age.
@@ -408,6 +419,8 @@ pub struct ScenarioFile {
     pub alignment: Option<AlignmentSection>,
     /// `[uncertainty]`.
     pub uncertainty: Option<UncertaintySection>,
+    /// `[areas]`.
+    pub areas: Option<AreasSection>,
     /// `[[variant]]`: partial documents merged onto this one (see [`variant`]).
     #[serde(default)]
     pub variant: Vec<toml::Table>,

@@ -1,0 +1,879 @@
+//! The HTML report and the Excel workbook: a run's tables as a council and a planner
+//! read them.
+//!
+//! [`html`] builds one self-contained HTML file (inline SVG charts drawn with plotters,
+//! inline CSS, no scripts or fonts fetched) from a run's tables, `summary.json` and
+//! `manifest.json`, whether just computed ([`RunTables`] borrowing a run's frames) or
+//! read back from an output directory ([`RunDir::read`]). [`xlsx::write`] writes the
+//! workbook. Both sit behind the `report` feature.
+
+mod chart;
+mod data;
+mod text;
+pub mod xlsx;
+
+pub use text::Lang;
+
+use crate::io::{Frame, IoError};
+use chart::{Band, Line, Pyramid, YearChart, HALF, UNIT, WIDE};
+use data::{floats, ints, key, points, series_of, Rows};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::Path;
+use text::{component_label, esc, group_label, resource_label, segment_label};
+
+/// A run's output as the report reads it: its tables by name, `summary.json` and
+/// `manifest.json`.
+#[derive(Debug, Clone, Copy)]
+pub struct RunTables<'a> {
+    /// The tables by name (`population`, `demand_quantiles`, …), each holding every
+    /// scenario's rows.
+    pub tables: &'a [(&'a str, &'a Frame)],
+    /// `summary.json`.
+    pub summary: &'a Value,
+    /// `manifest.json`.
+    pub manifest: &'a Value,
+}
+
+/// A run's output read back from its directory.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    /// The tables by name.
+    pub tables: Vec<(String, Frame)>,
+    /// `summary.json`.
+    pub summary: Value,
+    /// `manifest.json`.
+    pub manifest: Value,
+}
+
+impl RunDir {
+    /// Reads the tables, `summary.json` and `manifest.json` a run wrote into `dir`
+    /// (Parquet or CSV tables; a workbook is not read back).
+    ///
+    /// # Errors
+    /// [`IoError`] naming the file when `dir` is not a run's output, a file is missing
+    /// or cannot be read.
+    pub fn read(dir: &Path) -> Result<RunDir, IoError> {
+        let json = |name: &str| -> Result<Value, IoError> {
+            let path = dir.join(name);
+            if !path.is_file() {
+                return Err(IoError::Output {
+                    path: dir.to_path_buf(),
+                    message: format!("no {name} here: not the output directory of `kunta run`"),
+                });
+            }
+            let bytes = crate::io::read_input(&path)?;
+            serde_json::from_slice(&bytes).map_err(|e| IoError::Output {
+                path: path.clone(),
+                message: format!("not the JSON `kunta run` writes ({e})"),
+            })
+        };
+        let manifest = json("manifest.json")?;
+        let summary = json("summary.json")?;
+        let listed: Vec<String> = manifest["tables"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .unwrap_or_default();
+        let mut tables = Vec::new();
+        for file in &listed {
+            let Some((name, ext)) = file.rsplit_once('.') else {
+                continue;
+            };
+            if ext == "parquet" || ext == "csv" {
+                tables.push((
+                    name.to_string(),
+                    crate::io::readback::read_frame(&dir.join(file))?,
+                ));
+            }
+        }
+        if tables.is_empty() {
+            let message = if listed.iter().any(|f| f.ends_with(".xlsx")) {
+                "the run wrote a workbook (--format xlsx), and the report reads Parquet or CSV tables: run again with --report, or with --format parquet"
+            } else {
+                "manifest.json lists no tables"
+            };
+            return Err(IoError::Output {
+                path: dir.to_path_buf(),
+                message: message.into(),
+            });
+        }
+        Ok(RunDir {
+            tables,
+            summary,
+            manifest,
+        })
+    }
+
+    /// The tables as [`html`] takes them.
+    pub fn frames(&self) -> Vec<(&str, &Frame)> {
+        self.tables.iter().map(|(n, f)| (n.as_str(), f)).collect()
+    }
+}
+
+/// A number of `summary.json` (not a number when absent or null).
+fn num(v: &Value, k: &str) -> f64 {
+    v.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN)
+}
+
+/// A text of `summary.json` (empty when absent).
+fn txt<'v>(v: &'v Value, k: &str) -> &'v str {
+    v.get(k).and_then(Value::as_str).unwrap_or("")
+}
+
+/// The planning age groups (MODEL.md §5), for the population charts.
+const GROUPS: [(&str, u32, u32); 7] = [
+    ("0-6", 0, 6),
+    ("7-12", 7, 12),
+    ("13-15", 13, 15),
+    ("16-18", 16, 18),
+    ("19-64", 19, 64),
+    ("65-74", 65, 74),
+    ("75+", 75, u32::MAX),
+];
+
+/// At most this many units get a chart of their own; the rest are in the table.
+const UNIT_CHARTS: usize = 40;
+
+struct Ctx<'a> {
+    lang: Lang,
+    tables: HashMap<&'a str, &'a Frame>,
+    summary: &'a Value,
+    manifest: &'a Value,
+    base: String,
+    areas: BTreeMap<String, String>,
+    out: String,
+    charts: usize,
+}
+
+impl<'a> Ctx<'a> {
+    fn t(&self, fi: &'static str, en: &'static str) -> &'static str {
+        self.lang.t(fi, en)
+    }
+
+    fn table(&self, name: &str) -> Option<&'a Frame> {
+        self.tables.get(name).copied()
+    }
+
+    fn area_name(&self, code: &str) -> String {
+        self.areas.get(code).cloned().unwrap_or_else(|| code.to_string())
+    }
+
+    fn figure(&mut self, kind: &str, svg: Result<String, String>, caption: &str) -> Result<(), String> {
+        let svg = svg?;
+        self.charts += 1;
+        let _ = write!(
+            self.out,
+            "<figure class=\"chart\" data-chart=\"{}\">{}<figcaption>{}</figcaption></figure>\n",
+            esc(kind),
+            svg,
+            caption
+        );
+        Ok(())
+    }
+
+    fn yc(&self, title: String, y_desc: String, size: (u32, u32)) -> YearChart {
+        YearChart {
+            title,
+            y_desc,
+            size,
+            ..YearChart::default()
+        }
+    }
+}
+
+/// Builds the report: one HTML document with every chart inline.
+///
+/// # Errors
+/// A sentence when the tables lack what the report needs (a run's `population` table)
+/// or a chart cannot be drawn.
+pub fn html(run: &RunTables<'_>, lang: Lang) -> Result<String, String> {
+    let tables: HashMap<&str, &Frame> = run.tables.iter().map(|(n, f)| (*n, *f)).collect();
+    if !tables.contains_key("population") {
+        return Err("the run's tables have no `population` table".into());
+    }
+    let mut areas = BTreeMap::new();
+    if let Some(f) = tables.get("areas") {
+        if let (Some(a), Some(n)) = (key(f, "area"), key(f, "name")) {
+            for i in 0..f.height() {
+                areas.insert(a.get(i).to_string(), n.get(i).to_string());
+            }
+        }
+    }
+    let mut c = Ctx {
+        lang,
+        tables,
+        summary: run.summary,
+        manifest: run.manifest,
+        base: txt(run.summary, "scenario").to_string(),
+        areas,
+        out: String::new(),
+        charts: 0,
+    };
+    let title = format!("{} — {}", c.t("Väestö- ja palveluennuste", "Population and service forecast"), c.base);
+    headline(&mut c)?;
+    population(&mut c)?;
+    services(&mut c)?;
+    network(&mut c)?;
+    variants(&mut c)?;
+    inputs(&mut c);
+    let body = std::mem::take(&mut c.out);
+    let s = c.summary;
+    let mut head = String::new();
+    let _ = write!(
+        head,
+        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"generator\" content=\"kunta {}\">\n<title>{}</title>\n<style>{}</style>\n<script>addEventListener('load',()=>{{document.documentElement.dataset.height=document.documentElement.scrollHeight}})</script>\n</head>\n<body>\n<main>\n<header><h1>{}</h1><p class=\"meta\">{}</p></header>\n",
+        lang.code(),
+        env!("CARGO_PKG_VERSION"),
+        esc(&title),
+        CSS,
+        esc(&title),
+        meta_line(&c, s)
+    );
+    let _ = write!(
+        head,
+        "<nav><a href=\"#headline\">{}</a> · <a href=\"#population\">{}</a> · <a href=\"#services\">{}</a> · <a href=\"#network\">{}</a> · <a href=\"#variants\">{}</a> · <a href=\"#inputs\">{}</a></nav>\n",
+        c.t("Avainluvut", "Headline figures"),
+        c.t("Väestö", "Population"),
+        c.t("Palvelut", "Services"),
+        c.t("Palveluverkko", "Service network"),
+        c.t("Vaihtoehdot", "Variants"),
+        c.t("Lähtötiedot", "Inputs"),
+    );
+    let mut doc = head + &body;
+    let _ = write!(
+        doc,
+        "<footer>{} kunta {} · {} {}</footer>\n</main>\n</body>\n</html>\n",
+        c.t("Tehty ohjelmalla", "Made with"),
+        esc(txt(c.manifest, "kunta_version")),
+        c.charts,
+        c.t("kuviota", "charts"),
+    );
+    Ok(doc)
+}
+
+fn meta_line(c: &Ctx<'_>, s: &Value) -> String {
+    let lang = c.lang;
+    let mut m = format!(
+        "{} {}–{}",
+        c.t("Ennustevuodet", "Years"),
+        num(s, "base_year"),
+        num(s, "end_year")
+    );
+    if let Some(n) = s.get("trajectories").and_then(Value::as_u64) {
+        let _ = write!(
+            m,
+            " · {} {} ({} {})",
+            lang.num(n as f64, 0),
+            c.t("polkua", "trajectories"),
+            c.t("siemenluku", "seed"),
+            s.get("seed").and_then(Value::as_u64).unwrap_or(0)
+        );
+    }
+    let dr = num(s, "discount_rate");
+    if dr.is_finite() {
+        let _ = write!(m, " · {} {}", c.t("diskonttokorko", "discount rate"), lang.pct(dr, 1));
+    }
+    esc(&m)
+}
+
+/// A row of a table: the first cell is text, the rest are numbers (right-aligned).
+fn row(cells: &[String]) -> String {
+    let mut r = String::from("<tr>");
+    for (k, cell) in cells.iter().enumerate() {
+        if k == 0 {
+            let _ = write!(r, "<th scope=\"row\">{cell}</th>");
+        } else {
+            let _ = write!(r, "<td>{cell}</td>");
+        }
+    }
+    r + "</tr>\n"
+}
+
+fn header(cells: &[&str]) -> String {
+    let mut r = String::from("<thead><tr>");
+    for cell in cells {
+        let _ = write!(r, "<th scope=\"col\">{}</th>", esc(cell));
+    }
+    r + "</tr></thead>\n"
+}
+
+fn headline(c: &mut Ctx<'_>) -> Result<(), String> {
+    let (s, lang) = (c.summary, c.lang);
+    let (y0, y1) = (num(s, "base_year"), num(s, "end_year"));
+    let _ = write!(c.out, "<section id=\"headline\"><h2>{}</h2>\n", c.t("Avainluvut", "Headline figures"));
+    let p0 = num(s, "population_first");
+    let p1 = num(s, "population_last");
+    let _ = write!(c.out, "<table class=\"figures\">\n<tbody>\n");
+    let mut lines = vec![
+        (format!("{} {y0}", c.t("Väestö", "Population")), lang.num(p0, 0)),
+        (format!("{} {y1}", c.t("Väestö", "Population")), format!("{} ({})", lang.num(p1, 0), lang.pct(p1 / p0 - 1.0, 1))),
+        (format!("{} {}–{y1}", c.t("Syntyneet", "Births"), y0 + 1.0), lang.num(num(s, "births"), 0)),
+        (format!("{} {}–{y1}", c.t("Kuolleet", "Deaths"), y0 + 1.0), lang.num(num(s, "deaths"), 0)),
+        (format!("{} {}–{y1}", c.t("Nettomuutto", "Net migration"), y0 + 1.0), lang.num(num(s, "net_migration"), 0)),
+    ];
+    let pv = num(s, "present_value_eur");
+    if pv.is_finite() && pv != 0.0 {
+        lines.push((
+            format!("{} {y0}–{y1}", c.t("Palvelujen kustannusten nykyarvo", "Present value of the services' costs")),
+            lang.meur(pv),
+        ));
+    }
+    for (k, v) in lines {
+        c.out.push_str(&row(&[esc(&k), v]));
+    }
+    c.out.push_str("</tbody></table>\n");
+    let services = s.get("services").and_then(Value::as_array).cloned().unwrap_or_default();
+    if !services.is_empty() {
+        let quant = services.iter().any(|sv| sv.get("demand_last_quantiles").is_some());
+        let d0 = format!("{} {y0}", c.t("kysyntä", "demand"));
+        let d1 = format!("{} {y1}", c.t("kysyntä", "demand"));
+        let e0 = format!("€ {y0}");
+        let e1 = format!("€ {y1}");
+        let q = format!("{} {y1} p05–p95", c.t("kysyntä", "demand"));
+        let mut cols = vec![
+            c.t("Palvelu", "Service"),
+            c.t("yksikkö", "unit"),
+            &d0,
+            &d1,
+            c.t("muutos", "change"),
+            &e0,
+            &e1,
+            c.t("nykyarvo", "present value"),
+        ];
+        if quant {
+            cols.push(&q);
+        }
+        let _ = write!(c.out, "<table class=\"services\">\n{}<tbody>\n", header(&cols));
+        for sv in &services {
+            let mut cells = vec![
+                esc(txt(sv, "name")),
+                esc(txt(sv, "unit")),
+                lang.num(num(sv, "demand_first"), 0),
+                lang.num(num(sv, "demand_last"), 0),
+                lang.pct(num(sv, "demand_change_pct") / 100.0, 1),
+                lang.meur(num(sv, "cost_first_eur")),
+                lang.meur(num(sv, "cost_last_eur")),
+                lang.meur(num(sv, "present_value_eur")),
+            ];
+            if quant {
+                let qv = &sv["demand_last_quantiles"];
+                cells.push(format!("{} – {}", lang.num(num(qv, "p05"), 0), lang.num(num(qv, "p95"), 0)));
+            }
+            c.out.push_str(&row(&cells));
+        }
+        c.out.push_str("</tbody></table>\n");
+    }
+    c.out.push_str("</section>\n");
+    Ok(())
+}
+
+fn population(c: &mut Ctx<'_>) -> Result<(), String> {
+    let lang = c.lang;
+    let f = c.table("population").ok_or("no population table")?;
+    let base = Rows::all(f).eq("scenario", &c.base);
+    let _ = write!(c.out, "<section id=\"population\"><h2>{}</h2>\n", c.t("Väestö", "Population"));
+    let (Some(years), Some(ages), Some(sex), Some(pop)) =
+        (ints(f, "year"), ints(f, "age"), key(f, "sex"), floats(f, "population"))
+    else {
+        return Err("the population table lacks year, age, sex or population".into());
+    };
+    let (y0, y1) = base
+        .keep
+        .iter()
+        .zip(years)
+        .filter(|(k, _)| **k)
+        .fold((i64::MAX, i64::MIN), |(a, b), (_, y)| (a.min(*y), b.max(*y)));
+    let top = ages.iter().copied().max().unwrap_or(0).max(0) as usize;
+    let (mut first, mut last) = (vec![(0.0, 0.0); top + 1], vec![(0.0, 0.0); top + 1]);
+    let male = sex.code("male");
+    let mut groups: BTreeMap<(usize, i32), f64> = BTreeMap::new();
+    for i in 0..f.height() {
+        if !base.keep[i] {
+            continue;
+        }
+        let a = ages[i].max(0) as usize;
+        let v = pop[i];
+        let is_male = Some(sex.codes[i]) == male;
+        let cell = if years[i] == y0 {
+            Some(&mut first[a])
+        } else if years[i] == y1 {
+            Some(&mut last[a])
+        } else {
+            None
+        };
+        if let Some(cell) = cell {
+            if is_male {
+                cell.0 += v;
+            } else {
+                cell.1 += v;
+            }
+        }
+        let g = GROUPS.iter().position(|(_, lo, hi)| (*lo..=*hi).contains(&(a as u32))).unwrap_or(0);
+        *groups.entry((g, years[i] as i32)).or_insert(0.0) += v;
+    }
+    let pyr = Pyramid {
+        title: format!("{} {y0} {} {y1}", c.t("Ikärakenne", "Age structure"), c.t("ja", "and")),
+        first,
+        last,
+        labels: (y0.to_string(), y1.to_string()),
+    };
+    let caption = format!(
+        "{} {y0} ({}) {} {y1} ({}).",
+        c.t("Väestö iän ja sukupuolen mukaan, kaikki alueet:", "Population by age and sex, all areas:"),
+        c.t("pylväät", "bars"),
+        c.t("ja", "and"),
+        c.t("viiva", "line"),
+    );
+    c.figure("pyramid", chart::pyramid(&pyr, lang), &esc(&caption))?;
+    // Planning age groups over the years: the small groups and the large ones apart.
+    let single_area = c
+        .table("population_quantiles")
+        .map(|q| Rows::all(q).eq("scenario", &c.base).levels("area").len() == 1)
+        .unwrap_or(false);
+    for (kind, range, title) in [
+        ("age-groups-young", 0..4, c.t("Lapset ja nuoret ikäryhmittäin", "Children and young people by age group")),
+        ("age-groups-adult", 4..7, c.t("Aikuiset ja ikääntyneet ikäryhmittäin", "Adults and older people by age group")),
+    ] {
+        let mut ch = c.yc(title.into(), c.t("henkilöä", "persons").into(), WIDE);
+        for g in range {
+            let pts: Vec<(i32, f64)> = groups.iter().filter(|((k, _), _)| *k == g).map(|((_, y), v)| (*y, *v)).collect();
+            let label = format!("{} {}", group_label(GROUPS[g].0, lang), c.t("v", "y"));
+            if single_area {
+                if let Some(q) = c.table("population_quantiles") {
+                    let rows = Rows::all(q).eq("scenario", &c.base).eq("sex", "all").eq("age_group", GROUPS[g].0);
+                    let (lo, hi) = (rows.by_year("p05"), rows.by_year("p95"));
+                    ch.bands.push(Band {
+                        label: String::new(),
+                        points: lo.iter().filter_map(|(y, l)| hi.get(y).map(|h| (*y, *l, *h))).collect(),
+                        color: g,
+                        alpha: 0.18,
+                    });
+                }
+            }
+            ch.lines.push(Line { label, points: pts, color: g, width: 2 });
+        }
+        let caption = if single_area {
+            c.t("Viivat: ennuste; varjostus: 90 %:n väli (p05–p95).", "Lines: the projection; shading: the 90% interval (p05–p95).")
+        } else {
+            c.t("Kaikkien alueiden summa.", "Sum of all areas.")
+        };
+        c.figure(kind, chart::years(&ch, lang), caption)?;
+    }
+    // Areas.
+    if let Some(areas) = c.summary.get("areas").and_then(Value::as_array).filter(|a| a.len() > 1) {
+        let y0s = y0.to_string();
+        let y1s = y1.to_string();
+        let _ = write!(
+            c.out,
+            "<table class=\"areas\">\n{}<tbody>\n",
+            header(&[c.t("Alue", "Area"), c.t("koodi", "code"), &y0s, &y1s, c.t("muutos", "change")])
+        );
+        for a in areas {
+            let code = txt(a, "area");
+            let (p0, p1) = (num(a, "population_first"), num(a, "population_last"));
+            let cells = [esc(&c.area_name(code)), esc(code), lang.num(p0, 0), lang.num(p1, 0), lang.pct(p1 / p0 - 1.0, 1)];
+            c.out.push_str(&row(&cells));
+        }
+        c.out.push_str("</tbody></table>\n");
+    }
+    c.out.push_str("</section>\n");
+    Ok(())
+}
+
+fn services(c: &mut Ctx<'_>) -> Result<(), String> {
+    let lang = c.lang;
+    let list = c.summary.get("services").and_then(Value::as_array).cloned().unwrap_or_default();
+    if list.is_empty() {
+        return Ok(());
+    }
+    let _ = write!(c.out, "<section id=\"services\"><h2>{}</h2>\n", c.t("Palvelut", "Services"));
+    for sv in &list {
+        let id = txt(sv, "service");
+        let name = txt(sv, "name");
+        let unit = txt(sv, "unit");
+        let _ = write!(c.out, "<article class=\"service\" id=\"service-{}\"><h3>{}</h3>\n", esc(id), esc(name));
+        let _ = write!(
+            c.out,
+            "<p>{}: {} → {} {} ({}). {}: {}.</p>\n",
+            c.t("Kysyntä", "Demand"),
+            lang.num(num(sv, "demand_first"), 0),
+            lang.num(num(sv, "demand_last"), 0),
+            esc(unit),
+            lang.pct(num(sv, "demand_change_pct") / 100.0, 1),
+            c.t("Kustannusten nykyarvo", "Present value of the costs"),
+            lang.meur(num(sv, "present_value_eur")),
+        );
+        // Demand by segment, with the whole municipality's fan.
+        if let Some(f) = c.table("demand") {
+            let rows = Rows::all(f).eq("scenario", &c.base).eq("service", id);
+            let by = rows.by_key_year("segment", "demand");
+            let segs = rows.levels("segment");
+            let mut ch = c.yc(format!("{}: {}", c.t("Kysyntä", "Demand"), name), unit.to_string(), WIDE);
+            let mut fan = false;
+            if let Some(q) = c.table("totals_quantiles") {
+                let r = Rows::all(q).eq("scenario", &c.base).eq("service", id).eq("quantity", "demand");
+                if r.any() {
+                    fan = true;
+                    for (lo, hi, alpha, label) in [("p05", "p95", 0.15, "p05–p95"), ("p25", "p75", 0.3, "p25–p75")] {
+                        let (l, h) = (r.by_year(lo), r.by_year(hi));
+                        ch.bands.push(Band {
+                            label: label.into(),
+                            points: l.iter().filter_map(|(y, a)| h.get(y).map(|b| (*y, *a, *b))).collect(),
+                            color: 6,
+                            alpha,
+                        });
+                    }
+                }
+            }
+            if segs.len() > 1 {
+                let total = rows.by_year("demand");
+                ch.lines.push(Line { label: c.t("yhteensä", "total").into(), points: points(&total, 1.0), color: 7, width: 2 });
+            }
+            for (k, s) in segs.iter().enumerate() {
+                let label = if segs.len() > 1 { segment_label(s, lang) } else { c.t("kysyntä", "demand").into() };
+                ch.lines.push(Line { label, points: series_of(&by, s, 1.0), color: k, width: 2 });
+            }
+            let caption = if fan {
+                c.t("Kaikki alueet. Varjostus: kokonaiskysynnän 50 %:n ja 90 %:n välit.", "All areas. Shading: the 50% and 90% intervals of the total demand.")
+            } else {
+                c.t("Kaikki alueet.", "All areas.")
+            };
+            c.figure("demand", chart::years(&ch, lang), caption)?;
+        }
+        // Resources, two in a row.
+        let mut grid = Vec::new();
+        if let Some(f) = c.table("resources") {
+            let rows = Rows::all(f).eq("scenario", &c.base).eq("service", id);
+            let by = rows.by_key_year("resource", "value");
+            for r in rows.levels("resource") {
+                let (label, runit) = resource_label(&r, lang);
+                let mut ch = c.yc(label.to_string(), runit.to_string(), HALF);
+                ch.lines.push(Line { label: String::new(), points: series_of(&by, &r, 1.0), color: 2, width: 2 });
+                grid.push((r, chart::years(&ch, lang)));
+            }
+        }
+        if !grid.is_empty() {
+            c.out.push_str("<div class=\"grid\">\n");
+            for (r, svg) in grid {
+                c.figure(&format!("resource-{r}"), svg, "")?;
+            }
+            let _ = write!(c.out, "</div>\n<p class=\"note\">{}</p>\n", c.t("Resurssit, kaikki alueet.", "Resources, all areas."));
+        }
+        // Costs by component, stacked.
+        if let Some(f) = c.table("costs") {
+            let rows = Rows::all(f).eq("scenario", &c.base).eq("service", id).ne("component", "total");
+            let by = rows.by_key_year("component", "cost_eur");
+            let mut ch = c.yc(
+                format!("{}: {}", c.t("Kustannukset", "Costs"), name),
+                format!("M€ ({} {})", c.t("vuoden", "prices of"), num(c.summary, "base_year")),
+                WIDE,
+            );
+            for (k, comp) in ["units", "premises", "staff", "fixed", "overhead"].iter().enumerate() {
+                let pts = series_of(&by, comp, 1e6);
+                if pts.iter().any(|p| p.1 != 0.0) {
+                    ch.stacked.push(Line { label: component_label(comp, lang), points: pts, color: k, width: 1 });
+                }
+            }
+            if !ch.stacked.is_empty() {
+                let caption = format!(
+                    "{} {}.",
+                    c.t("Osatekijöittäin, kaikki alueet. Nykyarvo", "By component, all areas. Present value"),
+                    lang.meur(num(sv, "present_value_eur"))
+                );
+                c.figure("costs", chart::years(&ch, lang), &esc(&caption))?;
+            }
+        }
+        c.out.push_str("</article>\n");
+    }
+    c.out.push_str("</section>\n");
+    Ok(())
+}
+
+fn network(c: &mut Ctx<'_>) -> Result<(), String> {
+    let lang = c.lang;
+    let units = c.summary.get("units").and_then(Value::as_array).cloned().unwrap_or_default();
+    let Some(f) = c.table("capacity").filter(|_| !units.is_empty()) else {
+        return Ok(());
+    };
+    let _ = write!(c.out, "<section id=\"network\"><h2>{}</h2>\n", c.t("Palveluverkko", "Service network"));
+    let (y0, y1) = (num(c.summary, "base_year"), num(c.summary, "end_year"));
+    let quant = units.iter().any(|u| u.get("p_shortage_last").is_some_and(|v| !v.is_null()));
+    let d1 = format!("{} {y1}", c.t("kysyntä", "demand"));
+    let u1 = format!("{} {y1}", c.t("käyttöaste", "use"));
+    let p1 = format!("P({} {y1})", c.t("vaje", "shortage"));
+    let mut cols = vec![
+        c.t("Yksikkö", "Unit"),
+        c.t("palvelu", "service"),
+        c.t("paikat", "places"),
+        &d1,
+        &u1,
+        c.t("ensimmäinen vajevuosi", "first shortage"),
+    ];
+    if quant {
+        cols.push(&p1);
+    }
+    let _ = write!(c.out, "<table class=\"units\">\n{}<tbody>\n", header(&cols));
+    let service_name = |id: &str| -> String {
+        c.summary["services"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| txt(s, "service") == id))
+            .map_or(id.to_string(), |s| txt(s, "name").to_string())
+    };
+    for u in &units {
+        let mut cells = vec![
+            esc(txt(u, "unit")),
+            esc(&service_name(txt(u, "service"))),
+            lang.num(num(u, "capacity_last"), 0),
+            lang.num(num(u, "demand_last"), 0),
+            lang.pct(num(u, "utilisation_last"), 0),
+            u.get("first_shortage_year").and_then(Value::as_i64).map_or("–".into(), |y| y.to_string()),
+        ];
+        if quant {
+            cells.push(lang.pct(num(u, "p_shortage_last"), 0));
+        }
+        c.out.push_str(&row(&cells));
+    }
+    c.out.push_str("</tbody></table>\n");
+    let _ = write!(
+        c.out,
+        "<p class=\"note\">{}</p>\n",
+        c.t(
+            "Vaje on kysyntä, joka ylittää paikat vähennettynä tavoitellulla varalla (spare target). Ensimmäinen vajevuosi on ensimmäinen vuosi, jona vaje on yli nolla.",
+            "A shortage is demand above the places less the spare target kept free. The first shortage year is the first year with a shortage above zero."
+        )
+    );
+    // Charts: units short of places first, then by use in the last year.
+    let mut order: Vec<usize> = (0..units.len()).collect();
+    order.sort_by(|a, b| {
+        let key = |u: &Value| {
+            (
+                u.get("first_shortage_year").and_then(Value::as_i64).unwrap_or(i64::MAX),
+                -num(u, "utilisation_last"),
+            )
+        };
+        key(&units[*a]).partial_cmp(&key(&units[*b])).unwrap_or(std::cmp::Ordering::Equal)
+    });
+    if units.len() > UNIT_CHARTS {
+        let _ = write!(
+            c.out,
+            "<p class=\"note\">{} {UNIT_CHARTS} {}</p>\n",
+            c.t("Kuvioina", "Charts for the"),
+            c.t("yksikköä, joilla vaje tulee ensimmäisenä tai käyttöaste on suurin; kaikki taulukossa.", "units short of places first or most used; every unit is in the table.")
+        );
+    }
+    for &k in order.iter().take(UNIT_CHARTS) {
+        let u = &units[k];
+        let (unit, service) = (txt(u, "unit"), txt(u, "service"));
+        let rows = Rows::all(f).eq("scenario", &c.base).eq("unit", unit).eq("service", service);
+        let mut ch = c.yc(unit.to_string(), c.t("asiakasta", "clients").into(), UNIT);
+        if let Some(q) = c.table("capacity_quantiles") {
+            let r = Rows::all(q).eq("scenario", &c.base).eq("unit", unit).eq("service", service).eq("quantity", "demand");
+            if r.any() {
+                let (l, h) = (r.by_year("p05"), r.by_year("p95"));
+                ch.bands.push(Band {
+                    label: "p05–p95".into(),
+                    points: l.iter().filter_map(|(y, a)| h.get(y).map(|b| (*y, *a, *b))).collect(),
+                    color: 0,
+                    alpha: 0.2,
+                });
+            }
+        }
+        ch.lines.push(Line { label: c.t("kysyntä", "demand").into(), points: points(&rows.by_year("demand"), 1.0), color: 0, width: 2 });
+        ch.lines.push(Line { label: c.t("paikat", "places").into(), points: points(&rows.by_year("capacity"), 1.0), color: 7, width: 2 });
+        let first = u.get("first_shortage_year").and_then(Value::as_i64);
+        if let Some(y) = first {
+            ch.marker = Some((y as i32, format!("{} {y}", c.t("vaje", "shortage"))));
+        }
+        let mut caption = format!("{}. ", esc(&service_name(service)));
+        match first {
+            Some(y) => {
+                let _ = write!(caption, "{} {y}.", c.t("Ensimmäinen vajevuosi", "First shortage in"));
+            }
+            None => {
+                let _ = write!(caption, "{} {y0}–{y1}.", c.t("Ei vajetta vuosina", "No shortage in"));
+            }
+        }
+        if quant {
+            let _ = write!(caption, " P({} {y1}) = {}.", c.t("vaje", "shortage"), lang.pct(num(u, "p_shortage_last"), 0));
+        }
+        c.figure("unit", chart::years(&ch, lang), &caption)?;
+    }
+    c.out.push_str("</section>\n");
+    Ok(())
+}
+
+/// Total cost of a scenario by year: its services' totals and its units' own costs.
+fn total_costs(c: &Ctx<'_>, scenario: &str) -> BTreeMap<i32, f64> {
+    let mut out = BTreeMap::new();
+    if let Some(f) = c.table("costs") {
+        out = Rows::all(f).eq("scenario", scenario).eq("component", "total").by_year("cost_eur");
+    }
+    if let Some(f) = c.table("unit_costs") {
+        for (y, v) in Rows::all(f).eq("scenario", scenario).eq("component", "total").by_year("cost_eur") {
+            *out.entry(y).or_insert(0.0) += v;
+        }
+    }
+    out
+}
+
+fn variants(c: &mut Ctx<'_>) -> Result<(), String> {
+    let lang = c.lang;
+    let list = c.summary.get("variants").and_then(Value::as_array).cloned().unwrap_or_default();
+    if list.is_empty() {
+        return Ok(());
+    }
+    let y1 = num(c.summary, "end_year");
+    let _ = write!(c.out, "<section id=\"variants\"><h2>{}</h2>\n", c.t("Vaihtoehdot", "Variants"));
+    for v in &list {
+        let (name, baseline) = (txt(v, "name"), txt(v, "baseline"));
+        let _ = write!(c.out, "<article class=\"variant\"><h3>{}</h3>\n", esc(name));
+        if !txt(v, "description").is_empty() {
+            let _ = write!(c.out, "<p>{}</p>\n", esc(txt(v, "description")));
+        }
+        let be = v.get("break_even_year").and_then(Value::as_i64);
+        let mut p = format!(
+            "{} {}: {} {}. {}: ",
+            c.t("Verrattuna vaihtoehtoon", "Against"),
+            esc(baseline),
+            c.t("kustannusten nykyarvon ero", "difference in the present value of the costs"),
+            lang.meur(num(v, "present_value_diff_eur")),
+            c.t("Takaisinmaksu", "Break-even"),
+        );
+        match be {
+            Some(y) => {
+                let _ = write!(p, "{y}");
+            }
+            None => {
+                let _ = write!(p, "{} {y1}", c.t("ei vuoteen mennessä", "not by"));
+            }
+        }
+        let pp = num(v, "p_pays_back");
+        if pp.is_finite() {
+            let _ = write!(p, ", P({}) = {}", c.t("maksaa itsensä takaisin", "pays back"), lang.pct(pp, 0));
+        }
+        p.push('.');
+        let _ = write!(c.out, "<p>{p}</p>\n");
+        let mut ch = c.yc(
+            format!("{}: {}", c.t("Kustannukset yhteensä", "Total cost"), name),
+            "M€".into(),
+            WIDE,
+        );
+        ch.tight = true;
+        ch.lines.push(Line { label: baseline.to_string(), points: points(&total_costs(c, baseline), 1e6), color: 6, width: 2 });
+        ch.lines.push(Line { label: name.to_string(), points: points(&total_costs(c, name), 1e6), color: 0, width: 2 });
+        c.figure("variant-costs", chart::years(&ch, lang), c.t("Kaikki palvelut ja yksiköt, kaikki alueet.", "All services and units, all areas."))?;
+        if let Some(f) = c.table("impact") {
+            let rows = Rows::all(f).eq("scenario", name).eq("baseline", baseline).eq("service", "all");
+            let mut ch = c.yc(
+                format!("{}: {}", c.t("Diskontattu kumulatiivinen ero", "Discounted cumulative difference"), name),
+                "M€".into(),
+                WIDE,
+            );
+            if let Some(q) = c.table("impact_quantiles") {
+                let r = Rows::all(q)
+                    .eq("scenario", name)
+                    .eq("baseline", baseline)
+                    .eq("service", "all")
+                    .eq("quantity", "discounted_cumulative_eur");
+                if r.any() {
+                    for (lo, hi, alpha, label) in [("p05", "p95", 0.15, "p05–p95"), ("p25", "p75", 0.3, "p25–p75")] {
+                        let (l, h) = (r.by_year(lo), r.by_year(hi));
+                        ch.bands.push(Band {
+                            label: label.into(),
+                            points: l.iter().filter_map(|(y, a)| h.get(y).map(|b| (*y, a / 1e6, b / 1e6))).collect(),
+                            color: 0,
+                            alpha,
+                        });
+                    }
+                }
+            }
+            ch.lines.push(Line {
+                label: c.t("ero", "difference").into(),
+                points: points(&rows.by_year("discounted_cumulative_eur"), 1e6),
+                color: 0,
+                width: 2,
+            });
+            if let Some(y) = be {
+                ch.marker = Some((y as i32, format!("{} {y}", c.t("takaisinmaksu", "break-even"))));
+            }
+            c.figure(
+                "variant-impact",
+                chart::years(&ch, lang),
+                c.t(
+                    "Yli nollan: vaihtoehto maksaa enemmän kuin vertailukohta; alle nollan: se säästää.",
+                    "Above zero the variant costs more than its baseline; below zero it saves.",
+                ),
+            )?;
+        }
+        c.out.push_str("</article>\n");
+    }
+    c.out.push_str("</section>\n");
+    Ok(())
+}
+
+fn inputs(c: &mut Ctx<'_>) {
+    let m = c.manifest;
+    let _ = write!(c.out, "<section id=\"inputs\"><h2>{}</h2>\n", c.t("Lähtötiedot", "Inputs"));
+    let _ = write!(
+        c.out,
+        "<p>{}: {}</p>\n",
+        c.t("Skenaario", "Scenario"),
+        esc(txt(m, "scenario_file"))
+    );
+    let _ = write!(
+        c.out,
+        "<table class=\"inputs\">\n{}<tbody>\n",
+        header(&[c.t("Tiedosto", "File"), "SHA-256"])
+    );
+    for i in m.get("inputs").and_then(Value::as_array).into_iter().flatten() {
+        let sha = txt(i, "sha256");
+        c.out.push_str(&row(&[esc(txt(i, "path")), format!("<code>{}</code>", esc(&sha[..sha.len().min(16)]))]));
+    }
+    c.out.push_str("</tbody></table>\n");
+    let warnings: Vec<&str> = m
+        .get("warnings")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let _ = write!(c.out, "<h3>{}</h3>\n", c.t("Varoitukset", "Warnings"));
+    if warnings.is_empty() {
+        let _ = write!(c.out, "<p>{}</p>\n", c.t("Ei varoituksia.", "None."));
+    } else {
+        c.out.push_str("<ul class=\"warnings\">\n");
+        for w in warnings {
+            let _ = write!(c.out, "<li>{}</li>\n", esc(w));
+        }
+        c.out.push_str("</ul>\n");
+    }
+    c.out.push_str("</section>\n");
+}
+
+const CSS: &str = "
+body{margin:0;background:#f6f6f4;color:#1c1c1c;font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;line-height:1.45}
+main{max-width:900px;margin:0 auto;padding:16px 20px 40px;background:#fff}
+h1{font-size:1.6em;margin:.4em 0 .1em}h2{margin-top:1.8em;border-bottom:2px solid #0072b2;padding-bottom:.2em}
+h3{margin-top:1.4em}.meta{color:#555;margin-top:0}nav{margin:.6em 0 1em;font-size:.95em}
+a{color:#0060a0}table{border-collapse:collapse;margin:.8em 0;font-size:.92em;font-variant-numeric:tabular-nums}
+th,td{padding:.25em .6em;border-bottom:1px solid #e2e2e2;text-align:right}
+th[scope=row],thead th:first-child{text-align:left}thead th{border-bottom:2px solid #bbb;vertical-align:bottom}
+figure.chart{margin:1em 0}figure.chart svg{max-width:100%;height:auto;display:block}
+figcaption{font-size:.88em;color:#444}.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(420px,1fr));gap:8px}
+.note{font-size:.9em;color:#444}ul.warnings li{margin:.2em 0}code{font-size:.9em}
+footer{margin-top:2em;color:#777;font-size:.85em}
+@media print{body{background:#fff}main{max-width:none}figure.chart{break-inside:avoid}}
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn languages_are_named_by_their_codes() {
+        assert_eq!(Lang::from_code("FI"), Some(Lang::Fi));
+        assert_eq!(Lang::from_code("en"), Some(Lang::En));
+        assert_eq!(Lang::from_code("sv"), None);
+    }
+}
