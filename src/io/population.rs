@@ -294,7 +294,10 @@ pub fn to_population_of(
         let mut present: Vec<&str> = records.iter().map(|r| r.area.as_str()).collect();
         present.sort_unstable();
         present.dedup();
-        if let Some(a) = keep.iter().find(|a| present.binary_search(&a.as_str()).is_err()) {
+        if let Some(a) = keep
+            .iter()
+            .find(|a| present.binary_search(&a.as_str()).is_err())
+        {
             let some = present[..present.len().min(6)].join("`, `");
             return Err(DataError::file(
                 &t.source,

@@ -208,6 +208,9 @@ mod tests {
         let path = dir.path().join("t.csv");
         std::fs::write(&path, "area,year,population\n01,2024,x\n").unwrap();
         let e = read_frame(&path).unwrap_err().to_string();
-        assert!(e.contains("line 2") && e.contains("population") && e.contains("`x`"), "{e}");
+        assert!(
+            e.contains("line 2") && e.contains("population") && e.contains("`x`"),
+            "{e}"
+        );
     }
 }

@@ -516,7 +516,11 @@ pub fn areas_table(l: &LoadedScenario) -> Frame {
             ),
             (
                 "parent".into(),
-                ColumnData::Text(n.iter().map(|a| a.parent.clone().unwrap_or_default()).collect()),
+                ColumnData::Text(
+                    n.iter()
+                        .map(|a| a.parent.clone().unwrap_or_default())
+                        .collect(),
+                ),
             ),
         ],
     }

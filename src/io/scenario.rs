@@ -537,18 +537,19 @@ fn load_file(
         }
     }
     let keep = file.population.areas.as_deref();
-    let population = l
-        .table(&file.population.file, None)
-        .and_then(|t| match super::population::to_population_of(&t, keep) {
-            Ok((p, skipped)) => {
-                l.notes.extend(skipped.message(&t.source));
-                Some(p)
-            }
-            Err(e) => {
-                l.problem(e.to_string());
-                None
-            }
-        });
+    let population =
+        l.table(&file.population.file, None).and_then(
+            |t| match super::population::to_population_of(&t, keep) {
+                Ok((p, skipped)) => {
+                    l.notes.extend(skipped.message(&t.source));
+                    Some(p)
+                }
+                Err(e) => {
+                    l.problem(e.to_string());
+                    None
+                }
+            },
+        );
     let Some(population) = population else {
         // Without a population nothing else can be checked against it; still list the
         // files that cannot be read at all.
@@ -780,7 +781,10 @@ fn aggregate_notes(pop: &Population, base: Year, names: &[AreaName], file: &str)
     }
     // Statistics Finland's region codes beside municipality codes.
     let upper = |a: &str| a.get(..2).map(str::to_ascii_uppercase);
-    let has_ku = pop.areas().iter().any(|a| upper(a).as_deref() == Some("KU"));
+    let has_ku = pop
+        .areas()
+        .iter()
+        .any(|a| upper(a).as_deref() == Some("KU"));
     if has_ku {
         let regions: Vec<&str> = pop
             .areas()

@@ -94,7 +94,10 @@ fn err<E: std::fmt::Debug>(e: E) -> String {
 }
 
 /// Draws a chart into an SVG string.
-fn svg(size: (u32, u32), draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Res<()>) -> Res<String> {
+fn svg(
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Res<()>,
+) -> Res<String> {
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
@@ -177,7 +180,11 @@ pub fn years(c: &YearChart, lang: Lang) -> Res<String> {
             .iter()
             .chain(&stacked)
             .flat_map(|l| l.points.iter().map(|p| p.1))
-            .chain(c.bands.iter().flat_map(|b| b.points.iter().flat_map(|p| [p.1, p.2]))),
+            .chain(
+                c.bands
+                    .iter()
+                    .flat_map(|b| b.points.iter().flat_map(|p| [p.1, p.2])),
+            ),
         c.tight,
     );
     let step = tick_step(lo, hi);
@@ -232,7 +239,10 @@ pub fn years(c: &YearChart, lang: Lang) -> Res<String> {
             let mut pts: Vec<(f64, f64)> = b.points.iter().map(|p| (p.0 as f64, p.2)).collect();
             pts.extend(b.points.iter().rev().map(|p| (p.0 as f64, p.1)));
             chart
-                .draw_series(std::iter::once(Polygon::new(pts, col.mix(b.alpha).filled())))
+                .draw_series(std::iter::once(Polygon::new(
+                    pts,
+                    col.mix(b.alpha).filled(),
+                )))
                 .map_err(err)?;
         }
         if lo < 0.0 && hi > 0.0 {
@@ -254,7 +264,10 @@ pub fn years(c: &YearChart, lang: Lang) -> Res<String> {
         if let Some((year, label)) = &c.marker {
             let x = f64::from(*year);
             chart
-                .draw_series(LineSeries::new([(x, lo), (x, hi)], color(3).stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    [(x, lo), (x, hi)],
+                    color(3).stroke_width(2),
+                ))
                 .map_err(err)?;
             chart
                 .draw_series(std::iter::once(Text::new(
@@ -301,13 +314,22 @@ fn draw_legend(area: &DrawingArea<SVGBackend<'_>, Shift>, entries: &[(Swatch, &s
         let y = 48 + 20 * k as i32;
         match swatch {
             Swatch::Line(c, w) => area
-                .draw(&PathElement::new(vec![(6, y), (30, y)], color(*c).stroke_width(*w + 1)))
+                .draw(&PathElement::new(
+                    vec![(6, y), (30, y)],
+                    color(*c).stroke_width(*w + 1),
+                ))
                 .map_err(err)?,
             Swatch::Fill(c, a) => area
-                .draw(&Rectangle::new([(6, y - 6), (30, y + 6)], color(*c).mix(*a).filled()))
+                .draw(&Rectangle::new(
+                    [(6, y - 6), (30, y + 6)],
+                    color(*c).mix(*a).filled(),
+                ))
                 .map_err(err)?,
             Swatch::Solid(c) => area
-                .draw(&Rectangle::new([(6, y - 6), (30, y + 6)], light(*c).filled()))
+                .draw(&Rectangle::new(
+                    [(6, y - 6), (30, y + 6)],
+                    light(*c).filled(),
+                ))
                 .map_err(err)?,
         }
         // Long names are cut to the column's width.
@@ -316,7 +338,8 @@ fn draw_legend(area: &DrawingArea<SVGBackend<'_>, Shift>, entries: &[(Swatch, &s
         } else {
             label.to_string()
         };
-        area.draw(&Text::new(text, (36, y - 7), font.clone())).map_err(err)?;
+        area.draw(&Text::new(text, (36, y - 7), font.clone()))
+            .map_err(err)?;
     }
     Ok(())
 }
@@ -363,7 +386,10 @@ pub fn pyramid(p: &Pyramid, lang: Lang) -> Res<String> {
             .y_labels(11)
             .x_label_formatter(&xfmt)
             .y_label_formatter(&yfmt)
-            .x_desc(lang.t("henkilöä (miehet vasemmalla, naiset oikealla)", "persons (men left, women right)"))
+            .x_desc(lang.t(
+                "henkilöä (miehet vasemmalla, naiset oikealla)",
+                "persons (men left, women right)",
+            ))
             .y_desc(lang.t("ikä", "age"))
             .light_line_style(RGBColor(240, 240, 240))
             .bold_line_style(RGBColor(222, 222, 222))
@@ -398,9 +424,9 @@ pub fn pyramid(p: &Pyramid, lang: Lang) -> Res<String> {
                 .draw_series(LineSeries::new(pts, BLACK.stroke_width(2)))
                 .map_err(err)?;
             if side < 0.0 {
-                series
-                    .label(p.labels.1.as_str())
-                    .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.stroke_width(2)));
+                series.label(p.labels.1.as_str()).legend(|(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], BLACK.stroke_width(2))
+                });
             }
         }
         chart
@@ -452,10 +478,19 @@ mod tests {
             ..YearChart::default()
         };
         let s = years(&c, Lang::En).unwrap();
-        assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"), "{s}");
+        assert!(
+            s.starts_with("<svg") && s.trim_end().ends_with("</svg>"),
+            "{s}"
+        );
         assert_eq!(s.matches("<svg").count(), 1);
+        // The texts of the SVG's `<text>` elements.
+        let texts: Vec<&str> = s
+            .split("<text")
+            .skip(1)
+            .filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.trim()))
+            .collect();
         for text in ["Demand", "pupils", "2025", "total", "p05–p95"] {
-            assert!(s.contains(&format!(">{text}<")), "{text} missing");
+            assert!(texts.contains(&text), "{text} missing from {texts:?}");
         }
         assert!(s.contains("<polyline") && s.contains("<polygon"));
     }

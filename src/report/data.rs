@@ -14,7 +14,10 @@ pub(crate) struct Key<'a> {
 impl Key<'_> {
     /// The code of `value`, if any row has it.
     pub fn code(&self, value: &str) -> Option<u32> {
-        self.levels.iter().position(|l| l == value).map(|i| i as u32)
+        self.levels
+            .iter()
+            .position(|l| l == value)
+            .map(|i| i as u32)
     }
 
     /// The value of row `i`.

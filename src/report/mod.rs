@@ -73,7 +73,11 @@ impl RunDir {
         let summary = json("summary.json")?;
         let listed: Vec<String> = manifest["tables"]
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
         let mut tables = Vec::new();
         for file in &listed {
@@ -156,15 +160,23 @@ impl<'a> Ctx<'a> {
     }
 
     fn area_name(&self, code: &str) -> String {
-        self.areas.get(code).cloned().unwrap_or_else(|| code.to_string())
+        self.areas
+            .get(code)
+            .cloned()
+            .unwrap_or_else(|| code.to_string())
     }
 
-    fn figure(&mut self, kind: &str, svg: Result<String, String>, caption: &str) -> Result<(), String> {
+    fn figure(
+        &mut self,
+        kind: &str,
+        svg: Result<String, String>,
+        caption: &str,
+    ) -> Result<(), String> {
         let svg = svg?;
         self.charts += 1;
-        let _ = write!(
+        let _ = writeln!(
             self.out,
-            "<figure class=\"chart\" data-chart=\"{}\">{}<figcaption>{}</figcaption></figure>\n",
+            "<figure class=\"chart\" data-chart=\"{}\">{}<figcaption>{}</figcaption></figure>",
             esc(kind),
             svg,
             caption
@@ -210,7 +222,14 @@ pub fn html(run: &RunTables<'_>, lang: Lang) -> Result<String, String> {
         out: String::new(),
         charts: 0,
     };
-    let title = format!("{} — {}", c.t("Väestö- ja palveluennuste", "Population and service forecast"), c.base);
+    let title = format!(
+        "{} — {}",
+        c.t(
+            "Väestö- ja palveluennuste",
+            "Population and service forecast"
+        ),
+        c.base
+    );
     headline(&mut c)?;
     population(&mut c)?;
     services(&mut c)?;
@@ -220,9 +239,9 @@ pub fn html(run: &RunTables<'_>, lang: Lang) -> Result<String, String> {
     let body = std::mem::take(&mut c.out);
     let s = c.summary;
     let mut head = String::new();
-    let _ = write!(
+    let _ = writeln!(
         head,
-        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"generator\" content=\"kunta {}\">\n<title>{}</title>\n<style>{}</style>\n<script>addEventListener('load',()=>{{document.documentElement.dataset.height=document.documentElement.scrollHeight}})</script>\n</head>\n<body>\n<main>\n<header><h1>{}</h1><p class=\"meta\">{}</p></header>\n",
+        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"generator\" content=\"kunta {}\">\n<title>{}</title>\n<style>{}</style>\n<script>addEventListener('load',()=>{{document.documentElement.dataset.height=document.documentElement.scrollHeight}})</script>\n</head>\n<body>\n<main>\n<header><h1>{}</h1><p class=\"meta\">{}</p></header>",
         lang.code(),
         env!("CARGO_PKG_VERSION"),
         esc(&title),
@@ -230,9 +249,9 @@ pub fn html(run: &RunTables<'_>, lang: Lang) -> Result<String, String> {
         esc(&title),
         meta_line(&c, s)
     );
-    let _ = write!(
+    let _ = writeln!(
         head,
-        "<nav><a href=\"#headline\">{}</a> · <a href=\"#population\">{}</a> · <a href=\"#services\">{}</a> · <a href=\"#network\">{}</a> · <a href=\"#variants\">{}</a> · <a href=\"#inputs\">{}</a></nav>\n",
+        "<nav><a href=\"#headline\">{}</a> · <a href=\"#population\">{}</a> · <a href=\"#services\">{}</a> · <a href=\"#network\">{}</a> · <a href=\"#variants\">{}</a> · <a href=\"#inputs\">{}</a></nav>",
         c.t("Avainluvut", "Headline figures"),
         c.t("Väestö", "Population"),
         c.t("Palvelut", "Services"),
@@ -241,9 +260,9 @@ pub fn html(run: &RunTables<'_>, lang: Lang) -> Result<String, String> {
         c.t("Lähtötiedot", "Inputs"),
     );
     let mut doc = head + &body;
-    let _ = write!(
+    let _ = writeln!(
         doc,
-        "<footer>{} kunta {} · {} {}</footer>\n</main>\n</body>\n</html>\n",
+        "<footer>{} kunta {} · {} {}</footer>\n</main>\n</body>\n</html>",
         c.t("Tehty ohjelmalla", "Made with"),
         esc(txt(c.manifest, "kunta_version")),
         c.charts,
@@ -272,7 +291,12 @@ fn meta_line(c: &Ctx<'_>, s: &Value) -> String {
     }
     let dr = num(s, "discount_rate");
     if dr.is_finite() {
-        let _ = write!(m, " · {} {}", c.t("diskonttokorko", "discount rate"), lang.pct(dr, 1));
+        let _ = write!(
+            m,
+            " · {} {}",
+            c.t("diskonttokorko", "discount rate"),
+            lang.pct(dr, 1)
+        );
     }
     esc(&m)
 }
@@ -301,21 +325,46 @@ fn header(cells: &[&str]) -> String {
 fn headline(c: &mut Ctx<'_>) -> Result<(), String> {
     let (s, lang) = (c.summary, c.lang);
     let (y0, y1) = (num(s, "base_year"), num(s, "end_year"));
-    let _ = write!(c.out, "<section id=\"headline\"><h2>{}</h2>\n", c.t("Avainluvut", "Headline figures"));
+    let _ = writeln!(
+        c.out,
+        "<section id=\"headline\"><h2>{}</h2>",
+        c.t("Avainluvut", "Headline figures")
+    );
     let p0 = num(s, "population_first");
     let p1 = num(s, "population_last");
-    let _ = write!(c.out, "<table class=\"figures\">\n<tbody>\n");
+    let _ = writeln!(c.out, "<table class=\"figures\">\n<tbody>");
     let mut lines = vec![
-        (format!("{} {y0}", c.t("Väestö", "Population")), lang.num(p0, 0)),
-        (format!("{} {y1}", c.t("Väestö", "Population")), format!("{} ({})", lang.num(p1, 0), lang.pct(p1 / p0 - 1.0, 1))),
-        (format!("{} {}–{y1}", c.t("Syntyneet", "Births"), y0 + 1.0), lang.num(num(s, "births"), 0)),
-        (format!("{} {}–{y1}", c.t("Kuolleet", "Deaths"), y0 + 1.0), lang.num(num(s, "deaths"), 0)),
-        (format!("{} {}–{y1}", c.t("Nettomuutto", "Net migration"), y0 + 1.0), lang.num(num(s, "net_migration"), 0)),
+        (
+            format!("{} {y0}", c.t("Väestö", "Population")),
+            lang.num(p0, 0),
+        ),
+        (
+            format!("{} {y1}", c.t("Väestö", "Population")),
+            format!("{} ({})", lang.num(p1, 0), lang.pct(p1 / p0 - 1.0, 1)),
+        ),
+        (
+            format!("{} {}–{y1}", c.t("Syntyneet", "Births"), y0 + 1.0),
+            lang.num(num(s, "births"), 0),
+        ),
+        (
+            format!("{} {}–{y1}", c.t("Kuolleet", "Deaths"), y0 + 1.0),
+            lang.num(num(s, "deaths"), 0),
+        ),
+        (
+            format!("{} {}–{y1}", c.t("Nettomuutto", "Net migration"), y0 + 1.0),
+            lang.num(num(s, "net_migration"), 0),
+        ),
     ];
     let pv = num(s, "present_value_eur");
     if pv.is_finite() && pv != 0.0 {
         lines.push((
-            format!("{} {y0}–{y1}", c.t("Palvelujen kustannusten nykyarvo", "Present value of the services' costs")),
+            format!(
+                "{} {y0}–{y1}",
+                c.t(
+                    "Palvelujen kustannusten nykyarvo",
+                    "Present value of the services' costs"
+                )
+            ),
             lang.meur(pv),
         ));
     }
@@ -323,9 +372,15 @@ fn headline(c: &mut Ctx<'_>) -> Result<(), String> {
         c.out.push_str(&row(&[esc(&k), v]));
     }
     c.out.push_str("</tbody></table>\n");
-    let services = s.get("services").and_then(Value::as_array).cloned().unwrap_or_default();
+    let services = s
+        .get("services")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if !services.is_empty() {
-        let quant = services.iter().any(|sv| sv.get("demand_last_quantiles").is_some());
+        let quant = services
+            .iter()
+            .any(|sv| sv.get("demand_last_quantiles").is_some());
         let d0 = format!("{} {y0}", c.t("kysyntä", "demand"));
         let d1 = format!("{} {y1}", c.t("kysyntä", "demand"));
         let e0 = format!("€ {y0}");
@@ -344,7 +399,11 @@ fn headline(c: &mut Ctx<'_>) -> Result<(), String> {
         if quant {
             cols.push(&q);
         }
-        let _ = write!(c.out, "<table class=\"services\">\n{}<tbody>\n", header(&cols));
+        let _ = writeln!(
+            c.out,
+            "<table class=\"services\">\n{}<tbody>",
+            header(&cols)
+        );
         for sv in &services {
             let mut cells = vec![
                 esc(txt(sv, "name")),
@@ -358,7 +417,11 @@ fn headline(c: &mut Ctx<'_>) -> Result<(), String> {
             ];
             if quant {
                 let qv = &sv["demand_last_quantiles"];
-                cells.push(format!("{} – {}", lang.num(num(qv, "p05"), 0), lang.num(num(qv, "p95"), 0)));
+                cells.push(format!(
+                    "{} – {}",
+                    lang.num(num(qv, "p05"), 0),
+                    lang.num(num(qv, "p95"), 0)
+                ));
             }
             c.out.push_str(&row(&cells));
         }
@@ -372,10 +435,17 @@ fn population(c: &mut Ctx<'_>) -> Result<(), String> {
     let lang = c.lang;
     let f = c.table("population").ok_or("no population table")?;
     let base = Rows::all(f).eq("scenario", &c.base);
-    let _ = write!(c.out, "<section id=\"population\"><h2>{}</h2>\n", c.t("Väestö", "Population"));
-    let (Some(years), Some(ages), Some(sex), Some(pop)) =
-        (ints(f, "year"), ints(f, "age"), key(f, "sex"), floats(f, "population"))
-    else {
+    let _ = writeln!(
+        c.out,
+        "<section id=\"population\"><h2>{}</h2>",
+        c.t("Väestö", "Population")
+    );
+    let (Some(years), Some(ages), Some(sex), Some(pop)) = (
+        ints(f, "year"),
+        ints(f, "age"),
+        key(f, "sex"),
+        floats(f, "population"),
+    ) else {
         return Err("the population table lacks year, age, sex or population".into());
     };
     let (y0, y1) = base
@@ -383,7 +453,9 @@ fn population(c: &mut Ctx<'_>) -> Result<(), String> {
         .iter()
         .zip(years)
         .filter(|(k, _)| **k)
-        .fold((i64::MAX, i64::MIN), |(a, b), (_, y)| (a.min(*y), b.max(*y)));
+        .fold((i64::MAX, i64::MIN), |(a, b), (_, y)| {
+            (a.min(*y), b.max(*y))
+        });
     let top = ages.iter().copied().max().unwrap_or(0).max(0) as usize;
     let (mut first, mut last) = (vec![(0.0, 0.0); top + 1], vec![(0.0, 0.0); top + 1]);
     let male = sex.code("male");
@@ -409,18 +481,28 @@ fn population(c: &mut Ctx<'_>) -> Result<(), String> {
                 cell.1 += v;
             }
         }
-        let g = GROUPS.iter().position(|(_, lo, hi)| (*lo..=*hi).contains(&(a as u32))).unwrap_or(0);
+        let g = GROUPS
+            .iter()
+            .position(|(_, lo, hi)| (*lo..=*hi).contains(&(a as u32)))
+            .unwrap_or(0);
         *groups.entry((g, years[i] as i32)).or_insert(0.0) += v;
     }
     let pyr = Pyramid {
-        title: format!("{} {y0} {} {y1}", c.t("Ikärakenne", "Age structure"), c.t("ja", "and")),
+        title: format!(
+            "{} {y0} {} {y1}",
+            c.t("Ikärakenne", "Age structure"),
+            c.t("ja", "and")
+        ),
         first,
         last,
         labels: (y0.to_string(), y1.to_string()),
     };
     let caption = format!(
         "{} {y0} ({}) {} {y1} ({}).",
-        c.t("Väestö iän ja sukupuolen mukaan, kaikki alueet:", "Population by age and sex, all areas:"),
+        c.t(
+            "Väestö iän ja sukupuolen mukaan, kaikki alueet:",
+            "Population by age and sex, all areas:"
+        ),
         c.t("pylväät", "bars"),
         c.t("ja", "and"),
         c.t("viiva", "line"),
@@ -432,47 +514,96 @@ fn population(c: &mut Ctx<'_>) -> Result<(), String> {
         .map(|q| Rows::all(q).eq("scenario", &c.base).levels("area").len() == 1)
         .unwrap_or(false);
     for (kind, range, title) in [
-        ("age-groups-young", 0..4, c.t("Lapset ja nuoret ikäryhmittäin", "Children and young people by age group")),
-        ("age-groups-adult", 4..7, c.t("Aikuiset ja ikääntyneet ikäryhmittäin", "Adults and older people by age group")),
+        (
+            "age-groups-young",
+            0..4,
+            c.t(
+                "Lapset ja nuoret ikäryhmittäin",
+                "Children and young people by age group",
+            ),
+        ),
+        (
+            "age-groups-adult",
+            4..7,
+            c.t(
+                "Aikuiset ja ikääntyneet ikäryhmittäin",
+                "Adults and older people by age group",
+            ),
+        ),
     ] {
         let mut ch = c.yc(title.into(), c.t("henkilöä", "persons").into(), WIDE);
         for g in range {
-            let pts: Vec<(i32, f64)> = groups.iter().filter(|((k, _), _)| *k == g).map(|((_, y), v)| (*y, *v)).collect();
+            let pts: Vec<(i32, f64)> = groups
+                .iter()
+                .filter(|((k, _), _)| *k == g)
+                .map(|((_, y), v)| (*y, *v))
+                .collect();
             let label = format!("{} {}", group_label(GROUPS[g].0, lang), c.t("v", "y"));
             if single_area {
                 if let Some(q) = c.table("population_quantiles") {
-                    let rows = Rows::all(q).eq("scenario", &c.base).eq("sex", "all").eq("age_group", GROUPS[g].0);
+                    let rows = Rows::all(q)
+                        .eq("scenario", &c.base)
+                        .eq("sex", "all")
+                        .eq("age_group", GROUPS[g].0);
                     let (lo, hi) = (rows.by_year("p05"), rows.by_year("p95"));
                     ch.bands.push(Band {
                         label: String::new(),
-                        points: lo.iter().filter_map(|(y, l)| hi.get(y).map(|h| (*y, *l, *h))).collect(),
+                        points: lo
+                            .iter()
+                            .filter_map(|(y, l)| hi.get(y).map(|h| (*y, *l, *h)))
+                            .collect(),
                         color: g,
                         alpha: 0.18,
                     });
                 }
             }
-            ch.lines.push(Line { label, points: pts, color: g, width: 2 });
+            ch.lines.push(Line {
+                label,
+                points: pts,
+                color: g,
+                width: 2,
+            });
         }
         let caption = if single_area {
-            c.t("Viivat: ennuste; varjostus: 90 %:n väli (p05–p95).", "Lines: the projection; shading: the 90% interval (p05–p95).")
+            c.t(
+                "Viivat: ennuste; varjostus: 90 %:n väli (p05–p95).",
+                "Lines: the projection; shading: the 90% interval (p05–p95).",
+            )
         } else {
             c.t("Kaikkien alueiden summa.", "Sum of all areas.")
         };
         c.figure(kind, chart::years(&ch, lang), caption)?;
     }
     // Areas.
-    if let Some(areas) = c.summary.get("areas").and_then(Value::as_array).filter(|a| a.len() > 1) {
+    if let Some(areas) = c
+        .summary
+        .get("areas")
+        .and_then(Value::as_array)
+        .filter(|a| a.len() > 1)
+    {
         let y0s = y0.to_string();
         let y1s = y1.to_string();
-        let _ = write!(
+        let _ = writeln!(
             c.out,
-            "<table class=\"areas\">\n{}<tbody>\n",
-            header(&[c.t("Alue", "Area"), c.t("koodi", "code"), &y0s, &y1s, c.t("muutos", "change")])
+            "<table class=\"areas\">\n{}<tbody>",
+            header(&[
+                c.t("Alue", "Area"),
+                c.t("koodi", "code"),
+                &y0s,
+                &y1s,
+                c.t("muutos", "change")
+            ])
         );
         for a in areas {
             let code = txt(a, "area");
             let (p0, p1) = (num(a, "population_first"), num(a, "population_last"));
-            let cells = [esc(&c.area_name(code)), esc(code), lang.num(p0, 0), lang.num(p1, 0), lang.pct(p1 / p0 - 1.0, 1)];
+            let cells = [
+                esc(&c.area_name(code)),
+                esc(code),
+                lang.num(p0, 0),
+                lang.num(p1, 0),
+                lang.pct(p1 / p0 - 1.0, 1),
+            ];
             c.out.push_str(&row(&cells));
         }
         c.out.push_str("</tbody></table>\n");
@@ -483,19 +614,33 @@ fn population(c: &mut Ctx<'_>) -> Result<(), String> {
 
 fn services(c: &mut Ctx<'_>) -> Result<(), String> {
     let lang = c.lang;
-    let list = c.summary.get("services").and_then(Value::as_array).cloned().unwrap_or_default();
+    let list = c
+        .summary
+        .get("services")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if list.is_empty() {
         return Ok(());
     }
-    let _ = write!(c.out, "<section id=\"services\"><h2>{}</h2>\n", c.t("Palvelut", "Services"));
+    let _ = writeln!(
+        c.out,
+        "<section id=\"services\"><h2>{}</h2>",
+        c.t("Palvelut", "Services")
+    );
     for sv in &list {
         let id = txt(sv, "service");
         let name = txt(sv, "name");
         let unit = txt(sv, "unit");
-        let _ = write!(c.out, "<article class=\"service\" id=\"service-{}\"><h3>{}</h3>\n", esc(id), esc(name));
-        let _ = write!(
+        let _ = writeln!(
             c.out,
-            "<p>{}: {} → {} {} ({}). {}: {}.</p>\n",
+            "<article class=\"service\" id=\"service-{}\"><h3>{}</h3>",
+            esc(id),
+            esc(name)
+        );
+        let _ = writeln!(
+            c.out,
+            "<p>{}: {} → {} {} ({}). {}: {}.</p>",
             c.t("Kysyntä", "Demand"),
             lang.num(num(sv, "demand_first"), 0),
             lang.num(num(sv, "demand_last"), 0),
@@ -509,17 +654,30 @@ fn services(c: &mut Ctx<'_>) -> Result<(), String> {
             let rows = Rows::all(f).eq("scenario", &c.base).eq("service", id);
             let by = rows.by_key_year("segment", "demand");
             let segs = rows.levels("segment");
-            let mut ch = c.yc(format!("{}: {}", c.t("Kysyntä", "Demand"), name), unit.to_string(), WIDE);
+            let mut ch = c.yc(
+                format!("{}: {}", c.t("Kysyntä", "Demand"), name),
+                unit.to_string(),
+                WIDE,
+            );
             let mut fan = false;
             if let Some(q) = c.table("totals_quantiles") {
-                let r = Rows::all(q).eq("scenario", &c.base).eq("service", id).eq("quantity", "demand");
+                let r = Rows::all(q)
+                    .eq("scenario", &c.base)
+                    .eq("service", id)
+                    .eq("quantity", "demand");
                 if r.any() {
                     fan = true;
-                    for (lo, hi, alpha, label) in [("p05", "p95", 0.15, "p05–p95"), ("p25", "p75", 0.3, "p25–p75")] {
+                    for (lo, hi, alpha, label) in [
+                        ("p05", "p95", 0.15, "p05–p95"),
+                        ("p25", "p75", 0.3, "p25–p75"),
+                    ] {
                         let (l, h) = (r.by_year(lo), r.by_year(hi));
                         ch.bands.push(Band {
                             label: label.into(),
-                            points: l.iter().filter_map(|(y, a)| h.get(y).map(|b| (*y, *a, *b))).collect(),
+                            points: l
+                                .iter()
+                                .filter_map(|(y, a)| h.get(y).map(|b| (*y, *a, *b)))
+                                .collect(),
                             color: 6,
                             alpha,
                         });
@@ -528,14 +686,31 @@ fn services(c: &mut Ctx<'_>) -> Result<(), String> {
             }
             if segs.len() > 1 {
                 let total = rows.by_year("demand");
-                ch.lines.push(Line { label: c.t("yhteensä", "total").into(), points: points(&total, 1.0), color: 7, width: 2 });
+                ch.lines.push(Line {
+                    label: c.t("yhteensä", "total").into(),
+                    points: points(&total, 1.0),
+                    color: 7,
+                    width: 2,
+                });
             }
             for (k, s) in segs.iter().enumerate() {
-                let label = if segs.len() > 1 { segment_label(s, lang) } else { c.t("kysyntä", "demand").into() };
-                ch.lines.push(Line { label, points: series_of(&by, s, 1.0), color: k, width: 2 });
+                let label = if segs.len() > 1 {
+                    segment_label(s, lang)
+                } else {
+                    c.t("kysyntä", "demand").into()
+                };
+                ch.lines.push(Line {
+                    label,
+                    points: series_of(&by, s, 1.0),
+                    color: k,
+                    width: 2,
+                });
             }
             let caption = if fan {
-                c.t("Kaikki alueet. Varjostus: kokonaiskysynnän 50 %:n ja 90 %:n välit.", "All areas. Shading: the 50% and 90% intervals of the total demand.")
+                c.t(
+                    "Kaikki alueet. Varjostus: kokonaiskysynnän 50 %:n ja 90 %:n välit.",
+                    "All areas. Shading: the 50% and 90% intervals of the total demand.",
+                )
             } else {
                 c.t("Kaikki alueet.", "All areas.")
             };
@@ -549,7 +724,12 @@ fn services(c: &mut Ctx<'_>) -> Result<(), String> {
             for r in rows.levels("resource") {
                 let (label, runit) = resource_label(&r, lang);
                 let mut ch = c.yc(label.to_string(), runit.to_string(), HALF);
-                ch.lines.push(Line { label: String::new(), points: series_of(&by, &r, 1.0), color: 2, width: 2 });
+                ch.lines.push(Line {
+                    label: String::new(),
+                    points: series_of(&by, &r, 1.0),
+                    color: 2,
+                    width: 2,
+                });
                 grid.push((r, chart::years(&ch, lang)));
             }
         }
@@ -558,27 +738,49 @@ fn services(c: &mut Ctx<'_>) -> Result<(), String> {
             for (r, svg) in grid {
                 c.figure(&format!("resource-{r}"), svg, "")?;
             }
-            let _ = write!(c.out, "</div>\n<p class=\"note\">{}</p>\n", c.t("Resurssit, kaikki alueet.", "Resources, all areas."));
+            let _ = writeln!(
+                c.out,
+                "</div>\n<p class=\"note\">{}</p>",
+                c.t("Resurssit, kaikki alueet.", "Resources, all areas.")
+            );
         }
         // Costs by component, stacked.
         if let Some(f) = c.table("costs") {
-            let rows = Rows::all(f).eq("scenario", &c.base).eq("service", id).ne("component", "total");
+            let rows = Rows::all(f)
+                .eq("scenario", &c.base)
+                .eq("service", id)
+                .ne("component", "total");
             let by = rows.by_key_year("component", "cost_eur");
             let mut ch = c.yc(
                 format!("{}: {}", c.t("Kustannukset", "Costs"), name),
-                format!("M€ ({} {})", c.t("vuoden", "prices of"), num(c.summary, "base_year")),
+                format!(
+                    "M€ ({} {})",
+                    c.t("vuoden", "prices of"),
+                    num(c.summary, "base_year")
+                ),
                 WIDE,
             );
-            for (k, comp) in ["units", "premises", "staff", "fixed", "overhead"].iter().enumerate() {
+            for (k, comp) in ["units", "premises", "staff", "fixed", "overhead"]
+                .iter()
+                .enumerate()
+            {
                 let pts = series_of(&by, comp, 1e6);
                 if pts.iter().any(|p| p.1 != 0.0) {
-                    ch.stacked.push(Line { label: component_label(comp, lang), points: pts, color: k, width: 1 });
+                    ch.stacked.push(Line {
+                        label: component_label(comp, lang),
+                        points: pts,
+                        color: k,
+                        width: 1,
+                    });
                 }
             }
             if !ch.stacked.is_empty() {
                 let caption = format!(
                     "{} {}.",
-                    c.t("Osatekijöittäin, kaikki alueet. Nykyarvo", "By component, all areas. Present value"),
+                    c.t(
+                        "Osatekijöittäin, kaikki alueet. Nykyarvo",
+                        "By component, all areas. Present value"
+                    ),
                     lang.meur(num(sv, "present_value_eur"))
                 );
                 c.figure("costs", chart::years(&ch, lang), &esc(&caption))?;
@@ -592,13 +794,24 @@ fn services(c: &mut Ctx<'_>) -> Result<(), String> {
 
 fn network(c: &mut Ctx<'_>) -> Result<(), String> {
     let lang = c.lang;
-    let units = c.summary.get("units").and_then(Value::as_array).cloned().unwrap_or_default();
+    let units = c
+        .summary
+        .get("units")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let Some(f) = c.table("capacity").filter(|_| !units.is_empty()) else {
         return Ok(());
     };
-    let _ = write!(c.out, "<section id=\"network\"><h2>{}</h2>\n", c.t("Palveluverkko", "Service network"));
+    let _ = writeln!(
+        c.out,
+        "<section id=\"network\"><h2>{}</h2>",
+        c.t("Palveluverkko", "Service network")
+    );
     let (y0, y1) = (num(c.summary, "base_year"), num(c.summary, "end_year"));
-    let quant = units.iter().any(|u| u.get("p_shortage_last").is_some_and(|v| !v.is_null()));
+    let quant = units
+        .iter()
+        .any(|u| u.get("p_shortage_last").is_some_and(|v| !v.is_null()));
     let d1 = format!("{} {y1}", c.t("kysyntä", "demand"));
     let u1 = format!("{} {y1}", c.t("käyttöaste", "use"));
     let p1 = format!("P({} {y1})", c.t("vaje", "shortage"));
@@ -613,7 +826,7 @@ fn network(c: &mut Ctx<'_>) -> Result<(), String> {
     if quant {
         cols.push(&p1);
     }
-    let _ = write!(c.out, "<table class=\"units\">\n{}<tbody>\n", header(&cols));
+    let _ = writeln!(c.out, "<table class=\"units\">\n{}<tbody>", header(&cols));
     let service_name = |id: &str| -> String {
         c.summary["services"]
             .as_array()
@@ -627,7 +840,9 @@ fn network(c: &mut Ctx<'_>) -> Result<(), String> {
             lang.num(num(u, "capacity_last"), 0),
             lang.num(num(u, "demand_last"), 0),
             lang.pct(num(u, "utilisation_last"), 0),
-            u.get("first_shortage_year").and_then(Value::as_i64).map_or("–".into(), |y| y.to_string()),
+            u.get("first_shortage_year")
+                .and_then(Value::as_i64)
+                .map_or("–".into(), |y| y.to_string()),
         ];
         if quant {
             cells.push(lang.pct(num(u, "p_shortage_last"), 0));
@@ -635,9 +850,9 @@ fn network(c: &mut Ctx<'_>) -> Result<(), String> {
         c.out.push_str(&row(&cells));
     }
     c.out.push_str("</tbody></table>\n");
-    let _ = write!(
+    let _ = writeln!(
         c.out,
-        "<p class=\"note\">{}</p>\n",
+        "<p class=\"note\">{}</p>",
         c.t(
             "Vaje on kysyntä, joka ylittää paikat vähennettynä tavoitellulla varalla (spare target). Ensimmäinen vajevuosi on ensimmäinen vuosi, jona vaje on yli nolla.",
             "A shortage is demand above the places less the spare target kept free. The first shortage year is the first year with a shortage above zero."
@@ -648,16 +863,20 @@ fn network(c: &mut Ctx<'_>) -> Result<(), String> {
     order.sort_by(|a, b| {
         let key = |u: &Value| {
             (
-                u.get("first_shortage_year").and_then(Value::as_i64).unwrap_or(i64::MAX),
+                u.get("first_shortage_year")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(i64::MAX),
                 -num(u, "utilisation_last"),
             )
         };
-        key(&units[*a]).partial_cmp(&key(&units[*b])).unwrap_or(std::cmp::Ordering::Equal)
+        key(&units[*a])
+            .partial_cmp(&key(&units[*b]))
+            .unwrap_or(std::cmp::Ordering::Equal)
     });
     if units.len() > UNIT_CHARTS {
-        let _ = write!(
+        let _ = writeln!(
             c.out,
-            "<p class=\"note\">{} {UNIT_CHARTS} {}</p>\n",
+            "<p class=\"note\">{} {UNIT_CHARTS} {}</p>",
             c.t("Kuvioina", "Charts for the"),
             c.t("yksikköä, joilla vaje tulee ensimmäisenä tai käyttöaste on suurin; kaikki taulukossa.", "units short of places first or most used; every unit is in the table.")
         );
@@ -665,22 +884,42 @@ fn network(c: &mut Ctx<'_>) -> Result<(), String> {
     for &k in order.iter().take(UNIT_CHARTS) {
         let u = &units[k];
         let (unit, service) = (txt(u, "unit"), txt(u, "service"));
-        let rows = Rows::all(f).eq("scenario", &c.base).eq("unit", unit).eq("service", service);
+        let rows = Rows::all(f)
+            .eq("scenario", &c.base)
+            .eq("unit", unit)
+            .eq("service", service);
         let mut ch = c.yc(unit.to_string(), c.t("asiakasta", "clients").into(), UNIT);
         if let Some(q) = c.table("capacity_quantiles") {
-            let r = Rows::all(q).eq("scenario", &c.base).eq("unit", unit).eq("service", service).eq("quantity", "demand");
+            let r = Rows::all(q)
+                .eq("scenario", &c.base)
+                .eq("unit", unit)
+                .eq("service", service)
+                .eq("quantity", "demand");
             if r.any() {
                 let (l, h) = (r.by_year("p05"), r.by_year("p95"));
                 ch.bands.push(Band {
                     label: "p05–p95".into(),
-                    points: l.iter().filter_map(|(y, a)| h.get(y).map(|b| (*y, *a, *b))).collect(),
+                    points: l
+                        .iter()
+                        .filter_map(|(y, a)| h.get(y).map(|b| (*y, *a, *b)))
+                        .collect(),
                     color: 0,
                     alpha: 0.2,
                 });
             }
         }
-        ch.lines.push(Line { label: c.t("kysyntä", "demand").into(), points: points(&rows.by_year("demand"), 1.0), color: 0, width: 2 });
-        ch.lines.push(Line { label: c.t("paikat", "places").into(), points: points(&rows.by_year("capacity"), 1.0), color: 7, width: 2 });
+        ch.lines.push(Line {
+            label: c.t("kysyntä", "demand").into(),
+            points: points(&rows.by_year("demand"), 1.0),
+            color: 0,
+            width: 2,
+        });
+        ch.lines.push(Line {
+            label: c.t("paikat", "places").into(),
+            points: points(&rows.by_year("capacity"), 1.0),
+            color: 7,
+            width: 2,
+        });
         let first = u.get("first_shortage_year").and_then(Value::as_i64);
         if let Some(y) = first {
             ch.marker = Some((y as i32, format!("{} {y}", c.t("vaje", "shortage"))));
@@ -688,14 +927,27 @@ fn network(c: &mut Ctx<'_>) -> Result<(), String> {
         let mut caption = format!("{}. ", esc(&service_name(service)));
         match first {
             Some(y) => {
-                let _ = write!(caption, "{} {y}.", c.t("Ensimmäinen vajevuosi", "First shortage in"));
+                let _ = write!(
+                    caption,
+                    "{} {y}.",
+                    c.t("Ensimmäinen vajevuosi", "First shortage in")
+                );
             }
             None => {
-                let _ = write!(caption, "{} {y0}–{y1}.", c.t("Ei vajetta vuosina", "No shortage in"));
+                let _ = write!(
+                    caption,
+                    "{} {y0}–{y1}.",
+                    c.t("Ei vajetta vuosina", "No shortage in")
+                );
             }
         }
         if quant {
-            let _ = write!(caption, " P({} {y1}) = {}.", c.t("vaje", "shortage"), lang.pct(num(u, "p_shortage_last"), 0));
+            let _ = write!(
+                caption,
+                " P({} {y1}) = {}.",
+                c.t("vaje", "shortage"),
+                lang.pct(num(u, "p_shortage_last"), 0)
+            );
         }
         c.figure("unit", chart::years(&ch, lang), &caption)?;
     }
@@ -707,10 +959,17 @@ fn network(c: &mut Ctx<'_>) -> Result<(), String> {
 fn total_costs(c: &Ctx<'_>, scenario: &str) -> BTreeMap<i32, f64> {
     let mut out = BTreeMap::new();
     if let Some(f) = c.table("costs") {
-        out = Rows::all(f).eq("scenario", scenario).eq("component", "total").by_year("cost_eur");
+        out = Rows::all(f)
+            .eq("scenario", scenario)
+            .eq("component", "total")
+            .by_year("cost_eur");
     }
     if let Some(f) = c.table("unit_costs") {
-        for (y, v) in Rows::all(f).eq("scenario", scenario).eq("component", "total").by_year("cost_eur") {
+        for (y, v) in Rows::all(f)
+            .eq("scenario", scenario)
+            .eq("component", "total")
+            .by_year("cost_eur")
+        {
             *out.entry(y).or_insert(0.0) += v;
         }
     }
@@ -719,24 +978,36 @@ fn total_costs(c: &Ctx<'_>, scenario: &str) -> BTreeMap<i32, f64> {
 
 fn variants(c: &mut Ctx<'_>) -> Result<(), String> {
     let lang = c.lang;
-    let list = c.summary.get("variants").and_then(Value::as_array).cloned().unwrap_or_default();
+    let list = c
+        .summary
+        .get("variants")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if list.is_empty() {
         return Ok(());
     }
     let y1 = num(c.summary, "end_year");
-    let _ = write!(c.out, "<section id=\"variants\"><h2>{}</h2>\n", c.t("Vaihtoehdot", "Variants"));
+    let _ = writeln!(
+        c.out,
+        "<section id=\"variants\"><h2>{}</h2>",
+        c.t("Vaihtoehdot", "Variants")
+    );
     for v in &list {
         let (name, baseline) = (txt(v, "name"), txt(v, "baseline"));
-        let _ = write!(c.out, "<article class=\"variant\"><h3>{}</h3>\n", esc(name));
+        let _ = writeln!(c.out, "<article class=\"variant\"><h3>{}</h3>", esc(name));
         if !txt(v, "description").is_empty() {
-            let _ = write!(c.out, "<p>{}</p>\n", esc(txt(v, "description")));
+            let _ = writeln!(c.out, "<p>{}</p>", esc(txt(v, "description")));
         }
         let be = v.get("break_even_year").and_then(Value::as_i64);
         let mut p = format!(
             "{} {}: {} {}. {}: ",
             c.t("Verrattuna vaihtoehtoon", "Against"),
             esc(baseline),
-            c.t("kustannusten nykyarvon ero", "difference in the present value of the costs"),
+            c.t(
+                "kustannusten nykyarvon ero",
+                "difference in the present value of the costs"
+            ),
             lang.meur(num(v, "present_value_diff_eur")),
             c.t("Takaisinmaksu", "Break-even"),
         );
@@ -750,23 +1021,55 @@ fn variants(c: &mut Ctx<'_>) -> Result<(), String> {
         }
         let pp = num(v, "p_pays_back");
         if pp.is_finite() {
-            let _ = write!(p, ", P({}) = {}", c.t("maksaa itsensä takaisin", "pays back"), lang.pct(pp, 0));
+            let _ = write!(
+                p,
+                ", P({}) = {}",
+                c.t("maksaa itsensä takaisin", "pays back"),
+                lang.pct(pp, 0)
+            );
         }
         p.push('.');
-        let _ = write!(c.out, "<p>{p}</p>\n");
+        let _ = writeln!(c.out, "<p>{p}</p>");
         let mut ch = c.yc(
             format!("{}: {}", c.t("Kustannukset yhteensä", "Total cost"), name),
             "M€".into(),
             WIDE,
         );
         ch.tight = true;
-        ch.lines.push(Line { label: baseline.to_string(), points: points(&total_costs(c, baseline), 1e6), color: 6, width: 2 });
-        ch.lines.push(Line { label: name.to_string(), points: points(&total_costs(c, name), 1e6), color: 0, width: 2 });
-        c.figure("variant-costs", chart::years(&ch, lang), c.t("Kaikki palvelut ja yksiköt, kaikki alueet.", "All services and units, all areas."))?;
+        ch.lines.push(Line {
+            label: baseline.to_string(),
+            points: points(&total_costs(c, baseline), 1e6),
+            color: 6,
+            width: 2,
+        });
+        ch.lines.push(Line {
+            label: name.to_string(),
+            points: points(&total_costs(c, name), 1e6),
+            color: 0,
+            width: 2,
+        });
+        c.figure(
+            "variant-costs",
+            chart::years(&ch, lang),
+            c.t(
+                "Kaikki palvelut ja yksiköt, kaikki alueet.",
+                "All services and units, all areas.",
+            ),
+        )?;
         if let Some(f) = c.table("impact") {
-            let rows = Rows::all(f).eq("scenario", name).eq("baseline", baseline).eq("service", "all");
+            let rows = Rows::all(f)
+                .eq("scenario", name)
+                .eq("baseline", baseline)
+                .eq("service", "all");
             let mut ch = c.yc(
-                format!("{}: {}", c.t("Diskontattu kumulatiivinen ero", "Discounted cumulative difference"), name),
+                format!(
+                    "{}: {}",
+                    c.t(
+                        "Diskontattu kumulatiivinen ero",
+                        "Discounted cumulative difference"
+                    ),
+                    name
+                ),
                 "M€".into(),
                 WIDE,
             );
@@ -777,11 +1080,17 @@ fn variants(c: &mut Ctx<'_>) -> Result<(), String> {
                     .eq("service", "all")
                     .eq("quantity", "discounted_cumulative_eur");
                 if r.any() {
-                    for (lo, hi, alpha, label) in [("p05", "p95", 0.15, "p05–p95"), ("p25", "p75", 0.3, "p25–p75")] {
+                    for (lo, hi, alpha, label) in [
+                        ("p05", "p95", 0.15, "p05–p95"),
+                        ("p25", "p75", 0.3, "p25–p75"),
+                    ] {
                         let (l, h) = (r.by_year(lo), r.by_year(hi));
                         ch.bands.push(Band {
                             label: label.into(),
-                            points: l.iter().filter_map(|(y, a)| h.get(y).map(|b| (*y, a / 1e6, b / 1e6))).collect(),
+                            points: l
+                                .iter()
+                                .filter_map(|(y, a)| h.get(y).map(|b| (*y, a / 1e6, b / 1e6)))
+                                .collect(),
                             color: 0,
                             alpha,
                         });
@@ -795,7 +1104,10 @@ fn variants(c: &mut Ctx<'_>) -> Result<(), String> {
                 width: 2,
             });
             if let Some(y) = be {
-                ch.marker = Some((y as i32, format!("{} {y}", c.t("takaisinmaksu", "break-even"))));
+                ch.marker = Some((
+                    y as i32,
+                    format!("{} {y}", c.t("takaisinmaksu", "break-even")),
+                ));
             }
             c.figure(
                 "variant-impact",
@@ -814,21 +1126,33 @@ fn variants(c: &mut Ctx<'_>) -> Result<(), String> {
 
 fn inputs(c: &mut Ctx<'_>) {
     let m = c.manifest;
-    let _ = write!(c.out, "<section id=\"inputs\"><h2>{}</h2>\n", c.t("Lähtötiedot", "Inputs"));
-    let _ = write!(
+    let _ = writeln!(
         c.out,
-        "<p>{}: {}</p>\n",
+        "<section id=\"inputs\"><h2>{}</h2>",
+        c.t("Lähtötiedot", "Inputs")
+    );
+    let _ = writeln!(
+        c.out,
+        "<p>{}: {}</p>",
         c.t("Skenaario", "Scenario"),
         esc(txt(m, "scenario_file"))
     );
-    let _ = write!(
+    let _ = writeln!(
         c.out,
-        "<table class=\"inputs\">\n{}<tbody>\n",
+        "<table class=\"inputs\">\n{}<tbody>",
         header(&[c.t("Tiedosto", "File"), "SHA-256"])
     );
-    for i in m.get("inputs").and_then(Value::as_array).into_iter().flatten() {
+    for i in m
+        .get("inputs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let sha = txt(i, "sha256");
-        c.out.push_str(&row(&[esc(txt(i, "path")), format!("<code>{}</code>", esc(&sha[..sha.len().min(16)]))]));
+        c.out.push_str(&row(&[
+            esc(txt(i, "path")),
+            format!("<code>{}</code>", esc(&sha[..sha.len().min(16)])),
+        ]));
     }
     c.out.push_str("</tbody></table>\n");
     let warnings: Vec<&str> = m
@@ -838,13 +1162,13 @@ fn inputs(c: &mut Ctx<'_>) {
         .flatten()
         .filter_map(Value::as_str)
         .collect();
-    let _ = write!(c.out, "<h3>{}</h3>\n", c.t("Varoitukset", "Warnings"));
+    let _ = writeln!(c.out, "<h3>{}</h3>", c.t("Varoitukset", "Warnings"));
     if warnings.is_empty() {
-        let _ = write!(c.out, "<p>{}</p>\n", c.t("Ei varoituksia.", "None."));
+        let _ = writeln!(c.out, "<p>{}</p>", c.t("Ei varoituksia.", "None."));
     } else {
         c.out.push_str("<ul class=\"warnings\">\n");
         for w in warnings {
-            let _ = write!(c.out, "<li>{}</li>\n", esc(w));
+            let _ = writeln!(c.out, "<li>{}</li>", esc(w));
         }
         c.out.push_str("</ul>\n");
     }

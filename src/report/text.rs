@@ -136,7 +136,10 @@ pub fn segment_label(s: &str, lang: Lang) -> String {
 pub fn resource_label(r: &str, lang: Lang) -> (&'static str, &'static str) {
     match r {
         "floor_area_m2" => (lang.t("Kerrosala", "Floor area"), "m²"),
-        "groups" => (lang.t("Opetusryhmät", "Teaching groups"), lang.t("ryhmää", "groups")),
+        "groups" => (
+            lang.t("Opetusryhmät", "Teaching groups"),
+            lang.t("ryhmää", "groups"),
+        ),
         "weekly_hours" => (
             lang.t("Opetustunnit viikossa", "Lesson hours a week"),
             lang.t("tuntia", "hours"),

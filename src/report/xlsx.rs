@@ -57,7 +57,8 @@ fn sheet(ws: &mut Worksheet, name: &str, frame: &Frame, rows: &[usize]) -> Resul
         ws.set_column_width(j as u16, width).map_err(x)?;
     }
     for (j, (n, _)) in frame.columns.iter().enumerate() {
-        ws.write_string_with_format(0, j as u16, n, &bold).map_err(x)?;
+        ws.write_string_with_format(0, j as u16, n, &bold)
+            .map_err(x)?;
     }
     for (r, &i) in rows.iter().enumerate() {
         let r = r as u32 + 1;
@@ -68,11 +69,13 @@ fn sheet(ws: &mut Worksheet, name: &str, frame: &Frame, rows: &[usize]) -> Resul
                     ws.write_string(r, j, &v[i]).map_err(x)?;
                 }
                 ColumnData::Coded { levels, codes } => {
-                    ws.write_string(r, j, &levels[codes[i] as usize]).map_err(x)?;
+                    ws.write_string(r, j, &levels[codes[i] as usize])
+                        .map_err(x)?;
                 }
                 ColumnData::Int(v) => {
                     let f = formats[j as usize].as_ref().expect("a number format");
-                    ws.write_number_with_format(r, j, v[i] as f64, f).map_err(x)?;
+                    ws.write_number_with_format(r, j, v[i] as f64, f)
+                        .map_err(x)?;
                 }
                 ColumnData::Float(v) => {
                     if let Some(val) = v[i].filter(|v| v.is_finite()) {
@@ -85,7 +88,8 @@ fn sheet(ws: &mut Worksheet, name: &str, frame: &Frame, rows: &[usize]) -> Resul
     }
     let last_col = frame.columns.len().saturating_sub(1) as u16;
     ws.set_freeze_panes(1, 0).map_err(x)?;
-    ws.autofilter(0, 0, rows.len() as u32, last_col).map_err(x)?;
+    ws.autofilter(0, 0, rows.len() as u32, last_col)
+        .map_err(x)?;
     Ok(())
 }
 
@@ -185,11 +189,28 @@ fn first_sheet(ws: &mut Worksheet, s: &Value, lang: Lang, placed: &[Placed]) -> 
         ws.set_column_width(c, 16).map_err(x)?;
     }
     let mut r: u32 = 0;
-    ws.write_string_with_format(r, 0, format!("{} — {}", t("Väestö- ja palveluennuste", "Population and service forecast"), txt(s, "scenario")), &title)
-        .map_err(x)?;
+    ws.write_string_with_format(
+        r,
+        0,
+        format!(
+            "{} — {}",
+            t(
+                "Väestö- ja palveluennuste",
+                "Population and service forecast"
+            ),
+            txt(s, "scenario")
+        ),
+        &title,
+    )
+    .map_err(x)?;
     r += 2;
     let (y0, y1) = (num(s, "base_year"), num(s, "end_year"));
-    let line = |ws: &mut Worksheet, r: &mut u32, label: String, v: f64, f: &Format| -> Result<(), String> {
+    let line = |ws: &mut Worksheet,
+                r: &mut u32,
+                label: String,
+                v: f64,
+                f: &Format|
+     -> Result<(), String> {
         ws.write_string(*r, 0, label).map_err(x)?;
         if v.is_finite() {
             ws.write_number_with_format(*r, 1, v, f).map_err(x)?;
@@ -197,19 +218,71 @@ fn first_sheet(ws: &mut Worksheet, s: &Value, lang: Lang, placed: &[Placed]) -> 
         *r += 1;
         Ok(())
     };
-    line(ws, &mut r, t("Perusvuosi", "Base year").into(), y0, &Format::new())?;
-    line(ws, &mut r, t("Viimeinen vuosi", "Last year").into(), y1, &Format::new())?;
+    line(
+        ws,
+        &mut r,
+        t("Perusvuosi", "Base year").into(),
+        y0,
+        &Format::new(),
+    )?;
+    line(
+        ws,
+        &mut r,
+        t("Viimeinen vuosi", "Last year").into(),
+        y1,
+        &Format::new(),
+    )?;
     if let Some(n) = s.get("trajectories").and_then(Value::as_f64) {
         line(ws, &mut r, t("Polkuja", "Trajectories").into(), n, &int)?;
     }
-    line(ws, &mut r, format!("{} {y0}", t("Väestö", "Population")), num(s, "population_first"), &int)?;
-    line(ws, &mut r, format!("{} {y1}", t("Väestö", "Population")), num(s, "population_last"), &int)?;
-    line(ws, &mut r, t("Syntyneet", "Births").into(), num(s, "births"), &int)?;
-    line(ws, &mut r, t("Kuolleet", "Deaths").into(), num(s, "deaths"), &int)?;
-    line(ws, &mut r, t("Nettomuutto", "Net migration").into(), num(s, "net_migration"), &int)?;
-    line(ws, &mut r, t("Kustannusten nykyarvo, €", "Present value of the costs, €").into(), num(s, "present_value_eur"), &eur)?;
+    line(
+        ws,
+        &mut r,
+        format!("{} {y0}", t("Väestö", "Population")),
+        num(s, "population_first"),
+        &int,
+    )?;
+    line(
+        ws,
+        &mut r,
+        format!("{} {y1}", t("Väestö", "Population")),
+        num(s, "population_last"),
+        &int,
+    )?;
+    line(
+        ws,
+        &mut r,
+        t("Syntyneet", "Births").into(),
+        num(s, "births"),
+        &int,
+    )?;
+    line(
+        ws,
+        &mut r,
+        t("Kuolleet", "Deaths").into(),
+        num(s, "deaths"),
+        &int,
+    )?;
+    line(
+        ws,
+        &mut r,
+        t("Nettomuutto", "Net migration").into(),
+        num(s, "net_migration"),
+        &int,
+    )?;
+    line(
+        ws,
+        &mut r,
+        t("Kustannusten nykyarvo, €", "Present value of the costs, €").into(),
+        num(s, "present_value_eur"),
+        &eur,
+    )?;
     r += 1;
-    let services = s.get("services").and_then(Value::as_array).cloned().unwrap_or_default();
+    let services = s
+        .get("services")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if !services.is_empty() {
         let heads = [
             t("Palvelu", "Service").to_string(),
@@ -222,7 +295,8 @@ fn first_sheet(ws: &mut Worksheet, s: &Value, lang: Lang, placed: &[Placed]) -> 
             t("nykyarvo €", "present value €").into(),
         ];
         for (j, h) in heads.iter().enumerate() {
-            ws.write_string_with_format(r, j as u16, h, &bold).map_err(x)?;
+            ws.write_string_with_format(r, j as u16, h, &bold)
+                .map_err(x)?;
         }
         r += 1;
         for sv in &services {
@@ -238,14 +312,19 @@ fn first_sheet(ws: &mut Worksheet, s: &Value, lang: Lang, placed: &[Placed]) -> 
             ];
             for (j, (v, f)) in vals.iter().enumerate() {
                 if v.is_finite() {
-                    ws.write_number_with_format(r, j as u16 + 2, *v, f).map_err(x)?;
+                    ws.write_number_with_format(r, j as u16 + 2, *v, f)
+                        .map_err(x)?;
                 }
             }
             r += 1;
         }
         r += 1;
     }
-    let variants = s.get("variants").and_then(Value::as_array).cloned().unwrap_or_default();
+    let variants = s
+        .get("variants")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if !variants.is_empty() {
         let heads = [
             t("Vaihtoehto", "Variant").to_string(),
@@ -255,31 +334,41 @@ fn first_sheet(ws: &mut Worksheet, s: &Value, lang: Lang, placed: &[Placed]) -> 
             t("takaisinmaksuvuosi", "break-even year").into(),
         ];
         for (j, h) in heads.iter().enumerate() {
-            ws.write_string_with_format(r, j as u16, h, &bold).map_err(x)?;
+            ws.write_string_with_format(r, j as u16, h, &bold)
+                .map_err(x)?;
         }
         r += 1;
         for v in &variants {
             ws.write_string(r, 0, txt(v, "name")).map_err(x)?;
             ws.write_string(r, 1, txt(v, "baseline")).map_err(x)?;
-            ws.write_number_with_format(r, 2, num(v, "cost_diff_last_eur"), &eur).map_err(x)?;
-            ws.write_number_with_format(r, 3, num(v, "present_value_diff_eur"), &eur).map_err(x)?;
+            ws.write_number_with_format(r, 2, num(v, "cost_diff_last_eur"), &eur)
+                .map_err(x)?;
+            ws.write_number_with_format(r, 3, num(v, "present_value_diff_eur"), &eur)
+                .map_err(x)?;
             match v.get("break_even_year").and_then(Value::as_f64) {
                 Some(y) => ws.write_number(r, 4, y).map_err(x)?,
-                None => ws.write_string(r, 4, format!("{} {y1}", t("ei vuoteen mennessä", "not by"))).map_err(x)?,
+                None => ws
+                    .write_string(r, 4, format!("{} {y1}", t("ei vuoteen mennessä", "not by")))
+                    .map_err(x)?,
             };
             r += 1;
         }
         r += 1;
     }
-    ws.write_string_with_format(r, 0, t("Taulukot", "Tables"), &bold).map_err(x)?;
-    ws.write_string_with_format(r, 1, t("välilehti", "sheet"), &bold).map_err(x)?;
-    ws.write_string_with_format(r, 2, t("rivejä", "rows"), &bold).map_err(x)?;
+    ws.write_string_with_format(r, 0, t("Taulukot", "Tables"), &bold)
+        .map_err(x)?;
+    ws.write_string_with_format(r, 1, t("välilehti", "sheet"), &bold)
+        .map_err(x)?;
+    ws.write_string_with_format(r, 2, t("rivejä", "rows"), &bold)
+        .map_err(x)?;
     r += 1;
     for p in placed {
         for (k, (sheet, rows)) in p.sheets.iter().enumerate() {
-            ws.write_string(r, 0, if k == 0 { p.table.as_str() } else { "" }).map_err(x)?;
+            ws.write_string(r, 0, if k == 0 { p.table.as_str() } else { "" })
+                .map_err(x)?;
             ws.write_string(r, 1, sheet).map_err(x)?;
-            ws.write_number_with_format(r, 2, *rows as f64, &int).map_err(x)?;
+            ws.write_number_with_format(r, 2, *rows as f64, &int)
+                .map_err(x)?;
             r += 1;
         }
         if p.sheets.len() > 1 {
@@ -311,9 +400,15 @@ mod tests {
     fn frame(years: &[i64]) -> Frame {
         Frame {
             columns: vec![
-                ("area".into(), ColumnData::Text(years.iter().map(|_| "091".to_string()).collect())),
+                (
+                    "area".into(),
+                    ColumnData::Text(years.iter().map(|_| "091".to_string()).collect()),
+                ),
                 ("year".into(), ColumnData::Int(years.to_vec())),
-                ("population".into(), ColumnData::Float(years.iter().map(|y| Some(*y as f64 / 2.0)).collect())),
+                (
+                    "population".into(),
+                    ColumnData::Float(years.iter().map(|y| Some(*y as f64 / 2.0)).collect()),
+                ),
             ],
         }
     }
@@ -323,7 +418,10 @@ mod tests {
         let f = frame(&[2024, 2024, 2025, 2025, 2026]);
         let plan = split("population", &f, 3).unwrap();
         let names: Vec<&str> = plan.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["population 2024", "population 2025", "population 2026"]);
+        assert_eq!(
+            names,
+            ["population 2024", "population 2025", "population 2026"]
+        );
         assert_eq!(plan[2].1, vec![4]);
         assert_eq!(split("population", &f, 5).unwrap().len(), 1);
         let e = split("population", &frame(&[2024; 4]), 3).unwrap_err();
@@ -334,8 +432,15 @@ mod tests {
     fn the_workbook_says_where_a_split_table_went() {
         let f = frame(&[2024, 2025]);
         let mut buf = Vec::new();
-        let placed = write_with_limit(&[("population", &f)], &Value::Null, Lang::En, &mut buf, 1).unwrap();
-        assert_eq!(placed[0].sheets, vec![("population 2024".to_string(), 1), ("population 2025".to_string(), 1)]);
+        let placed =
+            write_with_limit(&[("population", &f)], &Value::Null, Lang::En, &mut buf, 1).unwrap();
+        assert_eq!(
+            placed[0].sheets,
+            vec![
+                ("population 2024".to_string(), 1),
+                ("population 2025".to_string(), 1)
+            ]
+        );
         assert!(buf.starts_with(b"PK"));
     }
 }

@@ -2,3 +2,4 @@
 
 mod cli;
 mod real_data;
+mod report;
