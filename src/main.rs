@@ -541,7 +541,25 @@ fn units_text(summary: &RunSummary) -> String {
     }
     s.push('\n');
     let mut notes = Vec::new();
-    for v in list {
+    // A national network's hundreds of units: those short of places first (then the
+    // most used), the rest left to the capacity table and the report.
+    const MAX_UNITS: usize = 20;
+    let mut order: Vec<&kunta::run::UnitFigures> = list.iter().collect();
+    if list.len() > MAX_UNITS {
+        order.sort_by(|a, b| {
+            let key = |u: &kunta::run::UnitFigures| {
+                (
+                    u.first_shortage_year.unwrap_or(i32::MAX),
+                    -u.utilisation_last.unwrap_or(0.0),
+                )
+            };
+            key(a)
+                .partial_cmp(&key(b))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        order.truncate(MAX_UNITS);
+    }
+    for v in order {
         let text = |t: &str, w: usize| -> String { t.chars().take(w).collect() };
         // No utilisation: the unit has no places that year (closed, or none given).
         let util = v.utilisation_last.map_or_else(
@@ -578,6 +596,13 @@ fn units_text(summary: &RunSummary) -> String {
                 ));
             }
         }
+    }
+    if list.len() > MAX_UNITS {
+        let _ = writeln!(
+            s,
+            "({} units: the {MAX_UNITS} short of places first shown; every unit in the capacity table and the report)",
+            list.len()
+        );
     }
     for n in notes {
         let _ = writeln!(s, "{n}");

@@ -583,27 +583,25 @@ fn population(c: &mut Ctx<'_>) -> Result<(), String> {
     {
         let y0s = y0.to_string();
         let y1s = y1.to_string();
-        let _ = writeln!(
-            c.out,
-            "<table class=\"areas\">\n{}<tbody>",
-            header(&[
-                c.t("Alue", "Area"),
-                c.t("koodi", "code"),
-                &y0s,
-                &y1s,
-                c.t("muutos", "change")
-            ])
-        );
+        // The code column only where the areas have names of their own.
+        let named = areas.iter().any(|a| {
+            let code = txt(a, "area");
+            c.area_name(code) != code
+        });
+        let mut cols = vec![c.t("Alue", "Area")];
+        if named {
+            cols.push(c.t("koodi", "code"));
+        }
+        cols.extend([y0s.as_str(), y1s.as_str(), c.t("muutos", "change")]);
+        let _ = writeln!(c.out, "<table class=\"areas\">\n{}<tbody>", header(&cols));
         for a in areas {
             let code = txt(a, "area");
             let (p0, p1) = (num(a, "population_first"), num(a, "population_last"));
-            let cells = [
-                esc(&c.area_name(code)),
-                esc(code),
-                lang.num(p0, 0),
-                lang.num(p1, 0),
-                lang.pct(p1 / p0 - 1.0, 1),
-            ];
+            let mut cells = vec![esc(&c.area_name(code))];
+            if named {
+                cells.push(esc(code));
+            }
+            cells.extend([lang.num(p0, 0), lang.num(p1, 0), lang.pct(p1 / p0 - 1.0, 1)]);
             c.out.push_str(&row(&cells));
         }
         c.out.push_str("</tbody></table>\n");
