@@ -72,6 +72,8 @@ pub struct YearChart {
     pub title: String,
     /// The vertical axis' description, with its unit.
     pub y_desc: String,
+    /// The horizontal axis' description (`vuosi`, `year`).
+    pub x_desc: String,
     /// Stacked areas, bottom first (drawn first).
     pub stacked: Vec<Line>,
     /// Bands, drawn under the lines.
@@ -205,7 +207,7 @@ pub fn years(c: &YearChart, lang: Lang) -> Res<String> {
         let mut chart = ChartBuilder::on(&root)
             .caption(&c.title, ("sans-serif", 17))
             .margin(12)
-            .x_label_area_size(34)
+            .x_label_area_size(44)
             .y_label_area_size(64)
             .build_cartesian_2d(x0 as f64..x1 as f64, lo..hi)
             .map_err(err)?;
@@ -219,6 +221,7 @@ pub fn years(c: &YearChart, lang: Lang) -> Res<String> {
             .x_label_formatter(&xfmt)
             .y_label_formatter(&yfmt)
             .y_desc(c.y_desc.as_str())
+            .x_desc(c.x_desc.as_str())
             .light_line_style(RGBColor(240, 240, 240))
             .bold_line_style(RGBColor(222, 222, 222))
             .axis_desc_style(("sans-serif", 13))

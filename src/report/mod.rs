@@ -188,6 +188,7 @@ impl<'a> Ctx<'a> {
         YearChart {
             title,
             y_desc,
+            x_desc: self.t("vuosi", "year").into(),
             size,
             ..YearChart::default()
         }
@@ -886,7 +887,11 @@ fn network(c: &mut Ctx<'_>) -> Result<(), String> {
             .eq("scenario", &c.base)
             .eq("unit", unit)
             .eq("service", service);
-        let mut ch = c.yc(unit.to_string(), c.t("asiakasta", "clients").into(), UNIT);
+        let unit_of = c.summary["services"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| txt(s, "service") == service))
+            .map_or("", |s| txt(s, "unit"));
+        let mut ch = c.yc(unit.to_string(), unit_of.to_string(), UNIT);
         if let Some(q) = c.table("capacity_quantiles") {
             let r = Rows::all(q)
                 .eq("scenario", &c.base)
