@@ -3,6 +3,7 @@
 #![deny(unsafe_code)]
 
 mod error;
+pub mod estimate;
 pub mod example;
 #[cfg(feature = "io")]
 pub mod io;

@@ -75,6 +75,43 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ReportLang::Fi)]
         lang: ReportLang,
     },
+    /// Estimate fertility, mortality and net migration from a population history and
+    /// write a scenario ready to run and edit (MODEL.md §11).
+    Estimate {
+        /// The population history: several years by area, sex and single-year age.
+        history: PathBuf,
+        /// The last year of the estimation window, and the scenario's base year.
+        #[arg(long)]
+        base_year: i32,
+        /// The scenario's last year (default the base year + 20).
+        #[arg(long)]
+        end_year: Option<i32>,
+        #[command(flatten)]
+        rates: RateArgs,
+        /// Directory for the scenario and its tables.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Project from past years with rates estimated from the years before them and
+    /// compare with what happened, beside the naive and linear baselines (MODEL.md §12).
+    Backtest {
+        /// The population history: several years by area, sex and single-year age.
+        history: PathBuf,
+        /// Jump-off years, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        jump_off: Vec<i32>,
+        /// Horizons in years, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        horizon: Vec<u32>,
+        #[command(flatten)]
+        rates: RateArgs,
+        /// Directory for the `backtest` table.
+        #[arg(long, default_value = "kunta-backtest")]
+        out: PathBuf,
+        /// Format of the table.
+        #[arg(long, value_enum, default_value_t = OutFormat::Parquet)]
+        format: OutFormat,
+    },
     /// Read and check a scenario and every input it names; list every problem found.
     Validate {
         /// The scenario file (TOML).
@@ -102,6 +139,94 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// The inputs and choices of `estimate` and `backtest`.
+#[derive(clap::Args)]
+struct RateArgs {
+    /// Births by the mother's age at the birth: `[area], year, age, count`.
+    #[arg(long, conflicts_with = "fertility_rates")]
+    births: Option<PathBuf>,
+    /// Births per woman by the mother's age at the birth: `[area], year, age, rate`.
+    #[arg(long)]
+    fertility_rates: Option<PathBuf>,
+    /// Deaths by age at death: `[area], year, sex, age, count`.
+    #[arg(long, conflicts_with = "death_rates")]
+    deaths: Option<PathBuf>,
+    /// Central death rates by age: `[area], year, sex, age, rate`.
+    #[arg(long)]
+    death_rates: Option<PathBuf>,
+    /// Years before the base year the rates are averaged over.
+    #[arg(long, default_value_t = 5)]
+    years: usize,
+    /// The fertility level: `last` (the last year's total fertility), `mean` (the
+    /// window's), or `trend` / `trend:N` (the window's linear trend for N years, 5 by
+    /// default).
+    #[arg(long, default_value = "last")]
+    fertility_level: String,
+    /// Mortality improvement: `trend` (by sex and age group from the death rates),
+    /// `none`, or a yearly rate such as `0.01`.
+    #[arg(long, default_value = "trend")]
+    improvement: String,
+    /// Years the improvement trend is fitted over.
+    #[arg(long, default_value_t = 15)]
+    improvement_years: usize,
+    /// A multiplier on the estimated net migration.
+    #[arg(long, default_value_t = 1.0)]
+    migration_level: f64,
+    /// Shrink each area's fertility and mortality toward all areas' together with
+    /// this weight in person-years (0: no shrinkage).
+    #[arg(long, default_value_t = 0.0)]
+    shrink: f64,
+}
+
+impl RateArgs {
+    fn options(&self) -> Result<kunta::estimate::Options> {
+        use kunta::estimate::{FertilityLevel, Improvement, Options};
+        let fertility = match self.fertility_level.as_str() {
+            "last" => FertilityLevel::Last,
+            "mean" => FertilityLevel::Mean,
+            "trend" => FertilityLevel::Trend { years: 5 },
+            other => match other.strip_prefix("trend:").and_then(|n| n.parse().ok()) {
+                Some(years) => FertilityLevel::Trend { years },
+                None => bail!("--fertility-level `{other}`: expected last, mean, trend or trend:N"),
+            },
+        };
+        let improvement = match self.improvement.as_str() {
+            "trend" => Improvement::Trend,
+            "none" => Improvement::None,
+            other => match other.parse::<f64>() {
+                Ok(r) if (0.0..1.0).contains(&r) => Improvement::Rate(r),
+                _ => bail!("--improvement `{other}`: expected trend, none or a yearly rate between 0 and 1"),
+            },
+        };
+        if self.years == 0 {
+            bail!("--years must be at least 1");
+        }
+        if !(self.migration_level.is_finite() && self.shrink.is_finite() && self.shrink >= 0.0) {
+            bail!("--migration-level must be a number and --shrink a number of at least 0");
+        }
+        Ok(Options {
+            years: self.years,
+            fertility,
+            improvement,
+            improvement_years: self.improvement_years,
+            migration_level: self.migration_level,
+            shrink: self.shrink,
+            ..Options::default()
+        })
+    }
+
+    fn read(&self, history: &kunta::Population) -> Result<(kunta::estimate::Events, kunta::estimate::Events)> {
+        kunta::io::estimate::read_rates(
+            history,
+            self.births.as_deref(),
+            self.fertility_rates.as_deref(),
+            self.deaths.as_deref(),
+            self.death_rates.as_deref(),
+        )
+        .map_err(anyhow::Error::msg)
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -203,6 +328,58 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 f.sync_all().map_err(|e| e.to_string())
             })?;
             println!("report written to {}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Estimate {
+            history,
+            base_year,
+            end_year,
+            rates,
+            out,
+        } => {
+            let opts = rates.options()?;
+            let h = kunta::io::estimate::read_history(&history)?;
+            let (births, deaths) = rates.read(&h)?;
+            let e = kunta::estimate::estimate(&h, &births, &deaths, base_year, &opts)?;
+            let end = end_year.unwrap_or(base_year + 20);
+            if end <= base_year {
+                bail!("--end-year {end} must come after the base year {base_year}");
+            }
+            let w = kunta::io::estimate::write(&out, &e, &h, &opts, end, &history.display().to_string())?;
+            let tfr: Vec<f64> = e.tfr.iter().map(|t| t[0]).collect();
+            println!(
+                "rates for {} area{} from {}–{base_year}: total fertility {:.2}–{:.2}, net migration {:+.0} a year; spreads: fertility {:.3}, migration {:.3}",
+                e.areas.len(),
+                if e.areas.len() == 1 { "" } else { "s" },
+                base_year - opts.years as i32 + 1,
+                tfr.iter().copied().fold(f64::INFINITY, f64::min),
+                tfr.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                e.net.sum(),
+                w.spreads.0,
+                w.spreads.1
+            );
+            println!("{} written to {}: run it with `kunta run {}`", w.files.join(", "), out.display(), out.join("scenario.toml").display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Backtest {
+            history,
+            jump_off,
+            horizon,
+            rates,
+            out,
+            format,
+        } => {
+            let opts = rates.options()?;
+            let h = kunta::io::estimate::read_history(&history)?;
+            let (births, deaths) = rates.read(&h)?;
+            let rows = kunta::estimate::backtest::backtest(&h, &births, &deaths, &jump_off, &horizon, &opts)?;
+            let format = match format {
+                OutFormat::Csv => Format::Csv,
+                _ => Format::Parquet,
+            };
+            kunta::io::estimate::write_backtest(&out, &rows, format)?;
+            print!("{}", backtest_text(&kunta::estimate::backtest::scores(&rows)));
+            println!("\nthe backtest table written to {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate { scenario, variants } => {
@@ -385,6 +562,37 @@ fn run(
         println!("\ntables written to {}", out.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// MAPE and MALPE by group and horizon for kunta and the baselines.
+fn backtest_text(scores: &[kunta::estimate::backtest::Score]) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let mut horizons: Vec<u32> = scores.iter().map(|x| x.horizon).collect();
+    horizons.dedup();
+    for h in horizons {
+        let _ = writeln!(s, "\nhorizon {h} years: MAPE % (MALPE %) over areas and jump-offs");
+        let _ = writeln!(s, "{:<8}{:>18}{:>18}{:>18}{:>8}", "group", "kunta", "naive", "linear", "cells");
+        let mut groups: Vec<&str> = scores.iter().filter(|x| x.horizon == h).map(|x| x.group).collect();
+        groups.dedup();
+        for g in groups {
+            let _ = write!(s, "{g:<8}");
+            let mut cells = 0;
+            for m in kunta::estimate::backtest::METHODS {
+                match scores.iter().find(|x| x.horizon == h && x.group == g && x.method == m) {
+                    Some(x) => {
+                        cells = x.cells;
+                        let _ = write!(s, "{:>18}", format!("{:.2} ({:+.2})", x.mape, x.malpe));
+                    }
+                    None => {
+                        let _ = write!(s, "{:>18}", "–");
+                    }
+                }
+            }
+            let _ = writeln!(s, "{cells:>8}");
+        }
+    }
+    s
 }
 
 /// The per-service table of the printed summary.

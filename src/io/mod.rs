@@ -20,6 +20,7 @@
 //! one that pulls in polars.
 
 pub mod csv;
+pub mod estimate;
 mod error;
 pub mod frame;
 pub mod jsonstat;

@@ -34,9 +34,14 @@ fn written_by_a_run(name: &str) -> bool {
         .or_else(|| name.strip_suffix(".csv"));
     matches!(
         name,
-        "summary.json" | "manifest.json" | "report.html" | "kunta.xlsx"
+        "summary.json" | "manifest.json" | "report.html" | "kunta.xlsx" | "scenario.toml"
     ) || stem.is_some_and(|s| {
-        const TABLES: [&str; 13] = [
+        // `kunta estimate` writes a scenario and its rate tables.
+        const TABLES: [&str; 17] = [
+            "fertility",
+            "mortality",
+            "improvement",
+            "migration_net",
             "population",
             "components",
             "migration",

@@ -14,7 +14,9 @@ use crate::projection::{Direction, Flow, FlowForm, ProjectionInputs, YearPath};
 use crate::rates::{AgeIndex, RateError, RateRow, RateTable};
 use crate::run::{CohortEffect, ControlTotals, Scenario, ValidScenario};
 use crate::scenario::variant::Variant;
-use crate::scenario::{parse_service_sex, MigrationSection, Param, ScenarioFile, ServiceSection};
+use crate::scenario::{
+    parse_service_sex, ImprovementKey, MigrationSection, Param, ScenarioFile, ServiceSection,
+};
 use crate::services::{self, Cost, FixedPer, Segment, Service, ServiceError, Teaching, Value};
 use std::path::{Path, PathBuf};
 
@@ -638,6 +640,80 @@ fn load_file(
         area_names,
         variants: Vec::new(),
     })
+}
+
+/// `[mortality] improvement` as a table `[area], [sex], age, rate`: the mortality
+/// table becomes one of every year from the base year to the end year with
+/// `q_y = q · (1 − r)^(y − base_year)`, `r` by area, sex and age (MODEL.md §2).
+fn improved_by_table(
+    l: &mut Loader<'_>,
+    rel: &str,
+    m: &RateTable,
+    file: &ScenarioFile,
+    areas: &[String],
+) -> Option<RateTable> {
+    let t = l.table(rel, None)?;
+    let shape = Shape {
+        sex: super::rates::has_role(&t, super::labels::Role::Sex),
+        age: true,
+        signed: false,
+    };
+    let rows = match rate_rows(&t, shape, "improvement") {
+        Ok(r) => r,
+        Err(e) => {
+            l.problem(e.to_string());
+            return None;
+        }
+    };
+    if let Some(r) = rows.iter().find(|r| !(0.0..1.0).contains(&r.value)) {
+        l.key_problem(
+            "mortality.improvement",
+            format!("{}: a yearly improvement of {} is not between 0 and 1", t.source, r.value),
+        );
+        return None;
+    }
+    let imp = match RateTable::from_rows(&rows, 1.0, areas) {
+        Ok(r) => r,
+        Err(e) => {
+            l.problem(format!("{}: {e}", t.source));
+            return None;
+        }
+    };
+    let (base, end) = (file.scenario.base_year, file.scenario.end_year);
+    let Some((lo, hi)) = m.age_range() else {
+        return Some(m.clone());
+    };
+    let ages: Vec<AgeIndex> = (lo..=hi)
+        .map(AgeIndex::Age)
+        .chain(m.has_birth().then_some(AgeIndex::Birth))
+        .collect();
+    let mut out = Vec::new();
+    for (a, area) in areas.iter().enumerate() {
+        for y in base..=end {
+            let Ok(ys) = m.year_slot(y) else { continue };
+            for sex in crate::population::Sex::ALL {
+                for &age in &ages {
+                    let Some(q) = m.get(a, ys, sex, age) else { continue };
+                    // Ages the improvement table leaves out do not improve.
+                    let r = imp.get(a, 0, sex, age).unwrap_or(0.0);
+                    out.push(RateRow {
+                        area: Some(area.clone()),
+                        year: Some(y),
+                        sex: Some(sex),
+                        age: Some(age),
+                        value: q * (1.0 - r).powi(y - base),
+                    });
+                }
+            }
+        }
+    }
+    match RateTable::from_rows(&out, 1.0, areas) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            l.problem(format!("{}: {e}", l.source.resolve(rel).display()));
+            None
+        }
+    }
 }
 
 /// Reads `[areas] file` (`area, name[, parent]`): every area of the population gets a
@@ -1469,7 +1545,7 @@ fn load_inputs(
         // Every year's rates are checked below only when every table loaded; what
         // the improvement does to mortality alone is checked here, so that the
         // problem is listed with the others.
-        if let (Some(m), Some(r)) = (&mortality, mort.improvement) {
+        if let (Some(m), Some(ImprovementKey::Rate(r))) = (&mortality, mort.improvement.clone()) {
             let s = &file.scenario;
             let worst = m.scaled_values().fold(0.0f64, f64::max);
             let year = (s.base_year + 1..=s.end_year.min(s.base_year + 200))
@@ -1487,12 +1563,20 @@ fn load_inputs(
         }
         return None;
     }
+    let (mortality, improvement) = match mort.improvement.clone() {
+        None => (mortality?, None),
+        Some(ImprovementKey::Rate(r)) => (mortality?, Some(r)),
+        Some(ImprovementKey::Table(rel)) => {
+            let m = mortality?;
+            (improved_by_table(l, &rel, &m, file, areas)?, None)
+        }
+    };
     let inputs = ProjectionInputs {
         fertility: fertility?,
-        mortality: mortality?,
+        mortality,
         boys_share: boys,
         tfr,
-        improvement: mort.improvement,
+        improvement,
         flows,
     };
     check_year_rates(l, file, pop, &inputs);

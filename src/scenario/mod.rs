@@ -107,8 +107,19 @@ pub struct MortalitySection {
     pub column: Option<String>,
     /// Rates are per `scale` persons.
     pub scale: Option<f64>,
-    /// Yearly mortality improvement rate `r`: `q_y = q · (1 − r)^(y − base_year)`.
-    pub improvement: Option<f64>,
+    /// Yearly mortality improvement rate `r`: `q_y = q · (1 − r)^(y − base_year)`; a
+    /// number, or a table `[area], [sex], age, rate` of rates by age.
+    pub improvement: Option<ImprovementKey>,
+}
+
+/// `[mortality] improvement`: one rate for every cell, or a table of rates.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum ImprovementKey {
+    /// The same yearly rate everywhere.
+    Rate(f64),
+    /// A table `[area], [sex], age, rate`, relative to the scenario file.
+    Table(String),
 }
 
 /// `[[migration]]`: one named flow.

@@ -1,0 +1,606 @@
+//! Rates from history (MODEL.md §11): fertility, mortality and a `net` migration flow
+//! in kunta's convention (ages at the start of the year) from a population history and
+//! births and deaths (or published rates) by the age at the event.
+//!
+//! Everything here takes arrays; reading the tables is `io`'s. [`estimate`] gives an
+//! [`Estimate`] whose tables ([`Estimate::fertility_rows`], …) are kunta's rate tables,
+//! ready for [`crate::projection::ProjectionInputs`] or to be written as CSV.
+
+pub mod backtest;
+
+use crate::population::{Population, Sex, Year};
+use crate::rates::{AgeIndex, RateRow};
+use ndarray::{Array2, Array3, Array4};
+
+/// Counts or rates by area, year, sex and age at the event: births by the mother's age
+/// at the birth, deaths by the age at death (Statistics Finland's convention).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Events {
+    /// The years of the series, ascending.
+    pub years: Vec<i32>,
+    /// Values by `(area, year slot, sex, age)` over the history's areas; the sex axis
+    /// has one slot (births, either sex) or two (female, male); ages from 0 to the
+    /// table's top age (for deaths, ages above it take the top age's value; there are
+    /// no births above it).
+    pub values: Array4<f64>,
+    /// Counts (persons) or rates (per person-year of exposure).
+    pub kind: EventKind,
+}
+
+/// What the values of [`Events`] are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// Births or deaths.
+    Counts,
+    /// Births per woman or deaths per person-year (a central rate `m`).
+    Rates,
+}
+
+/// How the fertility level of the projection is set.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum FertilityLevel {
+    /// The mean of the window's years.
+    Mean,
+    /// The window's age schedule at the last year's total fertility.
+    #[default]
+    Last,
+    /// The last year's total fertility moved along the window's linear trend for
+    /// `years` more years, then held (never below half or above twice the last level).
+    Trend {
+        /// Years the trend is followed.
+        years: u32,
+    },
+}
+
+/// How mortality improves in the projection.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Improvement {
+    /// No improvement.
+    None,
+    /// The same yearly rate for every sex and age.
+    Rate(f64),
+    /// The log-linear trend of the death rates of all areas together, by sex and age
+    /// group (0–14, 15–49, 50–64, 65–79, 80+), over `years` years before the base year,
+    /// held between 0 and 5 % a year.
+    #[default]
+    Trend,
+}
+
+/// The choices of an estimate, each documented in the README.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// Years before the base year the rates are averaged over (`K`, default 5).
+    pub years: usize,
+    /// The fertility level.
+    pub fertility: FertilityLevel,
+    /// Mortality improvement.
+    pub improvement: Improvement,
+    /// Years the improvement trend is fitted over (default 15, as far as the history
+    /// reaches).
+    pub improvement_years: usize,
+    /// A multiplier on the net migration (default 1).
+    pub migration_level: f64,
+    /// Shrinkage of each area's fertility and mortality schedules toward all areas'
+    /// together: the weight of the pooled schedule in person-years (0: none).
+    pub shrink: f64,
+    /// Share of boys among births, for births given without sex (default 0.512).
+    pub boys_share: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            years: 5,
+            fertility: FertilityLevel::default(),
+            improvement: Improvement::default(),
+            improvement_years: 15,
+            migration_level: 1.0,
+            shrink: 0.0,
+            boys_share: 0.512,
+        }
+    }
+}
+
+/// Why rates could not be estimated.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EstimateError {
+    /// The history lacks a year the window needs.
+    #[error("the population history has no year {0}: estimating from {1} years before the base year needs every year from {2} to the base year")]
+    NoYear(i32, usize, i32),
+    /// Births or deaths lack a year of the window.
+    #[error("the {0} have no year {1} (they cover {2}–{3})")]
+    EventsYear(&'static str, i32, i32, i32),
+    /// An events table over other areas than the history's.
+    #[error("the {0} have {1} areas, the history {2}")]
+    Areas(&'static str, usize, usize),
+    /// A bad option.
+    #[error("{0}")]
+    Option(String),
+}
+
+/// Rates estimated from history, in kunta's convention.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Estimate {
+    /// The areas, as in the history.
+    pub areas: Vec<String>,
+    /// The base year (the last year of the window).
+    pub base_year: i32,
+    /// The open top age.
+    pub omega: usize,
+    /// Births per woman by age at the start of the year, `(area, age 0..=ω)`, at the
+    /// base year's level.
+    pub fertility: Array2<f64>,
+    /// The total fertility of each area by year from the base year (one year for a
+    /// constant level; [`FertilityLevel::Trend`] gives a path, the last year held).
+    pub tfr: Vec<Vec<f64>>,
+    /// Probabilities of dying by `(area, sex, age slot)`: ages `0..=ω`, then the birth
+    /// index at `ω + 1`.
+    pub mortality: Array3<f64>,
+    /// Yearly improvement by `(sex, age slot)`, if any.
+    pub improvement: Option<Array2<f64>>,
+    /// Net migration per year by `(area, sex, age slot)` (signed counts).
+    pub net: Array3<f64>,
+    /// The total fertility of each area in each year of the window, and the window's
+    /// years (for the calibration of the spreads).
+    pub tfr_history: (Vec<i32>, Vec<Vec<f64>>),
+    /// Each area's net migration in each year of the window (persons).
+    pub net_history: Vec<Vec<f64>>,
+}
+
+/// Looks a year up in a series.
+fn slot(years: &[i32], y: i32) -> Option<usize> {
+    years.iter().position(|x| *x == y)
+}
+
+/// The value of an events table at `(area, year slot, sex, age)`, ages above the
+/// table's top taking the top's value and a one-sex table serving both.
+fn ev(e: &Events, a: usize, k: usize, s: usize, x: usize) -> f64 {
+    let (_, _, ns, nx) = e.values.dim();
+    e.values[[a, k, s.min(ns - 1), x.min(nx - 1)]]
+}
+
+/// Estimates the rates for `base_year` from the `opts.years` years before it.
+///
+/// # Errors
+/// [`EstimateError`] when the history or the events lack a year of the window, or
+/// cover other areas.
+pub fn estimate(
+    history: &Population,
+    births: &Events,
+    deaths: &Events,
+    base_year: i32,
+    opts: &Options,
+) -> Result<Estimate, EstimateError> {
+    let k = opts.years.max(1);
+    if !(opts.migration_level.is_finite() && opts.shrink >= 0.0) {
+        return Err(EstimateError::Option(
+            "the migration level must be a number and the shrinkage not negative".into(),
+        ));
+    }
+    let first = base_year - k as i32;
+    let hy = |y: i32| {
+        history
+            .year_index(Year(y))
+            .map(|i| i.0)
+            .ok_or(EstimateError::NoYear(y, k, first))
+    };
+    let na = history.areas().len();
+    let nx = history.n_ages();
+    let omega = nx - 1;
+    for (name, e) in [("births", births), ("deaths", deaths)] {
+        if e.values.dim().0 != na {
+            return Err(EstimateError::Areas(name, e.values.dim().0, na));
+        }
+    }
+    let pop = history.values();
+    // Window: transitions t−1 → t for t in first+1 ..= base.
+    let window: Vec<i32> = (first + 1..=base_year).collect();
+    let mut hslots = Vec::new();
+    for &t in &window {
+        hslots.push((hy(t - 1)?, hy(t)?));
+    }
+    let eslot = |name: &'static str, e: &Events, t: i32| {
+        slot(&e.years, t).ok_or_else(|| {
+            EstimateError::EventsYear(
+                name,
+                t,
+                *e.years.first().unwrap_or(&0),
+                *e.years.last().unwrap_or(&0),
+            )
+        })
+    };
+    let f = Sex::Female.index();
+    // Exposure (mean of the populations at the two ends of the year).
+    let exposure = |a: usize, s: usize, x: usize, (p0, p1): (usize, usize)| {
+        0.5 * (pop[[p0, a, s, x]] + pop[[p1, a, s, x]])
+    };
+
+    // Death rates m by (area, sex, age), for each year and averaged.
+    let mut m_year = Array4::<f64>::zeros((window.len(), na, 2, nx));
+    let mut d_sum = Array3::<f64>::zeros((na, 2, nx));
+    let mut e_sum = Array3::<f64>::zeros((na, 2, nx));
+    for (w, &t) in window.iter().enumerate() {
+        let kd = eslot("deaths", deaths, t)?;
+        for a in 0..na {
+            for s in 0..2 {
+                for x in 0..nx {
+                    let e = exposure(a, s, x, hslots[w]);
+                    let v = ev(deaths, a, kd, s, x);
+                    let (d, m) = match deaths.kind {
+                        EventKind::Counts => (v, if e > 0.0 { v / e } else { 0.0 }),
+                        EventKind::Rates => (v * e, v),
+                    };
+                    m_year[[w, a, s, x]] = m;
+                    d_sum[[a, s, x]] += d;
+                    e_sum[[a, s, x]] += e;
+                }
+            }
+        }
+    }
+    let shrunk = |num: &Array3<f64>, den: &Array3<f64>| -> Array3<f64> {
+        let (na, ns, nx) = num.dim();
+        let mut out = Array3::<f64>::zeros((na, ns, nx));
+        for s in 0..ns {
+            for x in 0..nx {
+                let (pn, pd): (f64, f64) = (0..na).fold((0.0, 0.0), |(n, d), a| {
+                    (n + num[[a, s, x]], d + den[[a, s, x]])
+                });
+                let pooled = if pd > 0.0 { pn / pd } else { 0.0 };
+                for a in 0..na {
+                    let (n, d) = (num[[a, s, x]], den[[a, s, x]]);
+                    out[[a, s, x]] = if d + opts.shrink > 0.0 {
+                        (n + opts.shrink * pooled) / (d + opts.shrink)
+                    } else {
+                        pooled
+                    };
+                }
+            }
+        }
+        out
+    };
+    let m = shrunk(&d_sum, &e_sum);
+    let to_q = |m: &dyn Fn(usize) -> f64| -> Vec<f64> {
+        let mut q = vec![0.0; nx + 1];
+        for (i, qi) in q.iter_mut().enumerate().take(nx) {
+            *qi = if i < omega {
+                1.0 - (-(m(i) + m(i + 1)) / 2.0).exp()
+            } else {
+                1.0 - (-m(omega)).exp()
+            };
+        }
+        q[nx] = 1.0 - (-m(0) / 2.0).exp();
+        q
+    };
+    let mut mortality = Array3::<f64>::zeros((na, 2, nx + 1));
+    for a in 0..na {
+        for s in 0..2 {
+            let q = to_q(&|x| m[[a, s, x]]);
+            for (i, v) in q.into_iter().enumerate() {
+                mortality[[a, s, i]] = v;
+            }
+        }
+    }
+
+    // Fertility: F by the mother's age at the birth, then f(i) = (F(i) + F(i+1)) / 2.
+    let mut b_sum = Array3::<f64>::zeros((na, 1, nx));
+    let mut ef_sum = Array3::<f64>::zeros((na, 1, nx));
+    let mut births_year = Array2::<f64>::zeros((window.len(), na));
+    let mut tfr_year = vec![vec![0.0; window.len()]; na];
+    for (w, &t) in window.iter().enumerate() {
+        let kb = eslot("births", births, t)?;
+        for a in 0..na {
+            for x in 0..nx {
+                let e = exposure(a, f, x, hslots[w]);
+                // No births above the table's top age (unlike deaths, whose top age
+                // serves the ages above it).
+                let v = if x < births.values.dim().3 {
+                    ev(births, a, kb, 0, x)
+                } else {
+                    0.0
+                };
+                let (b, rate) = match births.kind {
+                    EventKind::Counts => (v, if e > 0.0 { v / e } else { 0.0 }),
+                    EventKind::Rates => (v * e, v),
+                };
+                b_sum[[a, 0, x]] += b;
+                ef_sum[[a, 0, x]] += e;
+                births_year[[w, a]] += b;
+                tfr_year[a][w] += rate;
+            }
+        }
+    }
+    let big_f = shrunk(&b_sum, &ef_sum);
+    let mut fertility = Array2::<f64>::zeros((na, nx));
+    for a in 0..na {
+        for i in 0..nx {
+            let next = if i < omega { big_f[[a, 0, i + 1]] } else { 0.0 };
+            fertility[[a, i]] = (big_f[[a, 0, i]] + next) / 2.0;
+        }
+    }
+    let mut tfr = Vec::with_capacity(na);
+    for a in 0..na {
+        let mean: f64 = fertility.row(a).sum();
+        let last = tfr_year[a][window.len() - 1];
+        let path = match opts.fertility {
+            FertilityLevel::Mean => vec![mean],
+            FertilityLevel::Last => vec![last],
+            FertilityLevel::Trend { years } => {
+                let slope = trend(&tfr_year[a]);
+                (0..=years)
+                    .map(|h| (last + slope * f64::from(h)).clamp(0.5 * last, 2.0 * last))
+                    .collect()
+            }
+        };
+        if mean > 0.0 {
+            let scale = path[0] / mean;
+            fertility.row_mut(a).mapv_inplace(|v| v * scale);
+        }
+        tfr.push(path);
+    }
+
+    // Improvement: the log-linear trend of m of all areas by sex and age group.
+    let improvement = match opts.improvement {
+        Improvement::None => None,
+        Improvement::Rate(r) => Some(Array2::from_elem((2, nx + 1), r)),
+        Improvement::Trend => Some(improvement_trend(
+            history,
+            deaths,
+            base_year,
+            opts.improvement_years.max(2),
+        )),
+    };
+
+    // Net migration, the residual of the balancing equation, year by year.
+    let mut net = Array3::<f64>::zeros((na, 2, nx + 1));
+    let mut net_history = vec![vec![0.0; window.len()]; na];
+    for (w, _) in window.iter().enumerate() {
+        let (p0, p1) = hslots[w];
+        for a in 0..na {
+            for s in 0..2 {
+                let q = to_q(&|x| m_year[[w, a, s, x]]);
+                let surv = |i: usize| pop[[p0, a, s, i]] * (1.0 - q[i]);
+                let mut add = |i: usize, v: f64| {
+                    net[[a, s, i]] += v;
+                    net_history[a][w] += v;
+                };
+                for i in 0..omega.saturating_sub(1) {
+                    add(i, pop[[p1, a, s, i + 1]] - surv(i));
+                }
+                if omega >= 1 {
+                    // The open group: shared between ω − 1 and ω by their survivors.
+                    let (s1, s2) = (surv(omega - 1), surv(omega));
+                    let r = pop[[p1, a, s, omega]] - s1 - s2;
+                    let share = if s1 + s2 > 0.0 { s1 / (s1 + s2) } else { 0.5 };
+                    add(omega - 1, r * share);
+                    add(omega, r * (1.0 - share));
+                }
+                let sex_share = if s == Sex::Male.index() {
+                    opts.boys_share
+                } else {
+                    1.0 - opts.boys_share
+                };
+                let newborns = births_year[[w, a]] * sex_share * (1.0 - q[nx]);
+                add(nx, pop[[p1, a, s, 0]] - newborns);
+            }
+        }
+    }
+    let scale = opts.migration_level / window.len() as f64;
+    net.mapv_inplace(|v| v * scale);
+    Ok(Estimate {
+        areas: history.areas().to_vec(),
+        base_year,
+        omega,
+        fertility,
+        tfr,
+        mortality,
+        improvement,
+        net,
+        tfr_history: (window, tfr_year),
+        net_history,
+    })
+}
+
+/// The least-squares slope of `v` against its position.
+pub fn trend(v: &[f64]) -> f64 {
+    let n = v.len() as f64;
+    if v.len() < 2 {
+        return 0.0;
+    }
+    let mx = (n - 1.0) / 2.0;
+    let my = v.iter().sum::<f64>() / n;
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for (i, y) in v.iter().enumerate() {
+        let dx = i as f64 - mx;
+        sxy += dx * (y - my);
+        sxx += dx * dx;
+    }
+    sxy / sxx
+}
+
+/// The age groups of the improvement trend.
+const IMPROVEMENT_GROUPS: [(usize, usize); 5] = [(0, 14), (15, 49), (50, 64), (65, 79), (80, usize::MAX)];
+
+/// Yearly improvement by `(sex, age slot)` from the log-linear trend of the death
+/// rates of all areas together by sex and age group, over `years` years before the
+/// base year (as far as the history and the deaths reach), held between 0 and 5 %.
+fn improvement_trend(history: &Population, deaths: &Events, base: i32, years: usize) -> Array2<f64> {
+    let nx = history.n_ages();
+    let pop = history.values();
+    let na = history.areas().len();
+    let mut out = Array2::<f64>::zeros((2, nx + 1));
+    for s in 0..2 {
+        for &(lo, hi) in &IMPROVEMENT_GROUPS {
+            let hi = hi.min(nx - 1);
+            if lo > hi {
+                continue;
+            }
+            let mut logs = Vec::new();
+            for t in (base - years as i32 + 1)..=base {
+                let (Some(p0), Some(p1), Some(kd)) = (
+                    history.year_index(Year(t - 1)),
+                    history.year_index(Year(t)),
+                    slot(&deaths.years, t),
+                ) else {
+                    continue;
+                };
+                let (mut d, mut e) = (0.0, 0.0);
+                for a in 0..na {
+                    for x in lo..=hi {
+                        let ex = 0.5 * (pop[[p0.0, a, s, x]] + pop[[p1.0, a, s, x]]);
+                        let v = ev(deaths, a, kd, s, x);
+                        d += match deaths.kind {
+                            EventKind::Counts => v,
+                            EventKind::Rates => v * ex,
+                        };
+                        e += ex;
+                    }
+                }
+                if d > 0.0 && e > 0.0 {
+                    logs.push((d / e).ln());
+                }
+            }
+            let r = if logs.len() >= 2 {
+                (1.0 - trend(&logs).exp()).clamp(0.0, 0.05)
+            } else {
+                0.0
+            };
+            for x in lo..=hi {
+                out[[s, x]] = r;
+            }
+            if lo == 0 {
+                out[[s, nx]] = r;
+            }
+        }
+    }
+    out
+}
+
+/// An age slot of kunta's tables: ages `0..=ω`, then the birth index.
+fn age_of(i: usize, nx: usize) -> AgeIndex {
+    AgeIndex::of_slot(i, nx)
+}
+
+impl Estimate {
+    /// The fertility table `area, [year], age, rate` (births per woman by age at the
+    /// start of the year); with a trend of the level, one year per step of the path.
+    pub fn fertility_rows(&self) -> Vec<RateRow> {
+        let nx = self.omega + 1;
+        let steps = self.tfr.iter().map(Vec::len).max().unwrap_or(1);
+        let mut rows = Vec::new();
+        for (a, area) in self.areas.iter().enumerate() {
+            let base = self.fertility.row(a).sum();
+            for h in 0..steps {
+                let level = self.tfr[a][h.min(self.tfr[a].len() - 1)];
+                let scale = if base > 0.0 { level / base } else { 0.0 };
+                for x in 0..nx {
+                    rows.push(RateRow {
+                        area: Some(area.clone()),
+                        year: (steps > 1).then_some(self.base_year + h as i32),
+                        sex: None,
+                        age: Some(AgeIndex::Age(x as u16)),
+                        value: self.fertility[[a, x]] * scale,
+                    });
+                }
+            }
+        }
+        rows
+    }
+
+    /// The mortality table `area, sex, age, rate` (probabilities of dying; age `s`
+    /// for the birth year).
+    pub fn mortality_rows(&self) -> Vec<RateRow> {
+        let nx = self.omega + 1;
+        let mut rows = Vec::new();
+        for (a, area) in self.areas.iter().enumerate() {
+            for sex in Sex::ALL {
+                for i in 0..=nx {
+                    rows.push(RateRow {
+                        area: Some(area.clone()),
+                        year: None,
+                        sex: Some(sex),
+                        age: Some(age_of(i, nx)),
+                        value: self.mortality[[a, sex.index(), i]],
+                    });
+                }
+            }
+        }
+        rows
+    }
+
+    /// The improvement table `sex, age, rate`, if the estimate has one.
+    pub fn improvement_rows(&self) -> Option<Vec<RateRow>> {
+        let imp = self.improvement.as_ref()?;
+        let nx = self.omega + 1;
+        Some(
+            Sex::ALL
+                .iter()
+                .flat_map(|&sex| {
+                    (0..=nx).map(move |i| RateRow {
+                        area: None,
+                        year: None,
+                        sex: Some(sex),
+                        age: Some(age_of(i, nx)),
+                        value: imp[[sex.index(), i]],
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    /// The net migration table `area, sex, age, count` (signed, per year).
+    pub fn net_rows(&self) -> Vec<RateRow> {
+        let nx = self.omega + 1;
+        let mut rows = Vec::new();
+        for (a, area) in self.areas.iter().enumerate() {
+            for sex in Sex::ALL {
+                for i in 0..=nx {
+                    rows.push(RateRow {
+                        area: Some(area.clone()),
+                        year: None,
+                        sex: Some(sex),
+                        age: Some(age_of(i, nx)),
+                        value: self.net[[a, sex.index(), i]],
+                    });
+                }
+            }
+        }
+        rows
+    }
+}
+
+/// The rows of a mortality table with an improvement table applied year by year:
+/// `q_y = q · (1 − r)^(y − base)` for `y` from `base` to `end`, one year column
+/// (MODEL.md §2, improvement by `[area], [sex], age`). `r` gives the rate of a row's
+/// area, sex and age.
+pub fn improved_rows(
+    mortality: &[RateRow],
+    base: i32,
+    end: i32,
+    r: &dyn Fn(&RateRow) -> f64,
+) -> Vec<RateRow> {
+    let mut out = Vec::with_capacity(mortality.len() * (end - base + 1).max(1) as usize);
+    let years: Vec<i32> = {
+        let mut y: Vec<i32> = mortality.iter().filter_map(|row| row.year).collect();
+        y.sort_unstable();
+        y.dedup();
+        y
+    };
+    for y in base..=end {
+        // The table's own year for `y`: the last of its years not after `y` (its
+        // first before them).
+        let own = years.iter().rev().find(|t| **t <= y).or(years.first()).copied();
+        for row in mortality.iter().filter(|row| row.year.is_none() || row.year == own) {
+            let factor = (1.0 - r(row)).powi(y - base);
+            out.push(RateRow {
+                year: Some(y),
+                value: row.value * factor,
+                ..row.clone()
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
