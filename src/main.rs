@@ -217,7 +217,10 @@ impl RateArgs {
         })
     }
 
-    fn read(&self, history: &kunta::Population) -> Result<(kunta::estimate::Events, kunta::estimate::Events)> {
+    fn read(
+        &self,
+        history: &kunta::Population,
+    ) -> Result<(kunta::estimate::Events, kunta::estimate::Events)> {
         kunta::io::estimate::read_rates(
             history,
             self.births.as_deref(),
@@ -345,7 +348,14 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             if end <= base_year {
                 bail!("--end-year {end} must come after the base year {base_year}");
             }
-            let w = kunta::io::estimate::write(&out, &e, &h, &opts, end, &history.display().to_string())?;
+            let w = kunta::io::estimate::write(
+                &out,
+                &e,
+                &h,
+                &opts,
+                end,
+                &history.display().to_string(),
+            )?;
             let tfr: Vec<f64> = e.tfr.iter().map(|t| t[0]).collect();
             println!(
                 "rates for {} area{} from {}–{base_year}: total fertility {:.2}–{:.2}, net migration {:+.0} a year; spreads: fertility {:.3}, migration {:.3}",
@@ -358,7 +368,12 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 w.spreads.0,
                 w.spreads.1
             );
-            println!("{} written to {}: run it with `kunta run {}`", w.files.join(", "), out.display(), out.join("scenario.toml").display());
+            println!(
+                "{} written to {}: run it with `kunta run {}`",
+                w.files.join(", "),
+                out.display(),
+                out.join("scenario.toml").display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Backtest {
@@ -372,13 +387,18 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let opts = rates.options()?;
             let h = kunta::io::estimate::read_history(&history)?;
             let (births, deaths) = rates.read(&h)?;
-            let rows = kunta::estimate::backtest::backtest(&h, &births, &deaths, &jump_off, &horizon, &opts)?;
+            let rows = kunta::estimate::backtest::backtest(
+                &h, &births, &deaths, &jump_off, &horizon, &opts,
+            )?;
             let format = match format {
                 OutFormat::Csv => Format::Csv,
                 _ => Format::Parquet,
             };
             kunta::io::estimate::write_backtest(&out, &rows, format)?;
-            print!("{}", backtest_text(&kunta::estimate::backtest::scores(&rows)));
+            print!(
+                "{}",
+                backtest_text(&kunta::estimate::backtest::scores(&rows))
+            );
             println!("\nthe backtest table written to {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -571,15 +591,29 @@ fn backtest_text(scores: &[kunta::estimate::backtest::Score]) -> String {
     let mut horizons: Vec<u32> = scores.iter().map(|x| x.horizon).collect();
     horizons.dedup();
     for h in horizons {
-        let _ = writeln!(s, "\nhorizon {h} years: MAPE % (MALPE %) over areas and jump-offs");
-        let _ = writeln!(s, "{:<8}{:>18}{:>18}{:>18}{:>8}", "group", "kunta", "naive", "linear", "cells");
-        let mut groups: Vec<&str> = scores.iter().filter(|x| x.horizon == h).map(|x| x.group).collect();
+        let _ = writeln!(
+            s,
+            "\nhorizon {h} years: MAPE % (MALPE %) over areas and jump-offs"
+        );
+        let _ = writeln!(
+            s,
+            "{:<8}{:>18}{:>18}{:>18}{:>8}",
+            "group", "kunta", "naive", "linear", "cells"
+        );
+        let mut groups: Vec<&str> = scores
+            .iter()
+            .filter(|x| x.horizon == h)
+            .map(|x| x.group)
+            .collect();
         groups.dedup();
         for g in groups {
             let _ = write!(s, "{g:<8}");
             let mut cells = 0;
             for m in kunta::estimate::backtest::METHODS {
-                match scores.iter().find(|x| x.horizon == h && x.group == g && x.method == m) {
+                match scores
+                    .iter()
+                    .find(|x| x.horizon == h && x.group == g && x.method == m)
+                {
                     Some(x) => {
                         cells = x.cells;
                         let _ = write!(s, "{:>18}", format!("{:.2} ({:+.2})", x.mape, x.malpe));

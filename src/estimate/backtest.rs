@@ -86,7 +86,8 @@ pub fn inputs_of(
     boys_share: f64,
 ) -> Result<ProjectionInputs, String> {
     let areas = &e.areas;
-    let fertility = RateTable::from_rows(&e.fertility_rows(), 1.0, areas).map_err(|x| x.to_string())?;
+    let fertility =
+        RateTable::from_rows(&e.fertility_rows(), 1.0, areas).map_err(|x| x.to_string())?;
     let mut mortality_rows = e.mortality_rows();
     if let Some(imp) = &e.improvement {
         let nx = e.omega + 1;
@@ -145,16 +146,23 @@ pub fn backtest(
         if reach.is_empty() {
             continue;
         }
-        let e = estimate(history, births, deaths, j, opts).map_err(|x| BacktestError::Estimate(j, x))?;
+        let e = estimate(history, births, deaths, j, opts)
+            .map_err(|x| BacktestError::Estimate(j, x))?;
         let end = (j + max_h as i32).min(last);
-        let inputs = inputs_of(&e, end, opts.boys_share).map_err(|x| BacktestError::Projection(j, x))?;
+        let inputs =
+            inputs_of(&e, end, opts.boys_share).map_err(|x| BacktestError::Projection(j, x))?;
         let base = year_of(history, j).ok_or(BacktestError::Estimate(
             j,
             EstimateError::NoYear(j, opts.years, j - opts.years as i32),
         ))?;
-        let p = project(&base, j, end, Some(&inputs)).map_err(|x| BacktestError::Projection(j, x.to_string()))?;
+        let p = project(&base, j, end, Some(&inputs))
+            .map_err(|x| BacktestError::Projection(j, x.to_string()))?;
         let pop: &Array4<f64> = &p.population;
-        let at_hist = |y: i32| history.year_index(Year(y)).map(|i| hist.index_axis(ndarray::Axis(0), i.0));
+        let at_hist = |y: i32| {
+            history
+                .year_index(Year(y))
+                .map(|i| hist.index_axis(ndarray::Axis(0), i.0))
+        };
         let j_cells = at_hist(j).expect("the jump-off year is in the history");
         for &h in &reach {
             let y = j + h as i32;
@@ -193,7 +201,10 @@ pub fn backtest(
         }
     }
     if rows.is_empty() {
-        return Err(BacktestError::Nothing(horizons.iter().copied().min().unwrap_or(0), last));
+        return Err(BacktestError::Nothing(
+            horizons.iter().copied().min().unwrap_or(0),
+            last,
+        ));
     }
     Ok(rows)
 }

@@ -319,14 +319,14 @@ pub fn estimate(
         }
     }
     let mut tfr = Vec::with_capacity(na);
-    for a in 0..na {
+    for (a, years_tfr) in tfr_year.iter().enumerate() {
         let mean: f64 = fertility.row(a).sum();
-        let last = tfr_year[a][window.len() - 1];
+        let last = years_tfr[window.len() - 1];
         let path = match opts.fertility {
             FertilityLevel::Mean => vec![mean],
             FertilityLevel::Last => vec![last],
             FertilityLevel::Trend { years } => {
-                let slope = trend(&tfr_year[a]);
+                let slope = trend(years_tfr);
                 (0..=years)
                     .map(|h| (last + slope * f64::from(h)).clamp(0.5 * last, 2.0 * last))
                     .collect()
@@ -419,12 +419,18 @@ pub fn trend(v: &[f64]) -> f64 {
 }
 
 /// The age groups of the improvement trend.
-const IMPROVEMENT_GROUPS: [(usize, usize); 5] = [(0, 14), (15, 49), (50, 64), (65, 79), (80, usize::MAX)];
+const IMPROVEMENT_GROUPS: [(usize, usize); 5] =
+    [(0, 14), (15, 49), (50, 64), (65, 79), (80, usize::MAX)];
 
 /// Yearly improvement by `(sex, age slot)` from the log-linear trend of the death
 /// rates of all areas together by sex and age group, over `years` years before the
 /// base year (as far as the history and the deaths reach), held between 0 and 5 %.
-fn improvement_trend(history: &Population, deaths: &Events, base: i32, years: usize) -> Array2<f64> {
+fn improvement_trend(
+    history: &Population,
+    deaths: &Events,
+    base: i32,
+    years: usize,
+) -> Array2<f64> {
     let nx = history.n_ages();
     let pop = history.values();
     let na = history.areas().len();
@@ -476,6 +482,9 @@ fn improvement_trend(history: &Population, deaths: &Events, base: i32, years: us
     out
 }
 
+/// The mothers' ages (at the start of the year) kunta's fertility tables cover.
+pub const FERTILE: (usize, usize) = (10, 55);
+
 /// An age slot of kunta's tables: ages `0..=ω`, then the birth index.
 fn age_of(i: usize, nx: usize) -> AgeIndex {
     AgeIndex::of_slot(i, nx)
@@ -487,19 +496,26 @@ impl Estimate {
     pub fn fertility_rows(&self) -> Vec<RateRow> {
         let nx = self.omega + 1;
         let steps = self.tfr.iter().map(Vec::len).max().unwrap_or(1);
+        // The mothers' ages kunta takes (10–55): the rare births outside them are
+        // counted at the nearest end, so the total fertility is kept.
+        let (lo, hi) = (FERTILE.0.min(nx - 1), FERTILE.1.min(nx - 1));
         let mut rows = Vec::new();
         for (a, area) in self.areas.iter().enumerate() {
-            let base = self.fertility.row(a).sum();
+            let row = self.fertility.row(a);
+            let base = row.sum();
+            let mut f: Vec<f64> = (lo..=hi).map(|x| row[x]).collect();
+            f[0] += (0..lo).map(|x| row[x]).sum::<f64>();
+            *f.last_mut().expect("ages") += (hi + 1..nx).map(|x| row[x]).sum::<f64>();
             for h in 0..steps {
                 let level = self.tfr[a][h.min(self.tfr[a].len() - 1)];
                 let scale = if base > 0.0 { level / base } else { 0.0 };
-                for x in 0..nx {
+                for (k, v) in f.iter().enumerate() {
                     rows.push(RateRow {
                         area: Some(area.clone()),
                         year: (steps > 1).then_some(self.base_year + h as i32),
                         sex: None,
-                        age: Some(AgeIndex::Age(x as u16)),
-                        value: self.fertility[[a, x]] * scale,
+                        age: Some(AgeIndex::Age((lo + k) as u16)),
+                        value: v * scale,
                     });
                 }
             }
@@ -589,8 +605,16 @@ pub fn improved_rows(
     for y in base..=end {
         // The table's own year for `y`: the last of its years not after `y` (its
         // first before them).
-        let own = years.iter().rev().find(|t| **t <= y).or(years.first()).copied();
-        for row in mortality.iter().filter(|row| row.year.is_none() || row.year == own) {
+        let own = years
+            .iter()
+            .rev()
+            .find(|t| **t <= y)
+            .or(years.first())
+            .copied();
+        for row in mortality
+            .iter()
+            .filter(|row| row.year.is_none() || row.year == own)
+        {
             let factor = (1.0 - r(row)).powi(y - base);
             out.push(RateRow {
                 year: Some(y),

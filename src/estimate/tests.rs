@@ -66,7 +66,10 @@ fn history() -> (Population, crate::projection::Projection, Array3<f64>) {
     net[[0, 1, nx]] = 1.0;
     let inputs = ProjectionInputs {
         fertility: RateTable::from_rows(
-            &rows(&|_, _, i| if (20..35).contains(&i) { 0.1 } else { 0.0 }, false),
+            &rows(
+                &|_, _, i| if (20..35).contains(&i) { 0.1 } else { 0.0 },
+                false,
+            ),
             1.0,
             &areas,
         )
@@ -138,7 +141,17 @@ fn the_residual_gives_back_the_net_flow_and_death_rates_their_probabilities() {
     assert!((q(1, TOP) - (1.0 - (-m_of(1, TOP)).exp())).abs() < 1e-15);
     assert!((q(1, TOP + 1) - (1.0 - (-m_of(1, 0) / 2.0).exp())).abs() < 1e-15);
     // A migration level scales the flow.
-    let half = estimate(&hist, &births, &deaths, 2016, &Options { migration_level: 0.5, ..opts.clone() }).unwrap();
+    let half = estimate(
+        &hist,
+        &births,
+        &deaths,
+        2016,
+        &Options {
+            migration_level: 0.5,
+            ..opts.clone()
+        },
+    )
+    .unwrap();
     assert!((half.net[[0, 0, 20]] - 1.5).abs() < 1e-9);
     // A window the history does not reach is named.
     let e = estimate(&hist, &births, &deaths, 2012, &opts).unwrap_err();
@@ -169,7 +182,11 @@ fn fertility_by_age_at_birth_moves_to_age_at_the_start_of_the_year() {
         };
         let e = estimate(&hist, &births, &deaths, 2016, &opts).unwrap();
         let row = e.fertility.row(0);
-        assert!((row[24] - 0.05).abs() < 1e-12 && (row[30] - 0.1).abs() < 1e-12 && (row[34] - 0.05).abs() < 1e-12);
+        assert!(
+            (row[24] - 0.05).abs() < 1e-12
+                && (row[30] - 0.1).abs() < 1e-12
+                && (row[34] - 0.05).abs() < 1e-12
+        );
         assert!((row.sum() - 1.0).abs() < 1e-12);
         assert_eq!(e.tfr[0].len(), 1);
         assert!((e.tfr[0][0] - 1.0).abs() < 1e-12);
@@ -194,7 +211,13 @@ fn fertility_by_age_at_birth_moves_to_age_at_the_start_of_the_year() {
     .unwrap();
     let path: Vec<f64> = tr.tfr[0].iter().map(|v| (v * 1e9).round() / 1e9).collect();
     assert_eq!(path, vec![0.9, 0.88, 0.86, 0.84]);
-    assert_eq!(tr.fertility_rows().iter().filter(|r| r.area.as_deref() == Some("A") && r.age == Some(AgeIndex::Age(30))).count(), 4);
+    assert_eq!(
+        tr.fertility_rows()
+            .iter()
+            .filter(|r| r.area.as_deref() == Some("A") && r.age == Some(AgeIndex::Age(30)))
+            .count(),
+        4
+    );
 }
 
 #[test]
@@ -244,5 +267,7 @@ fn a_backtest_scores_kunta_and_the_baselines() {
     // The history's ages end at 40: the groups from 65 have no one to score.
     let scored = GROUPS.iter().filter(|g| g.1 <= TOP).count();
     assert_eq!(s.len(), 2 * scored * 3);
-    assert!(s.iter().all(|x| x.cells == 2 && x.mape >= x.malpe.abs() - 1e-12));
+    assert!(s
+        .iter()
+        .all(|x| x.cells == 2 && x.mape >= x.malpe.abs() - 1e-12));
 }

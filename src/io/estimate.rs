@@ -85,16 +85,24 @@ pub fn read_events(
             Some(AgeIndex::Age(x)) => usize::from(x),
             _ => {
                 return Err(IoError::Data(
-                    DataError::at(&file, place, "the birth index has no place in a table by the age at the event")
-                        .column("age"),
+                    DataError::at(
+                        &file,
+                        place,
+                        "the birth index has no place in a table by the age at the event",
+                    )
+                    .column("age"),
                 ))
             }
         };
         if !(r.value.is_finite() && r.value >= 0.0) {
             return Err(IoError::Data(
-                DataError::at(&file, place, format!("a {what} value must be a non-negative number"))
-                    .column(t.value_column(i).to_string())
-                    .value(r.value.to_string()),
+                DataError::at(
+                    &file,
+                    place,
+                    format!("a {what} value must be a non-negative number"),
+                )
+                .column(t.value_column(i).to_string())
+                .value(r.value.to_string()),
             ));
         }
         let s = r.sex.map_or(0, Sex::index);
@@ -356,16 +364,32 @@ pub fn write_backtest(
     };
     let frame = super::Frame {
         columns: vec![
-            ("jump_off".into(), ColumnData::Int(rows.iter().map(|r| i64::from(r.jump_off)).collect())),
-            ("horizon".into(), ColumnData::Int(rows.iter().map(|r| i64::from(r.horizon)).collect())),
+            (
+                "jump_off".into(),
+                ColumnData::Int(rows.iter().map(|r| i64::from(r.jump_off)).collect()),
+            ),
+            (
+                "horizon".into(),
+                ColumnData::Int(rows.iter().map(|r| i64::from(r.horizon)).collect()),
+            ),
             ("area".into(), coded(&|r| r.area.as_str())),
             ("group".into(), coded(&|r| r.group)),
             ("method".into(), coded(&|r| r.method)),
-            ("predicted".into(), ColumnData::Float(rows.iter().map(|r| Some(r.predicted)).collect())),
-            ("observed".into(), ColumnData::Float(rows.iter().map(|r| Some(r.observed)).collect())),
+            (
+                "predicted".into(),
+                ColumnData::Float(rows.iter().map(|r| Some(r.predicted)).collect()),
+            ),
+            (
+                "observed".into(),
+                ColumnData::Float(rows.iter().map(|r| Some(r.observed)).collect()),
+            ),
             (
                 "error_pct".into(),
-                ColumnData::Float(rows.iter().map(|r| r.error_pct.is_finite().then_some(r.error_pct)).collect()),
+                ColumnData::Float(
+                    rows.iter()
+                        .map(|r| r.error_pct.is_finite().then_some(r.error_pct))
+                        .collect(),
+                ),
             ),
         ],
     };

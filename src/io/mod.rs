@@ -20,8 +20,8 @@
 //! one that pulls in polars.
 
 pub mod csv;
-pub mod estimate;
 mod error;
+pub mod estimate;
 pub mod frame;
 pub mod jsonstat;
 pub mod labels;

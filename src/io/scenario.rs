@@ -668,7 +668,10 @@ fn improved_by_table(
     if let Some(r) = rows.iter().find(|r| !(0.0..1.0).contains(&r.value)) {
         l.key_problem(
             "mortality.improvement",
-            format!("{}: a yearly improvement of {} is not between 0 and 1", t.source, r.value),
+            format!(
+                "{}: a yearly improvement of {} is not between 0 and 1",
+                t.source, r.value
+            ),
         );
         return None;
     }
@@ -693,7 +696,9 @@ fn improved_by_table(
             let Ok(ys) = m.year_slot(y) else { continue };
             for sex in crate::population::Sex::ALL {
                 for &age in &ages {
-                    let Some(q) = m.get(a, ys, sex, age) else { continue };
+                    let Some(q) = m.get(a, ys, sex, age) else {
+                        continue;
+                    };
                     // Ages the improvement table leaves out do not improve.
                     let r = imp.get(a, 0, sex, age).unwrap_or(0.0);
                     out.push(RateRow {

@@ -1,5 +1,6 @@
 //! Integration tests: one test binary (each links polars), in modules.
 
 mod cli;
+mod estimate;
 mod real_data;
 mod report;

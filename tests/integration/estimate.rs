@@ -1,0 +1,218 @@
+//! `kunta estimate` and `kunta backtest` as a user runs them on a small history.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn kunta(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kunta"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the kunta binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Two areas, ages 0–60, 2015–2024: 100 persons a cell, 2 more each year in area A;
+/// births at the mother's ages 25–34 and deaths by a Gompertz curve.
+fn history_dir() -> tempfile::TempDir {
+    use std::fmt::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = String::from("area,sex,age,year,population\n");
+    let mut b = String::from("area,year,age,count\n");
+    let mut d = String::from("area,year,sex,age,count\n");
+    for area in ["A", "B"] {
+        for year in 2015..=2024 {
+            for sex in ["female", "male"] {
+                for age in 0..=60 {
+                    let extra = if area == "A" { 2 * (year - 2015) } else { 0 };
+                    let _ = writeln!(h, "{area},{sex},{age},{year},{}", 100 + extra);
+                    let deaths = (0.5 * (0.07 * f64::from(age)).exp() / 10.0).round();
+                    let _ = writeln!(d, "{area},{year},{sex},{age},{deaths}");
+                }
+            }
+            for age in 25..=34 {
+                let _ = writeln!(b, "{area},{year},{age},12");
+            }
+        }
+    }
+    std::fs::write(dir.path().join("history.csv"), h).unwrap();
+    std::fs::write(dir.path().join("births.csv"), b).unwrap();
+    std::fs::write(dir.path().join("deaths.csv"), d).unwrap();
+    dir
+}
+
+#[test]
+fn an_estimated_scenario_runs_as_written() {
+    let dir = history_dir();
+    let args = [
+        "estimate",
+        "history.csv",
+        "--base-year",
+        "2024",
+        "--births",
+        "births.csv",
+        "--deaths",
+        "deaths.csv",
+        "--end-year",
+        "2030",
+        "--out",
+        "est",
+    ];
+    let o = kunta(&args, dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("rates for 2 areas from 2020–2024"), "{out}");
+    for f in [
+        "scenario.toml",
+        "population.csv",
+        "fertility.csv",
+        "mortality.csv",
+        "improvement.csv",
+        "migration_net.csv",
+    ] {
+        assert!(dir.path().join("est").join(f).exists(), "{f}");
+    }
+    // Area A grew by 2 persons a cell a year with no change in B: the net flow is
+    // what the births and deaths leave, and the scenario runs.
+    let net = std::fs::read_to_string(dir.path().join("est/migration_net.csv")).unwrap();
+    assert!(net.starts_with("area,sex,age,count\n"));
+    assert!(net.lines().any(|l| l.starts_with("A,female,s,")));
+    let o = kunta(
+        &[
+            "run",
+            "est/scenario.toml",
+            "--out",
+            "o",
+            "--trajectories",
+            "20",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Estimating again into the same directory replaces it.
+    let o = kunta(&args, dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A backtest from 2020 at 2 and 4 years.
+    let o = kunta(
+        &[
+            "backtest",
+            "history.csv",
+            "--jump-off",
+            "2020",
+            "--horizon",
+            "2,4",
+            "--births",
+            "births.csv",
+            "--deaths",
+            "deaths.csv",
+            "--years",
+            "3",
+            "--format",
+            "csv",
+            "--out",
+            "bt",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = std::fs::read_to_string(dir.path().join("bt/backtest.csv")).unwrap();
+    assert!(table.starts_with("jump_off,horizon,area,group,method,predicted,observed,error_pct\n"));
+    // 2 horizons × 2 areas × 8 groups × 3 methods.
+    assert_eq!(table.lines().count(), 1 + 2 * 2 * 8 * 3);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("horizon 4 years"));
+}
+
+#[test]
+fn bad_estimate_inputs_get_one_sentence() {
+    let dir = history_dir();
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &[
+                "estimate",
+                "history.csv",
+                "--base-year",
+                "2024",
+                "--deaths",
+                "deaths.csv",
+                "--out",
+                "e",
+            ],
+            "give either --births or --fertility-rates",
+        ),
+        (
+            &[
+                "estimate",
+                "history.csv",
+                "--base-year",
+                "2018",
+                "--births",
+                "births.csv",
+                "--deaths",
+                "deaths.csv",
+                "--out",
+                "e",
+            ],
+            "the population history has no year 2013",
+        ),
+        (
+            &[
+                "estimate",
+                "history.csv",
+                "--base-year",
+                "2024",
+                "--births",
+                "births.csv",
+                "--deaths",
+                "deaths.csv",
+                "--fertility-level",
+                "up",
+                "--out",
+                "e",
+            ],
+            "--fertility-level `up`",
+        ),
+        (
+            &[
+                "estimate",
+                "history.csv",
+                "--base-year",
+                "2024",
+                "--births",
+                "births.csv",
+                "--deaths",
+                "births.csv",
+                "--out",
+                "e",
+            ],
+            "a deaths table needs a sex column",
+        ),
+        (
+            &[
+                "backtest",
+                "history.csv",
+                "--jump-off",
+                "2022",
+                "--horizon",
+                "5",
+                "--births",
+                "births.csv",
+                "--deaths",
+                "deaths.csv",
+                "--out",
+                "b",
+            ],
+            "no jump-off year has an observed population 5 years later",
+        ),
+    ];
+    for (args, expected) in cases {
+        let o = kunta(args, dir.path());
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains(expected), "{args:?}: {e}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(!dir.path().join("e").exists() && !dir.path().join("b").exists());
+    }
+}
