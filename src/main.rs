@@ -105,6 +105,13 @@ enum Command {
         horizon: Vec<u32>,
         #[command(flatten)]
         rates: RateArgs,
+        /// Run this many Monte Carlo trajectories from each jump-off and report how
+        /// often kunta's 50 % and 90 % intervals held what happened.
+        #[arg(long)]
+        trajectories: Option<u32>,
+        /// Seed of the trajectories.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
         /// Directory for the `backtest` table.
         #[arg(long, default_value = "kunta-backtest")]
         out: PathBuf,
@@ -381,14 +388,20 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             jump_off,
             horizon,
             rates,
+            trajectories,
+            seed,
             out,
             format,
         } => {
             let opts = rates.options()?;
             let h = kunta::io::estimate::read_history(&history)?;
             let (births, deaths) = rates.read(&h)?;
-            let rows = kunta::estimate::backtest::backtest(
-                &h, &births, &deaths, &jump_off, &horizon, &opts,
+            let t = trajectories.map(|n| kunta::estimate::backtest::Trajectories {
+                n: n.max(1) as usize,
+                seed,
+            });
+            let rows = kunta::estimate::backtest::backtest_with(
+                &h, &births, &deaths, &jump_off, &horizon, &opts, t,
             )?;
             let format = match format {
                 OutFormat::Csv => Format::Csv,
@@ -399,6 +412,17 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 "{}",
                 backtest_text(&kunta::estimate::backtest::scores(&rows))
             );
+            let cov = kunta::estimate::backtest::coverage(&rows);
+            if !cov.is_empty() {
+                println!("\ncoverage of kunta's intervals (share of cells inside)");
+                for (h, level, share, cells) in cov {
+                    println!(
+                        "horizon {h:>2} years: the {:.0} % interval holds {:>5.1} % of {cells} cells",
+                        100.0 * level,
+                        100.0 * share
+                    );
+                }
+            }
             println!("\nthe backtest table written to {}", out.display());
             Ok(ExitCode::SUCCESS)
         }

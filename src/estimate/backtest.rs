@@ -42,6 +42,17 @@ pub struct Row {
     pub observed: f64,
     /// `(predicted − observed) / observed · 100`.
     pub error_pct: f64,
+    /// kunta's interval with trajectories: p05, p25, p75, p95.
+    pub interval: Option<[f64; 4]>,
+}
+
+/// Trajectories for the coverage of kunta's intervals: how many, and their seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trajectories {
+    /// Number of trajectories.
+    pub n: usize,
+    /// Seed.
+    pub seed: u64,
 }
 
 /// Why a backtest could not run.
@@ -133,6 +144,25 @@ pub fn backtest(
     horizons: &[u32],
     opts: &Options,
 ) -> Result<Vec<Row>, BacktestError> {
+    backtest_with(history, births, deaths, jump_offs, horizons, opts, None)
+}
+
+/// [`backtest`], and with `trajectories` kunta's intervals too: each jump-off runs
+/// that many Monte Carlo trajectories with the spreads its estimate calibrates
+/// ([`super::Estimate::spreads`]; mortality at kunta's default), and each kunta row
+/// gets its p05, p25, p75 and p95 (see [`coverage`]).
+///
+/// # Errors
+/// As [`backtest`], and when the trajectories cannot run.
+pub fn backtest_with(
+    history: &Population,
+    births: &Events,
+    deaths: &Events,
+    jump_offs: &[i32],
+    horizons: &[u32],
+    opts: &Options,
+    trajectories: Option<Trajectories>,
+) -> Result<Vec<Row>, BacktestError> {
     let last = history.years().last().map_or(0, |y| y.0);
     let max_h = horizons.iter().copied().max().unwrap_or(0);
     let mut rows = Vec::new();
@@ -158,6 +188,45 @@ pub fn backtest(
         let p = project(&base, j, end, Some(&inputs))
             .map_err(|x| BacktestError::Projection(j, x.to_string()))?;
         let pop: &Array4<f64> = &p.population;
+        // With trajectories: the population's quantiles by area, sex, group and year.
+        let mc = match trajectories {
+            None => None,
+            Some(t) => {
+                let (fert_sd, mig_sd) = e.spreads(history);
+                let spec = crate::uncertainty::Spec {
+                    trajectories: t.n,
+                    seed: t.seed,
+                    fertility: crate::uncertainty::Ar1 {
+                        sd: fert_sd,
+                        ..crate::uncertainty::Ar1::FERTILITY
+                    },
+                    migration: crate::uncertainty::Ar1 {
+                        sd: mig_sd,
+                        ..crate::uncertainty::Ar1::MIGRATION
+                    },
+                    ..crate::uncertainty::Spec::default()
+                };
+                let mut sc = crate::run::Scenario::new("backtest", base.clone(), j, end);
+                sc.inputs = Some(inputs.clone());
+                let valid = sc
+                    .validate()
+                    .map_err(|x| BacktestError::Projection(j, x.to_string()))?;
+                let r = crate::run::monte_carlo(&valid, &[], &spec, true, &|_, _| {})
+                    .map_err(|x| BacktestError::Projection(j, x.to_string()))?;
+                let labels = r.age_groups.clone();
+                let ny = r.years.len();
+                r.population.map(|s| (s, labels, ny))
+            }
+        };
+        let interval = |a: usize, group: &str, k: usize| -> Option<[f64; 4]> {
+            let (s, labels, ny) = mc.as_ref()?;
+            let label = if group == "total" { "all" } else { group };
+            let g = labels.iter().position(|l| l == label)?;
+            let ng = labels.len();
+            let cell = ((a * 3 + 2) * ng + g) * ny + k;
+            // The levels are p05, p25, p50, p75, p95.
+            Some([s.q[0][cell], s.q[1][cell], s.q[3][cell], s.q[4][cell]])
+        };
         let at_hist = |y: i32| {
             history
                 .year_index(Year(y))
@@ -182,6 +251,11 @@ pub fn backtest(
                     let kunta = group_sum(pred_cells, a, lo, hi);
                     for (method, predicted) in METHODS.into_iter().zip([kunta, naive, linear]) {
                         rows.push(Row {
+                            interval: if method == "kunta" {
+                                interval(a, group, k)
+                            } else {
+                                None
+                            },
                             jump_off: j,
                             horizon: h,
                             area: area.clone(),
@@ -207,6 +281,38 @@ pub fn backtest(
         ));
     }
     Ok(rows)
+}
+
+/// The share of kunta's cells whose observed value lies inside each interval, by
+/// horizon: `(horizon, nominal level, share, cells)` for the 50 % (p25–p75) and the
+/// 90 % (p05–p95) intervals.
+pub fn coverage(rows: &[Row]) -> Vec<(u32, f64, f64, usize)> {
+    let mut horizons: Vec<u32> = rows
+        .iter()
+        .filter(|r| r.interval.is_some())
+        .map(|r| r.horizon)
+        .collect();
+    horizons.sort_unstable();
+    horizons.dedup();
+    let mut out = Vec::new();
+    for h in horizons {
+        let cells: Vec<(&[f64; 4], f64)> = rows
+            .iter()
+            .filter(|r| r.horizon == h && r.observed > 0.0)
+            .filter_map(|r| Some((r.interval.as_ref()?, r.observed)))
+            .collect();
+        let n = cells.len();
+        let inside = |lo: usize, hi: usize| {
+            cells
+                .iter()
+                .filter(|(q, o)| q[lo] <= *o && *o <= q[hi])
+                .count() as f64
+                / n as f64
+        };
+        out.push((h, 0.5, inside(1, 2), n));
+        out.push((h, 0.9, inside(0, 3), n));
+    }
+    out
 }
 
 /// The errors of one method in one group at one horizon, over areas and jump-offs.

@@ -491,6 +491,42 @@ fn age_of(i: usize, nx: usize) -> AgeIndex {
 }
 
 impl Estimate {
+    /// The `[uncertainty]` spreads calibrated from the window's year-to-year
+    /// variation: the fertility spread is the standard deviation of the yearly change
+    /// of each area's log total fertility, the migration spread that of each year's
+    /// net migration around the window's mean relative to the flow (at least 1 % of
+    /// the area's population), both pooled over areas and held within 1–20 % and
+    /// 5–100 %.
+    pub fn spreads(&self, history: &Population) -> (f64, f64) {
+        let mut fert = Vec::new();
+        for path in &self.tfr_history.1 {
+            for w in path.windows(2) {
+                if w[0] > 0.0 && w[1] > 0.0 {
+                    fert.push((w[1] / w[0]).ln());
+                }
+            }
+        }
+        let base = history.year_index(Year(self.base_year)).map_or(0, |y| y.0);
+        let v = history.values();
+        let mut mig = Vec::new();
+        for (a, path) in self.net_history.iter().enumerate() {
+            let total: f64 = v.slice(ndarray::s![base, a, .., ..]).sum();
+            let mean = path.iter().sum::<f64>() / path.len().max(1) as f64;
+            let scale = mean.abs().max(0.01 * total);
+            if scale > 0.0 {
+                mig.extend(path.iter().map(|n| (n - mean) / scale));
+            }
+        }
+        let sd = |v: &[f64]| {
+            if v.len() < 2 {
+                return 0.0;
+            }
+            let m = v.iter().sum::<f64>() / v.len() as f64;
+            (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
+        };
+        (sd(&fert).clamp(0.01, 0.2), sd(&mig).clamp(0.05, 1.0))
+    }
+
     /// The fertility table `area, [year], age, rate` (births per woman by age at the
     /// start of the year); with a trend of the level, one year per step of the path.
     pub fn fertility_rows(&self) -> Vec<RateRow> {

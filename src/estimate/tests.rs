@@ -271,3 +271,43 @@ fn a_backtest_scores_kunta_and_the_baselines() {
         .iter()
         .all(|x| x.cells == 2 && x.mape >= x.malpe.abs() - 1e-12));
 }
+
+#[test]
+fn trajectories_give_kunta_intervals_and_their_coverage() {
+    use super::backtest::{backtest_with, coverage, Trajectories};
+    let (hist, p, _) = history();
+    let (births, deaths) = events(&p);
+    let opts = Options {
+        years: 3,
+        improvement: Improvement::None,
+        ..Options::default()
+    };
+    let t = Some(Trajectories { n: 50, seed: 7 });
+    let rows = backtest_with(&hist, &births, &deaths, &[2013], &[2, 3], &opts, t).unwrap();
+    for r in &rows {
+        match (r.method, r.interval) {
+            ("kunta", Some(q)) if r.observed > 0.0 => {
+                assert!(q[0] <= q[1] && q[1] <= q[2] && q[2] <= q[3], "{r:?}");
+                assert!(q[3] > q[0], "spreads give an interval: {r:?}");
+            }
+            ("kunta", _) => {}
+            (_, q) => assert!(q.is_none()),
+        }
+    }
+    let c = coverage(&rows);
+    assert_eq!(
+        c.iter().map(|x| (x.0, x.1)).collect::<Vec<_>>(),
+        [(2, 0.5), (2, 0.9), (3, 0.5), (3, 0.9)]
+    );
+    // Groups nobody is in (ages from 65 here) are not scored.
+    let scored = GROUPS.iter().filter(|g| g.1 <= TOP).count();
+    assert!(
+        c.iter()
+            .all(|x| (0.0..=1.0).contains(&x.2) && x.3 == 2 * scored),
+        "{c:?}"
+    );
+    // The same seed, the same intervals.
+    let again = backtest_with(&hist, &births, &deaths, &[2013], &[2, 3], &opts, t).unwrap();
+    let intervals = |r: &[super::backtest::Row]| r.iter().map(|x| x.interval).collect::<Vec<_>>();
+    assert_eq!(intervals(&rows), intervals(&again));
+}

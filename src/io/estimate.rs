@@ -189,43 +189,10 @@ fn csv_of(rows: &[RateRow], value: &str) -> String {
     out
 }
 
-/// The `[uncertainty]` spreads calibrated from the window's year-to-year variation:
-/// the fertility spread is the standard deviation of the yearly change of each area's
-/// log total fertility, the migration spread that of each area's yearly net migration
-/// relative to the area's population scale, both pooled over areas; mortality keeps
-/// kunta's default.
+/// The `[uncertainty]` spreads calibrated from the window (see
+/// [`Estimate::spreads`]).
 pub fn calibrated_spreads(e: &Estimate, history: &Population) -> (f64, f64) {
-    let mut fert = Vec::new();
-    for path in &e.tfr_history.1 {
-        for w in path.windows(2) {
-            if w[0] > 0.0 && w[1] > 0.0 {
-                fert.push((w[1] / w[0]).ln());
-            }
-        }
-    }
-    let base = history
-        .year_index(crate::population::Year(e.base_year))
-        .map_or(0, |y| y.0);
-    let v = history.values();
-    let mut mig = Vec::new();
-    for (a, path) in e.net_history.iter().enumerate() {
-        let total: f64 = v.slice(ndarray::s![base, a, .., ..]).sum();
-        let mean = path.iter().sum::<f64>() / path.len().max(1) as f64;
-        // Relative to the flow's size, but never to less than 1 % of the population
-        // (a net flow near 0 has no meaningful relative spread).
-        let scale = mean.abs().max(0.01 * total);
-        if scale > 0.0 {
-            mig.extend(path.iter().map(|n| (n - mean) / scale));
-        }
-    }
-    let sd = |v: &[f64]| {
-        if v.len() < 2 {
-            return 0.0;
-        }
-        let m = v.iter().sum::<f64>() / v.len() as f64;
-        (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
-    };
-    (sd(&fert).clamp(0.01, 0.2), sd(&mig).clamp(0.05, 1.0))
+    e.spreads(history)
 }
 
 /// What `kunta estimate` wrote.
@@ -393,6 +360,16 @@ pub fn write_backtest(
             ),
         ],
     };
+    let mut frame = frame;
+    if rows.iter().any(|r| r.interval.is_some()) {
+        // kunta's interval (empty on the baselines' rows).
+        for (k, name) in ["p05", "p25", "p75", "p95"].iter().enumerate() {
+            frame.columns.push((
+                (*name).into(),
+                ColumnData::Float(rows.iter().map(|r| r.interval.map(|q| q[k])).collect()),
+            ));
+        }
+    }
     frame.write(&at.join(format!("backtest.{}", format.extension())), format)?;
     let manifest = serde_json::json!({
         "kunta_version": env!("CARGO_PKG_VERSION"),

@@ -530,6 +530,34 @@ fn regions_estimate_run_and_backtest() {
     assert!(get("total", 5, "kunta") < 1.34, "{m:?}");
     assert!(get("total", 10, "kunta") < 1.78, "{m:?}");
     assert!(get("0-6", 5, "kunta") < 6.1, "{m:?}");
+    // With trajectories: kunta's intervals and their coverage (ACCURACY.md).
+    let mut args = vec![
+        "backtest",
+        "history.csv",
+        "--jump-off",
+        "2015",
+        "--horizon",
+        "5",
+        "--trajectories",
+        "100",
+        "--format",
+        "csv",
+        "--out",
+        "btmc",
+    ];
+    args.extend(rates);
+    let printed = kunta(&args);
+    assert!(printed.contains("the 90 % interval holds"), "{printed}");
+    let first = csv_rows(&dir.join("btmc/backtest.csv"))
+        .into_iter()
+        .next()
+        .unwrap();
+    let (p05, p95, pred): (f64, f64, f64) = (
+        first["p05"].parse().unwrap(),
+        first["p95"].parse().unwrap(),
+        first["predicted"].parse().unwrap(),
+    );
+    assert!(p05 < pred && pred < p95, "{first:?}");
     // The spreads `estimate` calibrated went into the scenario.
     let toml = std::fs::read_to_string(dir.join("est/scenario.toml")).unwrap();
     assert!(
