@@ -348,9 +348,24 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             out,
         } => {
             let opts = rates.options()?;
+            let inputs: Vec<PathBuf> = std::iter::once(history.clone())
+                .chain(
+                    [
+                        &rates.births,
+                        &rates.fertility_rates,
+                        &rates.deaths,
+                        &rates.death_rates,
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+                )
+                .collect();
+            kunta::io::output::refuse_inputs_inside(&out, &inputs)?;
             let h = kunta::io::estimate::read_history(&history)?;
             let (births, deaths) = rates.read(&h)?;
-            let e = kunta::estimate::estimate(&h, &births, &deaths, base_year, &opts)?;
+            let e = kunta::estimate::estimate(&h, &births, &deaths, base_year, &opts)
+                .with_context(|| history.display().to_string())?;
             let end = end_year.unwrap_or(base_year + 20);
             if end <= base_year {
                 bail!("--end-year {end} must come after the base year {base_year}");
@@ -405,7 +420,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             )?;
             let format = match format {
                 OutFormat::Csv => Format::Csv,
-                _ => Format::Parquet,
+                OutFormat::Parquet => Format::Parquet,
+                OutFormat::Xlsx => {
+                    bail!("--format xlsx: the backtest table is written as parquet or csv")
+                }
             };
             kunta::io::estimate::write_backtest(&out, &rows, format)?;
             print!(
@@ -552,6 +570,7 @@ fn run(
             OutFormat::Xlsx => kunta::io::run::TableFormat::Xlsx,
         },
         report: o.report.then_some(o.lang),
+        lang: o.lang,
     };
     // Refused before the deterministic run, let alone the trajectories.
     kunta::io::run::check_trajectories(&loaded, o.trajectories).map_err(anyhow::Error::msg)?;

@@ -25,6 +25,8 @@ pub struct Events {
     pub values: Array4<f64>,
     /// Counts (persons) or rates (per person-year of exposure).
     pub kind: EventKind,
+    /// Where the values came from (a file name), for messages.
+    pub source: String,
 }
 
 /// What the values of [`Events`] are.
@@ -59,9 +61,10 @@ pub enum Improvement {
     None,
     /// The same yearly rate for every sex and age.
     Rate(f64),
-    /// The log-linear trend of the death rates of all areas together, by sex and age
-    /// group (0–14, 15–49, 50–64, 65–79, 80+), over `years` years before the base year,
-    /// held between 0 and 5 % a year.
+    /// The log-linear trend of the probabilities of dying of all areas together
+    /// (`q = 1 − exp(−m)` of each year's death rate), by sex and age group (0–14,
+    /// 15–49, 50–64, 65–79, 80+), over `years` years before the base year, held
+    /// between 0 and 5 % a year.
     #[default]
     Trend,
 }
@@ -109,11 +112,11 @@ pub enum EstimateError {
     #[error("the population history has no year {0}: estimating from {1} years before the base year needs every year from {2} to the base year")]
     NoYear(i32, usize, i32),
     /// Births or deaths lack a year of the window.
-    #[error("the {0} have no year {1} (they cover {2}–{3})")]
-    EventsYear(&'static str, i32, i32, i32),
+    #[error("{0} has no year {1} (it covers {2}–{3})")]
+    EventsYear(String, i32, i32, i32),
     /// An events table over other areas than the history's.
-    #[error("the {0} have {1} areas, the history {2}")]
-    Areas(&'static str, usize, usize),
+    #[error("{0} has {1} areas, the history {2}")]
+    Areas(String, usize, usize),
     /// A bad option.
     #[error("{0}")]
     Option(String),
@@ -188,9 +191,9 @@ pub fn estimate(
     let na = history.areas().len();
     let nx = history.n_ages();
     let omega = nx - 1;
-    for (name, e) in [("births", births), ("deaths", deaths)] {
+    for e in [births, deaths] {
         if e.values.dim().0 != na {
-            return Err(EstimateError::Areas(name, e.values.dim().0, na));
+            return Err(EstimateError::Areas(e.source.clone(), e.values.dim().0, na));
         }
     }
     let pop = history.values();
@@ -200,10 +203,10 @@ pub fn estimate(
     for &t in &window {
         hslots.push((hy(t - 1)?, hy(t)?));
     }
-    let eslot = |name: &'static str, e: &Events, t: i32| {
+    let eslot = |_: &'static str, e: &Events, t: i32| {
         slot(&e.years, t).ok_or_else(|| {
             EstimateError::EventsYear(
-                name,
+                e.source.clone(),
                 t,
                 *e.years.first().unwrap_or(&0),
                 *e.years.last().unwrap_or(&0),
@@ -216,6 +219,28 @@ pub fn estimate(
         0.5 * (pop[[p0, a, s, x]] + pop[[p1, a, s, x]])
     };
 
+    // Deaths by count: the table's top age is an open group (its deaths shared over
+    // the ages from it by exposure), and deaths above the population's top age count
+    // at it.
+    let d_top = deaths.values.dim().3 - 1;
+    let death_count = |a: usize, k: usize, s: usize, x: usize, hs: (usize, usize)| -> f64 {
+        if x < d_top.min(omega) {
+            return ev(deaths, a, k, s, x);
+        }
+        if d_top >= omega {
+            // x == ω: the ω row and every row above it.
+            return (omega..=d_top).map(|y| ev(deaths, a, k, s, y)).sum();
+        }
+        let share = {
+            let e_open: f64 = (d_top..nx).map(|y| exposure(a, s, y, hs)).sum();
+            if e_open > 0.0 {
+                exposure(a, s, x, hs) / e_open
+            } else {
+                0.0
+            }
+        };
+        ev(deaths, a, k, s, d_top) * share
+    };
     // Death rates m by (area, sex, age), for each year and averaged.
     let mut m_year = Array4::<f64>::zeros((window.len(), na, 2, nx));
     let mut d_sum = Array3::<f64>::zeros((na, 2, nx));
@@ -226,10 +251,15 @@ pub fn estimate(
             for s in 0..2 {
                 for x in 0..nx {
                     let e = exposure(a, s, x, hslots[w]);
-                    let v = ev(deaths, a, kd, s, x);
                     let (d, m) = match deaths.kind {
-                        EventKind::Counts => (v, if e > 0.0 { v / e } else { 0.0 }),
-                        EventKind::Rates => (v * e, v),
+                        EventKind::Counts => {
+                            let v = death_count(a, kd, s, x, hslots[w]);
+                            (v, if e > 0.0 { v / e } else { 0.0 })
+                        }
+                        EventKind::Rates => {
+                            let v = ev(deaths, a, kd, s, x);
+                            (v * e, v)
+                        }
                     };
                     m_year[[w, a, s, x]] = m;
                     d_sum[[a, s, x]] += d;
@@ -451,10 +481,19 @@ fn improvement_trend(
                     continue;
                 };
                 let (mut d, mut e) = (0.0, 0.0);
+                let d_top = deaths.values.dim().3 - 1;
                 for a in 0..na {
                     for x in lo..=hi {
                         let ex = 0.5 * (pop[[p0.0, a, s, x]] + pop[[p1.0, a, s, x]]);
-                        let v = ev(deaths, a, kd, s, x);
+                        let v = match deaths.kind {
+                            // Counts: the table's top row holds the ages above it, and
+                            // rows above the population's top age count at it.
+                            EventKind::Counts if x > d_top => 0.0,
+                            EventKind::Counts if x == nx - 1 => {
+                                (x..=d_top).map(|y| ev(deaths, a, kd, s, y)).sum()
+                            }
+                            _ => ev(deaths, a, kd, s, x),
+                        };
                         d += match deaths.kind {
                             EventKind::Counts => v,
                             EventKind::Rates => v * ex,
@@ -463,7 +502,8 @@ fn improvement_trend(
                     }
                 }
                 if d > 0.0 && e > 0.0 {
-                    logs.push((d / e).ln());
+                    // The log-linear trend of the group's probability of dying.
+                    logs.push((1.0 - (-(d / e)).exp()).ln());
                 }
             }
             let r = if logs.len() >= 2 {

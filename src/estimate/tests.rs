@@ -114,11 +114,13 @@ fn events(p: &crate::projection::Projection) -> (Events, Events) {
             years: years.clone(),
             values: b,
             kind: EventKind::Counts,
+            source: "births".into(),
         },
         Events {
             years,
             values: d,
             kind: EventKind::Rates,
+            source: "deaths".into(),
         },
     )
 }
@@ -174,6 +176,7 @@ fn fertility_by_age_at_birth_moves_to_age_at_the_start_of_the_year() {
         years,
         values: f,
         kind: EventKind::Rates,
+        source: "fertility".into(),
     };
     for level in [FertilityLevel::Mean, FertilityLevel::Last] {
         let opts = Options {

@@ -31,6 +31,9 @@ pub fn read_history(path: &Path) -> Result<Population, IoError> {
     Ok(p)
 }
 
+/// A cell of an events table: area, year, sex, age.
+type Key<'a> = (Option<&'a str>, i32, Option<Sex>, usize);
+
 /// Reads births (`[area], year, age, count`, the mother's age at the birth), fertility
 /// rates (`[area], year, age, rate`), deaths (`[area], year, sex, age, count`) or death
 /// rates (`[area], year, sex, age, rate`) over the history's areas.
@@ -46,7 +49,9 @@ pub fn read_events(
 ) -> Result<Events, IoError> {
     let file = path.display().to_string();
     let t = read_table(path, &CsvOptions::default())?;
-    let sexed = what.starts_with("death");
+    let deaths = what.starts_with("death");
+    // Births may come by the child's sex too: the sexes are added up.
+    let sexed = deaths || has_role(&t, Role::Sex);
     let rows = rate_rows(
         &t,
         Shape {
@@ -63,6 +68,16 @@ pub fn read_events(
         )));
     }
     let areas = history.areas();
+    let by_area = has_role(&t, Role::Area);
+    if !by_area && kind == EventKind::Counts && areas.len() > 1 {
+        return Err(IoError::Data(DataError::file(
+            &file,
+            format!(
+                "{what} without an area column cannot be shared among the history's {} areas: give them by area",
+                areas.len()
+            ),
+        )));
+    }
     let mut years: Vec<i32> = rows.iter().filter_map(|r| r.year).collect();
     years.sort_unstable();
     years.dedup();
@@ -74,12 +89,16 @@ pub fn read_events(
         })
         .max()
         .unwrap_or(0);
-    let ns = if sexed { 2 } else { 1 };
+    let ns = if deaths { 2 } else { 1 };
     let mut values = Array4::<f64>::zeros((areas.len(), years.len(), ns, top + 1));
+    let mut seen: std::collections::HashMap<Key<'_>, usize> =
+        std::collections::HashMap::with_capacity(rows.len());
+    let mut matched = vec![false; areas.len()];
     for (i, r) in rows.iter().enumerate() {
         let place = t.place(i);
+        let year = r.year.unwrap_or_default();
         let k = years
-            .binary_search(&r.year.unwrap_or_default())
+            .binary_search(&year)
             .expect("the year is among the table's years");
         let x = match r.age {
             Some(AgeIndex::Age(x)) => usize::from(x),
@@ -105,7 +124,21 @@ pub fn read_events(
                 .value(r.value.to_string()),
             ));
         }
-        let s = r.sex.map_or(0, Sex::index);
+        if let Some(first) = seen.insert((r.area.as_deref(), year, r.sex, x), i) {
+            return Err(IoError::Data(DataError::at(
+                &file,
+                place,
+                format!(
+                    "the same area, year, sex and age is given again (first at {})",
+                    t.place(first)
+                ),
+            )));
+        }
+        let s = if deaths {
+            r.sex.map_or(0, Sex::index)
+        } else {
+            0
+        };
         let targets: Vec<usize> = match &r.area {
             None => (0..areas.len()).collect(),
             Some(a) => match areas.iter().position(|x| x == a) {
@@ -116,13 +149,28 @@ pub fn read_events(
             },
         };
         for a in targets {
+            matched[a] = true;
             values[[a, k, s, x]] += r.value;
         }
+    }
+    if let Some(a) = matched.iter().position(|m| !m) {
+        let mut codes: Vec<&str> = rows.iter().filter_map(|r| r.area.as_deref()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        return Err(IoError::Data(DataError::file(
+            &file,
+            format!(
+                "area `{}` of the history has no rows (the table's areas include `{}`): are the area codes the same?",
+                areas[a],
+                codes[..codes.len().min(5)].join("`, `")
+            ),
+        )));
     }
     Ok(Events {
         years,
         values,
         kind,
+        source: file,
     })
 }
 
@@ -218,7 +266,7 @@ pub fn write(
     end_year: i32,
     source: &str,
 ) -> Result<Written, IoError> {
-    let set = super::output::OutputSet::create(dir)?;
+    let set = super::output::OutputSet::create_estimate(dir)?;
     let at = set.path().to_path_buf();
     let mut files = Vec::new();
     let mut put = |name: &str, text: String| -> Result<(), IoError> {

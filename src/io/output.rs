@@ -34,14 +34,9 @@ fn written_by_a_run(name: &str) -> bool {
         .or_else(|| name.strip_suffix(".csv"));
     matches!(
         name,
-        "summary.json" | "manifest.json" | "report.html" | "kunta.xlsx" | "scenario.toml"
+        "summary.json" | "manifest.json" | "report.html" | "kunta.xlsx"
     ) || stem.is_some_and(|s| {
-        // `kunta estimate` writes a scenario and its rate tables.
-        const TABLES: [&str; 17] = [
-            "fertility",
-            "mortality",
-            "improvement",
-            "migration_net",
+        const TABLES: [&str; 13] = [
             "population",
             "components",
             "migration",
@@ -59,6 +54,32 @@ fn written_by_a_run(name: &str) -> bool {
         let base = s.strip_suffix("_quantiles").unwrap_or(s);
         TABLES.contains(&base)
     })
+}
+
+/// Refuses an output directory that holds one of the run's own inputs: the directory
+/// is replaced whole, and an input in it would be lost.
+///
+/// # Errors
+/// [`IoError::Output`] naming the input.
+pub fn refuse_inputs_inside(dir: &Path, inputs: &[PathBuf]) -> Result<(), IoError> {
+    let Ok(out) = std::fs::canonicalize(dir) else {
+        // A directory that does not exist yet holds nothing.
+        return Ok(());
+    };
+    for input in inputs {
+        if let Ok(p) = std::fs::canonicalize(input) {
+            if p.starts_with(&out) {
+                return Err(IoError::Output {
+                    path: dir.to_path_buf(),
+                    message: format!(
+                        "holds {}, an input of this run: the output directory is replaced as a whole, so give another one",
+                        input.display()
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The prefix of the hidden directories written beside `target`.
@@ -79,6 +100,31 @@ impl OutputSet {
     /// [`IoError::Output`] for a `dir` that is not a directory or holds files a run
     /// does not write; [`IoError::File`] if the hidden directory cannot be created.
     pub fn create(dir: &Path) -> Result<OutputSet, IoError> {
+        OutputSet::create_for(dir, &written_by_a_run)
+    }
+
+    /// Like [`OutputSet::create`] for `kunta estimate`, whose directory holds a
+    /// scenario and its tables (`scenario.toml`, `population.csv`, `fertility.csv`,
+    /// `mortality.csv`, `improvement.csv`, `migration_net.csv`) and may also hold a
+    /// run's output.
+    ///
+    /// # Errors
+    /// As [`OutputSet::create`].
+    pub fn create_estimate(dir: &Path) -> Result<OutputSet, IoError> {
+        OutputSet::create_for(dir, &|n: &str| {
+            matches!(
+                n,
+                "scenario.toml"
+                    | "population.csv"
+                    | "fertility.csv"
+                    | "mortality.csv"
+                    | "improvement.csv"
+                    | "migration_net.csv"
+            )
+        })
+    }
+
+    fn create_for(dir: &Path, ours: &dyn Fn(&str) -> bool) -> Result<OutputSet, IoError> {
         // `--out .` and the like: the directory itself by its full name.
         let target = if dir.file_name().is_none() {
             std::path::absolute(dir).map_err(|source| IoError::File {
@@ -106,7 +152,7 @@ impl OutputSet {
                 let mut foreign: Vec<String> = entries
                     .filter_map(Result::ok)
                     .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| !written_by_a_run(n) && !n.contains(".kunta-tmp"))
+                    .filter(|n| !ours(n) && !n.contains(".kunta-tmp"))
                     .collect();
                 if !foreign.is_empty() {
                     foreign.sort();

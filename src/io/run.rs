@@ -837,6 +837,8 @@ pub struct WriteOptions {
     pub format: TableFormat,
     /// Also write `report.html`, in this language.
     pub report: Option<crate::report::Lang>,
+    /// The language of the workbook's summary sheet.
+    pub lang: crate::report::Lang,
 }
 
 /// Writes the tables, `summary.json` and `manifest.json` (and `report.html` when
@@ -853,6 +855,13 @@ pub fn write(
     options: WriteOptions,
     started: Instant,
 ) -> Result<Vec<String>, IoError> {
+    // Never over the run's own inputs (the scenario file and the tables it names).
+    let mut inputs: Vec<std::path::PathBuf> =
+        l.files.iter().map(|f| f.path.clone().into()).collect();
+    if let super::scenario::Source::File(p) = &l.source {
+        inputs.push(p.clone());
+    }
+    super::output::refuse_inputs_inside(dir, &inputs)?;
     // Written beside `dir` and put in place whole at the end (see `io::output`).
     let set = super::output::OutputSet::create(dir)?;
     let at = set.path().to_path_buf();
@@ -882,7 +891,7 @@ pub fn write(
         }
         TableFormat::Xlsx => {
             let path = dir.join("kunta.xlsx");
-            let lang = options.report.unwrap_or_default();
+            let lang = options.lang;
             write_atomically(&path, |file| {
                 let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
                 crate::report::xlsx::write(&frames, &summary, lang, &mut w)?;

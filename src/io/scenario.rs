@@ -665,13 +665,23 @@ fn improved_by_table(
             return None;
         }
     };
-    if let Some(r) = rows.iter().find(|r| !(0.0..1.0).contains(&r.value)) {
-        l.key_problem(
-            "mortality.improvement",
-            format!(
-                "{}: a yearly improvement of {} is not between 0 and 1",
-                t.source, r.value
-            ),
+    if super::rates::has_role(&t, super::labels::Role::Year) {
+        l.problem(format!(
+            "{}: an improvement table is by `[area], [sex], age`; its rates hold every year, so it takes no year column",
+            t.source
+        ));
+        return None;
+    }
+    if let Some(i) = rows.iter().position(|r| !(0.0..1.0).contains(&r.value)) {
+        l.problem(
+            DataError::at(
+                &t.source,
+                t.place(i),
+                "a yearly improvement must be at least 0 and below 1",
+            )
+            .column(t.value_column(i).to_string())
+            .value(rows[i].value.to_string())
+            .to_string(),
         );
         return None;
     }

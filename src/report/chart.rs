@@ -91,6 +91,9 @@ pub struct YearChart {
 
 type Res<T> = Result<T, String>;
 
+/// What [`years`] says of a chart without any values.
+pub const EMPTY: &str = "a chart without values";
+
 fn err<E: std::fmt::Debug>(e: E) -> String {
     format!("drawing a chart failed: {e:?}")
 }
@@ -166,7 +169,7 @@ pub fn years(c: &YearChart, lang: Lang) -> Res<String> {
         .chain(c.bands.iter().flat_map(|b| b.points.iter().map(|p| p.0)));
     let (x0, x1) = all_x.fold((i32::MAX, i32::MIN), |(a, b), x| (a.min(x), b.max(x)));
     if x0 > x1 {
-        return Err("a chart without values".into());
+        return Err(EMPTY.into());
     }
     let x1 = x1.max(x0 + 1);
     // Stacked areas: each line on top of those before it.

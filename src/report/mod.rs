@@ -172,7 +172,12 @@ impl<'a> Ctx<'a> {
         svg: Result<String, String>,
         caption: &str,
     ) -> Result<(), String> {
-        let svg = svg?;
+        // A chart with nothing to draw (a variant's costs in a scenario without
+        // any) is left out rather than stopping the report.
+        let svg = match svg {
+            Err(e) if e == chart::EMPTY => return Ok(()),
+            other => other?,
+        };
         self.charts += 1;
         let _ = writeln!(
             self.out,
@@ -250,16 +255,20 @@ pub fn html(run: &RunTables<'_>, lang: Lang) -> Result<String, String> {
         esc(&title),
         meta_line(&c, s)
     );
-    let _ = writeln!(
-        head,
-        "<nav><a href=\"#headline\">{}</a> · <a href=\"#population\">{}</a> · <a href=\"#services\">{}</a> · <a href=\"#network\">{}</a> · <a href=\"#variants\">{}</a> · <a href=\"#inputs\">{}</a></nav>",
-        c.t("Avainluvut", "Headline figures"),
-        c.t("Väestö", "Population"),
-        c.t("Palvelut", "Services"),
-        c.t("Palveluverkko", "Service network"),
-        c.t("Vaihtoehdot", "Variants"),
-        c.t("Lähtötiedot", "Inputs"),
-    );
+    // Links to the sections the report has.
+    let links: Vec<String> = [
+        ("headline", c.t("Avainluvut", "Headline figures")),
+        ("population", c.t("Väestö", "Population")),
+        ("services", c.t("Palvelut", "Services")),
+        ("network", c.t("Palveluverkko", "Service network")),
+        ("variants", c.t("Vaihtoehdot", "Variants")),
+        ("inputs", c.t("Lähtötiedot", "Inputs")),
+    ]
+    .iter()
+    .filter(|(id, _)| body.contains(&format!("<section id=\"{id}\">")))
+    .map(|(id, label)| format!("<a href=\"#{id}\">{label}</a>"))
+    .collect();
+    let _ = writeln!(head, "<nav>{}</nav>", links.join(" · "));
     let mut doc = head + &body;
     let _ = writeln!(
         doc,

@@ -216,3 +216,131 @@ fn bad_estimate_inputs_get_one_sentence() {
         assert!(!dir.path().join("e").exists() && !dir.path().join("b").exists());
     }
 }
+
+#[test]
+fn a_run_never_writes_over_its_own_inputs_and_events_must_match_the_history() {
+    let dir = history_dir();
+    let o = kunta(
+        &[
+            "estimate",
+            "history.csv",
+            "--base-year",
+            "2024",
+            "--births",
+            "births.csv",
+            "--deaths",
+            "deaths.csv",
+            "--out",
+            "est",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = std::fs::read(dir.path().join("est/scenario.toml")).unwrap();
+    // Running the estimated scenario into its own directory is refused: nothing lost.
+    let o = kunta(&["run", "est/scenario.toml", "--out", "est"], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("an input of this run"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("est/scenario.toml")).unwrap(),
+        before
+    );
+    // Estimating into the directory that holds the history is refused too.
+    let o = kunta(
+        &[
+            "estimate",
+            "history.csv",
+            "--base-year",
+            "2024",
+            "--births",
+            "births.csv",
+            "--deaths",
+            "deaths.csv",
+            "--out",
+            ".",
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("an input of this run"),
+        "{}",
+        stderr(&o)
+    );
+    // Births coded differently from the history, and a row given twice.
+    let births = std::fs::read_to_string(dir.path().join("births.csv")).unwrap();
+    std::fs::write(
+        dir.path().join("coded.csv"),
+        births.replace("\nA,", "\nKU001,"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("twice.csv"),
+        format!("{births}A,2024,30,1\n"),
+    )
+    .unwrap();
+    for (file, expected) in [
+        ("coded.csv", "area `A` of the history has no rows"),
+        (
+            "twice.csv",
+            "the same area, year, sex and age is given again",
+        ),
+    ] {
+        let o = kunta(
+            &[
+                "estimate",
+                "history.csv",
+                "--base-year",
+                "2024",
+                "--births",
+                file,
+                "--deaths",
+                "deaths.csv",
+                "--out",
+                "e2",
+            ],
+            dir.path(),
+        );
+        assert_eq!(o.status.code(), Some(1));
+        let e = stderr(&o);
+        assert!(e.contains(file) && e.contains(expected), "{e}");
+    }
+}
+
+#[test]
+fn an_improvement_table_is_checked_row_by_row() {
+    let dir = history_dir();
+    let o = kunta(
+        &[
+            "estimate",
+            "history.csv",
+            "--base-year",
+            "2024",
+            "--births",
+            "births.csv",
+            "--deaths",
+            "deaths.csv",
+            "--out",
+            "est",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let imp = std::fs::read_to_string(dir.path().join("est/improvement.csv")).unwrap();
+    // Line 3 is female, age 1.
+    let mut lines: Vec<String> = imp.lines().map(str::to_string).collect();
+    lines[2] = "female,1,1.5".into();
+    std::fs::write(
+        dir.path().join("est/improvement.csv"),
+        lines.join("\n") + "\n",
+    )
+    .unwrap();
+    let o = kunta(&["validate", "est/scenario.toml"], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("improvement.csv: line 3, column `rate`, value `1.5`: a yearly improvement must be at least 0 and below 1"), "{e}");
+}
