@@ -602,22 +602,7 @@ impl Estimate {
     /// The mortality table `area, sex, age, rate` (probabilities of dying; age `s`
     /// for the birth year).
     pub fn mortality_rows(&self) -> Vec<RateRow> {
-        let nx = self.omega + 1;
-        let mut rows = Vec::new();
-        for (a, area) in self.areas.iter().enumerate() {
-            for sex in Sex::ALL {
-                for i in 0..=nx {
-                    rows.push(RateRow {
-                        area: Some(area.clone()),
-                        year: None,
-                        sex: Some(sex),
-                        age: Some(age_of(i, nx)),
-                        value: self.mortality[[a, sex.index(), i]],
-                    });
-                }
-            }
-        }
-        rows
+        self.by_sex_rows(&self.mortality)
     }
 
     /// The improvement table `sex, age, rate`, if the estimate has one.
@@ -642,6 +627,12 @@ impl Estimate {
 
     /// The net migration table `area, sex, age, count` (signed, per year).
     pub fn net_rows(&self) -> Vec<RateRow> {
+        self.by_sex_rows(&self.net)
+    }
+
+    /// Rows `area, sex, age` of an `(area, sex, age slot)` array, the birth index
+    /// last.
+    fn by_sex_rows(&self, v: &Array3<f64>) -> Vec<RateRow> {
         let nx = self.omega + 1;
         let mut rows = Vec::new();
         for (a, area) in self.areas.iter().enumerate() {
@@ -652,7 +643,7 @@ impl Estimate {
                         year: None,
                         sex: Some(sex),
                         age: Some(age_of(i, nx)),
-                        value: self.net[[a, sex.index(), i]],
+                        value: v[[a, sex.index(), i]],
                     });
                 }
             }

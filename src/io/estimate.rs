@@ -237,12 +237,6 @@ fn csv_of(rows: &[RateRow], value: &str) -> String {
     out
 }
 
-/// The `[uncertainty]` spreads calibrated from the window (see
-/// [`Estimate::spreads`]).
-pub fn calibrated_spreads(e: &Estimate, history: &Population) -> (f64, f64) {
-    e.spreads(history)
-}
-
 /// What `kunta estimate` wrote.
 #[derive(Debug, Clone)]
 pub struct Written {
@@ -308,7 +302,7 @@ pub fn write(
         None => "0.0".to_string(),
     };
     put("migration_net.csv", csv_of(&e.net_rows(), "count"))?;
-    let spreads = calibrated_spreads(e, history);
+    let spreads = e.spreads(history);
     let fert_level = match opts.fertility {
         crate::estimate::FertilityLevel::Mean => "the window's mean".to_string(),
         crate::estimate::FertilityLevel::Last => "the last year's total fertility".to_string(),

@@ -155,6 +155,15 @@ impl<'a> Rows<'a> {
         out
     }
 
+    /// The kept rows' `lo` and `hi` by year, divided by `scale`: a band of quantiles
+    /// (years with both).
+    pub fn band(&self, lo: &str, hi: &str, scale: f64) -> Vec<(i32, f64, f64)> {
+        let (l, h) = (self.by_year(lo), self.by_year(hi));
+        l.iter()
+            .filter_map(|(y, a)| h.get(y).map(|b| (*y, a / scale, b / scale)))
+            .collect()
+    }
+
     /// The kept rows' `value` summed by `col` and year.
     pub fn by_key_year(&self, col: &str, value: &str) -> BTreeMap<(String, i32), f64> {
         let mut out = BTreeMap::new();

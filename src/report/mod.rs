@@ -120,6 +120,14 @@ fn num(v: &Value, k: &str) -> f64 {
     v.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN)
 }
 
+/// A list of `summary.json` (empty when absent).
+pub(crate) fn list(v: &Value, k: &str) -> Vec<Value> {
+    v.get(k)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// A text of `summary.json` (empty when absent).
 fn txt<'v>(v: &'v Value, k: &str) -> &'v str {
     v.get(k).and_then(Value::as_str).unwrap_or("")
@@ -382,11 +390,7 @@ fn headline(c: &mut Ctx<'_>) -> Result<(), String> {
         c.out.push_str(&row(&[esc(&k), v]));
     }
     c.out.push_str("</tbody></table>\n");
-    let services = s
-        .get("services")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let services = list(s, "services");
     if !services.is_empty() {
         let quant = services
             .iter()
@@ -555,13 +559,9 @@ fn population(c: &mut Ctx<'_>) -> Result<(), String> {
                         .eq("scenario", &c.base)
                         .eq("sex", "all")
                         .eq("age_group", GROUPS[g].0);
-                    let (lo, hi) = (rows.by_year("p05"), rows.by_year("p95"));
                     ch.bands.push(Band {
                         label: String::new(),
-                        points: lo
-                            .iter()
-                            .filter_map(|(y, l)| hi.get(y).map(|h| (*y, *l, *h)))
-                            .collect(),
+                        points: rows.band("p05", "p95", 1.0),
                         color: g,
                         alpha: 0.18,
                     });
@@ -622,12 +622,7 @@ fn population(c: &mut Ctx<'_>) -> Result<(), String> {
 
 fn services(c: &mut Ctx<'_>) -> Result<(), String> {
     let lang = c.lang;
-    let list = c
-        .summary
-        .get("services")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let list = list(c.summary, "services");
     if list.is_empty() {
         return Ok(());
     }
@@ -679,13 +674,9 @@ fn services(c: &mut Ctx<'_>) -> Result<(), String> {
                         ("p05", "p95", 0.15, "p05–p95"),
                         ("p25", "p75", 0.3, "p25–p75"),
                     ] {
-                        let (l, h) = (r.by_year(lo), r.by_year(hi));
                         ch.bands.push(Band {
                             label: label.into(),
-                            points: l
-                                .iter()
-                                .filter_map(|(y, a)| h.get(y).map(|b| (*y, *a, *b)))
-                                .collect(),
+                            points: r.band(lo, hi, 1.0),
                             color: 6,
                             alpha,
                         });
@@ -802,12 +793,7 @@ fn services(c: &mut Ctx<'_>) -> Result<(), String> {
 
 fn network(c: &mut Ctx<'_>) -> Result<(), String> {
     let lang = c.lang;
-    let units = c
-        .summary
-        .get("units")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let units = list(c.summary, "units");
     let Some(f) = c.table("capacity").filter(|_| !units.is_empty()) else {
         return Ok(());
     };
@@ -908,13 +894,9 @@ fn network(c: &mut Ctx<'_>) -> Result<(), String> {
                 .eq("service", service)
                 .eq("quantity", "demand");
             if r.any() {
-                let (l, h) = (r.by_year("p05"), r.by_year("p95"));
                 ch.bands.push(Band {
                     label: "p05–p95".into(),
-                    points: l
-                        .iter()
-                        .filter_map(|(y, a)| h.get(y).map(|b| (*y, *a, *b)))
-                        .collect(),
+                    points: r.band("p05", "p95", 1.0),
                     color: 0,
                     alpha: 0.2,
                 });
@@ -990,12 +972,7 @@ fn total_costs(c: &Ctx<'_>, scenario: &str) -> BTreeMap<i32, f64> {
 
 fn variants(c: &mut Ctx<'_>) -> Result<(), String> {
     let lang = c.lang;
-    let list = c
-        .summary
-        .get("variants")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let list = list(c.summary, "variants");
     if list.is_empty() {
         return Ok(());
     }
@@ -1096,13 +1073,9 @@ fn variants(c: &mut Ctx<'_>) -> Result<(), String> {
                         ("p05", "p95", 0.15, "p05–p95"),
                         ("p25", "p75", 0.3, "p25–p75"),
                     ] {
-                        let (l, h) = (r.by_year(lo), r.by_year(hi));
                         ch.bands.push(Band {
                             label: label.into(),
-                            points: l
-                                .iter()
-                                .filter_map(|(y, a)| h.get(y).map(|b| (*y, a / 1e6, b / 1e6)))
-                                .collect(),
+                            points: r.band(lo, hi, 1e6),
                             color: 0,
                             alpha,
                         });

@@ -278,11 +278,7 @@ fn first_sheet(ws: &mut Worksheet, s: &Value, lang: Lang, placed: &[Placed]) -> 
         &eur,
     )?;
     r += 1;
-    let services = s
-        .get("services")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let services = super::list(s, "services");
     if !services.is_empty() {
         let heads = [
             t("Palvelu", "Service").to_string(),
@@ -320,11 +316,7 @@ fn first_sheet(ws: &mut Worksheet, s: &Value, lang: Lang, placed: &[Placed]) -> 
         }
         r += 1;
     }
-    let variants = s
-        .get("variants")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let variants = super::list(s, "variants");
     if !variants.is_empty() {
         let heads = [
             t("Vaihtoehto", "Variant").to_string(),

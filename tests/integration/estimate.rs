@@ -1,19 +1,6 @@
 //! `kunta estimate` and `kunta backtest` as a user runs them on a small history.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn kunta(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kunta"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the kunta binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use super::{kunta, stderr};
 
 /// Two areas, ages 0–60, 2015–2024: 100 persons a cell, 2 more each year in area A;
 /// births at the mother's ages 25–34 and deaths by a Gompertz curve.

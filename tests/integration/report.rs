@@ -1,20 +1,9 @@
 //! The report, the workbook and the areas' own names, as a user gets them.
 
+use super::{kunta, stderr};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn kunta(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kunta"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the kunta binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use std::process::Command;
 
 /// The example with its variants and 40 trajectories, as CSV tables with the report.
 fn example(dir: &Path, out: &str, format: &str) {
