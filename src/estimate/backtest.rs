@@ -149,7 +149,8 @@ pub fn backtest(
 
 /// [`backtest`], and with `trajectories` kunta's intervals too: each jump-off runs
 /// that many Monte Carlo trajectories with the spreads its estimate calibrates
-/// ([`super::Estimate::spreads`]; mortality at kunta's default), and each kunta row
+/// ([`super::Estimate::spreads`] and [`super::Estimate::migration_rate_sd`] with
+/// [`super::MIGRATION_RATE_AR`]; mortality at kunta's default), and each kunta row
 /// gets its p05, p25, p75 and p95 (see [`coverage`]).
 ///
 /// # Errors
@@ -204,6 +205,10 @@ pub fn backtest_with(
                         sd: mig_sd,
                         ..crate::uncertainty::Ar1::MIGRATION
                     },
+                    migration_rate: Some(crate::uncertainty::MigrationRate {
+                        sd: e.migration_rate_sd(),
+                        ar: super::MIGRATION_RATE_AR,
+                    }),
                     ..crate::uncertainty::Spec::default()
                 };
                 let mut sc = crate::run::Scenario::new("backtest", base.clone(), j, end);

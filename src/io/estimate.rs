@@ -302,6 +302,20 @@ pub fn write(
         None => "0.0".to_string(),
     };
     put("migration_net.csv", csv_of(&e.net_rows(), "count"))?;
+    // The net migration rate's spread, the same for both sexes.
+    let rate_sd = e.migration_rate_sd();
+    let mut text = String::from("area,age,sd\n");
+    for (a, area) in history.areas().iter().enumerate() {
+        for x in 0..history.n_ages() {
+            let _ = writeln!(
+                text,
+                "{},{x},{}",
+                super::frame::csv_field(area),
+                rate_sd[[a, 0, x]]
+            );
+        }
+    }
+    put("migration_rate_sd.csv", text)?;
     let spreads = e.spreads(history);
     let fert_level = match opts.fertility {
         crate::estimate::FertilityLevel::Mean => "the window's mean".to_string(),
@@ -322,8 +336,10 @@ pub fn write(
          [[migration]]\nname = \"net\"\ndirection = \"net\"\ncounts = \"migration_net.csv\"  # signed: the residual of the balancing equation, a year's mean{level}\n\n\
          [uncertainty]\n\
          # Calibrated from the window: the spread of the yearly change of log total\n\
-         # fertility, and of the yearly net migration around its mean (see the README).\n\
-         fertility_sd = {fsd:.4}\nmigration_sd = {msd:.4}\n",
+         # fertility, of the yearly net migration around its mean, and of each area's\n\
+         # net migration rate by age band from year to year (see the README).\n\
+         fertility_sd = {fsd:.4}\nmigration_sd = {msd:.4}\n\
+         migration_rate_sd = \"migration_rate_sd.csv\"\nmigration_rate_ar = {rate_ar:.1}   # a random walk: judged by backtests at 5 and 10 years\n",
         k = opts.years,
         first = e.base_year - opts.years as i32 + 1,
         base = e.base_year,
@@ -335,6 +351,7 @@ pub fn write(
         },
         fsd = spreads.0,
         msd = spreads.1,
+        rate_ar = crate::estimate::MIGRATION_RATE_AR,
     );
     put("scenario.toml", toml)?;
     set.commit()?;

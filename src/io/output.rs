@@ -105,7 +105,7 @@ impl OutputSet {
 
     /// Like [`OutputSet::create`] for `kunta estimate`, whose directory holds a
     /// scenario and its tables (`scenario.toml`, `population.csv`, `fertility.csv`,
-    /// `mortality.csv`, `improvement.csv`, `migration_net.csv`) and may also hold a
+    /// `mortality.csv`, `improvement.csv`, `migration_net.csv`, `migration_rate_sd.csv`) and may also hold a
     /// run's output.
     ///
     /// # Errors
@@ -120,6 +120,7 @@ impl OutputSet {
                     | "mortality.csv"
                     | "improvement.csv"
                     | "migration_net.csv"
+                    | "migration_rate_sd.csv"
             )
         })
     }

@@ -73,6 +73,13 @@ pub fn uncertainty_spec(
             .age_groups
             .and_then(|g| g.groups().ok())
             .unwrap_or_default(),
+        migration_rate: l
+            .migration_rate_sd
+            .clone()
+            .map(|sd| crate::uncertainty::MigrationRate {
+                sd,
+                ar: u.migration_rate_ar.unwrap_or(1.0),
+            }),
     })
 }
 

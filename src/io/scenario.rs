@@ -15,7 +15,7 @@ use crate::rates::{AgeIndex, RateError, RateRow, RateTable};
 use crate::run::{CohortEffect, ControlTotals, Scenario, ValidScenario};
 use crate::scenario::variant::Variant;
 use crate::scenario::{
-    parse_service_sex, ImprovementKey, MigrationSection, Param, ScenarioFile, ServiceSection,
+    parse_service_sex, MigrationSection, NumberOrTable, Param, ScenarioFile, ServiceSection,
 };
 use crate::services::{self, Cost, FixedPer, Segment, Service, ServiceError, Teaching, Value};
 use std::path::{Path, PathBuf};
@@ -108,6 +108,8 @@ pub struct LoadedScenario {
     /// The variants (MODEL.md §10), each merged onto this scenario and loaded, in the
     /// order given (the scenario file's, then those of `--variant` files).
     pub variants: Vec<LoadedVariant>,
+    /// `[uncertainty] migration_rate_sd` by `(area, sex, age)`, when given.
+    pub migration_rate_sd: Option<ndarray::Array3<f64>>,
 }
 
 /// An area's own name (and the area it belongs to), from `[areas] file`.
@@ -592,6 +594,11 @@ fn load_file(
         .as_ref()
         .and_then(|a| load_alignment(&mut l, a, &population));
     let network = load_network(&mut l, &file, &population);
+    let migration_rate_sd = file
+        .uncertainty
+        .as_ref()
+        .and_then(|u| u.migration_rate_sd.clone())
+        .and_then(|k| load_migration_rate_sd(&mut l, &k, &population));
     if inputs.is_none() && l.problems.is_empty() {
         let missing =
             (base + 1..=file.scenario.end_year).find(|y| population.year_index(Year(*y)).is_none());
@@ -639,7 +646,72 @@ fn load_file(
         scenario,
         area_names,
         variants: Vec::new(),
+        migration_rate_sd,
     })
+}
+
+/// `[uncertainty] migration_rate_sd`, a number or a table `[area], [sex], age, sd`,
+/// by `(area, sex, age)` of the population (ages the table leaves out get 0).
+fn load_migration_rate_sd(
+    l: &mut Loader<'_>,
+    key: &NumberOrTable,
+    pop: &Population,
+) -> Option<ndarray::Array3<f64>> {
+    let dim = (pop.areas().len(), 2, pop.n_ages());
+    let rel = match key {
+        // A number is checked with the other keys.
+        NumberOrTable::Rate(r) => return Some(ndarray::Array3::from_elem(dim, *r)),
+        NumberOrTable::Table(rel) => rel,
+    };
+    let t = l.table(rel, None)?;
+    let shape = Shape {
+        sex: super::rates::has_role(&t, super::labels::Role::Sex),
+        age: true,
+        signed: false,
+    };
+    let what = "migration rate spread";
+    let rows = match rate_rows(&t, shape, what) {
+        Ok(r) => r,
+        Err(e) => {
+            l.problem(e.to_string());
+            return None;
+        }
+    };
+    if super::rates::has_role(&t, super::labels::Role::Year) {
+        l.problem(format!(
+            "{}: a {what} table is by `[area], [sex], age`; its spreads hold every year, so it takes no year column",
+            t.source
+        ));
+        return None;
+    }
+    if let Some(i) = rows
+        .iter()
+        .position(|r| !(r.value >= 0.0 && r.value.is_finite()))
+    {
+        l.problem(
+            DataError::at(
+                &t.source,
+                t.place(i),
+                "a spread must be a number, 0 or more",
+            )
+            .column(t.value_column(i).to_string())
+            .value(rows[i].value.to_string())
+            .to_string(),
+        );
+        return None;
+    }
+    let table = match RateTable::from_rows(&rows, 1.0, pop.areas()) {
+        Ok(r) => r,
+        Err(e) => {
+            l.problem(format!("{}: {e}", t.source));
+            return None;
+        }
+    };
+    Some(ndarray::Array3::from_shape_fn(dim, |(a, s, x)| {
+        table
+            .get(a, 0, Sex::ALL[s], AgeIndex::Age(x as u16))
+            .unwrap_or(0.0)
+    }))
 }
 
 /// `[mortality] improvement` as a table `[area], [sex], age, rate`: the mortality
@@ -1560,7 +1632,7 @@ fn load_inputs(
         // Every year's rates are checked below only when every table loaded; what
         // the improvement does to mortality alone is checked here, so that the
         // problem is listed with the others.
-        if let (Some(m), Some(ImprovementKey::Rate(r))) = (&mortality, mort.improvement.clone()) {
+        if let (Some(m), Some(NumberOrTable::Rate(r))) = (&mortality, mort.improvement.clone()) {
             let s = &file.scenario;
             let worst = m.scaled_values().fold(0.0f64, f64::max);
             let year = (s.base_year + 1..=s.end_year.min(s.base_year + 200))
@@ -1580,8 +1652,8 @@ fn load_inputs(
     }
     let (mortality, improvement) = match mort.improvement.clone() {
         None => (mortality?, None),
-        Some(ImprovementKey::Rate(r)) => (mortality?, Some(r)),
-        Some(ImprovementKey::Table(rel)) => {
+        Some(NumberOrTable::Rate(r)) => (mortality?, Some(r)),
+        Some(NumberOrTable::Table(rel)) => {
             let m = mortality?;
             (improved_by_table(l, &rel, &m, file, areas)?, None)
         }

@@ -109,16 +109,17 @@ pub struct MortalitySection {
     pub scale: Option<f64>,
     /// Yearly mortality improvement rate `r`: `q_y = q · (1 − r)^(y − base_year)`; a
     /// number, or a table `[area], [sex], age, rate` of rates by age.
-    pub improvement: Option<ImprovementKey>,
+    pub improvement: Option<NumberOrTable>,
 }
 
-/// `[mortality] improvement`: one rate for every cell, or a table of rates.
+/// A key that takes one number for every cell or a table by `[area], [sex], age`
+/// (`[mortality] improvement`, `[uncertainty] migration_rate_sd`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(untagged)]
-pub enum ImprovementKey {
-    /// The same yearly rate everywhere.
+pub enum NumberOrTable {
+    /// The same value everywhere.
     Rate(f64),
-    /// A table `[area], [sex], age, rate`, relative to the scenario file.
+    /// A table `[area], [sex], age, value`, relative to the scenario file.
     Table(String),
 }
 
@@ -352,6 +353,13 @@ pub struct UncertaintySection {
     pub migration_sd: Option<f64>,
     /// Persistence of the migration multipliers.
     pub migration_ar: Option<f64>,
+    /// The yearly spread of each area's net migration rate
+    /// ([`crate::uncertainty::MigrationRate`]): a number for every cell, or a table
+    /// `[area], [sex], age, sd`.
+    pub migration_rate_sd: Option<NumberOrTable>,
+    /// The persistence of the net migration rate's process (default 1, a random
+    /// walk).
+    pub migration_rate_ar: Option<f64>,
     /// Births, deaths and movers drawn as Poisson counts (for small areas).
     pub process_noise: Option<bool>,
     /// Quantile levels, ascending, each strictly between 0 and 1.
@@ -723,6 +731,13 @@ impl ScenarioFile {
                 ("fertility_sd", u.fertility_sd),
                 ("mortality_sd", u.mortality_sd),
                 ("migration_sd", u.migration_sd),
+                (
+                    "migration_rate_sd",
+                    match u.migration_rate_sd {
+                        Some(NumberOrTable::Rate(r)) => Some(r),
+                        _ => None,
+                    },
+                ),
             ] {
                 number(&mut bad, &format!("uncertainty.{k}"), v, true);
             }
@@ -730,6 +745,7 @@ impl ScenarioFile {
                 ("fertility_ar", u.fertility_ar),
                 ("mortality_ar", u.mortality_ar),
                 ("migration_ar", u.migration_ar),
+                ("migration_rate_ar", u.migration_rate_ar),
             ] {
                 if let Some(v) = v {
                     if !(-1.0..=1.0).contains(&v) {

@@ -56,7 +56,7 @@ use observe::*;
 use quantiles::*;
 pub use quantiles::{summarise, Summary};
 pub use rng::Rng;
-pub use spec::{quantile_name, AgeGroup, AgeGroups, Ar1, Spec, Want, QUANTILES};
+pub use spec::{quantile_name, AgeGroup, AgeGroups, Ar1, MigrationRate, Spec, Want, QUANTILES};
 use step::*;
 pub use step::{COMPONENTS, MAX_FLOWS};
 
@@ -547,6 +547,21 @@ pub fn run_aligned(
             return Err(McError::Spec(format!(
                 "{name}: the spread must be 0 or more and the persistence between -1 and 1"
             )));
+        }
+    }
+    if let Some(m) = &spec.migration_rate {
+        let (na, n) = (pop.areas().len(), pop.n_ages());
+        if m.sd.dim() != (na, 2, n) {
+            return Err(McError::Spec(format!(
+                "the spread of the net migration rate is by {:?} (area, sex, age), not by ({na}, 2, {n})",
+                m.sd.dim()
+            )));
+        }
+        if !(m.sd.iter().all(|v| *v >= 0.0 && v.is_finite()) && (-1.0..=1.0).contains(&m.ar)) {
+            return Err(McError::Spec(
+                "migration rate: the spread must be 0 or more and the persistence between -1 and 1"
+                    .into(),
+            ));
         }
     }
     if inputs.is_some_and(|i| i.flows.len() > MAX_FLOWS) {
@@ -1654,6 +1669,19 @@ fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
     } else {
         Vec::new()
     };
+    // The net migration rate's AR(1) per (area, lane), each from its own stream, so
+    // that a trajectory draws the same numbers in every block, window and variant.
+    let shock = ctx.spec.migration_rate.as_ref();
+    let mut shock_rngs: Vec<[Rng; LANES]> = match shock {
+        Some(_) => group
+            .clone()
+            .map(|a| {
+                std::array::from_fn(|l| Rng::new(&[ctx.spec.seed, lanes_t[l] as u64, 3, a as u64]))
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut shock_z: Vec<V> = vec![[0.0; LANES]; if shock.is_some() { ga } else { 0 }];
     // The parts of `out`: population, components, then each service.
     let mut bounds = vec![lay.pop, lay.comps, lay.mig, lay.align];
     bounds.extend(&lay.services);
@@ -1766,6 +1794,18 @@ fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
                 // The step was made in place: `cur` is the new state.
                 std::mem::swap(&mut cur, &mut next);
             }
+            // `next` is the new state.
+            if let Some(m) = shock {
+                migration_shock(
+                    m,
+                    &group,
+                    n,
+                    &mut shock_rngs,
+                    &mut shock_z,
+                    next,
+                    ctx.sums_wanted().then_some(&mut comp[..]),
+                );
+            }
             if ctx.want.migration {
                 let kp = ctx.projected.iter().position(|p| *p == k).unwrap_or(0);
                 let per = ga * 2 * nyp;
@@ -1799,6 +1839,45 @@ fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
             None => cur,
         };
         observe(ctx, &group, &jobs, k, state, &mut out);
+    }
+}
+
+/// Adds a year's net migration of [`MigrationRate`] to a block's new state `next`
+/// (every area of the group, by `(area, sex, age)`) and to the net migration of the
+/// components `comp`, after advancing each area's `z`.
+#[inline(never)]
+fn migration_shock(
+    m: &MigrationRate,
+    group: &std::ops::Range<usize>,
+    n: usize,
+    rngs: &mut [[Rng; LANES]],
+    z: &mut [V],
+    next: &mut [V],
+    mut comp: Option<&mut [[V; COMPONENTS]]>,
+) {
+    for (al, a) in group.clone().enumerate() {
+        for l in 0..LANES {
+            z[al][l] = m.ar * z[al][l] + rngs[al][l].normal();
+        }
+        let za = z[al];
+        for s in 0..2 {
+            let sd = &lane(&m.sd, a, s)[..n];
+            let cells = &mut next[(al * 2 + s) * n..(al * 2 + s + 1) * n];
+            let mut gained = [0.0; LANES];
+            for (v, sd) in cells.iter_mut().zip(sd) {
+                for l in 0..LANES {
+                    let x = v[l] + v[l] * (za[l] * sd);
+                    let x = if x > 0.0 { x } else { 0.0 };
+                    gained[l] += x - v[l];
+                    v[l] = x;
+                }
+            }
+            if let Some(c) = comp.as_deref_mut() {
+                for l in 0..LANES {
+                    c[al * 2 + s][5][l] += gained[l];
+                }
+            }
+        }
     }
 }
 

@@ -46,6 +46,26 @@ pub struct Spec {
     pub quantiles: Vec<f64>,
     /// The age groups of the population summaries.
     pub age_groups: AgeGroups,
+    /// An additive spread of net migration, in proportion to the population
+    /// ([`MigrationRate`]); none by default.
+    pub migration_rate: Option<MigrationRate>,
+}
+
+/// The uncertainty of net migration as a rate of the population (kunta's addition to
+/// MODEL.md §5): in each trajectory, area and projected year, every cell of the
+/// population at the end of the year gains `z · sd(area, sex, age)` times itself as
+/// net migrants (a negative gain at most the cell), where `z` follows its own AR(1)
+/// process per trajectory and area, `z_y = ar · z_{y−1} + ε_y`, `ε ~ N(0, 1)`,
+/// `z = 0` in the base year. Unlike the multipliers of the flows it widens the
+/// intervals of ages whose expected net flow is near zero, where a region's turnover
+/// of movers still makes its population uncertain. The gain counts in the
+/// `net_migration` component.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MigrationRate {
+    /// The yearly spread of the rate by `(area, sex, age 0..=ω)`, each at least 0.
+    pub sd: ndarray::Array3<f64>,
+    /// The persistence of `z`, between −1 and 1.
+    pub ar: f64,
 }
 
 /// The age groups the population is summarised by (MODEL.md §5): sums of single
@@ -164,6 +184,7 @@ impl Default for Spec {
             process_noise: false,
             quantiles: QUANTILES.to_vec(),
             age_groups: AgeGroups::default(),
+            migration_rate: None,
         }
     }
 }

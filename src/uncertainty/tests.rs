@@ -164,6 +164,7 @@ fn spec(n: usize) -> Spec {
         process_noise: false,
         quantiles: QUANTILES.to_vec(),
         age_groups: AgeGroups::default(),
+        migration_rate: None,
     }
 }
 
@@ -203,12 +204,24 @@ fn without_spreads(
     want: Want,
     align: Option<&AlignTo<'_>>,
 ) -> McResult {
+    without_spreads_as(pop, inp, services, want, align, &spec(9))
+}
+
+/// [`without_spreads`] with the spec `sp`.
+fn without_spreads_as(
+    pop: &Population,
+    inp: &ProjectionInputs,
+    services: &[ServiceInput<'_>],
+    want: Want,
+    align: Option<&AlignTo<'_>>,
+    sp: &Spec,
+) -> McResult {
     run_aligned(
         pop,
         2024,
         2034,
         Some(inp),
-        &spec(9),
+        sp,
         services,
         want,
         align,
@@ -506,6 +519,146 @@ fn without_spreads_every_path_is_the_deterministic_run() {
                 }
             }
         }
+    }
+}
+
+/// A net migration rate spread of 0 leaves every trajectory the deterministic run,
+/// through the shock's own pass (every flow form, closed, aligned, a forecast year).
+#[test]
+fn a_zero_migration_rate_spread_is_the_deterministic_run() {
+    use Form::*;
+    let (pop, inp) = matrix_case(&[Counts, TotalProfile, OutRates, Net], true, true);
+    let mut det = project(&pop, 2024, 2034, Some(&inp)).unwrap();
+    let (parent_of, control) = alignment_case(&det);
+    let slots = [2, 5];
+    crate::projection::align(&mut det.population, &parent_of, control.view(), &slots);
+    let sv = school();
+    let ev = evaluate(&sv, det.population.view(), &det.years, 2024, 0.03).unwrap();
+    let services = [input(&sv)];
+    let to = AlignTo {
+        parent_of: &parent_of,
+        control: control.view(),
+        slots: &slots,
+    };
+    let sp = Spec {
+        migration_rate: Some(MigrationRate {
+            sd: ndarray::Array3::zeros((pop.areas().len(), 2, pop.n_ages())),
+            ar: 1.0,
+        }),
+        ..spec(9)
+    };
+    let mc = without_spreads_as(&pop, &inp, &services, ALL, Some(&to), &sp);
+    assert_is_deterministic(&mc, &det, &ev, inp.flows.len(), true);
+    // A table of the wrong shape is refused.
+    let bad = Spec {
+        migration_rate: Some(MigrationRate {
+            sd: ndarray::Array3::zeros((1, 2, 3)),
+            ar: 1.0,
+        }),
+        ..spec(9)
+    };
+    let e = run_aligned(
+        &pop,
+        2024,
+        2034,
+        Some(&inp),
+        &bad,
+        &[],
+        ALL,
+        None,
+        &|_, _| {},
+    );
+    assert!(matches!(e, Err(McError::Spec(_))));
+}
+
+/// With a net migration rate spread, the population's intervals widen while the
+/// median stays near the deterministic run, and a trajectory's net migration carries
+/// what the spread adds: the population's change is its components' sum.
+#[test]
+fn a_migration_rate_spread_widens_the_intervals_and_counts_as_net_migration() {
+    use Form::*;
+    let (pop, inp) = matrix_case(&[Counts, OutRates], false, false);
+    let det = project(&pop, 2024, 2034, Some(&inp)).unwrap();
+    let sp = Spec {
+        migration_rate: Some(MigrationRate {
+            sd: ndarray::Array3::from_elem((pop.areas().len(), 2, pop.n_ages()), 0.01),
+            ar: 0.5,
+        }),
+        age_groups: AgeGroups::SingleYears,
+        ..spec(1)
+    };
+    let want = Want {
+        population: true,
+        components: true,
+        migration: false,
+        demand: false,
+        costs: false,
+    };
+    // One trajectory: its quantiles are its values.
+    let mc = run_aligned(
+        &pop,
+        2024,
+        2034,
+        Some(&inp),
+        &sp,
+        &[],
+        want,
+        None,
+        &|_, _| {},
+    )
+    .unwrap();
+    let p = mc.population.as_ref().unwrap();
+    let c = mc.components.as_ref().unwrap();
+    let ny = mc.years.len();
+    let ng = mc.age_groups.len();
+    let nyp = mc.projected.len();
+    let mut moved = 0.0;
+    for a in 0..pop.areas().len() {
+        for s in 0..2 {
+            // The "all" group of (area, sex), each year.
+            let total = |k: usize| p.q[2][((a * 3 + s) * ng + ng - 1) * ny + k];
+            for (kp, k) in mc.projected.iter().enumerate() {
+                let comp = |j: usize| c[j].q[2][(a * 2 + s) * nyp + kp];
+                let change = comp(0) - comp(1) + comp(5);
+                let want = total(*k) - total(*k - 1);
+                assert!(
+                    (change - want).abs() < 1e-6 * total(*k).max(1.0),
+                    "{change} against {want}"
+                );
+                let expected = det.components[*k].as_ref().unwrap().net_migration()[[a, s]];
+                moved += (comp(5) - expected).abs();
+            }
+        }
+    }
+    assert!(moved > 1.0, "the spread moved {moved} persons");
+    // Many trajectories: the 90 % interval of every area's population in the last
+    // year is wider than 2 % of it.
+    let sp = Spec {
+        age_groups: AgeGroups::default(),
+        ..Spec {
+            trajectories: 200,
+            ..sp
+        }
+    };
+    let mc = run_aligned(
+        &pop,
+        2024,
+        2034,
+        Some(&inp),
+        &sp,
+        &[],
+        want,
+        None,
+        &|_, _| {},
+    )
+    .unwrap();
+    let p = mc.population.as_ref().unwrap();
+    let ng = mc.age_groups.len();
+    for a in 0..pop.areas().len() {
+        let cell = ((a * 3 + 2) * ng + ng - 1) * ny + ny - 1;
+        let total: f64 = det.population.slice(ndarray::s![ny - 1, a, .., ..]).sum();
+        assert!(p.q[4][cell] - p.q[0][cell] > 0.02 * total, "area {a}");
+        assert!((p.q[2][cell] - total).abs() < 0.02 * total, "area {a}");
     }
 }
 

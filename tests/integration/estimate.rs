@@ -59,9 +59,18 @@ fn an_estimated_scenario_runs_as_written() {
         "mortality.csv",
         "improvement.csv",
         "migration_net.csv",
+        "migration_rate_sd.csv",
     ] {
         assert!(dir.path().join("est").join(f).exists(), "{f}");
     }
+    let toml = std::fs::read_to_string(dir.path().join("est/scenario.toml")).unwrap();
+    assert!(
+        toml.contains("migration_rate_sd = \"migration_rate_sd.csv\"")
+            && toml.contains("migration_rate_ar = 1.0"),
+        "{toml}"
+    );
+    let sd = std::fs::read_to_string(dir.path().join("est/migration_rate_sd.csv")).unwrap();
+    assert!(sd.starts_with("area,age,sd\n"), "{sd}");
     // Area A grew by 2 persons a cell a year with no change in B: the net flow is
     // what the births and deaths leave, and the scenario runs.
     let net = std::fs::read_to_string(dir.path().join("est/migration_net.csv")).unwrap();
@@ -330,4 +339,95 @@ fn an_improvement_table_is_checked_row_by_row() {
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
     assert!(e.contains("improvement.csv: line 3, column `rate`, value `1.5`: a yearly improvement must be at least 0 and below 1"), "{e}");
+}
+
+#[test]
+fn a_migration_rate_spread_widens_the_intervals_and_is_checked() {
+    let dir = history_dir();
+    let o = kunta(
+        &[
+            "estimate",
+            "history.csv",
+            "--base-year",
+            "2024",
+            "--births",
+            "births.csv",
+            "--deaths",
+            "deaths.csv",
+            "--out",
+            "est",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let toml = std::fs::read_to_string(dir.path().join("est/scenario.toml")).unwrap();
+    // The 90 % interval of area A's 7–12-year-olds in the last year, with the
+    // scenario's uncertainty section as `rate_sd` leaves it.
+    let width = |rate_sd: &str| -> f64 {
+        let mut t: Vec<String> = toml
+            .lines()
+            .filter(|l| !l.starts_with("migration_rate_sd") && !l.starts_with("migration_rate_ar"))
+            .map(str::to_string)
+            .collect();
+        t.push(rate_sd.to_string());
+        std::fs::write(dir.path().join("est/s.toml"), t.join("\n") + "\n").unwrap();
+        let _ = std::fs::remove_dir_all(dir.path().join("o"));
+        let o = kunta(
+            &[
+                "run",
+                "est/s.toml",
+                "--out",
+                "o",
+                "--format",
+                "csv",
+                "--trajectories",
+                "200",
+            ],
+            dir.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let q = std::fs::read_to_string(dir.path().join("o/population_quantiles.csv")).unwrap();
+        let row = q
+            .lines()
+            .rfind(|l| l.contains(",A,all,7-12,"))
+            .unwrap()
+            .to_string();
+        let f: Vec<f64> = row.split(',').skip(5).map(|v| v.parse().unwrap()).collect();
+        // mean, p05, p25, p50, p75, p95
+        assert!(f[1] <= f[3] && f[3] <= f[5], "{row}");
+        f[5] - f[1]
+    };
+    let without = width("migration_rate_sd = 0.0");
+    let with = width("migration_rate_sd = 0.02\nmigration_rate_ar = 0.5");
+    assert!(with > 2.0 * without.max(1e-9), "{with} against {without}");
+    // As a table, checked row by row; a negative number is refused by its key.
+    std::fs::write(
+        dir.path().join("est/sd.csv"),
+        "area,age,sd\nA,0,0.01\nA,1,-0.5\n",
+    )
+    .unwrap();
+    width("migration_rate_sd = 0.0");
+    let t = std::fs::read_to_string(dir.path().join("est/s.toml"))
+        .unwrap()
+        .replace("migration_rate_sd = 0.0", "migration_rate_sd = \"sd.csv\"");
+    std::fs::write(dir.path().join("est/s.toml"), &t).unwrap();
+    let o = kunta(&["validate", "est/s.toml"], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("sd.csv: line 3, column `sd`, value `-0.5`: a migration rate spread value must be a non-negative number"),
+        "{e}"
+    );
+    std::fs::write(
+        dir.path().join("est/s.toml"),
+        t.replace("migration_rate_sd = \"sd.csv\"", "migration_rate_sd = -0.1"),
+    )
+    .unwrap();
+    let o = kunta(&["validate", "est/s.toml"], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("uncertainty.migration_rate_sd"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -530,16 +530,17 @@ fn regions_estimate_run_and_backtest() {
     assert!(get("total", 5, "kunta") < 1.34, "{m:?}");
     assert!(get("total", 10, "kunta") < 1.78, "{m:?}");
     assert!(get("0-6", 5, "kunta") < 6.1, "{m:?}");
-    // With trajectories: kunta's intervals and their coverage (ACCURACY.md).
+    // With trajectories: kunta's intervals and their coverage at 5 years, which the
+    // issue asks to lie within 80–97 % for the 90 % interval (ACCURACY.md: 85 %).
     let mut args = vec![
         "backtest",
         "history.csv",
         "--jump-off",
-        "2015",
+        "2010,2015,2020",
         "--horizon",
         "5",
         "--trajectories",
-        "100",
+        "200",
         "--format",
         "csv",
         "--out",
@@ -548,20 +549,36 @@ fn regions_estimate_run_and_backtest() {
     args.extend(rates);
     let printed = kunta(&args);
     assert!(printed.contains("the 90 % interval holds"), "{printed}");
-    let first = csv_rows(&dir.join("btmc/backtest.csv"))
+    let rows: Vec<_> = csv_rows(&dir.join("btmc/backtest.csv"))
         .into_iter()
-        .next()
-        .unwrap();
-    let (p05, p95, pred): (f64, f64, f64) = (
-        first["p05"].parse().unwrap(),
-        first["p95"].parse().unwrap(),
-        first["predicted"].parse().unwrap(),
-    );
-    assert!(p05 < pred && pred < p95, "{first:?}");
+        .filter(|r| r["method"] == "kunta")
+        .collect();
+    assert_eq!(rows.len(), 3 * 19 * 8);
+    let inside = |lo: &str, hi: &str| {
+        rows.iter()
+            .filter(|r| {
+                let v = |k: &str| r[k].parse::<f64>().unwrap();
+                v(lo) <= v("observed") && v("observed") <= v(hi)
+            })
+            .count() as f64
+            / rows.len() as f64
+    };
+    let (c50, c90) = (inside("p25", "p75"), inside("p05", "p95"));
+    assert!((0.80..=0.97).contains(&c90), "90 % interval: {c90}");
+    assert!((0.40..=0.65).contains(&c50), "50 % interval: {c50}");
+    for r in &rows {
+        let v = |k: &str| r[k].parse::<f64>().unwrap();
+        assert!(
+            v("p05") <= v("predicted") && v("predicted") <= v("p95"),
+            "{r:?}"
+        );
+    }
     // The spreads `estimate` calibrated went into the scenario.
     let toml = std::fs::read_to_string(dir.join("est/scenario.toml")).unwrap();
     assert!(
-        toml.contains("fertility_sd = 0.") && toml.contains("migration_sd = 0."),
+        toml.contains("fertility_sd = 0.")
+            && toml.contains("migration_sd = 0.")
+            && toml.contains("migration_rate_sd = \"migration_rate_sd.csv\""),
         "{toml}"
     );
     assert!(dir.join("est/improvement.csv").exists());
