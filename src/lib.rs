@@ -3,6 +3,11 @@
 #![deny(unsafe_code)]
 
 mod error;
+
+/// A hash map for lookups in the loaders' inner loops (every row of a table): the
+/// standard library's SipHash defends against hostile keys that kunta's own tables
+/// do not have, at several times the cost; seeded the same in every run.
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
 pub mod estimate;
 pub mod example;
 #[cfg(feature = "io")]

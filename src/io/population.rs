@@ -5,7 +5,8 @@ use super::error::DataError;
 use super::labels::{is_total, parse_age, parse_sex, parse_year, role_of, Label, Role};
 use super::table::{Column, LongTable};
 use crate::population::{Age, Population, PopulationError, Record, Sex, Year};
-use std::collections::{BTreeMap, HashMap};
+use crate::FastMap as HashMap;
+use std::collections::BTreeMap;
 
 /// What was left out of a table on the way to a population: total rows, by the column
 /// and label that made them totals. Never summed in; reported so the user can see it.
@@ -232,7 +233,8 @@ pub const MAX_CELL: f64 = 1e9;
 /// given twice (naming both rows).
 pub fn checked_records(t: &LongTable) -> Result<(Vec<Record>, Skipped), DataError> {
     let (records, rows, skipped) = population_records(t)?;
-    let mut seen: HashMap<(&str, Sex, Age, Year), usize> = HashMap::with_capacity(records.len());
+    let mut seen: HashMap<(&str, Sex, Age, Year), usize> =
+        HashMap::with_capacity_and_hasher(records.len(), Default::default());
     for (i, r) in records.iter().enumerate() {
         if !(r.value.is_finite() && r.value >= 0.0) {
             return Err(DataError::at(

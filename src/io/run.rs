@@ -752,35 +752,51 @@ fn run_one(l: &LoadedScenario) -> Result<RunOutput, RunError> {
     let s = &l.file.scenario;
     let r = crate::run::deterministic(&l.scenario)?;
     let p = r.projection;
-    let mut tables = vec![
-        ("population", population_table(&s.name, &p)),
-        ("components", components_table(&s.name, &p)),
-        ("migration", migration_table(&s.name, &p)),
-    ];
     let services = r.services;
-    if !services.is_empty() {
-        tables.push(("demand", demand_table(l, &p, &services)));
-        tables.push(("resources", resources_table(l, &p, &services)));
-        tables.push((
-            "costs",
-            costs_table(l, &p, &services, l.scenario.discount_rate),
-        ));
-        tables.push(("totals", totals_table(l, &p, &services)));
-    }
     let capacity = r.capacity;
     let unit_costs = r.unit_costs;
+    // Every table from the run's results, built side by side (the population's is the
+    // largest), then put in their fixed order.
+    type Build<'b> = Box<dyn Fn() -> Frame + Send + Sync + 'b>;
+    let mut builders: Vec<(&'static str, Build<'_>)> = vec![
+        ("population", Box::new(|| population_table(&s.name, &p))),
+        ("components", Box::new(|| components_table(&s.name, &p))),
+        ("migration", Box::new(|| migration_table(&s.name, &p))),
+    ];
+    if !services.is_empty() {
+        builders.push(("demand", Box::new(|| demand_table(l, &p, &services))));
+        builders.push(("resources", Box::new(|| resources_table(l, &p, &services))));
+        builders.push((
+            "costs",
+            Box::new(|| costs_table(l, &p, &services, l.scenario.discount_rate)),
+        ));
+        builders.push(("totals", Box::new(|| totals_table(l, &p, &services))));
+    }
     if let Some(net) = &l.scenario.network {
-        tables.push(("capacity", capacity_table(l, net, &p, &capacity)));
+        builders.push((
+            "capacity",
+            Box::new(|| capacity_table(l, net, &p, &capacity)),
+        ));
         if net.units().iter().any(|u| u.cost != Default::default()) {
-            tables.push((
+            builders.push((
                 "unit_costs",
-                unit_costs_table(l, net, &p.years, &unit_costs),
+                Box::new(|| unit_costs_table(l, net, &p.years, &unit_costs)),
             ));
         }
     }
     if let (Some(a), Some(al)) = (&l.scenario.alignment, &r.alignment) {
-        tables.push(("alignment", alignment_table(&s.name, &p, a, al)));
+        builders.push((
+            "alignment",
+            Box::new(|| alignment_table(&s.name, &p, a, al)),
+        ));
     }
+    let tables: Vec<(&'static str, Frame)> = {
+        use rayon::prelude::*;
+        builders
+            .into_par_iter()
+            .map(|(name, build)| (name, build()))
+            .collect()
+    };
     let summary = crate::run::summarise(&l.scenario, &p, &services, &capacity, &unit_costs, None);
     Ok(RunOutput {
         projection: p,
@@ -890,10 +906,18 @@ pub fn write(
             } else {
                 Format::Parquet
             };
-            for (name, frame) in &frames {
-                let file = format!("{name}.{}", format.extension());
-                frame.write(&dir.join(&file), format)?;
-                written.push(file);
+            // Side by side: each file is written whole or not at all, and the first
+            // failure in the tables' order is the one reported.
+            use rayon::prelude::*;
+            let files: Vec<Result<String, IoError>> = frames
+                .par_iter()
+                .map(|(name, frame)| {
+                    let file = format!("{name}.{}", format.extension());
+                    frame.write(&dir.join(&file), format).map(|()| file)
+                })
+                .collect();
+            for f in files {
+                written.push(f?);
             }
         }
         TableFormat::Xlsx => {
@@ -1063,25 +1087,26 @@ fn sex_levels() -> Vec<String> {
 pub fn population_table(scenario: &str, p: &Projection) -> Frame {
     let (ny, na, _, nx) = p.population.dim();
     let n = ny * na * 2 * nx;
-    let (mut area, mut sex, mut age, mut year, mut value) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for a in 0..p.areas.len() {
-        for s in Sex::ALL {
-            for x in 0..nx {
-                for (k, y) in p.years.iter().enumerate() {
-                    area.push(a as u32);
-                    sex.push(s.index() as u32);
-                    age.push(x as i64);
-                    year.push(i64::from(*y));
-                    value.push(Some(p.population[[k, a, s.index(), x]]));
-                }
-            }
-        }
+    // Rows by (area, sex, age, year): every key column is a pattern repeated, and the
+    // values are the projection's array read with the year innermost.
+    let per_area = 2 * nx * ny;
+    let area: Vec<u32> = (0..na as u32)
+        .flat_map(|a| std::iter::repeat_n(a, per_area))
+        .collect();
+    let sex: Vec<u32> = (0..na)
+        .flat_map(|_| (0..2u32).flat_map(|s| std::iter::repeat_n(s, nx * ny)))
+        .collect();
+    let age: Vec<i64> = (0..na * 2)
+        .flat_map(|_| (0..nx as i64).flat_map(|x| std::iter::repeat_n(x, ny)))
+        .collect();
+    let years: Vec<i64> = p.years.iter().map(|y| i64::from(*y)).collect();
+    let year: Vec<i64> = (0..na * 2 * nx)
+        .flat_map(|_| years.iter().copied())
+        .collect();
+    let mut value = Vec::with_capacity(n);
+    // Each (area, sex, age)'s years, in that order.
+    for lane in p.population.lanes(ndarray::Axis(0)) {
+        value.extend(lane.iter().map(|v| Some(*v)));
     }
     Frame {
         columns: vec![

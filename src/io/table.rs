@@ -2,7 +2,7 @@
 //! column, one row per cell.
 
 use super::error::Place;
-use std::collections::HashMap;
+use crate::FastMap as HashMap;
 
 /// A dimension column, dictionary-encoded: each row holds an index into `levels`.
 #[derive(Debug, Clone, PartialEq)]

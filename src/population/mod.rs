@@ -33,8 +33,8 @@ mod error;
 
 pub use error::PopulationError;
 
+use crate::FastMap as HashMap;
 use ndarray::{Array4, ArrayView1, ArrayView4};
-use std::collections::HashMap;
 use std::fmt;
 
 /// Sex of a person. Statistics Finland codes `1` = male, `2` = female.
@@ -165,7 +165,7 @@ impl Population {
                 "years must be strictly increasing",
             ));
         }
-        let mut seen = HashMap::with_capacity(areas.len());
+        let mut seen = HashMap::with_capacity_and_hasher(areas.len(), Default::default());
         for a in &areas {
             if seen.insert(a.as_str(), ()).is_some() {
                 return Err(PopulationError::Unordered("area codes must be unique"));
@@ -210,7 +210,7 @@ impl Population {
         if records.is_empty() {
             return Err(PopulationError::Empty);
         }
-        let mut area_pos: HashMap<&str, usize> = HashMap::new();
+        let mut area_pos: HashMap<&str, usize> = HashMap::default();
         let mut areas = Vec::new();
         let mut years: Vec<Year> = Vec::new();
         let mut omega = 0u16;

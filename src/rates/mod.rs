@@ -12,7 +12,7 @@
 //! - Values are divided by the table's `scale` (1000 for "per 1000").
 
 use crate::population::Sex;
-use std::collections::HashMap;
+use crate::FastMap as HashMap;
 use std::fmt;
 
 /// An age index of a flow: an age at the start of the year, or the birth index.
