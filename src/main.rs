@@ -390,6 +390,22 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 w.spreads.0,
                 w.spreads.1
             );
+            let rate_sd = e.migration_rate_sd();
+            if opts.years < 3 {
+                eprintln!(
+                    "note: a window of {} year{} has no year-to-year spread of net migration rates to measure: migration_rate_sd.csv holds 0 (give --years 3 or more)",
+                    opts.years,
+                    if opts.years == 1 { "" } else { "s" }
+                );
+            } else {
+                let capped = rate_sd.iter().any(|v| *v >= kunta::estimate::MAX_RATE_SD);
+                if capped {
+                    eprintln!(
+                        "note: some areas' net migration rates swing by more than {} % a year from year to year (small populations); their spread is capped there in migration_rate_sd.csv",
+                        100.0 * kunta::estimate::MAX_RATE_SD
+                    );
+                }
+            }
             println!(
                 "{} written to {}: run it with `kunta run {}`",
                 w.files.join(", "),
@@ -438,6 +454,21 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                         "horizon {h:>2} years: the {:.0} % interval holds {:>5.1} % of {cells} cells",
                         100.0 * level,
                         100.0 * share
+                    );
+                }
+                println!("\nby group: the 50 % and the 90 % interval (share of cells inside)");
+                println!(
+                    "{:<8} {:>7} {:>10} {:>10} {:>6}",
+                    "group", "horizon", "50 %", "90 %", "cells"
+                );
+                for c in kunta::estimate::backtest::coverage_by_group(&rows) {
+                    println!(
+                        "{:<8} {:>7} {:>9.1} % {:>8.1} % {:>6}",
+                        c.group,
+                        c.horizon,
+                        100.0 * c.inside_50,
+                        100.0 * c.inside_90,
+                        c.cells
                     );
                 }
             }

@@ -292,6 +292,45 @@ pub fn backtest_with(
 /// horizon: `(horizon, nominal level, share, cells)` for the 50 % (p25–p75) and the
 /// 90 % (p05–p95) intervals.
 pub fn coverage(rows: &[Row]) -> Vec<(u32, f64, f64, usize)> {
+    coverage_of(rows, None)
+        .into_iter()
+        .flat_map(|c| {
+            [
+                (c.horizon, 0.5, c.inside_50, c.cells),
+                (c.horizon, 0.9, c.inside_90, c.cells),
+            ]
+        })
+        .collect()
+}
+
+/// The coverage of kunta's intervals in one group (or all, `"all"`) at one horizon.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Coverage {
+    /// The horizon.
+    pub horizon: u32,
+    /// The group of [`GROUPS`], or `"all"` for every cell.
+    pub group: &'static str,
+    /// The share of cells inside the 50 % interval (p25–p75).
+    pub inside_50: f64,
+    /// The share of cells inside the 90 % interval (p05–p95).
+    pub inside_90: f64,
+    /// Cells counted.
+    pub cells: usize,
+}
+
+/// [`coverage`] by horizon and group, in the order of [`GROUPS`] within a horizon.
+pub fn coverage_by_group(rows: &[Row]) -> Vec<Coverage> {
+    let mut v: Vec<Coverage> = GROUPS
+        .iter()
+        .flat_map(|(g, _, _)| coverage_of(rows, Some(g)))
+        .collect();
+    // A stable sort: the groups keep their order within a horizon.
+    v.sort_by_key(|c| c.horizon);
+    v
+}
+
+/// The coverage by horizon of the cells of `group` (every group with `None`).
+fn coverage_of(rows: &[Row], group: Option<&'static str>) -> Vec<Coverage> {
     let mut horizons: Vec<u32> = rows
         .iter()
         .filter(|r| r.interval.is_some())
@@ -304,9 +343,13 @@ pub fn coverage(rows: &[Row]) -> Vec<(u32, f64, f64, usize)> {
         let cells: Vec<(&[f64; 4], f64)> = rows
             .iter()
             .filter(|r| r.horizon == h && r.observed > 0.0)
+            .filter(|r| group.is_none_or(|g| r.group == g))
             .filter_map(|r| Some((r.interval.as_ref()?, r.observed)))
             .collect();
         let n = cells.len();
+        if n == 0 {
+            continue;
+        }
         let inside = |lo: usize, hi: usize| {
             cells
                 .iter()
@@ -314,8 +357,13 @@ pub fn coverage(rows: &[Row]) -> Vec<(u32, f64, f64, usize)> {
                 .count() as f64
                 / n as f64
         };
-        out.push((h, 0.5, inside(1, 2), n));
-        out.push((h, 0.9, inside(0, 3), n));
+        out.push(Coverage {
+            horizon: h,
+            group: group.unwrap_or("all"),
+            inside_50: inside(1, 2),
+            inside_90: inside(0, 3),
+            cells: n,
+        });
     }
     out
 }

@@ -165,6 +165,12 @@ pub struct Estimate {
 /// user may prefer a persistence below 1.
 pub const MIGRATION_RATE_AR: f64 = 1.0;
 
+/// The largest yearly spread of a net migration rate [`Estimate::migration_rate_sd`]
+/// gives: 3 % a year. An age band of a small municipality holds few people, and its
+/// yearly rates swing by chance far more than its expected level will; uncapped, a
+/// random walk of such steps would make every interval meaningless within a decade.
+pub const MAX_RATE_SD: f64 = 0.03;
+
 /// The age bands (at the end of the year, lowest ages) over which [`Estimate::migration_rate_sd`]
 /// measures the yearly variation of net migration: the planning groups, with the
 /// working ages split where people move most.
@@ -624,8 +630,12 @@ impl Estimate {
     /// The yearly spread of each area's net migration rate for
     /// [`crate::uncertainty::MigrationRate`], by `(area, sex, age 0..=ω)`: per age band
     /// ([`RATE_BANDS`]), the standard deviation of the window's year-to-year changes of
-    /// the rate over `√2` — the spread of a year's rate around its level, measured so
-    /// that a trend in the window does not count as spread. Both sexes get the same.
+    /// the band's residual rate over `√2` (the spread of one year's rate around its
+    /// level, measured so that a trend in the window does not count), at most
+    /// [`MAX_RATE_SD`]. kunta uses it as the yearly step of a random walk
+    /// ([`MIGRATION_RATE_AR`]), so it drives the cumulative error, not a year's noise.
+    /// Both sexes get the same; a window of fewer than three years gives 0 (one change
+    /// has no spread).
     pub fn migration_rate_sd(&self) -> Array3<f64> {
         let (na, _, nw) = self.net_rate_history.dim();
         let nx = self.omega + 1;
@@ -634,7 +644,7 @@ impl Estimate {
             for (b, band_lo) in RATE_BANDS.iter().enumerate() {
                 let r: Vec<f64> = (0..nw).map(|w| self.net_rate_history[[a, b, w]]).collect();
                 let d: Vec<f64> = r.windows(2).map(|w| w[1] - w[0]).collect();
-                let sd = sample_sd(&d) / std::f64::consts::SQRT_2;
+                let sd = (sample_sd(&d) / std::f64::consts::SQRT_2).min(MAX_RATE_SD);
                 let lo = (*band_lo).min(nx);
                 let hi = RATE_BANDS.get(b + 1).map_or(nx, |h| (*h).min(nx));
                 for s in 0..2 {

@@ -309,6 +309,18 @@ fn trajectories_give_kunta_intervals_and_their_coverage() {
             .all(|x| (0.0..=1.0).contains(&x.2) && x.3 == 2 * scored),
         "{c:?}"
     );
+    // By group: the scored groups at each horizon, in order, whose cells add up to
+    // the whole and whose shares, weighted by cells, give the whole's.
+    let by = super::backtest::coverage_by_group(&rows);
+    assert_eq!(by.len(), 2 * scored);
+    assert_eq!(by[0].group, "total");
+    assert!(by.windows(2).all(|w| w[0].horizon <= w[1].horizon));
+    for (h, whole) in [(2, &c[1]), (3, &c[3])] {
+        let of_h: Vec<_> = by.iter().filter(|x| x.horizon == h).collect();
+        assert_eq!(of_h.iter().map(|x| x.cells).sum::<usize>(), whole.3);
+        let inside: f64 = of_h.iter().map(|x| x.inside_90 * x.cells as f64).sum();
+        assert!((inside / whole.3 as f64 - whole.2).abs() < 1e-12, "{by:?}");
+    }
     // The same seed, the same intervals.
     let again = backtest_with(&hist, &births, &deaths, &[2013], &[2, 3], &opts, t).unwrap();
     let intervals = |r: &[super::backtest::Row]| r.iter().map(|x| x.interval).collect::<Vec<_>>();

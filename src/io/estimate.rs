@@ -248,7 +248,8 @@ pub struct Written {
 
 /// Writes an estimate as a scenario: `population.csv` (the base year of the history),
 /// `fertility.csv`, `mortality.csv`, `improvement.csv` (with an improvement trend),
-/// `migration_net.csv` and `scenario.toml`, all or nothing into `dir`.
+/// `migration_net.csv`, `migration_rate_sd.csv` and `scenario.toml`, all or nothing
+/// into `dir`.
 ///
 /// # Errors
 /// [`IoError`] if `dir` holds other files or a file cannot be written.

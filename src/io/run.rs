@@ -73,14 +73,21 @@ pub fn uncertainty_spec(
             .age_groups
             .and_then(|g| g.groups().ok())
             .unwrap_or_default(),
-        migration_rate: l
-            .migration_rate_sd
-            .clone()
-            .map(|sd| crate::uncertainty::MigrationRate {
-                sd,
-                ar: u.migration_rate_ar.unwrap_or(1.0),
-            }),
+        migration_rate: migration_rate_of(l),
     })
+}
+
+/// The scenario's `[uncertainty] migration_rate_sd` and `migration_rate_ar`, if given.
+fn migration_rate_of(l: &LoadedScenario) -> Option<crate::uncertainty::MigrationRate> {
+    let ar = l
+        .file
+        .uncertainty
+        .as_ref()
+        .and_then(|u| u.migration_rate_ar)
+        .unwrap_or(1.0);
+    l.migration_rate_sd
+        .clone()
+        .map(|sd| crate::uncertainty::MigrationRate { sd, ar })
 }
 
 /// Checks that the trajectories asked for (`trajectories` from the command line, else
@@ -130,7 +137,13 @@ pub fn run_uncertainty(
     let part = |i: usize| move |done: usize, total: usize| progress(i * total + done, runs * total);
     uncertainty_one(l, out, spec, &part(0))?;
     for (i, (v, vo)) in l.variants.iter().zip(&mut out.variants).enumerate() {
-        uncertainty_one(&v.loaded, vo, spec, &part(i + 1))?;
+        // The same seed and settings; the rate spread is the variant's own, by its own
+        // population's areas.
+        let own = crate::uncertainty::Spec {
+            migration_rate: migration_rate_of(&v.loaded),
+            ..spec.clone()
+        };
+        uncertainty_one(&v.loaded, vo, &own, &part(i + 1))?;
     }
     add_impacts(l, out);
     Ok(())

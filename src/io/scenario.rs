@@ -707,9 +707,22 @@ fn load_migration_rate_sd(
             return None;
         }
     };
+    // An area-keyed table names every area: a missing one would silently get no
+    // spread.
+    if let Some(a) = (0..dim.0).find(|a| !table.covers_area(*a)) {
+        l.problem(format!(
+            "{}: the {what} table has no rows for area `{}` (give every area, or a table without an area column)",
+            t.source,
+            pop.areas()[a]
+        ));
+        return None;
+    }
+    // Ages above the table's top take the top's value (a table up to `85` serves
+    // a population to 100); ages below its first are 0.
+    let top = table.age_range().map_or(0, |(_, hi)| usize::from(hi));
     Some(ndarray::Array3::from_shape_fn(dim, |(a, s, x)| {
         table
-            .get(a, 0, Sex::ALL[s], AgeIndex::Age(x as u16))
+            .get(a, 0, Sex::ALL[s], AgeIndex::Age(x.min(top) as u16))
             .unwrap_or(0.0)
     }))
 }
@@ -1900,6 +1913,14 @@ fn other_files(f: &ScenarioFile) -> Vec<&str> {
     let mut v: Vec<&str> = Vec::new();
     v.extend(f.fertility.as_ref().map(|s| s.file.as_str()));
     v.extend(f.mortality.as_ref().map(|s| s.file.as_str()));
+    if let Some(Some(NumberOrTable::Table(t))) = f.mortality.as_ref().map(|m| &m.improvement) {
+        v.push(t.as_str());
+    }
+    if let Some(Some(NumberOrTable::Table(t))) =
+        f.uncertainty.as_ref().map(|u| &u.migration_rate_sd)
+    {
+        v.push(t.as_str());
+    }
     for m in &f.migration {
         v.extend(
             [&m.counts, &m.total, &m.profile, &m.rates, &m.destinations]

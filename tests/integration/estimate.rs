@@ -418,6 +418,15 @@ fn a_migration_rate_spread_widens_the_intervals_and_is_checked() {
         e.contains("sd.csv: line 3, column `sd`, value `-0.5`: a migration rate spread value must be a non-negative number"),
         "{e}"
     );
+    // A table by area gives every area.
+    std::fs::write(dir.path().join("est/sd.csv"), "area,age,sd\nA,0,0.01\n").unwrap();
+    let o = kunta(&["validate", "est/s.toml"], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("sd.csv: the migration rate spread table has no rows for area `B`"),
+        "{}",
+        stderr(&o)
+    );
     std::fs::write(
         dir.path().join("est/s.toml"),
         t.replace("migration_rate_sd = \"sd.csv\"", "migration_rate_sd = -0.1"),
