@@ -33,8 +33,9 @@
 //!   and the defaults;
 //! - `rng.rs`: the random streams (counter-based, keyed by seed, trajectory and area);
 //! - `step.rs`: the year kernel, MODEL.md §2 per lane;
-//! - `observe.rs` and `demand.rs`: what a block records of each year (population,
-//!   services' demand, resources and costs per lane);
+//! - `observe.rs`: what a block records of each year (population, services' demand,
+//!   resources and costs per lane; demand asked for alone is taken from the same
+//!   pass);
 //! - `quantiles.rs`: [`Summary`], the mean and exact quantiles of every cell;
 //! - this file: the driver — validation, the blocks of trajectories and their
 //!   threads, alignment, the windows of cells summarised at a time, and the result
@@ -44,14 +45,12 @@
 // what the compiler turns into vector instructions.
 #![allow(clippy::needless_range_loop)]
 
-mod demand;
 mod observe;
 mod quantiles;
 mod rng;
 mod spec;
 mod step;
 
-use demand::*;
 use observe::*;
 use quantiles::*;
 pub use quantiles::{summarise, Summary};
@@ -338,13 +337,6 @@ struct Ctx<'a> {
     lane_mult: Vec<V>,
     services: &'a [ServiceInput<'a>],
     weights: &'a [Weights],
-    /// Per service, when only demand is wanted: how its demand cells are summed.
-    demand: Vec<Option<DemandPlan<'a>>>,
-    /// The age segments of the services summed as [`Sexes::Level`].
-    level: LevelPlan,
-    /// Per service: `(j, r)` when its demand is `r` times service `j`'s in every
-    /// area, year and trajectory (see [`aliases`]); it then has no cells of its own.
-    alias: Vec<Option<(usize, f64)>>,
     /// Which resources each service has (floor, groups, hours, teachers, staff).
     has: Vec<[bool; 5]>,
     projected: &'a [usize],
@@ -463,17 +455,13 @@ impl YearPlan {
 }
 
 impl Ctx<'_> {
+    /// A service's cells in a group of `ga` areas: demand by segment, each resource,
+    /// the five cost components and the total, by `(area, year)`.
     fn service_cells(&self, i: usize, ga: usize) -> usize {
-        if self.alias[i].is_some() {
-            return 0;
-        }
         let ny = self.years.len();
         let ng = self.services[i].service.segments.len();
         let nr = self.has[i].iter().filter(|h| **h).count();
-        match &self.demand[i] {
-            Some(plan) => plan.rows * ga * ny,
-            None => (ng + nr + 6) * ga * ny,
-        }
+        (ng + nr + 6) * ga * ny
     }
 
     fn services_wanted(&self) -> bool {
@@ -564,6 +552,12 @@ pub fn run_aligned(
             ));
         }
     }
+    // Demand is summarised from the services' full pass (resources and costs with it):
+    // the one path `kunta run` takes.
+    let want = Want {
+        costs: want.costs || want.demand,
+        ..want
+    };
     if inputs.is_some_and(|i| i.flows.len() > MAX_FLOWS) {
         return Err(McError::Spec(format!(
             "at most {MAX_FLOWS} migration flows can run under uncertainty"
@@ -673,10 +667,6 @@ pub fn run_aligned(
         .collect::<Result<Vec<_>, _>>()?;
     let mult = Multipliers::new(spec, ny, nf);
     let projected: Vec<usize> = (1..ny).filter(|k| r.year_rates[*k].is_some()).collect();
-    let demand: Vec<Option<DemandPlan<'_>>> = weights
-        .iter()
-        .map(|w| (!want.costs).then(|| DemandPlan::new(w)))
-        .collect();
     let ctx = Ctx {
         spec,
         want,
@@ -706,9 +696,6 @@ pub fn run_aligned(
         },
         services,
         weights: &weights,
-        level: LevelPlan::new(services, &demand),
-        alias: aliases(services, &demand),
-        demand,
         has: services.iter().map(|s| s.service.resources()).collect(),
         projected: &projected,
         count_sums: r
@@ -880,24 +867,11 @@ pub fn run_aligned(
                     });
                 }
             };
-            if tot_d && ctx.alias[i].is_some() {
-                // Its totals are its source's times the ratio, at the end.
-                continue;
-            }
             if tot_d {
                 // This group's alone: its cells add to it.
                 d.clear();
                 d.resize(ny * nt, 0.0);
-                let plan = ctx.demand[i].as_ref();
-                let rows = plan.map_or(ng, |p| p.rows);
-                match plan.filter(|p| p.shares.is_some()) {
-                    // One row by (area, year): the segments' demand is its times their shares.
-                    Some(p) => mark(off, per, false, &|c| {
-                        p.shares_at(g.start + c / ny, c % ny)
-                            .map_or(0.0, |sh| sh.sum())
-                    }),
-                    None => mark(off, rows * per, false, &|_| 1.0),
-                }
+                mark(off, ng * per, false, &|_| 1.0);
             }
             if tot_c {
                 cost.clear();
@@ -915,13 +889,8 @@ pub fn run_aligned(
                 continue;
             }
             let ng = s.service.segments.len();
-            // An aliased service's demand is read from its source's cells.
-            let (src, ratio) = ctx.alias[i].unwrap_or((i, 1.0));
-            let (off, per) = (lay.services[src], ga * ny);
-            let plan = ctx.demand[i].as_ref();
-            let rows = plan.map_or(ng, |p| p.rows);
-            let split = plan.filter(|p| p.shares.is_some());
-            let floor = want.costs && ctx.has[i][0];
+            let (off, per) = (lay.services[i], ga * ny);
+            let floor = ctx.has[i][0];
             for (j, u) in s.units.iter().enumerate() {
                 let target = unit_base[i] + j;
                 // Only the units the group sends demand to hold sums in this slot.
@@ -948,19 +917,12 @@ pub fn run_aligned(
                         });
                     };
                     for k in 0..ny {
-                        let share = ratio
-                            * if u.by_year.is_empty() {
-                                share
-                            } else {
-                                u.by_year[k][g.start + al]
-                            };
-                        match split {
-                            Some(p) => {
-                                let sum = p.shares_at(g.start + al, k).map_or(0.0, |sh| sh.sum());
-                                add(0, false, k, share * sum);
-                            }
-                            None => (0..rows).for_each(|r| add(r, false, k, share)),
-                        }
+                        let share = if u.by_year.is_empty() {
+                            share
+                        } else {
+                            u.by_year[k][g.start + al]
+                        };
+                        (0..ng).for_each(|r| add(r, false, k, share));
                         if floor {
                             add(ng, true, k, share);
                         }
@@ -1073,7 +1035,7 @@ pub fn run_aligned(
             }
         }
     };
-    let set = |sm: &mut Summary, cell: usize, packed: &[f64]| set_scaled(sm, cell, packed, 1.0);
+    let set = |sm: &mut Summary, cell: usize, packed: &[f64]| set_packed(sm, cell, packed);
     // Independent areas run in parallel, `chunk` at a time so that their outputs
     // stay small, each in a slot whose buffers are reused, and are put in place in
     // order; a single coupled group runs its blocks in parallel instead. Each group's
@@ -1220,36 +1182,13 @@ pub fn run_aligned(
                     let ng = services[i].service.segments.len();
                     let nres = s.resources.len();
                     let per = ga * ny;
-                    let plan = ctx.demand[i].as_ref();
-                    if let (Some((src, ratio)), Some(plan)) = (ctx.alias[i], plan) {
-                        // Its source's one row of demand `(area, year)`, times the
-                        // ratio (and the segments' shares).
-                        for (c, p) in packed(lay.services[src], per).enumerate() {
-                            let cell = (g.start + c / ny) * ny + c % ny;
-                            match plan.shares_at(g.start + c / ny, c % ny) {
-                                Some(sh) => {
-                                    for (seg, share) in sh.iter().enumerate() {
-                                        let at = seg * na * ny + cell;
-                                        set_scaled(&mut s.demand, at, p, ratio * share);
-                                    }
-                                }
-                                None => set_scaled(&mut s.demand, cell, p, ratio),
-                            }
-                        }
-                        continue;
-                    }
                     let cells = ctx.service_cells(i, ga);
                     for (c, p) in packed(lay.services[i], cells).enumerate() {
-                        // Cells: demand (g, a, k), resources (r, a, k), costs (c, a, k);
-                        // or a split service's one row of demand (a, k).
+                        // Cells: demand (g, a, k), resources (r, a, k), costs (c, a, k).
                         let (block, rest) = (c / per, c % per);
                         let (al, k) = (rest / ny, rest % ny);
                         let cell = (g.start + al) * ny + k;
-                        if let Some(sh) = plan.and_then(|pl| pl.shares_at(g.start + al, k)) {
-                            for (seg, share) in sh.iter().enumerate() {
-                                set_scaled(&mut s.demand, seg * na * ny + cell, p, *share);
-                            }
-                        } else if block < ng {
+                        if block < ng {
                             set(&mut s.demand, block * na * ny + cell, p);
                         } else if block < ng + nres {
                             set(&mut s.resources[block - ng].1, cell, p);
@@ -1258,15 +1197,6 @@ pub fn run_aligned(
                         }
                     }
                 }
-            }
-        }
-    }
-    // An aliased service's totals are its source's times the ratio.
-    if tot_d {
-        for (i, a) in ctx.alias.iter().enumerate() {
-            if let Some((src, ratio)) = *a {
-                let d: Vec<f64> = totals[src].0.iter().map(|v| ratio * v).collect();
-                totals[i].0 = d;
             }
         }
     }
@@ -1411,12 +1341,11 @@ fn window(cells: usize, nt: usize, sharing: usize) -> usize {
     }
 }
 
-/// Puts a cell's packed summary (the mean, then the quantiles) times `scale` (0 or
-/// more, so that the quantiles stay in order) in place.
-fn set_scaled(sm: &mut Summary, cell: usize, packed: &[f64], scale: f64) {
-    sm.mean[cell] = scale * packed[0];
+/// Puts a cell's packed summary (the mean, then the quantiles) in place.
+fn set_packed(sm: &mut Summary, cell: usize, packed: &[f64]) {
+    sm.mean[cell] = packed[0];
     for (q, v) in sm.q.iter_mut().zip(&packed[1..]) {
-        q[cell] = scale * v;
+        q[cell] = *v;
     }
 }
 
@@ -1709,25 +1638,6 @@ fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
         stride,
         scratch: Vec::new(),
     };
-    // Demand alone: each (area, service)'s sums resolved once for the block.
-    let jobs: Vec<DemandJob<'_>> = if ctx.demand.iter().all(Option::is_some) {
-        group
-            .clone()
-            .enumerate()
-            .flat_map(|(al, a)| {
-                ctx.services
-                    .iter()
-                    .zip(ctx.demand.iter().flatten())
-                    .enumerate()
-                    .filter(|(i, _)| ctx.alias[*i].is_none())
-                    .map(move |(i, (s, plan))| {
-                        DemandJob::new(plan, i, a, al, ga, s.service.ages.0, n, ny)
-                    })
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
     state.cur.resize(ga * 2 * n, [0.0; LANES]);
     state.next.resize(ga * 2 * n, [0.0; LANES]);
     let (mut cur, mut next) = (&mut state.cur, &mut state.next);
@@ -1838,7 +1748,7 @@ fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
             }
             None => cur,
         };
-        observe(ctx, &group, &jobs, k, state, &mut out);
+        observe(ctx, &group, k, state, &mut out);
     }
 }
 

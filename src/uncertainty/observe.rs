@@ -18,7 +18,6 @@ pub(super) fn mv_at(nf: usize, i: usize, f: usize, arrivals: bool) -> usize {
 pub(super) fn observe(
     ctx: &Ctx<'_>,
     group: &std::ops::Range<usize>,
-    jobs: &[DemandJob<'_>],
     k: usize,
     cur: &[V],
     out: &mut BlockOut<'_>,
@@ -52,39 +51,6 @@ pub(super) fn observe(
         }
     }
     if !ctx.services_wanted() {
-        return;
-    }
-    if !jobs.is_empty() {
-        // Demand alone: each area's jobs in turn, after its segments' sums.
-        let lv = &ctx.level;
-        let mut seg = [[0.0; LANES]; 16];
-        for area_jobs in jobs.chunks(jobs.len() / ga) {
-            let state = &cur[area_jobs[0].state..area_jobs[0].state + 2 * n];
-            let (f, m) = state.split_at(n);
-            let ns = lv.segments.len().min(seg.len());
-            for (o, &(a, b)) in seg.iter_mut().zip(&lv.segments[..ns]) {
-                *o = sum_pair(&f[a..b], &m[a..b]);
-            }
-            for job in area_jobs {
-                match lv.of[job.service].filter(|(_, e)| *e <= ns) {
-                    Some((first, end)) if job.sexes[k] == Sexes::Level => {
-                        let mut sum = [0.0; LANES];
-                        for v in &seg[first..end] {
-                            for l in 0..LANES {
-                                sum[l] += v[l];
-                            }
-                        }
-                        let c = job.w[k * 2 * job.ages];
-                        let at = (job.first + k) * LANES;
-                        let dst = &mut out.services[job.service][at..at + LANES];
-                        for l in 0..LANES {
-                            dst[l] = c * sum[l];
-                        }
-                    }
-                    _ => job.sums(k, n, state, out.services[job.service]),
-                }
-            }
-        }
         return;
     }
     let per = ga * ny;

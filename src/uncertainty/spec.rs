@@ -199,15 +199,18 @@ pub struct Want {
     /// Movers of each migration flow by area, sex and projected year (and a closed
     /// system's arrivals).
     pub migration: bool,
-    /// Demand of every service.
+    /// Demand of every service (summarised from the services' full pass, so resources
+    /// and costs come with it).
     pub demand: bool,
     /// Resources and costs of every service.
     pub costs: bool,
 }
 
 impl Want {
-    /// The demand of every service alone: the fast path, where a service's demand
-    /// is summed straight from each trajectory's population.
+    /// The services and nothing of the population. There is one pass for services:
+    /// demand, resources and costs are computed and summarised together, as
+    /// `kunta run` asks for them (a separate demand-only pass that no user's command
+    /// took was removed in session 10).
     pub const DEMAND: Want = Want {
         population: false,
         components: false,

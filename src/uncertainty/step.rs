@@ -99,33 +99,6 @@ pub(super) fn dot_lanes(w: &[f64], p: &[V]) -> V {
     sum
 }
 
-/// `Σ w[i] · (a[i] + b[i])` per lane, as [`dot_lanes`].
-#[inline(always)]
-pub(super) fn dot_pair(w: &[f64], a: &[V], b: &[V]) -> V {
-    let n = w.len().min(a.len()).min(b.len());
-    let (w, a, b) = (&w[..n], &a[..n], &b[..n]);
-    let mut acc = [[0.0; LANES]; 4];
-    let (wc, ac, bc) = (w.chunks_exact(4), a.chunks_exact(4), b.chunks_exact(4));
-    let (wr, ar, br) = (wc.remainder(), ac.remainder(), bc.remainder());
-    for ((wq, aq), bq) in wc.zip(ac).zip(bc) {
-        for j in 0..4 {
-            for l in 0..LANES {
-                acc[j][l] = fma(aq[j][l] + bq[j][l], wq[j], acc[j][l]);
-            }
-        }
-    }
-    for (j, ((wv, av), bv)) in wr.iter().zip(ar).zip(br).enumerate() {
-        for l in 0..LANES {
-            acc[j][l] = fma(av[l] + bv[l], *wv, acc[j][l]);
-        }
-    }
-    let mut sum = [0.0; LANES];
-    for l in 0..LANES {
-        sum[l] = (acc[0][l] + acc[1][l]) + (acc[2][l] + acc[3][l]);
-    }
-    sum
-}
-
 /// The array of flow `f`, counts or rates.
 #[inline(always)]
 pub(super) fn flow_values(r: &YearRates, f: usize) -> &ndarray::Array3<f64> {

@@ -662,9 +662,8 @@ fn a_migration_rate_spread_widens_the_intervals_and_counts_as_net_migration() {
     }
 }
 
-/// Services whose demand alone takes each way of summing: segments with fixed shares
-/// (one sum of both sexes, split), shares by age (a sum per segment), women only,
-/// and coverage by sex and area (a sum per sex, weights of their own per area).
+/// Services of every shape of demand: segments with fixed shares, shares by age,
+/// women only, a service half another's, and coverage by sex and area.
 fn demand_services(areas: &[String]) -> Vec<Service> {
     let table = |f: &dyn Fn(Sex, u16) -> f64| {
         Value::Table(
@@ -728,48 +727,13 @@ fn demand_services(areas: &[String]) -> Vec<Service> {
     ]
 }
 
+/// Demand asked for alone (`Want::DEMAND`, summarised from the services' full pass)
+/// equals the deterministic demand for every shape of service.
 #[test]
 fn without_spreads_demand_alone_is_the_deterministic_demand() {
-    let (pop, inp) = setup(false, 50.0);
-    let det = project(&pop, 2024, 2034, Some(&inp)).unwrap();
+    let (pop, _) = setup(false, 50.0);
     let svcs = demand_services(pop.areas());
-    // Each service takes the way it is meant to test.
-    let ways: Vec<(bool, bool, Vec<Sexes>)> = svcs
-        .iter()
-        .map(|sv| {
-            let w = Weights::new(sv, 3, &det.years, usize::from(NX) - 1).unwrap();
-            let plan = DemandPlan::new(&w);
-            let mut sexes = plan.sexes.clone();
-            sexes.dedup();
-            (plan.shares.is_some(), plan.row(2) == 0, sexes)
-        })
-        .collect();
-    assert_eq!(
-        ways,
-        [
-            (true, true, vec![Sexes::Level]),
-            (false, true, vec![Sexes::Alike]),
-            (true, true, vec![Sexes::Female]),
-            (true, true, vec![Sexes::Level]),
-            (true, true, vec![Sexes::Level]),
-            (true, true, vec![Sexes::Alike]),
-            (true, false, vec![Sexes::Both]),
-        ]
-    );
     let inputs: Vec<ServiceInput<'_>> = svcs.iter().map(input).collect();
-    // The two constant coverages share their ages' sums: ages 7–9 once for both.
-    let weights: Vec<Weights> = svcs
-        .iter()
-        .map(|sv| Weights::new(sv, 3, &det.years, usize::from(NX) - 1).unwrap())
-        .collect();
-    let plans: Vec<_> = weights.iter().map(|w| Some(DemandPlan::new(w))).collect();
-    let level = LevelPlan::new(&inputs, &plans);
-    assert_eq!(level.segments, [(5, 7), (7, 10), (10, 13)]);
-    assert_eq!(level.of[0], Some((1, 2)));
-    assert_eq!(level.of[3], Some((0, 3)));
-    let alias = aliases(&inputs, &plans);
-    assert_eq!(alias[4], Some((3, 0.5)));
-    assert!(alias.iter().enumerate().all(|(i, a)| i == 4 || a.is_none()));
     // Areas run one by one, and as one group (a closed internal system).
     for closed in [false, true] {
         let (pop, inp) = setup(closed, 50.0);
@@ -1251,8 +1215,7 @@ fn test_units(n_services: usize) -> Vec<(Unit, Vec<f64>)> {
 /// With every spread at 0, each unit's summaries are its deterministic capacity
 /// comparison to 1e-12 (utilisation not a number where the unit is closed), and the
 /// probability of a shortage is 1 where the deterministic run has one and 0
-/// elsewhere; through the summing of resources and costs and through each way of
-/// summing demand alone.
+/// elsewhere; with costs asked for and with demand alone.
 #[test]
 fn without_spreads_units_are_the_deterministic_capacity() {
     let (pop, inp) = setup(false, 50.0);
