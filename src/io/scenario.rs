@@ -1729,7 +1729,7 @@ fn check_year_rates(
             .flows
             .iter()
             .filter_map(|f| match &f.values {
-                FlowValues::OutRates(v) => Some((v, f.multiplier)),
+                FlowValues::OutRates(v) => Some((&**v, f.multiplier)),
                 FlowValues::Counts(_) => None,
             })
             .collect();

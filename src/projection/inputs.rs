@@ -5,6 +5,7 @@ use super::{Direction, FlowValues, YearFlow, YearRates};
 use crate::population::{Population, Sex};
 use crate::rates::{AgeIndex, RateError, RateTable};
 use ndarray::{Array2, Array3};
+use std::sync::Arc;
 
 /// A yearly path of a lever: a constant, or a straight line between two
 /// `(year, value)` points, constant before the first and after the last.
@@ -274,9 +275,9 @@ impl ProjectionInputs {
             flows.push(self.resolve_flow(f, pop, year)?);
         }
         Ok(YearRates {
-            q,
+            q: q.into(),
             q_factor: 1.0,
-            fertility,
+            fertility: fertility.into(),
             fertility_factor: Vec::new(),
             boys_share: self.boys_share,
             flows,
@@ -342,12 +343,12 @@ impl ProjectionInputs {
         Ok(YearFlow {
             direction: f.direction,
             values: if rates {
-                FlowValues::OutRates(values)
+                FlowValues::OutRates(values.into())
             } else {
-                FlowValues::Counts(values)
+                FlowValues::Counts(values.into())
             },
             multiplier: 1.0,
-            destinations,
+            destinations: destinations.map(Arc::new),
         })
     }
 }

@@ -35,6 +35,7 @@ pub use inputs::{Flow, FlowForm, InputError, ProjectionInputs, YearPath};
 
 use crate::population::{Population, Sex, Year};
 use ndarray::{Array2, Array3, Array4, ArrayView3, ArrayViewMut3, Axis};
+use std::sync::Arc;
 
 /// A projected population with its components.
 #[derive(Debug, Clone, PartialEq)]
@@ -219,9 +220,9 @@ pub(crate) fn resolve<'p>(
 pub enum FlowValues {
     /// Movers by `(area, sex, index)`, index `0..=ω` ages at the start of the year and
     /// `ω + 1` the birth index.
-    Counts(Array3<f64>),
+    Counts(Arc<Array3<f64>>),
     /// Out-migration rates by `(area, sex, index)`: movers = rate × base.
-    OutRates(Array3<f64>),
+    OutRates(Arc<Array3<f64>>),
 }
 
 /// Whether a flow brings people in, takes them out, or is a net balance of both.
@@ -270,10 +271,14 @@ pub struct YearFlow {
     /// For a closed internal system: destination shares `d[b, s, i]` (summing to 1 over
     /// areas `b`). The movers of this out-flow, pooled over all areas per sex and
     /// index, come back in to the areas by these shares.
-    pub destinations: Option<Array3<f64>>,
+    pub destinations: Option<Arc<Array3<f64>>>,
 }
 
 /// The rates of one projection year.
+///
+/// The arrays are shared (`Arc`): the years between two changes of a rate table hold
+/// the same arrays, so resolving a year that only changes the scalar factors copies
+/// no array.
 ///
 /// Arrays by area may have a single area row that applies to every area; the scalar
 /// factors (mortality improvement, fertility level, flow multipliers) are applied in
@@ -282,11 +287,11 @@ pub struct YearFlow {
 pub struct YearRates {
     /// Probability of dying during the year by `(area, sex, index)`, before
     /// improvement; index `ω + 1` is `q_birth`, the risk of a child born during the year.
-    pub q: Array3<f64>,
+    pub q: Arc<Array3<f64>>,
     /// Mortality improvement factor of the year, `(1 − r)^(y − base_year)`.
     pub q_factor: f64,
     /// Births per woman by `(area, age at the start of the year)`.
-    pub fertility: Array2<f64>,
+    pub fertility: Arc<Array2<f64>>,
     /// Fertility level factor per area (a TFR path rescales `f`); empty for none.
     pub fertility_factor: Vec<f64>,
     /// Share of boys among births, `c`.
@@ -950,9 +955,9 @@ mod tests {
 
     fn rates(areas: usize, n: usize, q: f64, f: f64) -> YearRates {
         YearRates {
-            q: Array3::from_elem((areas, 2, n + 1), q),
+            q: Array3::from_elem((areas, 2, n + 1), q).into(),
             q_factor: 1.0,
-            fertility: Array2::from_elem((areas, n), f),
+            fertility: Array2::from_elem((areas, n), f).into(),
             fertility_factor: Vec::new(),
             boys_share: 0.512,
             flows: Vec::new(),
@@ -980,9 +985,9 @@ mod tests {
         // One area, ages 0..=2; women 100 at each age, men 50; f = 0.1 at age 1.
         let start = Array3::from_shape_fn((1, 2, 3), |(_, s, _)| if s == 0 { 100.0 } else { 50.0 });
         let mut r = rates(1, 3, 0.1, 0.0);
-        r.fertility[[0, 1]] = 0.1;
-        r.q[[0, 0, 3]] = 0.0;
-        r.q[[0, 1, 3]] = 0.0;
+        Arc::make_mut(&mut r.fertility)[[0, 1]] = 0.1;
+        Arc::make_mut(&mut r.q)[[0, 0, 3]] = 0.0;
+        Arc::make_mut(&mut r.q)[[0, 1, 3]] = 0.0;
         let mut end = Array3::zeros((1, 2, 3));
         let c = project_year(start.view(), &r, end.view_mut());
         // Births 10: 5.12 boys, 4.88 girls; women survive 90 each.
@@ -1000,7 +1005,7 @@ mod tests {
         let mut r = rates(1, 3, 0.0, 0.0);
         r.flows.push(YearFlow {
             direction: Direction::Out,
-            values: FlowValues::Counts(Array3::from_elem((1, 2, 4), 8.0)),
+            values: FlowValues::Counts(Array3::from_elem((1, 2, 4), 8.0).into()),
             multiplier: 1.0,
             destinations: None,
         });
@@ -1029,16 +1034,16 @@ mod tests {
                         lane /= &sums;
                     }
                     let rates = YearRates {
-                        q: Array3::from_shape_vec(shape, q).unwrap(),
+                        q: Array3::from_shape_vec(shape, q).unwrap().into(),
                         q_factor: 0.95,
-                        fertility: Array2::from_shape_vec((areas, n), f).unwrap(),
+                        fertility: Array2::from_shape_vec((areas, n), f).unwrap().into(),
                         fertility_factor: vec![1.1; areas],
                         boys_share: c,
                         flows: vec![
                             YearFlow {
                                 direction: Direction::Out,
                                 values: FlowValues::Counts(
-                                    Array3::from_shape_vec(shape, counts).unwrap(),
+                                    Array3::from_shape_vec(shape, counts).unwrap().into(),
                                 ),
                                 multiplier: 1.3,
                                 destinations: None,
@@ -1046,15 +1051,15 @@ mod tests {
                             YearFlow {
                                 direction: Direction::Out,
                                 values: FlowValues::OutRates(
-                                    Array3::from_shape_vec(shape, rates_out).unwrap(),
+                                    Array3::from_shape_vec(shape, rates_out).unwrap().into(),
                                 ),
                                 multiplier: 0.9,
-                                destinations: Some(d),
+                                destinations: Some(d.into()),
                             },
                             YearFlow {
                                 direction: Direction::Net,
                                 values: FlowValues::Counts(
-                                    Array3::from_shape_vec(shape, net).unwrap(),
+                                    Array3::from_shape_vec(shape, net).unwrap().into(),
                                 ),
                                 multiplier: 1.1,
                                 destinations: None,
@@ -1082,16 +1087,22 @@ mod tests {
         let mut gen = |len: usize, scale: f64| (0..len).map(|_| scale * next()).collect::<Vec<_>>();
         let start = Array3::from_shape_vec((areas, 2, n), gen(areas * 2 * n, 200.0)).unwrap();
         let rates = YearRates {
-            q: Array3::from_shape_vec(shape, gen(areas * 2 * (n + 1), 0.05)).unwrap(),
+            q: Array3::from_shape_vec(shape, gen(areas * 2 * (n + 1), 0.05))
+                .unwrap()
+                .into(),
             q_factor: 0.97,
-            fertility: Array2::from_shape_vec((areas, n), gen(areas * n, 0.06)).unwrap(),
+            fertility: Array2::from_shape_vec((areas, n), gen(areas * n, 0.06))
+                .unwrap()
+                .into(),
             fertility_factor: vec![1.0; areas],
             boys_share: 0.51,
             flows: vec![
                 YearFlow {
                     direction: Direction::In,
                     values: FlowValues::Counts(
-                        Array3::from_shape_vec(shape, gen(areas * 2 * (n + 1), 3.0)).unwrap(),
+                        Array3::from_shape_vec(shape, gen(areas * 2 * (n + 1), 3.0))
+                            .unwrap()
+                            .into(),
                     ),
                     multiplier: 1.0,
                     destinations: None,
@@ -1099,7 +1110,9 @@ mod tests {
                 YearFlow {
                     direction: Direction::Out,
                     values: FlowValues::OutRates(
-                        Array3::from_shape_vec(shape, gen(areas * 2 * (n + 1), 0.1)).unwrap(),
+                        Array3::from_shape_vec(shape, gen(areas * 2 * (n + 1), 0.1))
+                            .unwrap()
+                            .into(),
                     ),
                     multiplier: 1.2,
                     destinations: None,
@@ -1188,8 +1201,8 @@ mod tests {
         #[test]
         fn closed_system_keeps_the_total((start, mut rates) in arb_case()) {
             rates.flows.retain(|f| f.destinations.is_some());
-            rates.q.fill(0.0);
-            rates.fertility.fill(0.0);
+            Arc::make_mut(&mut rates.q).fill(0.0);
+            Arc::make_mut(&mut rates.fertility).fill(0.0);
             let mut end = Array3::zeros(start.dim());
             let c = project_year(start.view(), &rates, end.view_mut());
             prop_assert_eq!(c.unmet_out_migration.sum(), 0.0);

@@ -331,21 +331,6 @@ pub struct Weights {
     /// `c · σ_g` by `(area row, year, sex, segment, age − age_min)`; 0 for a sex the
     /// service does not serve.
     pub(crate) w: ndarray::Array5<f64>,
-    /// When the segments take fixed shares of the service: see [`Split`].
-    pub(crate) split: Option<Split>,
-}
-
-/// The weights of a service whose segments take fixed shares of its demand: in every
-/// area and year each segment's share is the same at every sex and age (and not
-/// negative), so a segment's demand is its share of `Σ c · P`, and its quantiles are
-/// its share of that sum's. The common case: support tiers as constant shares.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Split {
-    /// The coverage `c` by `(area row, year, sex, 0, age − age_min)` (the shape of
-    /// the weights with one segment); 0 for a sex the service does not serve.
-    pub(crate) coverage: ndarray::Array5<f64>,
-    /// `σ_g` by `(area row, year, segment)`.
-    pub(crate) shares: ndarray::Array3<f64>,
 }
 
 impl Weights {
@@ -392,23 +377,11 @@ impl Weights {
         let ny = years.len();
         // One (area, year, sex) at a time: the coverage by age, and each segment's shares.
         let (mut cov, mut shares) = (vec![0.0; ni], vec![0.0; ng * ni]);
-        // The split (see [`Split`]) while it holds: every share of an (area, year)
-        // equals its first sex's at its first age.
-        let mut split = true;
-        let mut coverage = ndarray::Array5::zeros((areas, ny, 2, 1, ni));
-        let mut split_shares = ndarray::Array3::zeros((areas, ny, ng));
         {
             let wv = w.as_slice_mut().expect("a new array is in standard layout");
-            let cv = coverage
-                .as_slice_mut()
-                .expect("a new array is in standard layout");
-            let sv = split_shares
-                .as_slice_mut()
-                .expect("a new array is in standard layout");
             for a in 0..areas {
                 for (k, &y) in years.iter().enumerate() {
-                    let held = &mut sv[(a * ny + k) * ng..(a * ny + k + 1) * ng];
-                    for (j, &s) in sexes.iter().enumerate() {
+                    for &s in sexes {
                         service
                             .coverage
                             .ages(a, y, s, lo, &mut cov)
@@ -436,27 +409,12 @@ impl Weights {
                             for ((d, c), sg) in dst.iter_mut().zip(&cov).zip(sg) {
                                 *d = c * sg;
                             }
-                            if split {
-                                if j == 0 {
-                                    held[g] = sg[0];
-                                }
-                                split = sg
-                                    .iter()
-                                    .all(|x| x.to_bits() == held[g].to_bits() && *x >= 0.0);
-                            }
-                        }
-                        if split {
-                            cv[row * ni..(row + 1) * ni].copy_from_slice(&cov);
                         }
                     }
                 }
             }
         }
-        let split = split.then_some(Split {
-            coverage,
-            shares: split_shares,
-        });
-        Ok(Weights { w, split })
+        Ok(Weights { w })
     }
 
     /// The row of the arrays that holds area position `a`.

@@ -122,12 +122,12 @@ pub struct ServiceSummary {
     pub costs: Vec<Summary>,
     /// Demand of all areas and segments, by year.
     pub total_demand: Summary,
-    /// Total cost of all areas, by year (when costs are asked for).
+    /// Total cost of all areas, by year (when services are asked for).
     pub total_cost: Summary,
-    /// Present value of the total cost (one cell), when costs are asked for.
+    /// Present value of the total cost (one cell), when services are asked for.
     pub present_value: Summary,
     /// The total cost of all areas in every trajectory, by `(year, trajectory)`
-    /// (`k · trajectories + t`), when costs are asked for: what a variant's impact
+    /// (`k · trajectories + t`), when services are asked for: what a variant's impact
     /// compares trajectory by trajectory.
     pub total_cost_by_trajectory: Vec<f64>,
     /// Per unit of [`ServiceInput::units`], in that order (empty when neither demand
@@ -144,7 +144,7 @@ pub struct UnitSummary {
     pub utilisation: Summary,
     /// `max(0, demand − capacity · (1 − spare_target))`.
     pub shortage: Summary,
-    /// The floor area the demand needs, when costs are asked for and the service has a
+    /// The floor area the demand needs, when services are asked for and the service has a
     /// floor area.
     pub floor_area_need_m2: Option<Summary>,
     /// The share of trajectories with a shortage above 0.
@@ -1078,7 +1078,7 @@ pub fn run_aligned(
         let (i, j) = unit_of[u];
         let unit = services[i].units[j].unit;
         d.resize(ny * nt, 0.0);
-        let floor = want.costs && ctx.has[i][0];
+        let floor = ctx.has[i][0];
         let year = |k: usize| r.years[k];
         let per_traj = |g: &dyn Fn(f64, i32) -> f64| -> Vec<f64> {
             d.chunks_exact(nt)
@@ -1377,8 +1377,7 @@ struct Total {
     /// The total cost rather than the demand.
     cost: bool,
     year: usize,
-    /// What the cell's values are multiplied by: the sum of the segments' shares for
-    /// the demand of a split service, 1 otherwise.
+    /// What the cell's values are multiplied by (1: every cell is its own).
     scale: f64,
 }
 
@@ -1391,7 +1390,7 @@ struct UnitAdd {
     /// To the floor area need rather than the demand.
     floor: bool,
     year: usize,
-    /// The area's share of the unit times the cell's own scale (see [`Total`]).
+    /// The area's share of the unit.
     scale: f64,
 }
 

@@ -693,13 +693,12 @@ fn demand_services(areas: &[String]) -> Vec<Service> {
             coverage: Value::Constant(0.3),
             ..Service::new("women", (15, 20))
         },
-        // A constant coverage over ages around the school's: summed from segments
-        // shared with it.
+        // A constant coverage over ages overlapping the school's.
         Service {
             coverage: Value::Constant(0.6),
             ..Service::new("around", (5, 12))
         },
-        // Half of `around` everywhere: its demand is read from around's, times 0.5.
+        // Half of `around`'s coverage over the same ages, in two segments.
         Service {
             segments: vec![
                 by_age("x", Value::Constant(0.4)),
@@ -708,7 +707,7 @@ fn demand_services(areas: &[String]) -> Vec<Service> {
             coverage: Value::Constant(0.3),
             ..Service::new("half_around", (5, 12))
         },
-        // Fixed shares, coverage by age: one row, summed age by age.
+        // Fixed shares with a coverage by age.
         Service {
             segments: vec![
                 by_age("a", Value::Constant(0.25)),
@@ -1281,7 +1280,7 @@ fn without_spreads_units_are_the_deterministic_capacity() {
             same(&sm.shortage, &c.shortage, "shortage");
             match (&sm.floor_area_need_m2, &c.floor_area_need_m2) {
                 (Some(s), Some(w)) => same(s, w, "floor area"),
-                (None, _) if want == Want::DEMAND => {}
+                (None, None) => {}
                 other => panic!("unit {u}: floor area {other:?}"),
             }
             let p: Vec<f64> = c
@@ -1297,4 +1296,52 @@ fn without_spreads_units_are_the_deterministic_capacity() {
     }
     // Some units are short in some years and not in others.
     assert!(mixed >= 2, "{mixed}");
+}
+
+/// Demand asked for alone gives what the services' full pass gives: the same
+/// summaries of demand, resources, costs and units (one pass serves both).
+#[test]
+fn demand_alone_is_the_full_pass() {
+    let (pop, inp) = setup(false, 50.0);
+    let sv = school();
+    let units = test_units(1);
+    let services = [ServiceInput {
+        units: units
+            .iter()
+            .map(|(unit, shares)| UnitInput {
+                unit,
+                shares,
+                by_year: &[],
+            })
+            .collect(),
+        ..input(&sv)
+    }];
+    let sp = noisy(17);
+    let go = |want: Want| {
+        run_aligned(
+            &pop,
+            2024,
+            2034,
+            Some(&inp),
+            &sp,
+            &services,
+            want,
+            None,
+            &|_, _| {},
+        )
+        .unwrap()
+    };
+    let alone = go(Want::DEMAND);
+    let full = go(Want {
+        costs: true,
+        ..Want::DEMAND
+    });
+    // Compared as text: a closed unit's utilisation is not a number, which `==` never
+    // equals.
+    let text = |m: &McResult| format!("{:?}", m.services);
+    assert!(
+        text(&alone) == text(&full),
+        "demand alone differs from the full pass"
+    );
+    assert!(alone.services[0].units[0].floor_area_need_m2.is_some());
 }
