@@ -650,6 +650,62 @@ fn load_file(
     })
 }
 
+/// A table `[area], [sex], age, value` that holds for every year (an improvement,
+/// a migration rate spread): read, each value checked by `valid` (a bad one named
+/// by line, column and value with `invalid`), and a year column refused. Returns the
+/// table's source and its values; every problem goes to the loader.
+fn yearless_age_table(
+    l: &mut Loader<'_>,
+    rel: &str,
+    what: &str,
+    values: &str,
+    valid: fn(f64) -> bool,
+    invalid: &str,
+    areas: &[String],
+) -> Option<(String, RateTable)> {
+    let t = l.table(rel, None)?;
+    let shape = Shape {
+        sex: super::rates::has_role(&t, super::labels::Role::Sex),
+        age: true,
+        signed: false,
+    };
+    let rows = match rate_rows(&t, shape, what) {
+        Ok(r) => r,
+        Err(e) => {
+            l.problem(e.to_string());
+            return None;
+        }
+    };
+    if super::rates::has_role(&t, super::labels::Role::Year) {
+        let article = if what.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        l.problem(format!(
+            "{}: {article} {what} table is by `[area], [sex], age`; its {values} hold every year, so it takes no year column",
+            t.source
+        ));
+        return None;
+    }
+    if let Some(i) = rows.iter().position(|r| !valid(r.value)) {
+        l.problem(
+            DataError::at(&t.source, t.place(i), invalid)
+                .column(t.value_column(i).to_string())
+                .value(rows[i].value.to_string())
+                .to_string(),
+        );
+        return None;
+    }
+    match RateTable::from_rows(&rows, 1.0, areas) {
+        Ok(r) => Some((t.source.clone(), r)),
+        Err(e) => {
+            l.problem(format!("{}: {e}", t.source));
+            None
+        }
+    }
+}
+
 /// `[uncertainty] migration_rate_sd`, a number or a table `[area], [sex], age, sd`,
 /// by `(area, sex, age)` of the population (ages the table leaves out get 0).
 fn load_migration_rate_sd(
@@ -663,56 +719,21 @@ fn load_migration_rate_sd(
         NumberOrTable::Rate(r) => return Some(ndarray::Array3::from_elem(dim, *r)),
         NumberOrTable::Table(rel) => rel,
     };
-    let t = l.table(rel, None)?;
-    let shape = Shape {
-        sex: super::rates::has_role(&t, super::labels::Role::Sex),
-        age: true,
-        signed: false,
-    };
     let what = "migration rate spread";
-    let rows = match rate_rows(&t, shape, what) {
-        Ok(r) => r,
-        Err(e) => {
-            l.problem(e.to_string());
-            return None;
-        }
-    };
-    if super::rates::has_role(&t, super::labels::Role::Year) {
-        l.problem(format!(
-            "{}: a {what} table is by `[area], [sex], age`; its spreads hold every year, so it takes no year column",
-            t.source
-        ));
-        return None;
-    }
-    if let Some(i) = rows
-        .iter()
-        .position(|r| !(r.value >= 0.0 && r.value.is_finite()))
-    {
-        l.problem(
-            DataError::at(
-                &t.source,
-                t.place(i),
-                "a spread must be a number, 0 or more",
-            )
-            .column(t.value_column(i).to_string())
-            .value(rows[i].value.to_string())
-            .to_string(),
-        );
-        return None;
-    }
-    let table = match RateTable::from_rows(&rows, 1.0, pop.areas()) {
-        Ok(r) => r,
-        Err(e) => {
-            l.problem(format!("{}: {e}", t.source));
-            return None;
-        }
-    };
+    let (source, table) = yearless_age_table(
+        l,
+        rel,
+        what,
+        "spreads",
+        |v| v >= 0.0 && v.is_finite(),
+        "a spread must be a number, 0 or more",
+        pop.areas(),
+    )?;
     // An area-keyed table names every area: a missing one would silently get no
     // spread.
     if let Some(a) = (0..dim.0).find(|a| !table.covers_area(*a)) {
         l.problem(format!(
-            "{}: the {what} table has no rows for area `{}` (give every area, or a table without an area column)",
-            t.source,
+            "{source}: the {what} table has no rows for area `{}` (give every area, or a table without an area column)",
             pop.areas()[a]
         ));
         return None;
@@ -737,46 +758,15 @@ fn improved_by_table(
     file: &ScenarioFile,
     areas: &[String],
 ) -> Option<RateTable> {
-    let t = l.table(rel, None)?;
-    let shape = Shape {
-        sex: super::rates::has_role(&t, super::labels::Role::Sex),
-        age: true,
-        signed: false,
-    };
-    let rows = match rate_rows(&t, shape, "improvement") {
-        Ok(r) => r,
-        Err(e) => {
-            l.problem(e.to_string());
-            return None;
-        }
-    };
-    if super::rates::has_role(&t, super::labels::Role::Year) {
-        l.problem(format!(
-            "{}: an improvement table is by `[area], [sex], age`; its rates hold every year, so it takes no year column",
-            t.source
-        ));
-        return None;
-    }
-    if let Some(i) = rows.iter().position(|r| !(0.0..1.0).contains(&r.value)) {
-        l.problem(
-            DataError::at(
-                &t.source,
-                t.place(i),
-                "a yearly improvement must be at least 0 and below 1",
-            )
-            .column(t.value_column(i).to_string())
-            .value(rows[i].value.to_string())
-            .to_string(),
-        );
-        return None;
-    }
-    let imp = match RateTable::from_rows(&rows, 1.0, areas) {
-        Ok(r) => r,
-        Err(e) => {
-            l.problem(format!("{}: {e}", t.source));
-            return None;
-        }
-    };
+    let (_, imp) = yearless_age_table(
+        l,
+        rel,
+        "improvement",
+        "rates",
+        |v| (0.0..1.0).contains(&v),
+        "a yearly improvement must be at least 0 and below 1",
+        areas,
+    )?;
     let (base, end) = (file.scenario.base_year, file.scenario.end_year);
     let Some((lo, hi)) = m.age_range() else {
         return Some(m.clone());

@@ -857,13 +857,12 @@ pub fn run_aligned(
             let nres = ctx.has[i].iter().filter(|h| **h).count();
             let (off, per) = (lay.services[i], ga * ny);
             // Cells run (block, area, year): the year is fastest.
-            let mut mark = |from: usize, cells: usize, cost: bool, scale: &dyn Fn(usize) -> f64| {
+            let mut mark = |from: usize, cells: usize, cost: bool| {
                 for c in from..from + cells {
                     to_total[c] = Some(Total {
                         service: i,
                         cost,
                         year: (c - from) % ny,
-                        scale: scale(c - from),
                     });
                 }
             };
@@ -871,12 +870,12 @@ pub fn run_aligned(
                 // This group's alone: its cells add to it.
                 d.clear();
                 d.resize(ny * nt, 0.0);
-                mark(off, ng * per, false, &|_| 1.0);
+                mark(off, ng * per, false);
             }
             if tot_c {
                 cost.clear();
                 cost.resize(ny * nt, 0.0);
-                mark(off + (ng + nres + 5) * per, per, true, &|_| 1.0);
+                mark(off + (ng + nres + 5) * per, per, true);
             }
         }
         // Per unit: the slot's demand and floor area need by (year, trajectory), from
@@ -1377,8 +1376,6 @@ struct Total {
     /// The total cost rather than the demand.
     cost: bool,
     year: usize,
-    /// What the cell's values are multiplied by (1: every cell is its own).
-    scale: f64,
 }
 
 /// A cell that adds to a unit's sums by (year, trajectory).
@@ -1445,11 +1442,7 @@ fn add_total(tots: &mut [(Vec<f64>, Vec<f64>)], t: Option<Total>, v: &[f64]) {
     let row = if t.cost { c } else { d };
     let nt = v.len();
     let dst = &mut row[t.year * nt..(t.year + 1) * nt];
-    if t.scale == 1.0 {
-        dst.iter_mut().zip(v).for_each(|(x, y)| *x += y);
-    } else {
-        dst.iter_mut().zip(v).for_each(|(x, y)| *x += t.scale * y);
-    }
+    dst.iter_mut().zip(v).for_each(|(x, y)| *x += y);
 }
 
 /// The values over the trajectories of cells `c0..c0 + tc`, gathered from blocks

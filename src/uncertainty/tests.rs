@@ -594,19 +594,22 @@ fn a_migration_rate_spread_widens_the_intervals_and_counts_as_net_migration() {
         demand: false,
         costs: false,
     };
+    let go = |sp: &Spec| {
+        run_aligned(
+            &pop,
+            2024,
+            2034,
+            Some(&inp),
+            sp,
+            &[],
+            want,
+            None,
+            &|_, _| {},
+        )
+        .unwrap()
+    };
     // One trajectory: its quantiles are its values.
-    let mc = run_aligned(
-        &pop,
-        2024,
-        2034,
-        Some(&inp),
-        &sp,
-        &[],
-        want,
-        None,
-        &|_, _| {},
-    )
-    .unwrap();
+    let mc = go(&sp);
     let p = mc.population.as_ref().unwrap();
     let c = mc.components.as_ref().unwrap();
     let ny = mc.years.len();
@@ -633,25 +636,11 @@ fn a_migration_rate_spread_widens_the_intervals_and_counts_as_net_migration() {
     assert!(moved > 1.0, "the spread moved {moved} persons");
     // Many trajectories: the 90 % interval of every area's population in the last
     // year is wider than 2 % of it.
-    let sp = Spec {
+    let mc = go(&Spec {
+        trajectories: 200,
         age_groups: AgeGroups::default(),
-        ..Spec {
-            trajectories: 200,
-            ..sp
-        }
-    };
-    let mc = run_aligned(
-        &pop,
-        2024,
-        2034,
-        Some(&inp),
-        &sp,
-        &[],
-        want,
-        None,
-        &|_, _| {},
-    )
-    .unwrap();
+        ..sp
+    });
     let p = mc.population.as_ref().unwrap();
     let ng = mc.age_groups.len();
     for a in 0..pop.areas().len() {

@@ -31,6 +31,28 @@ fn history_dir() -> tempfile::TempDir {
     dir
 }
 
+/// [`history_dir`] with the default estimate for 2024 written into `est`.
+fn estimated_dir() -> tempfile::TempDir {
+    let dir = history_dir();
+    let o = kunta(
+        &[
+            "estimate",
+            "history.csv",
+            "--base-year",
+            "2024",
+            "--births",
+            "births.csv",
+            "--deaths",
+            "deaths.csv",
+            "--out",
+            "est",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    dir
+}
+
 #[test]
 fn an_estimated_scenario_runs_as_written() {
     let dir = history_dir();
@@ -215,23 +237,7 @@ fn bad_estimate_inputs_get_one_sentence() {
 
 #[test]
 fn a_run_never_writes_over_its_own_inputs_and_events_must_match_the_history() {
-    let dir = history_dir();
-    let o = kunta(
-        &[
-            "estimate",
-            "history.csv",
-            "--base-year",
-            "2024",
-            "--births",
-            "births.csv",
-            "--deaths",
-            "deaths.csv",
-            "--out",
-            "est",
-        ],
-        dir.path(),
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = estimated_dir();
     let before = std::fs::read(dir.path().join("est/scenario.toml")).unwrap();
     // Running the estimated scenario into its own directory is refused: nothing lost.
     let o = kunta(&["run", "est/scenario.toml", "--out", "est"], dir.path());
@@ -309,23 +315,7 @@ fn a_run_never_writes_over_its_own_inputs_and_events_must_match_the_history() {
 
 #[test]
 fn an_improvement_table_is_checked_row_by_row() {
-    let dir = history_dir();
-    let o = kunta(
-        &[
-            "estimate",
-            "history.csv",
-            "--base-year",
-            "2024",
-            "--births",
-            "births.csv",
-            "--deaths",
-            "deaths.csv",
-            "--out",
-            "est",
-        ],
-        dir.path(),
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = estimated_dir();
     let imp = std::fs::read_to_string(dir.path().join("est/improvement.csv")).unwrap();
     // Line 3 is female, age 1.
     let mut lines: Vec<String> = imp.lines().map(str::to_string).collect();
@@ -343,23 +333,7 @@ fn an_improvement_table_is_checked_row_by_row() {
 
 #[test]
 fn a_migration_rate_spread_widens_the_intervals_and_is_checked() {
-    let dir = history_dir();
-    let o = kunta(
-        &[
-            "estimate",
-            "history.csv",
-            "--base-year",
-            "2024",
-            "--births",
-            "births.csv",
-            "--deaths",
-            "deaths.csv",
-            "--out",
-            "est",
-        ],
-        dir.path(),
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = estimated_dir();
     let toml = std::fs::read_to_string(dir.path().join("est/scenario.toml")).unwrap();
     // The 90 % interval of area A's 7–12-year-olds in the last year, with the
     // scenario's uncertainty section as `rate_sd` leaves it.
