@@ -5,7 +5,10 @@
 //! is shared out by each child's share of the parent's total population in that year,
 //! or by the base year's shares where that total is 0 too.
 
-use ndarray::{Array4, ArrayView4};
+#![allow(clippy::needless_range_loop)]
+
+use super::kernel::V;
+use ndarray::{Array4, ArrayView3, ArrayView4, Axis};
 
 /// The factors an alignment applied, by `(year, parent, sex, age)`; `NaN` where the
 /// children were all 0 and the control was shared out instead.
@@ -17,49 +20,124 @@ pub struct Alignment {
 
 /// Aligns `pop[(year, area, sex, age)]` in place, for the year slots `years` (those
 /// that have a control), to `control[(year slot, parent, sex, age)]`. `parent_of[a]`
-/// is the parent of area `a`; year slot 0 holds the base year.
+/// is the parent of area `a`; year slot 0 holds the base year. Each year is aligned
+/// by [`align_year`], the alignment every trajectory takes too.
 pub fn align(
     pop: &mut Array4<f64>,
     parent_of: &[usize],
     control: ArrayView4<'_, f64>,
     years: &[usize],
 ) -> Alignment {
-    let (ny, na, ns, nx) = pop.dim();
-    let parents = control.dim().1;
-    let mut factors = Array4::from_elem((ny, parents, ns, nx), 1.0);
-    // Each area's total population per year, for sharing out where children are 0.
-    let area_total = |pop: &Array4<f64>, y: usize, a: usize| -> f64 {
-        pop.slice(ndarray::s![y, a, .., ..]).sum()
-    };
+    let (ny, _, ns, nx) = pop.dim();
+    let n_parents = control.dim().1;
+    let mut factors = Array4::from_elem((ny, n_parents, ns, nx), 1.0);
+    let parents = Parents::new(parent_of, n_parents, pop.index_axis(Axis(0), 0));
+    let mut f = vec![[1.0]; n_parents * ns * nx];
     for &y in years {
-        let totals: Vec<f64> = (0..na).map(|a| area_total(pop, y, a)).collect();
-        let base: Vec<f64> = (0..na).map(|a| area_total(pop, 0, a)).collect();
-        for p in 0..parents {
-            let children: Vec<usize> = (0..na).filter(|a| parent_of[*a] == p).collect();
-            for s in 0..ns {
-                for x in 0..nx {
-                    let target = control[[y, p, s, x]];
-                    let sum: f64 = children.iter().map(|a| pop[[y, *a, s, x]]).sum();
-                    if sum > 0.0 {
-                        let f = target / sum;
-                        factors[[y, p, s, x]] = f;
-                        for a in &children {
-                            pop[[y, *a, s, x]] *= f;
-                        }
-                    } else if target != 0.0 {
-                        factors[[y, p, s, x]] = f64::NAN;
-                        let weights =
-                            |w: &[f64]| -> Vec<f64> { children.iter().map(|a| w[*a]).collect() };
-                        let shares = shared_out(target, weights(&totals), || weights(&base));
-                        for (a, v) in children.iter().zip(shares) {
-                            pop[[y, *a, s, x]] = v;
-                        }
-                    }
-                }
-            }
+        let cur: Vec<[f64; 1]> = pop.index_axis(Axis(0), y).iter().map(|v| [*v]).collect();
+        let mut aligned = cur.clone();
+        align_year(
+            &parents,
+            control.index_axis(Axis(0), y),
+            &cur,
+            &mut aligned,
+            &mut f,
+        );
+        for (x, v) in pop.index_axis_mut(Axis(0), y).iter_mut().zip(&aligned) {
+            *x = v[0];
+        }
+        for (x, v) in factors.index_axis_mut(Axis(0), y).iter_mut().zip(&f) {
+            *x = v[0];
         }
     }
     Alignment { factors }
+}
+
+/// What aligning a year needs besides its state and control: the areas of each
+/// parent and each area's total population in the base year.
+#[derive(Debug, Clone)]
+pub(crate) struct Parents {
+    /// The areas of each parent, in area order.
+    pub(crate) children: Vec<Vec<usize>>,
+    /// Each area's total population in the base year.
+    pub(crate) base_totals: Vec<f64>,
+}
+
+impl Parents {
+    /// From each area's parent and the base year's population by `(area, sex, age)`.
+    pub(crate) fn new(parent_of: &[usize], parents: usize, base: ArrayView3<'_, f64>) -> Parents {
+        let mut children = vec![Vec::new(); parents];
+        for (a, p) in parent_of.iter().enumerate() {
+            children[*p].push(a);
+        }
+        Parents {
+            children,
+            base_totals: base.outer_iter().map(|a| a.sum()).collect(),
+        }
+    }
+}
+
+/// Aligns one year (MODEL.md §4): `cur` is every area's population by
+/// `(area, sex, age)` in `L` lanes, each lane a population of its own (a trajectory);
+/// `aligned` (of the same shape) gets it aligned to `control` by `(parent, sex, age)`
+/// and `factors` (by `(parent, sex, age)`) the factors, `NaN` where the control was
+/// shared out.
+pub(crate) fn align_year<const L: usize>(
+    parents: &Parents,
+    control: ArrayView3<'_, f64>,
+    cur: &[V<L>],
+    aligned: &mut [V<L>],
+    factors: &mut [V<L>],
+) {
+    aligned.copy_from_slice(cur);
+    let (_, ns, n) = control.dim();
+    let na = parents.base_totals.len();
+    let total = |a: usize| -> V<L> {
+        let mut t = [0.0; L];
+        for v in &cur[a * ns * n..(a + 1) * ns * n] {
+            for l in 0..L {
+                t[l] += v[l];
+            }
+        }
+        t
+    };
+    // Each area's total this year, where the control is shared out (worked out when
+    // first needed).
+    let mut totals: Option<Vec<V<L>>> = None;
+    for (p, children) in parents.children.iter().enumerate() {
+        for s in 0..ns {
+            for x in 0..n {
+                let target = control[[p, s, x]];
+                let mut sum = [0.0; L];
+                for a in children {
+                    for l in 0..L {
+                        sum[l] += cur[(a * ns + s) * n + x][l];
+                    }
+                }
+                let mut f = [1.0; L];
+                for l in 0..L {
+                    if sum[l] > 0.0 {
+                        f[l] = target / sum[l];
+                        for a in children {
+                            aligned[(a * ns + s) * n + x][l] *= f[l];
+                        }
+                    } else if target != 0.0 {
+                        f[l] = f64::NAN;
+                        let tot = totals.get_or_insert_with(|| (0..na).map(total).collect());
+                        let shares = shared_out(
+                            target,
+                            children.iter().map(|a| tot[*a][l]).collect(),
+                            || children.iter().map(|a| parents.base_totals[*a]).collect(),
+                        );
+                        for (a, v) in children.iter().zip(shares) {
+                            aligned[(a * ns + s) * n + x][l] = v;
+                        }
+                    }
+                }
+                factors[(p * ns + s) * n + x] = f;
+            }
+        }
+    }
 }
 
 /// The control `target` shared out among children that are all 0: by their weights

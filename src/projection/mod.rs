@@ -24,16 +24,19 @@
 
 mod align;
 mod inputs;
+pub(crate) mod kernel;
 mod simd;
 
 pub(crate) use simd::{dispatch as simd_dispatch, Kernel};
 
-pub(crate) use align::shared_out;
 pub use align::{align, Alignment};
+pub(crate) use align::{align_year, Parents};
 
 pub use inputs::{Flow, FlowForm, InputError, ProjectionInputs, YearPath};
 
-use crate::population::{Population, Sex, Year};
+use kernel::{mv_at, step, GeneralScratch, LaneYear, YearKernel, COMPONENTS};
+
+use crate::population::{Population, Year};
 use ndarray::{Array2, Array3, Array4, ArrayView3, ArrayViewMut3, Axis};
 use std::sync::Arc;
 
@@ -102,40 +105,8 @@ pub fn project(
         known,
         year_rates,
     } = resolve(pop, base_year, end_year, inputs)?;
-    let (na, nx) = (pop.areas().len(), pop.n_ages());
-    let closed = year_rates
-        .iter()
-        .flatten()
-        .any(|r| r.flows.iter().any(|f| f.destinations.is_some()));
-    let (population, components) = if closed {
-        // A closed internal system couples the areas within each year: year by year.
-        let mut population = Array4::zeros((years.len(), na, 2, nx));
-        let mut components = vec![None];
-        for (k, rates) in year_rates.iter().enumerate() {
-            let (before, mut after) = population.view_mut().split_at(Axis(0), k);
-            let mut end = after.index_axis_mut(Axis(0), 0);
-            match (&known[k], rates) {
-                (Some(given), _) => end.assign(given),
-                (None, Some(r)) => {
-                    components.push(Some(project_year(
-                        before.index_axis(Axis(0), k - 1),
-                        r,
-                        end,
-                    )));
-                    continue;
-                }
-                (None, None) => {}
-            }
-            if k > 0 {
-                components.push(None);
-            }
-        }
-        (population, components)
-    } else {
-        // Areas are independent: each area runs through every year while its few
-        // kilobytes of state stay in the cache.
-        project_by_area(&known, &year_rates)
-    };
+    let nf = inputs.map_or(0, |i| i.flows.len());
+    let (population, components) = run(&known, &year_rates, nf);
     Ok(Projection {
         areas: pop.areas().to_vec(),
         years,
@@ -405,134 +376,55 @@ impl YearComponents {
 /// The caller guarantees the shapes: `start` and `end` are `(areas, 2, ω + 1)`, rate
 /// arrays are `(areas or 1, 2, ω + 2)`, `fertility` is `(areas or 1, ω + 1)`,
 /// `fertility_factor` is empty or has one entry per area, and destination shares are
-/// `(areas, 2, ω + 2)`. The loop runs over contiguous ages and allocates only the
-/// year's small component arrays.
+/// `(areas, 2, ω + 2)`. It is the year [`project`] runs, through the same kernel.
 pub fn project_year(
     start: ArrayView3<'_, f64>,
     rates: &YearRates,
     mut end: ArrayViewMut3<'_, f64>,
 ) -> YearComponents {
     let (areas, _, n) = start.dim();
-    let w = n + 1;
-    let start = start.as_standard_layout();
-    let p_all = start.as_slice().expect("standard layout");
-    let pr = Prepared::new(rates, n);
-    let mut c = YearComponents::zeros(areas, rates.flows.len());
-
-    // Closed systems: movers pooled over every area, per flow, sex and index.
-    let pooled: Vec<Option<[Vec<f64>; 2]>> = rates
-        .flows
-        .iter()
-        .map(|f| {
-            f.destinations.as_ref()?;
-            let mut pool = [vec![0.0; w], vec![0.0; w]];
-            let m = f.multiplier;
-            for a in 0..areas {
-                let p = &p_all[a * 2 * n..(a + 1) * 2 * n];
-                let births = pr.births(a, &p[..n]);
-                for (s, pool) in pool.iter_mut().enumerate() {
-                    let p = &p[s * n..(s + 1) * n];
-                    match &f.values {
-                        FlowValues::OutRates(r) => {
-                            let r = lane(r, a, s);
-                            for ((x, v), p) in pool[..n].iter_mut().zip(&r[..n]).zip(p) {
-                                *x += m * v * p;
-                            }
-                            pool[n] += m * r[n] * pr.newborns(a, s, births);
-                        }
-                        FlowValues::Counts(v) => {
-                            for (x, v) in pool.iter_mut().zip(lane(v, a, s)) {
-                                *x += m * v;
-                            }
-                        }
-                    }
-                }
-            }
-            Some(pool)
-        })
-        .collect();
-
-    let out_all = end
-        .as_slice_mut()
-        .expect("the end population is in standard layout");
-    let mut arrivals = vec![0.0; w];
-    simd::dispatch(StepAreas {
-        pr: &pr,
-        p_all,
-        out_all,
-        pooled: &pooled,
-        arrivals: &mut arrivals,
-        c: &mut c,
-    });
-    c
-}
-
-/// Every area's step of one year (the year-by-year path).
-struct StepAreas<'r, 'a> {
-    pr: &'r Prepared<'a>,
-    p_all: &'r [f64],
-    out_all: &'r mut [f64],
-    pooled: &'r [Option<[Vec<f64>; 2]>],
-    arrivals: &'r mut [f64],
-    c: &'r mut YearComponents,
-}
-
-impl simd::Kernel for StepAreas<'_, '_> {
-    type Output = ();
-    #[inline(always)]
-    fn run(self) {
-        let lane = 2 * self.pr.n;
-        for (a, (p, out)) in self
-            .p_all
-            .chunks_exact(lane)
-            .zip(self.out_all.chunks_exact_mut(lane))
-            .enumerate()
-        {
-            self.pr
-                .step_area(a, a, p, out, self.pooled, self.arrivals, self.c);
-        }
+    let slots = [None, Some(rates.clone())];
+    let kernel = YearKernel::new(&slots, n, rates.flows.len(), true, true);
+    let mut years = vec![0.0; 2 * areas * 2 * n];
+    for (x, v) in years.iter_mut().zip(start.iter()) {
+        *x = *v;
     }
+    let mut components = vec![None, Some(YearComponents::zeros(areas, rates.flows.len()))];
+    simd::dispatch(Years {
+        kernel: &kernel,
+        known: &[None, None],
+        group: 0..areas,
+        years: &mut years,
+        components: &mut components,
+        row: 0,
+        scratch: &mut Scratch::default(),
+    });
+    for (x, v) in end.iter_mut().zip(&years[areas * 2 * n..]) {
+        *x = *v;
+    }
+    components.pop().flatten().expect("the year was projected")
 }
 
-/// Projects every area through every year, area by area, for rates without closed
-/// internal systems. `known[k]` is the population of year slot `k` by
-/// `(area, sex, age)` where it is given (always for slot 0); `year_rates[k]` are the
-/// rates of the other slots.
+/// Runs every year slot through the year kernel ([`kernel`], one lane, multipliers of
+/// 1): `known[k]` is the population of slot `k` by `(area, sex, age)` where it is
+/// given (always for slot 0), `year_rates[k]` the rates of the other slots.
 ///
-/// The result is stored area by area, each area's years one after another, and
-/// returned as a `(year, area, sex, age)` view of that storage. Ranges of areas run in
-/// parallel, each into its own part of the storage and its own component arrays;
-/// every area's arithmetic is the same whatever the ranges, so the bits do not depend
+/// Areas are independent unless a closed internal system couples them. Independent
+/// areas each run through every year while their few kilobytes of state stay in the
+/// cache, stored area by area and returned as a `(year, area, sex, age)` view of
+/// that storage; ranges of areas run in parallel, each into its own part of the
+/// storage and its own component arrays. Coupled areas run together, year by year.
+/// Every area's arithmetic is the same whatever the ranges, so the bits do not depend
 /// on the number of threads.
-fn project_by_area(
+fn run(
     known: &[Option<ArrayView3<'_, f64>>],
     year_rates: &[Option<YearRates>],
+    nf: usize,
 ) -> (Array4<f64>, Vec<Option<YearComponents>>) {
     use rayon::prelude::*;
     let ny = known.len();
     let (areas, _, n) = known[0].as_ref().map_or((0, 2, 0), |k| k.dim());
-    let prepared: Vec<Option<Prepared<'_>>> = year_rates
-        .iter()
-        .map(|r| r.as_ref().map(|r| Prepared::new(r, n)))
-        .collect();
-    let lane = 2 * n;
-    // Small projections run as one task: splitting them costs more than it saves.
-    let len = areas * ny * lane;
-    let tasks = if len < 1 << 18 {
-        1
-    } else {
-        rayon::current_num_threads()
-    };
-    // The storage is zeroed first (a year slot with nothing known and nothing to
-    // project from stays 0), by all the threads when there are several.
-    let mut all = if tasks == 1 {
-        vec![0.0; len]
-    } else {
-        let mut v = Vec::with_capacity(len);
-        v.par_extend(rayon::iter::repeat_n(0.0, len));
-        v
-    };
-    let per_task = areas.div_ceil(tasks).max(1);
+    let kernel = YearKernel::new(year_rates, n, nf, true, true);
     // Component arrays of `count` areas for every projected year slot.
     let zeros = |count: usize| -> Vec<Option<YearComponents>> {
         year_rates
@@ -543,21 +435,61 @@ fn project_by_area(
             })
             .collect()
     };
+    let lane = 2 * n;
+    let len = areas * ny * lane;
+    let closed = year_rates
+        .iter()
+        .flatten()
+        .any(|r| r.flows.iter().any(|f| f.destinations.is_some()));
+    if closed {
+        let mut all = vec![0.0; len];
+        let mut components = zeros(areas);
+        simd::dispatch(Years {
+            kernel: &kernel,
+            known,
+            group: 0..areas,
+            years: &mut all,
+            components: &mut components,
+            row: 0,
+            scratch: &mut Scratch::default(),
+        });
+        let all = Array4::from_shape_vec((ny, areas, 2, n), all)
+            .expect("one lane pair per area and year");
+        return (all, components);
+    }
+    // Small projections run as one task: splitting them costs more than it saves.
+    let tasks = if len < 1 << 18 {
+        1
+    } else {
+        rayon::current_num_threads()
+    };
+    // The storage is zeroed first, by all the threads when there are several.
+    let mut all = if tasks == 1 {
+        vec![0.0; len]
+    } else {
+        let mut v = Vec::with_capacity(len);
+        v.par_extend(rayon::iter::repeat_n(0.0, len));
+        v
+    };
+    let per_task = areas.div_ceil(tasks).max(1);
     let mut parts: Vec<Vec<Option<YearComponents>>> = all
         .par_chunks_mut((per_task * ny * lane).max(1))
         .enumerate()
         .map(|(t, out)| {
             let mut components = zeros(out.len() / (ny * lane).max(1));
-            let mut arrivals = vec![0.0; n + 1];
-            simd::dispatch(&mut AreaRun {
-                known,
-                prepared: &prepared,
-                components: &mut components,
-                first: t * per_task,
-                all: out,
-                lane,
-                arrivals: &mut arrivals,
-            });
+            let mut scratch = Scratch::default();
+            let first = t * per_task;
+            for (i, years) in out.chunks_exact_mut((ny * lane).max(1)).enumerate() {
+                simd::dispatch(Years {
+                    kernel: &kernel,
+                    known,
+                    group: first + i..first + i + 1,
+                    years,
+                    components: &mut components,
+                    row: i,
+                    scratch: &mut scratch,
+                });
+            }
             components
         })
         .collect();
@@ -580,372 +512,108 @@ fn project_by_area(
     (by_area.permuted_axes([1, 0, 2, 3]), components)
 }
 
-/// The working state of [`project_by_area`] for one range of areas.
-struct AreaRun<'r, 'a> {
-    known: &'r [Option<ArrayView3<'a, f64>>],
-    prepared: &'r [Option<Prepared<'r>>],
-    /// Components of the range's areas, by year slot.
-    components: &'r mut [Option<YearComponents>],
-    /// The range's first area.
-    first: usize,
-    /// The range's part of the result: its areas' years one after another.
-    all: &'r mut [f64],
-    /// Values per area and year: both sexes' ages.
-    lane: usize,
-    arrivals: &'r mut [f64],
+/// A group's working space, kept from group to group.
+#[derive(Default)]
+struct Scratch {
+    comp: Vec<[[f64; 1]; COMPONENTS]>,
+    mv: Vec<[f64; 1]>,
+    general: GeneralScratch<1>,
 }
 
-impl simd::Kernel for &mut AreaRun<'_, '_> {
+/// A group of areas through every year slot: `years` holds the group's state of each
+/// slot one after another (by `(area, sex, age)`), and the group's components go to
+/// rows `row..` of `components`.
+struct Years<'r, 'a, 'p> {
+    kernel: &'r YearKernel<'a>,
+    known: &'r [Option<ArrayView3<'p, f64>>],
+    group: std::ops::Range<usize>,
+    years: &'r mut [f64],
+    components: &'r mut [Option<YearComponents>],
+    row: usize,
+    scratch: &'r mut Scratch,
+}
+
+impl simd::Kernel for Years<'_, '_, '_> {
     type Output = ();
     #[inline(always)]
     fn run(self) {
-        let (ny, lane) = (self.known.len(), self.lane);
-        if ny == 0 || lane == 0 {
+        let Years {
+            kernel: kx,
+            known,
+            group,
+            years,
+            components,
+            row,
+            scratch,
+        } = self;
+        let (n, nf, ga) = (kx.n, kx.nf, group.len());
+        let len = ga * 2 * n;
+        if len == 0 {
             return;
         }
-        for (i, years) in self.all.chunks_exact_mut(ny * lane).enumerate() {
-            let a = self.first + i;
-            for k in 0..ny {
-                // The year before is the part of the result just written (still in L1).
-                let (done, rest) = years.split_at_mut(k * lane);
-                let next = &mut rest[..lane];
-                match (&self.known[k], &self.prepared[k], &mut self.components[k]) {
-                    (Some(given), _, _) => {
-                        for (x, v) in next.iter_mut().zip(given.slice(ndarray::s![a, .., ..])) {
-                            *x = *v;
-                        }
+        scratch.comp.clear();
+        scratch.comp.resize(ga * 2, [[0.0]; COMPONENTS]);
+        scratch.mv.clear();
+        scratch.mv.resize(ga * 2 * nf * 2, [0.0]);
+        let mut ly = LaneYear::<1>::ones(nf);
+        for k in 0..years.len() / len {
+            let (done, rest) = years.split_at_mut(k * len);
+            let next = &mut rest[..len];
+            match (&known[k], &kx.rates[k], &mut components[k]) {
+                (Some(given), _, _) => {
+                    let given = given.slice(ndarray::s![group.clone(), .., ..]);
+                    for (x, v) in next.iter_mut().zip(given.iter()) {
+                        *x = *v;
                     }
-                    (None, Some(pr), Some(c)) if k > 0 => {
-                        let start = &done[(k - 1) * lane..];
-                        pr.step_area(a, i, start, next, &[], self.arrivals, c);
-                    }
-                    // Nothing known and nothing to project from: left at 0.
-                    _ => {}
                 }
-            }
-        }
-    }
-}
-
-/// What a year's step needs besides the population, derived once from its rates and
-/// shared by every area: every flow's counts combined into one signed array and every
-/// out-rate into one rate, so that each lane takes a single pass over its ages.
-struct Prepared<'a> {
-    rates: &'a YearRates,
-    n: usize,
-    counts: Option<Array3<f64>>,
-    out_rates: Option<Array3<f64>>,
-    /// Per counts flow, its sums per (row, sex); counts do not depend on the population.
-    count_sums: Vec<Vec<f64>>,
-    /// The flow's position, when exactly one flow is given as rates: its movers then
-    /// come out of the lane pass.
-    single_rate_flow: Option<usize>,
-    /// The ages where any area's fertility is not 0: births need only these.
-    fertile: std::ops::Range<usize>,
-    zeros: Vec<f64>,
-}
-
-impl<'a> Prepared<'a> {
-    fn new(rates: &'a YearRates, n: usize) -> Self {
-        let w = n + 1;
-        let rows = |v: &FlowValues| match v {
-            FlowValues::Counts(a) | FlowValues::OutRates(a) => a.dim().0,
-        };
-        let combined = |want_rates: bool| -> Option<Array3<f64>> {
-            let flows: Vec<&YearFlow> = rates
-                .flows
-                .iter()
-                .filter(|f| matches!(f.values, FlowValues::OutRates(_)) == want_rates)
-                .collect();
-            if flows.is_empty() {
-                return None;
-            }
-            let nrows = flows.iter().map(|f| rows(&f.values)).max().unwrap_or(1);
-            let mut sum = Array3::<f64>::zeros((nrows, 2, w));
-            let dst_all = sum.as_slice_mut().expect("standard layout");
-            for f in flows {
-                let sign = if want_rates { 1.0 } else { f.direction.sign() };
-                let (FlowValues::Counts(v) | FlowValues::OutRates(v)) = &f.values;
-                for r in 0..nrows {
-                    for s in 0..2 {
-                        let dst = &mut dst_all[(r * 2 + s) * w..(r * 2 + s + 1) * w];
-                        for (x, v) in dst.iter_mut().zip(lane(v, r, s)) {
-                            *x += sign * f.multiplier * v;
+                (None, Some(r), Some(c)) if k > 0 => {
+                    for (m, f) in ly.mm.iter_mut().zip(&r.flows) {
+                        *m = [f.multiplier];
+                    }
+                    let cur = done[(k - 1) * len..].as_chunks_mut::<1>().0;
+                    let next = next.as_chunks_mut::<1>().0;
+                    let in_place = step(
+                        kx,
+                        k,
+                        r,
+                        &ly,
+                        &group,
+                        cur,
+                        next,
+                        &mut scratch.general,
+                        &mut scratch.comp,
+                        &mut scratch.mv,
+                    );
+                    debug_assert!(!in_place, "the components are kept");
+                    for (al, comp) in scratch.comp.chunks_exact(2).enumerate() {
+                        for (s, cs) in comp.iter().enumerate() {
+                            let ca = row + al;
+                            c.births[[ca, s]] = cs[0][0];
+                            c.deaths[[ca, s]] = cs[1][0];
+                            c.in_migration[[ca, s]] = cs[2][0];
+                            c.out_migration[[ca, s]] = cs[3][0];
+                            c.unmet_out_migration[[ca, s]] = cs[4][0];
+                            let mut net = 0.0;
+                            for (f, fl) in r.flows.iter().enumerate() {
+                                let movers = scratch.mv[mv_at(nf, al * 2 + s, f, false)][0];
+                                c.flow_movers[[f, ca, s]] = movers;
+                                if fl.direction == Direction::Net {
+                                    net += movers;
+                                }
+                                if fl.destinations.is_some() {
+                                    c.flow_arrivals[[f, ca, s]] =
+                                        scratch.mv[mv_at(nf, al * 2 + s, f, true)][0];
+                                }
+                            }
+                            c.net_flows[[ca, s]] = net;
                         }
                     }
                 }
+                // Nothing known and nothing to project from: left at 0.
+                _ => {}
             }
-            Some(sum)
-        };
-        let rate_flows: Vec<usize> = (0..rates.flows.len())
-            .filter(|k| matches!(rates.flows[*k].values, FlowValues::OutRates(_)))
-            .collect();
-        Prepared {
-            rates,
-            n,
-            counts: combined(false),
-            out_rates: combined(true),
-            count_sums: rates
-                .flows
-                .iter()
-                .map(|f| match &f.values {
-                    FlowValues::Counts(v) => v
-                        .as_slice()
-                        .expect("standard layout")
-                        .chunks_exact(w)
-                        .map(|l| l.iter().sum())
-                        .collect(),
-                    FlowValues::OutRates(_) => Vec::new(),
-                })
-                .collect(),
-            single_rate_flow: (rate_flows.len() == 1).then(|| rate_flows[0]),
-            fertile: {
-                let nonzero = |i: &usize| rates.fertility.column(*i).iter().any(|f| *f != 0.0);
-                let lo = (0..n).find(nonzero).unwrap_or(0);
-                let hi = (0..n).rev().find(nonzero).map_or(lo, |h| h + 1);
-                lo..hi
-            },
-            zeros: vec![0.0; w],
         }
     }
-
-    /// Births in area `a` from its women at the start of the year.
-    #[inline(always)]
-    fn births(&self, a: usize, women: &[f64]) -> f64 {
-        let f = &self.rates.fertility;
-        let row = f.row(if f.dim().0 == 1 { 0 } else { a });
-        let row = row.as_slice().expect("standard layout");
-        let level = self.rates.fertility_factor.get(a).copied().unwrap_or(1.0);
-        let ages = self.fertile.clone();
-        level * dot(&women[ages.clone()], &row[ages])
-    }
-
-    #[inline(always)]
-    fn share(&self, s: usize) -> f64 {
-        if s == Sex::Male.index() {
-            self.rates.boys_share
-        } else {
-            1.0 - self.rates.boys_share
-        }
-    }
-
-    /// Newborns of sex `s` after birth-year deaths: the base of out-rates at the birth
-    /// index.
-    #[inline(always)]
-    fn newborns(&self, a: usize, s: usize, births: f64) -> f64 {
-        births * self.share(s) * (1.0 - lane(&self.rates.q, a, s)[self.n] * self.rates.q_factor)
-    }
-
-    /// One area's year: `start` and `end` hold its female then male lanes of ages
-    /// `0..=ω`; the area's components are written into row `ca` of `c` (which may hold
-    /// only a range of the areas).
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn step_area(
-        &self,
-        a: usize,
-        ca: usize,
-        start: &[f64],
-        end: &mut [f64],
-        pooled: &[Option<[Vec<f64>; 2]>],
-        arrivals: &mut [f64],
-        c: &mut YearComponents,
-    ) {
-        let (n, rates) = (self.n, self.rates);
-        let qf = rates.q_factor;
-        let births = self.births(a, &start[..n]);
-        for s in 0..2 {
-            let p = &start[s * n..(s + 1) * n];
-            let nb = self.newborns(a, s, births);
-            let cl = self
-                .counts
-                .as_ref()
-                .map_or(&self.zeros[..], |c| lane(c, a, s));
-            let rl = self
-                .out_rates
-                .as_ref()
-                .map_or(&self.zeros[..], |r| lane(r, a, s));
-            // Movers of each flow, for the components and the migration table.
-            for (k, f) in rates.flows.iter().enumerate() {
-                let m = f.multiplier;
-                let total = match &f.values {
-                    FlowValues::Counts(v) => {
-                        let row = if v.dim().0 == 1 { 0 } else { a };
-                        m * self.count_sums[k][row * 2 + s]
-                    }
-                    FlowValues::OutRates(_) if self.single_rate_flow == Some(k) => 0.0,
-                    FlowValues::OutRates(r) => {
-                        let r = lane(r, a, s);
-                        m * (dot(&r[..n], p) + r[n] * nb)
-                    }
-                };
-                c.flow_movers[[k, ca, s]] = total;
-                match f.direction {
-                    Direction::In => c.in_migration[[ca, s]] += total,
-                    Direction::Out => c.out_migration[[ca, s]] += total,
-                    Direction::Net => c.net_flows[[ca, s]] += total,
-                }
-            }
-            let al = if pooled.iter().any(Option::is_some) {
-                arrivals.fill(0.0);
-                for (k, f) in rates.flows.iter().enumerate() {
-                    if let (Some(pool), Some(d)) = (&pooled[k], &f.destinations) {
-                        let t = add_products(arrivals, lane(d, a, s), &pool[s]);
-                        c.in_migration[[ca, s]] += t;
-                        c.flow_arrivals[[k, ca, s]] = t;
-                    }
-                }
-                &arrivals[..]
-            } else {
-                &self.zeros[..]
-            };
-            let q = lane(&rates.q, a, s);
-            let out = &mut end[s * n..(s + 1) * n];
-            // Survivors of age i at the start are age i + 1 at the end: they are
-            // written one place up, and the open group ω keeps its own survivors too.
-            let last = n - 1;
-            let lanes = Lanes {
-                p: &p[..last],
-                q: &q[..last],
-                counts: &cl[..last],
-                arrivals: &al[..last],
-                rates: &rl[..last],
-            };
-            let (mut deaths, mut unmet, mut rated) = survive(&lanes, qf, &mut out[1..]);
-            let d = p[last] * q[last] * qf;
-            let leaving = rl[last] * p[last];
-            let x = p[last] - d + cl[last] + al[last] - leaving;
-            deaths += d;
-            rated += leaving;
-            unmet += if x < 0.0 { -x } else { 0.0 };
-            let open = if x > 0.0 { x } else { 0.0 };
-            let born = births * self.share(s);
-            let born_deaths = born * q[n] * qf;
-            let leaving = rl[n] * nb;
-            rated += leaving;
-            let newborn = born - born_deaths + cl[n] + al[n] - leaving;
-            unmet += if newborn < 0.0 { -newborn } else { 0.0 };
-            let newborn = if newborn > 0.0 { newborn } else { 0.0 };
-            if last == 0 {
-                out[0] = newborn + open;
-            } else {
-                out[0] = newborn;
-                out[last] += open;
-            }
-            if let Some(k) = self.single_rate_flow {
-                c.flow_movers[[k, ca, s]] = rated;
-                c.out_migration[[ca, s]] += rated;
-            }
-            c.births[[ca, s]] = born;
-            c.deaths[[ca, s]] = deaths + born_deaths;
-            c.unmet_out_migration[[ca, s]] = unmet;
-        }
-    }
-}
-
-/// The inputs of one lane's pass over ages `0..ω`: population at the start, death
-/// probabilities, net counts of movers, arrivals of closed systems, and out-rates.
-struct Lanes<'a> {
-    p: &'a [f64],
-    q: &'a [f64],
-    counts: &'a [f64],
-    arrivals: &'a [f64],
-    rates: &'a [f64],
-}
-
-/// Deaths and survivors of one lane: `d = p·q·qf`, leavers `l = r·p`,
-/// `S = p − d + counts + arrivals − l`, with negative survivors set to 0. Returns
-/// (deaths, shortfall, leavers).
-///
-/// One pass over the ages in four independent lanes (plain arrays that the compiler
-/// turns into one AVX register, or two SSE2 registers), with the three sums kept per
-/// lane and added in a fixed order, so that every build gives the same bits.
-#[inline(always)]
-fn survive(l: &Lanes<'_>, qf: f64, out: &mut [f64]) -> (f64, f64, f64) {
-    let n = l.p.len();
-    let (p, q, c, a, r) = (
-        &l.p[..n],
-        &l.q[..n],
-        &l.counts[..n],
-        &l.arrivals[..n],
-        &l.rates[..n],
-    );
-    let out = &mut out[..n];
-    let (mut dacc, mut uacc, mut racc) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
-    let body = n / 4 * 4;
-    let four = |v: &[f64]| -> [f64; 4] { v.try_into().expect("four lanes") };
-    let lanes = p
-        .chunks_exact(4)
-        .zip(q.chunks_exact(4))
-        .zip(c.chunks_exact(4))
-        .zip(a.chunks_exact(4))
-        .zip(r.chunks_exact(4))
-        .zip(out.chunks_exact_mut(4));
-    for (((((p, q), c), a), r), out) in lanes {
-        let (p, q, c, a, r) = (four(p), four(q), four(c), four(a), four(r));
-        let mut o = [0.0f64; 4];
-        for i in 0..4 {
-            let d = p[i] * q[i] * qf;
-            let leave = r[i] * p[i];
-            let x = p[i] - d + c[i] + a[i] - leave;
-            o[i] = if x > 0.0 { x } else { 0.0 };
-            dacc[i] += d;
-            racc[i] += leave;
-            // `o − x` is exactly the shortfall: 0 when x > 0, −x otherwise.
-            uacc[i] += o[i] - x;
-        }
-        out.copy_from_slice(&o);
-    }
-    let sum = |v: [f64; 4]| (v[0] + v[1]) + (v[2] + v[3]);
-    let (mut deaths, mut unmet, mut leavers) = (sum(dacc), sum(uacc), sum(racc));
-    for j in body..n {
-        let d = p[j] * q[j] * qf;
-        let leave = r[j] * p[j];
-        deaths += d;
-        leavers += leave;
-        let x = p[j] - d + c[j] + a[j] - leave;
-        unmet += if x < 0.0 { -x } else { 0.0 };
-        out[j] = if x > 0.0 { x } else { 0.0 };
-    }
-    (deaths, unmet, leavers)
-}
-
-/// `net += d·q`; returns `Σ d·q`.
-#[inline(always)]
-fn add_products(net: &mut [f64], d: &[f64], q: &[f64]) -> f64 {
-    let n = net.len().min(d.len()).min(q.len());
-    let (net, d, q) = (&mut net[..n], &d[..n], &q[..n]);
-    let mut acc = [0.0f64; 4];
-    let body = n / 4 * 4;
-    for j in (0..body).step_by(4) {
-        let (x, d, q) = (&mut net[j..j + 4], &d[j..j + 4], &q[j..j + 4]);
-        for i in 0..4 {
-            let dq = d[i] * q[i];
-            x[i] += dq;
-            acc[i] += dq;
-        }
-    }
-    for j in body..n {
-        let dq = d[j] * q[j];
-        net[j] += dq;
-        acc[0] += dq;
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3])
-}
-
-/// A dot product in four independent sums, so that it vectorises.
-#[inline(always)]
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0; 4];
-    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for k in 0..4 {
-            acc[k] += x[k] * y[k];
-        }
-    }
-    let tail: f64 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 #[cfg(test)]
@@ -997,6 +665,40 @@ mod tests {
             [10.0 * 0.488, 90.0, 180.0]
         );
         assert!((c.deaths[[0, 0]] - 30.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn hand_computed_closed_system() {
+        // Areas A and B, ages 0..=1, no deaths or births; a closed system with an
+        // out-rate of 0.1 everywhere, its movers shared half and half.
+        let mut start = Array3::zeros((2, 2, 2));
+        start[[0, 0, 0]] = 100.0;
+        start[[0, 0, 1]] = 50.0;
+        start[[1, 1, 0]] = 20.0;
+        start[[1, 1, 1]] = 20.0;
+        let mut r = rates(2, 2, 0.0, 0.0);
+        r.flows.push(YearFlow {
+            direction: Direction::Out,
+            values: FlowValues::OutRates(Array3::from_elem((1, 2, 3), 0.1).into()),
+            multiplier: 1.0,
+            destinations: Some(Array3::from_elem((2, 2, 3), 0.5).into()),
+        });
+        let mut end = Array3::zeros((2, 2, 2));
+        let c = project_year(start.view(), &r, end.view_mut());
+        // Women: A loses 10 and 5 and gets back half of them; B gets the other half.
+        assert_eq!(
+            end.slice(ndarray::s![0, 0, ..]).to_vec(),
+            [0.0, 95.0 + 47.5]
+        );
+        assert_eq!(end.slice(ndarray::s![1, 0, ..]).to_vec(), [0.0, 7.5]);
+        // Men: B loses 2 and 2, and each area gets 1 and 1.
+        assert_eq!(end.slice(ndarray::s![0, 1, ..]).to_vec(), [0.0, 2.0]);
+        assert_eq!(end.slice(ndarray::s![1, 1, ..]).to_vec(), [0.0, 38.0]);
+        assert_eq!(c.out_migration[[0, 0]], 15.0);
+        assert_eq!(c.in_migration[[0, 0]], 7.5);
+        assert_eq!(c.flow_movers[[0, 1, 1]], 4.0);
+        assert_eq!(c.flow_arrivals[[0, 0, 1]], 2.0);
+        assert_eq!(c.unmet_out_migration.sum(), 0.0);
     }
 
     #[test]
@@ -1072,7 +774,7 @@ mod tests {
         })
     }
 
-    /// A case big enough for [`project_by_area`] to split its areas between tasks:
+    /// A case big enough for [`run`] to split its areas between tasks:
     /// 61 areas × 101 ages × 31 year slots, with counts and out-rates.
     fn large_case() -> (Array3<f64>, YearRates) {
         let (areas, n) = (61, 101);
@@ -1137,7 +839,7 @@ mod tests {
                 .num_threads(threads)
                 .build()
                 .unwrap()
-                .install(|| project_by_area(&known, &year_rates))
+                .install(|| run(&known, &year_rates, 2))
         };
         let one = run(1);
         let (na, _, n) = start.dim();
@@ -1192,7 +894,7 @@ mod tests {
                 let (before, mut after) = by_year.view_mut().split_at(Axis(0), k);
                 expected.push(project_year(before.index_axis(Axis(0), k - 1), &rates, after.index_axis_mut(Axis(0), 0)));
             }
-            let (by_area, got) = project_by_area(&[Some(start.view()), None, None], &[None, Some(rates.clone()), Some(rates)]);
+            let (by_area, got) = run(&[Some(start.view()), None, None], &[None, Some(rates.clone()), Some(rates)], 3);
             prop_assert_eq!(by_area, by_year);
             prop_assert_eq!(got[1].as_ref(), Some(&expected[0]));
             prop_assert_eq!(got[2].as_ref(), Some(&expected[1]));

@@ -17,6 +17,7 @@
 //! for any number of threads.
 //!
 //! # The kernel
+//! The year is `crate::projection::kernel`'s, the one the deterministic run takes.
 //! Eight trajectories run side by side in the lanes of `[f64; 8]` (two AVX registers
 //! where the processor has AVX2, chosen at run time): the ages are the inner loop, so
 //! births, the open group and the service sums are plain vertical adds, and an area's
@@ -32,13 +33,14 @@
 //! - `spec.rs`: what a run is asked for ([`Spec`], [`Ar1`], [`AgeGroups`], [`Want`])
 //!   and the defaults;
 //! - `rng.rs`: the random streams (counter-based, keyed by seed, trajectory and area);
-//! - `step.rs`: the year kernel, MODEL.md §2 per lane;
+//! - `crate::projection::kernel` (`src/projection/kernel.rs`): the year kernel,
+//!   MODEL.md §2 per lane, the one the deterministic run takes with one lane;
 //! - `observe.rs`: what a block records of each year (population, services' demand,
 //!   resources and costs per lane; demand asked for alone is taken from the same
 //!   pass);
 //! - `quantiles.rs`: [`Summary`], the mean and exact quantiles of every cell;
 //! - this file: the driver — validation, the blocks of trajectories and their
-//!   threads, alignment, the windows of cells summarised at a time, and the result
+//!   threads, alignment (`crate::projection::align_year`, per lane), the windows of cells summarised at a time, and the result
 //!   types.
 
 // The kernels index lanes (`l in 0..LANES`) across several arrays at once: that is
@@ -49,20 +51,19 @@ mod observe;
 mod quantiles;
 mod rng;
 mod spec;
-mod step;
 
+use crate::projection::kernel::{
+    mv_at, step, step_general, GeneralScratch, LaneYear, Poisson, YearKernel,
+};
+pub use crate::projection::kernel::{COMPONENTS, MAX_FLOWS};
 use observe::*;
 use quantiles::*;
 pub use quantiles::{summarise, Summary};
 pub use rng::Rng;
 pub use spec::{quantile_name, AgeGroup, AgeGroups, Ar1, MigrationRate, Spec, Want, QUANTILES};
-use step::*;
-pub use step::{COMPONENTS, MAX_FLOWS};
 
 use crate::population::Population;
-use crate::projection::{
-    lane, resolve, Direction, Flat, FlowValues, ProjectionError, ProjectionInputs, YearRates,
-};
+use crate::projection::{align_year, lane, resolve, Parents, ProjectionError, ProjectionInputs};
 use crate::services::{
     segment_growth, service_fixed, year_values_lanes, Service, ServiceError, Weights, RESOURCES,
 };
@@ -72,7 +73,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Trajectories run side by side in one block.
 pub const LANES: usize = 8;
-type V = [f64; LANES];
+type V = crate::projection::kernel::V<LANES>;
 
 /// Alignment of the areas to control totals in every trajectory (MODEL.md §4), as
 /// [`crate::projection::align`] does for the deterministic run: after each aligned
@@ -102,10 +103,8 @@ struct AlignCtx<'a> {
     to: AlignTo<'a>,
     /// Per year slot, its position among the aligned slots.
     slot_of: Vec<Option<usize>>,
-    /// The areas of each parent, in area order.
-    children: Vec<Vec<usize>>,
-    /// Each area's total population in the base year.
-    base_totals: Vec<f64>,
+    /// The areas of each parent and their base-year totals.
+    parents: Parents,
 }
 
 /// The summaries of one service: demand by `(segment, area, year)`, each resource and
@@ -328,9 +327,9 @@ struct Ctx<'a> {
     spec: &'a Spec,
     want: Want,
     known: &'a [Option<ArrayView3<'a, f64>>],
-    rates: &'a [Option<YearRates>],
     years: &'a [i32],
-    n: usize,
+    /// The year kernel: the rates and what every step needs of them.
+    kernel: YearKernel<'a>,
     /// Every block's lane multipliers by `(block, year slot, j)`, `j` the fertility
     /// level, the mortality level, then each flow (times its own multiplier of the
     /// year): they do not depend on the area, so they are worked out once.
@@ -340,15 +339,6 @@ struct Ctx<'a> {
     /// Which resources each service has (floor, groups, hours, teachers, staff).
     has: Vec<[bool; 5]>,
     projected: &'a [usize],
-    /// Per year slot, per flow given as counts, the sum over indices per
-    /// `(row, sex)`.
-    count_sums: Vec<Vec<Vec<f64>>>,
-    /// Per year slot: what every block needs of its rates, worked out once.
-    plans: Vec<Option<YearPlan>>,
-    /// Per projected year slot: its rate arrays as flat slices.
-    flat: Vec<Option<YearFlat<'a>>>,
-    /// The number of migration flows.
-    nf: usize,
     /// The rows of the migration output: (flow, arrivals of its closed system).
     mig_rows: Vec<(usize, bool)>,
     /// The alignment, if any.
@@ -359,99 +349,6 @@ struct Ctx<'a> {
     grow: Vec<Vec<Vec<[f64; 4]>>>,
     /// Per service and year slot: the fixed cost per service and its overhead.
     fixed: Vec<Vec<(f64, f64)>>,
-}
-
-/// What every block needs of a projected year's rates, worked out once.
-struct YearPlan {
-    /// Out-rate flows without destinations (indices into the year's flows).
-    rates: Vec<usize>,
-    /// Count flows with their directions.
-    counts: Vec<(usize, Direction)>,
-    /// Out-rate flows with destinations: the closed internal systems.
-    closed: Vec<usize>,
-    /// Per `(row of q, sex)`: the largest death probability of an age (before the
-    /// year's improvement factor and the lanes' multipliers).
-    qmax: Vec<f64>,
-    /// Per fertility row: the ages with a fertility rate other than 0.
-    fertile: Vec<std::ops::Range<usize>>,
-}
-
-/// Year slot `k`'s rate arrays as flat slices (a projected year has them).
-fn flat_of<'c>(ctx: &'c Ctx<'_>, k: usize) -> &'c YearFlat<'c> {
-    ctx.flat[k]
-        .as_ref()
-        .expect("a projected year has its rates")
-}
-
-/// A projected year's rate arrays as flat slices.
-struct YearFlat<'r> {
-    q: Flat<'r>,
-    /// Fertility by `(row, age)`, rows of `fert_w`.
-    fert: &'r [f64],
-    fert_rows: usize,
-    fert_w: usize,
-    /// Each flow's values.
-    flows: Vec<Flat<'r>>,
-}
-
-impl<'r> YearFlat<'r> {
-    fn new(r: &'r YearRates) -> YearFlat<'r> {
-        let (fert_rows, fert_w) = r.fertility.dim();
-        YearFlat {
-            q: Flat::new(&r.q),
-            fert: r
-                .fertility
-                .as_slice()
-                .expect("rate arrays are in standard layout"),
-            fert_rows,
-            fert_w,
-            flows: (0..r.flows.len())
-                .map(|f| Flat::new(flow_values(r, f)))
-                .collect(),
-        }
-    }
-}
-
-impl YearPlan {
-    fn new(r: &YearRates, n: usize) -> YearPlan {
-        let mut plan = YearPlan {
-            rates: Vec::new(),
-            counts: Vec::new(),
-            closed: Vec::new(),
-            qmax: Vec::new(),
-            fertile: Vec::new(),
-        };
-        for (f, fl) in r.flows.iter().enumerate() {
-            match (&fl.values, &fl.destinations) {
-                (FlowValues::Counts(_), _) => plan.counts.push((f, fl.direction)),
-                (FlowValues::OutRates(_), None) => plan.rates.push(f),
-                (FlowValues::OutRates(_), Some(_)) => plan.closed.push(f),
-            }
-        }
-        let w = r.q.dim().2;
-        let q = r.q.as_slice().expect("rate arrays are in standard layout");
-        plan.qmax = q
-            .chunks_exact(w)
-            .map(|l| l[..n].iter().fold(0.0, |m: f64, x| m.max(*x)))
-            .collect();
-        plan.fertile = r
-            .fertility
-            .rows()
-            .into_iter()
-            .map(|row| {
-                let lo = row.iter().position(|f| *f != 0.0).unwrap_or(0);
-                let hi = row.iter().rposition(|f| *f != 0.0).map_or(0, |h| h + 1);
-                lo..hi.max(lo)
-            })
-            .collect();
-        plan
-    }
-
-    /// Whether the specialised pass runs the year: no closed system and at most two
-    /// flows of each form.
-    fn fast(&self) -> bool {
-        self.closed.is_empty() && self.rates.len() <= 2 && self.counts.len() <= 2
-    }
 }
 
 impl Ctx<'_> {
@@ -470,7 +367,7 @@ impl Ctx<'_> {
 
     /// Whether the steps keep components and movers.
     fn sums_wanted(&self) -> bool {
-        self.want.components || self.want.migration
+        self.kernel.sums
     }
 }
 
@@ -603,17 +500,8 @@ pub fn run_aligned(
             for (j, k) in to.slots.iter().enumerate() {
                 slot_of[*k] = Some(j);
             }
-            let mut children = vec![Vec::new(); parents];
-            for (a, p) in to.parent_of.iter().enumerate() {
-                children[*p].push(a);
-            }
-            let base_totals = (0..na)
-                .map(|a| {
-                    r.known[0]
-                        .as_ref()
-                        .map_or(0.0, |b| b.slice(ndarray::s![a, .., ..]).sum())
-                })
-                .collect();
+            let base = r.known[0].as_ref().expect("the base year is given");
+            let parents = Parents::new(to.parent_of, parents, base.view());
             Some(AlignCtx {
                 // The view shortened to the run's own borrows (views are invariant).
                 to: AlignTo {
@@ -622,8 +510,7 @@ pub fn run_aligned(
                     slots: to.slots,
                 },
                 slot_of,
-                children,
-                base_totals,
+                parents,
             })
         }
     };
@@ -671,9 +558,14 @@ pub fn run_aligned(
         spec,
         want,
         known: &r.known,
-        rates: &r.year_rates,
         years: &r.years,
-        n,
+        kernel: YearKernel::new(
+            &r.year_rates,
+            n,
+            nf,
+            want.components || want.migration,
+            want.migration,
+        ),
         lane_mult: {
             let nb = spec.trajectories.div_ceil(LANES);
             let mut v = vec![[1.0; LANES]; nb * ny * (2 + nf)];
@@ -698,37 +590,6 @@ pub fn run_aligned(
         weights: &weights,
         has: services.iter().map(|s| s.service.resources()).collect(),
         projected: &projected,
-        count_sums: r
-            .year_rates
-            .iter()
-            .map(|yr| {
-                yr.as_ref().map_or_else(Vec::new, |yr| {
-                    yr.flows
-                        .iter()
-                        .map(|f| match &f.values {
-                            FlowValues::Counts(c) => c
-                                .as_slice()
-                                .expect("standard layout")
-                                .chunks_exact(c.dim().2)
-                                .map(|l| l.iter().sum())
-                                .collect(),
-                            FlowValues::OutRates(_) => Vec::new(),
-                        })
-                        .collect()
-                })
-            })
-            .collect(),
-        plans: r
-            .year_rates
-            .iter()
-            .map(|y| y.as_ref().map(|y| YearPlan::new(y, n)))
-            .collect(),
-        flat: r
-            .year_rates
-            .iter()
-            .map(|y| y.as_ref().map(YearFlat::new))
-            .collect(),
-        nf,
         mig_rows: inputs.map_or_else(Vec::new, |i| {
             i.flows
                 .iter()
@@ -789,7 +650,7 @@ pub fn run_aligned(
     let mut alignment = ctx
         .align
         .as_ref()
-        .map(|al| Summary::zeros(al.children.len() * 2 * n * al.to.slots.len(), nl));
+        .map(|al| Summary::zeros(al.parents.children.len() * 2 * n * al.to.slots.len(), nl));
     let mut svc: Vec<ServiceSummary> = services
         .iter()
         .enumerate()
@@ -1485,7 +1346,7 @@ struct Layout {
 
 impl Layout {
     fn new(ctx: &Ctx<'_>, ga: usize) -> Layout {
-        let (n, ny, nyp) = (ctx.n, ctx.years.len(), ctx.projected.len());
+        let (n, ny, nyp) = (ctx.kernel.n, ctx.years.len(), ctx.projected.len());
         let pop = 0;
         let mut at = if ctx.want.population {
             ga * 3 * ctx.groups.len() * ny
@@ -1502,7 +1363,7 @@ impl Layout {
         }
         let align = at;
         if let Some(al) = &ctx.align {
-            at += al.children.len() * 2 * n * al.to.slots.len();
+            at += al.parents.children.len() * 2 * n * al.to.slots.len();
         }
         let services = (0..ctx.services.len())
             .map(|i| {
@@ -1557,14 +1418,6 @@ impl crate::projection::Kernel for BlockRun<'_, '_> {
     }
 }
 
-/// Per-lane multipliers of a year.
-struct LaneYear {
-    mf: V,
-    mq: V,
-    /// Per flow, its multiplier times the flow's own (lever) multiplier.
-    mm: Vec<V>,
-}
-
 #[inline(always)]
 fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
     let BlockRun {
@@ -1576,7 +1429,7 @@ fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
         state,
     } = run;
     let stride = LANES;
-    let (n, ny) = (ctx.n, ctx.years.len());
+    let (n, ny) = (ctx.kernel.n, ctx.years.len());
     let ga = group.len();
     let nyp = ctx.projected.len();
     let lanes_t: [usize; LANES] = std::array::from_fn(|l| (t0 + l).min(ctx.spec.trajectories - 1));
@@ -1634,29 +1487,27 @@ fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
     state.next.resize(ga * 2 * n, [0.0; LANES]);
     let (mut cur, mut next) = (&mut state.cur, &mut state.next);
     let nfl = ctx
+        .kernel
         .rates
         .iter()
         .flatten()
         .map(|r| r.flows.len())
         .max()
         .unwrap_or(0);
-    // Scratch: births by area, newborns by (area, sex), closed-system movers by
-    // (flow, area, sex, index) and pools by (flow, sex, index).
-    let mut births: Vec<V> = vec![[0.0; LANES]; ga];
-    let mut movers: Vec<V> = Vec::new();
-    let mut pool: Vec<V> = Vec::new();
+    let mut scratch = GeneralScratch::<LANES>::default();
     let mut comp: Vec<[V; COMPONENTS]> = vec![[[0.0; LANES]; COMPONENTS]; ga * 2];
     // Movers by (area, sex, flow) and a closed system's arrivals: `mv_at`.
-    let nf = ctx.nf;
+    let nf = ctx.kernel.nf;
     let mut mv: Vec<V> = if ctx.sums_wanted() {
         vec![[0.0; LANES]; ga * 2 * nf * 2]
     } else {
         Vec::new()
     };
-    let mut ly = LaneYear {
-        mf: [1.0; LANES],
-        mq: [1.0; LANES],
-        mm: vec![[1.0; LANES]; nfl],
+    let mut ly = LaneYear::<LANES>::ones(nfl);
+    // A year's alignment factors by (parent, sex, age).
+    let mut factors: Vec<V> = match &ctx.align {
+        Some(al) => vec![[1.0; LANES]; al.parents.children.len() * 2 * n],
+        None => Vec::new(),
     };
     for k in 0..ny {
         if let Some(given) = &ctx.known[k] {
@@ -1667,31 +1518,38 @@ fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
                     }
                 }
             }
-        } else if let Some(r) = &ctx.rates[k] {
-            let at = ((t0 / LANES) * ny + k) * (2 + ctx.nf);
+        } else if let Some(r) = &ctx.kernel.rates[k] {
+            let at = ((t0 / LANES) * ny + k) * (2 + ctx.kernel.nf);
             ly.mf = ctx.lane_mult[at];
             ly.mq = ctx.lane_mult[at + 1];
             for f in 0..r.flows.len() {
                 ly.mm[f] = ctx.lane_mult[at + 2 + f];
             }
             if NOISE {
-                step_noisy(
-                    ctx,
+                step_general(
+                    &ctx.kernel,
                     k,
                     r,
                     &ly,
                     &group,
                     cur,
                     next,
-                    &mut births,
-                    &mut movers,
-                    &mut pool,
+                    &mut scratch,
                     &mut comp,
                     &mut mv,
-                    &mut rngs,
+                    &mut Poisson(&mut rngs),
                 );
-            } else if step_fast(
-                ctx, k, r, &ly, &group, cur, next, &mut pool, &mut comp, &mut mv,
+            } else if step(
+                &ctx.kernel,
+                k,
+                r,
+                &ly,
+                &group,
+                cur,
+                next,
+                &mut scratch,
+                &mut comp,
+                &mut mv,
             ) {
                 // The step was made in place: `cur` is the new state.
                 std::mem::swap(&mut cur, &mut next);
@@ -1735,7 +1593,14 @@ fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
         let state: &[V] = match ctx.align.as_ref().and_then(|al| Some((al, al.slot_of[k]?))) {
             Some((al, j)) => {
                 // `next` is free until the next year: it takes the aligned copy.
-                align_lanes(al, j, k, n, cur, next, &mut out);
+                let control = al.to.control.index_axis(ndarray::Axis(0), k);
+                align_year(&al.parents, control, cur, next, &mut factors);
+                // By (parent, sex, age, aligned year).
+                let nslots = al.to.slots.len();
+                for (i, f) in factors.iter().enumerate() {
+                    let cell = i * nslots + j;
+                    out.align[cell * out.stride..cell * out.stride + LANES].copy_from_slice(f);
+                }
                 next
             }
             None => cur,
@@ -1778,71 +1643,6 @@ fn migration_shock(
                 for l in 0..LANES {
                     c[al * 2 + s][5][l] += gained[l];
                 }
-            }
-        }
-    }
-}
-
-/// Aligns a block's state `cur` (every area, by `(area, sex, age)`) of year slot `k`,
-/// aligned year `j`, into `aligned`, per lane as [`crate::projection::align`] does,
-/// and writes the factors' lanes into `out.align`.
-#[inline(never)]
-fn align_lanes(
-    al: &AlignCtx<'_>,
-    j: usize,
-    k: usize,
-    n: usize,
-    cur: &[V],
-    aligned: &mut [V],
-    out: &mut BlockOut<'_>,
-) {
-    aligned.copy_from_slice(cur);
-    let na = al.to.parent_of.len();
-    let nslots = al.to.slots.len();
-    let total = |a: usize| -> V {
-        let mut t = [0.0; LANES];
-        for v in &cur[a * 2 * n..(a + 1) * 2 * n] {
-            for l in 0..LANES {
-                t[l] += v[l];
-            }
-        }
-        t
-    };
-    // Each area's total this year, where the control is shared out (worked out when
-    // first needed; the base year's are in `al`).
-    let mut totals: Option<Vec<V>> = None;
-    for (p, children) in al.children.iter().enumerate() {
-        for s in 0..2 {
-            for x in 0..n {
-                let target = al.to.control[[k, p, s, x]];
-                let mut sum = [0.0; LANES];
-                for a in children {
-                    for l in 0..LANES {
-                        sum[l] += cur[(a * 2 + s) * n + x][l];
-                    }
-                }
-                let mut f = [1.0; LANES];
-                for l in 0..LANES {
-                    if sum[l] > 0.0 {
-                        f[l] = target / sum[l];
-                        for a in children {
-                            aligned[(a * 2 + s) * n + x][l] *= f[l];
-                        }
-                    } else if target != 0.0 {
-                        f[l] = f64::NAN;
-                        let tot = totals.get_or_insert_with(|| (0..na).map(total).collect());
-                        let shares = crate::projection::shared_out(
-                            target,
-                            children.iter().map(|a| tot[*a][l]).collect(),
-                            || children.iter().map(|a| al.base_totals[*a]).collect(),
-                        );
-                        for (a, v) in children.iter().zip(shares) {
-                            aligned[(a * 2 + s) * n + x][l] = v;
-                        }
-                    }
-                }
-                let cell = ((p * 2 + s) * n + x) * nslots + j;
-                out.align[cell * out.stride..cell * out.stride + LANES].copy_from_slice(&f);
             }
         }
     }

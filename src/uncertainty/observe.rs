@@ -5,13 +5,6 @@
 
 use super::*;
 
-/// Where the movers of flow `f` (or, with `arrivals`, its closed system's
-/// arrivals) in (area, sex) position `i` of a group are kept.
-#[inline(always)]
-pub(super) fn mv_at(nf: usize, i: usize, f: usize, arrivals: bool) -> usize {
-    (i * nf + f) * 2 + usize::from(arrivals)
-}
-
 /// Records year slot `k`'s state: the population, and each service's demand,
 /// resources and costs per lane.
 #[inline(always)]
@@ -22,7 +15,7 @@ pub(super) fn observe(
     cur: &[V],
     out: &mut BlockOut<'_>,
 ) {
-    let (n, ny) = (ctx.n, ctx.years.len());
+    let (n, ny) = (ctx.kernel.n, ctx.years.len());
     let ga = group.len();
     if ctx.want.population {
         // By (area, sex, group): female, male, then both; each group summed from its

@@ -3,7 +3,7 @@
 use super::*;
 use crate::network::Unit;
 use crate::population::{Age, Record, Sex, Year};
-use crate::projection::{project, Flow, FlowForm};
+use crate::projection::{project, Direction, Flow, FlowForm};
 use crate::rates::{AgeIndex, RateRow, RateTable};
 use crate::services::{evaluate, Cost, Segment, Teaching, Value};
 
@@ -1103,8 +1103,10 @@ fn without_spreads_aligned_trajectories_are_the_aligned_deterministic_run() {
     }
 }
 
-/// Per lane, the block's alignment is the deterministic one, with the control shared
-/// out where the children are all 0 (by their totals that year, or the base year's).
+/// Eight lanes align each as the deterministic run aligns one population (the same
+/// year alignment with one lane): a lane's numbers do not depend on the others, with
+/// the control shared out where the children are all 0 (by their totals that year, or
+/// the base year's).
 #[test]
 fn lanes_align_as_the_deterministic_alignment_does() {
     let n = 2;
@@ -1117,16 +1119,15 @@ fn lanes_align_as_the_deterministic_alignment_does() {
     control[[1, 0, 1, 1]] = 7.0;
     let parent_of = [0, 0];
     let slots = [1];
-    let al = AlignCtx {
-        to: AlignTo {
-            parent_of: &parent_of,
-            control: control.view(),
-            slots: &slots,
-        },
-        slot_of: vec![None, Some(0)],
-        children: vec![vec![0, 1]],
-        base_totals: base.iter().map(|b| b.iter().sum()).collect(),
-    };
+    let mut base_pop = ndarray::Array3::zeros((2, 2, n));
+    for a in 0..2 {
+        for s in 0..2 {
+            for x in 0..n {
+                base_pop[[a, s, x]] = base[a][s * n + x];
+            }
+        }
+    }
+    let parents = Parents::new(&parent_of, 1, base_pop.view());
     let mut cur = vec![[0.0; LANES]; 2 * 2 * n];
     for l in 0..LANES {
         for (i, c) in cur.iter_mut().enumerate() {
@@ -1137,17 +1138,14 @@ fn lanes_align_as_the_deterministic_alignment_does() {
         }
     }
     let mut aligned = cur.clone();
-    let mut factors = vec![0.0; 2 * n * LANES];
-    let mut out = BlockOut {
-        pop: &mut [],
-        comps: &mut [],
-        mig: &mut [],
-        align: &mut factors,
-        services: Vec::new(),
-        stride: LANES,
-        scratch: Vec::new(),
-    };
-    align_lanes(&al, 0, 1, n, &cur, &mut aligned, &mut out);
+    let mut factors = vec![[0.0; LANES]; 2 * n];
+    align_year(
+        &parents,
+        control.index_axis(ndarray::Axis(0), 1),
+        &cur,
+        &mut aligned,
+        &mut factors,
+    );
     for l in 0..LANES {
         let mut pop = ndarray::Array4::zeros((2, 2, 2, n));
         for a in 0..2 {
@@ -1173,7 +1171,7 @@ fn lanes_align_as_the_deterministic_alignment_does() {
         }
         for s in 0..2 {
             for x in 0..n {
-                let got = factors[(s * n + x) * LANES + l];
+                let got = factors[s * n + x][l];
                 let want = f[[1, 0, s, x]];
                 assert!(
                     (got.is_nan() && want.is_nan()) || got == want,
