@@ -1,0 +1,235 @@
+//! The memory of a run and the gathering of its cells: how many trajectories fit,
+//! the windows of cells summarised at a time, the slots groups run in, and each
+//! tile of cells gathered over the blocks with the totals and units' sums taken on
+//! the way.
+
+use super::*;
+
+/// The most memory a Monte Carlo run holds in rows of one value per trajectory
+/// (multipliers, sums over areas, open units' sums, the windows of cells): 8 GiB on
+/// any machine, so that a scenario is run or refused alike everywhere. A count of
+/// trajectories above it is refused before anything is allocated.
+pub const TRAJECTORY_MEMORY: usize = 8 << 30;
+
+/// Bytes a run holds per trajectory whatever the windows: the multipliers (drawn and
+/// by lane), every service's demand and cost totals (all groups' and each running
+/// group's), the units whose groups are not all done (their sums, the groups'
+/// parts and the summary's copies) and a window of a tile of cells per running
+/// group.
+pub(super) fn bytes_per_trajectory(
+    ny: usize,
+    nf: usize,
+    services: usize,
+    open: usize,
+    chunk: usize,
+) -> usize {
+    let values = 2 * (2 + nf) * ny + 2 * ny * services * (1 + chunk) + 6 * ny * open + TILE * chunk;
+    values * std::mem::size_of::<f64>()
+}
+
+/// The most trajectories a run can take within [`TRAJECTORY_MEMORY`]: for `areas`
+/// areas, `years` year slots (the base year too), `flows` migration flows,
+/// `services` services and units with these shares of each area's demand, the
+/// areas run as one group when `coupled` (a closed internal system or an alignment)
+/// and one by one otherwise. The same on any machine and with any threads.
+pub fn trajectory_limit(
+    areas: usize,
+    years: usize,
+    flows: usize,
+    services: usize,
+    unit_shares: &[&[f64]],
+    coupled: bool,
+) -> usize {
+    let groups: Vec<std::ops::Range<usize>> = if coupled {
+        std::iter::once(0..areas).collect()
+    } else {
+        (0..areas).map(|a| a..a + 1).collect()
+    };
+    // Groups counted as running `SLOTS` at a time, the most there can be.
+    let most = if groups.len() == 1 { 1 } else { SLOTS };
+    let open = most_open_units(unit_shares, &groups, most);
+    TRAJECTORY_MEMORY / bytes_per_trajectory(years, flows, services, open, most).max(1)
+}
+
+/// The most units whose sums are held at once: a unit's sums are kept from the
+/// first group that sends it demand until the last, groups running `chunk` at a time.
+pub(super) fn most_open_units(
+    unit_shares: &[&[f64]],
+    groups: &[std::ops::Range<usize>],
+    chunk: usize,
+) -> usize {
+    let spans: Vec<(usize, usize)> = unit_shares
+        .iter()
+        .filter_map(|shares| {
+            let sends = |g: &std::ops::Range<usize>| {
+                shares
+                    .get(g.clone())
+                    .is_some_and(|s| s.iter().any(|v| *v != 0.0))
+            };
+            let first = groups.iter().position(sends)? / chunk;
+            let last = groups.iter().rposition(sends)? / chunk;
+            Some((first, last))
+        })
+        .collect();
+    (0..groups.len().div_ceil(chunk.max(1)))
+        .map(|c| spans.iter().filter(|(a, b)| *a <= c && c <= *b).count())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Groups of areas run at once, each in a slot whose buffers are reused.
+pub(super) const SLOTS: usize = 8;
+
+/// Cells summarised together (their rows stay in the L2 cache).
+pub(super) const TILE: usize = 32;
+
+/// The memory the trajectories' values of the groups running at once may take.
+pub(super) const MEMORY_BUDGET: usize = 256 << 20;
+
+/// How many of a group's `cells` are kept at a time over `nt` trajectories: all of
+/// them when every trajectory's values fit in the memory budget (shared by the
+/// `sharing` groups running at once), else a window of whole tiles, for which the
+/// blocks are run again. At least one cell.
+pub(super) fn window(cells: usize, nt: usize, sharing: usize) -> usize {
+    let budget = MEMORY_BUDGET / sharing.max(1);
+    let fit = budget / (nt.div_ceil(LANES) * LANES * std::mem::size_of::<f64>());
+    if fit >= cells {
+        cells.max(1)
+    } else {
+        (fit / TILE * TILE).max(TILE)
+    }
+}
+
+/// Puts a cell's packed summary (the mean, then the quantiles) in place.
+pub(super) fn set_packed(sm: &mut Summary, cell: usize, packed: &[f64]) {
+    sm.mean[cell] = packed[0];
+    for (q, v) in sm.q.iter_mut().zip(&packed[1..]) {
+        q[cell] = *v;
+    }
+}
+
+/// The buffers of one group's run, reused from group to group.
+#[derive(Default)]
+pub(super) struct Slot {
+    /// Every block's lanes by `(block, cell, lane)`, cells as in [`Layout`].
+    pub(super) blocks: Vec<f64>,
+    /// Per cell: the mean, then the quantiles.
+    pub(super) packed: Vec<f64>,
+    /// Per service: the group's demand and total cost by (year, trajectory).
+    pub(super) tots: Vec<(Vec<f64>, Vec<f64>)>,
+    /// Per unit (all services' in order): the demand and the floor area need by
+    /// (year, trajectory); the floor area's is empty when not summed.
+    pub(super) units: Vec<(Vec<f64>, Vec<f64>)>,
+    /// A tile of cells' values over the trajectories, a row per cell.
+    pub(super) vals: Vec<f64>,
+    /// The state of the blocks run one after another.
+    pub(super) state: BlockState,
+    /// A block's lanes of every cell, when only a window of them is kept.
+    pub(super) scratch: Vec<f64>,
+    pub(super) sel: Selector,
+}
+
+/// A cell that adds to a service's totals by (year, trajectory).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Total {
+    pub(super) service: usize,
+    /// The total cost rather than the demand.
+    pub(super) cost: bool,
+    pub(super) year: usize,
+}
+
+/// A cell that adds to a unit's sums by (year, trajectory).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct UnitAdd {
+    pub(super) cell: usize,
+    /// The unit among all services' units.
+    pub(super) target: usize,
+    /// To the floor area need rather than the demand.
+    pub(super) floor: bool,
+    pub(super) year: usize,
+    /// The area's share of the unit.
+    pub(super) scale: f64,
+}
+
+/// Adds a gathered tile of cells from `c0` (a row of `nt` values each) to the service
+/// totals and the units they go to; returns where the next tile's unit adds start.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn add_tile(
+    tots: &mut [(Vec<f64>, Vec<f64>)],
+    units: &mut [(Vec<f64>, Vec<f64>)],
+    to_total: &[Option<Total>],
+    adds: &[UnitAdd],
+    next: usize,
+    c0: usize,
+    tile: &[f64],
+    nt: usize,
+) -> usize {
+    let tc = tile.len() / nt;
+    for j in 0..tc {
+        add_total(tots, to_total[c0 + j], &tile[j * nt..(j + 1) * nt]);
+    }
+    add_units(units, adds, next, c0, tc, tile, nt)
+}
+
+/// Adds the tile `c0..c0 + tc`'s cells to the units they go to, from `adds[next..]`
+/// (sorted by cell); returns where the next tile's adds start.
+pub(super) fn add_units(
+    units: &mut [(Vec<f64>, Vec<f64>)],
+    adds: &[UnitAdd],
+    mut next: usize,
+    c0: usize,
+    tc: usize,
+    tile: &[f64],
+    nt: usize,
+) -> usize {
+    while let Some(a) = adds.get(next).filter(|a| a.cell < c0 + tc) {
+        let v = &tile[(a.cell - c0) * nt..(a.cell - c0 + 1) * nt];
+        let (d, f) = &mut units[a.target];
+        let row = if a.floor { f } else { d };
+        row[a.year * nt..(a.year + 1) * nt]
+            .iter_mut()
+            .zip(v)
+            .for_each(|(x, y)| *x += a.scale * y);
+        next += 1;
+    }
+    next
+}
+
+/// Adds a cell's values over the trajectories `v` to the totals it belongs to.
+pub(super) fn add_total(tots: &mut [(Vec<f64>, Vec<f64>)], t: Option<Total>, v: &[f64]) {
+    let Some(t) = t else { return };
+    let (d, c) = &mut tots[t.service];
+    let row = if t.cost { c } else { d };
+    let nt = v.len();
+    let dst = &mut row[t.year * nt..(t.year + 1) * nt];
+    dst.iter_mut().zip(v).for_each(|(x, y)| *x += y);
+}
+
+/// The values over the trajectories of cells `c0..c0 + tc`, gathered from blocks
+/// laid out by `(block, cell, lane)` into `tile`, a row of `nt` per cell.
+pub(super) fn gather_tile(
+    blocks: &[f64],
+    cells: usize,
+    c0: usize,
+    tc: usize,
+    nt: usize,
+    tile: &mut Vec<f64>,
+) {
+    tile.resize(tc * nt, 0.0);
+    for b in 0..nt.div_ceil(LANES) {
+        let (t0, m) = (b * LANES, LANES.min(nt - b * LANES));
+        let src = &blocks[(b * cells + c0) * LANES..(b * cells + c0 + tc) * LANES];
+        for (j, lanes) in src.chunks_exact(LANES).enumerate() {
+            let dst = &mut tile[j * nt + t0..j * nt + t0 + m];
+            // Whole blocks as fixed-size copies (a call to `memcpy` each otherwise).
+            if let (Ok(d), Ok(l)) = (
+                <&mut [f64; LANES]>::try_from(&mut *dst),
+                <&[f64; LANES]>::try_from(lanes),
+            ) {
+                *d = *l;
+            } else {
+                dst.copy_from_slice(&lanes[..m]);
+            }
+        }
+    }
+}
