@@ -28,8 +28,13 @@ pub fn align(
     control: ArrayView4<'_, f64>,
     years: &[usize],
 ) -> Alignment {
-    let (ny, _, ns, nx) = pop.dim();
-    let n_parents = control.dim().1;
+    let (ny, na, ns, nx) = pop.dim();
+    let (_, n_parents, cs, cx) = control.dim();
+    assert!(
+        parent_of.len() == na && cs == ns && cx == nx,
+        "alignment: one parent per area and a control by (year, parent, sex, age) of the \
+         population's sexes and ages"
+    );
     let mut factors = Array4::from_elem((ny, n_parents, ns, nx), 1.0);
     let parents = Parents::new(parent_of, n_parents, pop.index_axis(Axis(0), 0));
     let mut f = vec![[1.0]; n_parents * ns * nx];
@@ -92,6 +97,8 @@ pub(crate) fn align_year<const L: usize>(
     aligned.copy_from_slice(cur);
     let (_, ns, n) = control.dim();
     let na = parents.base_totals.len();
+    debug_assert_eq!(cur.len(), na * ns * n, "a state by (area, sex, age)");
+    debug_assert_eq!(factors.len(), parents.children.len() * ns * n);
     let total = |a: usize| -> V<L> {
         let mut t = [0.0; L];
         for v in &cur[a * ns * n..(a + 1) * ns * n] {

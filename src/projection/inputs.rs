@@ -68,7 +68,8 @@ pub struct Flow {
     /// Multiplier path (a scenario lever); 1 where absent.
     pub multiplier: Option<YearPath>,
     /// Destination shares `[area], sex, age, share` of a closed internal system: the
-    /// movers of this out-flow are pooled and handed back to the areas by them.
+    /// movers of this out-flow are pooled and handed back to the areas by them. Only
+    /// for a flow given as out-rates ([`InputError::ClosedCounts`] otherwise).
     pub destinations: Option<RateTable>,
 }
 
@@ -114,6 +115,12 @@ pub enum InputError {
         year: i32,
         /// The value.
         value: f64,
+    },
+    /// Destinations given to a flow that is not an out-flow given as rates.
+    #[error("migration flow `{flow}`: a closed internal system (destinations) needs an out-flow given as rates")]
+    ClosedCounts {
+        /// The flow's name.
+        flow: String,
     },
 }
 
@@ -307,6 +314,11 @@ impl ProjectionInputs {
             })
         };
         let rates = matches!(f.form, FlowForm::OutRates(_));
+        if f.destinations.is_some() && !rates {
+            return Err(InputError::ClosedCounts {
+                flow: f.name.clone(),
+            });
+        }
         let values = match &f.form {
             FlowForm::Counts(t) | FlowForm::OutRates(t) => {
                 let y = cover(t, "")?;

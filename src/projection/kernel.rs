@@ -4,10 +4,12 @@
 //! or, with process noise, Poisson draws.
 //!
 //! It is the one place the projection year is written. The deterministic run
-//! ([`super::project`]) takes it with one lane and multipliers of 1; the Monte Carlo
-//! run (`crate::uncertainty`) with eight lanes, one trajectory each, and the lanes'
-//! multipliers. A group of areas is stepped together: one area where areas are
-//! independent, every area where a closed internal system couples them.
+//! ([`super::project`]) takes it with one lane, each flow's multiplier its own
+//! scenario lever and the fertility and mortality multipliers 1; the Monte Carlo
+//! run (`crate::uncertainty`) with eight lanes, one trajectory each, and each
+//! lane's multipliers. A group of areas is stepped together: one area where areas
+//! are independent, every area where a closed internal system or an alignment
+//! couples them (and in [`super::project_year`]).
 //!
 //! - [`step`]: a year with expected counts. With no closed system and at most two
 //!   flows of each form it takes the ages pass specialised by the number of flows of
@@ -17,10 +19,10 @@
 //!   every count drawn by a [`Draw`]: [`Expected`] (the projection) or [`Poisson`]
 //!   (process noise).
 //!
-//! Births, the newborns' deaths and the closed systems' pools are each written once;
-//! the survivors and the guard against a negative count (kept at 0, the shortfall
-//! reported as unmet out-migration) twice, in the specialised pass and the general
-//! one. `projection`'s tests hold the deterministic run against hand-computed years
+//! Births ([`births_fast`]) and the closed systems' pools are each written once;
+//! the newborns' deaths, the survivors and the guard against a negative count (kept
+//! at 0, the shortfall reported as unmet out-migration) twice, in the specialised
+//! pass and the general step. `projection`'s tests hold the deterministic run against hand-computed years
 //! and the balancing equation; `uncertainty`'s zero-spread matrix holds every path
 //! against it.
 //!
@@ -49,7 +51,8 @@ pub(crate) struct YearKernel<'a> {
     pub(crate) plans: Vec<Option<YearPlan>>,
     /// Per projected year slot: its rate arrays as flat slices.
     pub(crate) flat: Vec<Option<YearFlat<'a>>>,
-    /// Whether the steps keep the components and each flow's movers.
+    /// Whether the steps keep the components (and the general step each flow's
+    /// movers).
     pub(crate) sums: bool,
     /// Whether the steps keep each flow's movers (in `mv`, see [`mv_at`]).
     pub(crate) movers: bool,
@@ -234,9 +237,6 @@ pub(crate) fn set_net<const L: usize>(c: &mut [V<L>; COMPONENTS], net_flows: &V<
         c[5][l] = c[2][l] - c[3][l] + net_flows[l];
     }
 }
-
-/// The most migration flows a Monte Carlo run takes.
-pub const MAX_FLOWS: usize = 16;
 
 /// `a · b + c` with two roundings, never fused: the kernels give the same bits on
 /// every x86-64 processor, with or without FMA.
@@ -649,7 +649,7 @@ pub(crate) fn step<const L: usize>(
                 set_net(c, &counted[2]);
                 if kx.movers {
                     let at = (al * 2 + s) * nf * 2;
-                    flow_movers(kx, k, r, ly, a, s, p, &newborn, &[], &mut mv[at..]);
+                    flow_movers(kx, k, r, ly, a, s, p, &newborn, &mut mv[at..]);
                 }
             }
         }
@@ -780,8 +780,12 @@ impl<const L: usize> Default for GeneralScratch<L> {
 
 /// One year step of a group of areas for any shape of flows (closed internal
 /// systems, any number of flows of each form), every count drawn by `draw`: the
-/// expected values, or Poisson draws around them (process noise). Per index, in
-/// this order: deaths, then each flow's movers in the order of the flows.
+/// expected values, or Poisson draws around them (process noise). The draws are
+/// taken in this order: per area of the group and sex, the newborns and their deaths
+/// in the birth year; per closed system, area, sex and index, its movers; then per
+/// area, sex and index, the deaths and each other flow's movers in the order of the
+/// flows. Each flow's movers (and a closed system's arrivals) are kept in `mv` when
+/// `kx.sums`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(crate) fn step_general<const L: usize, D: Draw<L>>(
@@ -865,6 +869,8 @@ pub(crate) fn step_general<const L: usize, D: Draw<L>>(
         }
     }
     let (keep, nf) = (kx.sums, kx.nf);
+    let mut lanes: Vec<FlowLane<'_>> = Vec::with_capacity(r.flows.len());
+    let mut fm: Vec<[V<L>; 2]> = Vec::with_capacity(r.flows.len());
     for (al, a) in group.clone().enumerate() {
         for s in 0..2 {
             let q = lane(&r.q, a, s);
@@ -874,10 +880,10 @@ pub(crate) fn step_general<const L: usize, D: Draw<L>>(
             let p_lane = &cur[(al * 2 + s) * n..(al * 2 + s + 1) * n];
             let [bs, bd] = born[al * 2 + s];
             // The flows' lanes of this (area, sex).
-            let mut lanes = [FlowLane::OutRates(&[]); MAX_FLOWS];
+            lanes.clear();
             let mut ci = 0;
-            for (f, fl) in r.flows.iter().enumerate() {
-                lanes[f] = match (&fl.values, &fl.destinations) {
+            for fl in &r.flows {
+                lanes.push(match (&fl.values, &fl.destinations) {
                     (FlowValues::Counts(c), _) => {
                         FlowLane::Counts(&lane(c, a, s)[..w], fl.direction)
                     }
@@ -886,11 +892,11 @@ pub(crate) fn step_general<const L: usize, D: Draw<L>>(
                         FlowLane::Closed(&lane(d, a, s)[..w], ci - 1)
                     }
                     (FlowValues::OutRates(rt), None) => FlowLane::OutRates(&lane(rt, a, s)[..w]),
-                };
+                });
             }
-            let lanes = &lanes[..r.flows.len()];
             // Movers of each flow and arrivals of each closed system.
-            let mut fm = [[zero; 2]; MAX_FLOWS];
+            fm.clear();
+            fm.resize(r.flows.len(), [zero; 2]);
             for i in 0..w {
                 // The base of index i: the population of age i at the start, or the
                 // year's newborns (their deaths in the birth year already drawn).
@@ -979,7 +985,7 @@ pub(crate) fn step_general<const L: usize, D: Draw<L>>(
                 }
             }
             if keep {
-                for (f, m) in fm[..nf].iter().enumerate() {
+                for (f, m) in fm.iter().enumerate() {
                     for (arrivals, m) in [false, true].into_iter().zip(m) {
                         mv[mv_at(nf, al * 2 + s, f, arrivals)] = *m;
                     }
@@ -1038,10 +1044,10 @@ pub(crate) fn place_ends<const L: usize>(out: &mut [V<L>], x0: &V<L>, open: &V<L
     }
 }
 
-/// Movers of each flow of (area `a`, sex `s`) from the population at the start `p`
-/// and the newborns `base` (as the projection counts them), and each closed
-/// system's arrivals from its `pool`, into `mv` (by flow, then movers and arrivals).
-/// Kept out of line: it runs only when components or migration are asked for.
+/// Movers of each flow of (area `a`, sex `s`) in the specialised pass (no closed
+/// system) from the population at the start `p` and the newborns `base` (as the
+/// projection counts them), into `mv` (by flow, then movers and arrivals). Kept out
+/// of line: it runs only when each flow's movers are asked for (`kx.movers`).
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 pub(crate) fn flow_movers<const L: usize>(
@@ -1053,17 +1059,13 @@ pub(crate) fn flow_movers<const L: usize>(
     s: usize,
     p: &[V<L>],
     base: &V<L>,
-    pool: &[V<L>],
     mv: &mut [V<L>],
 ) {
-    let (n, w, zero) = (kx.n, kx.n + 1, [0.0; L]);
-    let mut ci = 0;
+    let (n, zero) = (kx.n, [0.0; L]);
     for (f, fl) in r.flows.iter().enumerate() {
         let m = &ly.mm[f];
-        match &fl.values {
-            FlowValues::Counts(_) => {
-                mv[mv_at(kx.nf, 0, f, false)] = count_movers(kx, k, r, ly, f, a, s);
-            }
+        mv[mv_at(kx.nf, 0, f, false)] = match &fl.values {
+            FlowValues::Counts(_) => count_movers(kx, k, r, ly, f, a, s),
             FlowValues::OutRates(rt) => {
                 let rl = lane(rt, a, s);
                 let d = dot_lanes(&rl[..n], p);
@@ -1071,15 +1073,9 @@ pub(crate) fn flow_movers<const L: usize>(
                 for l in 0..L {
                     x[l] = m[l] * (d[l] + rl[n] * base[l]);
                 }
-                mv[mv_at(kx.nf, 0, f, false)] = x;
-                if let Some(dest) = &fl.destinations {
-                    let at = (ci * 2 + s) * w;
-                    mv[mv_at(kx.nf, 0, f, true)] =
-                        dot_lanes(&lane(dest, a, s)[..w], &pool[at..at + w]);
-                    ci += 1;
-                }
+                x
             }
-        }
+        };
     }
 }
 

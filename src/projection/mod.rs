@@ -241,7 +241,9 @@ pub struct YearFlow {
     pub multiplier: f64,
     /// For a closed internal system: destination shares `d[b, s, i]` (summing to 1 over
     /// areas `b`). The movers of this out-flow, pooled over all areas per sex and
-    /// index, come back in to the areas by these shares.
+    /// index, come back in to the areas by these shares. Only for a flow of
+    /// [`FlowValues::OutRates`]: the year kernel takes counts with destinations as
+    /// plain counts.
     pub destinations: Option<Arc<Array3<f64>>>,
 }
 
@@ -405,9 +407,10 @@ pub fn project_year(
     components.pop().flatten().expect("the year was projected")
 }
 
-/// Runs every year slot through the year kernel ([`kernel`], one lane, multipliers of
-/// 1): `known[k]` is the population of slot `k` by `(area, sex, age)` where it is
-/// given (always for slot 0), `year_rates[k]` the rates of the other slots.
+/// Runs every year slot through the year kernel ([`kernel`], one lane: each flow's
+/// multiplier its scenario lever, no other multiplier): `known[k]` is the
+/// population of slot `k` by `(area, sex, age)` where it is given (always for slot
+/// 0), `year_rates[k]` the rates of the other slots.
 ///
 /// Areas are independent unless a closed internal system couples them. Independent
 /// areas each run through every year while their few kilobytes of state stay in the
@@ -699,6 +702,30 @@ mod tests {
         assert_eq!(c.flow_movers[[0, 1, 1]], 4.0);
         assert_eq!(c.flow_arrivals[[0, 0, 1]], 2.0);
         assert_eq!(c.unmet_out_migration.sum(), 0.0);
+    }
+
+    #[test]
+    fn any_number_of_flows() {
+        // Eighteen flows of one mover in at every index (the general step, which
+        // takes any number): 18 at every index of every lane.
+        let start = Array3::zeros((1, 2, 3));
+        let mut r = rates(1, 3, 0.0, 0.0);
+        for _ in 0..18 {
+            r.flows.push(YearFlow {
+                direction: Direction::In,
+                values: FlowValues::Counts(Array3::from_elem((1, 2, 4), 1.0).into()),
+                multiplier: 1.0,
+                destinations: None,
+            });
+        }
+        let mut end = Array3::zeros((1, 2, 3));
+        let c = project_year(start.view(), &r, end.view_mut());
+        assert_eq!(
+            end.slice(ndarray::s![0, 1, ..]).to_vec(),
+            [18.0, 18.0, 36.0]
+        );
+        assert_eq!(c.in_migration[[0, 0]], 72.0);
+        assert_eq!(c.flow_movers[[17, 0, 1]], 4.0);
     }
 
     #[test]

@@ -61,10 +61,10 @@ mod result;
 mod rng;
 mod spec;
 
+pub use crate::projection::kernel::COMPONENTS;
 use crate::projection::kernel::{
     mv_at, step, step_general, GeneralScratch, LaneYear, Poisson, YearKernel,
 };
-pub use crate::projection::kernel::{COMPONENTS, MAX_FLOWS};
 use block::*;
 use gather::*;
 pub use gather::{trajectory_limit, TRAJECTORY_MEMORY};
@@ -296,11 +296,6 @@ pub fn run_aligned(
         costs: want.costs || want.demand,
         ..want
     };
-    if inputs.is_some_and(|i| i.flows.len() > MAX_FLOWS) {
-        return Err(McError::Spec(format!(
-            "at most {MAX_FLOWS} migration flows can run under uncertainty"
-        )));
-    }
     let r = resolve(pop, base_year, end_year, inputs)?;
     let (na, n) = (pop.areas().len(), pop.n_ages());
     if services

@@ -1332,3 +1332,26 @@ fn demand_alone_is_the_full_pass() {
     );
     assert!(alone.services[0].units[0].floor_area_need_m2.is_some());
 }
+
+/// Destinations go with an out-flow given as rates: a flow of counts with them is
+/// refused by name, in the deterministic run and under uncertainty alike.
+#[test]
+fn a_closed_system_of_counts_is_refused() {
+    let (pop, mut inp) = setup(true, 50.0);
+    let within = inp
+        .flows
+        .iter_mut()
+        .find(|f| f.destinations.is_some())
+        .unwrap();
+    let FlowForm::OutRates(t) = &within.form else {
+        panic!("the closed system is given as rates")
+    };
+    within.form = FlowForm::Counts(t.clone());
+    let err = project(&pop, 2024, 2030, Some(&inp)).unwrap_err();
+    assert!(
+        err.to_string().contains("migration flow `within`") && err.to_string().contains("rates"),
+        "{err}"
+    );
+    let mc = run(&pop, 2024, 2030, Some(&inp), &spec(8), &[], ALL, &|_, _| {});
+    assert!(matches!(mc, Err(McError::Projection(_))));
+}
