@@ -76,7 +76,9 @@ pub use rng::Rng;
 pub use spec::{quantile_name, AgeGroup, AgeGroups, Ar1, MigrationRate, Spec, Want, QUANTILES};
 
 use crate::population::Population;
-use crate::projection::{align_year, lane, resolve, Parents, ProjectionError, ProjectionInputs};
+use crate::projection::{
+    align_year, lane, resolve, Parents, ProjectionError, ProjectionInputs, YearRates,
+};
 use crate::services::{
     segment_growth, service_fixed, year_values_lanes, Service, ServiceError, Weights, RESOURCES,
 };
@@ -254,42 +256,7 @@ pub fn run_aligned(
     align: Option<&AlignTo<'_>>,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<McResult, McError> {
-    if spec.trajectories == 0 {
-        return Err(McError::Spec("trajectories must be at least 1".into()));
-    }
-    if !spec.quantiles.iter().all(|q| *q > 0.0 && *q < 1.0)
-        || spec.quantiles.windows(2).any(|w| w[0] >= w[1])
-    {
-        return Err(McError::Spec(
-            "quantiles must lie strictly between 0 and 1, in ascending order".into(),
-        ));
-    }
-    for (name, p) in [
-        ("fertility", spec.fertility),
-        ("mortality", spec.mortality),
-        ("migration", spec.migration),
-    ] {
-        if !(p.sd >= 0.0 && p.sd.is_finite() && (-1.0..=1.0).contains(&p.ar)) {
-            return Err(McError::Spec(format!(
-                "{name}: the spread must be 0 or more and the persistence between -1 and 1"
-            )));
-        }
-    }
-    if let Some(m) = &spec.migration_rate {
-        let (na, n) = (pop.areas().len(), pop.n_ages());
-        if m.sd.dim() != (na, 2, n) {
-            return Err(McError::Spec(format!(
-                "the spread of the net migration rate is by {:?} (area, sex, age), not by ({na}, 2, {n})",
-                m.sd.dim()
-            )));
-        }
-        if !(m.sd.iter().all(|v| *v >= 0.0 && v.is_finite()) && (-1.0..=1.0).contains(&m.ar)) {
-            return Err(McError::Spec(
-                "migration rate: the spread must be 0 or more and the persistence between -1 and 1"
-                    .into(),
-            ));
-        }
-    }
+    check_spec(spec, pop)?;
     // Demand is summarised from the services' full pass (resources and costs with it):
     // the one path `kunta run` takes.
     let want = Want {
@@ -298,58 +265,10 @@ pub fn run_aligned(
     };
     let r = resolve(pop, base_year, end_year, inputs)?;
     let (na, n) = (pop.areas().len(), pop.n_ages());
-    if services
-        .iter()
-        .flat_map(|s| &s.units)
-        .any(|u| u.shares.len() != na)
-    {
-        return Err(McError::Spec(
-            "a unit's catchment needs one share per area of the population".into(),
-        ));
-    }
     let ny = r.years.len();
-    if services.iter().flat_map(|s| &s.units).any(|u| {
-        !u.by_year.is_empty() && (u.by_year.len() != ny || u.by_year.iter().any(|v| v.len() != na))
-    }) {
-        return Err(McError::Spec(
-            "a unit's catchment by year needs one share per area in every year".into(),
-        ));
-    }
-    let align = match align {
-        None => None,
-        Some(to) => {
-            let (cy, parents, cs, cx) = to.control.dim();
-            if to.parent_of.len() != na
-                || to.parent_of.iter().any(|p| *p >= parents)
-                || cy != ny
-                || cs != 2
-                || cx != n
-                || to.slots.iter().any(|k| *k == 0 || *k >= ny)
-            {
-                return Err(McError::Spec(
-                    "the alignment does not fit the population: one parent per area, \
-                     control by (year, parent, sex, age) over the projection's years"
-                        .into(),
-                ));
-            }
-            let mut slot_of = vec![None; ny];
-            for (j, k) in to.slots.iter().enumerate() {
-                slot_of[*k] = Some(j);
-            }
-            let base = r.known[0].as_ref().expect("the base year is given");
-            let parents = Parents::new(to.parent_of, parents, base.view());
-            Some(AlignCtx {
-                // The view shortened to the run's own borrows (views are invariant).
-                to: AlignTo {
-                    parent_of: to.parent_of,
-                    control: to.control.reborrow(),
-                    slots: to.slots,
-                },
-                slot_of,
-                parents,
-            })
-        }
-    };
+    check_units(services, na, ny)?;
+    let base = r.known[0].as_ref().expect("the base year is given");
+    let align = align.map(|to| align_ctx(to, base.view(), ny)).transpose()?;
     let nf = inputs.map_or(0, |i| i.flows.len());
     let closed = r
         .year_rates
@@ -388,7 +307,6 @@ pub fn run_aligned(
         .collect::<Vec<_>>()
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
-    let mult = Multipliers::new(spec, ny, nf);
     let projected: Vec<usize> = (1..ny).filter(|k| r.year_rates[*k].is_some()).collect();
     let ctx = Ctx {
         spec,
@@ -402,40 +320,12 @@ pub fn run_aligned(
             want.components || want.migration,
             want.migration,
         ),
-        lane_mult: {
-            let nb = spec.trajectories.div_ceil(LANES);
-            let mut v = vec![[1.0; LANES]; nb * ny * (2 + nf)];
-            for b in 0..nb {
-                for k in 0..ny {
-                    let Some(yr) = &r.year_rates[k] else { continue };
-                    let at = (b * ny + k) * (2 + nf);
-                    for l in 0..LANES {
-                        // The last block's spare lanes repeat the last trajectory.
-                        let t = (b * LANES + l).min(spec.trajectories - 1);
-                        v[at][l] = mult.get(&mult.fert, t, k);
-                        v[at + 1][l] = mult.get(&mult.mort, t, k);
-                        for (f, fl) in yr.flows.iter().enumerate() {
-                            v[at + 2 + f][l] = mult.flow(t, f, k) * fl.multiplier;
-                        }
-                    }
-                }
-            }
-            v
-        },
+        lane_mult: lane_multipliers(spec, &r.year_rates, nf),
         services,
         weights: &weights,
         has: services.iter().map(|s| s.service.resources()).collect(),
         projected: &projected,
-        mig_rows: inputs.map_or_else(Vec::new, |i| {
-            i.flows
-                .iter()
-                .enumerate()
-                .flat_map(|(f, fl)| {
-                    std::iter::once((f, false))
-                        .chain(fl.destinations.is_some().then_some((f, true)))
-                })
-                .collect()
-        }),
+        mig_rows: migration_rows(inputs),
         align,
         groups: age_groups.iter().map(|(r, _)| r.clone()).collect(),
         grow: services
@@ -945,6 +835,148 @@ pub fn run_aligned(
         migration_rows,
         services: svc,
         alignment,
+    })
+}
+
+/// Checks the settings of a run: a trajectory at least, quantile levels inside
+/// 0..1 in ascending order, spreads of 0 or more and persistences within −1..=1,
+/// and a net migration rate spread by the population's (area, sex, age).
+fn check_spec(spec: &Spec, pop: &Population) -> Result<(), McError> {
+    if spec.trajectories == 0 {
+        return Err(McError::Spec("trajectories must be at least 1".into()));
+    }
+    if !spec.quantiles.iter().all(|q| *q > 0.0 && *q < 1.0)
+        || spec.quantiles.windows(2).any(|w| w[0] >= w[1])
+    {
+        return Err(McError::Spec(
+            "quantiles must lie strictly between 0 and 1, in ascending order".into(),
+        ));
+    }
+    for (name, p) in [
+        ("fertility", spec.fertility),
+        ("mortality", spec.mortality),
+        ("migration", spec.migration),
+    ] {
+        if !(p.sd >= 0.0 && p.sd.is_finite() && (-1.0..=1.0).contains(&p.ar)) {
+            return Err(McError::Spec(format!(
+                "{name}: the spread must be 0 or more and the persistence between -1 and 1"
+            )));
+        }
+    }
+    if let Some(m) = &spec.migration_rate {
+        let (na, n) = (pop.areas().len(), pop.n_ages());
+        if m.sd.dim() != (na, 2, n) {
+            return Err(McError::Spec(format!(
+                "the spread of the net migration rate is by {:?} (area, sex, age), not by ({na}, 2, {n})",
+                m.sd.dim()
+            )));
+        }
+        if !(m.sd.iter().all(|v| *v >= 0.0 && v.is_finite()) && (-1.0..=1.0).contains(&m.ar)) {
+            return Err(McError::Spec(
+                "migration rate: the spread must be 0 or more and the persistence between -1 and 1"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that every unit's catchment gives one share per area (in every year where
+/// it is redrawn).
+fn check_units(services: &[ServiceInput<'_>], na: usize, ny: usize) -> Result<(), McError> {
+    if services
+        .iter()
+        .flat_map(|s| &s.units)
+        .any(|u| u.shares.len() != na)
+    {
+        return Err(McError::Spec(
+            "a unit's catchment needs one share per area of the population".into(),
+        ));
+    }
+    if services.iter().flat_map(|s| &s.units).any(|u| {
+        !u.by_year.is_empty() && (u.by_year.len() != ny || u.by_year.iter().any(|v| v.len() != na))
+    }) {
+        return Err(McError::Spec(
+            "a unit's catchment by year needs one share per area in every year".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// What the blocks need of an alignment `to` of `ny` year slots, checked against
+/// the base population `base` by `(area, sex, age)`.
+fn align_ctx<'a>(
+    to: &'a AlignTo<'_>,
+    base: ArrayView3<'_, f64>,
+    ny: usize,
+) -> Result<AlignCtx<'a>, McError> {
+    let (na, _, n) = base.dim();
+    let (cy, parents, cs, cx) = to.control.dim();
+    if to.parent_of.len() != na
+        || to.parent_of.iter().any(|p| *p >= parents)
+        || cy != ny
+        || cs != 2
+        || cx != n
+        || to.slots.iter().any(|k| *k == 0 || *k >= ny)
+    {
+        return Err(McError::Spec(
+            "the alignment does not fit the population: one parent per area, \
+             control by (year, parent, sex, age) over the projection's years"
+                .into(),
+        ));
+    }
+    let mut slot_of = vec![None; ny];
+    for (j, k) in to.slots.iter().enumerate() {
+        slot_of[*k] = Some(j);
+    }
+    Ok(AlignCtx {
+        // The view shortened to the run's own borrows (views are invariant).
+        to: AlignTo {
+            parent_of: to.parent_of,
+            control: to.control.reborrow(),
+            slots: to.slots,
+        },
+        slot_of,
+        parents: Parents::new(to.parent_of, parents, base),
+    })
+}
+
+/// Every block's lane multipliers by `(block, year slot, j)`, `j` the fertility
+/// level, the mortality level, then each of the `nf` flows (times its own lever of
+/// the year); the last block's spare lanes repeat the last trajectory.
+fn lane_multipliers(spec: &Spec, year_rates: &[Option<YearRates>], nf: usize) -> Vec<V> {
+    let ny = year_rates.len();
+    let mult = Multipliers::new(spec, ny, nf);
+    let nb = spec.trajectories.div_ceil(LANES);
+    let mut v = vec![[1.0; LANES]; nb * ny * (2 + nf)];
+    for b in 0..nb {
+        for k in 0..ny {
+            let Some(yr) = &year_rates[k] else { continue };
+            let at = (b * ny + k) * (2 + nf);
+            for l in 0..LANES {
+                let t = (b * LANES + l).min(spec.trajectories - 1);
+                v[at][l] = mult.get(&mult.fert, t, k);
+                v[at + 1][l] = mult.get(&mult.mort, t, k);
+                for (f, fl) in yr.flows.iter().enumerate() {
+                    v[at + 2 + f][l] = mult.flow(t, f, k) * fl.multiplier;
+                }
+            }
+        }
+    }
+    v
+}
+
+/// The rows of the migration summaries: each flow's movers, and after a closed
+/// system's its arrivals.
+fn migration_rows(inputs: Option<&ProjectionInputs>) -> Vec<(usize, bool)> {
+    inputs.map_or_else(Vec::new, |i| {
+        i.flows
+            .iter()
+            .enumerate()
+            .flat_map(|(f, fl)| {
+                std::iter::once((f, false)).chain(fl.destinations.is_some().then_some((f, true)))
+            })
+            .collect()
     })
 }
 
