@@ -521,7 +521,13 @@ pub struct YearValues {
 /// service is left out (it is shared among areas by the caller).
 pub fn year_values(service: &Service, by_age: &[f64], year: i32, base_year: i32) -> YearValues {
     let lanes: Vec<[f64; 1]> = by_age.iter().map(|v| [*v]).collect();
-    let v = year_values_lanes(service, &lanes, &segment_growth(service, year, base_year));
+    let ni = service.n_ages();
+    let totals: Vec<[f64; 1]> = lanes
+        .chunks_exact(ni.max(1))
+        .map(|ages| [ages.iter().fold(0.0, |d, a| d + a[0])])
+        .collect();
+    let grow = segment_growth(service, year, base_year);
+    let v = year_values_lanes(service, &totals, &lanes, &grow);
     YearValues {
         floor_area_m2: v.resources[0][0],
         groups: v.resources[1][0],
@@ -551,14 +557,17 @@ pub(crate) struct YearLanes<const L: usize> {
     pub costs: [[f64; L]; 5],
 }
 
-/// Resources and costs of one area and year for `L` lanes at once, from demand by
-/// `(segment, age − age_min)` in `by_age`, with each segment's growth factors
+/// Resources and costs of one area and year for `L` lanes at once, from each
+/// segment's demand in `totals` (its ages summed from the youngest up) and, for a
+/// service with a teaching model, the demand by `(segment, age − age_min)` in
+/// `by_age` (not read otherwise), with each segment's growth factors
 /// ([`segment_growth`]). Each lane is computed exactly as [`year_values`] computes
 /// one (it is this function with one lane), so a Monte Carlo trajectory without
 /// spreads has the deterministic run's bits.
 #[inline(always)]
 pub(crate) fn year_values_lanes<const L: usize>(
     service: &Service,
+    totals: &[[f64; L]],
     by_age: &[[f64; L]],
     grow: &[[f64; 4]],
 ) -> YearLanes<L> {
@@ -569,13 +578,7 @@ pub(crate) fn year_values_lanes<const L: usize>(
         costs: [z; 5],
     };
     for (g, seg) in service.segments.iter().enumerate() {
-        let ages = &by_age[g * ni..(g + 1) * ni];
-        let mut d = z;
-        for a in ages {
-            for l in 0..L {
-                d[l] += a[l];
-            }
-        }
+        let d = totals[g];
         let per_m2 = seg.floor_area_per_unit.unwrap_or(0.0);
         let (mut m2, mut staff_fte, mut teacher_fte) = (z, z, z);
         for l in 0..L {
@@ -585,7 +588,7 @@ pub(crate) fn year_values_lanes<const L: usize>(
         if let Some(t) = &service.teaching {
             let max = seg.max_group_size.unwrap_or(f64::INFINITY);
             let (mut n, mut h) = (z, z);
-            for (lh, dx) in t.lesson_hours.iter().zip(ages) {
+            for (lh, dx) in t.lesson_hours.iter().zip(&by_age[g * ni..(g + 1) * ni]) {
                 for l in 0..L {
                     let gx = groups(dx[l], max);
                     n[l] += gx;

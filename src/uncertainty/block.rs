@@ -22,6 +22,8 @@ pub(super) struct BlockOut<'o> {
     pub(super) stride: usize,
     /// Working space: demand by `(segment, age)` per lane.
     pub(super) scratch: Vec<V>,
+    /// Working space: demand by segment per lane.
+    pub(super) totals: Vec<V>,
 }
 
 /// Where a group's outputs lie among its cells: the population `(area, sex, age,
@@ -178,6 +180,7 @@ pub(super) fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
         services: parts.collect(),
         stride,
         scratch: Vec::new(),
+        totals: Vec::new(),
     };
     state.cur.resize(ga * 2 * n, [0.0; LANES]);
     state.next.resize(ga * 2 * n, [0.0; LANES]);

@@ -53,42 +53,47 @@ pub(super) fn observe(
         let lo = usize::from(sv.ages.0);
         let dst = &mut *out.services[i];
         let d = &mut out.scratch;
+        let tot = &mut out.totals;
         let w = ctx.weights[i]
             .w
             .as_slice()
             .expect("weights are in standard layout");
         let (ng, ni) = (sv.segments.len(), ctx.weights[i].w.dim().4);
+        let teaching = sv.teaching.is_some();
         for (al, a) in group.clone().enumerate() {
             let at = |block: usize| (block * per + al * ny + k) * stride;
-            // By (segment, age), zeroed here.
+            let row = ((ctx.weights[i].area_row(a) * ny + k) * 2) * ng * ni;
+            let (wf, wm) = (&w[row..row + ng * ni], &w[row + ng * ni..row + 2 * ng * ni]);
+            let lanes = |sx: usize| &cur[(al * 2 + sx) * n + lo..(al * 2 + sx) * n + lo + ni];
+            let (pf, pm) = (lanes(0), lanes(1));
+            // Each segment's demand, summed over its ages as it goes; by age too where
+            // a teaching model needs the grades.
             d.clear();
-            d.resize(ng * ni, [0.0; LANES]);
-            for sx in 0..2 {
-                let base = ((ctx.weights[i].area_row(a) * ny + k) * 2 + sx) * ng * ni;
-                let ws = &w[base..base + ng * ni];
-                let p = &cur[(al * 2 + sx) * n + lo..(al * 2 + sx) * n + lo + ni];
-                for (dg, wg) in d.chunks_exact_mut(ni).zip(ws.chunks_exact(ni)) {
-                    for ((o, wv), p) in dg.iter_mut().zip(wg).zip(p) {
-                        for l in 0..LANES {
-                            o[l] += p[l] * wv;
-                        }
-                    }
-                }
+            if teaching {
+                d.resize(ng * ni, [0.0; LANES]);
             }
-            for (g, dg) in d.chunks_exact(ni).enumerate() {
+            tot.clear();
+            for g in 0..ng {
+                let (wfg, wmg) = (&wf[g * ni..(g + 1) * ni], &wm[g * ni..(g + 1) * ni]);
                 let mut sum = [0.0; LANES];
-                for v in dg {
+                for x in 0..ni {
+                    let mut v = [0.0; LANES];
                     for l in 0..LANES {
+                        v[l] = pf[x][l] * wfg[x] + pm[x][l] * wmg[x];
                         sum[l] += v[l];
                     }
+                    if teaching {
+                        d[g * ni + x] = v;
+                    }
                 }
+                tot.push(sum);
                 dst[at(g)..at(g) + LANES].copy_from_slice(&sum);
             }
             let (grow, (fixed, overhead)) = (&ctx.grow[i][k], ctx.fixed[i][k]);
             let share = s.fixed_shares.map_or(0.0, |f| f[[a, k]]);
             let has = ctx.has[i];
             let nres = has.iter().filter(|h| **h).count();
-            let v = year_values_lanes(sv, d, grow);
+            let v = year_values_lanes(sv, tot, d, grow);
             let mut r = 0;
             for (h, val) in has.iter().zip(&v.resources) {
                 if *h {
