@@ -20,7 +20,8 @@ pub(super) struct BlockOut<'o> {
     pub(super) services: Vec<&'o mut [f64]>,
     /// From one cell's lanes to the next.
     pub(super) stride: usize,
-    /// Working space: demand by `(segment, age)` per lane.
+    /// Working space: demand by `(segment, age)` per lane, for a service with a
+    /// teaching model (its grades); empty otherwise.
     pub(super) scratch: Vec<V>,
     /// Working space: demand by segment per lane.
     pub(super) totals: Vec<V>,
