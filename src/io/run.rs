@@ -854,7 +854,7 @@ pub fn combined_tables(
     Ok(tables)
 }
 
-/// How [`write`] writes a run's tables.
+/// How [`write()`] writes a run's tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TableFormat {
     /// One Parquet file per table.
@@ -866,7 +866,7 @@ pub enum TableFormat {
     Xlsx,
 }
 
-/// What [`write`] writes besides `summary.json` and `manifest.json`.
+/// What [`write()`] writes besides `summary.json` and `manifest.json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct WriteOptions {
     /// The tables' format.

@@ -21,7 +21,7 @@ pub struct Alignment {
 /// Aligns `pop[(year, area, sex, age)]` in place, for the year slots `years` (those
 /// that have a control), to `control[(year slot, parent, sex, age)]`. `parent_of[a]`
 /// is the parent of area `a`; year slot 0 holds the base year. Each year is aligned
-/// by [`align_year`], the alignment every trajectory takes too.
+/// by `align_year`, the alignment every trajectory takes too.
 pub fn align(
     pop: &mut Array4<f64>,
     parent_of: &[usize],
@@ -175,6 +175,35 @@ pub(crate) fn shared_out(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two sexes, two parents: each parent's children meet its own control, sex by
+    /// sex, and a parent's control leaves the other parent's children alone.
+    #[test]
+    fn two_parents_and_two_sexes_align_apart() {
+        // Areas 0, 1 under parent 0 and area 2 under parent 1; one age.
+        let mut pop = Array4::zeros((2, 3, 2, 1));
+        for (a, f, m) in [(0, 10.0, 20.0), (1, 30.0, 20.0), (2, 5.0, 7.0)] {
+            for y in 0..2 {
+                pop[[y, a, 0, 0]] = f;
+                pop[[y, a, 1, 0]] = m;
+            }
+        }
+        let mut control = Array4::zeros((2, 2, 2, 1));
+        control[[1, 0, 0, 0]] = 20.0; // women of areas 0 and 1: 40 → 20
+        control[[1, 0, 1, 0]] = 60.0; // men of areas 0 and 1: 40 → 60
+        control[[1, 1, 0, 0]] = 5.0; // area 2 as it is
+        control[[1, 1, 1, 0]] = 14.0; // area 2's men doubled
+        let a = align(&mut pop, &[0, 0, 1], control.view(), &[1]);
+        let got: Vec<f64> = pop.index_axis(Axis(0), 1).iter().copied().collect();
+        assert_eq!(got, [5.0, 30.0, 15.0, 30.0, 5.0, 14.0]);
+        assert_eq!(a.factors[[1, 0, 0, 0]], 0.5);
+        assert_eq!(a.factors[[1, 0, 1, 0]], 1.5);
+        assert_eq!(a.factors[[1, 1, 0, 0]], 1.0);
+        assert_eq!(a.factors[[1, 1, 1, 0]], 2.0);
+        // Slot 0 has no control: untouched, factors 1.
+        assert_eq!(pop[[0, 0, 0, 0]], 10.0);
+        assert_eq!(a.factors[[0, 1, 1, 0]], 1.0);
+    }
 
     #[test]
     fn children_scale_to_the_control_and_zero_cells_are_shared_out() {
