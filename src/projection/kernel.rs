@@ -566,7 +566,7 @@ pub(crate) fn step<const L: usize>(
     let qfm = death_factors(r, ly);
     let plan = kx.plans[k].as_ref().expect("a projected year has a plan");
     if plan.fast() {
-        let fl = kx.flat[k].as_ref().expect("a projected year has its rates");
+        let fl = kx.flat_of(k);
         let mut qfm_max = 0.0f64;
         for l in 0..L {
             qfm_max = qfm_max.max(qfm[l]);
@@ -756,26 +756,14 @@ enum FlowLane<'f> {
 }
 
 /// The general step's working space, kept from year to year.
+#[derive(Default)]
 pub(crate) struct GeneralScratch<const L: usize> {
-    /// Births by area of the group.
-    births: Vec<V<L>>,
     /// Newborns and their deaths in the birth year by (area, sex).
     born: Vec<[V<L>; 2]>,
     /// Movers of each closed system by (system, area, sex, index).
     movers: Vec<V<L>>,
     /// The closed systems' pools by (system, sex, index).
     pool: Vec<V<L>>,
-}
-
-impl<const L: usize> Default for GeneralScratch<L> {
-    fn default() -> Self {
-        GeneralScratch {
-            births: Vec::new(),
-            born: Vec::new(),
-            movers: Vec::new(),
-            pool: Vec::new(),
-        }
-    }
 }
 
 /// One year step of a group of areas for any shape of flows (closed internal
@@ -808,19 +796,12 @@ pub(crate) fn step_general<const L: usize, D: Draw<L>>(
     let zero: V<L> = [0.0; L];
     let plan = kx.plans[k].as_ref().expect("a projected year has a plan");
     let ga = group.len();
-    let GeneralScratch {
-        births,
-        born,
-        movers,
-        pool,
-    } = scratch;
+    let GeneralScratch { born, movers, pool } = scratch;
     // Births from the women at the start of the year; newborns of each sex and
     // their deaths in the birth year.
-    births.clear();
     born.clear();
     for (al, a) in group.clone().enumerate() {
         let b = births_fast(r, kx.flat_of(k), plan, ly, cur, n, al, a);
-        births.push(b);
         for s in 0..2 {
             let qb = lane(&r.q, a, s)[n] * qf;
             let (mut bs, mut bd) = (zero, zero);
@@ -1090,13 +1071,8 @@ mod tests {
     /// negative enough to empty cells) and two of out-rates, with levers.
     fn case() -> (Vec<[f64; 1]>, YearRates) {
         let (areas, n) = (3, 8);
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut rng = Rng::new(&[7]);
+        let mut next = move || rng.uniform();
         let shape = (areas, 2, n + 1);
         let mut arr = |scale: f64, shift: f64| {
             Arc::new(Array3::from_shape_fn(shape, |_| scale * next() + shift))

@@ -186,14 +186,6 @@ pub(super) fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
     state.cur.resize(ga * 2 * n, [0.0; LANES]);
     state.next.resize(ga * 2 * n, [0.0; LANES]);
     let (mut cur, mut next) = (&mut state.cur, &mut state.next);
-    let nfl = ctx
-        .kernel
-        .rates
-        .iter()
-        .flatten()
-        .map(|r| r.flows.len())
-        .max()
-        .unwrap_or(0);
     let mut scratch = GeneralScratch::<LANES>::default();
     let mut comp: Vec<[V; COMPONENTS]> = vec![[[0.0; LANES]; COMPONENTS]; ga * 2];
     // Movers by (area, sex, flow) and a closed system's arrivals: `mv_at`.
@@ -203,7 +195,7 @@ pub(super) fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
     } else {
         Vec::new()
     };
-    let mut ly = LaneYear::<LANES>::ones(nfl);
+    let mut ly = LaneYear::<LANES>::ones(nf);
     // A year's alignment factors by (parent, sex, age).
     let mut factors: Vec<V> = match &ctx.align {
         Some(al) => vec![[1.0; LANES]; al.parents.children.len() * 2 * n],
