@@ -192,14 +192,25 @@ struct Ctx<'a> {
     grow: Vec<Vec<Vec<[f64; 4]>>>,
     /// Per service and year slot: the fixed cost per service and its overhead.
     fixed: Vec<Vec<(f64, f64)>>,
+    /// Per service: whether its resources and costs are increasing affine functions
+    /// of its demand (one segment, no teaching model; see [`affine_increasing`]).
+    /// Such a service's block records only its demand, and the summaries of its
+    /// resources and costs are those functions of the demand's: the quantiles of
+    /// `α + β·X`, `β ≥ 0`, are `α + β` times those of `X`, and so is the mean.
+    affine: Vec<bool>,
 }
 
 impl Ctx<'_> {
     /// A service's cells in a group of `ga` areas: demand by segment, each resource,
     /// the five cost components and the total, by `(area, year)`.
+    /// A service whose resources and costs follow from its demand (see
+    /// [`Ctx::affine`]) has only its demand cells.
     fn service_cells(&self, i: usize, ga: usize) -> usize {
         let ny = self.years.len();
         let ng = self.services[i].service.segments.len();
+        if self.affine[i] {
+            return ng * ga * ny;
+        }
         let nr = self.has[i].iter().filter(|h| **h).count();
         (ng + nr + 6) * ga * ny
     }
@@ -346,6 +357,13 @@ pub fn run_aligned(
                     .collect()
             })
             .collect(),
+        affine: Vec::new(),
+    };
+    let ctx = Ctx {
+        affine: (0..services.len())
+            .map(|i| affine_increasing(&ctx, i))
+            .collect(),
+        ..ctx
     };
     let nt = spec.trajectories;
     let nb = nt.div_ceil(LANES);
@@ -462,7 +480,10 @@ pub fn run_aligned(
             if tot_c {
                 cost.clear();
                 cost.resize(ny * nt, 0.0);
-                mark(off + (ng + nres + 5) * per, per, true);
+                // An affine service's total cost follows from its total demand.
+                if !ctx.affine[i] {
+                    mark(off + (ng + nres + 5) * per, per, true);
+                }
             }
         }
         // Per unit: the slot's demand and floor area need by (year, trajectory), from
@@ -477,6 +498,7 @@ pub fn run_aligned(
             let ng = s.service.segments.len();
             let (off, per) = (lay.services[i], ga * ny);
             let floor = ctx.has[i][0];
+            let per_m2 = s.service.segments[0].floor_area_per_unit.unwrap_or(0.0);
             for (j, u) in s.units.iter().enumerate() {
                 let target = unit_base[i] + j;
                 // Only the units the group sends demand to hold sums in this slot.
@@ -509,7 +531,10 @@ pub fn run_aligned(
                             u.by_year[k][g.start + al]
                         };
                         (0..ng).for_each(|r| add(r, false, k, share));
-                        if floor {
+                        if floor && ctx.affine[i] {
+                            // The floor area is the demand times its area a unit.
+                            add(0, true, k, share * per_m2);
+                        } else if floor {
                             add(ng, true, k, share);
                         }
                     }
@@ -800,6 +825,9 @@ pub fn run_aligned(
             svc[unit_of[u].0].units.push(sm);
         }
     }
+    if want.costs {
+        affine_summaries(&ctx, &mut svc, &mut totals, na, nt);
+    }
     for (i, (d, c)) in totals.iter_mut().enumerate() {
         if want.costs {
             let rate = services[i].discount_rate;
@@ -836,6 +864,55 @@ pub fn run_aligned(
         services: svc,
         alignment,
     })
+}
+
+/// The resources and costs of each affine service (see [`Ctx::affine`]) from its
+/// demand: by `(area, year)` its summaries are the functions of the demand's mean and
+/// quantiles, and its total cost by `(year, trajectory)` that of its total demand,
+/// `Σ_a α_a + β · D` for a cost `α_a + β · d` in area `a`.
+fn affine_summaries(
+    ctx: &Ctx<'_>,
+    svc: &mut [ServiceSummary],
+    totals: &mut [(Vec<f64>, Vec<f64>)],
+    na: usize,
+    nt: usize,
+) {
+    let ny = ctx.years.len();
+    for (i, s) in svc.iter_mut().enumerate() {
+        if !ctx.affine[i] {
+            continue;
+        }
+        let shares = ctx.services[i].fixed_shares;
+        let share = |a: usize, k: usize| shares.map_or(0.0, |f| f[[a, k]]);
+        let has: Vec<usize> = (0..5).filter(|r| ctx.has[i][*r]).collect();
+        for a in 0..na {
+            for k in 0..ny {
+                let cell = a * ny + k;
+                let mut put = |x: f64, get: &dyn Fn(&mut Summary) -> &mut f64| {
+                    let (res, costs) = affine_values(ctx, i, k, x, share(a, k));
+                    for ((_, sm), r) in s.resources.iter_mut().zip(&has) {
+                        *get(sm) = res[*r];
+                    }
+                    for (sm, c) in s.costs.iter_mut().zip(costs) {
+                        *get(sm) = c;
+                    }
+                };
+                put(s.demand.mean[cell], &|sm| &mut sm.mean[cell]);
+                for j in 0..s.demand.q.len() {
+                    put(s.demand.q[j][cell], &|sm| &mut sm.q[j][cell]);
+                }
+            }
+        }
+        let (d, c) = &mut totals[i];
+        for k in 0..ny {
+            let at = |x: f64, a: usize| affine_values(ctx, i, k, x, share(a, k)).1[5];
+            let alpha: f64 = (0..na).map(|a| at(0.0, a)).sum();
+            let beta = at(1.0, 0) - at(0.0, 0);
+            for (c, d) in c[k * nt..(k + 1) * nt].iter_mut().zip(&d[k * nt..]) {
+                *c = alpha + beta * d;
+            }
+        }
+    }
 }
 
 /// Checks the settings of a run: a trajectory at least, quantile levels inside

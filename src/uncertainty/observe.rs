@@ -89,6 +89,10 @@ pub(super) fn observe(
                 tot.push(sum);
                 dst[at(g)..at(g) + LANES].copy_from_slice(&sum);
             }
+            if ctx.affine[i] {
+                // Its resources and costs are summarised from its demand's summary.
+                continue;
+            }
             let (grow, (fixed, overhead)) = (&ctx.grow[i][k], ctx.fixed[i][k]);
             let share = s.fixed_shares.map_or(0.0, |f| f[[a, k]]);
             let has = ctx.has[i];
@@ -115,4 +119,49 @@ pub(super) fn observe(
             }
         }
     }
+}
+
+/// Service `i`'s resources (all five, 0 where it has none) and its cost components
+/// (units, premises, staff, fixed, overhead, total) in year slot `k` for a demand of
+/// `x` in an area carrying `share` of the fixed cost per service, as [`observe`]
+/// works them out for one lane; for a service of one segment without a teaching
+/// model (whose demand is `x` alone).
+pub(super) fn affine_values(
+    ctx: &Ctx<'_>,
+    i: usize,
+    k: usize,
+    x: f64,
+    share: f64,
+) -> ([f64; 5], [f64; 6]) {
+    let s = &ctx.services[i];
+    let v = year_values_lanes::<1>(s.service, &[[x]], &[], &ctx.grow[i][k]);
+    let (fixed, overhead) = ctx.fixed[i][k];
+    let mut costs = [0.0; 6];
+    for (c, v) in costs.iter_mut().zip(&v.costs) {
+        *c = v[0];
+    }
+    costs[3] += fixed * share;
+    costs[4] += overhead * share;
+    costs[5] = costs[..5].iter().fold(0.0, |t, c| t + c);
+    (v.resources.map(|r| r[0]), costs)
+}
+
+/// Whether service `i`'s resources and costs are increasing affine functions of its
+/// demand in every area and year: one segment, no teaching model (whose groups are
+/// not affine), and none of them smaller at a demand of 1 than at 0 (a negative
+/// price would turn a quantile into its mirror).
+pub(super) fn affine_increasing(ctx: &Ctx<'_>, i: usize) -> bool {
+    let sv = ctx.services[i].service;
+    if sv.segments.len() != 1 || sv.teaching.is_some() {
+        return false;
+    }
+    // The area enters only through the fixed cost's share, the same at 0 and 1.
+    (0..ctx.years.len()).all(|k| {
+        let (r0, c0) = affine_values(ctx, i, k, 0.0, 0.0);
+        let (r1, c1) = affine_values(ctx, i, k, 1.0, 0.0);
+        r0.iter()
+            .chain(&c0)
+            .zip(r1.iter().chain(&c1))
+            .all(|(v0, v1)| v1 >= v0 && v1.is_finite())
+    })
 }

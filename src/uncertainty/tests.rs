@@ -5,7 +5,7 @@ use crate::network::Unit;
 use crate::population::{Age, Record, Sex, Year};
 use crate::projection::{project, Direction, Flow, FlowForm};
 use crate::rates::{AgeIndex, RateRow, RateTable};
-use crate::services::{evaluate, Cost, Segment, Teaching, Value};
+use crate::services::{evaluate, Cost, FixedPer, Segment, Teaching, Value};
 
 const NX: u16 = 21;
 
@@ -1354,4 +1354,123 @@ fn a_closed_system_of_counts_is_refused() {
     );
     let mc = run(&pop, 2024, 2030, Some(&inp), &spec(8), &[], ALL, &|_, _| {});
     assert!(matches!(mc, Err(McError::Projection(_))));
+}
+
+/// A service of one segment without a teaching model has its resources and costs
+/// summarised from its demand's summary (`Ctx::affine`); the same service with a
+/// second, empty segment takes the per-trajectory path. With spreads and process
+/// noise, both give the same resources, costs, totals, present value, costs by
+/// trajectory and units' floor area need, to 1e-12: with a fixed cost per area and
+/// one per service (carried in shares), areas one by one and coupled.
+#[test]
+fn an_affine_service_is_summarised_as_its_cells_would_be() {
+    let care = |empty: bool, per: FixedPer| {
+        let mut segments = vec![Segment {
+            share: Value::Constant(1.0),
+            floor_area_per_unit: Some(12.5),
+            units_per_fte: Some(3.0),
+            cost: Cost {
+                per_unit: 800.0,
+                per_m2: 150.0,
+                per_fte: 52_000.0,
+                overhead: 0.07,
+                growth: [0.01, 0.02, 0.015, 0.005],
+                fixed: 40_000.0,
+            },
+            ..Segment::new("all")
+        }];
+        if empty {
+            segments.push(Segment {
+                share: Value::Constant(0.0),
+                ..Segment::new("none")
+            });
+        }
+        Service {
+            segments,
+            coverage: Value::Constant(0.4),
+            fixed_per: per,
+            ..Service::new("care", (12, 20))
+        }
+    };
+    let units = test_units(1);
+    let shares =
+        ndarray::Array2::from_shape_fn((3, 11), |(a, k)| (1.0 + a as f64) / 6.0 + 0.001 * k as f64);
+    for closed in [false, true] {
+        let (pop, inp) = setup(closed, 50.0);
+        for per in [FixedPer::Area, FixedPer::Service] {
+            let runs: Vec<McResult> = [false, true]
+                .iter()
+                .map(|empty| {
+                    let sv = care(*empty, per);
+                    let services = [ServiceInput {
+                        fixed_shares: (per == FixedPer::Service).then_some(&shares),
+                        discount_rate: 0.03,
+                        units: units
+                            .iter()
+                            .map(|(unit, sh)| UnitInput {
+                                unit,
+                                shares: sh,
+                                by_year: &[],
+                            })
+                            .collect(),
+                        ..input(&sv)
+                    }];
+                    run(
+                        &pop,
+                        2024,
+                        2034,
+                        Some(&inp),
+                        &noisy(101),
+                        &services,
+                        ALL,
+                        &|_, _| {},
+                    )
+                    .unwrap()
+                })
+                .collect();
+            let (a, b) = (&runs[0].services[0], &runs[1].services[0]);
+            let same = |x: &Summary, y: &Summary, what: &str| {
+                for (u, v) in x
+                    .mean
+                    .iter()
+                    .chain(x.q.iter().flatten())
+                    .zip(y.mean.iter().chain(y.q.iter().flatten()))
+                {
+                    assert!(
+                        close(*u, *v, 1e-12),
+                        "closed {closed} {per:?} {what}: {u} vs {v}"
+                    );
+                }
+            };
+            assert_eq!(a.resources.len(), 2);
+            for ((na, x), (nb, y)) in a.resources.iter().zip(&b.resources) {
+                assert_eq!(na, nb);
+                same(x, y, na);
+            }
+            assert_eq!(a.costs.len(), 6);
+            for (x, y) in a.costs.iter().zip(&b.costs) {
+                same(x, y, "cost");
+            }
+            same(&a.total_cost, &b.total_cost, "total cost");
+            same(&a.present_value, &b.present_value, "present value");
+            same(&a.total_demand, &b.total_demand, "total demand");
+            for (u, v) in a
+                .total_cost_by_trajectory
+                .iter()
+                .zip(&b.total_cost_by_trajectory)
+            {
+                assert!(close(*u, *v, 1e-12), "{u} vs {v}");
+            }
+            for (x, y) in a.units.iter().zip(&b.units) {
+                same(
+                    x.floor_area_need_m2.as_ref().unwrap(),
+                    y.floor_area_need_m2.as_ref().unwrap(),
+                    "floor area need",
+                );
+            }
+            // The intervals are not degenerate: the test compares spread values.
+            let total = &a.costs[5];
+            assert!((0..total.mean.len()).any(|c| total.q[4][c] > total.q[0][c] * 1.01));
+        }
+    }
 }
