@@ -167,8 +167,8 @@ struct RateArgs {
     #[arg(long, default_value_t = 5)]
     years: usize,
     /// The fertility level: `last` (the last year's total fertility), `mean` (the
-    /// window's), or `trend` / `trend:N` (the window's linear trend for N years, 5 by
-    /// default).
+    /// window's), `trend` / `trend:N` (the window's linear trend for N years, 5 by
+    /// default), or `damped:φ` (all areas' trend, damped by φ a year).
     #[arg(long, default_value = "last")]
     fertility_level: String,
     /// Mortality improvement: `trend` (by sex and age group from the death rates),
@@ -194,9 +194,19 @@ impl RateArgs {
             "last" => FertilityLevel::Last,
             "mean" => FertilityLevel::Mean,
             "trend" => FertilityLevel::Trend { years: 5 },
+            other if other.starts_with("damped:") => {
+                match other["damped:".len()..].parse::<f64>() {
+                    Ok(phi) if (0.0..=1.0).contains(&phi) => FertilityLevel::Damped { phi },
+                    _ => bail!(
+                        "--fertility-level `{other}`: the damping must be a number from 0 to 1"
+                    ),
+                }
+            }
             other => match other.strip_prefix("trend:").and_then(|n| n.parse().ok()) {
                 Some(years) => FertilityLevel::Trend { years },
-                None => bail!("--fertility-level `{other}`: expected last, mean, trend or trend:N"),
+                None => bail!(
+                    "--fertility-level `{other}`: expected last, mean, trend, trend:N or damped:φ"
+                ),
             },
         };
         let improvement = match self.improvement.as_str() {

@@ -52,7 +52,19 @@ pub enum FertilityLevel {
         /// Years the trend is followed.
         years: u32,
     },
+    /// The last year's total fertility moved along the damped trend of all areas'
+    /// together: year `h` has `last · exp(g · (φ + φ² + … + φ^h))`, `g` the window's
+    /// yearly slope of the log total fertility of all areas together (pooled births
+    /// over pooled exposure, by age), `φ` the damping.
+    Damped {
+        /// The damping `φ` (0: no trend; 1: the whole trend for ever).
+        phi: f64,
+    },
 }
+
+/// Years a damped fertility trend is written out for (then held: `φ^h` is small by
+/// then for any `φ` below 0.9).
+pub const DAMPED_YEARS: i32 = 30;
 
 /// How mortality improves in the projection.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -347,6 +359,8 @@ pub fn estimate(
     let mut ef_sum = Array3::<f64>::zeros((na, 1, nx));
     let mut births_year = Array2::<f64>::zeros((window.len(), na));
     let mut tfr_year = vec![vec![0.0; window.len()]; na];
+    // All areas together, by (window year, age): births and exposure.
+    let mut pooled = vec![(0.0, 0.0); window.len() * nx];
     for (w, &t) in window.iter().enumerate() {
         let kb = eslot("births", births, t)?;
         for a in 0..na {
@@ -365,6 +379,8 @@ pub fn estimate(
                 };
                 b_sum[[a, 0, x]] += b;
                 ef_sum[[a, 0, x]] += e;
+                pooled[w * nx + x].0 += b;
+                pooled[w * nx + x].1 += e;
                 births_year[[w, a]] += b;
                 tfr_year[a][w] += rate;
             }
@@ -378,6 +394,20 @@ pub fn estimate(
             fertility[[a, i]] = (big_f[[a, 0, i]] + next) / 2.0;
         }
     }
+    // The yearly slope of the log total fertility of all areas together.
+    let pooled_tfr: Vec<f64> = pooled
+        .chunks_exact(nx)
+        .map(|c| {
+            c.iter()
+                .map(|(b, e)| if *e > 0.0 { b / e } else { 0.0 })
+                .sum()
+        })
+        .collect();
+    let log_slope = if pooled_tfr.iter().all(|v| *v > 0.0) {
+        trend(&pooled_tfr.iter().map(|v| v.ln()).collect::<Vec<_>>())
+    } else {
+        0.0
+    };
     let mut tfr = Vec::with_capacity(na);
     for (a, years_tfr) in tfr_year.iter().enumerate() {
         let mean: f64 = fertility.row(a).sum();
@@ -389,6 +419,17 @@ pub fn estimate(
                 let slope = trend(years_tfr);
                 (0..=years)
                     .map(|h| (last + slope * f64::from(h)).clamp(0.5 * last, 2.0 * last))
+                    .collect()
+            }
+            FertilityLevel::Damped { phi } => {
+                let mut damp = 0.0;
+                (0..=DAMPED_YEARS)
+                    .map(|h| {
+                        if h > 0 {
+                            damp += phi.powi(h);
+                        }
+                        (last * (log_slope * damp).exp()).clamp(0.5 * last, 2.0 * last)
+                    })
                     .collect()
             }
         };

@@ -214,6 +214,30 @@ fn fertility_by_age_at_birth_moves_to_age_at_the_start_of_the_year() {
     .unwrap();
     let path: Vec<f64> = tr.tfr[0].iter().map(|v| (v * 1e9).round() / 1e9).collect();
     assert_eq!(path, vec![0.9, 0.88, 0.86, 0.84]);
+    // Damped: the pooled log slope g of the window 0.98, …, 0.9 (every area the same), the
+    // year h level 0.9 · exp(g · (φ + … + φ^h)), held after DAMPED_YEARS.
+    let g = trend(&[0.98f64, 0.96, 0.94, 0.92, 0.9].map(f64::ln));
+    let dp = estimate(
+        &hist,
+        &falling,
+        &deaths,
+        2016,
+        &Options {
+            fertility: FertilityLevel::Damped { phi: 0.5 },
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(dp.tfr[0].len(), DAMPED_YEARS as usize + 1);
+    for (h, want) in [
+        (0, 0.9),
+        (1, 0.9 * (0.5 * g).exp()),
+        (2, 0.9 * (0.75 * g).exp()),
+    ] {
+        assert!((dp.tfr[0][h] - want).abs() < 1e-12, "{h}: {:?}", dp.tfr[0]);
+    }
+    assert!((dp.tfr[0][DAMPED_YEARS as usize] - 0.9 * g.exp()).abs() < 1e-9);
+    assert!(dp.tfr[0].windows(2).all(|w| w[1] < w[0]));
     assert_eq!(
         tr.fertility_rows()
             .iter()

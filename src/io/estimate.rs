@@ -324,6 +324,9 @@ pub fn write(
         crate::estimate::FertilityLevel::Trend { years } => {
             format!("the last year's total fertility along the window's trend for {years} years (a year column)")
         }
+        crate::estimate::FertilityLevel::Damped { phi } => {
+            format!("the last year's total fertility along all areas' trend, damped by {phi} a year (a year column)")
+        }
     };
     let toml = format!(
         "# Estimated by `kunta estimate` from {source}: rates averaged over the {k} years\n\
