@@ -206,13 +206,19 @@ impl Ctx<'_> {
     /// A service whose resources and costs follow from its demand (see
     /// [`Ctx::affine`]) has only its demand cells.
     fn service_cells(&self, i: usize, ga: usize) -> usize {
-        let ny = self.years.len();
+        self.service_width(i) * ga * self.years.len()
+    }
+
+    /// A service's cells in one area and year: demand by segment, then (unless it is
+    /// affine) each resource, the five cost components and the total. A group's cells
+    /// of a service run `(year, area, cell)`, so that a block writes each year's
+    /// cells side by side.
+    fn service_width(&self, i: usize) -> usize {
         let ng = self.services[i].service.segments.len();
         if self.affine[i] {
-            return ng * ga * ny;
+            return ng;
         }
-        let nr = self.has[i].iter().filter(|h| **h).count();
-        (ng + nr + 6) * ga * ny
+        ng + self.has[i].iter().filter(|h| **h).count() + 6
     }
 
     fn services_wanted(&self) -> bool {
@@ -460,29 +466,33 @@ pub fn run_aligned(
         for (i, (d, cost)) in slot.tots.iter_mut().enumerate() {
             let ng = services[i].service.segments.len();
             let nres = ctx.has[i].iter().filter(|h| **h).count();
-            let (off, per) = (lay.services[i], ga * ny);
-            // Cells run (block, area, year): the year is fastest.
-            let mut mark = |from: usize, cells: usize, cost: bool| {
-                for c in from..from + cells {
-                    to_total[c] = Some(Total {
-                        service: i,
-                        cost,
-                        year: (c - from) % ny,
-                    });
+            let (off, width) = (lay.services[i], ctx.service_width(i));
+            // Cells run (year, area, cell).
+            let mut mark = |cells: std::ops::Range<usize>, cost: bool| {
+                for k in 0..ny {
+                    for al in 0..ga {
+                        for c in cells.clone() {
+                            to_total[off + (k * ga + al) * width + c] = Some(Total {
+                                service: i,
+                                cost,
+                                year: k,
+                            });
+                        }
+                    }
                 }
             };
             if tot_d {
                 // This group's alone: its cells add to it.
                 d.clear();
                 d.resize(ny * nt, 0.0);
-                mark(off, ng * per, false);
+                mark(0..ng, false);
             }
             if tot_c {
                 cost.clear();
                 cost.resize(ny * nt, 0.0);
                 // An affine service's total cost follows from its total demand.
                 if !ctx.affine[i] {
-                    mark(off + (ng + nres + 5) * per, per, true);
+                    mark(ng + nres + 5..ng + nres + 6, true);
                 }
             }
         }
@@ -496,7 +506,7 @@ pub fn run_aligned(
                 continue;
             }
             let ng = s.service.segments.len();
-            let (off, per) = (lay.services[i], ga * ny);
+            let (off, width) = (lay.services[i], ctx.service_width(i));
             let floor = ctx.has[i][0];
             let per_m2 = s.service.segments[0].floor_area_per_unit.unwrap_or(0.0);
             for (j, u) in s.units.iter().enumerate() {
@@ -517,7 +527,7 @@ pub fn run_aligned(
                     }
                     let mut add = |row: usize, floor: bool, k: usize, scale: f64| {
                         unit_adds.push(UnitAdd {
-                            cell: off + row * per + al * ny + k,
+                            cell: off + (k * ga + al) * width + row,
                             target,
                             floor,
                             year: k,
@@ -762,42 +772,50 @@ pub fn run_aligned(
             };
             if let Some(ps) = &mut population {
                 let offset = g.start * npg * ny;
+                // The group's cells run (year, area, sex, age group); the table's
+                // (area, sex, age group, year).
                 for (c, p) in packed(lay.pop, ga * npg * ny).enumerate() {
-                    set(ps, offset + c, p);
+                    let (k, rest) = (c / (ga * npg), c % (ga * npg));
+                    set(ps, offset + rest * ny + k, p);
                 }
             }
-            if let Some(cs) = &mut components {
-                let (offset, per) = (g.start * 2 * nyp, ga * 2 * nyp);
-                for (j, comp) in cs.iter_mut().enumerate() {
-                    for (c, p) in packed(lay.comps + j * per, per).enumerate() {
-                        set(comp, offset + c, p);
-                    }
+            // Components and movers: the group's cells run (projected year, area,
+            // sex, component or row); the tables' (area, sex, projected year).
+            let by_year = |sms: &mut [Summary], at: usize| {
+                let (offset, width) = (g.start * 2 * nyp, sms.len());
+                for (c, p) in packed(at, ga * 2 * nyp * width).enumerate() {
+                    let (kp, rest) = (c / (ga * 2 * width), c % (ga * 2 * width));
+                    let (i, j) = (rest / width, rest % width);
+                    set(&mut sms[j], offset + i * nyp + kp, p);
                 }
+            };
+            if let Some(cs) = &mut components {
+                by_year(cs, lay.comps);
             }
             if let Some(ms) = &mut migration {
-                let (offset, per) = (g.start * 2 * nyp, ga * 2 * nyp);
-                for (r, row) in ms.iter_mut().enumerate() {
-                    for (c, p) in packed(lay.mig + r * per, per).enumerate() {
-                        set(row, offset + c, p);
-                    }
-                }
+                by_year(ms, lay.mig);
             }
             if let Some(sm) = &mut alignment {
-                // The one group holds every area: its cells are the whole table's.
+                // The one group holds every area: its cells are the whole table's,
+                // by (aligned year, parent, sex, age); the table's by (parent, sex,
+                // age, aligned year).
+                let nslots = ctx.align.as_ref().map_or(1, |al| al.to.slots.len());
+                let per = sm.mean.len() / nslots;
                 for (c, p) in packed(lay.align, sm.mean.len()).enumerate() {
-                    set(sm, c, p);
+                    set(sm, (c % per) * nslots + c / per, p);
                 }
             }
             if ctx.services_wanted() {
                 for (i, s) in svc.iter_mut().enumerate() {
                     let ng = services[i].service.segments.len();
                     let nres = s.resources.len();
-                    let per = ga * ny;
+                    let width = ctx.service_width(i);
                     let cells = ctx.service_cells(i, ga);
                     for (c, p) in packed(lay.services[i], cells).enumerate() {
-                        // Cells: demand (g, a, k), resources (r, a, k), costs (c, a, k).
-                        let (block, rest) = (c / per, c % per);
-                        let (al, k) = (rest / ny, rest % ny);
+                        // Cells (year, area, block): the blocks are demand by
+                        // segment, resources, costs.
+                        let (k, rest) = (c / (ga * width), c % (ga * width));
+                        let (al, block) = (rest / width, rest % width);
                         let cell = (g.start + al) * ny + k;
                         if block < ng {
                             set(&mut s.demand, block * na * ny + cell, p);

@@ -35,10 +35,10 @@ pub(super) fn observe(
                     for l in 0..LANES {
                         both[l] += sum[l];
                     }
-                    let cell = ((al * 3 + s) * ng + j) * ny + k;
+                    let cell = ((k * ga + al) * 3 + s) * ng + j;
                     out.pop[cell * out.stride..cell * out.stride + LANES].copy_from_slice(&sum);
                 }
-                let cell = ((al * 3 + 2) * ng + j) * ny + k;
+                let cell = ((k * ga + al) * 3 + 2) * ng + j;
                 out.pop[cell * out.stride..cell * out.stride + LANES].copy_from_slice(&both);
             }
         }
@@ -46,7 +46,6 @@ pub(super) fn observe(
     if !ctx.services_wanted() {
         return;
     }
-    let per = ga * ny;
     let stride = out.stride;
     for (i, s) in ctx.services.iter().enumerate() {
         let sv = s.service;
@@ -60,8 +59,9 @@ pub(super) fn observe(
             .expect("weights are in standard layout");
         let (ng, ni) = (sv.segments.len(), ctx.weights[i].w.dim().4);
         let teaching = sv.teaching.is_some();
+        let width = ctx.service_width(i);
         for (al, a) in group.clone().enumerate() {
-            let at = |block: usize| (block * per + al * ny + k) * stride;
+            let at = |block: usize| ((k * ga + al) * width + block) * stride;
             let row = ((ctx.weights[i].area_row(a) * ny + k) * 2) * ng * ni;
             let (wf, wm) = (&w[row..row + ng * ni], &w[row + ng * ni..row + 2 * ng * ni]);
             let lanes = |sx: usize| &cur[(al * 2 + sx) * n + lo..(al * 2 + sx) * n + lo + ni];
