@@ -233,3 +233,113 @@ pub(super) fn gather_tile(
         }
     }
 }
+
+/// Where group `g`'s cells (laid out by `lay`) add to its slot's sums by (year,
+/// trajectory): each service's demand and total cost (`to_total`, by cell), and each
+/// unit's demand and floor area need (the adds, sorted by cell). The slot's sums are
+/// sized and zeroed for the group: a service's demand and total cost when asked for
+/// (an affine service's total cost follows from its total demand afterwards), a unit's
+/// rows only where the group sends it demand. The cells add in cell order, so the sums
+/// do not depend on the threads.
+pub(super) fn group_sums(
+    ctx: &Ctx<'_>,
+    g: &std::ops::Range<usize>,
+    lay: &Layout,
+    unit_base: &[usize],
+    nt: usize,
+    slot: &mut Slot,
+) -> (Vec<Option<Total>>, Vec<UnitAdd>) {
+    let (ga, ny) = (g.len(), ctx.years.len());
+    let (tot_d, tot_c) = (ctx.services_wanted(), ctx.want.costs);
+    let services = ctx.services;
+    slot.tots.resize_with(services.len(), Default::default);
+    let mut to_total: Vec<Option<Total>> = vec![None; lay.cells];
+    for (i, (d, cost)) in slot.tots.iter_mut().enumerate() {
+        let ng = services[i].service.segments.len();
+        let nres = ctx.has[i].iter().filter(|h| **h).count();
+        let (off, width) = (lay.services[i], ctx.service_width(i));
+        // Cells run (year, area, cell).
+        let mut mark = |cells: std::ops::Range<usize>, cost: bool| {
+            for k in 0..ny {
+                for al in 0..ga {
+                    for c in cells.clone() {
+                        to_total[off + (k * ga + al) * width + c] = Some(Total {
+                            service: i,
+                            cost,
+                            year: k,
+                        });
+                    }
+                }
+            }
+        };
+        if tot_d {
+            d.clear();
+            d.resize(ny * nt, 0.0);
+            mark(0..ng, false);
+        }
+        if tot_c {
+            cost.clear();
+            cost.resize(ny * nt, 0.0);
+            if !ctx.affine[i] {
+                mark(ng + nres + 5..ng + nres + 6, true);
+            }
+        }
+    }
+    // Per unit: from the service's demand cells and floor-area cells of the areas it
+    // serves.
+    let n_units = services.iter().map(|s| s.units.len()).sum::<usize>();
+    slot.units.resize_with(n_units, Default::default);
+    let mut unit_adds: Vec<UnitAdd> = Vec::new();
+    for (i, s) in services.iter().enumerate() {
+        if s.units.is_empty() || !ctx.services_wanted() {
+            continue;
+        }
+        let ng = s.service.segments.len();
+        let (off, width) = (lay.services[i], ctx.service_width(i));
+        let floor = ctx.has[i][0];
+        let per_m2 = s.service.segments[0].floor_area_per_unit.unwrap_or(0.0);
+        for (j, u) in s.units.iter().enumerate() {
+            let target = unit_base[i] + j;
+            // Only the units the group sends demand to hold sums in this slot.
+            if u.shares[g.clone()].iter().all(|sh| *sh == 0.0) {
+                continue;
+            }
+            let (d, f) = &mut slot.units[target];
+            d.resize(ny * nt, 0.0);
+            if floor {
+                f.resize(ny * nt, 0.0);
+            }
+            for al in 0..ga {
+                let share = u.shares[g.start + al];
+                if share == 0.0 {
+                    continue;
+                }
+                let mut add = |row: usize, floor: bool, k: usize, scale: f64| {
+                    unit_adds.push(UnitAdd {
+                        cell: off + (k * ga + al) * width + row,
+                        target,
+                        floor,
+                        year: k,
+                        scale,
+                    });
+                };
+                for k in 0..ny {
+                    let share = if u.by_year.is_empty() {
+                        share
+                    } else {
+                        u.by_year[k][g.start + al]
+                    };
+                    (0..ng).for_each(|r| add(r, false, k, share));
+                    if floor && ctx.affine[i] {
+                        // The floor area is the demand times its area a unit.
+                        add(0, true, k, share * per_m2);
+                    } else if floor {
+                        add(ng, true, k, share);
+                    }
+                }
+            }
+        }
+    }
+    unit_adds.sort_by_key(|a| a.cell);
+    (to_total, unit_adds)
+}

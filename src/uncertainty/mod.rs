@@ -389,41 +389,7 @@ pub fn run_aligned(
     let done = AtomicUsize::new(0);
     let levels = &spec.quantiles;
     let nl = levels.len();
-    let nyp = projected.len();
-    let mut population = want.population.then(|| Summary::zeros(na * npg * ny, nl));
-    let mut components = want
-        .components
-        .then(|| vec![Summary::zeros(na * 2 * nyp, nl); COMPONENTS]);
-    let mut migration = want
-        .migration
-        .then(|| vec![Summary::zeros(na * 2 * nyp, nl); ctx.mig_rows.len()]);
-    let mut alignment = ctx
-        .align
-        .as_ref()
-        .map(|al| Summary::zeros(al.parents.children.len() * 2 * n * al.to.slots.len(), nl));
-    let mut svc: Vec<ServiceSummary> = services
-        .iter()
-        .enumerate()
-        .map(|(i, s)| ServiceSummary {
-            demand: Summary::zeros(s.service.segments.len() * na * ny, nl),
-            resources: RESOURCES
-                .iter()
-                .zip(ctx.has[i])
-                .filter(|(_, h)| *h && want.costs)
-                .map(|(r, _)| (*r, Summary::zeros(na * ny, nl)))
-                .collect(),
-            costs: if want.costs {
-                vec![Summary::zeros(na * ny, nl); 6]
-            } else {
-                Vec::new()
-            },
-            total_demand: Summary::default(),
-            total_cost: Summary::default(),
-            total_cost_by_trajectory: Vec::new(),
-            present_value: Summary::default(),
-            units: Vec::new(),
-        })
-        .collect();
+    let mut tables = Tables::new(&ctx, na, npg, nl);
     // Every unit's place among all services' units.
     let unit_base: Vec<usize> = services
         .iter()
@@ -457,101 +423,7 @@ pub fn run_aligned(
         // block then writes into a scratch part and only the window's cells are kept.
         let per_block = lay.cells * LANES;
         let win = window(lay.cells, nt, chunk);
-        // Per service: the slot's demand and total cost by (year, trajectory), summed
-        // over the groups it has run, in their order, and in cell order over each
-        // group's demand cells `(segment, area, year)` and total-cost cells `(area,
-        // year)`.
-        slot.tots.resize_with(services.len(), Default::default);
-        let mut to_total: Vec<Option<Total>> = vec![None; lay.cells];
-        for (i, (d, cost)) in slot.tots.iter_mut().enumerate() {
-            let ng = services[i].service.segments.len();
-            let nres = ctx.has[i].iter().filter(|h| **h).count();
-            let (off, width) = (lay.services[i], ctx.service_width(i));
-            // Cells run (year, area, cell).
-            let mut mark = |cells: std::ops::Range<usize>, cost: bool| {
-                for k in 0..ny {
-                    for al in 0..ga {
-                        for c in cells.clone() {
-                            to_total[off + (k * ga + al) * width + c] = Some(Total {
-                                service: i,
-                                cost,
-                                year: k,
-                            });
-                        }
-                    }
-                }
-            };
-            if tot_d {
-                // This group's alone: its cells add to it.
-                d.clear();
-                d.resize(ny * nt, 0.0);
-                mark(0..ng, false);
-            }
-            if tot_c {
-                cost.clear();
-                cost.resize(ny * nt, 0.0);
-                // An affine service's total cost follows from its total demand.
-                if !ctx.affine[i] {
-                    mark(ng + nres + 5..ng + nres + 6, true);
-                }
-            }
-        }
-        // Per unit: the slot's demand and floor area need by (year, trajectory), from
-        // the service's demand cells and floor-area cells of the areas it serves, in
-        // cell order.
-        slot.units.resize_with(n_units, Default::default);
-        let mut unit_adds: Vec<UnitAdd> = Vec::new();
-        for (i, s) in services.iter().enumerate() {
-            if s.units.is_empty() || !ctx.services_wanted() {
-                continue;
-            }
-            let ng = s.service.segments.len();
-            let (off, width) = (lay.services[i], ctx.service_width(i));
-            let floor = ctx.has[i][0];
-            let per_m2 = s.service.segments[0].floor_area_per_unit.unwrap_or(0.0);
-            for (j, u) in s.units.iter().enumerate() {
-                let target = unit_base[i] + j;
-                // Only the units the group sends demand to hold sums in this slot.
-                if u.shares[g.clone()].iter().all(|sh| *sh == 0.0) {
-                    continue;
-                }
-                let (d, f) = &mut slot.units[target];
-                d.resize(ny * nt, 0.0);
-                if floor {
-                    f.resize(ny * nt, 0.0);
-                }
-                for al in 0..ga {
-                    let share = u.shares[g.start + al];
-                    if share == 0.0 {
-                        continue;
-                    }
-                    let mut add = |row: usize, floor: bool, k: usize, scale: f64| {
-                        unit_adds.push(UnitAdd {
-                            cell: off + (k * ga + al) * width + row,
-                            target,
-                            floor,
-                            year: k,
-                            scale,
-                        });
-                    };
-                    for k in 0..ny {
-                        let share = if u.by_year.is_empty() {
-                            share
-                        } else {
-                            u.by_year[k][g.start + al]
-                        };
-                        (0..ng).for_each(|r| add(r, false, k, share));
-                        if floor && ctx.affine[i] {
-                            // The floor area is the demand times its area a unit.
-                            add(0, true, k, share * per_m2);
-                        } else if floor {
-                            add(ng, true, k, share);
-                        }
-                    }
-                }
-            }
-        }
-        unit_adds.sort_by_key(|a| a.cell);
+        let (to_total, unit_adds) = group_sums(&ctx, g, &lay, &unit_base, nt, slot);
         // Cells are gathered a tile at a time: each block's lanes of the tile's cells
         // lie together (a short run the prefetcher follows), and the tile's rows
         // (256 kB) stay in the L2 cache while they are summarised.
@@ -656,7 +528,6 @@ pub fn run_aligned(
             }
         }
     };
-    let set = |sm: &mut Summary, cell: usize, packed: &[f64]| set_packed(sm, cell, packed);
     // Independent areas run in parallel, `chunk` at a time so that their outputs
     // stay small, each in a slot whose buffers are reused, and are put in place in
     // order; a single coupled group runs its blocks in parallel instead. Each group's
@@ -664,17 +535,7 @@ pub fn run_aligned(
     // the threads. With more threads than slots, each slot's blocks run in parallel
     // too.
     let nested = rayon::current_num_threads() > SLOTS;
-    let whole = |v: &mut [f64], cells: usize| -> Summary {
-        let mut sm = Summary::zeros(cells, nl);
-        for (k, chunk) in v.chunks_exact_mut(nt).enumerate().take(cells) {
-            let (mean, q) = summarise(chunk, levels);
-            sm.mean[k] = mean;
-            for (dst, v) in sm.q.iter_mut().zip(q) {
-                dst[k] = v;
-            }
-        }
-        sm
-    };
+    let whole = |v: &mut [f64], cells: usize| whole(v, cells, nt, levels);
     // Per unit: the groups still to send it demand, its sums over the groups done
     // (by year and trajectory: demand, floor area need), and its summary once no
     // group is left, so that only the units still open hold a row per trajectory.
@@ -695,35 +556,17 @@ pub fn run_aligned(
         .collect();
     let mut unit_sums: Vec<(Vec<f64>, Vec<f64>)> = vec![Default::default(); n_units];
     let mut unit_done: Vec<Option<UnitSummary>> = vec![None; n_units];
-    let finish_unit = |u: usize, mut d: Vec<f64>, f: Vec<f64>| -> UnitSummary {
+    let finish_unit = |u: usize, d: Vec<f64>, f: Vec<f64>| -> UnitSummary {
         let (i, j) = unit_of[u];
-        let unit = services[i].units[j].unit;
-        d.resize(ny * nt, 0.0);
-        let floor = ctx.has[i][0];
-        let year = |k: usize| r.years[k];
-        let per_traj = |g: &dyn Fn(f64, i32) -> f64| -> Vec<f64> {
-            d.chunks_exact(nt)
-                .enumerate()
-                .flat_map(|(k, row)| row.iter().map(move |v| g(*v, year(k))))
-                .collect()
-        };
-        let mut util = per_traj(&|v, y| unit.utilisation(v, y));
-        let mut short = per_traj(&|v, y| unit.shortage(v, y));
-        let p_shortage = short
-            .chunks_exact(nt)
-            .map(|row| row.iter().filter(|v| **v > 0.0).count() as f64 / nt as f64)
-            .collect();
-        UnitSummary {
-            utilisation: whole(&mut util, ny),
-            shortage: whole(&mut short, ny),
-            floor_area_need_m2: floor.then(|| {
-                let mut f = f;
-                f.resize(ny * nt, 0.0);
-                whole(&mut f, ny)
-            }),
-            p_shortage,
-            demand: whole(&mut d, ny),
-        }
+        unit_summary(
+            services[i].units[j].unit,
+            ctx.has[i][0],
+            d,
+            f,
+            &r.years,
+            nt,
+            levels,
+        )
     };
     let mut slots: Vec<Slot> = (0..chunk.min(groups.len()))
         .map(|_| Slot::default())
@@ -765,68 +608,7 @@ pub fn run_aligned(
                     unit_done[u] = Some(finish_unit(u, d, f));
                 }
             }
-            let ga = g.len();
-            let lay = Layout::new(&ctx, ga);
-            let packed = |at: usize, cells: usize| {
-                o.packed[at * stride..(at + cells) * stride].chunks_exact(stride)
-            };
-            if let Some(ps) = &mut population {
-                let offset = g.start * npg * ny;
-                // The group's cells run (year, area, sex, age group); the table's
-                // (area, sex, age group, year).
-                for (c, p) in packed(lay.pop, ga * npg * ny).enumerate() {
-                    let (k, rest) = (c / (ga * npg), c % (ga * npg));
-                    set(ps, offset + rest * ny + k, p);
-                }
-            }
-            // Components and movers: the group's cells run (projected year, area,
-            // sex, component or row); the tables' (area, sex, projected year).
-            let by_year = |sms: &mut [Summary], at: usize| {
-                let (offset, width) = (g.start * 2 * nyp, sms.len());
-                for (c, p) in packed(at, ga * 2 * nyp * width).enumerate() {
-                    let (kp, rest) = (c / (ga * 2 * width), c % (ga * 2 * width));
-                    let (i, j) = (rest / width, rest % width);
-                    set(&mut sms[j], offset + i * nyp + kp, p);
-                }
-            };
-            if let Some(cs) = &mut components {
-                by_year(cs, lay.comps);
-            }
-            if let Some(ms) = &mut migration {
-                by_year(ms, lay.mig);
-            }
-            if let Some(sm) = &mut alignment {
-                // The one group holds every area: its cells are the whole table's,
-                // by (aligned year, parent, sex, age); the table's by (parent, sex,
-                // age, aligned year).
-                let nslots = ctx.align.as_ref().map_or(1, |al| al.to.slots.len());
-                let per = sm.mean.len() / nslots;
-                for (c, p) in packed(lay.align, sm.mean.len()).enumerate() {
-                    set(sm, (c % per) * nslots + c / per, p);
-                }
-            }
-            if ctx.services_wanted() {
-                for (i, s) in svc.iter_mut().enumerate() {
-                    let ng = services[i].service.segments.len();
-                    let nres = s.resources.len();
-                    let width = ctx.service_width(i);
-                    let cells = ctx.service_cells(i, ga);
-                    for (c, p) in packed(lay.services[i], cells).enumerate() {
-                        // Cells (year, area, block): the blocks are demand by
-                        // segment, resources, costs.
-                        let (k, rest) = (c / (ga * width), c % (ga * width));
-                        let (al, block) = (rest / width, rest % width);
-                        let cell = (g.start + al) * ny + k;
-                        if block < ng {
-                            set(&mut s.demand, block * na * ny + cell, p);
-                        } else if block < ng + nres {
-                            set(&mut s.resources[block - ng].1, cell, p);
-                        } else {
-                            set(&mut s.costs[block - ng - nres], cell, p);
-                        }
-                    }
-                }
-            }
+            tables.place(&ctx, g, &Layout::new(&ctx, g.len()), &o.packed);
         }
     }
     // Units no group sends demand to: no demand in any trajectory.
@@ -840,11 +622,11 @@ pub fn run_aligned(
     }
     for (u, done) in unit_done.into_iter().enumerate() {
         if let Some(sm) = done {
-            svc[unit_of[u].0].units.push(sm);
+            tables.services[unit_of[u].0].units.push(sm);
         }
     }
     if want.costs {
-        affine_summaries(&ctx, &mut svc, &mut totals, na, nt);
+        affine_summaries(&ctx, &mut tables.services, &mut totals, na, nt);
     }
     for (i, (d, c)) in totals.iter_mut().enumerate() {
         if want.costs {
@@ -859,12 +641,13 @@ pub fn run_aligned(
                         .sum()
                 })
                 .collect();
-            svc[i].present_value = whole(&mut pv, 1);
-            svc[i].total_cost_by_trajectory = c[..ny * nt].to_vec();
-            svc[i].total_cost = whole(c, ny);
+            let sv = &mut tables.services[i];
+            sv.present_value = whole(&mut pv, 1);
+            sv.total_cost_by_trajectory = c[..ny * nt].to_vec();
+            sv.total_cost = whole(c, ny);
         }
         if ctx.services_wanted() {
-            svc[i].total_demand = whole(d, ny);
+            tables.services[i].total_demand = whole(d, ny);
         }
     }
     let migration_rows = ctx.mig_rows.clone();
@@ -873,14 +656,14 @@ pub fn run_aligned(
         seed: spec.seed,
         levels: levels.clone(),
         years: r.years.clone(),
-        population,
+        population: tables.population,
         age_groups: age_groups.into_iter().map(|(_, l)| l).collect(),
-        components,
+        components: tables.components,
         projected,
-        migration,
+        migration: tables.migration,
         migration_rows,
-        services: svc,
-        alignment,
+        services: tables.services,
+        alignment: tables.alignment,
     })
 }
 
@@ -930,6 +713,182 @@ fn affine_summaries(
                 *c = alpha + beta * d;
             }
         }
+    }
+}
+
+/// The summaries a run fills in group by group.
+struct Tables {
+    population: Option<Summary>,
+    components: Option<Vec<Summary>>,
+    migration: Option<Vec<Summary>>,
+    alignment: Option<Summary>,
+    services: Vec<ServiceSummary>,
+}
+
+impl Tables {
+    /// Every summary the run asks for, all 0: `na` areas, `npg` population cells an
+    /// area and year (sexes × age groups), `nl` quantile levels.
+    fn new(ctx: &Ctx<'_>, na: usize, npg: usize, nl: usize) -> Tables {
+        let (ny, nyp, want) = (ctx.years.len(), ctx.projected.len(), ctx.want);
+        Tables {
+            population: want.population.then(|| Summary::zeros(na * npg * ny, nl)),
+            components: want
+                .components
+                .then(|| vec![Summary::zeros(na * 2 * nyp, nl); COMPONENTS]),
+            migration: want
+                .migration
+                .then(|| vec![Summary::zeros(na * 2 * nyp, nl); ctx.mig_rows.len()]),
+            alignment: ctx.align.as_ref().map(|al| {
+                Summary::zeros(
+                    al.parents.children.len() * 2 * ctx.kernel.n * al.to.slots.len(),
+                    nl,
+                )
+            }),
+            services: ctx
+                .services
+                .iter()
+                .enumerate()
+                .map(|(i, s)| ServiceSummary {
+                    demand: Summary::zeros(s.service.segments.len() * na * ny, nl),
+                    resources: RESOURCES
+                        .iter()
+                        .zip(ctx.has[i])
+                        .filter(|(_, h)| *h && want.costs)
+                        .map(|(r, _)| (*r, Summary::zeros(na * ny, nl)))
+                        .collect(),
+                    costs: if want.costs {
+                        vec![Summary::zeros(na * ny, nl); 6]
+                    } else {
+                        Vec::new()
+                    },
+                    total_demand: Summary::default(),
+                    total_cost: Summary::default(),
+                    total_cost_by_trajectory: Vec::new(),
+                    present_value: Summary::default(),
+                    units: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Puts group `g`'s packed summaries (per cell of `lay`: the mean, then the
+    /// quantiles) in their places in the tables: the group's cells run year first
+    /// (see [`Layout`]), the tables' year last.
+    fn place(&mut self, ctx: &Ctx<'_>, g: &std::ops::Range<usize>, lay: &Layout, packed: &[f64]) {
+        let (ga, ny, nyp) = (g.len(), ctx.years.len(), ctx.projected.len());
+        let stride = 1 + ctx.spec.quantiles.len();
+        let packed = |at: usize, cells: usize| {
+            packed[at * stride..(at + cells) * stride].chunks_exact(stride)
+        };
+        let set = set_packed;
+        if let Some(ps) = &mut self.population {
+            // (year, area, sex, age group) → (area, sex, age group, year).
+            let npg = 3 * ctx.groups.len();
+            let offset = g.start * npg * ny;
+            for (c, p) in packed(lay.pop, ga * npg * ny).enumerate() {
+                let (k, rest) = (c / (ga * npg), c % (ga * npg));
+                set(ps, offset + rest * ny + k, p);
+            }
+        }
+        // Components and movers: (projected year, area, sex, component or row) →
+        // (area, sex, projected year) of each component or row.
+        let by_year = |sms: &mut [Summary], at: usize| {
+            let (offset, width) = (g.start * 2 * nyp, sms.len());
+            for (c, p) in packed(at, ga * 2 * nyp * width).enumerate() {
+                let (kp, rest) = (c / (ga * 2 * width), c % (ga * 2 * width));
+                let (i, j) = (rest / width, rest % width);
+                set(&mut sms[j], offset + i * nyp + kp, p);
+            }
+        };
+        if let Some(cs) = &mut self.components {
+            by_year(cs, lay.comps);
+        }
+        if let Some(ms) = &mut self.migration {
+            by_year(ms, lay.mig);
+        }
+        if let Some(sm) = &mut self.alignment {
+            // The one group holds every area: its cells are the whole table's,
+            // (aligned year, parent, sex, age) → (parent, sex, age, aligned year).
+            let nslots = ctx.align.as_ref().map_or(1, |al| al.to.slots.len());
+            let per = sm.mean.len() / nslots;
+            for (c, p) in packed(lay.align, sm.mean.len()).enumerate() {
+                set(sm, (c % per) * nslots + c / per, p);
+            }
+        }
+        if !ctx.services_wanted() {
+            return;
+        }
+        for (i, s) in self.services.iter_mut().enumerate() {
+            let ng = ctx.services[i].service.segments.len();
+            let na = s.demand.mean.len() / (ng * ny).max(1);
+            let nres = s.resources.len();
+            let width = ctx.service_width(i);
+            for (c, p) in packed(lay.services[i], ctx.service_cells(i, ga)).enumerate() {
+                // (year, area, cell) → demand (segment, area, year), resources and
+                // costs (area, year).
+                let (k, rest) = (c / (ga * width), c % (ga * width));
+                let (al, block) = (rest / width, rest % width);
+                let cell = (g.start + al) * ny + k;
+                if block < ng {
+                    set(&mut s.demand, block * na * ny + cell, p);
+                } else if block < ng + nres {
+                    set(&mut s.resources[block - ng].1, cell, p);
+                } else {
+                    set(&mut s.costs[block - ng - nres], cell, p);
+                }
+            }
+        }
+    }
+}
+
+/// The summary of `cells` rows of `nt` values each (reordered in place).
+fn whole(v: &mut [f64], cells: usize, nt: usize, levels: &[f64]) -> Summary {
+    let mut sm = Summary::zeros(cells, levels.len());
+    for (k, chunk) in v.chunks_exact_mut(nt).enumerate().take(cells) {
+        let (mean, q) = summarise(chunk, levels);
+        sm.mean[k] = mean;
+        for (dst, v) in sm.q.iter_mut().zip(q) {
+            dst[k] = v;
+        }
+    }
+    sm
+}
+
+/// A unit's summaries from its demand `d` and floor area need `f` by (year,
+/// trajectory) (shorter where no group sent it demand: 0 for the rest).
+fn unit_summary(
+    unit: &crate::network::Unit,
+    floor: bool,
+    mut d: Vec<f64>,
+    f: Vec<f64>,
+    years: &[i32],
+    nt: usize,
+    levels: &[f64],
+) -> UnitSummary {
+    let ny = years.len();
+    d.resize(ny * nt, 0.0);
+    let per_traj = |g: &dyn Fn(f64, i32) -> f64| -> Vec<f64> {
+        d.chunks_exact(nt)
+            .enumerate()
+            .flat_map(|(k, row)| row.iter().map(move |v| g(*v, years[k])))
+            .collect()
+    };
+    let mut util = per_traj(&|v, y| unit.utilisation(v, y));
+    let mut short = per_traj(&|v, y| unit.shortage(v, y));
+    let p_shortage = short
+        .chunks_exact(nt)
+        .map(|row| row.iter().filter(|v| **v > 0.0).count() as f64 / nt as f64)
+        .collect();
+    UnitSummary {
+        utilisation: whole(&mut util, ny, nt, levels),
+        shortage: whole(&mut short, ny, nt, levels),
+        floor_area_need_m2: floor.then(|| {
+            let mut f = f;
+            f.resize(ny * nt, 0.0);
+            whole(&mut f, ny, nt, levels)
+        }),
+        p_shortage,
+        demand: whole(&mut d, ny, nt, levels),
     }
 }
 
