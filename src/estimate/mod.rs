@@ -57,7 +57,8 @@ pub enum FertilityLevel {
     /// yearly slope of the log total fertility of all areas together (pooled births
     /// over pooled exposure, by age), `φ` the damping.
     Damped {
-        /// The damping `φ` (0: no trend; 1: the whole trend for ever).
+        /// The damping `φ` (0: no trend; 1: the whole trend, for the
+        /// [`DAMPED_YEARS`] years written, then held).
         phi: f64,
     },
 }

@@ -297,7 +297,12 @@ pub(super) fn group_sums(
         let ng = s.service.segments.len();
         let (off, width) = (lay.services[i], ctx.service_width(i));
         let floor = ctx.has[i][0];
-        let per_m2 = s.service.segments[0].floor_area_per_unit.unwrap_or(0.0);
+        let per_m2 = s
+            .service
+            .segments
+            .first()
+            .and_then(|seg| seg.floor_area_per_unit)
+            .unwrap_or(0.0);
         for (j, u) in s.units.iter().enumerate() {
             let target = unit_base[i] + j;
             // Only the units the group sends demand to hold sums in this slot.

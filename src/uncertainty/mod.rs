@@ -706,9 +706,10 @@ fn affine_summaries(
         }
         let (d, c) = &mut totals[i];
         for k in 0..ny {
-            let at = |x: f64, a: usize| affine_values(ctx, i, k, x, share(a, k)).1[5];
-            let alpha: f64 = (0..na).map(|a| at(0.0, a)).sum();
-            let beta = at(1.0, 0) - at(0.0, 0);
+            let at = |x: f64, share: f64| affine_values(ctx, i, k, x, share).1[5];
+            let alpha: f64 = (0..na).map(|a| at(0.0, share(a, k))).sum();
+            // The slope is the same in every area (a share only adds to α).
+            let beta = at(1.0, 0.0) - at(0.0, 0.0);
             for (c, d) in c[k * nt..(k + 1) * nt].iter_mut().zip(&d[k * nt..]) {
                 *c = alpha + beta * d;
             }
