@@ -99,8 +99,13 @@ pub fn read(bytes: &[u8], file: &str, opts: &CsvOptions) -> Result<LongTable, Da
     let mut values = Vec::new();
     let mut lines = Vec::new();
     let mut value_idx: Vec<u16> = Vec::new();
-    for rec in records {
-        let rec = rec.map_err(|e| csv_error(file, &e, skipped_lines))?;
+    drop(records);
+    // One record read into again and again (no allocation a row).
+    let mut rec = ::csv::StringRecord::new();
+    while reader
+        .read_record(&mut rec)
+        .map_err(|e| csv_error(file, &e, skipped_lines))?
+    {
         let line = line_of(body, &line_starts, rec.position()) + skipped_lines;
         if rec.len() == 1 && rec[0].trim().is_empty() {
             continue;

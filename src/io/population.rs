@@ -145,6 +145,7 @@ pub fn population_records(t: &LongTable) -> Result<(Vec<Record>, Vec<usize>, Ski
             .column(c.name.clone())
             .value(c.get(row).to_string())
     };
+    let mut total_rows: HashMap<(usize, usize), usize> = HashMap::default();
     for row in 0..t.len() {
         let (ai, si, xi, yi) = (
             r.area.codes[row] as usize,
@@ -194,10 +195,12 @@ pub fn population_records(t: &LongTable) -> Result<(Vec<Record>, Vec<usize>, Ski
             None
         };
         if let Some((c, level)) = total_of {
-            *skipped
-                .totals
-                .entry((c.name.clone(), c.level_label(level).to_string()))
-                .or_default() += 1;
+            // Counted by (column, level) and named once at the end.
+            let role = [r.area, r.sex, r.age]
+                .iter()
+                .position(|x| std::ptr::eq(*x, c))
+                .unwrap_or(0);
+            *total_rows.entry((role, level)).or_insert(0usize) += 1;
             continue;
         }
         let value = t.values[row].ok_or_else(|| {
@@ -216,6 +219,13 @@ pub fn population_records(t: &LongTable) -> Result<(Vec<Record>, Vec<usize>, Ski
         });
         rows.push(row);
     }
+    for ((role, level), n) in total_rows {
+        let c = [r.area, r.sex, r.age][role];
+        *skipped
+            .totals
+            .entry((c.name.clone(), c.level_label(level).to_string()))
+            .or_default() += n;
+    }
     Ok((records, rows, skipped))
 }
 
@@ -233,7 +243,9 @@ pub const MAX_CELL: f64 = 1e9;
 /// given twice (naming both rows).
 pub fn checked_records(t: &LongTable) -> Result<(Vec<Record>, Skipped), DataError> {
     let (records, rows, skipped) = population_records(t)?;
-    let mut seen: HashMap<(&str, Sex, Age, Year), usize> =
+    // A record's area by its code in the table (one code a distinct area).
+    let area = &roles(t)?.area.codes;
+    let mut seen: HashMap<(u32, Sex, Age, Year), usize> =
         HashMap::with_capacity_and_hasher(records.len(), Default::default());
     for (i, r) in records.iter().enumerate() {
         if !(r.value.is_finite() && r.value >= 0.0) {
@@ -254,7 +266,7 @@ pub fn checked_records(t: &LongTable) -> Result<(Vec<Record>, Skipped), DataErro
             .column(t.value_column(rows[i]).to_string())
             .value(r.value.to_string()));
         }
-        if let Some(first) = seen.insert((r.area.as_str(), r.sex, r.age, r.year), rows[i]) {
+        if let Some(first) = seen.insert((area[rows[i]], r.sex, r.age, r.year), rows[i]) {
             return Err(DataError::at(
                 &t.source,
                 t.place(rows[i]),

@@ -1101,25 +1101,50 @@ pub fn population_table(scenario: &str, p: &Projection) -> Frame {
     let (ny, na, _, nx) = p.population.dim();
     let n = ny * na * 2 * nx;
     // Rows by (area, sex, age, year): every key column is a pattern repeated, and the
-    // values are the projection's array read with the year innermost.
+    // values are the projection's array read with the year innermost. Each column is
+    // filled whole at its final size (no growth, no per-row iterator).
     let per_area = 2 * nx * ny;
-    let area: Vec<u32> = (0..na as u32)
-        .flat_map(|a| std::iter::repeat_n(a, per_area))
-        .collect();
-    let sex: Vec<u32> = (0..na)
-        .flat_map(|_| (0..2u32).flat_map(|s| std::iter::repeat_n(s, nx * ny)))
-        .collect();
-    let age: Vec<i64> = (0..na * 2)
-        .flat_map(|_| (0..nx as i64).flat_map(|x| std::iter::repeat_n(x, ny)))
-        .collect();
-    let years: Vec<i64> = p.years.iter().map(|y| i64::from(*y)).collect();
-    let year: Vec<i64> = (0..na * 2 * nx)
-        .flat_map(|_| years.iter().copied())
-        .collect();
-    let mut value = Vec::with_capacity(n);
-    // Each (area, sex, age)'s years, in that order.
-    for lane in p.population.lanes(ndarray::Axis(0)) {
-        value.extend(lane.iter().map(|v| Some(*v)));
+    let mut area = Vec::with_capacity(n);
+    for a in 0..na as u32 {
+        area.resize(area.len() + per_area, a);
+    }
+    let mut sex = Vec::with_capacity(n);
+    let mut age = Vec::with_capacity(n);
+    let mut year = Vec::with_capacity(n);
+    {
+        let years: Vec<i64> = p.years.iter().map(|y| i64::from(*y)).collect();
+        let (mut sex1, mut age1, mut year1) = (
+            Vec::with_capacity(per_area),
+            Vec::with_capacity(per_area),
+            Vec::with_capacity(per_area),
+        );
+        for s in 0..2u32 {
+            sex1.resize(sex1.len() + nx * ny, s);
+            for x in 0..nx as i64 {
+                age1.resize(age1.len() + ny, x);
+                year1.extend_from_slice(&years);
+            }
+        }
+        for _ in 0..na {
+            sex.extend_from_slice(&sex1);
+            age.extend_from_slice(&age1);
+            year.extend_from_slice(&year1);
+        }
+    }
+    // Each (area, sex, age)'s years, in that order: one (area, sex) block of ages by
+    // years at a time, transposed within the cache.
+    let mut value = vec![None; n];
+    let pop = &p.population;
+    for a in 0..na {
+        for s in 0..2 {
+            let block = &mut value[(a * 2 + s) * nx * ny..(a * 2 + s + 1) * nx * ny];
+            for k in 0..ny {
+                let row = pop.slice(ndarray::s![k, a, s, ..]);
+                for (x, v) in row.iter().enumerate() {
+                    block[x * ny + k] = Some(*v);
+                }
+            }
+        }
     }
     Frame {
         columns: vec![
@@ -1248,10 +1273,14 @@ struct Keys {
 
 impl Keys {
     fn new() -> Keys {
+        Keys::with_capacity(0)
+    }
+
+    fn with_capacity(n: usize) -> Keys {
         Keys {
-            service: Vec::new(),
-            area: Vec::new(),
-            year: Vec::new(),
+            service: Vec::with_capacity(n),
+            area: Vec::with_capacity(n),
+            year: Vec::with_capacity(n),
         }
     }
 
@@ -1480,15 +1509,28 @@ pub fn costs_table(
     r: &[ServiceResult],
     discount_rate: f64,
 ) -> Frame {
-    let mut keys = Keys::new();
-    let (mut component, mut cost, mut unit, mut discounted) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let base = l.file.scenario.base_year;
+    let n: usize =
+        r.iter().map(|res| res.costs.len()).sum::<usize>() * p.areas.len() * p.years.len();
+    let mut keys = Keys::with_capacity(n);
+    let (mut component, mut cost, mut unit, mut discounted) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let factors: Vec<f64> = p
+        .years
+        .iter()
+        .map(|y| discount_factor(discount_rate, *y, base))
+        .collect();
     for (i, res) in r.iter().enumerate() {
+        // Each area's and year's demand over its segments.
+        let demand = res.demand.sum_axis(ndarray::Axis(0));
         for a in 0..p.areas.len() {
             for (k, y) in p.years.iter().enumerate() {
-                let d = res.demand.slice(ndarray::s![.., a, k]).sum();
-                let f = discount_factor(discount_rate, *y, base);
+                let d = demand[[a, k]];
+                let f = factors[k];
                 for (c, costs) in res.costs.iter().enumerate() {
                     let v = costs[[a, k]];
                     keys.push(i, a, *y);

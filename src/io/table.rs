@@ -126,6 +126,13 @@ impl ColumnBuilder {
     }
 
     pub(crate) fn push(&mut self, value: &str) {
+        // Long tables repeat a value row after row: the last code first.
+        if let Some(&last) = self.codes.last() {
+            if self.levels[last as usize] == value {
+                self.codes.push(last);
+                return;
+            }
+        }
         let code = match self.index.get(value) {
             Some(c) => *c,
             None => {

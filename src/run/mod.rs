@@ -297,6 +297,7 @@ pub fn trajectory_limit(s: &ValidScenario) -> usize {
 /// # Errors
 /// As [`run`].
 pub fn deterministic(s: &ValidScenario) -> Result<RunResult, RunError> {
+    use rayon::prelude::*;
     let mut p = project(&s.population, s.base_year, s.end_year, s.inputs.as_ref())?;
     let alignment = s.alignment.as_ref().map(|a| {
         let (control, slots) = control_slots(&p.years, a);
@@ -305,9 +306,10 @@ pub fn deterministic(s: &ValidScenario) -> Result<RunResult, RunError> {
                 .factors;
         AlignmentResult { factors, slots }
     });
+    // Each service on its own (side by side; in the scenario's order).
     let services = s
         .services
-        .iter()
+        .par_iter()
         .map(|sv| {
             evaluate(
                 sv,

@@ -432,17 +432,20 @@ impl Weights {
     /// lanes of ages `0..=ω`), written into `out` (`segments × ages`).
     #[inline]
     pub fn apply(&self, a: usize, k: usize, age_min: u16, pop: &[f64], out: &mut [f64]) {
-        let (_, _, _, ng, ni) = self.w.dim();
+        let (_, ny, _, ng, ni) = self.w.dim();
         let a = self.area_row(a);
         let n = pop.len() / 2;
         let lo = usize::from(age_min);
+        let w = self.w.as_slice().expect("weights are in standard layout");
         out[..ng * ni].fill(0.0);
         for s in 0..2 {
             let p = &pop[s * n + lo..s * n + lo + ni];
+            let row = ((a * ny + k) * 2 + s) * ng * ni;
             for g in 0..ng {
                 let o = &mut out[g * ni..(g + 1) * ni];
-                for (i, (o, p)) in o.iter_mut().zip(p).enumerate() {
-                    *o += p * self.w[[a, k, s, g, i]];
+                let wg = &w[row + g * ni..row + (g + 1) * ni];
+                for ((o, p), w) in o.iter_mut().zip(p).zip(wg) {
+                    *o += p * w;
                 }
             }
         }
@@ -477,19 +480,45 @@ pub fn demand_with(service: &Service, weights: &Weights, pop: ArrayView4<'_, f64
     let (ny, na, _, nx) = pop.dim();
     let (ng, ni) = (service.segments.len(), service.n_ages());
     let mut out = Array4::zeros((ng, na, ny, ni));
+    let o = out
+        .as_slice_mut()
+        .expect("a new array is in standard layout");
     let mut lane = vec![0.0; 2 * nx];
     let mut d = vec![0.0; ng * ni];
-    for a in 0..na {
-        for k in 0..ny {
+    // Only the service's ages are read, straight from the array's memory in the
+    // order it lies there (a projection keeps an area's years together).
+    let lo = usize::from(service.ages.0);
+    let pop = if pop.as_slice_memory_order().is_some() && pop.strides().iter().all(|s| *s >= 0) {
+        ndarray::CowArray::from(pop)
+    } else {
+        ndarray::CowArray::from(pop.as_standard_layout().into_owned())
+    };
+    let p = pop.as_slice_memory_order().expect("contiguous");
+    let st: Vec<usize> = pop.strides().iter().map(|s| *s as usize).collect();
+    let area_first = st[1] >= st[0];
+    for outer in 0..if area_first { na } else { ny } {
+        for inner in 0..if area_first { ny } else { na } {
+            let (a, k) = if area_first {
+                (outer, inner)
+            } else {
+                (inner, outer)
+            };
             for s in 0..2 {
-                for x in 0..nx {
-                    lane[s * nx + x] = pop[[k, a, s, x]];
+                let at = k * st[0] + a * st[1] + s * st[2] + lo * st[3];
+                let dst = &mut lane[s * nx + lo..s * nx + lo + ni];
+                if st[3] == 1 {
+                    dst.copy_from_slice(&p[at..at + ni]);
+                } else {
+                    for (i, l) in dst.iter_mut().enumerate() {
+                        *l = p[at + i * st[3]];
+                    }
                 }
             }
             weights.apply(a, k, service.ages.0, &lane, &mut d);
             for g in 0..ng {
-                for i in 0..ni {
-                    out[[g, a, k, i]] = d[g * ni + i];
+                let at = ((g * na + a) * ny + k) * ni;
+                for (o, d) in o[at..at + ni].iter_mut().zip(&d[g * ni..(g + 1) * ni]) {
+                    *o = *d;
                 }
             }
         }
@@ -821,22 +850,35 @@ pub fn from_demand(
     let (mut floor, mut groups_out, mut hours, mut teachers, mut staff) =
         (zeros(), zeros(), zeros(), zeros(), zeros());
     let mut costs: [Array2<f64>; 6] = std::array::from_fn(|_| zeros());
-    let mut d = vec![0.0; ng * ni];
+    // As [`year_values`] works them out, with each year's growth factors once.
+    let grow: Vec<Vec<[f64; 4]>> = years
+        .iter()
+        .take(ny)
+        .map(|&y| segment_growth(service, y, base_year))
+        .collect();
+    let mut lanes = vec![[0.0; 1]; ng * ni];
+    let mut totals = vec![[0.0; 1]; ng];
+    let by_age = by_age.as_standard_layout().into_owned();
+    let d = by_age.as_slice().expect("a standard layout");
     for a in 0..na {
-        for (k, &y) in years.iter().enumerate().take(ny) {
-            for g in 0..ng {
-                for i in 0..ni {
-                    d[g * ni + i] = by_age[[g, a, k, i]];
+        for (k, grow) in grow.iter().enumerate() {
+            for (g, total) in totals.iter_mut().enumerate() {
+                let mut t = 0.0;
+                let at = ((g * na + a) * ny + k) * ni;
+                for (l, v) in lanes[g * ni..(g + 1) * ni].iter_mut().zip(&d[at..at + ni]) {
+                    *l = [*v];
+                    t += v;
                 }
+                *total = [t];
             }
-            let v = year_values(service, &d, y, base_year);
-            floor[[a, k]] = v.floor_area_m2;
-            groups_out[[a, k]] = v.groups;
-            hours[[a, k]] = v.weekly_hours;
-            teachers[[a, k]] = v.teacher_fte;
-            staff[[a, k]] = v.staff_fte;
+            let v = year_values_lanes(service, &totals, &lanes, grow);
+            floor[[a, k]] = v.resources[0][0];
+            groups_out[[a, k]] = v.resources[1][0];
+            hours[[a, k]] = v.resources[2][0];
+            teachers[[a, k]] = v.resources[3][0];
+            staff[[a, k]] = v.resources[4][0];
             for (c, v) in costs.iter_mut().zip(v.costs) {
-                c[[a, k]] = v;
+                c[[a, k]] = v[0];
             }
         }
     }
