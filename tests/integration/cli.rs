@@ -150,6 +150,13 @@ fn bad_population_csv_rows_are_named() {
         b"area,sex,age,year,population\n091,1,0,2024,10\n091,2,0,2024,10\n091,1,0,2024,11\n",
         &["pop.csv", "line 4", "given twice", "line 2"],
     );
+    // The same where the area × sex × age × year grid is far larger than the table
+    // (five centuries apart): the duplicates are found by a map, not a flat grid.
+    convert_fails(
+        "pop.csv",
+        b"area,sex,age,year,population\n091,1,0,1500,10\n091,2,90,2024,10\n092,1,0,1500,3\n091,1,0,1500,11\n",
+        &["pop.csv", "line 5", "given twice", "line 2"],
+    );
 }
 
 #[test]
