@@ -105,16 +105,8 @@ pub(super) fn observe(
                     r += 1;
                 }
             }
-            let mut costs = v.costs;
-            let mut total = [0.0; LANES];
-            for l in 0..LANES {
-                costs[3][l] += fixed * share;
-                costs[4][l] += overhead * share;
-                for c in &costs {
-                    total[l] += c[l];
-                }
-            }
-            for (c, val) in costs.iter().chain(std::iter::once(&total)).enumerate() {
+            let costs = finish_costs(v.costs, fixed, overhead, share);
+            for (c, val) in costs.iter().enumerate() {
                 dst[at(ng + nres + c)..at(ng + nres + c) + LANES].copy_from_slice(val);
             }
         }
@@ -136,14 +128,31 @@ pub(super) fn affine_values(
     let s = &ctx.services[i];
     let v = year_values_lanes::<1>(s.service, &[[x]], &[], &ctx.grow[i][k]);
     let (fixed, overhead) = ctx.fixed[i][k];
-    let mut costs = [0.0; 6];
-    for (c, v) in costs.iter_mut().zip(&v.costs) {
-        *c = v[0];
+    let costs = finish_costs(v.costs, fixed, overhead, share);
+    (v.resources.map(|r| r[0]), costs.map(|c| c[0]))
+}
+
+/// A year's cost components per lane (units, premises, staff, fixed, overhead) with
+/// an area's `share` of the fixed cost per service and of its overhead added, and
+/// their total: the six cost cells. [`observe`] and [`affine_values`] both finish
+/// their costs here, so an affine service's summaries are its cells' exactly.
+#[inline(always)]
+fn finish_costs<const L: usize>(
+    mut costs: [[f64; L]; 5],
+    fixed: f64,
+    overhead: f64,
+    share: f64,
+) -> [[f64; L]; 6] {
+    let mut total = [0.0; L];
+    for l in 0..L {
+        costs[3][l] += fixed * share;
+        costs[4][l] += overhead * share;
+        for c in &costs {
+            total[l] += c[l];
+        }
     }
-    costs[3] += fixed * share;
-    costs[4] += overhead * share;
-    costs[5] = costs[..5].iter().fold(0.0, |t, c| t + c);
-    (v.resources.map(|r| r[0]), costs)
+    let [units, premises, staff, fixed, overhead] = costs;
+    [units, premises, staff, fixed, overhead, total]
 }
 
 /// Whether service `i`'s resources and costs are increasing affine functions of its
