@@ -912,7 +912,9 @@ pub fn write(
         path: dir.join("summary.json"),
         message: e.to_string(),
     })?;
-    match options.format {
+    // `summary.json` beside the tables.
+    let summary_file = || write_json(&dir.join("summary.json"), &summary);
+    let summary_written = match options.format {
         TableFormat::Parquet | TableFormat::Csv => {
             let format = if options.format == TableFormat::Csv {
                 Format::Csv
@@ -922,16 +924,22 @@ pub fn write(
             // Side by side: each file is written whole or not at all, and the first
             // failure in the tables' order is the one reported.
             use rayon::prelude::*;
-            let files: Vec<Result<String, IoError>> = frames
-                .par_iter()
-                .map(|(name, frame)| {
-                    let file = format!("{name}.{}", format.extension());
-                    frame.write(&dir.join(&file), format).map(|()| file)
-                })
-                .collect();
+            let (files, summary_written) = rayon::join(
+                || -> Vec<Result<String, IoError>> {
+                    frames
+                        .par_iter()
+                        .map(|(name, frame)| {
+                            let file = format!("{name}.{}", format.extension());
+                            frame.write(&dir.join(&file), format).map(|()| file)
+                        })
+                        .collect()
+                },
+                summary_file,
+            );
             for f in files {
                 written.push(f?);
             }
+            summary_written
         }
         TableFormat::Xlsx => {
             let path = dir.join("kunta.xlsx");
@@ -945,9 +953,10 @@ pub fn write(
                     .map_err(|e| e.to_string())
             })?;
             written.push("kunta.xlsx".into());
+            summary_file()
         }
-    }
-    write_json(&dir.join("summary.json"), &summary)?;
+    };
+    summary_written?;
     written.push("summary.json".into());
     // Every scenario's inputs (each file once) and warnings (a variant's named).
     let mut inputs = l.files.clone();
