@@ -243,33 +243,42 @@ pub const MAX_CELL: f64 = 1e9;
 /// given twice (naming both rows).
 pub fn checked_records(t: &LongTable) -> Result<(Vec<Record>, Skipped), DataError> {
     let (records, rows, skipped) = population_records(t)?;
-    // A record's area by its code in the table (one code a distinct area).
-    let area = &roles(t)?.area.codes;
+    // A record's area as the first code with its text (a PX or JSON-stat file may
+    // list an area twice).
+    let area = {
+        let c = roles(t)?.area;
+        let mut first: HashMap<&str, u32> = HashMap::default();
+        let canon: Vec<u32> = (0..c.levels.len() as u32)
+            .map(|k| *first.entry(c.levels[k as usize].as_str()).or_insert(k))
+            .collect();
+        move |row: usize| canon[c.codes[row] as usize]
+    };
     // Where the (area, sex, age, year) grid is not much larger than the table, each
     // cell's first row is kept in a flat array; otherwise in a map.
     let (mut y0, mut y1, mut top, mut areas) = (i32::MAX, i32::MIN, 0usize, 0usize);
     for (r, &row) in records.iter().zip(&rows) {
         (y0, y1) = (y0.min(r.year.0), y1.max(r.year.0));
         top = top.max(usize::from(r.age.0));
-        areas = areas.max(area[row] as usize + 1);
+        areas = areas.max(area(row) as usize + 1);
     }
     let span = usize::try_from(i64::from(y1) - i64::from(y0) + 1).unwrap_or(0);
     let grid = areas
         .checked_mul(2 * (top + 1))
         .and_then(|c| c.checked_mul(span))
-        .filter(|c| *c <= 4 * records.len() + 1024);
+        .filter(|c| *c <= 4 * records.len() + 1024)
+        .filter(|_| rows.last().is_none_or(|r| *r < u32::MAX as usize));
     let mut dense: Vec<u32> = vec![0; grid.unwrap_or(0)];
     let mut seen: HashMap<(u32, Sex, Age, Year), usize> = HashMap::default();
     let mut first_of = |r: &Record, row: usize| -> Option<usize> {
         if grid.is_some() {
-            let cell = ((area[row] as usize * 2 + r.sex.index()) * (top + 1)
+            let cell = ((area(row) as usize * 2 + r.sex.index()) * (top + 1)
                 + usize::from(r.age.0))
                 * span
                 + (r.year.0 - y0) as usize;
             let was = std::mem::replace(&mut dense[cell], row as u32 + 1);
             (was > 0).then(|| was as usize - 1)
         } else {
-            seen.insert((area[row], r.sex, r.age, r.year), row)
+            seen.insert((area(row), r.sex, r.age, r.year), row)
         }
     };
     for (i, r) in records.iter().enumerate() {

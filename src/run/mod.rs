@@ -306,7 +306,8 @@ pub fn deterministic(s: &ValidScenario) -> Result<RunResult, RunError> {
                 .factors;
         AlignmentResult { factors, slots }
     });
-    // Each service on its own (side by side; in the scenario's order).
+    // Each service on its own, side by side; the first service's error in the
+    // scenario's order is the one reported.
     let services = s
         .services
         .par_iter()
@@ -319,6 +320,8 @@ pub fn deterministic(s: &ValidScenario) -> Result<RunResult, RunError> {
                 s.discount_rate,
             )
         })
+        .collect::<Vec<_>>()
+        .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
     let capacity = s
         .network

@@ -437,6 +437,10 @@ impl Weights {
         let n = pop.len() / 2;
         let lo = usize::from(age_min);
         let w = self.w.as_slice().expect("weights are in standard layout");
+        assert!(
+            k < ny && pop.len() == 2 * n,
+            "a year and two sexes the weights hold"
+        );
         out[..ng * ni].fill(0.0);
         for s in 0..2 {
             let p = &pop[s * n + lo..s * n + lo + ni];
@@ -858,8 +862,8 @@ pub fn from_demand(
         .collect();
     let mut lanes = vec![[0.0; 1]; ng * ni];
     let mut totals = vec![[0.0; 1]; ng];
-    let by_age = by_age.as_standard_layout().into_owned();
-    let d = by_age.as_slice().expect("a standard layout");
+    let standard = by_age.as_standard_layout();
+    let d = standard.as_slice().expect("a standard layout");
     for a in 0..na {
         for (k, grow) in grow.iter().enumerate() {
             for (g, total) in totals.iter_mut().enumerate() {
@@ -882,6 +886,7 @@ pub fn from_demand(
             }
         }
     }
+    drop(standard);
     if service.fixed_per == FixedPer::Service {
         // One fixed sum a year for the service, carried by the areas in proportion to
         // their demand (equal shares in a year without demand); the overhead on it

@@ -292,3 +292,43 @@ fn teaching_checks_name_the_key() {
         "{e}"
     );
 }
+
+#[test]
+fn demand_reads_any_memory_layout_of_the_population() {
+    // Every (year, area, sex, age) cell its own value, in the standard layout, in the
+    // projection's (an area's years together), every other area of a larger array,
+    // and with the areas reversed (a negative stride).
+    let (ny, na, nx) = (3, 4, 12);
+    let pop = Array4::from_shape_fn((ny, na, 2, nx), |(k, a, s, x)| {
+        1.0 + 1000.0 * k as f64 + 100.0 * a as f64 + 10.0 * s as f64 + 0.5 * x as f64
+    });
+    let seg = |id: &str, share: f64| Segment {
+        share: Value::Constant(share),
+        ..Segment::new(id)
+    };
+    let s = Service {
+        coverage: Value::Path(YearPath::Linear {
+            from: (2025, 0.5),
+            to: (2027, 0.9),
+        }),
+        segments: vec![seg("a", 0.3), seg("b", 0.7)],
+        ..Service::new("s", (3, 9))
+    };
+    let years = [2025, 2026, 2027];
+    let standard = demand(&s, pop.view(), &years).unwrap();
+    assert!(standard.iter().all(|v| *v > 0.0));
+    let mut area_first = Array4::<f64>::zeros((na, ny, 2, nx));
+    area_first.assign(&pop.view().permuted_axes([1, 0, 2, 3]));
+    let view = area_first.view().permuted_axes([1, 0, 2, 3]);
+    assert!(!view.is_standard_layout());
+    assert_eq!(demand(&s, view, &years).unwrap(), standard);
+    let mut wide = Array4::<f64>::from_elem((ny, 2 * na, 2, nx), f64::NAN);
+    wide.slice_mut(ndarray::s![.., ..;2, .., ..]).assign(&pop);
+    let every_other = wide.slice(ndarray::s![.., ..;2, .., ..]);
+    assert!(every_other.as_slice_memory_order().is_none());
+    assert_eq!(demand(&s, every_other, &years).unwrap(), standard);
+    let reversed = demand(&s, pop.slice(ndarray::s![.., ..;-1, .., ..]), &years).unwrap();
+    let mut back = standard.clone();
+    back.invert_axis(ndarray::Axis(1));
+    assert_eq!(reversed, back);
+}

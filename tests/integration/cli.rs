@@ -179,6 +179,13 @@ fn broken_px_files_are_refused() {
         px.replace("3 4;", "3 x;").as_bytes(),
         &["t.px", "line 8", "value `x`"],
     );
+    // A population cube listing an area twice: its cells are given twice.
+    let twice = "CHARSET=\"ANSI\";\nSTUB=\"Alue\",\"Sukupuoli\",\"Ikä\";\nHEADING=\"Vuosi\";\nVALUES(\"Alue\")=\"091\",\"049\",\"091\";\nVALUES(\"Sukupuoli\")=\"1\",\"2\";\nVALUES(\"Ikä\")=\"0\";\nVALUES(\"Vuosi\")=\"2024\";\nDATA=\n1 2 3 4 5 6;\n";
+    convert_fails(
+        "p.px",
+        twice.as_bytes(),
+        &["p.px", "area `091`", "given twice"],
+    );
     // A header declaring 10^12 cells.
     let list: Vec<String> = (0..1000).map(|i| format!("\"{i}\"")).collect();
     let list = list.join(",");
