@@ -66,13 +66,14 @@ pub fn read(bytes: &[u8], file: &str, opts: &CsvOptions) -> Result<LongTable, Da
     let line_starts: Vec<usize> = std::iter::once(0)
         .chain(body.match_indices('\n').map(|(i, _)| i + 1))
         .collect();
-    let mut records = reader.records();
-    let header = match records.next() {
-        Some(Ok(h)) => h,
-        Some(Err(e)) => return Err(csv_error(file, &e, skipped_lines)),
-        None => return Err(DataError::file(file, "the file has no header line")),
-    };
-    let names: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
+    // One record read into again and again, the header first (no allocation a row).
+    let mut rec = ::csv::StringRecord::new();
+    match reader.read_record(&mut rec) {
+        Ok(true) => {}
+        Err(e) => return Err(csv_error(file, &e, skipped_lines)),
+        Ok(false) => return Err(DataError::file(file, "the file has no header line")),
+    }
+    let names: Vec<String> = rec.iter().map(|h| h.trim().to_string()).collect();
     check_header(file, &names, skipped_lines + 1)?;
     let layout = Layout::of(&names, opts.value_column.as_deref()).ok_or_else(|| {
         DataError::at(
@@ -99,9 +100,6 @@ pub fn read(bytes: &[u8], file: &str, opts: &CsvOptions) -> Result<LongTable, Da
     let mut values = Vec::new();
     let mut lines = Vec::new();
     let mut value_idx: Vec<u16> = Vec::new();
-    drop(records);
-    // One record read into again and again (no allocation a row).
-    let mut rec = ::csv::StringRecord::new();
     while reader
         .read_record(&mut rec)
         .map_err(|e| csv_error(file, &e, skipped_lines))?

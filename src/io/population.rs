@@ -185,22 +185,19 @@ pub fn population_records(t: &LongTable) -> Result<(Vec<Record>, Vec<usize>, Ski
                 ))
             }
         };
+        // The total's column (0 area, 1 sex, 2 age) and level.
         let total_of = if area_total[ai] {
-            Some((r.area, ai))
+            Some((0, ai))
         } else if sex.is_none() {
-            Some((r.sex, si))
+            Some((1, si))
         } else if age.is_none() {
-            Some((r.age, xi))
+            Some((2, xi))
         } else {
             None
         };
-        if let Some((c, level)) = total_of {
+        if let Some(key) = total_of {
             // Counted by (column, level) and named once at the end.
-            let role = [r.area, r.sex, r.age]
-                .iter()
-                .position(|x| std::ptr::eq(*x, c))
-                .unwrap_or(0);
-            *total_rows.entry((role, level)).or_insert(0usize) += 1;
+            *total_rows.entry(key).or_insert(0usize) += 1;
             continue;
         }
         let value = t.values[row].ok_or_else(|| {

@@ -1105,6 +1105,19 @@ fn sex_levels() -> Vec<String> {
     Sex::ALL.iter().map(|s| s.as_str().to_string()).collect()
 }
 
+/// `n` rows of `values`, each value `each` times in a row and the whole run repeated.
+fn pattern<T: Copy>(values: impl Iterator<Item = T>, each: usize, n: usize) -> Vec<T> {
+    let mut run = Vec::new();
+    for v in values {
+        run.resize(run.len() + each, v);
+    }
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n && !run.is_empty() {
+        out.extend_from_slice(&run[..run.len().min(n - out.len())]);
+    }
+    out
+}
+
 /// The `population` table: scenario, area, sex, age, year, population.
 pub fn population_table(scenario: &str, p: &Projection) -> Frame {
     let (ny, na, _, nx) = p.population.dim();
@@ -1112,34 +1125,10 @@ pub fn population_table(scenario: &str, p: &Projection) -> Frame {
     // Rows by (area, sex, age, year): every key column is a pattern repeated, and the
     // values are the projection's array read with the year innermost. Each column is
     // filled whole at its final size (no growth, no per-row iterator).
-    let per_area = 2 * nx * ny;
-    let mut area = Vec::with_capacity(n);
-    for a in 0..na as u32 {
-        area.resize(area.len() + per_area, a);
-    }
-    let mut sex = Vec::with_capacity(n);
-    let mut age = Vec::with_capacity(n);
-    let mut year = Vec::with_capacity(n);
-    {
-        let years: Vec<i64> = p.years.iter().map(|y| i64::from(*y)).collect();
-        let (mut sex1, mut age1, mut year1) = (
-            Vec::with_capacity(per_area),
-            Vec::with_capacity(per_area),
-            Vec::with_capacity(per_area),
-        );
-        for s in 0..2u32 {
-            sex1.resize(sex1.len() + nx * ny, s);
-            for x in 0..nx as i64 {
-                age1.resize(age1.len() + ny, x);
-                year1.extend_from_slice(&years);
-            }
-        }
-        for _ in 0..na {
-            sex.extend_from_slice(&sex1);
-            age.extend_from_slice(&age1);
-            year.extend_from_slice(&year1);
-        }
-    }
+    let area = pattern(0..na as u32, 2 * nx * ny, n);
+    let sex = pattern(0..2u32, nx * ny, n);
+    let age = pattern(0..nx as i64, ny, n);
+    let year = pattern(p.years.iter().map(|y| i64::from(*y)), 1, n);
     // Each (area, sex, age)'s years, in that order: one (area, sex) block of ages by
     // years at a time, transposed within the cache.
     let mut value = vec![None; n];
