@@ -52,3 +52,63 @@ pub(crate) fn dispatch<K: Kernel>(k: K) -> K::Output {
 unsafe fn with_avx2<K: Kernel>(k: K) -> K::Output {
     k.run()
 }
+
+/// Copies `v` into `dst` with streaming stores, which write past the caches, where
+/// `dst` starts on a 16-byte boundary and holds whole pairs of values; as a plain copy
+/// otherwise. The values are the same either way. For buffers written once and read
+/// back only after much else has been written (a Monte Carlo block's cells): their
+/// lines are then not first read into the cache, and they do not push out what is
+/// in it. Call [`stream_fence`] before the values are read, on any thread.
+#[inline(always)]
+pub(crate) fn stream_copy(dst: &mut [f64], v: &[f64]) {
+    assert_eq!(dst.len(), v.len());
+    #[cfg(target_arch = "x86_64")]
+    if dst.len().is_multiple_of(2) && dst.as_ptr().addr().is_multiple_of(16) {
+        use std::arch::x86_64::{_mm_loadu_pd, _mm_stream_pd};
+        for (d, s) in dst.chunks_exact_mut(2).zip(v.chunks_exact(2)) {
+            // SAFETY: `d` is two values from a 16-byte aligned address and `s` two
+            // values; SSE2 is part of every x86-64 processor.
+            unsafe { _mm_stream_pd(d.as_mut_ptr(), _mm_loadu_pd(s.as_ptr())) };
+        }
+        return;
+    }
+    dst.copy_from_slice(v);
+}
+
+/// Makes every [`stream_copy`] before it visible before any store after it, so that
+/// a thread that sees the later stores (a block done) sees the values too.
+#[inline(always)]
+pub(crate) fn stream_fence() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE2 is part of every x86-64 processor.
+    unsafe {
+        std::arch::x86_64::_mm_sfence()
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_copy_copies_at_any_alignment_and_length() {
+        let v: Vec<f64> = (0..9).map(|i| i as f64 * 1.5 - 2.0).collect();
+        let mut buf = vec![0.0; 32];
+        for off in 0..4 {
+            for len in [0, 1, 2, 7, 8, 9] {
+                buf.fill(f64::NAN);
+                stream_copy(&mut buf[off..off + len], &v[..len]);
+                stream_fence();
+                assert_eq!(
+                    &buf[off..off + len],
+                    &v[..len],
+                    "offset {off}, length {len}"
+                );
+                assert!(buf[..off]
+                    .iter()
+                    .chain(&buf[off + len..])
+                    .all(|x| x.is_nan()));
+            }
+        }
+    }
+}

@@ -795,11 +795,14 @@ impl ServiceResult {
 
 /// The number of teaching groups for `d` pupils with groups of at most `max`:
 /// `⌈d / max − 1e-9⌉`, and 0 where there are no pupils (MODEL.md §7).
+#[inline]
 pub fn groups(d: f64, max: f64) -> f64 {
-    if d <= 0.0 {
-        0.0
+    // Both sides worked out and one chosen, so that lanes of values vectorise.
+    let g = (d / max - 1e-9).ceil().max(0.0);
+    if d > 0.0 {
+        g
     } else {
-        (d / max - 1e-9).ceil().max(0.0)
+        0.0
     }
 }
 

@@ -20,6 +20,9 @@ pub(super) struct BlockOut<'o> {
     pub(super) services: Vec<&'o mut [f64]>,
     /// From one cell's lanes to the next.
     pub(super) stride: usize,
+    /// Whether the cells are written with streaming stores, past the caches: where
+    /// they are read back only once every block of the group is done.
+    pub(super) stream: bool,
     /// Working space: demand by `(segment, age)` per lane, for a service with a
     /// teaching model (its grades); empty otherwise.
     pub(super) scratch: Vec<V>,
@@ -95,6 +98,8 @@ pub(super) struct BlockRun<'c, 'a> {
     pub(super) t0: usize,
     pub(super) lay: &'c Layout,
     pub(super) out: &'c mut [f64],
+    /// Whether `out` is written with streaming stores ([`BlockOut::stream`]).
+    pub(super) stream: bool,
     pub(super) state: &'c mut BlockState,
 }
 
@@ -128,6 +133,7 @@ pub(super) fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
         t0,
         lay,
         out,
+        stream,
         state,
     } = run;
     let stride = LANES;
@@ -182,6 +188,7 @@ pub(super) fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
         align,
         services: parts.collect(),
         stride,
+        stream,
         scratch: Vec::new(),
         totals: Vec::new(),
     };
@@ -267,7 +274,7 @@ pub(super) fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
                     for i in 0..ga * 2 {
                         let cell = (kp * ga * 2 + i) * rows + row;
                         let v = &mv[mv_at(nf, i, f, arrivals)];
-                        out.mig[cell * out.stride..cell * out.stride + LANES].copy_from_slice(v);
+                        put(out.mig, cell * out.stride, v, out.stream);
                     }
                 }
             }
@@ -276,7 +283,7 @@ pub(super) fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
                 for (i, c) in comp.iter().enumerate() {
                     for (j, v) in c.iter().enumerate() {
                         let cell = (kp * ga * 2 + i) * COMPONENTS + j;
-                        out.comps[cell * out.stride..cell * out.stride + LANES].copy_from_slice(v);
+                        put(out.comps, cell * out.stride, v, out.stream);
                     }
                 }
             }
@@ -298,6 +305,10 @@ pub(super) fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
             None => cur,
         };
         observe(ctx, &group, k, state, &mut out);
+    }
+    if out.stream {
+        // Every thread that sees the block done sees its cells.
+        crate::projection::stream_fence();
     }
 }
 

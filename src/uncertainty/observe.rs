@@ -18,35 +18,28 @@ pub(super) fn observe(
     let (n, ny) = (ctx.kernel.n, ctx.years.len());
     let ga = group.len();
     if ctx.want.population {
-        // By (area, sex, group): female, male, then both; each group summed from its
-        // youngest age up.
+        // By (area, sex, group): female, male, then both.
         let ng = ctx.groups.len();
         for al in 0..ga {
+            let f = &cur[al * 2 * n..(al * 2 + 1) * n];
+            let m = &cur[(al * 2 + 1) * n..(al * 2 + 2) * n];
             for (j, r) in ctx.groups.iter().enumerate() {
+                let [sf, sm] = group_sums(&f[r.clone()], &m[r.clone()]);
                 let mut both = [0.0; LANES];
-                for s in 0..2 {
-                    let lanes = &cur[(al * 2 + s) * n..(al * 2 + s + 1) * n];
-                    let mut sum = [0.0; LANES];
-                    for v in &lanes[r.clone()] {
-                        for l in 0..LANES {
-                            sum[l] += v[l];
-                        }
-                    }
-                    for l in 0..LANES {
-                        both[l] += sum[l];
-                    }
-                    let cell = ((k * ga + al) * 3 + s) * ng + j;
-                    out.pop[cell * out.stride..cell * out.stride + LANES].copy_from_slice(&sum);
+                for l in 0..LANES {
+                    both[l] = sf[l] + sm[l];
                 }
-                let cell = ((k * ga + al) * 3 + 2) * ng + j;
-                out.pop[cell * out.stride..cell * out.stride + LANES].copy_from_slice(&both);
+                for (s, v) in [sf, sm, both].iter().enumerate() {
+                    let cell = ((k * ga + al) * 3 + s) * ng + j;
+                    put(out.pop, cell * out.stride, v, out.stream);
+                }
             }
         }
     }
     if !ctx.services_wanted() {
         return;
     }
-    let stride = out.stride;
+    let (stride, stream) = (out.stride, out.stream);
     for (i, s) in ctx.services.iter().enumerate() {
         let sv = s.service;
         let lo = usize::from(sv.ages.0);
@@ -73,21 +66,27 @@ pub(super) fn observe(
                 d.resize(ng * ni, [0.0; LANES]);
             }
             tot.clear();
-            for g in 0..ng {
-                let (wfg, wmg) = (&wf[g * ni..(g + 1) * ni], &wm[g * ni..(g + 1) * ni]);
-                let mut sum = [0.0; LANES];
-                for x in 0..ni {
-                    let mut v = [0.0; LANES];
-                    for l in 0..LANES {
-                        v[l] = pf[x][l] * wfg[x] + pm[x][l] * wmg[x];
-                        sum[l] += v[l];
-                    }
-                    if teaching {
-                        d[g * ni + x] = v;
+            tot.resize(ng, [0.0; LANES]);
+            match ng {
+                1 => segment_sums::<1>(pf, pm, wf, wm, teaching, d, tot),
+                2 => segment_sums::<2>(pf, pm, wf, wm, teaching, d, tot),
+                3 => segment_sums::<3>(pf, pm, wf, wm, teaching, d, tot),
+                4 => segment_sums::<4>(pf, pm, wf, wm, teaching, d, tot),
+                _ => {
+                    for g in 0..ng {
+                        let one = g..g + 1;
+                        let (wfg, wmg) = (&wf[g * ni..(g + 1) * ni], &wm[g * ni..(g + 1) * ni]);
+                        let dg = if teaching {
+                            &mut d[g * ni..(g + 1) * ni]
+                        } else {
+                            &mut []
+                        };
+                        segment_sums::<1>(pf, pm, wfg, wmg, teaching, dg, &mut tot[one]);
                     }
                 }
-                tot.push(sum);
-                dst[at(g)..at(g) + LANES].copy_from_slice(&sum);
+            }
+            for (g, sum) in tot.iter().enumerate() {
+                put(dst, at(g), sum, stream);
             }
             if ctx.affine[i] {
                 // Its resources and costs are summarised from its demand's summary.
@@ -101,16 +100,81 @@ pub(super) fn observe(
             let mut r = 0;
             for (h, val) in has.iter().zip(&v.resources) {
                 if *h {
-                    dst[at(ng + r)..at(ng + r) + LANES].copy_from_slice(val);
+                    put(dst, at(ng + r), val, stream);
                     r += 1;
                 }
             }
             let costs = finish_costs(v.costs, fixed, overhead, share);
             for (c, val) in costs.iter().enumerate() {
-                dst[at(ng + nres + c)..at(ng + nres + c) + LANES].copy_from_slice(val);
+                put(dst, at(ng + nres + c), val, stream);
             }
         }
     }
+}
+
+/// The sums of a group of ages of the female and the male lanes, each over its ages
+/// in two interleaved halves (even and odd positions), so that the adds of the four
+/// sums do not wait on one another.
+#[inline(always)]
+fn group_sums(f: &[V], m: &[V]) -> [V; 2] {
+    let z = [0.0; LANES];
+    let (mut f0, mut f1, mut m0, mut m1) = (z, z, z, z);
+    let (fc, mc) = (f.chunks_exact(2), m.chunks_exact(2));
+    let (fr, mr) = (fc.remainder(), mc.remainder());
+    for (a, b) in fc.zip(mc) {
+        for l in 0..LANES {
+            f0[l] += a[0][l];
+            f1[l] += a[1][l];
+            m0[l] += b[0][l];
+            m1[l] += b[1][l];
+        }
+    }
+    for (a, b) in fr.iter().zip(mr) {
+        for l in 0..LANES {
+            f0[l] += a[l];
+            m0[l] += b[l];
+        }
+    }
+    for l in 0..LANES {
+        f0[l] += f1[l];
+        m0[l] += m1[l];
+    }
+    [f0, m0]
+}
+
+/// Each of `G` segments' demand `Σ_x pf[x]·wf[g][x] + pm[x]·wm[g][x]` into `tot[g]`
+/// (weights by `(segment, age)`), and by `(segment, age)` into `d` where `by_age`:
+/// the segments side by side, each summed over its ages in order, so that their adds
+/// do not wait on one another.
+#[inline(always)]
+fn segment_sums<const G: usize>(
+    pf: &[V],
+    pm: &[V],
+    wf: &[f64],
+    wm: &[f64],
+    by_age: bool,
+    d: &mut [V],
+    tot: &mut [V],
+) {
+    let ni = pf.len();
+    assert!(pm.len() == ni && wf.len() >= G * ni && wm.len() >= G * ni && tot.len() == G);
+    assert!(!by_age || d.len() >= G * ni);
+    let mut sums = [[0.0; LANES]; G];
+    for x in 0..ni {
+        let (a, b) = (pf[x], pm[x]);
+        for g in 0..G {
+            let (cf, cm) = (wf[g * ni + x], wm[g * ni + x]);
+            let mut v = [0.0; LANES];
+            for l in 0..LANES {
+                v[l] = a[l] * cf + b[l] * cm;
+                sums[g][l] += v[l];
+            }
+            if by_age {
+                d[g * ni + x] = v;
+            }
+        }
+    }
+    tot.copy_from_slice(&sums);
 }
 
 /// Service `i`'s resources (all five, 0 where it has none) and its cost components
@@ -173,4 +237,16 @@ pub(super) fn affine_increasing(ctx: &Ctx<'_>, i: usize) -> bool {
             .zip(r1.iter().chain(&c1))
             .all(|(v0, v1)| v1 >= v0 && v1.is_finite())
     })
+}
+
+/// Writes a cell's lanes at `dst[at..at + LANES]`, past the caches where the block
+/// streams ([`BlockOut::stream`]).
+#[inline(always)]
+pub(super) fn put(dst: &mut [f64], at: usize, v: &V, stream: bool) {
+    let d = &mut dst[at..at + LANES];
+    if stream {
+        crate::projection::stream_copy(d, v);
+    } else {
+        d.copy_from_slice(v);
+    }
 }
