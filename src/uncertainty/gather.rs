@@ -216,9 +216,20 @@ pub(super) fn gather_tile(
     tile: &mut Vec<f64>,
 ) {
     tile.resize(tc * nt, 0.0);
-    for b in 0..nt.div_ceil(LANES) {
+    let nb = nt.div_ceil(LANES);
+    let part = |b: usize| &blocks[(b * cells + c0) * LANES..(b * cells + c0 + tc) * LANES];
+    // Each block's part of the tile is a short run of its own: its lines are asked
+    // for a few blocks ahead, so that they arrive while earlier blocks are copied.
+    const AHEAD: usize = 4;
+    for b in 0..AHEAD.min(nb) {
+        crate::projection::prefetch(part(b));
+    }
+    for b in 0..nb {
+        if b + AHEAD < nb {
+            crate::projection::prefetch(part(b + AHEAD));
+        }
         let (t0, m) = (b * LANES, LANES.min(nt - b * LANES));
-        let src = &blocks[(b * cells + c0) * LANES..(b * cells + c0 + tc) * LANES];
+        let src = part(b);
         for (j, lanes) in src.chunks_exact(LANES).enumerate() {
             let dst = &mut tile[j * nt + t0..j * nt + t0 + m];
             // Whole blocks as fixed-size copies (a call to `memcpy` each otherwise).
