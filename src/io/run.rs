@@ -189,15 +189,15 @@ fn uncertainty_one(
         );
         Frame { columns }
     };
-    let det = |name: &str| {
-        out.tables
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, f)| f.clone())
-    };
+    let tables = &out.tables;
+    let det = |name: &str| tables.iter().find(|(n, _)| *n == name).map(|(_, f)| f);
     let (na, ny) = (l.scenario.population.areas().len(), mc.years.len());
-    let mut added = Vec::new();
-    if let (Some(p), Some(d)) = (&mc.population, det("population")) {
+    // Each quantile table is built on its own (they are independent), in parallel,
+    // and they are kept in this order.
+    type Job<'j> = Box<dyn Fn() -> Option<(&'static str, Frame)> + Send + Sync + 'j>;
+    let mut jobs: Vec<Job<'_>> = Vec::new();
+    jobs.push(Box::new(|| {
+        let (p, d) = (mc.population.as_ref()?, det("population")?);
         // Keyed scenario, area, sex (female, male, all), age_group, year; the cells
         // run in that order.
         let ng = mc.age_groups.len();
@@ -228,11 +228,12 @@ fn uncertainty_one(
             "year".into(),
             ColumnData::Int((0..rows).map(|r| i64::from(mc.years[r % ny])).collect()),
         ));
-        let mut frame = twin(&d, 0, &|f| (0..rows).for_each(|cell| f(p, cell)));
+        let mut frame = twin(d, 0, &|f| (0..rows).for_each(|cell| f(p, cell)));
         keys.append(&mut frame.columns);
-        added.push(("population_quantiles", Frame { columns: keys }));
-    }
-    if let (Some(c), Some(d)) = (&mc.components, det("components")) {
+        Some(("population_quantiles", Frame { columns: keys }))
+    }));
+    jobs.push(Box::new(|| {
+        let (c, d) = (mc.components.as_ref()?, det("components")?);
         // In the order of the Monte Carlo components.
         const COMPONENTS: [&str; crate::uncertainty::COMPONENTS] = [
             "births",
@@ -245,7 +246,7 @@ fn uncertainty_one(
         let nyp = mc.projected.len();
         let n = na * 2 * nyp;
         // Long: one row per component after the component table's keys.
-        let mut frame = twin(&d, 0, &|f| {
+        let mut frame = twin(d, 0, &|f| {
             for cell in 0..n {
                 for comp in c {
                     f(comp, cell);
@@ -266,15 +267,16 @@ fn uncertainty_one(
             },
         ));
         keys.append(&mut frame.columns);
-        added.push(("components_quantiles", Frame { columns: keys }));
-    }
-    if let (Some(m), Some(d)) = (&mc.migration, det("migration")) {
+        Some(("components_quantiles", Frame { columns: keys }))
+    }));
+    jobs.push(Box::new(|| {
+        let (m, d) = (mc.migration.as_ref()?, det("migration")?);
         // The migration table's rows: area, sex, year, then each flow (and a closed
         // system's arrivals after its movers).
         let nyp = mc.projected.len();
-        added.push((
+        Some((
             "migration_quantiles",
-            twin(&d, 6, &|f| {
+            twin(d, 6, &|f| {
                 for i in 0..na * 2 {
                     for kp in 0..nyp {
                         for row in m {
@@ -283,63 +285,66 @@ fn uncertainty_one(
                     }
                 }
             }),
-        ));
-    }
-    if let (Some(a), Some(d)) = (&mc.alignment, det("alignment")) {
+        ))
+    }));
+    jobs.push(Box::new(|| {
+        let (a, d) = (mc.alignment.as_ref()?, det("alignment")?);
         // The alignment table's rows: parent, sex, age, then the aligned years.
-        added.push((
+        Some((
             "alignment_quantiles",
-            twin(&d, 5, &|f| {
+            twin(d, 5, &|f| {
                 for cell in 0..a.mean.len() {
                     f(a, cell);
                 }
             }),
-        ));
-    }
-    if has_services {
-        if let Some(d) = det("demand") {
-            added.push((
-                "demand_quantiles",
-                twin(&d, 5, &|f| {
-                    for sv in &mc.services {
-                        for cell in 0..sv.demand.mean.len() {
-                            f(&sv.demand, cell);
+        ))
+    }));
+    jobs.push(Box::new(|| {
+        let d = det("demand").filter(|_| has_services)?;
+        Some((
+            "demand_quantiles",
+            twin(d, 5, &|f| {
+                for sv in &mc.services {
+                    for cell in 0..sv.demand.mean.len() {
+                        f(&sv.demand, cell);
+                    }
+                }
+            }),
+        ))
+    }));
+    jobs.push(Box::new(|| {
+        let d = det("resources").filter(|_| has_services)?;
+        Some((
+            "resources_quantiles",
+            twin(d, 5, &|f| {
+                for sv in &mc.services {
+                    for cell in 0..na * ny {
+                        for (_, r) in &sv.resources {
+                            f(r, cell);
                         }
                     }
-                }),
-            ));
-        }
-        if let Some(d) = det("resources") {
-            added.push((
-                "resources_quantiles",
-                twin(&d, 5, &|f| {
-                    for sv in &mc.services {
-                        for cell in 0..na * ny {
-                            for (_, r) in &sv.resources {
-                                f(r, cell);
-                            }
+                }
+            }),
+        ))
+    }));
+    jobs.push(Box::new(|| {
+        let d = det("costs").filter(|_| has_services)?;
+        Some((
+            "costs_quantiles",
+            twin(d, 5, &|f| {
+                for sv in &mc.services {
+                    for cell in 0..na * ny {
+                        for c in &sv.costs {
+                            f(c, cell);
                         }
                     }
-                }),
-            ));
-        }
-        if let Some(d) = det("costs") {
-            added.push((
-                "costs_quantiles",
-                twin(&d, 5, &|f| {
-                    for sv in &mc.services {
-                        for cell in 0..na * ny {
-                            for c in &sv.costs {
-                                f(c, cell);
-                            }
-                        }
-                    }
-                }),
-            ));
-        }
-    }
-    let whole = |sm: &Summary| sm.mean.len() == ny;
-    if let Some(d) = det("totals").filter(|_| mc.services.iter().all(|s| whole(&s.total_demand))) {
+                }
+            }),
+        ))
+    }));
+    jobs.push(Box::new(|| {
+        let whole = |sm: &Summary| sm.mean.len() == ny;
+        let d = det("totals").filter(|_| mc.services.iter().all(|s| whole(&s.total_demand)))?;
         // Per service and year: demand, then the total cost (when costs are summed).
         let quantities: Vec<&str> = if mc.services.iter().all(|s| whole(&s.total_cost)) {
             vec!["demand", "cost_eur"]
@@ -347,7 +352,7 @@ fn uncertainty_one(
             vec!["demand"]
         };
         let nq = quantities.len();
-        let mut frame = twin(&d, 0, &|f| {
+        let mut frame = twin(d, 0, &|f| {
             for sv in &mc.services {
                 for k in 0..ny {
                     f(&sv.total_demand, k);
@@ -369,14 +374,21 @@ fn uncertainty_one(
             },
         ));
         keys.append(&mut frame.columns);
-        added.push(("totals_quantiles", Frame { columns: keys }));
-    }
-    if let Some(net) = &l.scenario.network {
-        added.push((
+        Some(("totals_quantiles", Frame { columns: keys }))
+    }));
+    let projection = &out.projection;
+    jobs.push(Box::new(|| {
+        let net = l.scenario.network.as_ref()?;
+        Some((
             "capacity_quantiles",
-            capacity_quantiles(l, net, &out.projection, &mc, &names),
-        ));
-    }
+            capacity_quantiles(l, net, projection, &mc, &names),
+        ))
+    }));
+    let added: Vec<(&str, Frame)> = {
+        use rayon::prelude::*;
+        jobs.par_iter().filter_map(|job| job()).collect()
+    };
+    drop(jobs);
     out.summary = crate::run::summarise(
         &l.scenario,
         &out.projection,
