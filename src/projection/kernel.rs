@@ -1035,10 +1035,10 @@ pub(crate) fn place_ends<const L: usize>(out: &mut [V<L>], x0: &V<L>, open: &V<L
     }
 }
 
-/// [`flow_movers`] run through [`crate::projection::simd_dispatch`]: kept out of the
-/// age pass (it runs only when each flow's movers are asked for, `kx.movers`) but
-/// compiled for AVX2 as the pass is (out of line without it, its sums ran on SSE2:
-/// 6 % of a national Monte Carlo run).
+/// [`flow_movers`] run through [`crate::projection::simd_dispatch`], so that it is
+/// compiled for AVX2 as the age pass is: it runs only when each flow's movers are
+/// asked for (`kx.movers`), and when it was kept out of line with `#[inline(never)]`
+/// its sums ran on SSE2 (6 % of a national Monte Carlo run).
 struct FlowMovers<'g, 'a, const L: usize> {
     kx: &'g YearKernel<'a>,
     k: usize,

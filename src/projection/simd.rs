@@ -58,7 +58,8 @@ unsafe fn with_avx2<K: Kernel>(k: K) -> K::Output {
 /// otherwise. The values are the same either way. For buffers written once and read
 /// back only after much else has been written (a Monte Carlo block's cells): their
 /// lines are then not first read into the cache, and they do not push out what is
-/// in it. Call [`stream_fence`] before the values are read, on any thread.
+/// in it. The writing thread calls [`stream_fence`] before the values are handed
+/// to another thread (or read back).
 #[inline(always)]
 pub(crate) fn stream_copy(dst: &mut [f64], v: &[f64]) {
     assert_eq!(dst.len(), v.len());
@@ -90,6 +91,8 @@ pub(crate) fn stream_fence() {
 /// a hint, with no effect on any value.
 #[inline(always)]
 pub(crate) fn prefetch(v: &[f64]) {
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = v;
     #[cfg(target_arch = "x86_64")]
     for line in v.chunks(8) {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};

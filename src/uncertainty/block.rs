@@ -274,7 +274,7 @@ pub(super) fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
                     for i in 0..ga * 2 {
                         let cell = (kp * ga * 2 + i) * rows + row;
                         let v = &mv[mv_at(nf, i, f, arrivals)];
-                        put(out.mig, cell * out.stride, v, out.stream);
+                        put_cell(out.mig, cell * out.stride, v, out.stream);
                     }
                 }
             }
@@ -283,7 +283,7 @@ pub(super) fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
                 for (i, c) in comp.iter().enumerate() {
                     for (j, v) in c.iter().enumerate() {
                         let cell = (kp * ga * 2 + i) * COMPONENTS + j;
-                        put(out.comps, cell * out.stride, v, out.stream);
+                        put_cell(out.comps, cell * out.stride, v, out.stream);
                     }
                 }
             }
@@ -298,7 +298,7 @@ pub(super) fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
                 // By (aligned year, parent, sex, age).
                 for (i, f) in factors.iter().enumerate() {
                     let cell = j * factors.len() + i;
-                    out.align[cell * out.stride..cell * out.stride + LANES].copy_from_slice(f);
+                    put_cell(out.align, cell * out.stride, f, out.stream);
                 }
                 next
             }

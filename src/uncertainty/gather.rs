@@ -108,10 +108,25 @@ pub(super) fn set_packed(sm: &mut Summary, cell: usize, packed: &[f64]) {
     }
 }
 
+impl Slot {
+    /// Grows `blocks` to hold `len` values from a cache line's start (64 bytes,
+    /// [`LANES`] values, so that each cell's lanes are one line) and returns where
+    /// they lie in it: the blocks write and the tiles read `blocks[range]`.
+    pub(super) fn aligned(&mut self, len: usize) -> std::ops::Range<usize> {
+        if self.blocks.len() < len + LANES {
+            // Every cell of every block is written, so the buffer is only grown.
+            self.blocks.resize(len + LANES, 0.0);
+        }
+        let off = self.blocks.as_ptr().align_offset(64);
+        off..off + len
+    }
+}
+
 /// The buffers of one group's run, reused from group to group.
 #[derive(Default)]
 pub(super) struct Slot {
-    /// Every block's lanes by `(block, cell, lane)`, cells as in [`Layout`].
+    /// Every block's lanes by `(block, cell, lane)`, cells as in [`Layout`], from
+    /// [`Slot::aligned`]'s start on (the buffer is a line longer than they need).
     pub(super) blocks: Vec<f64>,
     /// Per cell: the mean, then the quantiles.
     pub(super) packed: Vec<f64>,

@@ -434,13 +434,8 @@ pub fn run_aligned(
         for w0 in (0..lay.cells).step_by(win) {
             let wc = win.min(lay.cells - w0);
             let kept = wc * LANES;
-            if slot.blocks.len() < nb * kept + LANES {
-                // Every cell of every block is written, so the buffer is only grown.
-                slot.blocks.resize(nb * kept + LANES, 0.0);
-            }
-            // Cells start on a cache line (64 bytes, eight values).
-            let off = slot.blocks.as_ptr().align_offset(64);
-            let blocks = &mut slot.blocks[off..off + nb * kept];
+            let at = slot.aligned(nb * kept);
+            let blocks = &mut slot.blocks[at.clone()];
             let whole = wc == lay.cells;
             let block = |(state, scratch): &mut (BlockState, Vec<f64>),
                          (b, chunk): (usize, &mut [f64])| {
@@ -481,7 +476,7 @@ pub fn run_aligned(
                     .for_each(|x| block(&mut state, x));
                 (slot.state, slot.scratch) = state;
             }
-            let blocks = &slot.blocks[off..off + nb * kept];
+            let blocks = &slot.blocks[at];
             let packed = &mut slot.packed[w0 * stride..(w0 + wc) * stride];
             if parallel {
                 packed

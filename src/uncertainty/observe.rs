@@ -31,7 +31,7 @@ pub(super) fn observe(
                 }
                 for (s, v) in [sf, sm, both].iter().enumerate() {
                     let cell = ((k * ga + al) * 3 + s) * ng + j;
-                    put(out.pop, cell * out.stride, v, out.stream);
+                    put_cell(out.pop, cell * out.stride, v, out.stream);
                 }
             }
         }
@@ -86,7 +86,7 @@ pub(super) fn observe(
                 }
             }
             for (g, sum) in tot.iter().enumerate() {
-                put(dst, at(g), sum, stream);
+                put_cell(dst, at(g), sum, stream);
             }
             if ctx.affine[i] {
                 // Its resources and costs are summarised from its demand's summary.
@@ -100,13 +100,13 @@ pub(super) fn observe(
             let mut r = 0;
             for (h, val) in has.iter().zip(&v.resources) {
                 if *h {
-                    put(dst, at(ng + r), val, stream);
+                    put_cell(dst, at(ng + r), val, stream);
                     r += 1;
                 }
             }
             let costs = finish_costs(v.costs, fixed, overhead, share);
             for (c, val) in costs.iter().enumerate() {
-                put(dst, at(ng + nres + c), val, stream);
+                put_cell(dst, at(ng + nres + c), val, stream);
             }
         }
     }
@@ -242,7 +242,7 @@ pub(super) fn affine_increasing(ctx: &Ctx<'_>, i: usize) -> bool {
 /// Writes a cell's lanes at `dst[at..at + LANES]`, past the caches where the block
 /// streams ([`BlockOut::stream`]).
 #[inline(always)]
-pub(super) fn put(dst: &mut [f64], at: usize, v: &V, stream: bool) {
+pub(super) fn put_cell(dst: &mut [f64], at: usize, v: &V, stream: bool) {
     let d = &mut dst[at..at + LANES];
     if stream {
         crate::projection::stream_copy(d, v);
