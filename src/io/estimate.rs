@@ -407,17 +407,23 @@ pub fn write_backtest(
             ("method".into(), coded(&|r| r.method)),
             (
                 "predicted".into(),
-                ColumnData::Float(rows.iter().map(|r| Some(r.predicted)).collect()),
+                ColumnData::Float(rows.iter().map(|r| r.predicted).collect()),
             ),
             (
                 "observed".into(),
-                ColumnData::Float(rows.iter().map(|r| Some(r.observed)).collect()),
+                ColumnData::Float(rows.iter().map(|r| r.observed).collect()),
             ),
             (
                 "error_pct".into(),
                 ColumnData::Float(
                     rows.iter()
-                        .map(|r| r.error_pct.is_finite().then_some(r.error_pct))
+                        .map(|r| {
+                            if r.error_pct.is_finite() {
+                                r.error_pct
+                            } else {
+                                f64::NAN
+                            }
+                        })
                         .collect(),
                 ),
             ),
@@ -429,7 +435,11 @@ pub fn write_backtest(
         for (k, name) in ["p05", "p25", "p75", "p95"].iter().enumerate() {
             frame.columns.push((
                 (*name).into(),
-                ColumnData::Float(rows.iter().map(|r| r.interval.map(|q| q[k])).collect()),
+                ColumnData::Float(
+                    rows.iter()
+                        .map(|r| r.interval.map_or(f64::NAN, |q| q[k]))
+                        .collect(),
+                ),
             ));
         }
     }

@@ -11,14 +11,14 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// The values of one output column.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum ColumnData {
     /// Text.
     Text(Vec<String>),
     /// Whole numbers.
     Int(Vec<i64>),
-    /// Real numbers; `None` is missing.
-    Float(Vec<Option<f64>>),
+    /// Real numbers; NaN is a missing value (written as an empty cell or a null).
+    Float(Vec<f64>),
     /// Text stored once per distinct value: row `i` is `levels[codes[i]]`. Long tables
     /// repeat a few area and sex names millions of times; this keeps them cheap.
     Coded {
@@ -27,37 +27,138 @@ pub enum ColumnData {
         /// Per row, the index of its value.
         codes: Vec<u32>,
     },
+    /// A key column that follows a pattern, which costs no memory per row: row `i` is
+    /// row `(i / each) % n` of `values` (`n` its rows; a `Text`, `Int` or `Coded`
+    /// column), for `len` rows. A long table's key columns (scenario, area, sex, age,
+    /// year) are such patterns. [`ColumnData::expanded`] writes one out row by row.
+    Repeat {
+        /// The rows the pattern goes through.
+        values: Box<ColumnData>,
+        /// How many rows in a row each of them takes.
+        each: usize,
+        /// The column's number of rows.
+        len: usize,
+    },
 }
 
 impl ColumnData {
-    fn len(&self) -> usize {
+    /// A column of `len` rows going through `values`, each value `each` times in a row
+    /// and the whole run repeated (see [`ColumnData::Repeat`]).
+    pub fn repeat(values: ColumnData, each: usize, len: usize) -> ColumnData {
+        ColumnData::Repeat {
+            values: Box::new(values.expanded().into_owned()),
+            each: each.max(1),
+            len,
+        }
+    }
+
+    /// The number of rows.
+    pub fn len(&self) -> usize {
         match self {
             ColumnData::Text(v) => v.len(),
             ColumnData::Int(v) => v.len(),
             ColumnData::Float(v) => v.len(),
             ColumnData::Coded { codes, .. } => codes.len(),
+            ColumnData::Repeat { len, .. } => *len,
+        }
+    }
+
+    /// Whether the column has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The column with one value per row: a [`ColumnData::Repeat`] written out, any
+    /// other column borrowed as it is.
+    pub fn expanded(&self) -> std::borrow::Cow<'_, ColumnData> {
+        use std::borrow::Cow;
+        match self {
+            ColumnData::Repeat { values, each, len } => {
+                let rows: Vec<usize> = repeat_rows(values.len(), *each, 0..*len).collect();
+                Cow::Owned(values.pick(&rows))
+            }
+            other => Cow::Borrowed(other),
+        }
+    }
+
+    /// The rows `rows` of the column, in that order.
+    pub(crate) fn pick(&self, rows: &[usize]) -> ColumnData {
+        match self {
+            ColumnData::Text(v) => ColumnData::Text(rows.iter().map(|&r| v[r].clone()).collect()),
+            ColumnData::Int(v) => ColumnData::Int(rows.iter().map(|&r| v[r]).collect()),
+            ColumnData::Float(v) => ColumnData::Float(rows.iter().map(|&r| v[r]).collect()),
+            ColumnData::Coded { levels, codes } => ColumnData::Coded {
+                levels: levels.clone(),
+                codes: rows.iter().map(|&r| codes[r]).collect(),
+            },
+            ColumnData::Repeat { values, each, .. } => {
+                let n = values.len();
+                let own: Vec<usize> = rows.iter().map(|&r| (r / each) % n.max(1)).collect();
+                values.pick(&own)
+            }
         }
     }
 
     /// The rows where `keep` is true.
     pub(crate) fn filter_rows(&self, keep: &[bool]) -> ColumnData {
-        fn pick<T: Clone>(v: &[T], keep: &[bool]) -> Vec<T> {
-            v.iter()
-                .zip(keep)
-                .filter(|(_, k)| **k)
-                .map(|(x, _)| x.clone())
-                .collect()
-        }
-        match self {
-            ColumnData::Text(v) => ColumnData::Text(pick(v, keep)),
-            ColumnData::Int(v) => ColumnData::Int(pick(v, keep)),
-            ColumnData::Float(v) => ColumnData::Float(pick(v, keep)),
-            ColumnData::Coded { levels, codes } => ColumnData::Coded {
-                levels: levels.clone(),
-                codes: pick(codes, keep),
-            },
+        let rows: Vec<usize> = keep
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| **k)
+            .map(|(i, _)| i)
+            .collect();
+        self.pick(&rows)
+    }
+}
+
+/// Columns are equal when they hold the same rows: a pattern equals the column it
+/// writes out, and a missing value equals a missing value.
+impl PartialEq for ColumnData {
+    fn eq(&self, other: &ColumnData) -> bool {
+        let (a, b) = (self.expanded(), other.expanded());
+        match (a.as_ref(), b.as_ref()) {
+            (ColumnData::Text(x), ColumnData::Text(y)) => x == y,
+            (ColumnData::Int(x), ColumnData::Int(y)) => x == y,
+            (ColumnData::Float(x), ColumnData::Float(y)) => {
+                x.len() == y.len()
+                    && x.iter()
+                        .zip(y)
+                        .all(|(p, q)| p == q || (p.is_nan() && q.is_nan()))
+            }
+            (
+                ColumnData::Coded { levels, codes },
+                ColumnData::Coded {
+                    levels: l2,
+                    codes: c2,
+                },
+            ) => levels == l2 && codes == c2,
+            _ => false,
         }
     }
+}
+
+/// The rows of a pattern's `n` values that the rows `rows` of a
+/// [`ColumnData::Repeat`] with `each` take, without a division a row.
+pub(crate) fn repeat_rows(
+    n: usize,
+    each: usize,
+    rows: std::ops::Range<usize>,
+) -> impl Iterator<Item = usize> + Clone {
+    let (n, each) = (n.max(1), each.max(1));
+    let mut j = (rows.start / each) % n;
+    let mut left = each - rows.start % each;
+    rows.map(move |_| {
+        let here = j;
+        left -= 1;
+        if left == 0 {
+            left = each;
+            j += 1;
+            if j == n {
+                j = 0;
+            }
+        }
+        here
+    })
 }
 
 /// A table to write: named columns of equal length.
@@ -102,6 +203,26 @@ impl Frame {
         self.columns.first().map_or(0, |(_, c)| c.len())
     }
 
+    /// The frame with every [`ColumnData::Repeat`] written out row by row (borrowed
+    /// as it is when it has none), for code that reads rows by index.
+    pub fn expanded(&self) -> std::borrow::Cow<'_, Frame> {
+        use std::borrow::Cow;
+        if !self
+            .columns
+            .iter()
+            .any(|(_, c)| matches!(c, ColumnData::Repeat { .. }))
+        {
+            return Cow::Borrowed(self);
+        }
+        Cow::Owned(Frame {
+            columns: self
+                .columns
+                .iter()
+                .map(|(n, c)| (n.clone(), c.expanded().into_owned()))
+                .collect(),
+        })
+    }
+
     /// Adds `other`'s rows after this frame's (an empty frame takes `other` whole).
     ///
     /// # Errors
@@ -120,7 +241,12 @@ impl Frame {
             ));
         }
         for ((name, mine), (_, theirs)) in self.columns.iter_mut().zip(&other.columns) {
-            match (mine, theirs) {
+            // A pattern is written out before rows are added to it.
+            if matches!(mine, ColumnData::Repeat { .. }) {
+                *mine = mine.expanded().into_owned();
+            }
+            let theirs = theirs.expanded();
+            match (mine, theirs.as_ref()) {
                 (ColumnData::Text(a), ColumnData::Text(b)) => a.extend_from_slice(b),
                 (ColumnData::Int(a), ColumnData::Int(b)) => a.extend_from_slice(b),
                 (ColumnData::Float(a), ColumnData::Float(b)) => a.extend_from_slice(b),
@@ -160,7 +286,8 @@ impl Frame {
                 (c.name.clone(), ColumnData::Text(v))
             })
             .collect();
-        columns.push((t.value_name.clone(), ColumnData::Float(t.values.clone())));
+        let values = t.values.iter().map(|v| v.unwrap_or(f64::NAN)).collect();
+        columns.push((t.value_name.clone(), ColumnData::Float(values)));
         if let Some(status) = &t.status {
             let v = status
                 .iter()
@@ -194,22 +321,7 @@ impl Frame {
                 if k > 0 {
                     line.push(',');
                 }
-                match c {
-                    ColumnData::Text(v) => line.push_str(&csv_field(&v[r])),
-                    ColumnData::Coded { levels, codes } => {
-                        line.push_str(&csv_field(&levels[codes[r] as usize]))
-                    }
-                    ColumnData::Int(v) => {
-                        use std::fmt::Write as _;
-                        let _ = write!(line, "{}", v[r]);
-                    }
-                    ColumnData::Float(v) => {
-                        if let Some(x) = v[r] {
-                            use std::fmt::Write as _;
-                            let _ = write!(line, "{x}");
-                        }
-                    }
-                }
+                csv_cell(c, r, &mut line);
             }
             line.push('\n');
             w.write_all(line.as_bytes())?;
@@ -230,6 +342,28 @@ impl Frame {
             .map_err(|e| e.into_error().to_string())?
             .sync_all()
             .map_err(|e| e.to_string())
+    }
+}
+
+/// Adds row `r` of `c` to a CSV line (a missing value as nothing).
+fn csv_cell(c: &ColumnData, r: usize, line: &mut String) {
+    use std::fmt::Write as _;
+    match c {
+        ColumnData::Text(v) => line.push_str(&csv_field(&v[r])),
+        ColumnData::Coded { levels, codes } => {
+            line.push_str(&csv_field(&levels[codes[r] as usize]))
+        }
+        ColumnData::Int(v) => {
+            let _ = write!(line, "{}", v[r]);
+        }
+        ColumnData::Float(v) => {
+            if !v[r].is_nan() {
+                let _ = write!(line, "{}", v[r]);
+            }
+        }
+        ColumnData::Repeat { values, each, .. } => {
+            csv_cell(values, (r / each) % values.len().max(1), line)
+        }
     }
 }
 
@@ -300,7 +434,7 @@ mod tests {
                     ColumnData::Text(vec!["a,b".into(), "c".into()]),
                 ),
                 ("n".into(), ColumnData::Int(vec![1, 2])),
-                ("v".into(), ColumnData::Float(vec![Some(0.1), None])),
+                ("v".into(), ColumnData::Float(vec![0.1, f64::NAN])),
             ],
         };
         let dir = tempfile::tempdir().unwrap();

@@ -261,7 +261,7 @@ pub fn records_frame(records: &[Record]) -> Frame {
             ),
             (
                 "population".into(),
-                ColumnData::Float(order.iter().map(|&i| Some(records[i].value)).collect()),
+                ColumnData::Float(order.iter().map(|&i| records[i].value).collect()),
             ),
         ],
     }

@@ -163,6 +163,7 @@ fn arrow_type(c: &ColumnData) -> polars_arrow::datatypes::ArrowDataType {
         ColumnData::Text(_) | ColumnData::Coded { .. } => ArrowDataType::Utf8View,
         ColumnData::Int(_) => ArrowDataType::Int64,
         ColumnData::Float(_) => ArrowDataType::Float64,
+        ColumnData::Repeat { values, .. } => arrow_type(values),
     }
 }
 
@@ -173,62 +174,178 @@ fn encode_column(
     ty: &polars_parquet::write::ParquetType,
     options: polars_parquet::write::WriteOptions,
 ) -> Result<Vec<polars_parquet::write::CompressedPage>, String> {
-    use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8ViewArray};
+    use polars_arrow::array::{Array, PrimitiveArray, Utf8ViewArray};
     use polars_arrow::bitmap::Bitmap;
-    use polars_arrow::datatypes::{ArrowDataType, IntegerType};
-    use polars_parquet::write::{array_to_columns, compress, Encoding};
+    use polars_arrow::datatypes::ArrowDataType;
+    use polars_parquet::write::{array_to_columns, compress, CompressionOptions, Encoding, Page};
 
+    let range = rows.clone();
     let array: Box<dyn Array> = match c {
         ColumnData::Text(v) => Utf8ViewArray::from_slice_values(&v[rows]).boxed(),
         ColumnData::Int(v) => PrimitiveArray::<i64>::from_slice(&v[rows]).boxed(),
         ColumnData::Float(v) => {
+            // A missing value (NaN) is a null over a zero, as Arrow writes one.
             let v = &v[rows];
-            let values: Vec<f64> = v.iter().map(|x| x.unwrap_or(0.0)).collect();
+            let values: Vec<f64> = v
+                .iter()
+                .map(|x| if x.is_nan() { 0.0 } else { *x })
+                .collect();
             let validity = v
                 .iter()
-                .any(Option::is_none)
-                .then(|| v.iter().map(Option::is_some).collect::<Bitmap>());
+                .any(|x| x.is_nan())
+                .then(|| v.iter().map(|x| !x.is_nan()).collect::<Bitmap>());
             PrimitiveArray::new(ArrowDataType::Float64, values.into(), validity).boxed()
         }
-        ColumnData::Coded { levels, codes } => {
-            // The row group's own dictionary: the levels it uses, in level order.
-            let codes = &codes[rows];
-            let mut new_code = vec![u32::MAX; levels.len()];
-            for &k in codes {
-                new_code[k as usize] = 0;
-            }
-            let mut used = Vec::new();
-            for (k, slot) in new_code.iter_mut().enumerate() {
-                if *slot == 0 {
-                    *slot = used.len() as u32;
-                    used.push(levels[k].as_str());
+        ColumnData::Coded { levels, codes } => coded_array(levels, &codes[rows])?,
+        ColumnData::Repeat { values, each, .. } => {
+            // The pattern's rows for these rows, written straight as a dictionary.
+            let own = super::frame::repeat_rows(values.len(), *each, rows);
+            match values.as_ref() {
+                ColumnData::Coded { levels, codes } => {
+                    coded_array(levels, &own.map(|r| codes[r]).collect::<Vec<_>>())?
+                }
+                ColumnData::Text(v) => coded_array(v, &own.map(|r| r as u32).collect::<Vec<_>>())?,
+                ColumnData::Int(v) => int_dictionary(v, own)?,
+                other => {
+                    let own: Vec<usize> = own.collect();
+                    return encode_column(&other.pick(&own), 0..own.len(), ty, options);
                 }
             }
-            let keys: Vec<u32> = codes.iter().map(|&k| new_code[k as usize]).collect();
-            let dtype = ArrowDataType::Dictionary(
-                IntegerType::UInt32,
-                Box::new(ArrowDataType::Utf8View),
-                false,
-            );
-            DictionaryArray::<u32>::try_new(
-                dtype,
-                PrimitiveArray::from_vec(keys),
-                Utf8ViewArray::from_slice_values(&used).boxed(),
-            )
-            .map_err(|e| e.to_string())?
-            .boxed()
         }
     };
-    let mut out = Vec::new();
-    for column in array_to_columns(array, ty.clone(), options, &[Encoding::RleDictionary])
-        .map_err(|e| e.to_string())?
+    // A column of numbers that are nearly all different is not worth a dictionary:
+    // judged on its first rows, so the whole column is not hashed only to find out.
+    let encoding = match c {
+        ColumnData::Float(v) if mostly_distinct(&v[range]) => Encoding::Plain,
+        _ => Encoding::RleDictionary,
+    };
+    let mut pages = Vec::new();
+    for column in
+        array_to_columns(array, ty.clone(), options, &[encoding]).map_err(|e| e.to_string())?
     {
         for page in column {
-            let page = page.map_err(|e| e.to_string())?;
-            out.push(compress(page, Vec::new(), options.compression).map_err(|e| e.to_string())?);
+            pages.push(page.map_err(|e| e.to_string())?);
         }
     }
-    Ok(out)
+    // Snappy where it pays: plain numbers (a model's results in full precision) hardly
+    // shrink, so a column chunk whose sample does not shrink by a tenth is stored as it is.
+    let compression = match pages.first() {
+        Some(Page::Data(page)) if encoding == Encoding::Plain && !shrinks(page.buffer()) => {
+            CompressionOptions::Uncompressed
+        }
+        _ => options.compression,
+    };
+    pages
+        .into_iter()
+        .map(|page| compress(page, Vec::new(), compression).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// Whether most of the first rows of `v` (up to 1,024) differ from each other: more
+/// than three in four distinct, the share above which polars writes numbers plain.
+fn mostly_distinct(v: &[f64]) -> bool {
+    if v.len() <= 128 {
+        return false;
+    }
+    let mut bits: Vec<u64> = v[..v.len().min(1024)].iter().map(|x| x.to_bits()).collect();
+    let n = bits.len();
+    bits.sort_unstable();
+    bits.dedup();
+    bits.len() * 4 > n * 3
+}
+
+/// Whether Snappy shrinks a sample of a page (its last 64 KiB, past the levels) by more
+/// than a tenth.
+fn shrinks(page: &[u8]) -> bool {
+    use polars_parquet::parquet::compression::compress;
+    let sample = &page[page.len().saturating_sub(64 << 10)..];
+    let mut out = Vec::new();
+    match compress(
+        polars_parquet::write::CompressionOptions::Snappy,
+        sample,
+        &mut out,
+    ) {
+        Ok(()) => out.len() * 10 < sample.len() * 9,
+        Err(_) => true,
+    }
+}
+
+/// Text rows as a dictionary array: row `i` is `levels[codes[i]]`. The dictionary
+/// holds the levels the rows use, in level order.
+fn coded_array(
+    levels: &[String],
+    codes: &[u32],
+) -> Result<Box<dyn polars_arrow::array::Array>, String> {
+    use polars_arrow::array::{DictionaryArray, PrimitiveArray, Utf8ViewArray};
+    use polars_arrow::datatypes::{ArrowDataType, IntegerType};
+    let mut new_code = vec![u32::MAX; levels.len()];
+    for &k in codes {
+        new_code[k as usize] = 0;
+    }
+    let mut used = Vec::new();
+    for (k, slot) in new_code.iter_mut().enumerate() {
+        if *slot == 0 {
+            *slot = used.len() as u32;
+            used.push(levels[k].as_str());
+        }
+    }
+    let keys: Vec<u32> = codes.iter().map(|&k| new_code[k as usize]).collect();
+    let dtype = ArrowDataType::Dictionary(
+        IntegerType::UInt32,
+        Box::new(ArrowDataType::Utf8View),
+        false,
+    );
+    Ok(DictionaryArray::<u32>::try_new(
+        dtype,
+        PrimitiveArray::from_vec(keys),
+        Utf8ViewArray::from_slice_values(&used).boxed(),
+    )
+    .map_err(|e| e.to_string())?
+    .boxed())
+}
+
+/// Whole-number rows `values[r]`, `r` from `rows`, as a dictionary array whose
+/// dictionary is the values used in increasing order (as polars encodes a column of
+/// few whole numbers, so the file is the one it would write).
+fn int_dictionary(
+    values: &[i64],
+    rows: impl Iterator<Item = usize> + Clone,
+) -> Result<Box<dyn polars_arrow::array::Array>, String> {
+    use polars_arrow::array::{DictionaryArray, PrimitiveArray};
+    use polars_arrow::datatypes::{ArrowDataType, IntegerType};
+    let mut seen = vec![false; values.len()];
+    for r in rows.clone() {
+        seen[r] = true;
+    }
+    let mut used: Vec<i64> = values
+        .iter()
+        .zip(&seen)
+        .filter(|(_, s)| **s)
+        .map(|(v, _)| *v)
+        .collect();
+    used.sort_unstable();
+    used.dedup();
+    let key: Vec<u32> = values
+        .iter()
+        .zip(&seen)
+        .map(|(v, s)| {
+            if *s {
+                used.partition_point(|u| u < v) as u32
+            } else {
+                0
+            }
+        })
+        .collect();
+    let keys: Vec<u32> = rows.map(|r| key[r]).collect();
+    let dtype =
+        ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(ArrowDataType::Int64), false);
+    Ok(DictionaryArray::<u32>::try_new(
+        dtype,
+        PrimitiveArray::from_vec(keys),
+        PrimitiveArray::<i64>::from_vec(used).boxed(),
+    )
+    .map_err(|e| e.to_string())?
+    .boxed())
 }
 
 #[cfg(test)]
@@ -256,6 +373,7 @@ mod tests {
         let floats: Vec<Option<f64>> = (0..n)
             .map(|i| (i != 17).then_some(i as f64 * 0.5))
             .collect();
+        let nan_missing: Vec<f64> = floats.iter().map(|x| x.unwrap_or(f64::NAN)).collect();
         let frame = Frame {
             columns: vec![
                 (
@@ -267,7 +385,7 @@ mod tests {
                 ),
                 ("text".into(), ColumnData::Text(text.clone())),
                 ("n".into(), ColumnData::Int(ints.clone())),
-                ("v".into(), ColumnData::Float(floats.clone())),
+                ("v".into(), ColumnData::Float(nan_missing)),
             ],
         };
         let mut bytes = Vec::new();
@@ -299,6 +417,141 @@ mod tests {
         assert_eq!(v, floats);
     }
 
+    /// Pattern columns (text, whole numbers and coded text, a row group starting in
+    /// the middle of a run) read back as the columns they stand for: the same rows as
+    /// the columns written out and coded give.
+    #[test]
+    fn patterns_read_back_as_their_rows() {
+        let n = 2 * ROW_GROUP + 321;
+        let patterns = [
+            (
+                "scenario",
+                ColumnData::repeat(ColumnData::Text(vec!["base".into()]), n, n),
+            ),
+            (
+                "area",
+                ColumnData::repeat(
+                    ColumnData::Text((0..7).map(|a| format!("KU{a:03}")).collect()),
+                    1000,
+                    n,
+                ),
+            ),
+            (
+                "age",
+                ColumnData::repeat(ColumnData::Int((0..101).rev().collect()), 31, n),
+            ),
+            (
+                "year",
+                ColumnData::repeat(ColumnData::Int((2019..2050).collect()), 1, n),
+            ),
+            (
+                "sex",
+                ColumnData::repeat(
+                    ColumnData::Coded {
+                        levels: vec!["female".into(), "male".into(), "unused".into()],
+                        codes: vec![1, 0],
+                    },
+                    3131,
+                    n,
+                ),
+            ),
+        ];
+        let frame = Frame {
+            columns: patterns
+                .iter()
+                .map(|(name, c)| (name.to_string(), c.clone()))
+                .collect(),
+        };
+        let written_out = frame.expanded().into_owned();
+        assert!(written_out
+            .columns
+            .iter()
+            .all(|(_, c)| !matches!(c, ColumnData::Repeat { .. })));
+        assert_eq!(frame, written_out);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        write_frame(&frame, &mut a).unwrap();
+        let df = ParquetReader::new(std::io::Cursor::new(a.clone()))
+            .finish()
+            .unwrap();
+        assert_eq!(df.height(), n);
+        let age: Vec<i64> = df.columns()[2].i64().unwrap().into_no_null_iter().collect();
+        let ColumnData::Int(want) = &written_out.columns[2].1 else {
+            panic!("ages are whole numbers")
+        };
+        assert_eq!(&age, want);
+        let area: Vec<&str> = df.columns()[1].str().unwrap().iter().flatten().collect();
+        assert_eq!(area[999], "KU000");
+        assert_eq!(area[1000], "KU001");
+        assert_eq!(area[7000], "KU000");
+        let sex: Vec<&str> = df.columns()[4].str().unwrap().iter().flatten().collect();
+        assert_eq!((sex[0], sex[3131], sex[6262]), ("male", "female", "male"));
+        let years: Vec<i64> = df.columns()[3].i64().unwrap().into_no_null_iter().collect();
+        assert_eq!(
+            (years[0], years[30], years[31], years[n - 1]),
+            (2019, 2049, 2019, 2019 + ((n - 1) % 31) as i64)
+        );
+        // The columns written out, text coded, read back the same.
+        let coded = Frame {
+            columns: written_out
+                .columns
+                .iter()
+                .map(|(name, c)| {
+                    let c = match c {
+                        ColumnData::Text(v) => {
+                            let mut levels: Vec<String> = v.clone();
+                            levels.dedup();
+                            levels.sort();
+                            levels.dedup();
+                            let codes = v
+                                .iter()
+                                .map(|x| levels.binary_search(x).unwrap() as u32)
+                                .collect();
+                            ColumnData::Coded { levels, codes }
+                        }
+                        other => other.clone(),
+                    };
+                    (name.clone(), c)
+                })
+                .collect(),
+        };
+        write_frame(&coded, &mut b).unwrap();
+        let df_b = ParquetReader::new(std::io::Cursor::new(b))
+            .finish()
+            .unwrap();
+        assert!(df.equals_missing(&df_b));
+    }
+
+    /// A column of numbers nearly all different is written plain and, where Snappy
+    /// would not shrink it, uncompressed; one of few values as a dictionary. Both read
+    /// back exactly.
+    #[test]
+    fn numbers_are_encoded_where_it_pays() {
+        let n = 5000;
+        let distinct: Vec<f64> = (0..n).map(|i| (i as f64 + 0.5).ln() * 1e3).collect();
+        let few: Vec<f64> = (0..n).map(|i| (i % 4) as f64).collect();
+        assert!(mostly_distinct(&distinct));
+        assert!(!mostly_distinct(&few));
+        let frame = Frame {
+            columns: vec![
+                ("a".into(), ColumnData::Float(distinct.clone())),
+                ("b".into(), ColumnData::Float(few.clone())),
+            ],
+        };
+        let mut bytes = Vec::new();
+        write_frame(&frame, &mut bytes).unwrap();
+        let df = ParquetReader::new(std::io::Cursor::new(bytes))
+            .finish()
+            .unwrap();
+        let a: Vec<f64> = df.columns()[0].f64().unwrap().into_no_null_iter().collect();
+        let b: Vec<f64> = df.columns()[1].f64().unwrap().into_no_null_iter().collect();
+        assert_eq!(a, distinct);
+        assert_eq!(b, few);
+        // A sample of repeated bytes shrinks; one of full-precision numbers does not.
+        let raw: Vec<u8> = distinct.iter().flat_map(|x| x.to_le_bytes()).collect();
+        assert!(!shrinks(&raw));
+        assert!(shrinks(&vec![0u8; 70_000]));
+    }
+
     /// Row groups and columns are encoded in parallel: the bytes must not depend on it.
     #[test]
     fn the_bytes_do_not_depend_on_the_threads() {
@@ -315,7 +568,7 @@ mod tests {
                 ("n".into(), ColumnData::Int((0..n as i64).collect())),
                 (
                     "v".into(),
-                    ColumnData::Float((0..n).map(|i| Some((i as f64).sqrt())).collect()),
+                    ColumnData::Float((0..n).map(|i| (i as f64).sqrt()).collect()),
                 ),
             ],
         };

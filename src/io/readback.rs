@@ -93,9 +93,9 @@ fn csv_frame(bytes: &[u8], file: &str) -> Result<Frame, IoError> {
             match c {
                 ColumnData::Int(x) => x.push(v.parse().map_err(|_| bad("a whole number"))?),
                 ColumnData::Float(x) => x.push(if v.is_empty() {
-                    None
+                    f64::NAN
                 } else {
-                    Some(v.parse().map_err(|_| bad("a number"))?)
+                    v.parse().map_err(|_| bad("a number"))?
                 }),
                 ColumnData::Coded { levels, codes } => {
                     let code = *index[j].entry(v.to_string()).or_insert_with(|| {
@@ -105,6 +105,8 @@ fn csv_frame(bytes: &[u8], file: &str) -> Result<Frame, IoError> {
                     codes.push(code);
                 }
                 ColumnData::Text(x) => x.push(v.to_string()),
+                // Columns are read as whole numbers, numbers or text only.
+                ColumnData::Repeat { .. } => {}
             }
         }
     }
@@ -157,7 +159,7 @@ fn parquet_frame(bytes: Vec<u8>, file: &str) -> Result<Frame, IoError> {
                 .cast(&DataType::Float64)
                 .map_err(|e| bad(&name, e.to_string()))?;
             let v = v.f64().map_err(|e| bad(&name, e.to_string()))?;
-            ColumnData::Float(v.iter().collect())
+            ColumnData::Float(v.iter().map(|x| x.unwrap_or(f64::NAN)).collect())
         } else {
             return Err(bad(
                 &name,
@@ -186,7 +188,7 @@ mod tests {
                 ("year".into(), ColumnData::Int(vec![2024, 2024, 2025])),
                 (
                     "population".into(),
-                    ColumnData::Float(vec![Some(1.5), None, Some(3.0)]),
+                    ColumnData::Float(vec![1.5, f64::NAN, 3.0]),
                 ),
             ],
         }

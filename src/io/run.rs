@@ -170,14 +170,13 @@ fn uncertainty_one(
     // The quantile twin of a deterministic table: its first `keys` columns, then the
     // summary columns in the table's row order.
     let twin = |det: &Frame, keys: usize, rows: &dyn Fn(&mut Visit<'_>)| -> Frame {
-        let mut cols: Vec<Vec<Option<f64>>> = vec![Vec::new(); names.len()];
+        let mut cols: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
         // Empty where a statistic is not a number (an alignment factor where the
         // control was shared out).
-        let value = |v: f64| (!v.is_nan()).then_some(v);
         rows(&mut |sm: &Summary, cell: usize| {
-            cols[0].push(value(sm.mean[cell]));
+            cols[0].push(sm.mean[cell]);
             for (c, q) in cols[1..].iter_mut().zip(&sm.q) {
-                c.push(value(q[cell]));
+                c.push(q[cell]);
             }
         });
         let mut columns: Vec<(String, ColumnData)> = det.columns[..keys].to_vec();
@@ -255,7 +254,7 @@ fn uncertainty_one(
         });
         let mut keys: Vec<(String, ColumnData)> = d.columns[..4]
             .iter()
-            .map(|(name, col)| (name.clone(), repeat_rows(col, COMPONENTS.len())))
+            .map(|(name, col)| (name.clone(), rows_repeated(col, COMPONENTS.len())))
             .collect();
         keys.push((
             "component".into(),
@@ -364,7 +363,7 @@ fn uncertainty_one(
         });
         let mut keys: Vec<(String, ColumnData)> = d.columns[..3]
             .iter()
-            .map(|(name, col)| (name.clone(), repeat_rows(col, nq)))
+            .map(|(name, col)| (name.clone(), rows_repeated(col, nq)))
             .collect();
         keys.push((
             "quantity".into(),
@@ -434,10 +433,9 @@ fn capacity_quantiles(
     let by_unit = unit_summaries_in_order(net, mc);
     let k = QUANTITIES.len();
     let mut keys = capacity_keys(l, net, p, k);
-    let mut stats: Vec<Vec<Option<f64>>> = vec![Vec::new(); names.len()];
+    let mut stats: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     let mut p_shortage = Vec::new();
     let mut keep = Vec::new();
-    let value = |v: f64| (!v.is_nan()).then_some(v);
     for sm in &by_unit {
         // A unit without summaries (none are made when no demand is summed) has no
         // rows.
@@ -455,11 +453,11 @@ fn capacity_quantiles(
             for row in rows {
                 keep.push(row.is_some());
                 let Some(row) = row else { continue };
-                stats[0].push(value(row.mean[y]));
+                stats[0].push(row.mean[y]);
                 for (c, q) in stats[1..].iter_mut().zip(&row.q) {
-                    c.push(value(q[y]));
+                    c.push(q[y]);
                 }
-                p_shortage.push(Some(sm.p_shortage[y]));
+                p_shortage.push(sm.p_shortage[y]);
             }
         }
     }
@@ -491,26 +489,15 @@ fn capacity_quantiles(
 type Visit<'v> = dyn FnMut(&crate::uncertainty::Summary, usize) + 'v;
 
 /// Each row of a column repeated `k` times.
-fn repeat_rows(c: &ColumnData, k: usize) -> ColumnData {
+fn rows_repeated(c: &ColumnData, k: usize) -> ColumnData {
     match c {
-        ColumnData::Text(v) => ColumnData::Text(
-            v.iter()
-                .flat_map(|x| std::iter::repeat_n(x.clone(), k))
-                .collect(),
-        ),
-        ColumnData::Int(v) => {
-            ColumnData::Int(v.iter().flat_map(|x| std::iter::repeat_n(*x, k)).collect())
-        }
-        ColumnData::Float(v) => {
-            ColumnData::Float(v.iter().flat_map(|x| std::iter::repeat_n(*x, k)).collect())
-        }
-        ColumnData::Coded { levels, codes } => ColumnData::Coded {
-            levels: levels.clone(),
-            codes: codes
-                .iter()
-                .flat_map(|x| std::iter::repeat_n(*x, k))
-                .collect(),
+        // Row `i` is the pattern's row `i / k`: the same pattern, `k` times slower.
+        ColumnData::Repeat { values, each, len } => ColumnData::Repeat {
+            values: values.clone(),
+            each: each * k,
+            len: len * k,
         },
+        _ => c.pick(&(0..c.len() * k).map(|i| i / k.max(1)).collect::<Vec<_>>()),
     }
 }
 
@@ -656,7 +643,7 @@ fn impact_quantiles_table(
     let levels = impacts.first().map_or(&[][..], |i| &i.3[..]);
     let (mut scenario, mut baseline, mut service, mut year, mut quantity) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut stats: Vec<Vec<Option<f64>>> = vec![Vec::new(); levels.len() + 1];
+    let mut stats: Vec<Vec<f64>> = vec![Vec::new(); levels.len() + 1];
     let mut pays = Vec::new();
     for (v, b, ti, _) in impacts {
         for (id, sums, p) in &ti.rows {
@@ -667,11 +654,11 @@ fn impact_quantiles_table(
                     service.push(id.clone());
                     year.push(i64::from(*y));
                     quantity.push((*qn).to_string());
-                    stats[0].push(Some(sm.mean[k]));
+                    stats[0].push(sm.mean[k]);
                     for (j, q) in sm.q.iter().enumerate() {
-                        stats[j + 1].push(Some(q[k]));
+                        stats[j + 1].push(q[k]);
                     }
-                    pays.push(Some(*p));
+                    pays.push(*p);
                 }
             }
         }
@@ -720,8 +707,8 @@ fn unit_costs_table(
                 service.push(l.scenario.services[u.service].id.clone());
                 year.push(i64::from(*y));
                 component.push(UNIT_COST_COMPONENTS[j].to_string());
-                cost.push(Some(comp[k]));
-                discounted.push(Some(comp[k] * discount_factor(rate, *y, t0)));
+                cost.push(comp[k]);
+                discounted.push(comp[k] * discount_factor(rate, *y, t0));
             }
         }
     }
@@ -753,9 +740,9 @@ fn impact_table(impacts: &[(String, String, crate::run::Impact)]) -> Frame {
                 baseline.push(b.clone());
                 service.push(id.clone());
                 year.push(i64::from(*y));
-                diff.push(Some(path.cost_diff[k]));
-                cum.push(Some(path.cumulative[k]));
-                disc.push(Some(path.discounted[k]));
+                diff.push(path.cost_diff[k]);
+                cum.push(path.cumulative[k]);
+                disc.push(path.discounted[k]);
             }
         }
     }
@@ -1057,7 +1044,7 @@ fn alignment_table(
                     sex.push(s.as_str().to_string());
                     age.push(x as i64);
                     year.push(i64::from(p.years[k]));
-                    factor.push((!f.is_nan()).then_some(f));
+                    factor.push(f);
                 }
             }
         }
@@ -1106,75 +1093,57 @@ pub fn warnings(l: &LoadedScenario, p: &Projection) -> Vec<String> {
 /// warned of (the `unmet_out_migration` component still holds every cell).
 pub const UNMET_WARNING: f64 = 0.5;
 
+/// A column of `n` rows of `v`.
 fn text(n: usize, v: &str) -> ColumnData {
-    ColumnData::Coded {
-        levels: vec![v.to_string()],
-        codes: vec![0; n],
-    }
+    ColumnData::repeat(ColumnData::Text(vec![v.to_string()]), n.max(1), n)
 }
 
 fn sex_levels() -> Vec<String> {
     Sex::ALL.iter().map(|s| s.as_str().to_string()).collect()
 }
 
-/// `n` rows of `values`, each value `each` times in a row and the whole run repeated.
-fn pattern<T: Copy>(values: impl Iterator<Item = T>, each: usize, n: usize) -> Vec<T> {
-    let mut run = Vec::new();
-    for v in values {
-        run.resize(run.len() + each, v);
-    }
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n && !run.is_empty() {
-        out.extend_from_slice(&run[..run.len().min(n - out.len())]);
-    }
-    out
-}
-
 /// The `population` table: scenario, area, sex, age, year, population.
 pub fn population_table(scenario: &str, p: &Projection) -> Frame {
+    use rayon::prelude::*;
     let (ny, na, _, nx) = p.population.dim();
     let n = ny * na * 2 * nx;
-    // Rows by (area, sex, age, year): every key column is a pattern repeated, and the
-    // values are the projection's array read with the year innermost. Each column is
-    // filled whole at its final size (no growth, no per-row iterator).
-    let area = pattern(0..na as u32, 2 * nx * ny, n);
-    let sex = pattern(0..2u32, nx * ny, n);
-    let age = pattern(0..nx as i64, ny, n);
-    let year = pattern(p.years.iter().map(|y| i64::from(*y)), 1, n);
-    // Each (area, sex, age)'s years, in that order: one (area, sex) block of ages by
-    // years at a time, transposed within the cache.
-    let mut value = vec![None; n];
+    // Rows by (area, sex, age, year): every key column is a pattern, and the values are
+    // the projection's array read with the year innermost, one (area, sex) block of
+    // ages by years at a time, transposed within the cache, blocks side by side.
+    let mut value = vec![0.0; n];
     let pop = &p.population;
-    for a in 0..na {
-        for s in 0..2 {
-            let block = &mut value[(a * 2 + s) * nx * ny..(a * 2 + s + 1) * nx * ny];
+    value
+        .par_chunks_mut((nx * ny).max(1))
+        .enumerate()
+        .for_each(|(b, block)| {
+            let (a, s) = (b / 2, b % 2);
             for k in 0..ny {
                 let row = pop.slice(ndarray::s![k, a, s, ..]);
                 for (x, v) in row.iter().enumerate() {
-                    block[x * ny + k] = Some(*v);
+                    block[x * ny + k] = *v;
                 }
             }
-        }
-    }
+        });
+    let years = p.years.iter().map(|y| i64::from(*y)).collect();
     Frame {
         columns: vec![
             ("scenario".into(), text(n, scenario)),
             (
                 "area".into(),
-                ColumnData::Coded {
-                    levels: p.areas.clone(),
-                    codes: area,
-                },
+                ColumnData::repeat(ColumnData::Text(p.areas.clone()), 2 * nx * ny, n),
             ),
             (
                 "sex".into(),
-                ColumnData::Coded {
-                    levels: sex_levels(),
-                    codes: sex,
-                },
+                ColumnData::repeat(ColumnData::Text(sex_levels()), nx * ny, n),
             ),
-            ("age".into(), ColumnData::Int(age)),
-            ("year".into(), ColumnData::Int(year)),
+            (
+                "age".into(),
+                ColumnData::repeat(ColumnData::Int((0..nx as i64).collect()), ny, n),
+            ),
+            (
+                "year".into(),
+                ColumnData::repeat(ColumnData::Int(years), 1, n),
+            ),
             ("population".into(), ColumnData::Float(value)),
         ],
     }
@@ -1183,7 +1152,7 @@ pub fn population_table(scenario: &str, p: &Projection) -> Frame {
 /// The `components` table of the projected years.
 pub fn components_table(scenario: &str, p: &Projection) -> Frame {
     let mut keys = (Vec::new(), Vec::new(), Vec::new());
-    let mut cols: [Vec<Option<f64>>; 6] = Default::default();
+    let mut cols: [Vec<f64>; 6] = Default::default();
     for (a, code) in p.areas.iter().enumerate() {
         for s in Sex::ALL {
             for (k, c) in p.components.iter().enumerate() {
@@ -1201,7 +1170,7 @@ pub fn components_table(scenario: &str, p: &Projection) -> Frame {
                     inm - outm + c.net_flows[i],
                     c.unmet_out_migration[i],
                 ]) {
-                    col.push(Some(v));
+                    col.push(v);
                 }
             }
         }
@@ -1249,7 +1218,7 @@ pub fn migration_table(scenario: &str, p: &Projection) -> Frame {
                         year.push(i64::from(p.years[k]));
                         flow.push(info.name.clone());
                         dir.push(direction.to_string());
-                        count.push(Some(v));
+                        count.push(v);
                     };
                     let movers = c.flow_movers[[f, a, s.index()]];
                     push(info.direction.as_str(), movers);
@@ -1344,17 +1313,16 @@ pub fn capacity_table(
     c: &[crate::network::UnitCapacity],
 ) -> Frame {
     let ny = p.years.len();
-    let value = |v: f64| (!v.is_nan()).then_some(v);
-    let mut cols: [Vec<Option<f64>>; 6] = Default::default();
+    let mut cols: [Vec<f64>; 6] = Default::default();
     for uc in c {
         for k in 0..ny {
             let row = [
-                Some(uc.demand[k]),
-                Some(uc.capacity[k]),
-                value(uc.utilisation[k]),
-                Some(uc.shortage[k]),
-                uc.floor_area_need_m2.as_ref().map(|f| f[k]),
-                uc.floor_area_m2.as_ref().map(|f| f[k]),
+                uc.demand[k],
+                uc.capacity[k],
+                uc.utilisation[k],
+                uc.shortage[k],
+                uc.floor_area_need_m2.as_ref().map_or(f64::NAN, |f| f[k]),
+                uc.floor_area_m2.as_ref().map_or(f64::NAN, |f| f[k]),
             ];
             for (col, v) in cols.iter_mut().zip(row) {
                 col.push(v);
@@ -1427,7 +1395,7 @@ pub fn demand_table(l: &LoadedScenario, p: &Projection, r: &[ServiceResult]) -> 
                 for (k, y) in p.years.iter().enumerate() {
                     keys.push(i, a, *y);
                     segment.push(code as u32);
-                    value.push(Some(res.demand[[g, a, k]]));
+                    value.push(res.demand[[g, a, k]]);
                 }
             }
         }
@@ -1458,7 +1426,7 @@ pub fn resources_table(l: &LoadedScenario, p: &Projection, r: &[ServiceResult]) 
                 for (name, v) in res.resources() {
                     keys.push(i, a, *y);
                     resource.push(RESOURCES.iter().position(|n| *n == name).unwrap_or(0) as u32);
-                    value.push(Some(v[[a, k]]));
+                    value.push(v[[a, k]]);
                 }
             }
         }
@@ -1485,8 +1453,8 @@ pub fn totals_table(l: &LoadedScenario, p: &Projection, r: &[ServiceResult]) -> 
     let (mut demand, mut cost) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
     for res in r {
         for k in 0..ny {
-            demand.push(Some(res.demand.slice(ndarray::s![.., .., k]).sum()));
-            cost.push(Some(res.costs[total].column(k).sum()));
+            demand.push(res.demand.slice(ndarray::s![.., .., k]).sum());
+            cost.push(res.costs[total].column(k).sum());
         }
     }
     Frame {
@@ -1545,9 +1513,9 @@ pub fn costs_table(
                     let v = costs[[a, k]];
                     keys.push(i, a, *y);
                     component.push(c as u32);
-                    cost.push(Some(v));
-                    unit.push((d > 0.0).then(|| v / d));
-                    discounted.push(Some(v * f));
+                    cost.push(v);
+                    unit.push(if d > 0.0 { v / d } else { f64::NAN });
+                    discounted.push(v * f);
                 }
             }
         }

@@ -70,7 +70,7 @@ pub(crate) fn ints<'a>(f: &'a Frame, name: &str) -> Option<&'a [i64]> {
 /// A column of values (missing values are not a number).
 pub(crate) fn floats(f: &Frame, name: &str) -> Option<Vec<f64>> {
     match column(f, name)? {
-        ColumnData::Float(v) => Some(v.iter().map(|x| x.unwrap_or(f64::NAN)).collect()),
+        ColumnData::Float(v) => Some(v.clone()),
         ColumnData::Int(v) => Some(v.iter().map(|x| *x as f64).collect()),
         _ => None,
     }

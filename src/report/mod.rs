@@ -214,7 +214,10 @@ impl<'a> Ctx<'a> {
 /// A sentence when the tables lack what the report needs (a run's `population` table)
 /// or a chart cannot be drawn.
 pub fn html(run: &RunTables<'_>, lang: Lang) -> Result<String, String> {
-    let tables: HashMap<&str, &Frame> = run.tables.iter().map(|(n, f)| (*n, *f)).collect();
+    // Rows are read by index: patterns written out.
+    let expanded: Vec<(&str, std::borrow::Cow<'_, Frame>)> =
+        run.tables.iter().map(|(n, f)| (*n, f.expanded())).collect();
+    let tables: HashMap<&str, &Frame> = expanded.iter().map(|(n, f)| (*n, f.as_ref())).collect();
     if !tables.contains_key("population") {
         return Err("the run's tables have no `population` table".into());
     }

@@ -78,10 +78,17 @@ fn sheet(ws: &mut Worksheet, name: &str, frame: &Frame, rows: &[usize]) -> Resul
                         .map_err(x)?;
                 }
                 ColumnData::Float(v) => {
-                    if let Some(val) = v[i].filter(|v| v.is_finite()) {
+                    if v[i].is_finite() {
                         let f = formats[j as usize].as_ref().expect("a number format");
-                        ws.write_number_with_format(r, j, val, f).map_err(x)?;
+                        ws.write_number_with_format(r, j, v[i], f).map_err(x)?;
                     }
+                }
+                // `write_with_limit` writes patterns out before any sheet.
+                ColumnData::Repeat { .. } => {
+                    return Err(format!(
+                        "column `{}` is a pattern",
+                        frame.columns[j as usize].0
+                    ))
                 }
             }
         }
@@ -150,9 +157,13 @@ pub fn write_with_limit(
     out: impl Write + Send,
     limit: usize,
 ) -> Result<Vec<Placed>, String> {
+    // Rows are read by index: patterns written out.
+    let expanded: Vec<(&str, std::borrow::Cow<'_, Frame>)> =
+        tables.iter().map(|(n, f)| (*n, f.expanded())).collect();
+    let tables: Vec<(&str, &Frame)> = expanded.iter().map(|(n, f)| (*n, f.as_ref())).collect();
     let mut placed = Vec::new();
     let mut plans = Vec::new();
-    for (name, frame) in tables {
+    for (name, frame) in &tables {
         let plan = split(name, frame, limit)?;
         placed.push(Placed {
             table: name.to_string(),
@@ -399,7 +410,7 @@ mod tests {
                 ("year".into(), ColumnData::Int(years.to_vec())),
                 (
                     "population".into(),
-                    ColumnData::Float(years.iter().map(|y| Some(*y as f64 / 2.0)).collect()),
+                    ColumnData::Float(years.iter().map(|y| *y as f64 / 2.0).collect()),
                 ),
             ],
         }
