@@ -1243,6 +1243,35 @@ pub fn migration_table(scenario: &str, p: &Projection) -> Frame {
     }
 }
 
+/// `scenario, service, area, year` of a table with `inner` rows for each service (in
+/// the scenario's order), area and year, in that order: `n` rows, every column a
+/// pattern.
+fn grid_keys(
+    l: &LoadedScenario,
+    p: &Projection,
+    n: usize,
+    inner: usize,
+) -> Vec<(String, ColumnData)> {
+    let (na, ny) = (p.areas.len(), p.years.len());
+    let services = l.scenario.services.iter().map(|s| s.id.clone()).collect();
+    let years = p.years.iter().map(|y| i64::from(*y)).collect();
+    vec![
+        ("scenario".into(), text(n, &l.file.scenario.name)),
+        (
+            "service".into(),
+            ColumnData::repeat(ColumnData::Text(services), na * ny * inner, n),
+        ),
+        (
+            "area".into(),
+            ColumnData::repeat(ColumnData::Text(p.areas.clone()), ny * inner, n),
+        ),
+        (
+            "year".into(),
+            ColumnData::repeat(ColumnData::Int(years), inner, n),
+        ),
+    ]
+}
+
 /// Keys of the service tables, in row order.
 struct Keys {
     service: Vec<u32>,
@@ -1488,11 +1517,9 @@ pub fn costs_table(
     discount_rate: f64,
 ) -> Frame {
     let base = l.file.scenario.base_year;
-    let n: usize =
-        r.iter().map(|res| res.costs.len()).sum::<usize>() * p.areas.len() * p.years.len();
-    let mut keys = Keys::with_capacity(n);
-    let (mut component, mut cost, mut unit, mut discounted) = (
-        Vec::with_capacity(n),
+    let nc = COST_COMPONENTS.len();
+    let n = r.len() * p.areas.len() * p.years.len() * nc;
+    let (mut cost, mut unit, mut discounted) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -1502,17 +1529,15 @@ pub fn costs_table(
         .iter()
         .map(|y| discount_factor(discount_rate, *y, base))
         .collect();
-    for (i, res) in r.iter().enumerate() {
+    for res in r {
         // Each area's and year's demand over its segments.
         let demand = res.demand.sum_axis(ndarray::Axis(0));
         for a in 0..p.areas.len() {
-            for (k, y) in p.years.iter().enumerate() {
+            for k in 0..p.years.len() {
                 let d = demand[[a, k]];
                 let f = factors[k];
-                for (c, costs) in res.costs.iter().enumerate() {
+                for costs in &res.costs {
                     let v = costs[[a, k]];
-                    keys.push(i, a, *y);
-                    component.push(c as u32);
                     cost.push(v);
                     unit.push(if d > 0.0 { v / d } else { f64::NAN });
                     discounted.push(v * f);
@@ -1520,13 +1545,15 @@ pub fn costs_table(
             }
         }
     }
-    let mut columns = keys.columns(l, p, None);
+    // Every service, area, year and component: the keys are patterns.
+    let mut columns = grid_keys(l, p, n, nc);
     columns.push((
         "component".into(),
-        ColumnData::Coded {
-            levels: COST_COMPONENTS.iter().map(ToString::to_string).collect(),
-            codes: component,
-        },
+        ColumnData::repeat(
+            ColumnData::Text(COST_COMPONENTS.iter().map(ToString::to_string).collect()),
+            1,
+            n,
+        ),
     ));
     columns.push(("cost_eur".into(), ColumnData::Float(cost)));
     columns.push(("unit_cost_eur".into(), ColumnData::Float(unit)));

@@ -308,11 +308,17 @@ pub fn load_with_variants(
         problems: problems.iter().map(|p| format!("{name}: {p}")).collect(),
     })?;
     let mut problems = Vec::new();
-    let mut variants = Variant::split(&toml::from_str::<toml::Table>(&text).unwrap_or_default())
-        .unwrap_or_else(|p| {
-            problems.extend(p.into_iter().map(|m| format!("{name}: {m}")));
-            Vec::new()
-        });
+    // The `[[variant]]` tables as the scenario's parse read them (the text is not
+    // parsed again).
+    let mut doc = toml::Table::new();
+    if !file.variant.is_empty() {
+        let tables = file.variant.iter().cloned().map(toml::Value::Table);
+        doc.insert("variant".into(), toml::Value::Array(tables.collect()));
+    }
+    let mut variants = Variant::split(&doc).unwrap_or_else(|p| {
+        problems.extend(p.into_iter().map(|m| format!("{name}: {m}")));
+        Vec::new()
+    });
     for path in variant_files {
         match read_variant_file(path) {
             Ok(v) => variants.extend(v),
