@@ -197,21 +197,14 @@ fn encode_column(
             PrimitiveArray::new(ArrowDataType::Float64, values.into(), validity).boxed()
         }
         ColumnData::Coded { levels, codes } => coded_array(levels, &codes[rows])?,
-        ColumnData::Repeat { values, each, .. } => {
-            // The pattern's rows for these rows, written straight as a dictionary.
-            let own = super::frame::repeat_rows(values.len(), *each, rows);
-            match values.as_ref() {
-                ColumnData::Coded { levels, codes } => {
-                    coded_array(levels, &own.map(|r| codes[r]).collect::<Vec<_>>())?
-                }
-                ColumnData::Text(v) => coded_array(v, &own.map(|r| r as u32).collect::<Vec<_>>())?,
-                ColumnData::Int(v) => int_dictionary(v, own)?,
-                other => {
-                    let own: Vec<usize> = own.collect();
-                    return encode_column(&other.pick(&own), 0..own.len(), ty, options);
-                }
+        ColumnData::Repeat { values, each, .. } => match pattern_dictionary(values, *each, rows) {
+            Some(array) => array?,
+            None => {
+                let own: Vec<usize> =
+                    super::frame::repeat_rows(values.len(), *each, range.clone()).collect();
+                return encode_column(&values.pick(&own), 0..own.len(), ty, options);
             }
-        }
+        },
     };
     // A column of numbers that are nearly all different is not worth a dictionary:
     // judged on its first rows, so the whole column is not hashed only to find out.
@@ -304,48 +297,89 @@ fn coded_array(
     .boxed())
 }
 
-/// Whole-number rows `values[r]`, `r` from `rows`, as a dictionary array whose
-/// dictionary is the values used in increasing order (as polars encodes a column of
-/// few whole numbers, so the file is the one it would write).
-fn int_dictionary(
-    values: &[i64],
-    rows: impl Iterator<Item = usize> + Clone,
-) -> Result<Box<dyn polars_arrow::array::Array>, String> {
-    use polars_arrow::array::{DictionaryArray, PrimitiveArray};
-    use polars_arrow::datatypes::{ArrowDataType, IntegerType};
-    let mut seen = vec![false; values.len()];
-    for r in rows.clone() {
-        seen[r] = true;
+/// Keys of text values (`levels[codes[j]]` for the value `j`) into a dictionary of the
+/// levels the `used` values take, in level order.
+fn text_keys(
+    levels: &[String],
+    codes: &[u32],
+    used: &[bool],
+) -> (Vec<u32>, Box<dyn polars_arrow::array::Array>) {
+    use polars_arrow::array::Utf8ViewArray;
+    let mut new_code = vec![u32::MAX; levels.len()];
+    for (c, u) in codes.iter().zip(used) {
+        if *u {
+            new_code[*c as usize] = 0;
+        }
     }
-    let mut used: Vec<i64> = values
-        .iter()
-        .zip(&seen)
-        .filter(|(_, s)| **s)
-        .map(|(v, _)| *v)
-        .collect();
-    used.sort_unstable();
-    used.dedup();
-    let key: Vec<u32> = values
-        .iter()
-        .zip(&seen)
-        .map(|(v, s)| {
-            if *s {
-                used.partition_point(|u| u < v) as u32
-            } else {
-                0
-            }
-        })
-        .collect();
-    let keys: Vec<u32> = rows.map(|r| key[r]).collect();
-    let dtype =
-        ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(ArrowDataType::Int64), false);
-    Ok(DictionaryArray::<u32>::try_new(
-        dtype,
-        PrimitiveArray::from_vec(keys),
-        PrimitiveArray::<i64>::from_vec(used).boxed(),
+    let mut kept = Vec::new();
+    for (k, slot) in new_code.iter_mut().enumerate() {
+        if *slot == 0 {
+            *slot = kept.len() as u32;
+            kept.push(levels[k].as_str());
+        }
+    }
+    (
+        codes.iter().map(|c| new_code[*c as usize]).collect(),
+        Utf8ViewArray::from_slice_values(&kept).boxed(),
     )
-    .map_err(|e| e.to_string())?
-    .boxed())
+}
+
+/// The rows `rows` of a pattern over `values` (see [`ColumnData::Repeat`]) as a
+/// dictionary array, its dictionary the values those rows use: text in the order of
+/// its levels (as [`coded_array`] writes them), whole numbers in increasing order (as
+/// polars writes a column of few whole numbers). Each of the pattern's values is given
+/// its key once, then the rows take them in one pass. `None` for a pattern of numbers.
+fn pattern_dictionary(
+    values: &ColumnData,
+    each: usize,
+    rows: std::ops::Range<usize>,
+) -> Option<Result<Box<dyn polars_arrow::array::Array>, String>> {
+    use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray};
+    use polars_arrow::datatypes::{ArrowDataType, IntegerType};
+    let n = values.len();
+    // The pattern's values these rows take: a run of them, around the end and back.
+    let mut used = vec![false; n];
+    if rows.len() >= n * each.max(1) {
+        used.fill(true);
+    } else if !rows.is_empty() {
+        for q in rows.start / each.max(1)..=(rows.end - 1) / each.max(1) {
+            used[q % n] = true;
+        }
+    }
+    let (key, dictionary): (Vec<u32>, Box<dyn Array>) = match values {
+        ColumnData::Coded { levels, codes } => text_keys(levels, codes, &used),
+        ColumnData::Text(v) => text_keys(v, &(0..n as u32).collect::<Vec<_>>(), &used),
+        ColumnData::Int(v) => {
+            let mut kept: Vec<i64> = v
+                .iter()
+                .zip(&used)
+                .filter(|(_, u)| **u)
+                .map(|(x, _)| *x)
+                .collect();
+            kept.sort_unstable();
+            kept.dedup();
+            (
+                v.iter()
+                    .map(|x| kept.partition_point(|u| u < x) as u32)
+                    .collect(),
+                PrimitiveArray::<i64>::from_vec(kept).boxed(),
+            )
+        }
+        _ => return None,
+    };
+    let keys: Vec<u32> = super::frame::repeat_rows(n, each, rows)
+        .map(|j| key[j])
+        .collect();
+    let dtype = ArrowDataType::Dictionary(
+        IntegerType::UInt32,
+        Box::new(dictionary.dtype().clone()),
+        false,
+    );
+    Some(
+        DictionaryArray::<u32>::try_new(dtype, PrimitiveArray::from_vec(keys), dictionary)
+            .map(|d| d.boxed())
+            .map_err(|e| e.to_string()),
+    )
 }
 
 #[cfg(test)]
