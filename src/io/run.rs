@@ -1153,13 +1153,13 @@ pub fn population_table(scenario: &str, p: &Projection) -> Frame {
 pub fn components_table(scenario: &str, p: &Projection) -> Frame {
     let mut keys = (Vec::new(), Vec::new(), Vec::new());
     let mut cols: [Vec<f64>; 6] = Default::default();
-    for (a, code) in p.areas.iter().enumerate() {
+    for a in 0..p.areas.len() {
         for s in Sex::ALL {
             for (k, c) in p.components.iter().enumerate() {
                 let Some(c) = c else { continue };
                 let i = [a, s.index()];
-                keys.0.push(code.clone());
-                keys.1.push(s.as_str().to_string());
+                keys.0.push(a as u32);
+                keys.1.push(s.index() as u32);
                 keys.2.push(i64::from(p.years[k]));
                 let (inm, outm) = (c.in_migration[i], c.out_migration[i]);
                 for (col, v) in cols.iter_mut().zip([
@@ -1178,8 +1178,20 @@ pub fn components_table(scenario: &str, p: &Projection) -> Frame {
     let n = keys.0.len();
     let mut columns = vec![
         ("scenario".into(), text(n, scenario)),
-        ("area".into(), ColumnData::Text(keys.0)),
-        ("sex".into(), ColumnData::Text(keys.1)),
+        (
+            "area".into(),
+            ColumnData::Coded {
+                levels: p.areas.clone(),
+                codes: keys.0,
+            },
+        ),
+        (
+            "sex".into(),
+            ColumnData::Coded {
+                levels: sex_levels(),
+                codes: keys.1,
+            },
+        ),
         ("year".into(), ColumnData::Int(keys.2)),
     ];
     let names = [
@@ -1199,6 +1211,28 @@ pub fn components_table(scenario: &str, p: &Projection) -> Frame {
 /// The `migration` table: movers of each flow by area, sex and year. A closed
 /// internal system's arrivals appear as the flow's `in` rows.
 pub fn migration_table(scenario: &str, p: &Projection) -> Frame {
+    // Text columns coded: each flow's name and direction once.
+    let mut flows: Vec<String> = Vec::new();
+    let mut directions: Vec<String> = Vec::new();
+    let code_of = |levels: &mut Vec<String>, v: &str| -> u32 {
+        match levels.iter().position(|l| l == v) {
+            Some(i) => i as u32,
+            None => {
+                levels.push(v.to_string());
+                (levels.len() - 1) as u32
+            }
+        }
+    };
+    let flow_codes: Vec<(u32, u32, Option<u32>)> = p
+        .flows
+        .iter()
+        .map(|info| {
+            let f = code_of(&mut flows, &info.name);
+            let d = code_of(&mut directions, info.direction.as_str());
+            let arrivals = info.closed.then(|| code_of(&mut directions, "in"));
+            (f, d, arrivals)
+        })
+        .collect();
     let (mut area, mut sex, mut year, mut flow, mut dir, mut count) = (
         Vec::new(),
         Vec::new(),
@@ -1207,37 +1241,37 @@ pub fn migration_table(scenario: &str, p: &Projection) -> Frame {
         Vec::new(),
         Vec::new(),
     );
-    for (a, code) in p.areas.iter().enumerate() {
+    for a in 0..p.areas.len() {
         for s in Sex::ALL {
             for (k, c) in p.components.iter().enumerate() {
                 let Some(c) = c else { continue };
-                for (f, info) in p.flows.iter().enumerate() {
-                    let mut push = |direction: &str, v: f64| {
-                        area.push(code.clone());
-                        sex.push(s.as_str().to_string());
+                for (f, &(fc, dc, arrivals)) in flow_codes.iter().enumerate() {
+                    let mut push = |direction: u32, v: f64| {
+                        area.push(a as u32);
+                        sex.push(s.index() as u32);
                         year.push(i64::from(p.years[k]));
-                        flow.push(info.name.clone());
-                        dir.push(direction.to_string());
+                        flow.push(fc);
+                        dir.push(direction);
                         count.push(v);
                     };
-                    let movers = c.flow_movers[[f, a, s.index()]];
-                    push(info.direction.as_str(), movers);
-                    if info.closed {
-                        push("in", c.flow_arrivals[[f, a, s.index()]]);
+                    push(dc, c.flow_movers[[f, a, s.index()]]);
+                    if let Some(ac) = arrivals {
+                        push(ac, c.flow_arrivals[[f, a, s.index()]]);
                     }
                 }
             }
         }
     }
     let n = area.len();
+    let coded = |levels: Vec<String>, codes: Vec<u32>| ColumnData::Coded { levels, codes };
     Frame {
         columns: vec![
             ("scenario".into(), text(n, scenario)),
-            ("area".into(), ColumnData::Text(area)),
-            ("sex".into(), ColumnData::Text(sex)),
+            ("area".into(), coded(p.areas.clone(), area)),
+            ("sex".into(), coded(sex_levels(), sex)),
             ("year".into(), ColumnData::Int(year)),
-            ("flow".into(), ColumnData::Text(flow)),
-            ("direction".into(), ColumnData::Text(dir)),
+            ("flow".into(), coded(flows, flow)),
+            ("direction".into(), coded(directions, dir)),
             ("count".into(), ColumnData::Float(count)),
         ],
     }
