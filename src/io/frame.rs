@@ -45,8 +45,27 @@ impl ColumnData {
     /// A column of `len` rows going through `values`, each value `each` times in a row
     /// and the whole run repeated (see [`ColumnData::Repeat`]).
     pub fn repeat(values: ColumnData, each: usize, len: usize) -> ColumnData {
+        // Text is kept coded, so that writing the pattern out costs a code a row, not
+        // a string.
+        let values = match values.expanded().into_owned() {
+            ColumnData::Text(v) => {
+                let mut levels: Vec<String> = Vec::new();
+                let codes = v
+                    .iter()
+                    .map(|x| match levels.iter().position(|l| l == x) {
+                        Some(i) => i as u32,
+                        None => {
+                            levels.push(x.clone());
+                            (levels.len() - 1) as u32
+                        }
+                    })
+                    .collect();
+                ColumnData::Coded { levels, codes }
+            }
+            other => other,
+        };
         ColumnData::Repeat {
-            values: Box::new(values.expanded().into_owned()),
+            values: Box::new(values),
             each: each.max(1),
             len,
         }
@@ -112,12 +131,23 @@ impl ColumnData {
 }
 
 /// Columns are equal when they hold the same rows: a pattern equals the column it
-/// writes out, and a missing value equals a missing value.
+/// writes out, coded text equals the same text however it is coded, and a missing
+/// value equals a missing value.
 impl PartialEq for ColumnData {
     fn eq(&self, other: &ColumnData) -> bool {
+        fn text_at(c: &ColumnData, i: usize) -> &str {
+            match c {
+                ColumnData::Text(v) => &v[i],
+                ColumnData::Coded { levels, codes } => &levels[codes[i] as usize],
+                _ => "",
+            }
+        }
         let (a, b) = (self.expanded(), other.expanded());
         match (a.as_ref(), b.as_ref()) {
-            (ColumnData::Text(x), ColumnData::Text(y)) => x == y,
+            (
+                x @ (ColumnData::Text(_) | ColumnData::Coded { .. }),
+                y @ (ColumnData::Text(_) | ColumnData::Coded { .. }),
+            ) => x.len() == y.len() && (0..x.len()).all(|i| text_at(x, i) == text_at(y, i)),
             (ColumnData::Int(x), ColumnData::Int(y)) => x == y,
             (ColumnData::Float(x), ColumnData::Float(y)) => {
                 x.len() == y.len()
@@ -125,13 +155,6 @@ impl PartialEq for ColumnData {
                         .zip(y)
                         .all(|(p, q)| p == q || (p.is_nan() && q.is_nan()))
             }
-            (
-                ColumnData::Coded { levels, codes },
-                ColumnData::Coded {
-                    levels: l2,
-                    codes: c2,
-                },
-            ) => levels == l2 && codes == c2,
             _ => false,
         }
     }
