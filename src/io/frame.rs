@@ -78,7 +78,14 @@ impl ColumnData {
             ColumnData::Int(v) => v.len(),
             ColumnData::Float(v) => v.len(),
             ColumnData::Coded { codes, .. } => codes.len(),
-            ColumnData::Repeat { len, .. } => *len,
+            // A pattern through no values has no rows.
+            ColumnData::Repeat { values, len, .. } => {
+                if values.is_empty() {
+                    0
+                } else {
+                    *len
+                }
+            }
         }
     }
 
@@ -92,8 +99,8 @@ impl ColumnData {
     pub fn expanded(&self) -> std::borrow::Cow<'_, ColumnData> {
         use std::borrow::Cow;
         match self {
-            ColumnData::Repeat { values, each, len } => {
-                let rows: Vec<usize> = repeat_rows(values.len(), *each, 0..*len).collect();
+            ColumnData::Repeat { values, each, .. } => {
+                let rows: Vec<usize> = repeat_rows(values.len(), *each, 0..self.len()).collect();
                 Cow::Owned(values.pick(&rows))
             }
             other => Cow::Borrowed(other),
@@ -111,8 +118,8 @@ impl ColumnData {
                 codes: rows.iter().map(|&r| codes[r]).collect(),
             },
             ColumnData::Repeat { values, each, .. } => {
-                let n = values.len();
-                let own: Vec<usize> = rows.iter().map(|&r| (r / each) % n.max(1)).collect();
+                let n = values.len().max(1);
+                let own: Vec<usize> = rows.iter().map(|&r| (r / each.max(&1)) % n).collect();
                 values.pick(&own)
             }
         }
@@ -120,6 +127,7 @@ impl ColumnData {
 
     /// The rows where `keep` is true.
     pub(crate) fn filter_rows(&self, keep: &[bool]) -> ColumnData {
+        debug_assert_eq!(keep.len(), self.len(), "a keep flag a row");
         let rows: Vec<usize> = keep
             .iter()
             .enumerate()
@@ -194,7 +202,8 @@ pub struct Frame {
 /// Output file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
-    /// Apache Parquet (Snappy-compressed), read by polars, pandas and arrow.
+    /// Apache Parquet (Snappy-compressed where that pays), read by polars, pandas and
+    /// arrow.
     #[default]
     Parquet,
     /// UTF-8 CSV with a header, `,`-separated.
@@ -385,7 +394,7 @@ fn csv_cell(c: &ColumnData, r: usize, line: &mut String) {
             }
         }
         ColumnData::Repeat { values, each, .. } => {
-            csv_cell(values, (r / each) % values.len().max(1), line)
+            csv_cell(values, (r / each.max(&1)) % values.len().max(1), line)
         }
     }
 }

@@ -94,16 +94,21 @@ pub fn read(bytes: Vec<u8>, file: &str) -> Result<LongTable, IoError> {
 /// Rows per row group, as polars writes them.
 const ROW_GROUP: usize = 512 * 512;
 
-/// Writes a frame as Parquet: Snappy-compressed, with min/max/null-count statistics, row
-/// groups of 262,144 rows, and the Arrow schema polars writes (text as `Utf8View`, whole
-/// numbers as `Int64`, values as `Float64`, all nullable), so polars, pandas and arrow
-/// read it exactly as they read a table polars wrote.
+/// Writes a frame as Parquet: Snappy-compressed where that pays, with
+/// min/max/null-count statistics, row groups of 262,144 rows, and the Arrow schema
+/// polars writes (text as `Utf8View`, whole numbers as `Int64`, values as `Float64`,
+/// all nullable), so polars, pandas and arrow read it exactly as they read a table
+/// polars wrote. A missing value (NaN) is a null.
 ///
-/// Coded columns ([`ColumnData::Coded`]) go straight into dictionary pages from kunta's
-/// own codes, with each row group's dictionary holding only the values it uses (so
-/// its statistics are tight); other columns are dictionary-encoded where that pays,
-/// as polars does. Row groups and columns are encoded and compressed in parallel and
-/// written in order, so the bytes do not depend on the thread count.
+/// Coded columns ([`ColumnData::Coded`]) and patterns ([`ColumnData::Repeat`]) go
+/// straight into dictionary pages from kunta's own codes, with each row group's
+/// dictionary holding only the values it uses (so its statistics are tight). Other
+/// columns are dictionary-encoded where that pays, as polars does, except that a
+/// column of numbers whose first 1,024 rows are mostly distinct is written plain
+/// without trying; a plain chunk of numbers that Snappy does not shrink by a tenth
+/// (judged on a sample) is stored uncompressed. Row groups and columns are encoded
+/// and compressed in parallel and written in order, so the bytes do not depend on the
+/// thread count.
 pub(crate) fn write_frame(frame: &Frame, out: impl std::io::Write) -> Result<(), String> {
     use polars_arrow::datatypes::{ArrowSchema, Field};
     use polars_parquet::write::{
@@ -235,7 +240,8 @@ fn encode_column(
 }
 
 /// Whether most of the first rows of `v` (up to 1,024) differ from each other: more
-/// than three in four distinct, the share above which polars writes numbers plain.
+/// than three in four distinct, the share above which polars writes numbers plain
+/// (polars judges the whole chunk by an estimate; this judges its first rows).
 fn mostly_distinct(v: &[f64]) -> bool {
     if v.len() <= 128 {
         return false;
@@ -247,7 +253,7 @@ fn mostly_distinct(v: &[f64]) -> bool {
     bits.len() * 4 > n * 3
 }
 
-/// Whether Snappy shrinks a sample of a page (its last 64 KiB, past the levels) by more
+/// Whether Snappy shrinks a sample of a page (its last 64 KiB, mostly values) by more
 /// than a tenth.
 fn shrinks(page: &[u8]) -> bool {
     use polars_parquet::parquet::compression::compress;
@@ -337,6 +343,9 @@ fn pattern_dictionary(
     use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray};
     use polars_arrow::datatypes::{ArrowDataType, IntegerType};
     let n = values.len();
+    if n == 0 {
+        return None;
+    }
     // The pattern's values these rows take: a run of them, around the end and back.
     let mut used = vec![false; n];
     if rows.len() >= n * each.max(1) {

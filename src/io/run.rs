@@ -492,11 +492,9 @@ type Visit<'v> = dyn FnMut(&crate::uncertainty::Summary, usize) + 'v;
 fn rows_repeated(c: &ColumnData, k: usize) -> ColumnData {
     match c {
         // Row `i` is the pattern's row `i / k`: the same pattern, `k` times slower.
-        ColumnData::Repeat { values, each, len } => ColumnData::Repeat {
-            values: values.clone(),
-            each: each * k,
-            len: len * k,
-        },
+        ColumnData::Repeat { values, each, len } => {
+            ColumnData::repeat(values.as_ref().clone(), each * k, len * k)
+        }
         _ => c.pick(&(0..c.len() * k).map(|i| i / k.max(1)).collect::<Vec<_>>()),
     }
 }
