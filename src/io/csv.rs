@@ -100,6 +100,7 @@ pub fn read(bytes: &[u8], file: &str, opts: &CsvOptions) -> Result<LongTable, Da
     let mut values = Vec::new();
     let mut lines = Vec::new();
     let mut value_idx: Vec<u16> = Vec::new();
+    let mut wide_codes: Vec<[u32; 3]> = Vec::new();
     while reader
         .read_record(&mut rec)
         .map_err(|e| csv_error(file, &e, skipped_lines))?
@@ -131,13 +132,30 @@ pub fn read(bytes: &[u8], file: &str, opts: &CsvOptions) -> Result<LongTable, Da
                 lines.push(line);
             }
             Some(wide) => {
-                for (k, w) in wide.iter().enumerate() {
-                    for (b, &i) in dims.iter_mut().zip(&layout.dims) {
-                        b.push(rec[i].trim());
+                // The row's dimensions are coded once for all its value columns, and
+                // each value column's sex, year and content once for the file (in
+                // the order the first row meets them, so the levels are as before).
+                let codes: Vec<u32> = dims
+                    .iter_mut()
+                    .zip(&layout.dims)
+                    .map(|(b, &i)| b.code(rec[i].trim()))
+                    .collect();
+                if wide_codes.is_empty() {
+                    for w in wide.iter() {
+                        wide_codes.push([
+                            wide_dims[0].code(&w.sex),
+                            wide_dims[1].code(&w.year),
+                            wide_dims[2].code(&w.content),
+                        ]);
                     }
-                    wide_dims[0].push(&w.sex);
-                    wide_dims[1].push(&w.year);
-                    wide_dims[2].push(&w.content);
+                }
+                for (k, w) in wide.iter().enumerate() {
+                    for (b, c) in dims.iter_mut().zip(&codes) {
+                        b.push_code(*c);
+                    }
+                    for (b, c) in wide_dims.iter_mut().zip(wide_codes[k]) {
+                        b.push_code(c);
+                    }
                     values.push(parse(w.column)?);
                     lines.push(line);
                     value_idx.push(k as u16);

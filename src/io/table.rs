@@ -126,14 +126,24 @@ impl ColumnBuilder {
     }
 
     pub(crate) fn push(&mut self, value: &str) {
+        let code = self.code(value);
+        self.codes.push(code);
+    }
+
+    /// Adds a row of the value whose code [`ColumnBuilder::code`] gave.
+    pub(crate) fn push_code(&mut self, code: u32) {
+        self.codes.push(code);
+    }
+
+    /// The code of `value`, a new level if it is new (no row is added).
+    pub(crate) fn code(&mut self, value: &str) -> u32 {
         // Long tables repeat a value row after row: the last code first.
         if let Some(&last) = self.codes.last() {
             if self.levels[last as usize] == value {
-                self.codes.push(last);
-                return;
+                return last;
             }
         }
-        let code = match self.index.get(value) {
+        match self.index.get(value) {
             Some(c) => *c,
             None => {
                 let c = self.levels.len() as u32;
@@ -141,8 +151,7 @@ impl ColumnBuilder {
                 self.levels.push(value.to_string());
                 c
             }
-        };
-        self.codes.push(code);
+        }
     }
 
     pub(crate) fn finish(self) -> Column {
