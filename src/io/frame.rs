@@ -50,16 +50,7 @@ impl ColumnData {
         let values = match values.expanded().into_owned() {
             ColumnData::Text(v) => {
                 let mut levels: Vec<String> = Vec::new();
-                let codes = v
-                    .iter()
-                    .map(|x| match levels.iter().position(|l| l == x) {
-                        Some(i) => i as u32,
-                        None => {
-                            levels.push(x.clone());
-                            (levels.len() - 1) as u32
-                        }
-                    })
-                    .collect();
+                let codes = v.iter().map(|x| level_code(&mut levels, x)).collect();
                 ColumnData::Coded { levels, codes }
             }
             other => other,
@@ -164,6 +155,17 @@ impl PartialEq for ColumnData {
                         .all(|(p, q)| p == q || (p.is_nan() && q.is_nan()))
             }
             _ => false,
+        }
+    }
+}
+
+/// The code of `v` among `levels` (a few distinct values), added at the end if new.
+pub(crate) fn level_code(levels: &mut Vec<String>, v: &str) -> u32 {
+    match levels.iter().position(|l| l == v) {
+        Some(i) => i as u32,
+        None => {
+            levels.push(v.to_string());
+            (levels.len() - 1) as u32
         }
     }
 }
@@ -290,16 +292,7 @@ impl Frame {
                     },
                 ) => {
                     // The other's levels mapped onto ours, new ones added at the end.
-                    let map: Vec<u32> = l2
-                        .iter()
-                        .map(|l| match levels.iter().position(|x| x == l) {
-                            Some(i) => i as u32,
-                            None => {
-                                levels.push(l.clone());
-                                (levels.len() - 1) as u32
-                            }
-                        })
-                        .collect();
+                    let map: Vec<u32> = l2.iter().map(|l| level_code(levels, l)).collect();
                     codes.extend(c2.iter().map(|c| map[*c as usize]));
                 }
                 _ => return Err(format!("column `{name}` has different kinds of values")),

@@ -275,32 +275,30 @@ fn coded_array(
     levels: &[String],
     codes: &[u32],
 ) -> Result<Box<dyn polars_arrow::array::Array>, String> {
-    use polars_arrow::array::{DictionaryArray, PrimitiveArray, Utf8ViewArray};
-    use polars_arrow::datatypes::{ArrowDataType, IntegerType};
+    let (new_code, dictionary) = used_levels(levels, codes.iter().copied());
+    let keys = codes.iter().map(|&k| new_code[k as usize]).collect();
+    dictionary_array(keys, dictionary)
+}
+
+/// The levels among `levels` that the codes `used` name, in level order, as a text
+/// array, and each level's code in it (levels not used get `u32::MAX`).
+fn used_levels(
+    levels: &[String],
+    used: impl Iterator<Item = u32>,
+) -> (Vec<u32>, Box<dyn polars_arrow::array::Array>) {
+    use polars_arrow::array::Utf8ViewArray;
     let mut new_code = vec![u32::MAX; levels.len()];
-    for &k in codes {
+    for k in used {
         new_code[k as usize] = 0;
     }
-    let mut used = Vec::new();
+    let mut kept = Vec::new();
     for (k, slot) in new_code.iter_mut().enumerate() {
         if *slot == 0 {
-            *slot = used.len() as u32;
-            used.push(levels[k].as_str());
+            *slot = kept.len() as u32;
+            kept.push(levels[k].as_str());
         }
     }
-    let keys: Vec<u32> = codes.iter().map(|&k| new_code[k as usize]).collect();
-    let dtype = ArrowDataType::Dictionary(
-        IntegerType::UInt32,
-        Box::new(ArrowDataType::Utf8View),
-        false,
-    );
-    Ok(DictionaryArray::<u32>::try_new(
-        dtype,
-        PrimitiveArray::from_vec(keys),
-        Utf8ViewArray::from_slice_values(&used).boxed(),
-    )
-    .map_err(|e| e.to_string())?
-    .boxed())
+    (new_code, Utf8ViewArray::from_slice_values(&kept).boxed())
 }
 
 /// Keys of text values (`levels[codes[j]]` for the value `j`) into a dictionary of the
@@ -310,24 +308,29 @@ fn text_keys(
     codes: &[u32],
     used: &[bool],
 ) -> (Vec<u32>, Box<dyn polars_arrow::array::Array>) {
-    use polars_arrow::array::Utf8ViewArray;
-    let mut new_code = vec![u32::MAX; levels.len()];
-    for (c, u) in codes.iter().zip(used) {
-        if *u {
-            new_code[*c as usize] = 0;
-        }
-    }
-    let mut kept = Vec::new();
-    for (k, slot) in new_code.iter_mut().enumerate() {
-        if *slot == 0 {
-            *slot = kept.len() as u32;
-            kept.push(levels[k].as_str());
-        }
-    }
+    let taken = codes.iter().zip(used).filter(|(_, u)| **u).map(|(c, _)| *c);
+    let (new_code, dictionary) = used_levels(levels, taken);
     (
         codes.iter().map(|c| new_code[*c as usize]).collect(),
-        Utf8ViewArray::from_slice_values(&kept).boxed(),
+        dictionary,
     )
+}
+
+/// A dictionary array of `keys` into `dictionary`.
+fn dictionary_array(
+    keys: Vec<u32>,
+    dictionary: Box<dyn polars_arrow::array::Array>,
+) -> Result<Box<dyn polars_arrow::array::Array>, String> {
+    use polars_arrow::array::{DictionaryArray, PrimitiveArray};
+    use polars_arrow::datatypes::{ArrowDataType, IntegerType};
+    let dtype = ArrowDataType::Dictionary(
+        IntegerType::UInt32,
+        Box::new(dictionary.dtype().clone()),
+        false,
+    );
+    DictionaryArray::<u32>::try_new(dtype, PrimitiveArray::from_vec(keys), dictionary)
+        .map(|d| d.boxed())
+        .map_err(|e| e.to_string())
 }
 
 /// The rows `rows` of a pattern over `values` (see [`ColumnData::Repeat`]) as a
@@ -340,8 +343,7 @@ fn pattern_dictionary(
     each: usize,
     rows: std::ops::Range<usize>,
 ) -> Option<Result<Box<dyn polars_arrow::array::Array>, String>> {
-    use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray};
-    use polars_arrow::datatypes::{ArrowDataType, IntegerType};
+    use polars_arrow::array::{Array, PrimitiveArray};
     let n = values.len();
     if n == 0 {
         return None;
@@ -379,16 +381,7 @@ fn pattern_dictionary(
     let keys: Vec<u32> = super::frame::repeat_rows(n, each, rows)
         .map(|j| key[j])
         .collect();
-    let dtype = ArrowDataType::Dictionary(
-        IntegerType::UInt32,
-        Box::new(dictionary.dtype().clone()),
-        false,
-    );
-    Some(
-        DictionaryArray::<u32>::try_new(dtype, PrimitiveArray::from_vec(keys), dictionary)
-            .map(|d| d.boxed())
-            .map_err(|e| e.to_string()),
-    )
+    Some(dictionary_array(keys, dictionary))
 }
 
 #[cfg(test)]

@@ -1212,15 +1212,7 @@ pub fn migration_table(scenario: &str, p: &Projection) -> Frame {
     // Text columns coded: each flow's name and direction once.
     let mut flows: Vec<String> = Vec::new();
     let mut directions: Vec<String> = Vec::new();
-    let code_of = |levels: &mut Vec<String>, v: &str| -> u32 {
-        match levels.iter().position(|l| l == v) {
-            Some(i) => i as u32,
-            None => {
-                levels.push(v.to_string());
-                (levels.len() - 1) as u32
-            }
-        }
-    };
+    use super::frame::level_code as code_of;
     let flow_codes: Vec<(u32, u32, Option<u32>)> = p
         .flows
         .iter()
