@@ -1,7 +1,8 @@
 //! Parquet tables. Reading: text and whole-number columns are dimensions, the value
 //! column is the one named like a value (see [`super::csv::VALUE_NAMES`]) or else the
 //! last floating-point column. Writing (used by [`super::frame::Frame::write`]): dictionary
-//! pages straight from kunta's coded columns, row groups encoded in parallel.
+//! pages straight from kunta's coded columns and patterns, plain numbers copied once into
+//! their pages, row groups encoded in parallel.
 
 use super::csv::VALUE_NAMES;
 use super::error::{DataError, IoError};
@@ -102,13 +103,17 @@ const ROW_GROUP: usize = 512 * 512;
 ///
 /// Coded columns ([`ColumnData::Coded`]) and patterns ([`ColumnData::Repeat`]) go
 /// straight into dictionary pages from kunta's own codes, with each row group's
-/// dictionary holding only the values it uses (so its statistics are tight). Other
-/// columns are dictionary-encoded where that pays, as polars does, except that a
-/// column of numbers whose first 1,024 rows are mostly distinct is written plain
-/// without trying; a plain chunk of numbers that Snappy does not shrink by a tenth
-/// (judged on a sample) is stored uncompressed. Row groups and columns are encoded
-/// and compressed in parallel and written in order, so the bytes do not depend on the
-/// thread count.
+/// dictionary holding only the values it uses (so its statistics are tight); a
+/// pattern's keys are written run by run (one repeated value a run of eight or more
+/// rows), never a key a row in memory. Other columns are dictionary-encoded where that
+/// pays, as polars does, except that a column of numbers whose first 1,024 rows are
+/// mostly distinct is written plain without trying, copied once from the column into
+/// its page, with statistics kunta works out; a plain chunk of numbers that Snappy
+/// does not shrink by a tenth (judged on a sample spread over it) is stored
+/// uncompressed. The dictionary pages, page headers and statistics are polars' own
+/// (from an array of the page's first row, or of its smallest and largest value).
+/// Row groups and columns are encoded and compressed in parallel and written in order,
+/// so the bytes do not depend on the thread count.
 pub(crate) fn write_frame(frame: &Frame, out: impl std::io::Write) -> Result<(), String> {
     use polars_arrow::datatypes::{ArrowSchema, Field};
     use polars_parquet::write::{
@@ -182,12 +187,17 @@ fn encode_column(
     use polars_arrow::array::{Array, PrimitiveArray, Utf8ViewArray};
     use polars_arrow::bitmap::Bitmap;
     use polars_arrow::datatypes::ArrowDataType;
-    use polars_parquet::write::{array_to_columns, compress, CompressionOptions, Encoding, Page};
+    use polars_parquet::write::{array_to_columns, compress, Encoding};
 
     let range = rows.clone();
     let array: Box<dyn Array> = match c {
         ColumnData::Text(v) => Utf8ViewArray::from_slice_values(&v[rows]).boxed(),
         ColumnData::Int(v) => PrimitiveArray::<i64>::from_slice(&v[rows]).boxed(),
+        // A column of numbers that are nearly all different is not worth a dictionary:
+        // judged on its first rows, so the whole column is not hashed only to find out.
+        ColumnData::Float(v) if mostly_distinct(&v[rows.clone()]) => {
+            return plain_pages(&v[rows], ty, options);
+        }
         ColumnData::Float(v) => {
             // A missing value (NaN) is a null over a zero, as Arrow writes one.
             let v = &v[rows];
@@ -202,8 +212,10 @@ fn encode_column(
             PrimitiveArray::new(ArrowDataType::Float64, values.into(), validity).boxed()
         }
         ColumnData::Coded { levels, codes } => coded_array(levels, &codes[rows])?,
-        ColumnData::Repeat { values, each, .. } => match pattern_dictionary(values, *each, rows) {
-            Some(array) => array?,
+        ColumnData::Repeat { values, each, .. } => match pattern_keys(values, *each, &rows) {
+            Some((key, dictionary)) => {
+                return pattern_pages(&key, dictionary, *each, rows, ty, options);
+            }
             None => {
                 let own: Vec<usize> =
                     super::frame::repeat_rows(values.len(), *each, range.clone()).collect();
@@ -211,32 +223,131 @@ fn encode_column(
             }
         },
     };
-    // A column of numbers that are nearly all different is not worth a dictionary:
-    // judged on its first rows, so the whole column is not hashed only to find out.
-    let encoding = match c {
-        ColumnData::Float(v) if mostly_distinct(&v[range]) => Encoding::Plain,
-        _ => Encoding::RleDictionary,
-    };
     let mut pages = Vec::new();
-    for column in
-        array_to_columns(array, ty.clone(), options, &[encoding]).map_err(|e| e.to_string())?
+    for column in array_to_columns(array, ty.clone(), options, &[Encoding::RleDictionary])
+        .map_err(|e| e.to_string())?
     {
         for page in column {
             pages.push(page.map_err(|e| e.to_string())?);
         }
     }
-    // Snappy where it pays: plain numbers (a model's results in full precision) hardly
-    // shrink, so a column chunk whose sample does not shrink by a tenth is stored as it is.
-    let compression = match pages.first() {
-        Some(Page::Data(page)) if encoding == Encoding::Plain && !shrinks(page.buffer()) => {
-            CompressionOptions::Uncompressed
-        }
-        _ => options.compression,
-    };
     pages
         .into_iter()
-        .map(|page| compress(page, Vec::new(), compression).map_err(|e| e.to_string()))
+        .map(|page| compress(page, Vec::new(), options.compression).map_err(|e| e.to_string()))
         .collect()
+}
+
+/// The page of numbers `v` written plain: every value's eight bytes in turn (a missing
+/// value, NaN, is a null and takes none), copied once from `v` into the page. Its
+/// statistics (the smallest and largest value and the number of nulls) are worked out
+/// here; the page header is polars' own, from an array of just those values. Stored as
+/// it is where Snappy does not shrink a sample of the page by a tenth: a model's
+/// results in full precision hardly shrink.
+fn plain_pages(
+    v: &[f64],
+    ty: &polars_parquet::write::ParquetType,
+    options: polars_parquet::write::WriteOptions,
+) -> Result<Vec<polars_parquet::write::CompressedPage>, String> {
+    use polars_arrow::array::PrimitiveArray;
+    use polars_arrow::bitmap::Bitmap;
+    use polars_arrow::datatypes::ArrowDataType;
+    use polars_parquet::parquet::page::{DataPage, DataPageHeader};
+    use polars_parquet::parquet::CowBuffer;
+    use polars_parquet::write::{
+        array_to_columns, compress, write_def_levels, CompressionOptions, Encoding, Page,
+    };
+    // The smallest and largest value and the number of nulls, four lanes at a time.
+    let (mut lo, mut hi, mut nan) = ([f64::INFINITY; 4], [f64::NEG_INFINITY; 4], [0usize; 4]);
+    let chunks = v.chunks_exact(4);
+    for x in chunks.remainder() {
+        lo[0] = if *x < lo[0] { *x } else { lo[0] };
+        hi[0] = if *x > hi[0] { *x } else { hi[0] };
+        nan[0] += usize::from(x.is_nan());
+    }
+    for c in chunks {
+        for l in 0..4 {
+            lo[l] = if c[l] < lo[l] { c[l] } else { lo[l] };
+            hi[l] = if c[l] > hi[l] { c[l] } else { hi[l] };
+            nan[l] += usize::from(c[l].is_nan());
+        }
+    }
+    let nulls: usize = nan.iter().sum();
+    let (min, max) = (
+        lo.iter().copied().fold(f64::INFINITY, f64::min),
+        hi.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    );
+    // The header of a page of the smallest and largest value (and a null where there
+    // are nulls): its statistics are the whole page's but for the count of nulls.
+    let mut some = Vec::new();
+    if nulls < v.len() {
+        some.extend([min, max]);
+    }
+    let valid: Vec<bool> = std::iter::repeat_n(true, some.len())
+        .chain((nulls > 0).then_some(false))
+        .collect();
+    some.resize(valid.len(), 0.0);
+    let template = PrimitiveArray::new(
+        ArrowDataType::Float64,
+        some.into(),
+        (nulls > 0).then(|| valid.iter().copied().collect::<Bitmap>()),
+    )
+    .boxed();
+    let mut pages = Vec::new();
+    for column in array_to_columns(template, ty.clone(), options, &[Encoding::Plain])
+        .map_err(|e| e.to_string())?
+    {
+        for page in column {
+            pages.push(page.map_err(|e| e.to_string())?);
+        }
+    }
+    let (Some(Page::Data(first)), 0) = (pages.pop(), pages.len()) else {
+        return Err("a plain column did not make one data page".into());
+    };
+    let mut header = first.header().clone();
+    match &mut header {
+        DataPageHeader::V1(h) => {
+            h.num_values = v.len() as i32;
+            if let Some(s) = &mut h.statistics {
+                s.null_count = Some(nulls as i64);
+            }
+        }
+        DataPageHeader::V2(_) => return Err("numbers are written as a version 1 page".into()),
+    }
+    let mut buffer = Vec::with_capacity(16 + 8 * (v.len() - nulls));
+    let validity = (nulls > 0).then(|| v.iter().map(|x| !x.is_nan()).collect::<Bitmap>());
+    write_def_levels(
+        &mut buffer,
+        true,
+        validity.as_ref(),
+        v.len(),
+        options.version,
+    )
+    .map_err(|e| e.to_string())?;
+    if nulls == 0 {
+        let start = buffer.len();
+        buffer.resize(start + 8 * v.len(), 0);
+        for (b, x) in buffer[start..].chunks_exact_mut(8).zip(v) {
+            b.copy_from_slice(&x.to_le_bytes());
+        }
+    } else {
+        for x in v.iter().filter(|x| !x.is_nan()) {
+            buffer.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    let compression = if shrinks(&buffer) {
+        options.compression
+    } else {
+        CompressionOptions::Uncompressed
+    };
+    let page = DataPage::new(
+        header,
+        CowBuffer::Owned(buffer),
+        first.descriptor.clone(),
+        v.len(),
+    );
+    compress(Page::Data(page), Vec::new(), compression)
+        .map(|p| vec![p])
+        .map_err(|e| e.to_string())
 }
 
 /// Whether most of the first rows of `v` (up to 1,024) differ from each other: more
@@ -253,15 +364,24 @@ fn mostly_distinct(v: &[f64]) -> bool {
     bits.len() * 4 > n * 3
 }
 
-/// Whether Snappy shrinks a sample of a page (its last 64 KiB, mostly values) by more
-/// than a tenth.
+/// Whether Snappy shrinks a sample of a page (eight stretches of 8 KiB spread over
+/// it, or the whole of a small page) by more than a tenth.
 fn shrinks(page: &[u8]) -> bool {
     use polars_parquet::parquet::compression::compress;
-    let sample = &page[page.len().saturating_sub(64 << 10)..];
+    const PIECE: usize = 8 << 10;
+    let sample: Vec<u8> = if page.len() <= 8 * PIECE {
+        page.to_vec()
+    } else {
+        let step = (page.len() - PIECE) / 7;
+        (0..8)
+            .flat_map(|k| &page[k * step..k * step + PIECE])
+            .copied()
+            .collect()
+    };
     let mut out = Vec::new();
     match compress(
         polars_parquet::write::CompressionOptions::Snappy,
-        sample,
+        &sample,
         &mut out,
     ) {
         Ok(()) => out.len() * 10 < sample.len() * 9,
@@ -333,31 +453,31 @@ fn dictionary_array(
         .map_err(|e| e.to_string())
 }
 
-/// The rows `rows` of a pattern over `values` (see [`ColumnData::Repeat`]) as a
-/// dictionary array, its dictionary the values those rows use: text in the order of
+/// The dictionary of the values a pattern over `values` (see [`ColumnData::Repeat`])
+/// takes in the rows `rows`, and each of its values' key in it: text in the order of
 /// its levels (as [`coded_array`] writes them), whole numbers in increasing order (as
-/// polars writes a column of few whole numbers). Each of the pattern's values is given
-/// its key once, then the rows take them in one pass. `None` for a pattern of numbers.
-fn pattern_dictionary(
+/// polars writes a column of few whole numbers). `None` for a pattern of numbers or of
+/// no values, and for no rows.
+fn pattern_keys(
     values: &ColumnData,
     each: usize,
-    rows: std::ops::Range<usize>,
-) -> Option<Result<Box<dyn polars_arrow::array::Array>, String>> {
-    use polars_arrow::array::{Array, PrimitiveArray};
+    rows: &std::ops::Range<usize>,
+) -> Option<(Vec<u32>, Box<dyn polars_arrow::array::Array>)> {
+    use polars_arrow::array::PrimitiveArray;
     let n = values.len();
-    if n == 0 {
+    if n == 0 || rows.is_empty() {
         return None;
     }
     // The pattern's values these rows take: a run of them, around the end and back.
     let mut used = vec![false; n];
     if rows.len() >= n * each.max(1) {
         used.fill(true);
-    } else if !rows.is_empty() {
+    } else {
         for q in rows.start / each.max(1)..=(rows.end - 1) / each.max(1) {
             used[q % n] = true;
         }
     }
-    let (key, dictionary): (Vec<u32>, Box<dyn Array>) = match values {
+    Some(match values {
         ColumnData::Coded { levels, codes } => text_keys(levels, codes, &used),
         ColumnData::Text(v) => text_keys(v, &(0..n as u32).collect::<Vec<_>>(), &used),
         ColumnData::Int(v) => {
@@ -377,11 +497,191 @@ fn pattern_dictionary(
             )
         }
         _ => return None,
+    })
+}
+
+/// The pages of the rows `rows` of a pattern whose values have the keys `key` into
+/// `dictionary`: the dictionary page, and one data page whose keys are written run by
+/// run (a run of eight or more equal keys as one repeated value, shorter ones bit-packed:
+/// Parquet's RLE/bit-packing hybrid), without a key a row in memory. The dictionary page
+/// and the data page's header (its statistics are the dictionary's) are polars' own, from
+/// an array of the first row.
+fn pattern_pages(
+    key: &[u32],
+    dictionary: Box<dyn polars_arrow::array::Array>,
+    each: usize,
+    rows: std::ops::Range<usize>,
+    ty: &polars_parquet::write::ParquetType,
+    options: polars_parquet::write::WriteOptions,
+) -> Result<Vec<polars_parquet::write::CompressedPage>, String> {
+    use polars_parquet::parquet::page::{DataPage, DataPageHeader};
+    use polars_parquet::parquet::CowBuffer;
+    use polars_parquet::write::{array_to_columns, compress, write_def_levels, Encoding, Page};
+    let (n, each) = (key.len(), each.max(1));
+    let words = dictionary.len();
+    let mut j = (rows.start / each) % n;
+    let template = dictionary_array(vec![key[j]], dictionary)?;
+    let mut pages = Vec::new();
+    for column in array_to_columns(template, ty.clone(), options, &[Encoding::RleDictionary])
+        .map_err(|e| e.to_string())?
+    {
+        for page in column {
+            pages.push(page.map_err(|e| e.to_string())?);
+        }
+    }
+    let (Some(Page::Data(first)), 1) = (pages.pop(), pages.len()) else {
+        return Err("a dictionary column did not make a dictionary and a data page".into());
     };
-    let keys: Vec<u32> = super::frame::repeat_rows(n, each, rows)
-        .map(|j| key[j])
-        .collect();
-    Some(dictionary_array(keys, dictionary))
+    let mut header = first.header().clone();
+    match &mut header {
+        DataPageHeader::V1(h) => h.num_values = rows.len() as i32,
+        DataPageHeader::V2(_) => return Err("a pattern is written as a version 1 page".into()),
+    }
+    // Every row is there (a pattern has no missing values), then the keys.
+    let mut buffer = Vec::new();
+    write_def_levels(&mut buffer, true, None, rows.len(), options.version)
+        .map_err(|e| e.to_string())?;
+    let bits = u32::BITS - (words.max(1) as u32 - 1).leading_zeros();
+    buffer.push(bits as u8);
+    let mut keys = Hybrid::new(bits, buffer);
+    // The rows' runs of `each` rows a value: the first may start inside its run, the
+    // last end inside it.
+    let (mut at, mut len) = (rows.start, each - rows.start % each);
+    if each == 1 {
+        // The keys in turn, a stretch of the pattern at a time.
+        while at < rows.end {
+            let take = (n - j).min(rows.end - at);
+            keys.literal(&key[j..j + take]);
+            (at, j) = (at + take, 0);
+        }
+    } else if each < 8 {
+        // Too short to repeat: bit-packed.
+        while at < rows.end {
+            let take = len.min(rows.end - at);
+            keys.literal(&[key[j]; 8][..take]);
+            (at, len, j) = (at + take, each, if j + 1 == n { 0 } else { j + 1 });
+        }
+    } else {
+        // Each run of equal keys (next values may have the same key) repeated.
+        let (mut run_key, mut run_len) = (key[j], 0usize);
+        while at < rows.end {
+            let take = len.min(rows.end - at);
+            if key[j] != run_key {
+                keys.run(run_key, run_len);
+                (run_key, run_len) = (key[j], 0);
+            }
+            run_len += take;
+            (at, len, j) = (at + take, each, if j + 1 == n { 0 } else { j + 1 });
+        }
+        keys.run(run_key, run_len);
+    }
+    let page = DataPage::new(
+        header,
+        CowBuffer::Owned(keys.finish()),
+        first.descriptor.clone(),
+        rows.len(),
+    );
+    pages.push(Page::Data(page));
+    pages
+        .into_iter()
+        .map(|page| compress(page, Vec::new(), options.compression).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// Keys in Parquet's RLE/bit-packing hybrid encoding, given run by run: a run of eight or
+/// more equal keys is written as one repeated value, shorter ones are bit-packed in
+/// groups of eight (at most 8,192 keys a group run).
+struct Hybrid {
+    out: Vec<u8>,
+    bits: u32,
+    literal: Vec<u32>,
+}
+
+impl Hybrid {
+    const LITERAL: usize = 8192;
+
+    fn new(bits: u32, out: Vec<u8>) -> Hybrid {
+        Hybrid {
+            out,
+            bits,
+            literal: Vec::with_capacity(Self::LITERAL),
+        }
+    }
+
+    /// `len` more keys `key`.
+    fn run(&mut self, key: u32, mut len: usize) {
+        // A literal run is written in whole groups of eight: the run first completes one.
+        if !self.literal.is_empty() {
+            let fill = ((8 - self.literal.len() % 8) % 8).min(len);
+            self.literal.extend(std::iter::repeat_n(key, fill));
+            len -= fill;
+        }
+        if len >= 8 {
+            self.flush();
+            uleb128(&mut self.out, (len as u64) << 1);
+            self.out
+                .extend_from_slice(&key.to_le_bytes()[..self.bits.div_ceil(8) as usize]);
+            return;
+        }
+        self.literal.extend(std::iter::repeat_n(key, len));
+        if self.literal.len() >= Self::LITERAL {
+            self.write_literal(self.literal.len() / 8 * 8);
+        }
+    }
+
+    /// Keys to bit-pack, in turn.
+    fn literal(&mut self, keys: &[u32]) {
+        self.literal.extend_from_slice(keys);
+        if self.literal.len() >= Self::LITERAL {
+            self.write_literal(self.literal.len() / 8 * 8);
+        }
+    }
+
+    /// Writes the keys held for a literal run: all of them (the last group padded with
+    /// zeros, which readers leave out by the page's count of values).
+    fn flush(&mut self) {
+        if !self.literal.is_empty() {
+            let groups = self.literal.len().div_ceil(8);
+            self.literal.resize(groups * 8, 0);
+            self.write_literal(groups * 8);
+        }
+    }
+
+    /// Writes the first `len` (a multiple of eight) keys held as a literal run and keeps
+    /// the others.
+    fn write_literal(&mut self, len: usize) {
+        uleb128(&mut self.out, ((len as u64 / 8) << 1) | 1);
+        let (mut acc, mut held) = (0u64, 0u32);
+        for &k in &self.literal[..len] {
+            acc |= u64::from(k) << held;
+            held += self.bits;
+            while held >= 8 {
+                self.out.push(acc as u8);
+                acc >>= 8;
+                held -= 8;
+            }
+        }
+        debug_assert_eq!(held, 0);
+        self.literal.drain(..len);
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.flush();
+        self.out
+    }
+}
+
+/// Appends `v` as an unsigned LEB128 number.
+fn uleb128(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
 }
 
 #[cfg(test)]
@@ -491,6 +791,19 @@ mod tests {
                     n,
                 ),
             ),
+            // Runs too short to repeat, and values of the same key side by side.
+            (
+                "short",
+                ColumnData::repeat(ColumnData::Int(vec![4, 4, 1, 9, 4]), 3, n),
+            ),
+            (
+                "twice",
+                ColumnData::repeat(
+                    ColumnData::Text(["x", "x", "y"].map(String::from).to_vec()),
+                    9,
+                    n,
+                ),
+            ),
         ];
         let frame = Frame {
             columns: patterns
@@ -586,6 +899,56 @@ mod tests {
         let raw: Vec<u8> = distinct.iter().flat_map(|x| x.to_le_bytes()).collect();
         assert!(!shrinks(&raw));
         assert!(shrinks(&vec![0u8; 70_000]));
+    }
+
+    /// Plain numbers with missing values: nulls where the values are NaN, the others
+    /// exactly, and each row group's statistics those of its values.
+    #[test]
+    fn plain_numbers_keep_their_nulls_and_statistics() {
+        use polars_parquet::parquet::read::read_metadata;
+        use polars_parquet::parquet::statistics::Statistics;
+        let n = ROW_GROUP + 2500;
+        let v: Vec<f64> = (0..n)
+            .map(|i| {
+                if i % 997 == 5 {
+                    f64::NAN
+                } else {
+                    ((i as f64) * 0.37).sin() * (1.0 + i as f64)
+                }
+            })
+            .collect();
+        assert!(mostly_distinct(&v[..1024]) && mostly_distinct(&v[ROW_GROUP..]));
+        let frame = Frame {
+            columns: vec![("v".into(), ColumnData::Float(v.clone()))],
+        };
+        let mut bytes = Vec::new();
+        write_frame(&frame, &mut bytes).unwrap();
+        let df = ParquetReader::new(std::io::Cursor::new(bytes.clone()))
+            .finish()
+            .unwrap();
+        let back: Vec<Option<f64>> = df.columns()[0].f64().unwrap().iter().collect();
+        let want: Vec<Option<f64>> = v.iter().map(|x| (!x.is_nan()).then_some(*x)).collect();
+        assert_eq!(back, want);
+        let md = read_metadata(&mut std::io::Cursor::new(bytes)).unwrap();
+        assert_eq!(md.row_groups.len(), 2);
+        for (g, rows) in [(0, 0..ROW_GROUP), (1, ROW_GROUP..n)] {
+            let stats = md.row_groups[g].parquet_columns()[0]
+                .statistics(&md.footer_buf)
+                .expect("statistics")
+                .unwrap();
+            let Statistics::Double(s) = stats else {
+                panic!("numbers have statistics of numbers")
+            };
+            let part = &v[rows];
+            let valid = part.iter().filter(|x| !x.is_nan());
+            let min = valid.clone().copied().fold(f64::INFINITY, f64::min);
+            let max = valid.copied().fold(f64::NEG_INFINITY, f64::max);
+            let nulls = part.iter().filter(|x| x.is_nan()).count();
+            assert_eq!(
+                (s.min_value, s.max_value, s.null_count),
+                (Some(min), Some(max), Some(nulls as i64))
+            );
+        }
     }
 
     /// Row groups and columns are encoded in parallel: the bytes must not depend on it.
