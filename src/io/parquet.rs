@@ -350,14 +350,24 @@ fn plain_pages(
         .map_err(|e| e.to_string())
 }
 
-/// Whether most of the first rows of `v` (up to 1,024) differ from each other: more
-/// than three in four distinct, the share above which polars writes numbers plain
-/// (polars judges the whole chunk by an estimate; this judges its first rows).
+/// Whether most of a sample of `v` (eight stretches of 128 rows spread over it, or all
+/// of a shorter `v`) differ from each other: more than three in four distinct, the
+/// share above which polars writes numbers plain (polars judges the whole chunk by an
+/// estimate, hashing every value; this judges a sample).
 fn mostly_distinct(v: &[f64]) -> bool {
-    if v.len() <= 128 {
+    const PIECE: usize = 128;
+    if v.len() <= PIECE {
         return false;
     }
-    let mut bits: Vec<u64> = v[..v.len().min(1024)].iter().map(|x| x.to_bits()).collect();
+    let mut bits: Vec<u64> = if v.len() <= 8 * PIECE {
+        v.iter().map(|x| x.to_bits()).collect()
+    } else {
+        let step = (v.len() - PIECE) / 7;
+        (0..8)
+            .flat_map(|k| &v[k * step..k * step + PIECE])
+            .map(|x| x.to_bits())
+            .collect()
+    };
     let n = bits.len();
     bits.sort_unstable();
     bits.dedup();
