@@ -142,6 +142,8 @@ pub(super) struct Slot {
     /// A block's lanes of every cell, when only a window of them is kept.
     pub(super) scratch: Vec<f64>,
     pub(super) sel: Selector,
+    /// The summaries of the units only this group sends demand to, by unit.
+    pub(super) finished: Vec<(usize, UnitSummary)>,
 }
 
 /// A cell that adds to a service's totals by (year, trajectory).

@@ -407,6 +407,39 @@ pub fn run_aligned(
         .iter()
         .map(|_| (sized(tot_d), sized(tot_c)))
         .collect();
+    // Per unit: the groups still to send it demand, its sums over the groups done
+    // (by year and trajectory: demand, floor area need), and its summary once no
+    // group is left, so that only the units still open hold a row per trajectory.
+    let unit_of: Vec<(usize, usize)> = services
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| (0..s.units.len()).map(move |j| (i, j)))
+        .collect();
+    let unit_groups: Vec<usize> = unit_of
+        .iter()
+        .map(|&(i, j)| {
+            let shares = services[i].units[j].shares;
+            groups
+                .iter()
+                .filter(|g| shares[(*g).clone()].iter().any(|sh| *sh != 0.0))
+                .count()
+        })
+        .collect();
+    let mut unit_left = unit_groups.clone();
+    let mut unit_sums: Vec<(Vec<f64>, Vec<f64>)> = vec![Default::default(); n_units];
+    let mut unit_done: Vec<Option<UnitSummary>> = vec![None; n_units];
+    let finish_unit = |u: usize, d: Vec<f64>, f: Vec<f64>| -> UnitSummary {
+        let (i, j) = unit_of[u];
+        unit_summary(
+            services[i].units[j].unit,
+            ctx.has[i][0],
+            d,
+            f,
+            &r.years,
+            nt,
+            levels,
+        )
+    };
     let stride = 1 + nl;
     // One group: its blocks (in parallel when it is the only group) write their lanes
     // into the slot's buffer, by (block, cell, lane); then each cell's values are
@@ -528,6 +561,16 @@ pub fn run_aligned(
                 }
             }
         }
+        // A unit only this group sends demand to is summarised here, side by side
+        // with the other groups, rather than when the groups' sums are added (its sums
+        // are this group's alone either way).
+        slot.finished.clear();
+        for (u, part) in slot.units.iter_mut().enumerate() {
+            if !part.0.is_empty() && unit_groups[u] == 1 {
+                let (d, f) = std::mem::take(part);
+                slot.finished.push((u, finish_unit(u, d, f)));
+            }
+        }
     };
     // Independent areas run in parallel, `chunk` at a time so that their outputs
     // stay small, each in a slot whose buffers are reused, and are put in place in
@@ -537,38 +580,6 @@ pub fn run_aligned(
     // too.
     let nested = rayon::current_num_threads() > SLOTS;
     let whole = |v: &mut [f64], cells: usize| whole(v, cells, nt, levels);
-    // Per unit: the groups still to send it demand, its sums over the groups done
-    // (by year and trajectory: demand, floor area need), and its summary once no
-    // group is left, so that only the units still open hold a row per trajectory.
-    let unit_of: Vec<(usize, usize)> = services
-        .iter()
-        .enumerate()
-        .flat_map(|(i, s)| (0..s.units.len()).map(move |j| (i, j)))
-        .collect();
-    let mut unit_left: Vec<usize> = unit_of
-        .iter()
-        .map(|&(i, j)| {
-            let shares = services[i].units[j].shares;
-            groups
-                .iter()
-                .filter(|g| shares[(*g).clone()].iter().any(|sh| *sh != 0.0))
-                .count()
-        })
-        .collect();
-    let mut unit_sums: Vec<(Vec<f64>, Vec<f64>)> = vec![Default::default(); n_units];
-    let mut unit_done: Vec<Option<UnitSummary>> = vec![None; n_units];
-    let finish_unit = |u: usize, d: Vec<f64>, f: Vec<f64>| -> UnitSummary {
-        let (i, j) = unit_of[u];
-        unit_summary(
-            services[i].units[j].unit,
-            ctx.has[i][0],
-            d,
-            f,
-            &r.years,
-            nt,
-            levels,
-        )
-    };
     let mut slots: Vec<Slot> = (0..chunk.min(groups.len()))
         .map(|_| Slot::default())
         .collect();
@@ -587,8 +598,12 @@ pub fn run_aligned(
             // group is left to send demand to is summarised and its sums dropped.
             for ((d, c), (od, oc)) in totals.iter_mut().zip(&o.tots) {
                 for (v, part) in [(&mut *d, od), (&mut *c, oc)] {
-                    v.iter_mut().zip(part).for_each(|(x, y)| *x += y);
+                    add_to(v, part);
                 }
+            }
+            for (u, sm) in o.finished.drain(..) {
+                unit_left[u] -= 1;
+                unit_done[u] = Some(sm);
             }
             for (u, part) in o.units.iter_mut().enumerate() {
                 if part.0.is_empty() {
@@ -600,7 +615,7 @@ pub fn run_aligned(
                     if v.is_empty() {
                         *v = part;
                     } else {
-                        v.iter_mut().zip(&part).for_each(|(x, y)| *x += y);
+                        add_to(v, &part);
                     }
                 }
                 unit_left[u] -= 1;
@@ -854,6 +869,11 @@ fn whole(v: &mut [f64], cells: usize, nt: usize, levels: &[f64]) -> Summary {
         }
     }
     sm
+}
+
+/// Adds `part` to `v` element by element.
+fn add_to(v: &mut [f64], part: &[f64]) {
+    v.iter_mut().zip(part).for_each(|(x, y)| *x += y);
 }
 
 /// A unit's summaries from its demand `d` and floor area need `f` by (year,
