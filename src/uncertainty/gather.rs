@@ -130,7 +130,8 @@ pub(super) struct Slot {
     pub(super) blocks: Vec<f64>,
     /// Per cell: the mean, then the quantiles.
     pub(super) packed: Vec<f64>,
-    /// Per service: the group's demand and total cost by (year, trajectory).
+    /// Per service: the demand and total cost by (year, trajectory) of the groups this
+    /// running sum holds (see `run_aligned`), this group's added as its cells are read.
     pub(super) tots: Vec<(Vec<f64>, Vec<f64>)>,
     /// Per unit (all services' in order): the demand and the floor area need by
     /// (year, trajectory); the floor area's is empty when not summed.
@@ -300,13 +301,12 @@ pub(super) fn group_sums(
                 }
             }
         };
+        // The sums are running sums over groups: zeros the first time.
         if tot_d {
-            d.clear();
             d.resize(ny * nt, 0.0);
             mark(0..ng, false);
         }
         if tot_c {
-            cost.clear();
             cost.resize(ny * nt, 0.0);
             if !ctx.affine[i] {
                 mark(ng + nres + 5..ng + nres + 6, true);

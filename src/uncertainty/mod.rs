@@ -583,8 +583,17 @@ pub fn run_aligned(
     let mut slots: Vec<Slot> = (0..chunk.min(groups.len()))
         .map(|_| Slot::default())
         .collect();
-    for gs in groups.chunks(chunk) {
+    // Every service's demand and total cost by (year, trajectory) are summed over the
+    // groups in `SLOTS` running sums, group `g` into sum `g % SLOTS` in group order, and
+    // the sums are added in order at the end: the bits do not depend on the threads
+    // (a batch is at most `SLOTS` groups in a row, each its own sum), and the sums are
+    // added inside each group's run rather than afterwards, one group after another.
+    let mut sums: Vec<Vec<(Vec<f64>, Vec<f64>)>> = vec![Vec::new(); SLOTS];
+    for (b, gs) in groups.chunks(chunk).enumerate() {
         let slots = &mut slots[..gs.len()];
+        for (j, slot) in slots.iter_mut().enumerate() {
+            std::mem::swap(&mut slot.tots, &mut sums[(b * chunk + j) % SLOTS]);
+        }
         if gs.len() == 1 {
             run_group(&gs[0], true, &mut slots[0]);
         } else {
@@ -593,14 +602,12 @@ pub fn run_aligned(
                 .zip(gs)
                 .for_each(|(slot, g)| run_group(g, nested, slot));
         }
+        for (j, slot) in slots.iter_mut().enumerate() {
+            std::mem::swap(&mut slot.tots, &mut sums[(b * chunk + j) % SLOTS]);
+        }
         for (g, o) in gs.iter().zip(slots.iter_mut()) {
             // The group's totals and units' sums, added in group order; a unit no
             // group is left to send demand to is summarised and its sums dropped.
-            for ((d, c), (od, oc)) in totals.iter_mut().zip(&o.tots) {
-                for (v, part) in [(&mut *d, od), (&mut *c, oc)] {
-                    add_to(v, part);
-                }
-            }
             for (u, sm) in o.finished.drain(..) {
                 unit_left[u] -= 1;
                 unit_done[u] = Some(sm);
@@ -639,6 +646,13 @@ pub fn run_aligned(
     for (u, done) in unit_done.into_iter().enumerate() {
         if let Some(sm) = done {
             tables.services[unit_of[u].0].units.push(sm);
+        }
+    }
+    for sum in &sums {
+        for ((d, c), (od, oc)) in totals.iter_mut().zip(sum) {
+            for (v, part) in [(&mut *d, od), (&mut *c, oc)] {
+                add_to(v, part);
+            }
         }
     }
     if want.costs {
