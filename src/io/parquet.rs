@@ -106,12 +106,14 @@ const ROW_GROUP: usize = 512 * 512;
 /// dictionary holding only the values it uses (so its statistics are tight); a
 /// pattern's keys are written run by run (one repeated value a run of eight or more
 /// rows), never a key a row in memory. Other columns are dictionary-encoded where that
-/// pays, as polars does, except that a column of numbers whose first 1,024 rows are
-/// mostly distinct is written plain without trying, copied once from the column into
-/// its page, with statistics kunta works out; a plain chunk of numbers that Snappy
-/// does not shrink by a tenth (judged on a sample spread over it) is stored
-/// uncompressed. The dictionary pages, page headers and statistics are polars' own
-/// (from an array of the page's first row, or of its smallest and largest value).
+/// pays, as polars does, except that a column of numbers whose sample (eight stretches
+/// of 128 rows spread over it) is mostly distinct is written plain without trying,
+/// copied once from the column into its page, with statistics kunta works out; a plain
+/// chunk of numbers that Snappy does not shrink by a tenth (judged on a sample spread
+/// over it) is stored uncompressed. The dictionary pages, page headers and statistics
+/// are polars' own (from an array of the page's first row, or of its smallest and
+/// largest value); a pattern's or plain column's chunk is one data page (polars splits
+/// its own at about 1 MiB), which every Parquet reader reads.
 /// Row groups and columns are encoded and compressed in parallel and written in order,
 /// so the bytes do not depend on the thread count.
 pub(crate) fn write_frame(frame: &Frame, out: impl std::io::Write) -> Result<(), String> {
@@ -194,7 +196,7 @@ fn encode_column(
         ColumnData::Text(v) => Utf8ViewArray::from_slice_values(&v[rows]).boxed(),
         ColumnData::Int(v) => PrimitiveArray::<i64>::from_slice(&v[rows]).boxed(),
         // A column of numbers that are nearly all different is not worth a dictionary:
-        // judged on its first rows, so the whole column is not hashed only to find out.
+        // judged on a sample, so the whole column is not hashed only to find out.
         ColumnData::Float(v) if mostly_distinct(&v[rows.clone()]) => {
             return plain_pages(&v[rows], ty, options);
         }
@@ -553,6 +555,21 @@ fn pattern_pages(
         .map_err(|e| e.to_string())?;
     let bits = u32::BITS - (words.max(1) as u32 - 1).leading_zeros();
     buffer.push(bits as u8);
+    if bits == 0 {
+        // One value: every row's key is 0, one repeated run of no bytes.
+        uleb128(&mut buffer, (rows.len() as u64) << 1);
+        let page = DataPage::new(
+            header,
+            CowBuffer::Owned(buffer),
+            first.descriptor.clone(),
+            rows.len(),
+        );
+        pages.push(Page::Data(page));
+        return pages
+            .into_iter()
+            .map(|page| compress(page, Vec::new(), options.compression).map_err(|e| e.to_string()))
+            .collect();
+    }
     let mut keys = Hybrid::new(bits, buffer);
     // The rows' runs of `each` rows a value: the first may start inside its run, the
     // last end inside it.
@@ -814,6 +831,26 @@ mod tests {
                     n,
                 ),
             ),
+            // A run after a short one completes its group of eight first (a row group
+            // starts 4 rows into a run of 10); keys wider than a byte, repeated and
+            // bit-packed; a single value a row.
+            (
+                "fill",
+                ColumnData::repeat(ColumnData::Int((0..5).collect()), 10, n),
+            ),
+            (
+                "wide",
+                ColumnData::repeat(ColumnData::Int((0..300).rev().collect()), 9, n),
+            ),
+            (
+                "wide1",
+                ColumnData::repeat(
+                    ColumnData::Text((0..300).map(|a| format!("w{a:03}")).collect()),
+                    1,
+                    n,
+                ),
+            ),
+            ("one", ColumnData::repeat(ColumnData::Int(vec![7]), 1, n)),
         ];
         let frame = Frame {
             columns: patterns
@@ -911,17 +948,65 @@ mod tests {
         assert!(shrinks(&vec![0u8; 70_000]));
     }
 
+    /// The RLE/bit-packing hybrid as polars' own reader decodes it: runs short and
+    /// long, keys of several widths, literal runs longer than one flush.
+    #[test]
+    fn hybrid_keys_decode_as_their_runs() {
+        use polars_parquet::parquet::encoding::hybrid_rle::HybridRleDecoder;
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |m: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % m
+        };
+        // The last widths: only short runs, so literal runs pass 8,192 keys.
+        for (bits, long) in [
+            (1u32, true),
+            (3, true),
+            (5, true),
+            (8, true),
+            (9, true),
+            (12, true),
+            (5, false),
+            (10, false),
+        ] {
+            let mut enc = Hybrid::new(bits, Vec::new());
+            let mut want: Vec<u32> = Vec::new();
+            for _ in 0..6000 {
+                let key = next(1 << bits) as u32;
+                let len = match next(10) {
+                    0 if long => 1 + next(300) as usize,
+                    1..=2 if long => 8 + next(9) as usize,
+                    _ => 1 + next(7) as usize,
+                };
+                enc.run(key, len);
+                want.extend(std::iter::repeat_n(key, len));
+            }
+            let bytes = enc.finish();
+            let got = HybridRleDecoder::new(&bytes, bits, want.len())
+                .collect()
+                .unwrap();
+            assert_eq!(got, want, "bit width {bits}");
+        }
+    }
+
     /// Plain numbers with missing values: nulls where the values are NaN, the others
     /// exactly, and each row group's statistics those of its values.
     #[test]
     fn plain_numbers_keep_their_nulls_and_statistics() {
         use polars_parquet::parquet::read::read_metadata;
         use polars_parquet::parquet::statistics::Statistics;
+        // The first row group has nulls, the second none (and both zeros).
         let n = ROW_GROUP + 2500;
         let v: Vec<f64> = (0..n)
             .map(|i| {
-                if i % 997 == 5 {
+                if i % 997 == 5 && i < ROW_GROUP {
                     f64::NAN
+                } else if i == ROW_GROUP + 7 {
+                    -0.0
+                } else if i == ROW_GROUP + 9 {
+                    0.0
                 } else {
                     ((i as f64) * 0.37).sin() * (1.0 + i as f64)
                 }

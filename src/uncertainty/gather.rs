@@ -265,11 +265,12 @@ pub(super) fn gather_tile(
 
 /// Where group `g`'s cells (laid out by `lay`) add to its slot's sums by (year,
 /// trajectory): each service's demand and total cost (`to_total`, by cell), and each
-/// unit's demand and floor area need (the adds, sorted by cell). The slot's sums are
-/// sized and zeroed for the group: a service's demand and total cost when asked for
-/// (an affine service's total cost follows from its total demand afterwards), a unit's
-/// rows only where the group sends it demand. The cells add in cell order, so the sums
-/// do not depend on the threads.
+/// unit's demand and floor area need (the adds, sorted by cell). A service's demand and
+/// total cost (when asked for; an affine service's total cost follows from its total
+/// demand afterwards) go to the running sum the slot holds for the batch, zeros the
+/// first time (see `run_aligned`); a unit's rows are sized and zeroed for the group,
+/// only where the group sends it demand. The cells add in cell order, so the sums do
+/// not depend on the threads.
 pub(super) fn group_sums(
     ctx: &Ctx<'_>,
     g: &std::ops::Range<usize>,

@@ -375,7 +375,7 @@ pub fn run_aligned(
     let nb = nt.div_ceil(LANES);
     // Groups run at once, one a thread (at most `SLOTS`): a lone group has the
     // whole memory budget, groups running at once share it. The sums do not depend
-    // on it: every group's totals are added in group order.
+    // on it: group `g`'s totals go to running sum `g % SLOTS`, in group order.
     let chunk = if groups.len() == 1 {
         1
     } else {
@@ -574,10 +574,10 @@ pub fn run_aligned(
     };
     // Independent areas run in parallel, `chunk` at a time so that their outputs
     // stay small, each in a slot whose buffers are reused, and are put in place in
-    // order; a single coupled group runs its blocks in parallel instead. Each group's
-    // totals and units' sums are added in group order, so the sums do not depend on
-    // the threads. With more threads than slots, each slot's blocks run in parallel
-    // too.
+    // order; a single coupled group runs its blocks in parallel instead. The totals'
+    // running sums and the units' sums are added in group order, so the sums do not
+    // depend on the threads. With more threads than slots, each slot's blocks run in
+    // parallel too.
     let nested = rayon::current_num_threads() > SLOTS;
     let whole = |v: &mut [f64], cells: usize| whole(v, cells, nt, levels);
     let mut slots: Vec<Slot> = (0..chunk.min(groups.len()))
@@ -589,6 +589,10 @@ pub fn run_aligned(
     // (a batch is at most `SLOTS` groups in a row, each its own sum), and the sums are
     // added inside each group's run rather than afterwards, one group after another.
     let mut sums: Vec<Vec<(Vec<f64>, Vec<f64>)>> = vec![Vec::new(); SLOTS];
+    debug_assert!(
+        chunk <= SLOTS,
+        "a batch's groups each have a running sum of their own"
+    );
     for (b, gs) in groups.chunks(chunk).enumerate() {
         let slots = &mut slots[..gs.len()];
         for (j, slot) in slots.iter_mut().enumerate() {
@@ -606,8 +610,9 @@ pub fn run_aligned(
             std::mem::swap(&mut slot.tots, &mut sums[(b * chunk + j) % SLOTS]);
         }
         for (g, o) in gs.iter().zip(slots.iter_mut()) {
-            // The group's totals and units' sums, added in group order; a unit no
-            // group is left to send demand to is summarised and its sums dropped.
+            // The group's units: those it summarised itself, and the sums of the
+            // others added in group order; a unit no group is left to send demand to
+            // is summarised and its sums dropped.
             for (u, sm) in o.finished.drain(..) {
                 unit_left[u] -= 1;
                 unit_done[u] = Some(sm);

@@ -42,7 +42,11 @@ fn rows(f: &dyn Fn(Option<&str>, Sex, u16) -> f64, areas: &[&str], birth: bool) 
 /// Three areas, ages 0–20, fertility, mortality, counts in, rates out, a net flow
 /// and (with `closed`) a closed internal system.
 fn setup(closed: bool, size: f64) -> (Population, ProjectionInputs) {
-    let codes = ["A", "B", "C"];
+    setup_areas(&["A", "B", "C"], closed, size)
+}
+
+/// [`setup`] with the areas `codes`.
+fn setup_areas(codes: &[&str], closed: bool, size: f64) -> (Population, ProjectionInputs) {
     let mut recs = Vec::new();
     for (i, a) in codes.iter().enumerate() {
         for s in Sex::ALL {
@@ -113,7 +117,7 @@ fn setup(closed: bool, size: f64) -> (Population, ProjectionInputs) {
                     Some("B") => 0.3,
                     _ => 0.2,
                 },
-                &codes,
+                codes,
                 true,
             ))),
         });
@@ -939,6 +943,61 @@ fn the_same_seed_gives_the_same_numbers_whatever_the_threads() {
     assert_eq!(one, go(2, 5));
     assert_eq!(one, go(3, 5));
     assert_ne!(one.population, go(2, 6).population);
+}
+
+/// Areas without internal migration run as groups side by side, a batch at a time as
+/// many as there are threads; more groups than running sums of the totals (eight),
+/// and units whose areas lie in one group and in several: the same numbers with 1, 2,
+/// 3 and 9 threads (9: more threads than slots, so a slot's blocks run in parallel).
+#[test]
+fn separate_areas_give_the_same_numbers_whatever_the_threads() {
+    let codes: Vec<String> = (0..11).map(|a| format!("K{a:02}")).collect();
+    let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
+    let (pop, inp) = setup_areas(&codes, false, 20.0);
+    let sp = noisy(21);
+    let sv = school();
+    let one_area: Vec<f64> = (0..11).map(|a| if a == 0 { 1.0 } else { 0.0 }).collect();
+    let spread: Vec<f64> = (0..11).map(|a| [0.0, 1.0, 0.5][a % 3]).collect();
+    let (ua, ub) = (Unit::new("A", 0, 300.0), Unit::new("B", 0, 900.0));
+    let services = [ServiceInput {
+        units: vec![
+            UnitInput {
+                unit: &ua,
+                shares: &one_area,
+                by_year: &[],
+            },
+            UnitInput {
+                unit: &ub,
+                shares: &spread,
+                by_year: &[],
+            },
+        ],
+        ..input(&sv)
+    }];
+    let go = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                run(
+                    &pop,
+                    2024,
+                    2030,
+                    Some(&inp),
+                    &sp,
+                    &services,
+                    ALL,
+                    &|_, _| {},
+                )
+                .unwrap()
+            })
+    };
+    let one = go(1);
+    assert_eq!(one.services[0].units.len(), 2);
+    for threads in [2, 3, 9] {
+        assert_eq!(one, go(threads), "{threads} threads");
+    }
 }
 
 #[test]
