@@ -35,6 +35,7 @@ pub mod readback;
 pub mod run;
 pub mod scenario;
 pub mod table;
+pub mod tables;
 pub mod text;
 
 pub use self::csv::CsvOptions;
