@@ -189,7 +189,7 @@ fn encode_column(
     use polars_arrow::array::{Array, PrimitiveArray, Utf8ViewArray};
     use polars_arrow::bitmap::Bitmap;
     use polars_arrow::datatypes::ArrowDataType;
-    use polars_parquet::write::{array_to_columns, compress, Encoding};
+    use polars_parquet::write::{compress, Encoding};
 
     let range = rows.clone();
     let array: Box<dyn Array> = match c {
@@ -225,18 +225,29 @@ fn encode_column(
             }
         },
     };
-    let mut pages = Vec::new();
-    for column in array_to_columns(array, ty.clone(), options, &[Encoding::RleDictionary])
-        .map_err(|e| e.to_string())?
-    {
-        for page in column {
-            pages.push(page.map_err(|e| e.to_string())?);
-        }
-    }
+    let pages = polars_pages(array, ty, options, Encoding::RleDictionary)?;
     pages
         .into_iter()
         .map(|page| compress(page, Vec::new(), options.compression).map_err(|e| e.to_string()))
         .collect()
+}
+
+/// The pages polars encodes `array` into with `encoding` (not compressed yet).
+fn polars_pages(
+    array: Box<dyn polars_arrow::array::Array>,
+    ty: &polars_parquet::write::ParquetType,
+    options: polars_parquet::write::WriteOptions,
+    encoding: polars_parquet::write::Encoding,
+) -> Result<Vec<polars_parquet::write::Page>, String> {
+    let mut pages = Vec::new();
+    let columns = polars_parquet::write::array_to_columns(array, ty.clone(), options, &[encoding])
+        .map_err(|e| e.to_string())?;
+    for column in columns {
+        for page in column {
+            pages.push(page.map_err(|e| e.to_string())?);
+        }
+    }
+    Ok(pages)
 }
 
 /// The page of numbers `v` written plain: every value's eight bytes in turn (a missing
@@ -255,9 +266,7 @@ fn plain_pages(
     use polars_arrow::datatypes::ArrowDataType;
     use polars_parquet::parquet::page::{DataPage, DataPageHeader};
     use polars_parquet::parquet::CowBuffer;
-    use polars_parquet::write::{
-        array_to_columns, compress, write_def_levels, CompressionOptions, Encoding, Page,
-    };
+    use polars_parquet::write::{compress, write_def_levels, CompressionOptions, Encoding, Page};
     // The smallest and largest value and the number of nulls, four lanes at a time.
     let (mut lo, mut hi, mut nan) = ([f64::INFINITY; 4], [f64::NEG_INFINITY; 4], [0usize; 4]);
     let chunks = v.chunks_exact(4);
@@ -294,14 +303,7 @@ fn plain_pages(
         (nulls > 0).then(|| valid.iter().copied().collect::<Bitmap>()),
     )
     .boxed();
-    let mut pages = Vec::new();
-    for column in array_to_columns(template, ty.clone(), options, &[Encoding::Plain])
-        .map_err(|e| e.to_string())?
-    {
-        for page in column {
-            pages.push(page.map_err(|e| e.to_string())?);
-        }
-    }
+    let mut pages = polars_pages(template, ty, options, Encoding::Plain)?;
     let (Some(Page::Data(first)), 0) = (pages.pop(), pages.len()) else {
         return Err("a plain column did not make one data page".into());
     };
@@ -528,19 +530,12 @@ fn pattern_pages(
 ) -> Result<Vec<polars_parquet::write::CompressedPage>, String> {
     use polars_parquet::parquet::page::{DataPage, DataPageHeader};
     use polars_parquet::parquet::CowBuffer;
-    use polars_parquet::write::{array_to_columns, compress, write_def_levels, Encoding, Page};
+    use polars_parquet::write::{compress, write_def_levels, Encoding, Page};
     let (n, each) = (key.len(), each.max(1));
     let words = dictionary.len();
     let mut j = (rows.start / each) % n;
     let template = dictionary_array(vec![key[j]], dictionary)?;
-    let mut pages = Vec::new();
-    for column in array_to_columns(template, ty.clone(), options, &[Encoding::RleDictionary])
-        .map_err(|e| e.to_string())?
-    {
-        for page in column {
-            pages.push(page.map_err(|e| e.to_string())?);
-        }
-    }
+    let mut pages = polars_pages(template, ty, options, Encoding::RleDictionary)?;
     let (Some(Page::Data(first)), 1) = (pages.pop(), pages.len()) else {
         return Err("a dictionary column did not make a dictionary and a data page".into());
     };

@@ -913,6 +913,15 @@ fn with_process_noise_only_the_mean_converges_to_the_deterministic_run() {
     assert!(worst > 0.0);
 }
 
+/// `f` run on a pool of `threads` threads.
+fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(f)
+}
+
 #[test]
 fn the_same_seed_gives_the_same_numbers_whatever_the_threads() {
     let (pop, inp) = setup(true, 20.0);
@@ -921,23 +930,19 @@ fn the_same_seed_gives_the_same_numbers_whatever_the_threads() {
     let services = [input(&sv)];
     let go = |threads: usize, seed: u64| {
         let sp = Spec { seed, ..sp.clone() };
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
+        on_threads(threads, || {
+            run(
+                &pop,
+                2024,
+                2034,
+                Some(&inp),
+                &sp,
+                &services,
+                ALL,
+                &|_, _| {},
+            )
             .unwrap()
-            .install(|| {
-                run(
-                    &pop,
-                    2024,
-                    2034,
-                    Some(&inp),
-                    &sp,
-                    &services,
-                    ALL,
-                    &|_, _| {},
-                )
-                .unwrap()
-            })
+        })
     };
     let one = go(1, 5);
     assert_eq!(one, go(2, 5));
@@ -975,23 +980,19 @@ fn separate_areas_give_the_same_numbers_whatever_the_threads() {
         ..input(&sv)
     }];
     let go = |threads: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
+        on_threads(threads, || {
+            run(
+                &pop,
+                2024,
+                2030,
+                Some(&inp),
+                &sp,
+                &services,
+                ALL,
+                &|_, _| {},
+            )
             .unwrap()
-            .install(|| {
-                run(
-                    &pop,
-                    2024,
-                    2030,
-                    Some(&inp),
-                    &sp,
-                    &services,
-                    ALL,
-                    &|_, _| {},
-                )
-                .unwrap()
-            })
+        })
     };
     let one = go(1);
     assert_eq!(one.services[0].units.len(), 2);
