@@ -141,7 +141,9 @@ pub fn run_uncertainty(
     // draws the same numbers (common random numbers). Progress runs over them all.
     let runs = 1 + l.variants.len();
     let part = |i: usize| move |done: usize, total: usize| progress(i * total + done, runs * total);
-    uncertainty_one(l, out, spec, &part(0))?;
+    // The variants take the buffers the base leaves.
+    let mut ws = crate::uncertainty::Workspace::default();
+    uncertainty_one(l, out, spec, &part(0), &mut ws)?;
     for (i, (v, vo)) in l.variants.iter().zip(&mut out.variants).enumerate() {
         // The same seed and settings; the rate spread is the variant's own, by its own
         // population's areas.
@@ -149,7 +151,7 @@ pub fn run_uncertainty(
             migration_rate: migration_rate_of(&v.loaded),
             ..spec.clone()
         };
-        uncertainty_one(&v.loaded, vo, &own, &part(i + 1))?;
+        uncertainty_one(&v.loaded, vo, &own, &part(i + 1), &mut ws)?;
     }
     add_impacts(l, out);
     Ok(())
@@ -160,6 +162,7 @@ fn uncertainty_one(
     out: &mut RunOutput,
     spec: &crate::uncertainty::Spec,
     progress: &(dyn Fn(usize, usize) + Sync),
+    ws: &mut crate::uncertainty::Workspace,
 ) -> Result<(), RunError> {
     use crate::uncertainty::Summary;
     let pop_q = l
@@ -169,7 +172,7 @@ fn uncertainty_one(
         .and_then(|u| u.population_quantiles)
         .unwrap_or(true);
     let has_services = !l.scenario.services.is_empty();
-    let mc = crate::run::monte_carlo(&l.scenario, &out.services, spec, pop_q, progress)?;
+    let mc = crate::run::monte_carlo_in(&l.scenario, &out.services, spec, pop_q, progress, ws)?;
     let names: Vec<String> = std::iter::once("mean".to_string())
         .chain(mc.levels.iter().map(|q| quantile_name(*q)))
         .collect();

@@ -39,7 +39,7 @@ use crate::population::{Population, Year};
 use crate::projection::{project, Projection, ProjectionError, ProjectionInputs};
 use crate::services::{demand_shares, evaluate, Service, ServiceError, ServiceResult};
 use crate::uncertainty::{
-    run_aligned, AlignTo, McError, McResult, ServiceInput, Spec, UnitInput, Want,
+    run_aligned_in, AlignTo, McError, McResult, ServiceInput, Spec, UnitInput, Want,
 };
 use ndarray::Array4;
 
@@ -358,6 +358,29 @@ pub fn monte_carlo(
     population: bool,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<McResult, RunError> {
+    monte_carlo_in(
+        s,
+        det,
+        spec,
+        population,
+        progress,
+        &mut crate::uncertainty::Workspace::default(),
+    )
+}
+
+/// As [`monte_carlo`], with the buffers of `ws`, left there for the next run (a
+/// scenario's variants run one after another): the same result.
+///
+/// # Errors
+/// As [`monte_carlo`].
+pub fn monte_carlo_in(
+    s: &ValidScenario,
+    det: &[ServiceResult],
+    spec: &Spec,
+    population: bool,
+    progress: &(dyn Fn(usize, usize) + Sync),
+    ws: &mut crate::uncertainty::Workspace,
+) -> Result<McResult, RunError> {
     let has_services = !s.services.is_empty();
     let years: Vec<i32> = (s.base_year..=s.end_year).collect();
     let want = Want {
@@ -412,7 +435,7 @@ pub fn monte_carlo(
         control: control.view(),
         slots,
     });
-    Ok(run_aligned(
+    Ok(run_aligned_in(
         &s.population,
         s.base_year,
         s.end_year,
@@ -422,6 +445,7 @@ pub fn monte_carlo(
         want,
         align.as_ref(),
         progress,
+        ws,
     )?)
 }
 

@@ -273,6 +273,61 @@ pub fn run_aligned(
     align: Option<&AlignTo<'_>>,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<McResult, McError> {
+    run_aligned_in(
+        pop,
+        base_year,
+        end_year,
+        inputs,
+        spec,
+        services,
+        want,
+        align,
+        progress,
+        &mut Workspace::default(),
+    )
+}
+
+/// Buffers a Monte Carlo run leaves for the next one ([`run_aligned_in`]): runs one
+/// after another (a scenario and its variants) take them instead of fresh memory,
+/// which the system would first have to fault in page by page. They hold nothing a
+/// result depends on; dropping the workspace frees them.
+#[derive(Default)]
+pub struct Workspace {
+    slots: Vec<Slot>,
+}
+
+impl std::fmt::Debug for Workspace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let values: usize = self
+            .slots
+            .iter()
+            .map(|s| s.blocks.capacity() + s.packed.capacity())
+            .sum();
+        f.debug_struct("Workspace")
+            .field("slots", &self.slots.len())
+            .field("values", &values)
+            .finish()
+    }
+}
+
+/// As [`run_aligned`], with the buffers of `ws` (and leaving them there for the next
+/// run): the same result as without it.
+///
+/// # Errors
+/// As [`run_aligned`].
+#[allow(clippy::too_many_arguments)]
+pub fn run_aligned_in(
+    pop: &Population,
+    base_year: i32,
+    end_year: i32,
+    inputs: Option<&ProjectionInputs>,
+    spec: &Spec,
+    services: &[ServiceInput<'_>],
+    want: Want,
+    align: Option<&AlignTo<'_>>,
+    progress: &(dyn Fn(usize, usize) + Sync),
+    ws: &mut Workspace,
+) -> Result<McResult, McError> {
     check_spec(spec, pop)?;
     // Demand is summarised from the services' full pass (resources and costs with it):
     // the one path `kunta run` takes.
@@ -580,9 +635,8 @@ pub fn run_aligned(
     // parallel too.
     let nested = rayon::current_num_threads() > SLOTS;
     let whole = |v: &mut [f64], cells: usize| whole(v, cells, nt, levels);
-    let mut slots: Vec<Slot> = (0..chunk.min(groups.len()))
-        .map(|_| Slot::default())
-        .collect();
+    let mut slots = std::mem::take(&mut ws.slots);
+    slots.resize_with(chunk.min(groups.len()), Slot::default);
     // Every service's demand and total cost by (year, trajectory) are summed over the
     // groups in `SLOTS` running sums, group `g` into sum `g % SLOTS` in group order, and
     // the sums are added in order at the end: the bits do not depend on the threads
@@ -639,6 +693,7 @@ pub fn run_aligned(
             tables.place(&ctx, g, &Layout::new(&ctx, g.len()), &o.packed);
         }
     }
+    ws.slots = slots;
     // Units no group sends demand to: no demand in any trajectory.
     if ctx.services_wanted() {
         for (u, done) in unit_done.iter_mut().enumerate() {

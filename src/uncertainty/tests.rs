@@ -1001,6 +1001,42 @@ fn separate_areas_give_the_same_numbers_whatever_the_threads() {
     }
 }
 
+/// A workspace carried from run to run (coupled areas, separate areas, coupled again,
+/// with other trajectory counts) gives each run the result it has on its own.
+#[test]
+fn a_workspace_from_earlier_runs_changes_no_result() {
+    let codes: Vec<String> = (0..5).map(|a| format!("K{a}")).collect();
+    let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
+    let sv = school();
+    let services = [input(&sv)];
+    let mut ws = Workspace::default();
+    for (closed, n) in [(true, 40), (false, 17), (true, 9)] {
+        let (pop, inp) = setup_areas(&codes, closed, 30.0);
+        let sp = noisy(n);
+        let go = |ws: &mut Workspace| {
+            run_aligned_in(
+                &pop,
+                2024,
+                2030,
+                Some(&inp),
+                &sp,
+                &services,
+                ALL,
+                None,
+                &|_, _| {},
+                ws,
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            go(&mut ws),
+            go(&mut Workspace::default()),
+            "closed {closed}, {n} trajectories"
+        );
+    }
+    assert!(format!("{ws:?}").starts_with("Workspace"));
+}
+
 #[test]
 fn summarise_takes_type_7_quantiles() {
     let mut v: Vec<f64> = (1..=11).rev().map(f64::from).collect();
