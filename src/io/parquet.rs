@@ -359,39 +359,34 @@ fn plain_pages(
 /// share above which polars writes numbers plain (polars judges the whole chunk by an
 /// estimate, hashing every value; this judges a sample).
 fn mostly_distinct(v: &[f64]) -> bool {
-    const PIECE: usize = 128;
-    if v.len() <= PIECE {
+    if v.len() <= 128 {
         return false;
     }
-    let mut bits: Vec<u64> = if v.len() <= 8 * PIECE {
-        v.iter().map(|x| x.to_bits()).collect()
-    } else {
-        let step = (v.len() - PIECE) / 7;
-        (0..8)
-            .flat_map(|k| &v[k * step..k * step + PIECE])
-            .map(|x| x.to_bits())
-            .collect()
-    };
+    let mut bits: Vec<u64> = spread_sample(v, 128).iter().map(|x| x.to_bits()).collect();
     let n = bits.len();
     bits.sort_unstable();
     bits.dedup();
     bits.len() * 4 > n * 3
 }
 
+/// Eight stretches of `piece` values spread evenly over `v`, first to last, or all of a
+/// `v` no longer than them.
+fn spread_sample<T: Copy>(v: &[T], piece: usize) -> Vec<T> {
+    if v.len() <= 8 * piece {
+        return v.to_vec();
+    }
+    let step = (v.len() - piece) / 7;
+    (0..8)
+        .flat_map(|k| &v[k * step..k * step + piece])
+        .copied()
+        .collect()
+}
+
 /// Whether Snappy shrinks a sample of a page (eight stretches of 8 KiB spread over
 /// it, or the whole of a small page) by more than a tenth.
 fn shrinks(page: &[u8]) -> bool {
     use polars_parquet::parquet::compression::compress;
-    const PIECE: usize = 8 << 10;
-    let sample: Vec<u8> = if page.len() <= 8 * PIECE {
-        page.to_vec()
-    } else {
-        let step = (page.len() - PIECE) / 7;
-        (0..8)
-            .flat_map(|k| &page[k * step..k * step + PIECE])
-            .copied()
-            .collect()
-    };
+    let sample = spread_sample(page, 8 << 10);
     let mut out = Vec::new();
     match compress(
         polars_parquet::write::CompressionOptions::Snappy,
@@ -533,8 +528,8 @@ fn pattern_pages(
     use polars_parquet::write::{compress, write_def_levels, Encoding, Page};
     let (n, each) = (key.len(), each.max(1));
     let words = dictionary.len();
-    let mut j = (rows.start / each) % n;
-    let template = dictionary_array(vec![key[j]], dictionary)?;
+    let first_key = key[(rows.start / each) % n];
+    let template = dictionary_array(vec![first_key], dictionary)?;
     let mut pages = polars_pages(template, ty, options, Encoding::RleDictionary)?;
     let (Some(Page::Data(first)), 1) = (pages.pop(), pages.len()) else {
         return Err("a dictionary column did not make a dictionary and a data page".into());
@@ -550,20 +545,35 @@ fn pattern_pages(
         .map_err(|e| e.to_string())?;
     let bits = u32::BITS - (words.max(1) as u32 - 1).leading_zeros();
     buffer.push(bits as u8);
+    let page = DataPage::new(
+        header,
+        CowBuffer::Owned(pattern_keys_page(key, each, rows.clone(), bits, buffer)),
+        first.descriptor.clone(),
+        rows.len(),
+    );
+    pages.push(Page::Data(page));
+    pages
+        .into_iter()
+        .map(|page| compress(page, Vec::new(), options.compression).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// `buffer` (a data page's levels and bit width so far) with the keys of the rows
+/// `rows` of a pattern whose values have the keys `key`, `each` (at least 1) rows a
+/// value, `bits` bits a key.
+fn pattern_keys_page(
+    key: &[u32],
+    each: usize,
+    rows: std::ops::Range<usize>,
+    bits: u32,
+    mut buffer: Vec<u8>,
+) -> Vec<u8> {
+    let n = key.len();
+    let mut j = (rows.start / each) % n;
     if bits == 0 {
         // One value: every row's key is 0, one repeated run of no bytes.
         uleb128(&mut buffer, (rows.len() as u64) << 1);
-        let page = DataPage::new(
-            header,
-            CowBuffer::Owned(buffer),
-            first.descriptor.clone(),
-            rows.len(),
-        );
-        pages.push(Page::Data(page));
-        return pages
-            .into_iter()
-            .map(|page| compress(page, Vec::new(), options.compression).map_err(|e| e.to_string()))
-            .collect();
+        return buffer;
     }
     let mut keys = Hybrid::new(bits, buffer);
     // The rows' runs of `each` rows a value: the first may start inside its run, the
@@ -597,17 +607,7 @@ fn pattern_pages(
         }
         keys.run(run_key, run_len);
     }
-    let page = DataPage::new(
-        header,
-        CowBuffer::Owned(keys.finish()),
-        first.descriptor.clone(),
-        rows.len(),
-    );
-    pages.push(Page::Data(page));
-    pages
-        .into_iter()
-        .map(|page| compress(page, Vec::new(), options.compression).map_err(|e| e.to_string()))
-        .collect()
+    keys.finish()
 }
 
 /// Keys in Parquet's RLE/bit-packing hybrid encoding, given run by run: a run of eight or

@@ -39,7 +39,7 @@ use crate::population::{Population, Year};
 use crate::projection::{project, Projection, ProjectionError, ProjectionInputs};
 use crate::services::{demand_shares, evaluate, Service, ServiceError, ServiceResult};
 use crate::uncertainty::{
-    run_aligned_in, AlignTo, McError, McResult, ServiceInput, Spec, UnitInput, Want,
+    run_aligned, AlignTo, McError, McResult, ServiceInput, Spec, UnitInput, Want,
 };
 use ndarray::Array4;
 
@@ -435,7 +435,7 @@ pub fn monte_carlo_in(
         control: control.view(),
         slots,
     });
-    Ok(run_aligned_in(
+    Ok(run_aligned(
         &s.population,
         s.base_year,
         s.end_year,

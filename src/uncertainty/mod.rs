@@ -250,30 +250,6 @@ pub fn run(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<McResult, McError> {
     run_aligned(
-        pop, base_year, end_year, inputs, spec, services, want, None, progress,
-    )
-}
-
-/// As [`run`], with the areas aligned to control totals in every trajectory when
-/// `align` is given (see [`AlignTo`]); the result then holds the alignment factors'
-/// summaries.
-///
-/// # Errors
-/// As [`run`], and [`McError::Spec`] for an alignment whose shapes do not fit the
-/// population.
-#[allow(clippy::too_many_arguments)]
-pub fn run_aligned(
-    pop: &Population,
-    base_year: i32,
-    end_year: i32,
-    inputs: Option<&ProjectionInputs>,
-    spec: &Spec,
-    services: &[ServiceInput<'_>],
-    want: Want,
-    align: Option<&AlignTo<'_>>,
-    progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<McResult, McError> {
-    run_aligned_in(
         pop,
         base_year,
         end_year,
@@ -281,13 +257,13 @@ pub fn run_aligned(
         spec,
         services,
         want,
-        align,
+        None,
         progress,
         &mut Workspace::default(),
     )
 }
 
-/// Buffers a Monte Carlo run leaves for the next one ([`run_aligned_in`]): runs one
+/// Buffers a Monte Carlo run leaves for the next one ([`run_aligned`]): runs one
 /// after another (a scenario and its variants) take them instead of fresh memory,
 /// which the system would first have to fault in page by page. They hold nothing a
 /// result depends on; dropping the workspace frees them.
@@ -310,13 +286,16 @@ impl std::fmt::Debug for Workspace {
     }
 }
 
-/// As [`run_aligned`], with the buffers of `ws` (and leaving them there for the next
-/// run): the same result as without it.
+/// As [`run`], with the areas aligned to control totals in every trajectory when
+/// `align` is given (see [`AlignTo`]; the result then holds the alignment factors'
+/// summaries), and with the buffers of `ws`, left there for the next run (a scenario's
+/// variants run one after another): the same result whatever `ws` held.
 ///
 /// # Errors
-/// As [`run_aligned`].
+/// As [`run`], and [`McError::Spec`] for an alignment whose shapes do not fit the
+/// population.
 #[allow(clippy::too_many_arguments)]
-pub fn run_aligned_in(
+pub fn run_aligned(
     pop: &Population,
     base_year: i32,
     end_year: i32,

@@ -230,6 +230,7 @@ fn without_spreads_as(
         want,
         align,
         &|_, _| {},
+        &mut Workspace::default(),
     )
     .unwrap()
 }
@@ -571,6 +572,7 @@ fn a_zero_migration_rate_spread_is_the_deterministic_run() {
         ALL,
         None,
         &|_, _| {},
+        &mut Workspace::default(),
     );
     assert!(matches!(e, Err(McError::Spec(_))));
 }
@@ -609,6 +611,7 @@ fn a_migration_rate_spread_widens_the_intervals_and_counts_as_net_migration() {
             want,
             None,
             &|_, _| {},
+            &mut Workspace::default(),
         )
         .unwrap()
     };
@@ -981,17 +984,7 @@ fn separate_areas_give_the_same_numbers_whatever_the_threads() {
     }];
     let go = |threads: usize| {
         on_threads(threads, || {
-            run(
-                &pop,
-                2024,
-                2030,
-                Some(&inp),
-                &sp,
-                &services,
-                ALL,
-                &|_, _| {},
-            )
-            .unwrap()
+            to_2030(&pop, &inp, &sp, &services, &mut Workspace::default())
         })
     };
     let one = go(1);
@@ -999,6 +992,29 @@ fn separate_areas_give_the_same_numbers_whatever_the_threads() {
     for threads in [2, 3, 9] {
         assert_eq!(one, go(threads), "{threads} threads");
     }
+}
+
+/// Every output of a run from 2024 to 2030 with the buffers of `ws`.
+fn to_2030(
+    pop: &Population,
+    inp: &ProjectionInputs,
+    sp: &Spec,
+    services: &[ServiceInput<'_>],
+    ws: &mut Workspace,
+) -> McResult {
+    run_aligned(
+        pop,
+        2024,
+        2030,
+        Some(inp),
+        sp,
+        services,
+        ALL,
+        None,
+        &|_, _| {},
+        ws,
+    )
+    .unwrap()
 }
 
 /// A workspace carried from run to run (coupled areas, separate areas, coupled again,
@@ -1013,21 +1029,7 @@ fn a_workspace_from_earlier_runs_changes_no_result() {
     for (closed, n) in [(true, 40), (false, 17), (true, 9)] {
         let (pop, inp) = setup_areas(&codes, closed, 30.0);
         let sp = noisy(n);
-        let go = |ws: &mut Workspace| {
-            run_aligned_in(
-                &pop,
-                2024,
-                2030,
-                Some(&inp),
-                &sp,
-                &services,
-                ALL,
-                None,
-                &|_, _| {},
-                ws,
-            )
-            .unwrap()
-        };
+        let go = |ws: &mut Workspace| to_2030(&pop, &inp, &sp, &services, ws);
         assert_eq!(
             go(&mut ws),
             go(&mut Workspace::default()),
@@ -1411,6 +1413,7 @@ fn demand_alone_is_the_full_pass() {
             want,
             None,
             &|_, _| {},
+            &mut Workspace::default(),
         )
         .unwrap()
     };
