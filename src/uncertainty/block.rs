@@ -28,6 +28,8 @@ pub(super) struct BlockOut<'o> {
     pub(super) scratch: Vec<V>,
     /// Working space: demand by segment per lane.
     pub(super) totals: Vec<V>,
+    /// Working space: each age group's female and male sums per lane.
+    pub(super) group_sums: Vec<[V; 2]>,
 }
 
 /// Where a group's outputs lie among its cells: the population `(year, area, sex,
@@ -191,6 +193,7 @@ pub(super) fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
         stream,
         scratch: Vec::new(),
         totals: Vec::new(),
+        group_sums: Vec::new(),
     };
     state.cur.resize(ga * 2 * n, [0.0; LANES]);
     state.next.resize(ga * 2 * n, [0.0; LANES]);

@@ -188,6 +188,10 @@ struct Ctx<'a> {
     align: Option<AlignCtx<'a>>,
     /// The population's age groups as ranges of ages.
     groups: Vec<std::ops::Range<usize>>,
+    /// Per age group: the earlier groups that split its ages between them, in age
+    /// order, where there are such (the default `all` is the sum of the other seven);
+    /// empty where its ages are summed one by one.
+    group_parts: Vec<Vec<usize>>,
     /// Per service and year slot: each segment's growth factors.
     grow: Vec<Vec<Vec<[f64; 4]>>>,
     /// Per service and year slot: the fixed cost per service and its overhead.
@@ -379,6 +383,12 @@ pub fn run_aligned(
         mig_rows: migration_rows(inputs),
         align,
         groups: age_groups.iter().map(|(r, _)| r.clone()).collect(),
+        group_parts: group_parts(
+            &age_groups
+                .iter()
+                .map(|(r, _)| r.clone())
+                .collect::<Vec<_>>(),
+        ),
         grow: services
             .iter()
             .map(|s| {
@@ -1107,6 +1117,34 @@ fn migration_rows(inputs: Option<&ProjectionInputs>) -> Vec<(usize, bool)> {
             })
             .collect()
     })
+}
+
+/// Per age group, the earlier groups that split its ages between them in age order
+/// (at least two, each starting where the one before ends), or none: a group so
+/// split is summed from their sums instead of over its ages again.
+fn group_parts(groups: &[std::ops::Range<usize>]) -> Vec<Vec<usize>> {
+    groups
+        .iter()
+        .enumerate()
+        .map(|(j, r)| {
+            let mut parts = Vec::new();
+            let mut at = r.start;
+            while at < r.end {
+                let next = groups[..j]
+                    .iter()
+                    .position(|g| g.start == at && g.end > at && g.end <= r.end);
+                let Some(i) = next else {
+                    return Vec::new();
+                };
+                parts.push(i);
+                at = groups[i].end;
+            }
+            if parts.len() < 2 {
+                parts.clear();
+            }
+            parts
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -20,11 +20,28 @@ pub(super) fn observe(
     if ctx.want.population {
         // By (area, sex, group): female, male, then both.
         let ng = ctx.groups.len();
+        let sums = &mut out.group_sums;
+        sums.resize(ng, [[0.0; LANES]; 2]);
         for al in 0..ga {
             let f = &cur[al * 2 * n..(al * 2 + 1) * n];
             let m = &cur[(al * 2 + 1) * n..(al * 2 + 2) * n];
             for (j, r) in ctx.groups.iter().enumerate() {
-                let [sf, sm] = group_sums(&f[r.clone()], &m[r.clone()]);
+                let parts = &ctx.group_parts[j];
+                let [sf, sm] = if parts.is_empty() {
+                    group_sums(&f[r.clone()], &m[r.clone()])
+                } else {
+                    // The sums of the groups that split its ages, in age order.
+                    let mut s = sums[parts[0]];
+                    for &i in &parts[1..] {
+                        for x in 0..2 {
+                            for l in 0..LANES {
+                                s[x][l] += sums[i][x][l];
+                            }
+                        }
+                    }
+                    s
+                };
+                sums[j] = [sf, sm];
                 let mut both = [0.0; LANES];
                 for l in 0..LANES {
                     both[l] = sf[l] + sm[l];

@@ -42,7 +42,7 @@ pub fn summarise(values: &mut [f64], levels: &[f64]) -> (f64, Vec<f64>) {
 #[derive(Debug, Default)]
 pub(super) struct Selector {
     pub(super) bucket: Vec<u16>,
-    /// The number of values in each bucket.
+    /// The number of values in each bucket (four histograms while they are counted).
     pub(super) counts: Vec<u32>,
     /// Per bucket: 1 if it holds a wanted rank, 0 if not.
     pub(super) kept: Vec<u8>,
@@ -142,12 +142,30 @@ impl Selector {
         for (b, x) in self.bucket.iter_mut().zip(v) {
             *b = ((x - min) * scale + ROUND).to_bits() as u16;
         }
+        // Counted in four histograms, a value in four to each, added at the end: a
+        // run of values in one bucket then does not make each count wait on the
+        // one before it.
         self.counts.clear();
-        self.counts.resize(nb, 0);
-        let sums = &mut self.counts[..];
-        for b in &self.bucket {
-            sums[usize::from(*b)] += 1;
+        self.counts.resize(4 * nb, 0);
+        {
+            let (c0, rest) = self.counts.split_at_mut(nb);
+            let (c1, rest) = rest.split_at_mut(nb);
+            let (c2, c3) = rest.split_at_mut(nb);
+            let quads = self.bucket[..n].chunks_exact(4);
+            for b in quads.remainder() {
+                c0[usize::from(*b)] += 1;
+            }
+            for b in quads {
+                c0[usize::from(b[0])] += 1;
+                c1[usize::from(b[1])] += 1;
+                c2[usize::from(b[2])] += 1;
+                c3[usize::from(b[3])] += 1;
+            }
+            for i in 0..nb {
+                c0[i] += c1[i] + c2[i] + c3[i];
+            }
         }
+        let sums = &self.counts[..nb];
         // Which buckets hold a wanted rank, and where those ranks fall among the
         // collected values (kept buckets in order, each in its own stretch). The
         // ranks ascend, so a rank's bucket is a new one or the last one kept.
@@ -196,12 +214,11 @@ impl Selector {
         // Every value of a kept bucket is at most every value of a later one, so a
         // wanted rank's position among the collected values in order is its position
         // in its bucket plus the sizes of the kept buckets before it.
+        // Sorted whole even when they are many (a cell of few distinct values, such
+        // as teaching groups, keeps long runs of one value): the standard sort finds
+        // such runs, and was faster than selecting the wanted ranks one by one.
         let values = &mut self.collected[..kept];
-        if kept <= 128 {
-            values.sort_unstable();
-        } else {
-            multi_select_by(values, &self.at, 0, &i64::cmp);
-        }
+        values.sort_unstable();
         let (want, at) = (&self.want, &self.at);
         let stat = |r: usize| -> f64 {
             let j = want.binary_search(&r).expect("a wanted rank");

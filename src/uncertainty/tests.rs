@@ -1573,3 +1573,26 @@ fn an_affine_service_is_summarised_as_its_cells_would_be() {
         }
     }
 }
+
+#[test]
+fn an_age_group_split_by_earlier_groups_is_summed_from_them() {
+    let default = [0..7, 7..13, 13..16, 16..19, 19..65, 65..75, 75..101, 0..101];
+    let parts = group_parts(&default);
+    assert_eq!(parts[7], (0..7).collect::<Vec<_>>());
+    assert!(parts[..7].iter().all(Vec::is_empty));
+    // Single years and their total; a later group over two earlier ones.
+    let singles: Vec<_> = (0..5).map(|a| a..a + 1).chain([0..5, 2..4]).collect();
+    let parts = group_parts(&singles);
+    assert_eq!(parts[5], vec![0, 1, 2, 3, 4]);
+    assert_eq!(parts[6], vec![2, 3]);
+    // Groups that overlap, leave a gap or are one earlier group are summed by age.
+    for groups in [
+        vec![0..7, 5..10, 0..10],
+        vec![0..7, 8..10, 0..10],
+        vec![0..7, 0..7],
+        vec![0..7, 7..13, 0..12],
+    ] {
+        let parts = group_parts(&groups);
+        assert!(parts.iter().all(Vec::is_empty), "{groups:?}: {parts:?}");
+    }
+}
