@@ -251,7 +251,7 @@ pub fn impact_trajectories(
     years: &[i32],
     rate: f64,
 ) -> TrajectoryImpact {
-    use crate::uncertainty::{summarise, Summary};
+    use crate::uncertainty::{summarise_rows, Summary};
     let (ny, nt) = (
         years.len(),
         variant.1.trajectories.min(baseline.1.trajectories),
@@ -306,16 +306,9 @@ pub fn impact_trajectories(
                 .filter(|t| paths[2][(ny - 1) * nt + t] <= 0.0)
                 .count() as f64
                 / nt.max(1) as f64;
-            let summaries = paths.map(|mut v| {
-                let mut sm = Summary::zeros(ny, levels.len());
-                for (k, chunk) in v.chunks_exact_mut(nt.max(1)).enumerate().take(ny) {
-                    let (mean, q) = summarise(chunk, levels);
-                    sm.mean[k] = mean;
-                    for (dst, x) in sm.q.iter_mut().zip(q) {
-                        dst[k] = x;
-                    }
-                }
-                sm
+            let summaries = paths.map(|v| match nt {
+                0 => Summary::zeros(ny, levels.len()),
+                _ => summarise_rows(&v[..ny * nt], nt, levels),
             });
             (id, summaries, pays)
         })

@@ -70,7 +70,7 @@ use gather::*;
 pub use gather::{trajectory_limit, TRAJECTORY_MEMORY};
 use observe::*;
 use quantiles::*;
-pub use quantiles::{summarise, Summary};
+pub use quantiles::{summarise, summarise_rows, Summary};
 pub use result::*;
 pub use rng::Rng;
 pub use spec::{quantile_name, AgeGroup, AgeGroups, Ar1, MigrationRate, Spec, Want, QUANTILES};
@@ -623,7 +623,7 @@ pub fn run_aligned(
     // depend on the threads. With more threads than slots, each slot's blocks run in
     // parallel too.
     let nested = rayon::current_num_threads() > SLOTS;
-    let whole = |v: &mut [f64], cells: usize| whole(v, cells, nt, levels);
+    let whole = |v: &[f64], cells: usize| whole(v, cells, nt, levels);
     let mut slots = std::mem::take(&mut ws.slots);
     slots.resize_with(chunk.min(groups.len()), Slot::default);
     // Every service's demand and total cost by (year, trajectory) are summed over the
@@ -710,7 +710,7 @@ pub fn run_aligned(
     for (i, (d, c)) in totals.iter_mut().enumerate() {
         if want.costs {
             let rate = services[i].discount_rate;
-            let mut pv: Vec<f64> = (0..nt)
+            let pv: Vec<f64> = (0..nt)
                 .map(|t| {
                     (0..ny)
                         .map(|k| {
@@ -721,7 +721,7 @@ pub fn run_aligned(
                 })
                 .collect();
             let sv = &mut tables.services[i];
-            sv.present_value = whole(&mut pv, 1);
+            sv.present_value = whole(&pv, 1);
             sv.total_cost_by_trajectory = c[..ny * nt].to_vec();
             sv.total_cost = whole(c, ny);
         }
@@ -921,17 +921,9 @@ impl Tables {
     }
 }
 
-/// The summary of `cells` rows of `nt` values each (reordered in place).
-fn whole(v: &mut [f64], cells: usize, nt: usize, levels: &[f64]) -> Summary {
-    let mut sm = Summary::zeros(cells, levels.len());
-    for (k, chunk) in v.chunks_exact_mut(nt).enumerate().take(cells) {
-        let (mean, q) = summarise(chunk, levels);
-        sm.mean[k] = mean;
-        for (dst, v) in sm.q.iter_mut().zip(q) {
-            dst[k] = v;
-        }
-    }
-    sm
+/// The summary of `cells` rows of `nt` values each.
+fn whole(v: &[f64], cells: usize, nt: usize, levels: &[f64]) -> Summary {
+    summarise_rows(&v[..cells * nt], nt, levels)
 }
 
 /// Adds `part` to `v` element by element.
@@ -958,22 +950,22 @@ fn unit_summary(
             .flat_map(|(k, row)| row.iter().map(move |v| g(*v, years[k])))
             .collect()
     };
-    let mut util = per_traj(&|v, y| unit.utilisation(v, y));
-    let mut short = per_traj(&|v, y| unit.shortage(v, y));
+    let util = per_traj(&|v, y| unit.utilisation(v, y));
+    let short = per_traj(&|v, y| unit.shortage(v, y));
     let p_shortage = short
         .chunks_exact(nt)
         .map(|row| row.iter().filter(|v| **v > 0.0).count() as f64 / nt as f64)
         .collect();
     UnitSummary {
-        utilisation: whole(&mut util, ny, nt, levels),
-        shortage: whole(&mut short, ny, nt, levels),
+        utilisation: whole(&util, ny, nt, levels),
+        shortage: whole(&short, ny, nt, levels),
         floor_area_need_m2: floor.then(|| {
             let mut f = f;
             f.resize(ny * nt, 0.0);
-            whole(&mut f, ny, nt, levels)
+            whole(&f, ny, nt, levels)
         }),
         p_shortage,
-        demand: whole(&mut d, ny, nt, levels),
+        demand: whole(&d, ny, nt, levels),
     }
 }
 

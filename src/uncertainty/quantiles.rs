@@ -31,6 +31,24 @@ pub fn summarise(values: &mut [f64], levels: &[f64]) -> (f64, Vec<f64>) {
     (mean, q)
 }
 
+/// The summary of each row of `nt` values of `rows` (all of its rows; `nt` at least
+/// 1): the rows' means and quantiles at `levels`, as [`summarise`] gives them, with
+/// one set of buffers for all the rows.
+pub fn summarise_rows(rows: &[f64], nt: usize, levels: &[f64]) -> Summary {
+    let cells = rows.len() / nt;
+    let stride = 1 + levels.len();
+    let mut packed = vec![0.0; cells * stride];
+    Selector::default().summarise_rows(&rows[..cells * nt], nt, levels, &mut packed);
+    let mut sm = Summary::zeros(cells, levels.len());
+    for (k, p) in packed.chunks_exact(stride).enumerate() {
+        sm.mean[k] = p[0];
+        for (q, v) in sm.q.iter_mut().zip(&p[1..]) {
+            q[k] = *v;
+        }
+    }
+    sm
+}
+
 /// Exact order statistics of many small sets of numbers, with reusable buffers.
 ///
 /// The values are counted into buckets of equal width between their minimum and
