@@ -193,6 +193,16 @@ impl Selector {
         self.at.clear();
         let (mut b, mut below, mut kept, mut start) = (0usize, 0usize, 0usize, 0usize);
         for &r in &self.want {
+            // Eight buckets at a time while all eight lie below the rank, then one by
+            // one: a walk of one add a bucket waits on each add before it.
+            while let Some(eight) = sums.get(b..b + 8) {
+                let s = eight.iter().sum::<u32>() as usize;
+                if below + s > r {
+                    break;
+                }
+                below += s;
+                b += 8;
+            }
             while below + sums[b] as usize <= r {
                 below += sums[b] as usize;
                 b += 1;
