@@ -31,11 +31,14 @@ pub fn summarise(values: &mut [f64], levels: &[f64]) -> (f64, Vec<f64>) {
     (mean, q)
 }
 
-/// The summary of each row of `nt` values of `rows` (all of its rows; `nt` at least
-/// 1): the rows' means and quantiles at `levels`, as [`summarise`] gives them, with
-/// one set of buffers for all the rows.
+/// The summary of each whole row of `nt` values of `rows` (none when `nt` is 0): the
+/// rows' means and quantiles at `levels`, as [`summarise`] gives them, with one set
+/// of buffers for all the rows.
 pub fn summarise_rows(rows: &[f64], nt: usize, levels: &[f64]) -> Summary {
-    let cells = rows.len() / nt;
+    let cells = rows.len().checked_div(nt).unwrap_or(0);
+    if cells == 0 {
+        return Summary::zeros(0, levels.len());
+    }
     let stride = 1 + levels.len();
     let mut packed = vec![0.0; cells * stride];
     Selector::default().summarise_rows(&rows[..cells * nt], nt, levels, &mut packed);

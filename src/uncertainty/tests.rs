@@ -1596,3 +1596,25 @@ fn an_age_group_split_by_earlier_groups_is_summed_from_them() {
         assert!(parts.iter().all(Vec::is_empty), "{groups:?}: {parts:?}");
     }
 }
+
+#[test]
+fn rows_are_summarised_as_each_on_its_own() {
+    let mut r = Rng::new(&[12]);
+    let nt = 300;
+    // Three whole rows (one of few distinct values) and a part row, left out.
+    let mut v: Vec<f64> = (0..nt).map(|_| r.normal()).collect();
+    v.extend((0..nt).map(|_| (r.normal() * 2.0).round()));
+    v.extend((0..nt).map(|_| (2.0 * r.normal()).exp()));
+    v.extend([1.0, 2.0]);
+    let sm = summarise_rows(&v, nt, &QUANTILES);
+    assert_eq!(sm.mean.len(), 3);
+    for (k, row) in v.chunks_exact(nt).enumerate() {
+        let (mean, q) = summarise(&mut row.to_vec(), &QUANTILES);
+        assert_eq!(sm.mean[k].to_bits(), mean.to_bits(), "row {k}");
+        for (j, want) in q.iter().enumerate() {
+            assert_eq!(sm.q[j][k].to_bits(), want.to_bits(), "row {k} level {j}");
+        }
+    }
+    let none = summarise_rows(&v, 0, &QUANTILES);
+    assert!(none.mean.is_empty() && none.q.iter().all(Vec::is_empty));
+}
