@@ -188,9 +188,9 @@ struct Ctx<'a> {
     align: Option<AlignCtx<'a>>,
     /// The population's age groups as ranges of ages.
     groups: Vec<std::ops::Range<usize>>,
-    /// Per age group: the earlier groups that split its ages between them, in age
-    /// order, where there are such (the default `all` is the sum of the other seven);
-    /// empty where its ages are summed one by one.
+    /// Per age group: earlier groups that split its ages between them, in age order,
+    /// as [`group_parts`] finds them (the default `all` is the sum of the other
+    /// seven); empty where its ages are summed one by one.
     group_parts: Vec<Vec<usize>>,
     /// Per service and year slot: each segment's growth factors.
     grow: Vec<Vec<Vec<[f64; 4]>>>,
@@ -921,8 +921,9 @@ impl Tables {
     }
 }
 
-/// The summary of `cells` rows of `nt` values each.
+/// The summary of `cells` rows of `nt` values each (`v` holds at least that many).
 fn whole(v: &[f64], cells: usize, nt: usize, levels: &[f64]) -> Summary {
+    debug_assert!(v.len() >= cells * nt, "{} values for {cells} rows", v.len());
     summarise_rows(&v[..cells * nt], nt, levels)
 }
 
@@ -1111,9 +1112,12 @@ fn migration_rows(inputs: Option<&ProjectionInputs>) -> Vec<(usize, bool)> {
     })
 }
 
-/// Per age group, the earlier groups that split its ages between them in age order
-/// (at least two, each starting where the one before ends), or none: a group so
-/// split is summed from their sums instead of over its ages again.
+/// Per age group, earlier groups that split its ages between them in age order (at
+/// least two, each starting where the one before ends), or none: a group so split
+/// is summed from their sums instead of over its ages again. At each age the first
+/// earlier group that starts there and fits is taken, with no second try: a split
+/// that needs another choice is not found, and that group is summed by age (the
+/// same values either way, to the last bits).
 fn group_parts(groups: &[std::ops::Range<usize>]) -> Vec<Vec<usize>> {
     groups
         .iter()

@@ -1591,6 +1591,8 @@ fn an_age_group_split_by_earlier_groups_is_summed_from_them() {
         vec![0..7, 8..10, 0..10],
         vec![0..7, 0..7],
         vec![0..7, 7..13, 0..12],
+        // A split that needs a second choice at age 0 (`0..3`, not `0..5`).
+        vec![0..5, 0..3, 3..10, 0..10],
     ] {
         let parts = group_parts(&groups);
         assert!(parts.iter().all(Vec::is_empty), "{groups:?}: {parts:?}");
