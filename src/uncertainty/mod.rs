@@ -351,6 +351,7 @@ pub fn run_aligned(
         });
     }
     let age_groups = spec.age_groups.resolve(n);
+    let ranges: Vec<std::ops::Range<usize>> = age_groups.iter().map(|(r, _)| r.clone()).collect();
     let npg = 3 * age_groups.len();
     // Resolved in parallel; the first service's error in order is the one reported.
     let weights = services
@@ -382,13 +383,8 @@ pub fn run_aligned(
         projected: &projected,
         mig_rows: migration_rows(inputs),
         align,
-        groups: age_groups.iter().map(|(r, _)| r.clone()).collect(),
-        group_parts: group_parts(
-            &age_groups
-                .iter()
-                .map(|(r, _)| r.clone())
-                .collect::<Vec<_>>(),
-        ),
+        group_parts: group_parts(&ranges),
+        groups: ranges,
         grow: services
             .iter()
             .map(|s| {

@@ -44,10 +44,7 @@ pub fn summarise_rows(rows: &[f64], nt: usize, levels: &[f64]) -> Summary {
     Selector::default().summarise_rows(&rows[..cells * nt], nt, levels, &mut packed);
     let mut sm = Summary::zeros(cells, levels.len());
     for (k, p) in packed.chunks_exact(stride).enumerate() {
-        sm.mean[k] = p[0];
-        for (q, v) in sm.q.iter_mut().zip(&p[1..]) {
-            q[k] = *v;
-        }
+        super::gather::set_packed(&mut sm, k, p);
     }
     sm
 }
