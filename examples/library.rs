@@ -11,7 +11,8 @@ use kunta::network::{Network, Unit};
 use kunta::population::{Age, Population, Record, Sex, Year};
 use kunta::projection::{Direction, Flow, FlowForm, ProjectionInputs};
 use kunta::rates::{AgeIndex, RateRow, RateTable};
-use kunta::run::{run, Options, Scenario};
+use kunta::run::{run, Options};
+use kunta::scenario::Scenario;
 use kunta::services::{Cost, Segment, Service, Teaching, Value};
 use kunta::uncertainty::Spec;
 

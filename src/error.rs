@@ -7,6 +7,12 @@ pub enum Error {
     /// A population cube could not be built.
     #[error(transparent)]
     Population(#[from] crate::population::PopulationError),
+    /// A scenario does not hold together.
+    #[error(transparent)]
+    Scenario(#[from] crate::scenario::ScenarioError),
+    /// A run failed.
+    #[error(transparent)]
+    Run(#[from] crate::run::RunError),
     /// A file could not be read or written, or its content is wrong.
     #[cfg(feature = "io")]
     #[error(transparent)]

@@ -211,7 +211,7 @@ pub fn backtest_with(
                     }),
                     ..crate::uncertainty::Spec::default()
                 };
-                let mut sc = crate::run::Scenario::new("backtest", base.clone(), j, end);
+                let mut sc = crate::scenario::Scenario::new("backtest", base.clone(), j, end);
                 sc.inputs = Some(inputs.clone());
                 let valid = sc
                     .validate()

@@ -15,7 +15,7 @@ pub use super::tables::{
 use super::IoError;
 use crate::population::Sex;
 use crate::projection::Projection;
-use crate::run::ControlTotals;
+use crate::scenario::ControlTotals;
 use crate::services::{discount_factor, ServiceResult};
 use std::path::Path;
 use std::time::Instant;

@@ -1,8 +1,9 @@
 //! The headline figures of a run: what `summary.json` holds and `kunta run` prints.
 
-use super::{RunResult, ValidScenario};
+use super::RunResult;
 use crate::network::{UnitCapacity, UnitCosts};
 use crate::projection::Projection;
+use crate::scenario::ValidScenario;
 use crate::services::{ServiceResult, COST_COMPONENTS};
 use crate::uncertainty::{quantile_name, McResult, Summary};
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -566,7 +567,8 @@ impl Parts<'_> {
 mod tests {
     use super::*;
     use crate::population::{Age, Population, Record, Sex, Year};
-    use crate::run::{run, Options, Scenario};
+    use crate::run::{run, Options};
+    use crate::scenario::Scenario;
     use crate::services::Service;
     use crate::uncertainty::Spec;
 

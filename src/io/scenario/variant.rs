@@ -9,7 +9,7 @@
 //! `baseline` and `effect` — are not merged.
 //!
 //! ```
-//! use kunta::scenario::variant::{merge, Variant};
+//! use kunta::io::scenario::variant::{merge, Variant};
 //!
 //! let base: toml::Table = toml::from_str(r#"
 //! [scenario]

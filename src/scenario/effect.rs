@@ -2,7 +2,7 @@
 //! use one service in the exposure years and changes another service's coverage for
 //! those same cohorts at later ages.
 
-use super::{RunError, Scenario};
+use super::{Scenario, ScenarioError};
 use crate::population::Sex;
 use crate::rates::{AgeIndex, RateRow, RateTable};
 use crate::services::Value;
@@ -48,11 +48,11 @@ impl Scenario {
     /// [`CohortEffect::multiplier`]. Effects apply one after another.
     ///
     /// # Errors
-    /// [`RunError::Invalid`] for a service id the scenario does not have, exposure
+    /// [`ScenarioError::Invalid`] for a service id the scenario does not have, exposure
     /// years in the wrong order, a negative or non-finite factor, or an outcome
     /// coverage without a value in a year of the scenario.
-    pub fn apply_effect(&mut self, e: &CohortEffect) -> Result<(), RunError> {
-        let bad = |m: String| Err(RunError::Invalid(m));
+    pub fn apply_effect(&mut self, e: &CohortEffect) -> Result<(), ScenarioError> {
+        let bad = |m: String| Err(ScenarioError::Invalid(m));
         let Some(a) = self.services.iter().find(|s| s.id == e.exposure) else {
             return bad(format!(
                 "the exposure service `{}` is not a service of the scenario",
@@ -84,7 +84,10 @@ impl Scenario {
                 for sex in Sex::ALL {
                     for x in lo..=hi {
                         let c = out.coverage.at(ai, y, sex, x).map_err(|err| {
-                            RunError::Invalid(format!("the coverage of `{}` in {y}: {err}", out.id))
+                            ScenarioError::Invalid(format!(
+                                "the coverage of `{}` in {y}: {err}",
+                                out.id
+                            ))
                         })?;
                         rows.push(RateRow {
                             area: Some(area.clone()),
@@ -98,7 +101,7 @@ impl Scenario {
             }
         }
         let table = RateTable::from_rows(&rows, 1.0, &areas)
-            .map_err(|err| RunError::Invalid(format!("the effect on `{}`: {err}", out.id)))?;
+            .map_err(|err| ScenarioError::Invalid(format!("the effect on `{}`: {err}", out.id)))?;
         self.services[b].coverage = Value::Table(table);
         Ok(())
     }
