@@ -16,8 +16,8 @@
 //!   each form ([`FastFlows`], the speed of the common case); otherwise
 //!   [`step_general`];
 //! - [`step_general`]: any shape of flows, closed internal systems pooled first,
-//!   every count drawn by a [`Draw`]: [`Expected`] (the projection) or [`Poisson`]
-//!   (process noise).
+//!   every count drawn by a [`Draw`]: [`Expected`] (the projection) or, in the
+//!   Monte Carlo run, `uncertainty`'s Poisson draws (process noise).
 //!
 //! Births ([`births_fast`]) and the closed systems' pools are each written once;
 //! the newborns' deaths, the survivors and the guard against a negative count (kept
@@ -32,7 +32,6 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::{lane, Direction, Flat, FlowValues, YearRates};
-use crate::uncertainty::Rng;
 
 /// `L` values side by side, one per trajectory.
 pub(crate) type V<const L: usize> = [f64; L];
@@ -699,16 +698,6 @@ impl<const L: usize> Draw<L> for Expected {
     }
 }
 
-/// Poisson draws, from each (area of the group, lane)'s own stream.
-pub(crate) struct Poisson<'r, const L: usize>(pub(crate) &'r mut [[Rng; L]]);
-
-impl<const L: usize> Draw<L> for Poisson<'_, L> {
-    #[inline(always)]
-    fn count(&mut self, al: usize, l: usize, e: f64) -> f64 {
-        self.0[al][l].poisson(e)
-    }
-}
-
 /// The general year step ([`step_general`]) with expected counts, as a kernel of
 /// its own.
 pub(crate) struct GeneralStep<'g, 'a, const L: usize> {
@@ -1109,6 +1098,7 @@ pub(crate) fn flow_movers<const L: usize>(
 mod tests {
     use super::*;
     use crate::projection::{YearFlow, YearRates};
+    use crate::uncertainty::Rng;
     use ndarray::{Array2, Array3};
     use std::sync::Arc;
 

@@ -62,9 +62,7 @@ mod rng;
 mod spec;
 
 pub use crate::projection::kernel::COMPONENTS;
-use crate::projection::kernel::{
-    mv_at, step, step_general, GeneralScratch, LaneYear, Poisson, YearKernel,
-};
+use crate::projection::kernel::{mv_at, step, step_general, GeneralScratch, LaneYear, YearKernel};
 use block::*;
 use gather::*;
 pub use gather::{trajectory_limit, TRAJECTORY_MEMORY};
@@ -72,6 +70,7 @@ use observe::*;
 use quantiles::*;
 pub use quantiles::{summarise, summarise_rows, Summary};
 pub use result::*;
+use rng::Poisson;
 pub use rng::Rng;
 pub use spec::{quantile_name, AgeGroup, AgeGroups, Ar1, MigrationRate, Spec, Want, QUANTILES};
 

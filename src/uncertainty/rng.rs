@@ -5,6 +5,17 @@
 //! same numbers in every version of kunta's dependencies: a run is reproducible from
 //! its seed, bit for bit.
 
+/// Poisson draws for the year kernel's general step (process noise), from each
+/// (area of the group, lane)'s own stream.
+pub(crate) struct Poisson<'r, const L: usize>(pub(crate) &'r mut [[Rng; L]]);
+
+impl<const L: usize> crate::projection::kernel::Draw<L> for Poisson<'_, L> {
+    #[inline(always)]
+    fn count(&mut self, al: usize, l: usize, e: f64) -> f64 {
+        self.0[al][l].poisson(e)
+    }
+}
+
 /// A xoshiro256++ generator.
 #[derive(Debug, Clone)]
 pub struct Rng {
