@@ -614,7 +614,7 @@ fn run(
         lang: o.lang,
     };
     // Refused before the deterministic run, let alone the trajectories.
-    kunta::io::run::check_trajectories(&loaded, o.trajectories).map_err(anyhow::Error::msg)?;
+    kunta::io::scenario::check_trajectories(&loaded, o.trajectories).map_err(anyhow::Error::msg)?;
     let mut output = kunta::io::run::run(&loaded)?;
     if let Some(spec) = kunta::io::run::uncertainty_spec(&loaded, o.trajectories, o.seed) {
         use std::io::IsTerminal;

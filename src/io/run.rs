@@ -96,31 +96,6 @@ fn migration_rate_of(l: &LoadedScenario) -> Option<crate::uncertainty::Migration
         .map(|sd| crate::uncertainty::MigrationRate { sd, ar })
 }
 
-/// Checks that the trajectories asked for (`trajectories` from the command line, else
-/// the scenario's `[uncertainty] trajectories`) fit within
-/// [`crate::uncertainty::TRAJECTORY_MEMORY`], before anything is run.
-///
-/// # Errors
-/// One sentence naming the key, the value and the most this scenario can run.
-pub fn check_trajectories(l: &LoadedScenario, trajectories: Option<u32>) -> Result<(), String> {
-    let from_file = l.file.uncertainty.as_ref().and_then(|u| u.trajectories);
-    let Some(n) = trajectories.or(from_file) else {
-        return Ok(());
-    };
-    let limit = crate::run::trajectory_limit(&l.scenario);
-    if (n as usize) <= limit {
-        return Ok(());
-    }
-    let key = if trajectories.is_some() {
-        "--trajectories".to_string()
-    } else {
-        format!("{}: `uncertainty.trajectories`", l.source.name())
-    };
-    Err(format!(
-        "{key}: {n} trajectories cannot run: this scenario's multipliers and sums per trajectory allow at most {limit} within kunta's limit of 8 GiB"
-    ))
-}
-
 pub use crate::uncertainty::quantile_name;
 
 /// Runs the Monte Carlo trajectories of a scenario whose deterministic run is `out`

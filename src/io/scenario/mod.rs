@@ -34,6 +34,31 @@ use inputs::{load_alignment, load_inputs, load_migration_rate_sd};
 use network::load_network;
 use service::load_services;
 
+/// Checks that the trajectories asked for (`trajectories` from the command line, else
+/// the scenario's `[uncertainty] trajectories`) fit within
+/// [`crate::uncertainty::TRAJECTORY_MEMORY`], before anything is run.
+///
+/// # Errors
+/// One sentence naming the key, the value and the most this scenario can run.
+pub fn check_trajectories(l: &LoadedScenario, trajectories: Option<u32>) -> Result<(), String> {
+    let from_file = l.file.uncertainty.as_ref().and_then(|u| u.trajectories);
+    let Some(n) = trajectories.or(from_file) else {
+        return Ok(());
+    };
+    let limit = crate::run::trajectory_limit(&l.scenario);
+    if (n as usize) <= limit {
+        return Ok(());
+    }
+    let key = if trajectories.is_some() {
+        "--trajectories".to_string()
+    } else {
+        format!("{}: `uncertainty.trajectories`", l.source.name())
+    };
+    Err(format!(
+        "{key}: {n} trajectories cannot run: this scenario's multipliers and sums per trajectory allow at most {limit} within kunta's limit of 8 GiB"
+    ))
+}
+
 /// Where a scenario's files come from.
 #[derive(Debug, Clone)]
 pub enum Source {
@@ -709,10 +734,7 @@ pub fn validate(source: &Source) -> Vec<String> {
 /// [`load_with_variants`]).
 pub fn validate_with_variants(source: &Source, variant_files: &[PathBuf]) -> Vec<String> {
     match load_with_variants(source.clone(), variant_files) {
-        Ok(l) => super::run::check_trajectories(&l, None)
-            .err()
-            .into_iter()
-            .collect(),
+        Ok(l) => check_trajectories(&l, None).err().into_iter().collect(),
         Err(e) => e.problems,
     }
 }
