@@ -1,16 +1,18 @@
 //! Code generation for the hot loops, chosen when they run.
 //!
-//! The default x86-64 target has only SSE2. [`dispatch`] runs a kernel compiled a
-//! second time with AVX2 enabled when the processor has it, so a plain
-//! `cargo build --release` (and every crate that links kunta) gets 256-bit vectors
+//! The default x86-64 target has only SSE2. [`dispatch`] runs a kernel compiled
+//! again for AVX-512 (512-bit vectors: the eight lanes of a Monte Carlo block in
+//! one register) or for AVX2 (256-bit) when the processor has it, so a plain
+//! `cargo build --release` (and every crate that links kunta) gets wide vectors
 //! without `-C target-cpu`. The kernels it runs are marked `#[inline(always)]` so that
-//! they are compiled into that copy.
+//! they are compiled into each copy.
 //!
 //! Rust never fuses a multiply and an add on its own, and the kernels keep their sums
-//! in a fixed number of lanes added in a fixed order, so both copies give the same
-//! bits: a seed's results are the same on every x86-64 processor. Setting the
-//! environment variable `KUNTA_SIMD=off` runs the plain copy on any processor (the
-//! tests use it to compare the two copies byte for byte).
+//! in a fixed number of lanes added in a fixed order, so every copy gives the same
+//! bits: a seed's results are the same on every x86-64 processor. The environment
+//! variable `KUNTA_SIMD` caps the copy: `off` runs the plain one on any processor,
+//! `avx2` the AVX2 one at most (the tests use them to compare the copies byte for
+//! byte).
 #![allow(unsafe_code)]
 
 /// A kernel to run under [`dispatch`]. Implementations mark `run` `#[inline(always)]`
@@ -22,27 +24,52 @@ pub(crate) trait Kernel {
     fn run(self) -> Self::Output;
 }
 
-/// Whether the AVX2 copy may run: the processor has AVX2 and `KUNTA_SIMD` is not
-/// `off`. Read once.
+/// The copies of a kernel, widest last.
 #[cfg(target_arch = "x86_64")]
-fn avx2() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Width {
+    Plain,
+    Avx2,
+    Avx512,
+}
+
+/// The widest copy the processor runs, capped by `KUNTA_SIMD` (`off`: the plain
+/// copy; `avx2`: AVX2 at most). Read once.
+#[cfg(target_arch = "x86_64")]
+fn widest() -> Width {
+    static ON: std::sync::OnceLock<Width> = std::sync::OnceLock::new();
     *ON.get_or_init(|| {
-        std::env::var("KUNTA_SIMD").map_or(true, |v| !v.eq_ignore_ascii_case("off"))
-            && std::arch::is_x86_feature_detected!("avx2")
+        let cap = match std::env::var("KUNTA_SIMD") {
+            Ok(v) if v.eq_ignore_ascii_case("off") => Width::Plain,
+            Ok(v) if v.eq_ignore_ascii_case("avx2") => Width::Avx2,
+            _ => Width::Avx512,
+        };
+        let has = if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+        {
+            Width::Avx512
+        } else if std::arch::is_x86_feature_detected!("avx2") {
+            Width::Avx2
+        } else {
+            Width::Plain
+        };
+        has.min(cap)
     })
 }
 
-/// Runs `k`, compiled for AVX2 when the processor supports it.
+/// Runs `k`, compiled for AVX-512 or AVX2 when the processor supports it.
 #[inline]
 pub(crate) fn dispatch<K: Kernel>(k: K) -> K::Output {
     #[cfg(target_arch = "x86_64")]
-    {
-        if avx2() {
-            // SAFETY: the processor supports every feature `with_avx2` is compiled
-            // for, as checked by `avx2`.
-            return unsafe { with_avx2(k) };
-        }
+    match widest() {
+        // SAFETY: the processor supports every feature `with_avx512` is compiled
+        // for, as checked by `widest`.
+        Width::Avx512 => return unsafe { with_avx512(k) },
+        // SAFETY: likewise for `with_avx2`.
+        Width::Avx2 => return unsafe { with_avx2(k) },
+        Width::Plain => {}
     }
     k.run()
 }
@@ -50,6 +77,12 @@ pub(crate) fn dispatch<K: Kernel>(k: K) -> K::Output {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn with_avx2<K: Kernel>(k: K) -> K::Output {
+    k.run()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avx512f,avx512vl,avx512dq,avx512bw")]
+unsafe fn with_avx512<K: Kernel>(k: K) -> K::Output {
     k.run()
 }
 

@@ -18,12 +18,13 @@
 //!
 //! # The kernel
 //! The year is `crate::projection::kernel`'s, the one the deterministic run takes.
-//! Eight trajectories run side by side in the lanes of `[f64; 8]` (two AVX registers
-//! where the processor has AVX2, chosen at run time): the ages are the inner loop, so
+//! Eight trajectories run side by side in the lanes of `[f64; 8]` (one register
+//! where the processor has AVX-512, two where it has AVX2, chosen at run time): the
+//! ages are the inner loop, so
 //! births, the open group and the service sums are plain vertical adds, and an area's
 //! state (2 × 101 ages × 8 lanes, 13 kB) stays in the L1 cache. The age pass is
 //! specialised by the number of flows of each form (`FastFlows`). Closures are kept
-//! out of the kernel: they are compiled outside the AVX2 copy.
+//! out of the kernel: they are compiled outside the wide copies.
 //!
 //! # Quantiles
 //! Exact, of type 7: see `Selector` (bucketing, then ordering only the buckets that

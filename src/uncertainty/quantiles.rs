@@ -269,7 +269,7 @@ impl Selector {
 }
 
 /// [`Selector::summarise_rows`] as a kernel, so that its passes over the values are
-/// compiled for AVX2 where the processor has it (the same bits either way).
+/// compiled for AVX-512 or AVX2 where the processor has it (the same bits either way).
 struct Rows<'s, 'v> {
     sel: &'s mut Selector,
     rows: &'v [f64],

@@ -1645,8 +1645,10 @@ fn trajectories_are_identical_whatever_the_threads_and_processor() {
     let dir = tempfile::tempdir().unwrap();
     let one = mc_run(dir.path(), "one", "1", "5", "on");
     let two = mc_run(dir.path(), "two", "2", "5", "on");
-    // The plain SSE2 copy of the kernels, as on a processor without AVX2.
+    // The plain SSE2 copy of the kernels, as on a processor without AVX2, and the
+    // AVX2 copy, as on one without AVX-512.
     let plain = mc_run(dir.path(), "plain", "2", "5", "off");
+    let avx2 = mc_run(dir.path(), "avx2", "2", "5", "avx2");
     let names: Vec<&str> = one.iter().map(|(n, _)| n.as_str()).collect();
     for t in [
         "population_quantiles.csv",
@@ -1678,6 +1680,10 @@ fn trajectories_are_identical_whatever_the_threads_and_processor() {
     assert_eq!(
         one, plain,
         "the same seed gives the same bytes with and without AVX2"
+    );
+    assert_eq!(
+        one, avx2,
+        "the same seed gives the same bytes with and without AVX-512"
     );
     let other = mc_run(dir.path(), "other", "2", "6", "on");
     let q = |files: &[(String, Vec<u8>)]| {
