@@ -367,3 +367,6 @@ pub(super) fn multi_select_by<T>(
     multi_select_by(left, &want[..mid], offset, cmp);
     multi_select_by(&mut right[1..], &want[mid + 1..], offset + k + 1, cmp);
 }
+
+#[cfg(test)]
+mod tests;
