@@ -524,13 +524,13 @@ pub fn estimate(
     })
 }
 
-/// The sample standard deviation of `v` (0 for fewer than two values).
+/// The sample standard deviation of `v` (statrs' `std_dev`, divided by `n − 1`), 0 for
+/// fewer than two values.
 fn sample_sd(v: &[f64]) -> f64 {
     if v.len() < 2 {
         return 0.0;
     }
-    let m = v.iter().sum::<f64>() / v.len() as f64;
-    (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
+    statrs::statistics::Statistics::std_dev(v)
 }
 
 /// The least-squares slope of `v` against its position.
@@ -659,14 +659,10 @@ impl Estimate {
                 mig.extend(path.iter().map(|n| (n - mean) / scale));
             }
         }
-        let sd = |v: &[f64]| {
-            if v.len() < 2 {
-                return 0.0;
-            }
-            let m = v.iter().sum::<f64>() / v.len() as f64;
-            (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
-        };
-        (sd(&fert).clamp(0.01, 0.2), sd(&mig).clamp(0.05, 1.0))
+        (
+            sample_sd(&fert).clamp(0.01, 0.2),
+            sample_sd(&mig).clamp(0.05, 1.0),
+        )
     }
 
     /// The yearly spread of each area's net migration rate for
