@@ -1025,9 +1025,9 @@ pub(crate) fn place_ends<const L: usize>(out: &mut [V<L>], x0: &V<L>, open: &V<L
 }
 
 /// [`flow_movers`] run through [`crate::projection::simd_dispatch`], so that it is
-/// compiled for the wide copies as the age pass is: it runs only when each flow's movers are
-/// asked for (`kx.movers`), and when it was kept out of line with `#[inline(never)]`
-/// its sums ran on SSE2 (6 % of a national Monte Carlo run).
+/// compiled for the wide copies as the age pass is: it runs only when each flow's
+/// movers are asked for (`kx.movers`), and when it was kept out of line with
+/// `#[inline(never)]` its sums ran on SSE2 (6 % of a national Monte Carlo run).
 struct FlowMovers<'g, 'a, const L: usize> {
     kx: &'g YearKernel<'a>,
     k: usize,

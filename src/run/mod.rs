@@ -110,6 +110,10 @@ pub struct RunResult {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RunError {
+    /// The scenario does not hold together (from [`ValidScenario`]'s checks, for a
+    /// caller that validates and runs in one function).
+    #[error(transparent)]
+    Scenario(#[from] crate::scenario::ScenarioError),
     /// A year could not be projected.
     #[error(transparent)]
     Projection(#[from] ProjectionError),

@@ -3,7 +3,9 @@
 //! shock, the alignment of each aligned year, and what is observed of each year,
 //! written where [`Layout`] puts the group's cells.
 
+use super::rng::Poisson;
 use super::*;
+use crate::projection::kernel::{mv_at, step, step_general, GeneralScratch, LaneYear};
 
 /// Where one block of trajectories writes, per cell and lane.
 pub(super) struct BlockOut<'o> {

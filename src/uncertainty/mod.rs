@@ -62,8 +62,8 @@ mod result;
 mod rng;
 mod spec;
 
+use crate::projection::kernel::YearKernel;
 pub use crate::projection::kernel::COMPONENTS;
-use crate::projection::kernel::{mv_at, step, step_general, GeneralScratch, LaneYear, YearKernel};
 use block::*;
 use gather::*;
 pub use gather::{trajectory_limit, TRAJECTORY_MEMORY};
@@ -71,7 +71,6 @@ use observe::*;
 use quantiles::*;
 pub use quantiles::{summarise, summarise_rows, Summary};
 pub use result::*;
-use rng::Poisson;
 pub use rng::Rng;
 pub use spec::{quantile_name, AgeGroup, AgeGroups, Ar1, MigrationRate, Spec, Want, QUANTILES};
 

@@ -5,7 +5,11 @@
 //! - [`mod@file`]: the document's keys as TOML structs, parsed and range-checked
 //!   ([`file::ScenarioFile::parse`]);
 //! - [`variant`]: variants as partial documents merged onto the base;
-//! - this module: the tables read and checked, the scenario built and validated.
+//! - the tables each section names, read and checked against the population:
+//!   `inputs.rs` (fertility, mortality, migration, alignment), `service.rs`,
+//!   `network.rs` (units and catchments) and `areas.rs` (names and parents);
+//! - this module: loading as a whole (variants too), the scenario built and
+//!   validated.
 //!
 //! Loading never stops at the first problem: every input is read and checked, and all
 //! problems are returned together, so that `kunta validate` can list them at once.
