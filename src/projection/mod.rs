@@ -27,7 +27,9 @@ mod inputs;
 pub(crate) mod kernel;
 mod simd;
 
-pub(crate) use simd::{dispatch as simd_dispatch, prefetch, stream_copy, stream_fence, Kernel};
+pub(crate) use simd::{
+    avx512 as simd_avx512, dispatch as simd_dispatch, prefetch, stream_copy, stream_fence, Kernel,
+};
 
 pub use align::{align, Alignment};
 pub(crate) use align::{align_year, Parents};

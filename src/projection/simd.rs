@@ -64,6 +64,16 @@ fn widest() -> Width {
     })
 }
 
+/// Whether the AVX-512 copy runs (the processor has it and `KUNTA_SIMD` does not cap
+/// it): for a kernel's own AVX-512 instructions, behind this check.
+#[inline]
+pub(crate) fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return widest() == Width::Avx512;
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// Runs `k`, compiled for AVX-512 or AVX2 when the processor supports it.
 #[inline]
 pub(crate) fn dispatch<K: Kernel>(k: K) -> K::Output {

@@ -64,6 +64,8 @@ pub(super) struct Selector {
     pub(super) counts: Vec<u32>,
     /// Per bucket: 1 if it holds a wanted rank, 0 if not.
     pub(super) kept: Vec<u8>,
+    /// The buckets that hold a wanted rank, ascending.
+    pub(super) kept_ids: Vec<u16>,
     /// The kept values as integer keys that sort like them ([`sort_key`]).
     pub(super) collected: Vec<i64>,
     pub(super) keys: Vec<i64>,
@@ -190,6 +192,7 @@ impl Selector {
         // ranks ascend, so a rank's bucket is a new one or the last one kept.
         self.kept.clear();
         self.kept.resize(nb, 0);
+        self.kept_ids.clear();
         self.at.clear();
         let (mut b, mut below, mut kept, mut start) = (0usize, 0usize, 0usize, 0usize);
         for &r in &self.want {
@@ -209,36 +212,17 @@ impl Selector {
             }
             if self.kept[b] == 0 {
                 self.kept[b] = 1;
+                self.kept_ids.push(b as u16);
                 start = kept;
                 kept += sums[b] as usize;
             }
             self.at.push(start + (r - below));
         }
-        // The values of kept buckets, in any order: eight values' flags are read
-        // together, and only the kept ones (a few in a hundred) are copied.
-        let flags = &self.kept[..];
+        // The values of kept buckets, in any order.
         self.collected.clear();
         self.collected.resize(kept, 0);
-        let (col, mut len) = (&mut self.collected[..], 0usize);
-        let (vc, bc) = (v.chunks_exact(8), self.bucket[..n].chunks_exact(8));
-        let (vr, br) = (vc.remainder(), bc.remainder());
-        for (xs, bs) in vc.zip(bc) {
-            let mut m = 0u32;
-            for (j, b) in bs.iter().enumerate() {
-                m |= u32::from(flags[usize::from(*b)]) << j;
-            }
-            while m != 0 {
-                col[len] = sort_key(xs[m.trailing_zeros() as usize]);
-                len += 1;
-                m &= m - 1;
-            }
-        }
-        for (x, b) in vr.iter().zip(br) {
-            if flags[usize::from(*b)] != 0 {
-                col[len] = sort_key(*x);
-                len += 1;
-            }
-        }
+        let (bucket, col) = (&self.bucket[..n], &mut self.collected[..]);
+        let len = collect(v, bucket, &self.kept, &self.kept_ids, col);
         debug_assert_eq!(len, kept);
         // Every value of a kept bucket is at most every value of a later one, so a
         // wanted rank's position among the collected values in order is its position
@@ -266,6 +250,88 @@ impl Selector {
         }
         mean
     }
+}
+
+/// The most kept buckets [`collect_avx512`] compares a value's bucket with.
+const MAX_KEPT_IDS: usize = 16;
+
+/// Writes the [`sort_key`]s of the values of `v` whose bucket is kept (`flags`, by
+/// bucket; `ids`, the kept buckets) into `col`, in any order; returns how many. With
+/// AVX-512, 32 buckets are compared with each kept one at a time; otherwise eight
+/// values' flags are read together. Only the kept values (a few in a hundred) are
+/// copied.
+#[inline(always)]
+fn collect(v: &[f64], bucket: &[u16], flags: &[u8], ids: &[u16], col: &mut [i64]) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if ids.len() <= MAX_KEPT_IDS && crate::projection::simd_avx512() {
+        // SAFETY: the processor has AVX512F and AVX512BW, as `simd_avx512` checked.
+        #[allow(unsafe_code)]
+        return unsafe { collect_avx512(v, bucket, ids, col) };
+    }
+    let mut len = 0;
+    let (vc, bc) = (v.chunks_exact(8), bucket.chunks_exact(8));
+    let (vr, br) = (vc.remainder(), bc.remainder());
+    for (xs, bs) in vc.zip(bc) {
+        let mut m = 0u32;
+        for (j, b) in bs.iter().enumerate() {
+            m |= u32::from(flags[usize::from(*b)]) << j;
+        }
+        while m != 0 {
+            col[len] = sort_key(xs[m.trailing_zeros() as usize]);
+            len += 1;
+            m &= m - 1;
+        }
+    }
+    for (x, b) in vr.iter().zip(br) {
+        if flags[usize::from(*b)] != 0 {
+            col[len] = sort_key(*x);
+            len += 1;
+        }
+    }
+    len
+}
+
+/// [`collect`] with AVX-512: each 32 buckets compared with every kept bucket at once.
+///
+/// # Safety
+/// The processor must have AVX512F and AVX512BW; `ids` holds at most
+/// [`MAX_KEPT_IDS`] buckets.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn collect_avx512(v: &[f64], bucket: &[u16], ids: &[u16], col: &mut [i64]) -> usize {
+    use std::arch::x86_64::{
+        __m512i, _mm512_cmpeq_epi16_mask, _mm512_loadu_si512, _mm512_set1_epi16,
+    };
+    let n = v.len().min(bucket.len());
+    let mut wanted = [_mm512_set1_epi16(0); MAX_KEPT_IDS];
+    for (w, id) in wanted.iter_mut().zip(ids) {
+        *w = _mm512_set1_epi16(*id as i16);
+    }
+    let wanted = &wanted[..ids.len()];
+    let mut len = 0;
+    let mut i = 0;
+    while i + 32 <= n {
+        // SAFETY: `bucket[i..i + 32]` is in bounds (64 bytes); an unaligned load.
+        let b = unsafe { _mm512_loadu_si512(bucket.as_ptr().add(i).cast::<__m512i>()) };
+        let mut m = 0u32;
+        for w in wanted {
+            m |= _mm512_cmpeq_epi16_mask(b, *w);
+        }
+        while m != 0 {
+            col[len] = sort_key(v[i + m.trailing_zeros() as usize]);
+            len += 1;
+            m &= m - 1;
+        }
+        i += 32;
+    }
+    for j in i..n {
+        if ids.contains(&bucket[j]) {
+            col[len] = sort_key(v[j]);
+            len += 1;
+        }
+    }
+    len
 }
 
 /// [`Selector::summarise_rows`] as a kernel, so that its passes over the values are

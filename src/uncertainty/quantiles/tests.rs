@@ -53,7 +53,10 @@ fn sorted_quantiles(v: &[f64], levels: &[f64]) -> Vec<f64> {
 fn bucketed_selection_gives_the_order_statistics_of_a_sort() {
     let mut r = Rng::new(&[11]);
     let mut sel = Selector::default();
-    let levels: [&[f64]; 3] = [&QUANTILES, &[0.001, 0.5, 0.999], &[0.3]];
+    // Up to ten kept buckets, one, and 99 levels (more kept buckets than the
+    // AVX-512 comparison takes at once).
+    let percentiles: Vec<f64> = (1..100).map(|p| f64::from(p) / 100.0).collect();
+    let levels: [&[f64]; 4] = [&QUANTILES, &[0.001, 0.5, 0.999], &[0.3], &percentiles];
     // Sizes around the bucket counts and the small-set sort; spreads from even to
     // heavy-tailed (most values in one bucket), with ties, zeros of both signs,
     // negative values and a range of a few units in the last place.
