@@ -1,25 +1,16 @@
 //! `[areas]`: the areas' own names and parents, and the notes on areas that sum
 //! to a parent.
 
-use super::{AreaName, InputFile, Loader};
+use super::{AreaName, Loader};
 use crate::population::{Population, Year};
 
 /// Reads `[areas] file` (`area, name[, parent]`): every area of the population gets a
 /// name (its code where the table has none); rows for areas the population does not
 /// have are left out (a national table of names serves one municipality's run).
 pub(super) fn load_area_names(l: &mut Loader<'_>, rel: &str, pop: &Population) -> Vec<AreaName> {
-    let path = l.source.resolve(rel);
-    let bytes = match l.source.read(rel) {
-        Ok(b) => b,
-        Err(e) => {
-            l.problem(e.to_string());
-            return Vec::new();
-        }
+    let Some((path, bytes)) = l.read_input(rel) else {
+        return Vec::new();
     };
-    l.files.push(InputFile {
-        path: path.display().to_string(),
-        sha256: crate::io::sha256_hex(&bytes),
-    });
     let file = path.display().to_string();
     let names = match crate::io::csv::read_pairs(&bytes, &file, "area", "name") {
         Ok(p) => p,

@@ -3,7 +3,7 @@
 //! spread of the migration rate, each table read and checked against the population.
 
 use super::file::{self, MigrationSection, NumberOrTable, ScenarioFile};
-use super::{year_path, InputFile, Loader};
+use super::{year_path, Loader};
 use crate::io::error::DataError;
 use crate::io::rates::{rate_rows, Shape};
 use crate::io::to_population;
@@ -194,18 +194,7 @@ pub(super) fn load_alignment(
         ));
         return None;
     }
-    let path = l.source.resolve(&a.parents);
-    let bytes = match l.source.read(&a.parents) {
-        Ok(b) => b,
-        Err(e) => {
-            l.problem(e.to_string());
-            return None;
-        }
-    };
-    l.files.push(InputFile {
-        path: path.display().to_string(),
-        sha256: crate::io::sha256_hex(&bytes),
-    });
+    let (path, bytes) = l.read_input(&a.parents)?;
     let name = path.display().to_string();
     let pairs = match crate::io::csv::read_pairs(&bytes, &name, "area", "parent") {
         Ok(p) => p,

@@ -223,7 +223,9 @@ impl Loader<'_> {
         self.problem(format!("{name}: `{key}`: {message}"));
     }
 
-    fn table(&mut self, rel: &str, value_column: Option<&str>) -> Option<LongTable> {
+    /// The bytes of the input `rel` and where it lies, recorded among the run's input
+    /// files with its SHA-256; a file that cannot be read is a problem and gives none.
+    fn read_input(&mut self, rel: &str) -> Option<(PathBuf, Vec<u8>)> {
         let path = self.source.resolve(rel);
         let bytes = match self.source.read(rel) {
             Ok(b) => b,
@@ -236,6 +238,11 @@ impl Loader<'_> {
             path: path.display().to_string(),
             sha256: super::sha256_hex(&bytes),
         });
+        Some((path, bytes))
+    }
+
+    fn table(&mut self, rel: &str, value_column: Option<&str>) -> Option<LongTable> {
+        let (path, bytes) = self.read_input(rel)?;
         let options = CsvOptions {
             encoding: self.encoding,
             delimiter: None,
