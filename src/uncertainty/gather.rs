@@ -12,8 +12,8 @@ use super::*;
 pub const TRAJECTORY_MEMORY: usize = 8 << 30;
 
 /// Bytes a run holds per trajectory whatever the windows: the multipliers (drawn and
-/// by lane), every service's demand and cost totals (all groups' and each running
-/// group's), the units whose groups are not all done (their sums, the groups'
+/// by lane), every service's demand and cost totals (all groups' and each of the
+/// `running` sums'), the units whose groups are not all done (their sums, the groups'
 /// parts and the summary's copies) and a window of a tile of cells per running
 /// group.
 pub(super) fn bytes_per_trajectory(
@@ -22,8 +22,10 @@ pub(super) fn bytes_per_trajectory(
     services: usize,
     open: usize,
     chunk: usize,
+    running: usize,
 ) -> usize {
-    let values = 2 * (2 + nf) * ny + 2 * ny * services * (1 + chunk) + 6 * ny * open + TILE * chunk;
+    let values =
+        2 * (2 + nf) * ny + 2 * ny * services * (1 + running) + 6 * ny * open + TILE * chunk;
     values * std::mem::size_of::<f64>()
 }
 
@@ -31,7 +33,9 @@ pub(super) fn bytes_per_trajectory(
 /// areas, `years` year slots (the base year too), `flows` migration flows,
 /// `services` services and units with these shares of each area's demand, the
 /// areas run as one group when `coupled` (a closed internal system or an alignment)
-/// and one by one otherwise. The same on any machine and with any threads.
+/// and one by one otherwise. The same on any machine and with any threads. Counted
+/// with one running sum of the services' totals, as such counts take; below it the
+/// running sums take at most 256 MB more.
 pub fn trajectory_limit(
     areas: usize,
     years: usize,
@@ -48,7 +52,19 @@ pub fn trajectory_limit(
     // Groups counted as running `SLOTS` at a time, the most there can be.
     let most = if groups.len() == 1 { 1 } else { SLOTS };
     let open = most_open_units(unit_shares, &groups, most);
-    TRAJECTORY_MEMORY / bytes_per_trajectory(years, flows, services, open, most).max(1)
+    TRAJECTORY_MEMORY / bytes_per_trajectory(years, flows, services, open, most, 1).max(1)
+}
+
+/// The most memory the running sums of the services' totals by (year, trajectory)
+/// take together (see [`running_sums`]).
+pub(super) const SUMS_BUDGET: usize = 256 << 20;
+
+/// How many running sums the services' totals by (year, trajectory) are added up in,
+/// each `bytes` long: [`SLOTS`] while they fit in `budget`, fewer (at least one) for
+/// many trajectories. It depends on the scenario and the number of trajectories,
+/// never on the threads, so the totals' bits do not either.
+pub(super) fn running_sums(bytes: usize, budget: usize) -> usize {
+    (budget / bytes.max(1)).clamp(1, SLOTS)
 }
 
 /// The most units whose sums are held at once: a unit's sums are kept from the

@@ -310,6 +310,37 @@ pub fn run_aligned(
     progress: &(dyn Fn(usize, usize) + Sync),
     ws: &mut Workspace,
 ) -> Result<McResult, McError> {
+    run_budgeted(
+        pop,
+        base_year,
+        end_year,
+        inputs,
+        spec,
+        services,
+        want,
+        align,
+        progress,
+        ws,
+        SUMS_BUDGET,
+    )
+}
+
+/// [`run_aligned`] with the services' running sums held within `sums_budget` bytes
+/// (see [`running_sums`]).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_budgeted(
+    pop: &Population,
+    base_year: i32,
+    end_year: i32,
+    inputs: Option<&ProjectionInputs>,
+    spec: &Spec,
+    services: &[ServiceInput<'_>],
+    want: Want,
+    align: Option<&AlignTo<'_>>,
+    progress: &(dyn Fn(usize, usize) + Sync),
+    ws: &mut Workspace,
+    sums_budget: usize,
+) -> Result<McResult, McError> {
     check_spec(spec, pop)?;
     // Demand is summarised from the services' full pass (resources and costs with it):
     // the one path `kunta run` takes.
@@ -412,13 +443,23 @@ pub fn run_aligned(
     };
     let nt = spec.trajectories;
     let nb = nt.div_ceil(LANES);
-    // Groups run at once, one a thread (at most `SLOTS`): a lone group has the
-    // whole memory budget, groups running at once share it. The sums do not depend
-    // on it: group `g`'s totals go to running sum `g % SLOTS`, in group order.
+    // The services' totals by (year, trajectory) are added up in `running` sums
+    // (see below), as many as fit in the budget.
+    let (tot_d, tot_c) = (ctx.services_wanted(), want.costs);
+    let sum_bytes = services.len()
+        * (usize::from(tot_d) + usize::from(tot_c))
+        * ny
+        * nt
+        * std::mem::size_of::<f64>();
+    let running = running_sums(sum_bytes, sums_budget);
+    // Groups run at once, one a thread (at most `running`, each needs a sum of its
+    // own): a lone group has the whole memory budget, groups running at once share
+    // it. The sums do not depend on it: group `g`'s totals go to running sum
+    // `g % running`, in group order.
     let chunk = if groups.len() == 1 {
         1
     } else {
-        rayon::current_num_threads().clamp(1, SLOTS)
+        rayon::current_num_threads().clamp(1, running)
     };
     let passes = |ga: usize| {
         let cells = Layout::new(&ctx, ga).cells;
@@ -440,7 +481,6 @@ pub fn run_aligned(
         .collect();
     let n_units = services.iter().map(|s| s.units.len()).sum::<usize>();
     // Per service: demand and total cost by (year, trajectory), summed over areas.
-    let (tot_d, tot_c) = (ctx.services_wanted(), want.costs);
     let sized = |on: bool| if on { vec![0.0; ny * nt] } else { Vec::new() };
     let mut totals: Vec<(Vec<f64>, Vec<f64>)> = services
         .iter()
@@ -617,24 +657,25 @@ pub fn run_aligned(
     // running sums and the units' sums are added in group order, so the sums do not
     // depend on the threads. With more threads than slots, each slot's blocks run in
     // parallel too.
-    let nested = rayon::current_num_threads() > SLOTS;
+    let nested = rayon::current_num_threads() > chunk;
     let whole = |v: &[f64], cells: usize| whole(v, cells, nt, levels);
     let mut slots = std::mem::take(&mut ws.slots);
     slots.resize_with(chunk.min(groups.len()), Slot::default);
     // Every service's demand and total cost by (year, trajectory) are summed over the
-    // groups in `SLOTS` running sums, group `g` into sum `g % SLOTS` in group order, and
+    // groups in `running` sums, group `g` into sum `g % running` in group order, and
     // the sums are added in order at the end: the bits do not depend on the threads
-    // (a batch is at most `SLOTS` groups in a row, each its own sum), and the sums are
-    // added inside each group's run rather than afterwards, one group after another.
-    let mut sums: Vec<Vec<(Vec<f64>, Vec<f64>)>> = vec![Vec::new(); SLOTS];
+    // (a batch is at most `running` groups in a row, each its own sum), and the sums
+    // are added inside each group's run rather than afterwards, one group after
+    // another.
+    let mut sums: Vec<Vec<(Vec<f64>, Vec<f64>)>> = vec![Vec::new(); running];
     debug_assert!(
-        chunk <= SLOTS,
+        chunk <= running,
         "a batch's groups each have a running sum of their own"
     );
     for (b, gs) in groups.chunks(chunk).enumerate() {
         let slots = &mut slots[..gs.len()];
         for (j, slot) in slots.iter_mut().enumerate() {
-            std::mem::swap(&mut slot.tots, &mut sums[(b * chunk + j) % SLOTS]);
+            std::mem::swap(&mut slot.tots, &mut sums[(b * chunk + j) % running]);
         }
         if gs.len() == 1 {
             run_group(&gs[0], true, &mut slots[0]);
@@ -645,7 +686,7 @@ pub fn run_aligned(
                 .for_each(|(slot, g)| run_group(g, nested, slot));
         }
         for (j, slot) in slots.iter_mut().enumerate() {
-            std::mem::swap(&mut slot.tots, &mut sums[(b * chunk + j) % SLOTS]);
+            std::mem::swap(&mut slot.tots, &mut sums[(b * chunk + j) % running]);
         }
         for (g, o) in gs.iter().zip(slots.iter_mut()) {
             // The group's units: those it summarised itself, and the sums of the

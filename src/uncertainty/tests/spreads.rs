@@ -310,6 +310,81 @@ fn separate_areas_give_the_same_numbers_whatever_the_threads() {
     }
 }
 
+/// With many trajectories the services' totals are added up in fewer running sums
+/// than eight, to stay within their memory budget: still the same numbers with 1, 2, 3
+/// and 9 threads, every output but the totals the same as with eight sums, and the
+/// totals the same but for the order of their additions.
+#[test]
+fn fewer_running_sums_give_the_same_numbers_whatever_the_threads() {
+    let codes: Vec<String> = (0..11).map(|a| format!("K{a:02}")).collect();
+    let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
+    let (pop, inp) = setup_areas(&codes, false, 20.0);
+    let sp = noisy(21);
+    let sv = school();
+    let services = [input(&sv)];
+    // One service's demand and cost by (year, trajectory), 2024–2030.
+    let sum = 2 * 7 * sp.trajectories * std::mem::size_of::<f64>();
+    let go = |threads: usize, budget: usize| {
+        on_threads(threads, || {
+            run_budgeted(
+                &pop,
+                2024,
+                2030,
+                Some(&inp),
+                &sp,
+                &services,
+                ALL,
+                None,
+                &|_, _| {},
+                &mut Workspace::default(),
+                budget,
+            )
+            .unwrap()
+        })
+    };
+    assert_eq!(running_sums(sum, 3 * sum + 1), 3);
+    assert_eq!(running_sums(sum, sum / 2), 1);
+    assert_eq!(running_sums(sum, 100 * sum), SLOTS);
+    let eight = go(2, 100 * sum);
+    assert_eq!(eight, go(2, SUMS_BUDGET), "eight sums either way");
+    for budget in [3 * sum, sum / 2] {
+        let one = go(1, budget);
+        for threads in [2, 3, 9] {
+            assert_eq!(
+                one,
+                go(threads, budget),
+                "{threads} threads, budget {budget}"
+            );
+        }
+        let (a, b) = (&eight.services[0], &one.services[0]);
+        let close = |x: &[f64], y: &[f64]| {
+            assert_eq!(x.len(), y.len());
+            for (x, y) in x.iter().zip(y) {
+                assert!((x - y).abs() <= 1e-12 * x.abs().max(1.0), "{x} vs {y}");
+            }
+        };
+        for (x, y) in [
+            (&a.total_demand, &b.total_demand),
+            (&a.total_cost, &b.total_cost),
+            (&a.present_value, &b.present_value),
+        ] {
+            close(&x.mean, &y.mean);
+            for (qx, qy) in x.q.iter().zip(&y.q) {
+                close(qx, qy);
+            }
+        }
+        close(&a.total_cost_by_trajectory, &b.total_cost_by_trajectory);
+        // Everything else exactly.
+        let mut same = one.clone();
+        let s = &mut same.services[0];
+        s.total_demand = a.total_demand.clone();
+        s.total_cost = a.total_cost.clone();
+        s.present_value = a.present_value.clone();
+        s.total_cost_by_trajectory = a.total_cost_by_trajectory.clone();
+        assert_eq!(same, eight, "budget {budget}");
+    }
+}
+
 /// Every output of a run from 2024 to 2030 with the buffers of `ws`.
 fn to_2030(
     pop: &Population,
