@@ -12,20 +12,18 @@ use super::*;
 pub const TRAJECTORY_MEMORY: usize = 8 << 30;
 
 /// Bytes a run holds per trajectory whatever the windows: the multipliers (drawn and
-/// by lane), every service's demand and cost totals (all groups' and each of the
-/// `running` sums'), the units whose groups are not all done (their sums, the groups'
-/// parts and the summary's copies) and a window of a tile of cells per running
-/// group.
+/// by lane), every service's demand and cost totals (all groups' and one running
+/// sum's: as many trajectories as reach the limit leave one, see [`running_sums`]),
+/// the units whose groups are not all done (their sums, the groups' parts and the
+/// summary's copies) and a window of a tile of cells per running group.
 pub(super) fn bytes_per_trajectory(
     ny: usize,
     nf: usize,
     services: usize,
     open: usize,
     chunk: usize,
-    running: usize,
 ) -> usize {
-    let values =
-        2 * (2 + nf) * ny + 2 * ny * services * (1 + running) + 6 * ny * open + TILE * chunk;
+    let values = 2 * (2 + nf) * ny + 2 * ny * services * 2 + 6 * ny * open + TILE * chunk;
     values * std::mem::size_of::<f64>()
 }
 
@@ -52,7 +50,7 @@ pub fn trajectory_limit(
     // Groups counted as running `SLOTS` at a time, the most there can be.
     let most = if groups.len() == 1 { 1 } else { SLOTS };
     let open = most_open_units(unit_shares, &groups, most);
-    TRAJECTORY_MEMORY / bytes_per_trajectory(years, flows, services, open, most, 1).max(1)
+    TRAJECTORY_MEMORY / bytes_per_trajectory(years, flows, services, open, most).max(1)
 }
 
 /// The most memory the running sums of the services' totals by (year, trajectory)

@@ -269,15 +269,20 @@ fn the_same_seed_gives_the_same_numbers_whatever_the_threads() {
     assert_ne!(one.population, go(2, 6).population);
 }
 
+/// Eleven areas without internal migration (more than the eight running sums).
+fn eleven_areas() -> (Population, ProjectionInputs) {
+    let codes: Vec<String> = (0..11).map(|a| format!("K{a:02}")).collect();
+    let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
+    setup_areas(&codes, false, 20.0)
+}
+
 /// Areas without internal migration run as groups side by side, a batch at a time as
 /// many as there are threads; more groups than running sums of the totals (eight),
 /// and units whose areas lie in one group and in several: the same numbers with 1, 2,
 /// 3 and 9 threads (9: more threads than slots, so a slot's blocks run in parallel).
 #[test]
 fn separate_areas_give_the_same_numbers_whatever_the_threads() {
-    let codes: Vec<String> = (0..11).map(|a| format!("K{a:02}")).collect();
-    let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
-    let (pop, inp) = setup_areas(&codes, false, 20.0);
+    let (pop, inp) = eleven_areas();
     let sp = noisy(21);
     let sv = school();
     let one_area: Vec<f64> = (0..11).map(|a| if a == 0 { 1.0 } else { 0.0 }).collect();
@@ -316,9 +321,7 @@ fn separate_areas_give_the_same_numbers_whatever_the_threads() {
 /// totals the same but for the order of their additions.
 #[test]
 fn fewer_running_sums_give_the_same_numbers_whatever_the_threads() {
-    let codes: Vec<String> = (0..11).map(|a| format!("K{a:02}")).collect();
-    let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
-    let (pop, inp) = setup_areas(&codes, false, 20.0);
+    let (pop, inp) = eleven_areas();
     let sp = noisy(21);
     let sv = school();
     let services = [input(&sv)];
