@@ -9,19 +9,13 @@ use crate::projection::kernel::{mv_at, step, step_general, GeneralScratch, LaneY
 
 /// Where one block of trajectories writes, per cell and lane.
 pub(super) struct BlockOut<'o> {
-    /// Population by `(cell, lane)`, cells `(year, area, sex, age group)` of the group.
-    pub(super) pop: &'o mut [f64],
-    /// Components by `(cell, lane)`, cells `(projected year, area, sex, component)`.
-    pub(super) comps: &'o mut [f64],
-    /// Movers by `(cell, lane)`, cells `(projected year, area, sex, row)`.
-    pub(super) mig: &'o mut [f64],
-    /// Alignment factors by `(cell, lane)`, cells `(aligned year, parent, sex, age)`.
-    pub(super) align: &'o mut [f64],
-    /// Per service: by `(cell, lane)`, cells demand `(segment, area, year)`, then
-    /// resources `(resource, area, year)`, then costs `(component, area, year)`.
-    pub(super) services: Vec<&'o mut [f64]>,
+    /// Every cell's lanes, cell `c` of `lay` at `cells[c · stride..][..LANES]`.
+    pub(super) cells: &'o mut [f64],
+    pub(super) lay: &'o Layout,
     /// From one cell's lanes to the next.
     pub(super) stride: usize,
+    /// The year slot the cells start at (0 where they hold every year).
+    pub(super) k0: usize,
     /// Whether the cells are written with streaming stores, past the caches: where
     /// they are read back only once every block of the group is done.
     pub(super) stream: bool,
@@ -94,26 +88,121 @@ impl Layout {
     }
 }
 
-/// One block of trajectories through every year for a group of areas, writing its
-/// lanes of cell `c` of `lay` at `out[c · LANES..][..LANES]`.
+impl Layout {
+    /// The cells of year slot `k` alone, in the parts and order of `all`'s (see
+    /// [`Layout::new`]; no alignment factors), and where each part's cells lie:
+    /// `(first cell here, first cell in all, cells)`.
+    pub(super) fn year(
+        ctx: &Ctx<'_>,
+        ga: usize,
+        k: usize,
+        all: &Layout,
+    ) -> (Layout, Vec<[usize; 3]>) {
+        debug_assert!(ctx.align.is_none());
+        let mut at = 0;
+        let mut parts = Vec::new();
+        let mut part = |at: &mut usize, start: usize, w: usize| {
+            let here = *at;
+            if w > 0 {
+                parts.push([here, start, w]);
+            }
+            *at += w;
+            here
+        };
+        let w = if ctx.want.population {
+            ga * 3 * ctx.groups.len()
+        } else {
+            0
+        };
+        let pop = part(&mut at, all.pop + k * w, w);
+        let kp = ctx.projected.iter().position(|p| *p == k);
+        let w = if ctx.want.components && kp.is_some() {
+            COMPONENTS * ga * 2
+        } else {
+            0
+        };
+        let comps = part(&mut at, all.comps + kp.unwrap_or(0) * w, w);
+        let w = if ctx.want.migration && kp.is_some() {
+            ctx.mig_rows.len() * ga * 2
+        } else {
+            0
+        };
+        let mig = part(&mut at, all.mig + kp.unwrap_or(0) * w, w);
+        let align = at;
+        let services = all
+            .services
+            .iter()
+            .enumerate()
+            .map(|(i, &off)| {
+                let w = if ctx.services_wanted() {
+                    ga * ctx.service_width(i)
+                } else {
+                    0
+                };
+                part(&mut at, off + k * w, w)
+            })
+            .collect();
+        let lay = Layout {
+            cells: at,
+            pop,
+            comps,
+            mig,
+            align,
+            services,
+        };
+        (lay, parts)
+    }
+}
+
+/// One block of trajectories through the years `years` for a group of areas, writing
+/// its lanes of cell `c` of `lay` at `out[c · stride..][..LANES]`: `stride` is
+/// [`LANES`] where the block has a part of its own, by `(cell, lane)`, and a row's
+/// length where the cells are rows over all trajectories and `out` starts at the
+/// block's first trajectory. A block starts at year 0; one run a few years at a time
+/// carries its state and its random streams from one call to the next in `carry`,
+/// and gives the same numbers as one run through every year at once.
 pub(super) struct BlockRun<'c, 'a> {
     pub(super) ctx: &'c Ctx<'a>,
     pub(super) group: std::ops::Range<usize>,
     pub(super) t0: usize,
     pub(super) lay: &'c Layout,
     pub(super) out: &'c mut [f64],
+    pub(super) stride: usize,
     /// Whether `out` is written with streaming stores ([`BlockOut::stream`]).
     pub(super) stream: bool,
+    pub(super) years: std::ops::Range<usize>,
+    /// The year slot and the projected year `lay`'s cells start at: 0 where it holds
+    /// every year, the year's where it holds one.
+    pub(super) k0: usize,
+    pub(super) kp0: usize,
+    pub(super) carry: &'c mut Carry,
     pub(super) state: &'c mut BlockState,
 }
 
-/// A block's state before and after a year step, by `(area, sex, age)`, kept from
-/// block to block: every cell is written before it is read (the base year is given),
-/// so the buffers are neither zeroed nor allocated again.
+/// What a block carries from one year to the next: its state after the last year
+/// run, by `(area, sex, age)`, its random streams and its multipliers' holder.
+#[derive(Default)]
+pub(super) struct Carry {
+    pub(super) cur: Vec<V>,
+    rngs: Vec<[Rng; LANES]>,
+    shock_rngs: Vec<[Rng; LANES]>,
+    shock_z: Vec<V>,
+    ly: Option<LaneYear<LANES>>,
+}
+
+/// The working space of the blocks a thread runs one after another, kept from block
+/// to block: every value is written before it is read, so the buffers are neither
+/// zeroed nor allocated again.
 #[derive(Default)]
 pub(super) struct BlockState {
-    pub(super) cur: Vec<V>,
-    pub(super) next: Vec<V>,
+    next: Vec<V>,
+    scratch: GeneralScratch<LANES>,
+    comp: Vec<[V; COMPONENTS]>,
+    mv: Vec<V>,
+    factors: Vec<V>,
+    out_scratch: Vec<V>,
+    totals: Vec<V>,
+    group_sums: Vec<[V; 2]>,
 }
 
 impl crate::projection::Kernel for BlockRun<'_, '_> {
@@ -137,85 +226,83 @@ pub(super) fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
         t0,
         lay,
         out,
-        stream,
-        state,
-    } = run;
-    let stride = LANES;
-    let (n, ny) = (ctx.kernel.n, ctx.years.len());
-    let ga = group.len();
-    let lanes_t: [usize; LANES] = std::array::from_fn(|l| (t0 + l).min(ctx.spec.trajectories - 1));
-    let mut rngs: Vec<[Rng; LANES]> = if NOISE {
-        group
-            .clone()
-            .map(|a| {
-                std::array::from_fn(|l| Rng::new(&[ctx.spec.seed, lanes_t[l] as u64, 1, a as u64]))
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    // The net migration rate's AR(1) per (area, lane), each from its own stream, so
-    // that a trajectory draws the same numbers in every block, window and variant.
-    let shock = ctx.spec.migration_rate.as_ref();
-    let mut shock_rngs: Vec<[Rng; LANES]> = match shock {
-        Some(_) => group
-            .clone()
-            .map(|a| {
-                std::array::from_fn(|l| Rng::new(&[ctx.spec.seed, lanes_t[l] as u64, 3, a as u64]))
-            })
-            .collect(),
-        None => Vec::new(),
-    };
-    let mut shock_z: Vec<V> = vec![[0.0; LANES]; if shock.is_some() { ga } else { 0 }];
-    // The parts of `out`: population, components, then each service.
-    let mut bounds = vec![lay.pop, lay.comps, lay.mig, lay.align];
-    bounds.extend(&lay.services);
-    bounds.push(lay.cells);
-    let mut parts = Vec::with_capacity(bounds.len() - 1);
-    let mut rest = out;
-    for w in bounds.windows(2) {
-        let (mine, more) = std::mem::take(&mut rest).split_at_mut((w[1] - w[0]) * stride);
-        parts.push(mine);
-        rest = more;
-    }
-    let mut parts = parts.into_iter();
-    let (pop, comps, mig, align) = (
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    );
-    let mut out = BlockOut {
-        pop,
-        comps,
-        mig,
-        align,
-        services: parts.collect(),
         stride,
         stream,
-        scratch: Vec::new(),
-        totals: Vec::new(),
-        group_sums: Vec::new(),
+        years,
+        k0,
+        kp0,
+        carry,
+        state,
+    } = run;
+    let (n, nf, ny) = (ctx.kernel.n, ctx.kernel.nf, ctx.years.len());
+    let ga = group.len();
+    let shock = ctx.spec.migration_rate.as_ref();
+    if years.start == 0 {
+        let lanes_t: [usize; LANES] =
+            std::array::from_fn(|l| (t0 + l).min(ctx.spec.trajectories - 1));
+        carry.rngs.clear();
+        if NOISE {
+            carry.rngs.extend(group.clone().map(|a| {
+                std::array::from_fn(|l| Rng::new(&[ctx.spec.seed, lanes_t[l] as u64, 1, a as u64]))
+            }));
+        }
+        // The net migration rate's AR(1) per (area, lane), each from its own stream,
+        // so that a trajectory draws the same numbers in every block, window and
+        // variant.
+        carry.shock_rngs.clear();
+        carry.shock_z.clear();
+        if shock.is_some() {
+            carry.shock_rngs.extend(group.clone().map(|a| {
+                std::array::from_fn(|l| Rng::new(&[ctx.spec.seed, lanes_t[l] as u64, 3, a as u64]))
+            }));
+            carry.shock_z.resize(ga, [0.0; LANES]);
+        }
+        carry.ly = Some(LaneYear::<LANES>::ones(nf));
+        carry.cur.resize(ga * 2 * n, [0.0; LANES]);
+    }
+    let BlockState {
+        next,
+        scratch,
+        comp,
+        mv,
+        factors,
+        out_scratch,
+        totals,
+        group_sums,
+    } = state;
+    let mut out = BlockOut {
+        cells: out,
+        lay,
+        stride,
+        k0,
+        stream,
+        scratch: std::mem::take(out_scratch),
+        totals: std::mem::take(totals),
+        group_sums: std::mem::take(group_sums),
     };
-    state.cur.resize(ga * 2 * n, [0.0; LANES]);
-    state.next.resize(ga * 2 * n, [0.0; LANES]);
-    let (mut cur, mut next) = (&mut state.cur, &mut state.next);
-    let mut scratch = GeneralScratch::<LANES>::default();
-    let mut comp: Vec<[V; COMPONENTS]> = vec![[[0.0; LANES]; COMPONENTS]; ga * 2];
+    next.resize(ga * 2 * n, [0.0; LANES]);
+    comp.clear();
+    comp.resize(ga * 2, [[0.0; LANES]; COMPONENTS]);
     // Movers by (area, sex, flow) and a closed system's arrivals: `mv_at`.
-    let nf = ctx.kernel.nf;
-    let mut mv: Vec<V> = if ctx.sums_wanted() {
-        vec![[0.0; LANES]; ga * 2 * nf * 2]
-    } else {
-        Vec::new()
-    };
-    let mut ly = LaneYear::<LANES>::ones(nf);
+    mv.clear();
+    if ctx.sums_wanted() {
+        mv.resize(ga * 2 * nf * 2, [0.0; LANES]);
+    }
     // A year's alignment factors by (parent, sex, age).
-    let mut factors: Vec<V> = match &ctx.align {
-        Some(al) => vec![[1.0; LANES]; al.parents.children.len() * 2 * n],
-        None => Vec::new(),
-    };
-    for k in 0..ny {
+    factors.clear();
+    if let Some(al) = &ctx.align {
+        factors.resize(al.parents.children.len() * 2 * n, [1.0; LANES]);
+    }
+    let Carry {
+        cur,
+        rngs,
+        shock_rngs,
+        shock_z,
+        ly,
+    } = carry;
+    let ly = ly.as_mut().expect("a block starts at year 0");
+
+    for k in years {
         if let Some(given) = &ctx.known[k] {
             for (al, a) in group.clone().enumerate() {
                 for s in 0..2 {
@@ -236,29 +323,18 @@ pub(super) fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
                     &ctx.kernel,
                     k,
                     r,
-                    &ly,
+                    ly,
                     &group,
                     cur,
                     next,
-                    &mut scratch,
-                    &mut comp,
-                    &mut mv,
-                    &mut Poisson(&mut rngs),
+                    scratch,
+                    comp,
+                    mv,
+                    &mut Poisson(rngs),
                 );
-            } else if step(
-                &ctx.kernel,
-                k,
-                r,
-                &ly,
-                &group,
-                cur,
-                next,
-                &mut scratch,
-                &mut comp,
-                &mut mv,
-            ) {
+            } else if step(&ctx.kernel, k, r, ly, &group, cur, next, scratch, comp, mv) {
                 // The step was made in place: `cur` is the new state.
-                std::mem::swap(&mut cur, &mut next);
+                std::mem::swap(cur, next);
             }
             // `next` is the new state.
             if let Some(m) = shock {
@@ -266,8 +342,8 @@ pub(super) fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
                     m,
                     &group,
                     n,
-                    &mut shock_rngs,
-                    &mut shock_z,
+                    shock_rngs,
+                    shock_z,
                     next,
                     ctx.sums_wanted().then_some(&mut comp[..]),
                 );
@@ -277,9 +353,9 @@ pub(super) fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
                 let rows = ctx.mig_rows.len();
                 for (row, &(f, arrivals)) in ctx.mig_rows.iter().enumerate() {
                     for i in 0..ga * 2 {
-                        let cell = (kp * ga * 2 + i) * rows + row;
+                        let cell = ((kp - kp0) * ga * 2 + i) * rows + row;
                         let v = &mv[mv_at(nf, i, f, arrivals)];
-                        put_cell(out.mig, cell * out.stride, v, out.stream);
+                        put_cell(out.cells, (lay.mig + cell) * out.stride, v, out.stream);
                     }
                 }
             }
@@ -287,23 +363,24 @@ pub(super) fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
                 let kp = ctx.projected.iter().position(|p| *p == k).unwrap_or(0);
                 for (i, c) in comp.iter().enumerate() {
                     for (j, v) in c.iter().enumerate() {
-                        let cell = (kp * ga * 2 + i) * COMPONENTS + j;
-                        put_cell(out.comps, cell * out.stride, v, out.stream);
+                        let cell = ((kp - kp0) * ga * 2 + i) * COMPONENTS + j;
+                        put_cell(out.cells, (lay.comps + cell) * out.stride, v, out.stream);
                     }
                 }
             }
         }
-        std::mem::swap(&mut cur, &mut next);
+        // `next` is the new state: it becomes the block's (the buffers trade places).
+        std::mem::swap(cur, next);
         // One call of `observe` (it is inlined: a second would double the kernel).
         let state: &[V] = match ctx.align.as_ref().and_then(|al| Some((al, al.slot_of[k]?))) {
             Some((al, j)) => {
                 // `next` is free until the next year: it takes the aligned copy.
                 let control = al.to.control.index_axis(ndarray::Axis(0), k);
-                align_year(&al.parents, control, cur, next, &mut factors);
+                align_year(&al.parents, control, cur, next, factors);
                 // By (aligned year, parent, sex, age).
                 for (i, f) in factors.iter().enumerate() {
                     let cell = j * factors.len() + i;
-                    put_cell(out.align, cell * out.stride, f, out.stream);
+                    put_cell(out.cells, (lay.align + cell) * out.stride, f, out.stream);
                 }
                 next
             }
@@ -315,6 +392,7 @@ pub(super) fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
         // Every thread that sees the block done sees its cells.
         crate::projection::stream_fence();
     }
+    (*out_scratch, *totals, *group_sums) = (out.scratch, out.totals, out.group_sums);
 }
 
 /// Adds a year's net migration of [`MigrationRate`] to a block's new state `next`

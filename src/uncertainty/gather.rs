@@ -152,8 +152,12 @@ pub(super) struct Slot {
     pub(super) units: Vec<(Vec<f64>, Vec<f64>)>,
     /// A tile of cells' values over the trajectories, a row per cell.
     pub(super) vals: Vec<f64>,
-    /// The state of the blocks run one after another.
+    /// The working space of the blocks run one after another.
     pub(super) state: BlockState,
+    /// What a block run through every year at once carries from year to year.
+    pub(super) carry: Carry,
+    /// What each block run a year at a time carries from year to year.
+    pub(super) carries: Vec<Carry>,
     /// A block's lanes of every cell, when only a window of them is kept.
     pub(super) scratch: Vec<f64>,
     pub(super) sel: Selector,
@@ -183,8 +187,9 @@ pub(super) struct UnitAdd {
     pub(super) scale: f64,
 }
 
-/// Adds a gathered tile of cells from `c0` (a row of `nt` values each) to the service
-/// totals and the units they go to; returns where the next tile's unit adds start.
+/// Adds `tc` cells from `c0` (rows `row` values apart, each `nt` values over the
+/// trajectories) to the service totals and the units they go to; returns where the
+/// next cells' unit adds start.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn add_tile(
     tots: &mut [(Vec<f64>, Vec<f64>)],
@@ -192,19 +197,19 @@ pub(super) fn add_tile(
     to_total: &[Option<Total>],
     adds: &[UnitAdd],
     next: usize,
-    c0: usize,
+    (c0, tc): (usize, usize),
     tile: &[f64],
-    nt: usize,
+    (row, nt): (usize, usize),
 ) -> usize {
-    let tc = tile.len() / nt;
     for j in 0..tc {
-        add_total(tots, to_total[c0 + j], &tile[j * nt..(j + 1) * nt]);
+        add_total(tots, to_total[c0 + j], &tile[j * row..j * row + nt]);
     }
-    add_units(units, adds, next, c0, tc, tile, nt)
+    add_units(units, adds, next, c0, tc, tile, (row, nt))
 }
 
-/// Adds the tile `c0..c0 + tc`'s cells to the units they go to, from `adds[next..]`
-/// (sorted by cell); returns where the next tile's adds start.
+/// Adds cells `c0..c0 + tc` (rows `row` values apart, each `nt` values) to the units
+/// they go to, from `adds[next..]` (sorted by cell); returns where the next cells'
+/// adds start.
 pub(super) fn add_units(
     units: &mut [(Vec<f64>, Vec<f64>)],
     adds: &[UnitAdd],
@@ -212,10 +217,10 @@ pub(super) fn add_units(
     c0: usize,
     tc: usize,
     tile: &[f64],
-    nt: usize,
+    (row, nt): (usize, usize),
 ) -> usize {
     while let Some(a) = adds.get(next).filter(|a| a.cell < c0 + tc) {
-        let v = &tile[(a.cell - c0) * nt..(a.cell - c0 + 1) * nt];
+        let v = &tile[(a.cell - c0) * row..(a.cell - c0) * row + nt];
         let (d, f) = &mut units[a.target];
         let row = if a.floor { f } else { d };
         row[a.year * nt..(a.year + 1) * nt]

@@ -26,6 +26,19 @@
 //! specialised by the number of flows of each form (`FastFlows`). Closures are kept
 //! out of the kernel: they are compiled outside the wide copies.
 //!
+//! # Two orders of work
+//! Separate areas (no closed internal system, no alignment) run one a thread: every
+//! block of the area takes year 1, then every block year 2, and so on (`run_years`).
+//! Each block carries its state (13 kB) and its random streams from year to year, and
+//! writes its lanes of the year's cells into rows over all trajectories (640 kB for
+//! 1000 trajectories on the national scenario), which are summarised at once while
+//! they are still in the cache. A coupled group of areas runs its blocks in parallel,
+//! each through every year (`run_blocks`): the blocks write their cells past the
+//! caches, and the cells are then gathered over the blocks a tile at a time; the same
+//! order serves separate areas when there are more threads than areas at once, or
+//! when the blocks' states would not fit in memory. Both orders give the same
+//! numbers.
+//!
 //! # Quantiles
 //! Exact, of type 7: see `Selector` (bucketing, then ordering only the buckets that
 //! hold a wanted order statistic).
@@ -36,9 +49,10 @@
 //! - `rng.rs`: the random streams (counter-based, keyed by seed, trajectory and area);
 //! - `crate::projection::kernel` (`src/projection/kernel.rs`): the year kernel,
 //!   MODEL.md §2 per lane, the one the deterministic run takes with one lane;
-//! - `block.rs`: one block of eight trajectories through every year for a group
+//! - `block.rs`: one block of eight trajectories through a run of years for a group
 //!   of areas — the kernel's step, the net migration rate's shock, the alignment
-//!   (`crate::projection::align_year`, per lane) — and where it writes its cells;
+//!   (`crate::projection::align_year`, per lane) — what it carries from year to
+//!   year, and where it writes its cells;
 //! - `observe.rs`: what a block records of each year (population, services' demand,
 //!   resources and costs per lane);
 //! - `gather.rs`: how many trajectories fit in memory, the windows of cells
@@ -47,8 +61,8 @@
 //! - `result.rs`: what a run is given besides the projection ([`ServiceInput`],
 //!   [`UnitInput`], [`AlignTo`]) and what it gives back ([`McResult`], [`McError`]);
 //! - this file: the driver — validation, the lanes' multipliers, the groups of
-//!   areas and the blocks of trajectories on their threads, and the summaries put
-//!   together.
+//!   areas and the blocks of trajectories on their threads in either order
+//!   (`run_years`, `run_blocks`), and the summaries put together.
 
 // The kernels index lanes (`l in 0..LANES`) across several arrays at once: that is
 // what the compiler turns into vector instructions.
@@ -461,11 +475,33 @@ pub(crate) fn run_budgeted(
     } else {
         rayon::current_num_threads().clamp(1, running)
     };
+    // A group's blocks run in parallel when it runs alone (a coupled group, or the
+    // last of a batch) or when there are more threads than groups at once; a group
+    // whose blocks run one after another runs them a year at a time where their
+    // states and a year's cells fit in its share of the memory budget.
+    let threads = rayon::current_num_threads();
+    let nested = threads > chunk;
+    let batches: Vec<&[std::ops::Range<usize>]> = groups.chunks(chunk).collect();
+    let yearwise = |alone: bool, ga: usize| {
+        let parallel = nested || (alone && threads > 1);
+        !parallel && ctx.align.is_none() && yearwise_bytes(&ctx, ga, nt) <= MEMORY_BUDGET / chunk
+    };
     let passes = |ga: usize| {
         let cells = Layout::new(&ctx, ga).cells;
         cells.div_ceil(window(cells, nt, chunk)).max(1)
     };
-    let total: usize = groups.iter().map(|g| nb * passes(g.len())).sum();
+    // Progress in block-years.
+    let total: usize = batches
+        .iter()
+        .flat_map(|gs| gs.iter().map(|g| (gs.len() == 1, g.len())))
+        .map(|(alone, ga)| {
+            if yearwise(alone, ga) {
+                nb * ny
+            } else {
+                nb * ny * passes(ga)
+            }
+        })
+        .sum();
     let done = AtomicUsize::new(0);
     let levels = &spec.quantiles;
     let nl = levels.len();
@@ -520,125 +556,36 @@ pub(crate) fn run_budgeted(
         )
     };
     let stride = 1 + nl;
-    // One group: its blocks (in parallel when it is the only group) write their lanes
-    // into the slot's buffer, by (block, cell, lane); then each cell's values are
-    // gathered over the trajectories and summarised, packed `stride` values a cell
-    // (mean, then the quantiles), and every service's demand and total cost summed
-    // over the group's cells by (year, trajectory).
-    let run_group = |g: &std::ops::Range<usize>, parallel: bool, slot: &mut Slot| {
+    // One group: its blocks run a year at a time (`run_years`) or each through every
+    // year (`run_blocks`); each cell's values over the trajectories are summarised,
+    // packed `stride` values a cell (mean, then the quantiles), and every service's
+    // demand and total cost summed over the group's cells by (year, trajectory).
+    let run_group = |g: &std::ops::Range<usize>, alone: bool, slot: &mut Slot| {
         let ga = g.len();
         let lay = Layout::new(&ctx, ga);
-        // Every block writes its lanes of every cell into its own part, by (cell,
-        // lane), each cell a cache line written with streaming stores: the part is
-        // read only when every block is done, so its lines are neither read into the
-        // cache first nor kept there (4 % of a national run's time). Where every
-        // trajectory's cells would not fit in the memory budget, the cells are taken a
-        // window at a time and the (reproducible) blocks are run again for each: a
-        // block then writes into a scratch part and only the window's cells are kept.
-        let per_block = lay.cells * LANES;
-        let win = window(lay.cells, nt, chunk);
         let (to_total, unit_adds) = group_sums(&ctx, g, &lay, &unit_base, nt, slot);
-        // Cells are gathered a tile at a time: each block's lanes of the tile's cells
-        // lie together (a short run the prefetcher follows), and the tile's rows
-        // (256 kB) stay in the L2 cache while they are summarised.
         slot.packed.resize(lay.cells * stride, 0.0);
-        let mut next = 0;
-        for w0 in (0..lay.cells).step_by(win) {
-            let wc = win.min(lay.cells - w0);
-            let kept = wc * LANES;
-            let at = slot.aligned(nb * kept);
-            let blocks = &mut slot.blocks[at.clone()];
-            let whole = wc == lay.cells;
-            let block = |(state, scratch): &mut (BlockState, Vec<f64>),
-                         (b, chunk): (usize, &mut [f64])| {
-                let out: &mut [f64] = if whole {
-                    chunk
-                } else {
-                    scratch.resize(per_block, 0.0);
-                    scratch
-                };
-                crate::projection::simd_dispatch(BlockRun {
-                    ctx: &ctx,
-                    group: g.clone(),
-                    t0: b * LANES,
-                    lay: &lay,
-                    out,
-                    // A window's scratch part is read back at once.
-                    stream: whole,
-                    state,
-                });
-                if !whole {
-                    chunk.copy_from_slice(&scratch[w0 * LANES..w0 * LANES + kept]);
-                }
-                progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-            };
-            if parallel {
-                blocks
-                    .par_chunks_mut(kept)
-                    .enumerate()
-                    .for_each_init(|| (BlockState::default(), Vec::new()), block);
-            } else {
-                let mut state = (
-                    std::mem::take(&mut slot.state),
-                    std::mem::take(&mut slot.scratch),
-                );
-                blocks
-                    .chunks_mut(kept)
-                    .enumerate()
-                    .for_each(|x| block(&mut state, x));
-                (slot.state, slot.scratch) = state;
-            }
-            let blocks = &slot.blocks[at];
-            let packed = &mut slot.packed[w0 * stride..(w0 + wc) * stride];
-            if parallel {
-                packed
-                    .par_chunks_mut(TILE * stride)
-                    .enumerate()
-                    .for_each_init(
-                        || (Vec::new(), Selector::default()),
-                        |(tile, sel), (t, packed)| {
-                            let tc = packed.len() / stride;
-                            gather_tile(blocks, wc, t * TILE, tc, nt, tile);
-                            sel.summarise_rows(tile, nt, levels, packed);
-                        },
-                    );
-                // The totals after, in cell order.
-                let tile = &mut slot.vals;
-                for c0 in (w0..w0 + wc).step_by(TILE) {
-                    let tc = TILE.min(w0 + wc - c0);
-                    let to_units = unit_adds.get(next).is_some_and(|a| a.cell < c0 + tc);
-                    if to_units || to_total[c0..c0 + tc].iter().any(Option::is_some) {
-                        gather_tile(blocks, wc, c0 - w0, tc, nt, tile);
-                        next = add_tile(
-                            &mut slot.tots,
-                            &mut slot.units,
-                            &to_total,
-                            &unit_adds,
-                            next,
-                            c0,
-                            tile,
-                            nt,
-                        );
-                    }
-                }
-            } else {
-                let (tile, sel) = (&mut slot.vals, &mut slot.sel);
-                for (t, packed) in packed.chunks_mut(TILE * stride).enumerate() {
-                    let (c0, tc) = (w0 + t * TILE, packed.len() / stride);
-                    gather_tile(blocks, wc, c0 - w0, tc, nt, tile);
-                    sel.summarise_rows(tile, nt, levels, packed);
-                    next = add_tile(
-                        &mut slot.tots,
-                        &mut slot.units,
-                        &to_total,
-                        &unit_adds,
-                        next,
-                        c0,
-                        tile,
-                        nt,
-                    );
-                }
-            }
+        let sums = Sums {
+            to_total: &to_total,
+            unit_adds: &unit_adds,
+        };
+        let progress =
+            |years: usize| progress(done.fetch_add(years, Ordering::Relaxed) + years, total);
+        if yearwise(alone, ga) {
+            run_years(&ctx, g, &lay, slot, sums, levels, &progress);
+        } else {
+            let parallel = nested || (alone && threads > 1);
+            let win = window(lay.cells, nt, chunk);
+            run_blocks(
+                &ctx,
+                g,
+                &lay,
+                slot,
+                sums,
+                levels,
+                (parallel, win),
+                &progress,
+            );
         }
         // A unit only this group sends demand to is summarised here, side by side
         // with the other groups, rather than when the groups' sums are added (its sums
@@ -657,7 +604,6 @@ pub(crate) fn run_budgeted(
     // running sums and the units' sums are added in group order, so the sums do not
     // depend on the threads. With more threads than slots, each slot's blocks run in
     // parallel too.
-    let nested = rayon::current_num_threads() > chunk;
     let whole = |v: &[f64], cells: usize| whole(v, cells, nt, levels);
     let mut slots = std::mem::take(&mut ws.slots);
     slots.resize_with(chunk.min(groups.len()), Slot::default);
@@ -672,7 +618,7 @@ pub(crate) fn run_budgeted(
         chunk <= running,
         "a batch's groups each have a running sum of their own"
     );
-    for (b, gs) in groups.chunks(chunk).enumerate() {
+    for (b, gs) in batches.into_iter().enumerate() {
         let slots = &mut slots[..gs.len()];
         for (j, slot) in slots.iter_mut().enumerate() {
             std::mem::swap(&mut slot.tots, &mut sums[(b * chunk + j) % running]);
@@ -683,7 +629,7 @@ pub(crate) fn run_budgeted(
             slots
                 .par_iter_mut()
                 .zip(gs)
-                .for_each(|(slot, g)| run_group(g, nested, slot));
+                .for_each(|(slot, g)| run_group(g, false, slot));
         }
         for (j, slot) in slots.iter_mut().enumerate() {
             std::mem::swap(&mut slot.tots, &mut sums[(b * chunk + j) % running]);
@@ -780,6 +726,236 @@ pub(crate) fn run_budgeted(
         services: tables.services,
         alignment: tables.alignment,
     })
+}
+
+/// A group's blocks each run through every year, in parallel or one after another,
+/// writing their lanes of every cell into their own parts of the slot's buffer, by
+/// (block, cell, lane), each cell a cache line written with streaming stores: the
+/// parts are read only when every block is done, so their lines are neither read into
+/// the cache first nor kept there. Then each tile of cells is gathered over the
+/// blocks (each block's lanes of the tile's cells lie together, a short run the
+/// prefetcher follows, and the tile's rows stay in the L2 cache while they are
+/// summarised). Where every trajectory's cells would not fit in the memory budget,
+/// the cells are taken a window of `win` at a time and the (reproducible) blocks are
+/// run again for each: a block then writes into a scratch part and only the window's
+/// cells are kept.
+#[allow(clippy::too_many_arguments)]
+fn run_blocks(
+    ctx: &Ctx<'_>,
+    g: &std::ops::Range<usize>,
+    lay: &Layout,
+    slot: &mut Slot,
+    Sums {
+        to_total,
+        unit_adds,
+    }: Sums<'_>,
+    levels: &[f64],
+    (parallel, win): (bool, usize),
+    progress: &(dyn Fn(usize) + Sync),
+) {
+    let (nt, ny) = (ctx.spec.trajectories, ctx.years.len());
+    let nb = nt.div_ceil(LANES);
+    let stride = 1 + levels.len();
+    let per_block = lay.cells * LANES;
+    let mut next = 0;
+    for w0 in (0..lay.cells).step_by(win) {
+        let wc = win.min(lay.cells - w0);
+        let kept = wc * LANES;
+        let at = slot.aligned(nb * kept);
+        let blocks = &mut slot.blocks[at.clone()];
+        let whole = wc == lay.cells;
+        let block = |(state, carry, scratch): &mut (BlockState, Carry, Vec<f64>),
+                     (b, chunk): (usize, &mut [f64])| {
+            let out: &mut [f64] = if whole {
+                chunk
+            } else {
+                scratch.resize(per_block, 0.0);
+                scratch
+            };
+            crate::projection::simd_dispatch(BlockRun {
+                ctx,
+                group: g.clone(),
+                t0: b * LANES,
+                lay,
+                out,
+                stride: LANES,
+                // A window's scratch part is read back at once.
+                stream: whole,
+                years: 0..ctx.years.len(),
+                k0: 0,
+                kp0: 0,
+                carry,
+                state,
+            });
+            if !whole {
+                chunk.copy_from_slice(&scratch[w0 * LANES..w0 * LANES + kept]);
+            }
+            progress(ny);
+        };
+        if parallel {
+            blocks
+                .par_chunks_mut(kept)
+                .enumerate()
+                .for_each_init(Default::default, block);
+        } else {
+            let mut state = (
+                std::mem::take(&mut slot.state),
+                std::mem::take(&mut slot.carry),
+                std::mem::take(&mut slot.scratch),
+            );
+            blocks
+                .chunks_mut(kept)
+                .enumerate()
+                .for_each(|x| block(&mut state, x));
+            (slot.state, slot.carry, slot.scratch) = state;
+        }
+        let blocks = &slot.blocks[at];
+        let packed = &mut slot.packed[w0 * stride..(w0 + wc) * stride];
+        if parallel {
+            packed
+                .par_chunks_mut(TILE * stride)
+                .enumerate()
+                .for_each_init(
+                    || (Vec::new(), Selector::default()),
+                    |(tile, sel), (t, packed)| {
+                        let tc = packed.len() / stride;
+                        gather_tile(blocks, wc, t * TILE, tc, nt, tile);
+                        sel.summarise_rows(tile, nt, nt, levels, packed);
+                    },
+                );
+            // The totals after, in cell order.
+            let tile = &mut slot.vals;
+            for c0 in (w0..w0 + wc).step_by(TILE) {
+                let tc = TILE.min(w0 + wc - c0);
+                let to_units = unit_adds.get(next).is_some_and(|a| a.cell < c0 + tc);
+                if to_units || to_total[c0..c0 + tc].iter().any(Option::is_some) {
+                    gather_tile(blocks, wc, c0 - w0, tc, nt, tile);
+                    next = add_tile(
+                        &mut slot.tots,
+                        &mut slot.units,
+                        to_total,
+                        unit_adds,
+                        next,
+                        (c0, tc),
+                        tile,
+                        (nt, nt),
+                    );
+                }
+            }
+        } else {
+            let (tile, sel) = (&mut slot.vals, &mut slot.sel);
+            for (t, packed) in packed.chunks_mut(TILE * stride).enumerate() {
+                let (c0, tc) = (w0 + t * TILE, packed.len() / stride);
+                gather_tile(blocks, wc, c0 - w0, tc, nt, tile);
+                sel.summarise_rows(tile, nt, nt, levels, packed);
+                next = add_tile(
+                    &mut slot.tots,
+                    &mut slot.units,
+                    to_total,
+                    unit_adds,
+                    next,
+                    (c0, tc),
+                    tile,
+                    (nt, nt),
+                );
+            }
+        }
+    }
+}
+
+/// Where a group's cells add to its slot's sums by (year, trajectory), from
+/// [`group_sums`].
+#[derive(Clone, Copy)]
+struct Sums<'s> {
+    /// Per cell, the service total it adds to.
+    to_total: &'s [Option<Total>],
+    /// The units' adds, sorted by cell.
+    unit_adds: &'s [UnitAdd],
+}
+
+/// The memory a group of `ga` areas holds when its blocks run a year at a time
+/// ([`run_years`]): every block's state, and a year's cells over the trajectories.
+fn yearwise_bytes(ctx: &Ctx<'_>, ga: usize, nt: usize) -> usize {
+    let row = nt.div_ceil(LANES) * LANES;
+    let all = Layout::new(ctx, ga);
+    let year = (0..ctx.years.len())
+        .map(|k| Layout::year(ctx, ga, k, &all).0.cells)
+        .max()
+        .unwrap_or(0);
+    (ga * 2 * ctx.kernel.n + year) * row * std::mem::size_of::<f64>()
+}
+
+/// A group's blocks run a year at a time: each block's lanes of the year's cells
+/// written into rows over all trajectories, and the year's cells summarised while
+/// their rows are in the cache.
+#[allow(clippy::too_many_arguments)]
+fn run_years(
+    ctx: &Ctx<'_>,
+    g: &std::ops::Range<usize>,
+    lay: &Layout,
+    slot: &mut Slot,
+    Sums {
+        to_total,
+        unit_adds,
+    }: Sums<'_>,
+    levels: &[f64],
+    progress: &dyn Fn(usize),
+) {
+    let nt = ctx.spec.trajectories;
+    let nb = nt.div_ceil(LANES);
+    let row = nb * LANES;
+    let stride = 1 + levels.len();
+    let (ny, ga) = (ctx.years.len(), g.len());
+    slot.carries.resize_with(nb, Carry::default);
+    for k in 0..ny {
+        let (year, parts) = Layout::year(ctx, ga, k, lay);
+        let at = slot.aligned(year.cells * row);
+        let rows = &mut slot.blocks[at.clone()];
+        let kp0 = ctx.projected.iter().position(|p| *p == k).unwrap_or(0);
+        let per = 2 + ctx.kernel.nf;
+        for (b, carry) in slot.carries.iter_mut().enumerate() {
+            // The next block's multipliers of the year (a block's lie a run of years
+            // together, a year's of the blocks far apart).
+            if let Some(m) = ctx
+                .lane_mult
+                .get(((b + 1) * ny + k) * per..((b + 1) * ny + k + 1) * per)
+            {
+                crate::projection::prefetch(m.as_flattened());
+            }
+            crate::projection::simd_dispatch(BlockRun {
+                ctx,
+                group: g.clone(),
+                t0: b * LANES,
+                lay: &year,
+                out: &mut rows[b * LANES..],
+                stride: row,
+                stream: false,
+                years: k..k + 1,
+                k0: k,
+                kp0,
+                carry,
+                state: &mut slot.state,
+            });
+            progress(1);
+        }
+        let rows = &slot.blocks[at.clone()];
+        for [here, c0, tc] in parts {
+            let part = &rows[here * row..(here + tc) * row];
+            let packed = &mut slot.packed[c0 * stride..(c0 + tc) * stride];
+            slot.sel.summarise_rows(part, row, nt, levels, packed);
+            let next = unit_adds.partition_point(|a| a.cell < c0);
+            add_tile(
+                &mut slot.tots,
+                &mut slot.units,
+                to_total,
+                unit_adds,
+                next,
+                (c0, tc),
+                part,
+                (row, nt),
+            );
+        }
+    }
 }
 
 /// The resources and costs of each affine service (see [`Ctx::affine`]) from its

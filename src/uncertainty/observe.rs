@@ -47,8 +47,8 @@ pub(super) fn observe(
                     both[l] = sf[l] + sm[l];
                 }
                 for (s, v) in [sf, sm, both].iter().enumerate() {
-                    let cell = ((k * ga + al) * 3 + s) * ng + j;
-                    put_cell(out.pop, cell * out.stride, v, out.stream);
+                    let cell = (((k - out.k0) * ga + al) * 3 + s) * ng + j;
+                    put_cell(out.cells, (out.lay.pop + cell) * out.stride, v, out.stream);
                 }
             }
         }
@@ -56,11 +56,11 @@ pub(super) fn observe(
     if !ctx.services_wanted() {
         return;
     }
-    let (stride, stream) = (out.stride, out.stream);
+    let (stride, stream, k0) = (out.stride, out.stream, out.k0);
     for (i, s) in ctx.services.iter().enumerate() {
         let sv = s.service;
         let lo = usize::from(sv.ages.0);
-        let dst = &mut *out.services[i];
+        let (dst, base) = (&mut *out.cells, out.lay.services[i]);
         let d = &mut out.scratch;
         let tot = &mut out.totals;
         let w = ctx.weights[i]
@@ -71,7 +71,7 @@ pub(super) fn observe(
         let teaching = sv.teaching.is_some();
         let width = ctx.service_width(i);
         for (al, a) in group.clone().enumerate() {
-            let at = |block: usize| ((k * ga + al) * width + block) * stride;
+            let at = |block: usize| (base + ((k - k0) * ga + al) * width + block) * stride;
             let row = ((ctx.weights[i].area_row(a) * ny + k) * 2) * ng * ni;
             let (wf, wm) = (&w[row..row + ng * ni], &w[row + ng * ni..row + 2 * ng * ni]);
             let lanes = |sx: usize| &cur[(al * 2 + sx) * n + lo..(al * 2 + sx) * n + lo + ni];

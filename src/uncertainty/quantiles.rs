@@ -41,7 +41,7 @@ pub fn summarise_rows(rows: &[f64], nt: usize, levels: &[f64]) -> Summary {
     }
     let stride = 1 + levels.len();
     let mut packed = vec![0.0; cells * stride];
-    Selector::default().summarise_rows(&rows[..cells * nt], nt, levels, &mut packed);
+    Selector::default().summarise_rows(&rows[..cells * nt], nt, nt, levels, &mut packed);
     let mut sm = Summary::zeros(cells, levels.len());
     for (k, p) in packed.chunks_exact(stride).enumerate() {
         super::gather::set_packed(&mut sm, k, p);
@@ -75,11 +75,13 @@ pub(super) struct Selector {
 }
 
 impl Selector {
-    /// Summarises each row of `nt` values of `rows` into `packed`, `1 + levels` values
-    /// a row: the mean, then the quantiles.
+    /// Summarises the first `nt` values of each row of `rows` (rows `row` values
+    /// apart, the last possibly cut to `nt`) into `packed`, `1 + levels` values a
+    /// row: the mean, then the quantiles.
     pub(super) fn summarise_rows(
         &mut self,
         rows: &[f64],
+        row: usize,
         nt: usize,
         levels: &[f64],
         packed: &mut [f64],
@@ -87,6 +89,7 @@ impl Selector {
         crate::projection::simd_dispatch(Rows {
             sel: self,
             rows,
+            row,
             nt,
             levels,
             packed,
@@ -339,6 +342,7 @@ unsafe fn collect_avx512(v: &[f64], bucket: &[u16], ids: &[u16], col: &mut [i64]
 struct Rows<'s, 'v> {
     sel: &'s mut Selector,
     rows: &'v [f64],
+    row: usize,
     nt: usize,
     levels: &'v [f64],
     packed: &'v mut [f64],
@@ -350,9 +354,11 @@ impl crate::projection::Kernel for Rows<'_, '_> {
     #[inline(always)]
     fn run(self) {
         let stride = 1 + self.levels.len();
-        let rows = self.rows.chunks_exact(self.nt);
+        let rows = self.rows.chunks(self.row);
         for (row, p) in rows.zip(self.packed.chunks_exact_mut(stride)) {
-            p[0] = self.sel.summarise(row, self.levels, &mut p[1..]);
+            p[0] = self
+                .sel
+                .summarise(&row[..self.nt], self.levels, &mut p[1..]);
         }
     }
 }

@@ -315,6 +315,43 @@ fn separate_areas_give_the_same_numbers_whatever_the_threads() {
     }
 }
 
+/// Separate areas whose blocks run one after another run them a year at a time (each
+/// block carrying its state, its random streams and its migration shock from year to
+/// year); with more threads than slots each block runs through every year at once.
+/// Both give the same numbers: one thread against nine, with process noise, a net
+/// migration rate spread, a trajectory count that leaves the last block part empty,
+/// and every output asked for.
+#[test]
+fn a_year_at_a_time_gives_what_a_block_through_every_year_gives() {
+    let (pop, inp) = eleven_areas();
+    let sp = Spec {
+        migration_rate: Some(MigrationRate {
+            sd: ndarray::Array3::from_elem((pop.areas().len(), 2, pop.n_ages()), 0.02),
+            ar: 0.5,
+        }),
+        ..noisy(13)
+    };
+    let sv = school();
+    let spread: Vec<f64> = (0..11).map(|a| [0.0, 1.0, 0.5][a % 3]).collect();
+    let ub = Unit::new("B", 0, 900.0);
+    let services = [ServiceInput {
+        units: vec![UnitInput {
+            unit: &ub,
+            shares: &spread,
+            by_year: &[],
+        }],
+        ..input(&sv)
+    }];
+    let go = |threads: usize| {
+        on_threads(threads, || {
+            to_2030(&pop, &inp, &sp, &services, &mut Workspace::default())
+        })
+    };
+    let (yearwise, blockwise) = (go(1), go(9));
+    assert!(yearwise.population.is_some() && yearwise.migration.is_some());
+    assert_eq!(yearwise, blockwise);
+}
+
 /// With many trajectories the services' totals are added up in fewer running sums
 /// than eight, to stay within their memory budget: still the same numbers with 1, 2, 3
 /// and 9 threads, every output but the totals the same as with eight sums, and the
