@@ -286,8 +286,8 @@ pub(super) fn gather_tile(
 /// trajectory): each service's demand and total cost (`to_total`, by cell), and each
 /// unit's demand and floor area need (the adds, sorted by cell). A service's demand and
 /// total cost (when asked for; an affine service's total cost follows from its total
-/// demand afterwards) go to the running sum the slot holds for the batch, zeros the
-/// first time (see `run_aligned`); a unit's rows are sized and zeroed for the group,
+/// demand afterwards) go to the running sum the slot holds for the group, zeros the
+/// first time (see `run_budgeted`); a unit's rows are sized and zeroed for the group,
 /// only where the group sends it demand. The cells add in cell order, so the sums do
 /// not depend on the threads.
 pub(super) fn group_sums(

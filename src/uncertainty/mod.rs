@@ -470,20 +470,19 @@ pub(crate) fn run_budgeted(
     // own): a lone group has the whole memory budget, groups running at once share
     // it. The sums do not depend on it: group `g`'s totals go to running sum
     // `g % running`, in group order.
+    let threads = rayon::current_num_threads();
     let chunk = if groups.len() == 1 {
         1
     } else {
-        rayon::current_num_threads().clamp(1, running)
+        threads.clamp(1, running)
     };
-    // A group's blocks run in parallel when it runs alone (a coupled group, or the
-    // last of a batch) or when there are more threads than groups at once; a group
-    // whose blocks run one after another runs them a year at a time where their
-    // states and a year's cells fit in its share of the memory budget.
-    let threads = rayon::current_num_threads();
-    let nested = threads > chunk;
-    let batches: Vec<&[std::ops::Range<usize>]> = groups.chunks(chunk).collect();
-    let yearwise = |alone: bool, ga: usize| {
-        let parallel = nested || (alone && threads > 1);
+    // A group's blocks run in parallel when it is the only group or when there are
+    // more threads than groups at once; a group whose blocks run one after another
+    // runs them a year at a time where their states and a year's cells fit in its
+    // share of the memory budget.
+    let alone = groups.len() == 1;
+    let parallel = threads > chunk || (alone && threads > 1);
+    let yearwise = |ga: usize| {
         !parallel && ctx.align.is_none() && yearwise_bytes(&ctx, ga, nt) <= MEMORY_BUDGET / chunk
     };
     let passes = |ga: usize| {
@@ -491,14 +490,13 @@ pub(crate) fn run_budgeted(
         cells.div_ceil(window(cells, nt, chunk)).max(1)
     };
     // Progress in block-years.
-    let total: usize = batches
+    let total: usize = groups
         .iter()
-        .flat_map(|gs| gs.iter().map(|g| (gs.len() == 1, g.len())))
-        .map(|(alone, ga)| {
-            if yearwise(alone, ga) {
+        .map(|g| {
+            if yearwise(g.len()) {
                 nb * ny
             } else {
-                nb * ny * passes(ga)
+                nb * ny * passes(g.len())
             }
         })
         .sum();
@@ -560,7 +558,7 @@ pub(crate) fn run_budgeted(
     // year (`run_blocks`); each cell's values over the trajectories are summarised,
     // packed `stride` values a cell (mean, then the quantiles), and every service's
     // demand and total cost summed over the group's cells by (year, trajectory).
-    let run_group = |g: &std::ops::Range<usize>, alone: bool, slot: &mut Slot| {
+    let run_group = |g: &std::ops::Range<usize>, slot: &mut Slot| {
         let ga = g.len();
         let lay = Layout::new(&ctx, ga);
         let (to_total, unit_adds) = group_sums(&ctx, g, &lay, &unit_base, nt, slot);
@@ -571,10 +569,9 @@ pub(crate) fn run_budgeted(
         };
         let progress =
             |years: usize| progress(done.fetch_add(years, Ordering::Relaxed) + years, total);
-        if yearwise(alone, ga) {
+        if yearwise(ga) {
             run_years(&ctx, g, &lay, slot, sums, levels, &progress);
         } else {
-            let parallel = nested || (alone && threads > 1);
             let win = window(lay.cells, nt, chunk);
             run_blocks(
                 &ctx,
@@ -598,72 +595,102 @@ pub(crate) fn run_budgeted(
             }
         }
     };
-    // Independent areas run in parallel, `chunk` at a time so that their outputs
-    // stay small, each in a slot whose buffers are reused, and are put in place in
-    // order; a single coupled group runs its blocks in parallel instead. The totals'
-    // running sums and the units' sums are added in group order, so the sums do not
-    // depend on the threads. With more threads than slots, each slot's blocks run in
-    // parallel too.
+    // Independent areas run in parallel, one a thread: each thread takes the next
+    // group in order as soon as it is free, in a slot whose buffers it reuses, and
+    // the groups' summaries and units are put in place in group order. Every
+    // service's demand and total cost by (year, trajectory) are summed over the
+    // groups in `running` sums, group `g` into sum `g % running` once group
+    // `g − running` is done with it, and the sums are added in order at the end: the
+    // bits do not depend on the threads. A single coupled group runs its blocks in
+    // parallel instead, and so does every group when there are more threads than
+    // slots.
     let whole = |v: &[f64], cells: usize| whole(v, cells, nt, levels);
     let mut slots = std::mem::take(&mut ws.slots);
     slots.resize_with(chunk.min(groups.len()), Slot::default);
-    // Every service's demand and total cost by (year, trajectory) are summed over the
-    // groups in `running` sums, group `g` into sum `g % running` in group order, and
-    // the sums are added in order at the end: the bits do not depend on the threads
-    // (a batch is at most `running` groups in a row, each its own sum), and the sums
-    // are added inside each group's run rather than afterwards, one group after
-    // another.
-    let mut sums: Vec<Vec<(Vec<f64>, Vec<f64>)>> = vec![Vec::new(); running];
     debug_assert!(
         chunk <= running,
-        "a batch's groups each have a running sum of their own"
+        "the groups running at once each have a running sum of their own"
     );
-    for (b, gs) in batches.into_iter().enumerate() {
-        let slots = &mut slots[..gs.len()];
-        for (j, slot) in slots.iter_mut().enumerate() {
-            std::mem::swap(&mut slot.tots, &mut sums[(b * chunk + j) % running]);
+    // Per running sum: the sums, and the group whose turn it is.
+    let sums: Vec<(std::sync::Mutex<(usize, SumRows)>, std::sync::Condvar)> = (0..running)
+        .map(|r| {
+            (
+                std::sync::Mutex::new((r, Vec::new())),
+                std::sync::Condvar::new(),
+            )
+        })
+        .collect();
+    let next_group = AtomicUsize::new(0);
+    let commit = |g: &std::ops::Range<usize>, o: GroupOut| {
+        // The group's units: those it summarised itself, and the sums of the others
+        // added in group order; a unit no group is left to send demand to is
+        // summarised and its sums dropped.
+        for (u, sm) in o.finished {
+            unit_left[u] -= 1;
+            unit_done[u] = Some(sm);
         }
-        if gs.len() == 1 {
-            run_group(&gs[0], true, &mut slots[0]);
-        } else {
-            slots
-                .par_iter_mut()
-                .zip(gs)
-                .for_each(|(slot, g)| run_group(g, false, slot));
-        }
-        for (j, slot) in slots.iter_mut().enumerate() {
-            std::mem::swap(&mut slot.tots, &mut sums[(b * chunk + j) % running]);
-        }
-        for (g, o) in gs.iter().zip(slots.iter_mut()) {
-            // The group's units: those it summarised itself, and the sums of the
-            // others added in group order; a unit no group is left to send demand to
-            // is summarised and its sums dropped.
-            for (u, sm) in o.finished.drain(..) {
-                unit_left[u] -= 1;
-                unit_done[u] = Some(sm);
+        for (u, part) in o.units.into_iter().enumerate() {
+            if part.0.is_empty() {
+                continue;
             }
-            for (u, part) in o.units.iter_mut().enumerate() {
-                if part.0.is_empty() {
-                    continue;
-                }
-                let (od, of) = std::mem::take(part);
-                let (d, f) = &mut unit_sums[u];
-                for (v, part) in [(d, od), (f, of)] {
-                    if v.is_empty() {
-                        *v = part;
-                    } else {
-                        add_to(v, &part);
-                    }
-                }
-                unit_left[u] -= 1;
-                if unit_left[u] == 0 {
-                    let (d, f) = std::mem::take(&mut unit_sums[u]);
-                    unit_done[u] = Some(finish_unit(u, d, f));
+            let (od, of) = part;
+            let (d, f) = &mut unit_sums[u];
+            for (v, part) in [(d, od), (f, of)] {
+                if v.is_empty() {
+                    *v = part;
+                } else {
+                    add_to(v, &part);
                 }
             }
-            tables.place(&ctx, g, &Layout::new(&ctx, g.len()), &o.packed);
+            unit_left[u] -= 1;
+            if unit_left[u] == 0 {
+                let (d, f) = std::mem::take(&mut unit_sums[u]);
+                unit_done[u] = Some(finish_unit(u, d, f));
+            }
         }
-    }
+        tables.place(&ctx, g, &Layout::new(&ctx, g.len()), &o.packed);
+    };
+    let in_order = InOrder {
+        next: 0,
+        waiting: std::collections::BTreeMap::new(),
+    };
+    let ordered = std::sync::Mutex::new((in_order, commit));
+    slots.par_iter_mut().for_each(|slot| loop {
+        let gi = next_group.fetch_add(1, Ordering::Relaxed);
+        let Some(g) = groups.get(gi) else { break };
+        let (turn, ready) = &sums[gi % running];
+        {
+            let mut t = turn.lock().unwrap_or_else(|e| e.into_inner());
+            while t.0 != gi {
+                t = ready.wait(t).unwrap_or_else(|e| e.into_inner());
+            }
+            std::mem::swap(&mut slot.tots, &mut t.1);
+        }
+        run_group(g, slot);
+        {
+            let mut t = turn.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::swap(&mut slot.tots, &mut t.1);
+            t.0 = gi + running;
+            ready.notify_all();
+        }
+        let out = GroupOut {
+            packed: std::mem::take(&mut slot.packed),
+            finished: std::mem::take(&mut slot.finished),
+            units: std::mem::take(&mut slot.units),
+        };
+        let mut guard = ordered.lock().unwrap_or_else(|e| e.into_inner());
+        let (o, commit) = &mut *guard;
+        o.waiting.insert(gi, out);
+        while let Some(out) = o.waiting.remove(&o.next.clone()) {
+            commit(&groups[o.next], out);
+            o.next += 1;
+        }
+    });
+    drop(ordered);
+    let sums: Vec<SumRows> = sums
+        .into_iter()
+        .map(|(t, _)| t.into_inner().unwrap_or_else(|e| e.into_inner()).1)
+        .collect();
     ws.slots = slots;
     // Units no group sends demand to: no demand in any trajectory.
     if ctx.services_wanted() {
@@ -861,6 +888,23 @@ fn run_blocks(
             }
         }
     }
+}
+
+/// Per service: demand and total cost by (year, trajectory).
+type SumRows = Vec<(Vec<f64>, Vec<f64>)>;
+
+/// What a group gives back: its cells' summaries (packed as [`Slot::packed`]), the
+/// units it summarised itself and its sums of the others.
+struct GroupOut {
+    packed: Vec<f64>,
+    finished: Vec<(usize, UnitSummary)>,
+    units: SumRows,
+}
+
+/// Groups done, waiting for those before them to be put in place.
+struct InOrder {
+    next: usize,
+    waiting: std::collections::BTreeMap<usize, GroupOut>,
 }
 
 /// Where a group's cells add to its slot's sums by (year, trajectory), from

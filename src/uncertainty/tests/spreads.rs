@@ -276,8 +276,9 @@ fn eleven_areas() -> (Population, ProjectionInputs) {
     setup_areas(&codes, false, 20.0)
 }
 
-/// Areas without internal migration run as groups side by side, a batch at a time as
-/// many as there are threads; more groups than running sums of the totals (eight),
+/// Areas without internal migration run as groups side by side, each thread taking
+/// the next group as soon as it is free; more groups than running sums of the totals
+/// (eight),
 /// and units whose areas lie in one group and in several: the same numbers with 1, 2,
 /// 3 and 9 threads (9: more threads than slots, so a slot's blocks run in parallel).
 #[test]
