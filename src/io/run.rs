@@ -101,7 +101,7 @@ pub use crate::uncertainty::quantile_name;
 /// Runs the Monte Carlo trajectories of a scenario whose deterministic run is `out`
 /// and adds the `<name>_quantiles` tables to it: population, components (when the
 /// scenario's `population_quantiles` is not false), demand, resources and costs
-/// (when it has services). `progress` gets (blocks done, blocks in all).
+/// (when it has services). `progress` gets (block-years done, block-years in all).
 ///
 /// # Errors
 /// [`RunError`] if the run fails. A scenario that aligns its areas is aligned in every

@@ -127,7 +127,8 @@ pub enum RunError {
 
 /// Runs a scenario: the deterministic projection, its alignment, services and
 /// network, then, with [`Options::uncertainty`], the trajectories. `progress` gets
-/// (blocks of trajectories done, blocks in all).
+/// (block-years done, block-years in all: a block of eight trajectories through one
+/// year is one).
 ///
 /// # Errors
 /// [`RunError`] if a year cannot be projected, a service evaluated or the

@@ -1,7 +1,8 @@
-//! One block of eight trajectories through every year for a group of areas: the
+//! One block of eight trajectories through a run of years for a group of areas: the
 //! year kernel's step (`crate::projection::kernel`), the net migration rate's
 //! shock, the alignment of each aligned year, and what is observed of each year,
-//! written where [`Layout`] puts the group's cells.
+//! written where [`Layout`] puts the group's cells; what a block carries from one
+//! year to the next when it runs a year at a time.
 
 use super::rng::Poisson;
 use super::*;

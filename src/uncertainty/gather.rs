@@ -65,12 +65,15 @@ pub(super) fn running_sums(bytes: usize, budget: usize) -> usize {
     (budget / bytes.max(1)).clamp(1, SLOTS)
 }
 
-/// The most units whose sums are held at once: a unit's sums are kept from the
-/// first group that sends it demand until the last, groups running `chunk` at a time.
+/// The most units whose sums are held at once: a unit's sums are kept from the first
+/// group that sends it demand until the last is put in place, and the groups
+/// running or waiting to be put in place are at most `window` in a row (see
+/// `run_budgeted`: a group waits for the running sum of the group `running` before
+/// it).
 pub(super) fn most_open_units(
     unit_shares: &[&[f64]],
     groups: &[std::ops::Range<usize>],
-    chunk: usize,
+    window: usize,
 ) -> usize {
     let spans: Vec<(usize, usize)> = unit_shares
         .iter()
@@ -80,13 +83,17 @@ pub(super) fn most_open_units(
                     .get(g.clone())
                     .is_some_and(|s| s.iter().any(|v| *v != 0.0))
             };
-            let first = groups.iter().position(sends)? / chunk;
-            let last = groups.iter().rposition(sends)? / chunk;
-            Some((first, last))
+            Some((
+                groups.iter().position(sends)?,
+                groups.iter().rposition(sends)?,
+            ))
         })
         .collect();
-    (0..groups.len().div_ceil(chunk.max(1)))
-        .map(|c| spans.iter().filter(|(a, b)| *a <= c && c <= *b).count())
+    (0..groups.len())
+        .map(|s| {
+            let end = s + window.max(1);
+            spans.iter().filter(|(a, b)| *a < end && *b >= s).count()
+        })
         .max()
         .unwrap_or(0)
 }
@@ -145,7 +152,7 @@ pub(super) struct Slot {
     /// Per cell: the mean, then the quantiles.
     pub(super) packed: Vec<f64>,
     /// Per service: the demand and total cost by (year, trajectory) of the groups this
-    /// running sum holds (see `run_aligned`), this group's added as its cells are read.
+    /// running sum holds (see `run_budgeted`), this group's added as its cells are read.
     pub(super) tots: Vec<(Vec<f64>, Vec<f64>)>,
     /// Per unit (all services' in order): the demand and the floor area need by
     /// (year, trajectory); the floor area's is empty when not summed.

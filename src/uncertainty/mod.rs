@@ -27,17 +27,19 @@
 //! out of the kernel: they are compiled outside the wide copies.
 //!
 //! # Two orders of work
-//! Separate areas (no closed internal system, no alignment) run one a thread: every
-//! block of the area takes year 1, then every block year 2, and so on (`run_years`).
-//! Each block carries its state (13 kB) and its random streams from year to year, and
-//! writes its lanes of the year's cells into rows over all trajectories (640 kB for
-//! 1000 trajectories on the national scenario), which are summarised at once while
-//! they are still in the cache. A coupled group of areas runs its blocks in parallel,
-//! each through every year (`run_blocks`): the blocks write their cells past the
-//! caches, and the cells are then gathered over the blocks a tile at a time; the same
-//! order serves separate areas when there are more threads than areas at once, or
-//! when the blocks' states would not fit in memory. Both orders give the same
-//! numbers.
+//! A group of areas (one area, or every area where a closed internal system or an
+//! alignment couples them) whose blocks run on one thread runs a year at a time
+//! (`run_years`): every block takes year 1, then every block year 2, and so on. Each
+//! block carries its state (13 kB an area) and its random streams from year to year,
+//! and writes its lanes of the year's cells into rows over all trajectories (640 kB
+//! for 1000 trajectories on the national scenario), which are summarised at once
+//! while they are still in the cache. Separate areas run so, one a thread, each
+//! thread taking the next area as soon as it is free. A group whose blocks run in
+//! parallel (a lone group, or every group when there are more threads than groups
+//! can run at once), an aligned group, or one whose blocks' states would not fit in
+//! its share of the memory runs each block through every year (`run_blocks`): the
+//! blocks write their cells past the caches, and the cells are then gathered over
+//! the blocks a tile at a time. Both orders give the same numbers.
 //!
 //! # Quantiles
 //! Exact, of type 7: see `Selector` (bucketing, then ordering only the buckets that
@@ -250,7 +252,8 @@ impl Ctx<'_> {
 
 /// Runs `spec.trajectories` trajectories of the projection of `pop` from `base_year`
 /// to `end_year` and summarises the outputs `want` asks for. `progress` is called
-/// with (blocks done, blocks in all) as the run goes on.
+/// with (block-years done, block-years in all: a block of eight trajectories through
+/// one year is one) as the run goes on.
 ///
 /// # Errors
 /// [`McError`] if the projection's rates cannot be resolved, a service's parameters
@@ -477,17 +480,19 @@ pub(crate) fn run_budgeted(
         threads.clamp(1, running)
     };
     // A group's blocks run in parallel when it is the only group or when there are
-    // more threads than groups at once; a group whose blocks run one after another
-    // runs them a year at a time where their states and a year's cells fit in its
-    // share of the memory budget.
+    // more threads than groups could run at once: the groups then run one after
+    // another. Otherwise a group runs on one thread, `chunk` of them at once, each
+    // a year at a time where its blocks' states and a year's cells fit in its share
+    // of the memory budget (and without an alignment).
     let alone = groups.len() == 1;
     let parallel = threads > chunk || (alone && threads > 1);
+    let workers = if parallel { 1 } else { chunk };
     let yearwise = |ga: usize| {
-        !parallel && ctx.align.is_none() && yearwise_bytes(&ctx, ga, nt) <= MEMORY_BUDGET / chunk
+        !parallel && ctx.align.is_none() && yearwise_bytes(&ctx, ga, nt) <= MEMORY_BUDGET / workers
     };
     let passes = |ga: usize| {
         let cells = Layout::new(&ctx, ga).cells;
-        cells.div_ceil(window(cells, nt, chunk)).max(1)
+        cells.div_ceil(window(cells, nt, workers))
     };
     // Progress in block-years.
     let total: usize = groups
@@ -572,7 +577,7 @@ pub(crate) fn run_budgeted(
         if yearwise(ga) {
             run_years(&ctx, g, &lay, slot, sums, levels, &progress);
         } else {
-            let win = window(lay.cells, nt, chunk);
+            let win = window(lay.cells, nt, workers);
             run_blocks(
                 &ctx,
                 g,
@@ -606,9 +611,9 @@ pub(crate) fn run_budgeted(
     // slots.
     let whole = |v: &[f64], cells: usize| whole(v, cells, nt, levels);
     let mut slots = std::mem::take(&mut ws.slots);
-    slots.resize_with(chunk.min(groups.len()), Slot::default);
+    slots.resize_with(workers.min(groups.len()), Slot::default);
     debug_assert!(
-        chunk <= running,
+        workers <= running,
         "the groups running at once each have a running sum of their own"
     );
     // Per running sum: the sums, and the group whose turn it is.
@@ -655,7 +660,11 @@ pub(crate) fn run_budgeted(
         waiting: std::collections::BTreeMap::new(),
     };
     let ordered = std::sync::Mutex::new((in_order, commit));
-    slots.par_iter_mut().for_each(|slot| loop {
+    // A worker takes the next group until none is left. Its thread waits only for a
+    // running sum another worker's group still holds; nothing else runs on rayon's
+    // threads while workers wait (a group's blocks run in parallel only where a
+    // single worker takes every group in turn).
+    let work = |slot: &mut Slot| loop {
         let gi = next_group.fetch_add(1, Ordering::Relaxed);
         let Some(g) = groups.get(gi) else { break };
         let (turn, ready) = &sums[gi % running];
@@ -666,13 +675,18 @@ pub(crate) fn run_budgeted(
             }
             std::mem::swap(&mut slot.tots, &mut t.1);
         }
+        // The sum's next turn, given on the way out even if the group panics (the
+        // panic then ends the run instead of leaving the next group waiting).
+        let pass = PassTurn {
+            turn: &sums[gi % running],
+            next: gi + running,
+        };
         run_group(g, slot);
         {
             let mut t = turn.lock().unwrap_or_else(|e| e.into_inner());
             std::mem::swap(&mut slot.tots, &mut t.1);
-            t.0 = gi + running;
-            ready.notify_all();
         }
+        drop(pass);
         let out = GroupOut {
             packed: std::mem::take(&mut slot.packed),
             finished: std::mem::take(&mut slot.finished),
@@ -685,7 +699,12 @@ pub(crate) fn run_budgeted(
             commit(&groups[o.next], out);
             o.next += 1;
         }
-    });
+    };
+    if let [slot] = &mut slots[..] {
+        work(slot);
+    } else {
+        slots.par_iter_mut().for_each(work);
+    }
     drop(ordered);
     let sums: Vec<SumRows> = sums
         .into_iter()
@@ -901,6 +920,21 @@ struct GroupOut {
     units: SumRows,
 }
 
+/// Gives a running sum's turn to group `next` when dropped, and wakes the workers
+/// waiting for it.
+struct PassTurn<'t> {
+    turn: &'t (std::sync::Mutex<(usize, SumRows)>, std::sync::Condvar),
+    next: usize,
+}
+
+impl Drop for PassTurn<'_> {
+    fn drop(&mut self) {
+        let (turn, ready) = self.turn;
+        turn.lock().unwrap_or_else(|e| e.into_inner()).0 = self.next;
+        ready.notify_all();
+    }
+}
+
 /// Groups done, waiting for those before them to be put in place.
 struct InOrder {
     next: usize,
@@ -955,6 +989,7 @@ fn run_years(
         let (year, parts) = Layout::year(ctx, ga, k, lay);
         let at = slot.aligned(year.cells * row);
         let rows = &mut slot.blocks[at.clone()];
+        let len = rows.len();
         let kp0 = ctx.projected.iter().position(|p| *p == k).unwrap_or(0);
         let per = 2 + ctx.kernel.nf;
         for (b, carry) in slot.carries.iter_mut().enumerate() {
@@ -971,7 +1006,9 @@ fn run_years(
                 group: g.clone(),
                 t0: b * LANES,
                 lay: &year,
-                out: &mut rows[b * LANES..],
+                // A year without cells (a given year, with only the components
+                // asked for) has no rows: the blocks still run it, writing nothing.
+                out: &mut rows[(b * LANES).min(len)..],
                 stride: row,
                 stream: false,
                 years: k..k + 1,

@@ -278,9 +278,9 @@ fn eleven_areas() -> (Population, ProjectionInputs) {
 
 /// Areas without internal migration run as groups side by side, each thread taking
 /// the next group as soon as it is free; more groups than running sums of the totals
-/// (eight),
-/// and units whose areas lie in one group and in several: the same numbers with 1, 2,
-/// 3 and 9 threads (9: more threads than slots, so a slot's blocks run in parallel).
+/// (eight), and units whose areas lie in one group and in several: the same numbers
+/// with 1, 2, 3 and 9 threads (9: more threads than slots, so the groups run one
+/// after another, each with its blocks in parallel).
 #[test]
 fn separate_areas_give_the_same_numbers_whatever_the_threads() {
     let (pop, inp) = eleven_areas();
@@ -351,6 +351,61 @@ fn a_year_at_a_time_gives_what_a_block_through_every_year_gives() {
     let (yearwise, blockwise) = (go(1), go(9));
     assert!(yearwise.population.is_some() && yearwise.migration.is_some());
     assert_eq!(yearwise, blockwise);
+}
+
+/// A year may have no cells to record (the base year when only the components or
+/// only the movers are asked for, or nothing at all): both orders still run it, give
+/// the same numbers, and count their progress up to its total.
+#[test]
+fn years_without_cells_run_in_both_orders_and_progress_reaches_its_total() {
+    let (pop, inp) = eleven_areas();
+    let sp = noisy(13);
+    let none = Want {
+        population: false,
+        components: false,
+        migration: false,
+        demand: false,
+        costs: false,
+    };
+    let comps = Want {
+        components: true,
+        ..none
+    };
+    let movers = Want {
+        migration: true,
+        ..none
+    };
+    for want in [comps, movers, none] {
+        let go = |threads: usize| {
+            let last = std::sync::Mutex::new((0, 0));
+            let mc = on_threads(threads, || {
+                run_aligned(
+                    &pop,
+                    2024,
+                    2030,
+                    Some(&inp),
+                    &sp,
+                    &[],
+                    want,
+                    None,
+                    &|done, total| {
+                        let mut l = last.lock().unwrap();
+                        *l = (l.0.max(done), total);
+                    },
+                    &mut Workspace::default(),
+                )
+                .unwrap()
+            });
+            (mc, last.into_inner().unwrap())
+        };
+        let ((yearwise, p1), (blockwise, p9)) = (go(1), go(9));
+        assert_eq!(yearwise.components.is_some(), want.components);
+        assert_eq!(yearwise.migration.is_some(), want.migration);
+        assert_eq!(yearwise, blockwise, "{want:?}");
+        for (done, total) in [p1, p9] {
+            assert_eq!(done, total, "{want:?}");
+        }
+    }
 }
 
 /// With many trajectories the services' totals are added up in fewer running sums
