@@ -1017,8 +1017,8 @@ fn run_years(
                 carry,
                 state: &mut slot.state,
             });
-            progress(1);
         }
+        progress(nb);
         let rows = &slot.blocks[at.clone()];
         for [here, c0, tc] in parts {
             let part = &rows[here * row..(here + tc) * row];
