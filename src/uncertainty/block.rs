@@ -48,36 +48,46 @@ pub(super) struct Layout {
     pub(super) services: Vec<usize>,
 }
 
+/// The cells each part of a [`Layout`] holds a year (0 for a part not asked for):
+/// the population's, the components' and the movers' (in a projected year), and
+/// each service's.
+struct YearWidths {
+    pop: usize,
+    comps: usize,
+    mig: usize,
+    services: Vec<usize>,
+}
+
+impl YearWidths {
+    fn new(ctx: &Ctx<'_>, ga: usize) -> YearWidths {
+        let on = |wanted: bool, w: usize| if wanted { w } else { 0 };
+        YearWidths {
+            pop: on(ctx.want.population, ga * 3 * ctx.groups.len()),
+            comps: on(ctx.want.components, COMPONENTS * ga * 2),
+            mig: on(ctx.want.migration, ctx.mig_rows.len() * ga * 2),
+            services: (0..ctx.services.len())
+                .map(|i| on(ctx.services_wanted(), ga * ctx.service_width(i)))
+                .collect(),
+        }
+    }
+}
+
 impl Layout {
     pub(super) fn new(ctx: &Ctx<'_>, ga: usize) -> Layout {
         let (n, ny, nyp) = (ctx.kernel.n, ctx.years.len(), ctx.projected.len());
-        let pop = 0;
-        let mut at = if ctx.want.population {
-            ga * 3 * ctx.groups.len() * ny
-        } else {
-            0
+        let w = YearWidths::new(ctx, ga);
+        let mut at = 0;
+        let mut part = |cells: usize| {
+            at += cells;
+            at - cells
         };
-        let comps = at;
-        if ctx.want.components {
-            at += COMPONENTS * ga * 2 * nyp;
-        }
-        let mig = at;
-        if ctx.want.migration {
-            at += ctx.mig_rows.len() * ga * 2 * nyp;
-        }
-        let align = at;
-        if let Some(al) = &ctx.align {
-            at += al.parents.children.len() * 2 * n * al.to.slots.len();
-        }
-        let services = (0..ctx.services.len())
-            .map(|i| {
-                let o = at;
-                if ctx.services_wanted() {
-                    at += ctx.service_cells(i, ga);
-                }
-                o
-            })
-            .collect();
+        let pop = part(w.pop * ny);
+        let comps = part(w.comps * nyp);
+        let mig = part(w.mig * nyp);
+        let align = part(ctx.align.as_ref().map_or(0, |al| {
+            al.parents.children.len() * 2 * n * al.to.slots.len()
+        }));
+        let services = w.services.iter().map(|ws| part(ws * ny)).collect();
         Layout {
             cells: at,
             pop,
@@ -87,9 +97,7 @@ impl Layout {
             services,
         }
     }
-}
 
-impl Layout {
     /// The cells of year slot `k` alone, in the parts and order of `all`'s (see
     /// [`Layout::new`]; no alignment factors), and where each part's cells lie:
     /// `(first cell here, first cell in all, cells)`.
@@ -100,48 +108,32 @@ impl Layout {
         all: &Layout,
     ) -> (Layout, Vec<[usize; 3]>) {
         debug_assert!(ctx.align.is_none());
+        let w = YearWidths::new(ctx, ga);
+        // The components and movers are by projected year.
+        let kp = ctx.projected.iter().position(|p| *p == k);
+        let (comps, mig) = match kp {
+            Some(_) => (w.comps, w.mig),
+            None => (0, 0),
+        };
+        let kp = kp.unwrap_or(0);
         let mut at = 0;
         let mut parts = Vec::new();
-        let mut part = |at: &mut usize, start: usize, w: usize| {
-            let here = *at;
+        let mut part = |start: usize, w: usize| {
             if w > 0 {
-                parts.push([here, start, w]);
+                parts.push([at, start, w]);
             }
-            *at += w;
-            here
+            at += w;
+            at - w
         };
-        let w = if ctx.want.population {
-            ga * 3 * ctx.groups.len()
-        } else {
-            0
-        };
-        let pop = part(&mut at, all.pop + k * w, w);
-        let kp = ctx.projected.iter().position(|p| *p == k);
-        let w = if ctx.want.components && kp.is_some() {
-            COMPONENTS * ga * 2
-        } else {
-            0
-        };
-        let comps = part(&mut at, all.comps + kp.unwrap_or(0) * w, w);
-        let w = if ctx.want.migration && kp.is_some() {
-            ctx.mig_rows.len() * ga * 2
-        } else {
-            0
-        };
-        let mig = part(&mut at, all.mig + kp.unwrap_or(0) * w, w);
-        let align = at;
+        let pop = part(all.pop + k * w.pop, w.pop);
+        let comps = part(all.comps + kp * comps, comps);
+        let mig = part(all.mig + kp * mig, mig);
+        let align = part(0, 0);
         let services = all
             .services
             .iter()
-            .enumerate()
-            .map(|(i, &off)| {
-                let w = if ctx.services_wanted() {
-                    ga * ctx.service_width(i)
-                } else {
-                    0
-                };
-                part(&mut at, off + k * w, w)
-            })
+            .zip(&w.services)
+            .map(|(&off, &ws)| part(off + k * ws, ws))
             .collect();
         let lay = Layout {
             cells: at,

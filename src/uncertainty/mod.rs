@@ -62,9 +62,12 @@
 //! - `quantiles.rs`: [`Summary`], the mean and exact quantiles of every cell;
 //! - `result.rs`: what a run is given besides the projection ([`ServiceInput`],
 //!   [`UnitInput`], [`AlignTo`]) and what it gives back ([`McResult`], [`McError`]);
+//! - `orders.rs`: a group's blocks run a year at a time (`run_years`) or each
+//!   through every year (`run_blocks`), and their cells summarised;
 //! - this file: the driver — validation, the lanes' multipliers, the groups of
-//!   areas and the blocks of trajectories on their threads in either order
-//!   (`run_years`, `run_blocks`), and the summaries put together.
+//!   areas on their threads (each thread taking the next group, the running sums
+//!   taken and the results put in place in group order), and the summaries put
+//!   together.
 
 // The kernels index lanes (`l in 0..LANES`) across several arrays at once: that is
 // what the compiler turns into vector instructions.
@@ -73,6 +76,7 @@
 mod block;
 mod gather;
 mod observe;
+mod orders;
 mod quantiles;
 mod result;
 mod rng;
@@ -84,6 +88,7 @@ use block::*;
 use gather::*;
 pub use gather::{trajectory_limit, TRAJECTORY_MEMORY};
 use observe::*;
+use orders::*;
 use quantiles::*;
 pub use quantiles::{summarise, summarise_rows, Summary};
 pub use result::*;
@@ -774,141 +779,6 @@ pub(crate) fn run_budgeted(
     })
 }
 
-/// A group's blocks each run through every year, in parallel or one after another,
-/// writing their lanes of every cell into their own parts of the slot's buffer, by
-/// (block, cell, lane), each cell a cache line written with streaming stores: the
-/// parts are read only when every block is done, so their lines are neither read into
-/// the cache first nor kept there. Then each tile of cells is gathered over the
-/// blocks (each block's lanes of the tile's cells lie together, a short run the
-/// prefetcher follows, and the tile's rows stay in the L2 cache while they are
-/// summarised). Where every trajectory's cells would not fit in the memory budget,
-/// the cells are taken a window of `win` at a time and the (reproducible) blocks are
-/// run again for each: a block then writes into a scratch part and only the window's
-/// cells are kept.
-#[allow(clippy::too_many_arguments)]
-fn run_blocks(
-    ctx: &Ctx<'_>,
-    g: &std::ops::Range<usize>,
-    lay: &Layout,
-    slot: &mut Slot,
-    Sums {
-        to_total,
-        unit_adds,
-    }: Sums<'_>,
-    levels: &[f64],
-    (parallel, win): (bool, usize),
-    progress: &(dyn Fn(usize) + Sync),
-) {
-    let (nt, ny) = (ctx.spec.trajectories, ctx.years.len());
-    let nb = nt.div_ceil(LANES);
-    let stride = 1 + levels.len();
-    let per_block = lay.cells * LANES;
-    let mut next = 0;
-    for w0 in (0..lay.cells).step_by(win) {
-        let wc = win.min(lay.cells - w0);
-        let kept = wc * LANES;
-        let at = slot.aligned(nb * kept);
-        let blocks = &mut slot.blocks[at.clone()];
-        let whole = wc == lay.cells;
-        let block = |(state, carry, scratch): &mut (BlockState, Carry, Vec<f64>),
-                     (b, chunk): (usize, &mut [f64])| {
-            let out: &mut [f64] = if whole {
-                chunk
-            } else {
-                scratch.resize(per_block, 0.0);
-                scratch
-            };
-            crate::projection::simd_dispatch(BlockRun {
-                ctx,
-                group: g.clone(),
-                t0: b * LANES,
-                lay,
-                out,
-                stride: LANES,
-                // A window's scratch part is read back at once.
-                stream: whole,
-                years: 0..ctx.years.len(),
-                k0: 0,
-                kp0: 0,
-                carry,
-                state,
-            });
-            if !whole {
-                chunk.copy_from_slice(&scratch[w0 * LANES..w0 * LANES + kept]);
-            }
-            progress(ny);
-        };
-        if parallel {
-            blocks
-                .par_chunks_mut(kept)
-                .enumerate()
-                .for_each_init(Default::default, block);
-        } else {
-            let mut state = (
-                std::mem::take(&mut slot.state),
-                std::mem::take(&mut slot.carry),
-                std::mem::take(&mut slot.scratch),
-            );
-            blocks
-                .chunks_mut(kept)
-                .enumerate()
-                .for_each(|x| block(&mut state, x));
-            (slot.state, slot.carry, slot.scratch) = state;
-        }
-        let blocks = &slot.blocks[at];
-        let packed = &mut slot.packed[w0 * stride..(w0 + wc) * stride];
-        if parallel {
-            packed
-                .par_chunks_mut(TILE * stride)
-                .enumerate()
-                .for_each_init(
-                    || (Vec::new(), Selector::default()),
-                    |(tile, sel), (t, packed)| {
-                        let tc = packed.len() / stride;
-                        gather_tile(blocks, wc, t * TILE, tc, nt, tile);
-                        sel.summarise_rows(tile, nt, nt, levels, packed);
-                    },
-                );
-            // The totals after, in cell order.
-            let tile = &mut slot.vals;
-            for c0 in (w0..w0 + wc).step_by(TILE) {
-                let tc = TILE.min(w0 + wc - c0);
-                let to_units = unit_adds.get(next).is_some_and(|a| a.cell < c0 + tc);
-                if to_units || to_total[c0..c0 + tc].iter().any(Option::is_some) {
-                    gather_tile(blocks, wc, c0 - w0, tc, nt, tile);
-                    next = add_tile(
-                        &mut slot.tots,
-                        &mut slot.units,
-                        to_total,
-                        unit_adds,
-                        next,
-                        (c0, tc),
-                        tile,
-                        (nt, nt),
-                    );
-                }
-            }
-        } else {
-            let (tile, sel) = (&mut slot.vals, &mut slot.sel);
-            for (t, packed) in packed.chunks_mut(TILE * stride).enumerate() {
-                let (c0, tc) = (w0 + t * TILE, packed.len() / stride);
-                gather_tile(blocks, wc, c0 - w0, tc, nt, tile);
-                sel.summarise_rows(tile, nt, nt, levels, packed);
-                next = add_tile(
-                    &mut slot.tots,
-                    &mut slot.units,
-                    to_total,
-                    unit_adds,
-                    next,
-                    (c0, tc),
-                    tile,
-                    (nt, nt),
-                );
-            }
-        }
-    }
-}
-
 /// Per service: demand and total cost by (year, trajectory).
 type SumRows = Vec<(Vec<f64>, Vec<f64>)>;
 
@@ -939,104 +809,6 @@ impl Drop for PassTurn<'_> {
 struct InOrder {
     next: usize,
     waiting: std::collections::BTreeMap<usize, GroupOut>,
-}
-
-/// Where a group's cells add to its slot's sums by (year, trajectory), from
-/// [`group_sums`].
-#[derive(Clone, Copy)]
-struct Sums<'s> {
-    /// Per cell, the service total it adds to.
-    to_total: &'s [Option<Total>],
-    /// The units' adds, sorted by cell.
-    unit_adds: &'s [UnitAdd],
-}
-
-/// The memory a group of `ga` areas holds when its blocks run a year at a time
-/// ([`run_years`]): every block's state, and a year's cells over the trajectories.
-fn yearwise_bytes(ctx: &Ctx<'_>, ga: usize, nt: usize) -> usize {
-    let row = nt.div_ceil(LANES) * LANES;
-    let all = Layout::new(ctx, ga);
-    let year = (0..ctx.years.len())
-        .map(|k| Layout::year(ctx, ga, k, &all).0.cells)
-        .max()
-        .unwrap_or(0);
-    (ga * 2 * ctx.kernel.n + year) * row * std::mem::size_of::<f64>()
-}
-
-/// A group's blocks run a year at a time: each block's lanes of the year's cells
-/// written into rows over all trajectories, and the year's cells summarised while
-/// their rows are in the cache.
-#[allow(clippy::too_many_arguments)]
-fn run_years(
-    ctx: &Ctx<'_>,
-    g: &std::ops::Range<usize>,
-    lay: &Layout,
-    slot: &mut Slot,
-    Sums {
-        to_total,
-        unit_adds,
-    }: Sums<'_>,
-    levels: &[f64],
-    progress: &dyn Fn(usize),
-) {
-    let nt = ctx.spec.trajectories;
-    let nb = nt.div_ceil(LANES);
-    let row = nb * LANES;
-    let stride = 1 + levels.len();
-    let (ny, ga) = (ctx.years.len(), g.len());
-    slot.carries.resize_with(nb, Carry::default);
-    for k in 0..ny {
-        let (year, parts) = Layout::year(ctx, ga, k, lay);
-        let at = slot.aligned(year.cells * row);
-        let rows = &mut slot.blocks[at.clone()];
-        let len = rows.len();
-        let kp0 = ctx.projected.iter().position(|p| *p == k).unwrap_or(0);
-        let per = 2 + ctx.kernel.nf;
-        for (b, carry) in slot.carries.iter_mut().enumerate() {
-            // The next block's multipliers of the year (a block's lie a run of years
-            // together, a year's of the blocks far apart).
-            if let Some(m) = ctx
-                .lane_mult
-                .get(((b + 1) * ny + k) * per..((b + 1) * ny + k + 1) * per)
-            {
-                crate::projection::prefetch(m.as_flattened());
-            }
-            crate::projection::simd_dispatch(BlockRun {
-                ctx,
-                group: g.clone(),
-                t0: b * LANES,
-                lay: &year,
-                // A year without cells (a given year, with only the components
-                // asked for) has no rows: the blocks still run it, writing nothing.
-                out: &mut rows[(b * LANES).min(len)..],
-                stride: row,
-                stream: false,
-                years: k..k + 1,
-                k0: k,
-                kp0,
-                carry,
-                state: &mut slot.state,
-            });
-        }
-        progress(nb);
-        let rows = &slot.blocks[at.clone()];
-        for [here, c0, tc] in parts {
-            let part = &rows[here * row..(here + tc) * row];
-            let packed = &mut slot.packed[c0 * stride..(c0 + tc) * stride];
-            slot.sel.summarise_rows(part, row, nt, levels, packed);
-            let next = unit_adds.partition_point(|a| a.cell < c0);
-            add_tile(
-                &mut slot.tots,
-                &mut slot.units,
-                to_total,
-                unit_adds,
-                next,
-                (c0, tc),
-                part,
-                (row, nt),
-            );
-        }
-    }
 }
 
 /// The resources and costs of each affine service (see [`Ctx::affine`]) from its
