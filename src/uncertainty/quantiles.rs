@@ -72,6 +72,8 @@ pub(super) struct Selector {
     /// The wanted ranks, ascending, and their positions among the collected values.
     pub(super) want: Vec<usize>,
     pub(super) at: Vec<usize>,
+    /// Per level, the order statistics its quantile lies between.
+    pub(super) pairs: Vec<[f64; 2]>,
 }
 
 impl Selector {
@@ -99,11 +101,40 @@ impl Selector {
     /// Returns the mean of `v` and writes its quantiles at `levels` into `q`.
     #[inline(always)]
     pub(super) fn summarise(&mut self, v: &[f64], levels: &[f64], q: &mut [f64]) -> f64 {
-        let n = v.len();
-        if n == 0 {
+        if v.is_empty() {
             q.fill(f64::NAN);
             return f64::NAN;
         }
+        self.pairs.resize(levels.len(), [0.0; 2]);
+        let mut pairs = std::mem::take(&mut self.pairs);
+        let (mean, order) = self.order_stats(v, levels, &mut pairs);
+        match order {
+            Order::Pairs => type7(v.len(), levels, &pairs, |x| x, q),
+            Order::Constant(x) => q.fill(x),
+            Order::NotFinite => {
+                let mut copy = v.to_vec();
+                let (_, qs) = summarise_keys(&mut copy, levels, &mut self.keys);
+                q.copy_from_slice(&qs);
+            }
+        }
+        self.pairs = pairs;
+        mean
+    }
+
+    /// The mean of `v` (not empty), and per level of `levels` the two order
+    /// statistics its type-7 quantile lies between, `[x₍⌊h⌋₎, x₍⌊h⌋+1₎]` (the first
+    /// twice where the quantile is the first alone), into `pairs` ([`Order::Pairs`];
+    /// the pairs are untouched otherwise). As the order statistics of any function of the values that is
+    /// nondecreasing are the function's of theirs, [`type7`] then gives the quantiles
+    /// of such a function exactly as if its values had been summarised.
+    #[inline(always)]
+    pub(super) fn order_stats(
+        &mut self,
+        v: &[f64],
+        levels: &[f64],
+        pairs: &mut [[f64; 2]],
+    ) -> (f64, Order) {
+        let n = v.len();
         let (mut s, mut lo, mut hi) = ([0.0; 4], [f64::INFINITY; 4], [f64::NEG_INFINITY; 4]);
         let chunks = v.chunks_exact(4);
         let rest = chunks.remainder();
@@ -126,14 +157,10 @@ impl Selector {
         }
         let mean = sum / n as f64;
         if !(sum.is_finite() && min.is_finite() && max.is_finite()) {
-            let mut copy = v.to_vec();
-            let (_, qs) = summarise_keys(&mut copy, levels, &mut self.keys);
-            q.copy_from_slice(&qs);
-            return mean;
+            return (mean, Order::NotFinite);
         }
         if min == max {
-            q.fill(min);
-            return mean;
+            return (mean, Order::Constant(min));
         }
         // The order statistics the levels need: ⌊h⌋, and ⌊h⌋ + 1 to interpolate.
         self.want.clear();
@@ -154,10 +181,7 @@ impl Selector {
         let nb = (n / 2).next_power_of_two().clamp(16, 4096);
         let scale = nb as f64 / (max - min);
         if !scale.is_finite() {
-            let mut copy = v.to_vec();
-            let (_, qs) = summarise_keys(&mut copy, levels, &mut self.keys);
-            q.copy_from_slice(&qs);
-            return mean;
+            return (mean, Order::NotFinite);
         }
         const ROUND: f64 = 6_755_399_441_055_744.0;
         let nb = nb + 1;
@@ -240,19 +264,75 @@ impl Selector {
             let j = want.binary_search(&r).expect("a wanted rank");
             from_sort_key(values[at[j]])
         };
-        for (out, &p) in q.iter_mut().zip(levels) {
+        for (pair, &p) in pairs.iter_mut().zip(levels) {
             let h = (n - 1) as f64 * p;
             let r = h.floor() as usize;
-            let v_lo = stat(r);
-            let frac = h - r as f64;
-            *out = if frac > 0.0 && r + 1 < n {
-                v_lo + frac * (stat(r + 1) - v_lo)
+            let lo = stat(r);
+            *pair = if h - r as f64 > 0.0 && r + 1 < n {
+                [lo, stat(r + 1)]
             } else {
-                v_lo
+                [lo; 2]
             };
         }
-        mean
+        (mean, Order::Pairs)
     }
+}
+
+/// What [`Selector::order_stats`] found of a set of values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Order {
+    /// The pairs of order statistics are written.
+    Pairs,
+    /// Every value is this one (numerically: zeros of both signs count as one):
+    /// every quantile is it.
+    Constant(f64),
+    /// A value (or the spread) is not finite: the values are to be summarised by
+    /// [`summarise_keys`].
+    NotFinite,
+}
+
+/// The type-7 quantiles at `levels` of `n` values (`g` of each) from their order
+/// statistics' `pairs` ([`Selector::order_stats`]), into `q`: linear between the two,
+/// `g(lo) + frac · (g(hi) − g(lo))`.
+#[inline(always)]
+pub(super) fn type7(
+    n: usize,
+    levels: &[f64],
+    pairs: &[[f64; 2]],
+    g: impl Fn(f64) -> f64,
+    q: &mut [f64],
+) {
+    for ((out, &p), [lo, hi]) in q.iter_mut().zip(levels).zip(pairs) {
+        let h = (n - 1) as f64 * p;
+        let r = h.floor() as usize;
+        let frac = h - r as f64;
+        let v_lo = g(*lo);
+        *out = if frac > 0.0 && r + 1 < n {
+            v_lo + frac * (g(*hi) - v_lo)
+        } else {
+            v_lo
+        };
+    }
+}
+
+/// The sum of `g` of each value of `v`, in the order [`Selector::summarise`] adds
+/// the values for their mean (four running sums, a value in four to each, then the
+/// rest), so that `sum_of(v, g) / n` is the mean of `g`'s values to the bit.
+#[inline(always)]
+pub(super) fn sum_of(v: &[f64], g: impl Fn(f64) -> f64) -> f64 {
+    let mut s = [0.0; 4];
+    let chunks = v.chunks_exact(4);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for l in 0..4 {
+            s[l] += g(c[l]);
+        }
+    }
+    let mut sum = (s[0] + s[1]) + (s[2] + s[3]);
+    for x in rest {
+        sum += g(*x);
+    }
+    sum
 }
 
 /// The most kept buckets [`collect_avx512`] compares a value's bucket with.

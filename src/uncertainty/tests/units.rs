@@ -138,3 +138,63 @@ fn demand_alone_is_the_full_pass() {
     );
     assert!(alone.services[0].units[0].floor_area_need_m2.is_some());
 }
+
+/// A unit's utilisation and shortage, whose quantiles come from the demand's order
+/// statistics, are to the bit those of their own values summarised: demand spread
+/// across the shortage threshold, constant, all below it, in a year the unit is
+/// closed, and with a value that is not finite.
+#[test]
+fn unit_quantiles_from_the_demands_order_statistics_are_their_own() {
+    let mut unit = Unit::new("U", 0, 400.0);
+    unit.spare_target = 0.1;
+    unit.closes = Some(2026);
+    let years = [2024, 2025, 2026, 2027];
+    let nt = 1001;
+    let mut r = Rng::new(&[5]);
+    let mut d = Vec::new();
+    for k in 0..years.len() {
+        for t in 0..nt {
+            d.push(match k {
+                // Across the threshold of 360, with ties.
+                0 => (360.0 + 40.0 * r.normal()).round(),
+                // Constant.
+                1 => 355.5,
+                // Spread, all below the threshold but for a value that is not finite.
+                2 if t == 17 => f64::INFINITY,
+                2 => 100.0 + r.normal(),
+                // Closed: no places.
+                _ => 50.0 + r.normal(),
+            });
+        }
+    }
+    let levels = [0.05, 0.25, 0.5, 0.75, 0.95, 0.999];
+    let got = unit_summary(&unit, false, d.clone(), Vec::new(), &years, nt, &levels);
+    let own = |g: &dyn Fn(f64, i32) -> f64| -> Summary {
+        let v: Vec<f64> = d
+            .chunks_exact(nt)
+            .zip(&years)
+            .flat_map(|(row, y)| row.iter().map(move |x| g(*x, *y)))
+            .collect();
+        summarise_rows(&v, nt, &levels)
+    };
+    let bits = |s: &Summary| -> Vec<u64> {
+        s.mean
+            .iter()
+            .chain(s.q.iter().flatten())
+            .map(|v| v.to_bits())
+            .collect()
+    };
+    assert_eq!(bits(&got.demand), bits(&own(&|x, _| x)));
+    assert_eq!(
+        bits(&got.utilisation),
+        bits(&own(&|x, y| unit.utilisation(x, y)))
+    );
+    assert_eq!(bits(&got.shortage), bits(&own(&|x, y| unit.shortage(x, y))));
+    // The cases are the ones meant: a shortage in some trajectories of the first
+    // year, in none of the second, in the one not finite of the third, and in every
+    // one of the last (no places), with no utilisation.
+    assert!(got.p_shortage[0] > 0.2 && got.p_shortage[0] < 0.8);
+    assert_eq!(&got.p_shortage[1..], &[0.0, 1.0 / nt as f64, 1.0]);
+    assert!(got.utilisation.q[2][3].is_nan());
+    assert!(got.shortage.q[0][0] == 0.0 && got.shortage.q[4][0] > 0.0);
+}
