@@ -346,6 +346,13 @@ const MAX_KEPT_IDS: usize = 16;
 #[inline(always)]
 fn collect(v: &[f64], bucket: &[u16], flags: &[u8], ids: &[u16], col: &mut [i64]) -> usize {
     #[cfg(target_arch = "x86_64")]
+    if flags.len() <= BITMAP_BUCKETS && crate::projection::simd_avx512() {
+        // SAFETY: the processor has AVX512F and AVX512BW, as `simd_avx512` checked;
+        // every bucket is below `BITMAP_BUCKETS`.
+        #[allow(unsafe_code)]
+        return unsafe { collect_bitmap(v, bucket, ids, col) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if ids.len() <= MAX_KEPT_IDS && crate::projection::simd_avx512() {
         // SAFETY: the processor has AVX512F and AVX512BW, as `simd_avx512` checked.
         #[allow(unsafe_code)]
@@ -368,6 +375,62 @@ fn collect(v: &[f64], bucket: &[u16], flags: &[u8], ids: &[u16], col: &mut [i64]
     for (x, b) in vr.iter().zip(br) {
         if flags[usize::from(*b)] != 0 {
             col[len] = sort_key(*x);
+            len += 1;
+        }
+    }
+    len
+}
+
+/// The most buckets [`collect_bitmap`] looks up: a bit each in 64 words of 16.
+const BITMAP_BUCKETS: usize = 1024;
+
+/// [`collect`] with AVX-512 for buckets below [`BITMAP_BUCKETS`]: whether each of 32
+/// buckets is kept is looked up at once in a bitmap of the kept buckets (its word
+/// picked by a permutation, its bit by a shift), however many are kept.
+///
+/// # Safety
+/// The processor must have AVX512F and AVX512BW; every bucket is below
+/// [`BITMAP_BUCKETS`].
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn collect_bitmap(v: &[f64], bucket: &[u16], ids: &[u16], col: &mut [i64]) -> usize {
+    use std::arch::x86_64::{
+        __m512i, _mm512_and_si512, _mm512_loadu_si512, _mm512_permutex2var_epi16,
+        _mm512_set1_epi16, _mm512_srli_epi16, _mm512_srlv_epi16, _mm512_test_epi16_mask,
+    };
+    let n = v.len().min(bucket.len());
+    let mut words = [0u16; BITMAP_BUCKETS / 16];
+    for id in ids {
+        words[usize::from(*id) / 16] |= 1 << (id % 16);
+    }
+    // SAFETY: `words` is 128 bytes, two unaligned 64-byte loads.
+    let (lo, hi) = unsafe {
+        let at = words.as_ptr().cast::<__m512i>();
+        (_mm512_loadu_si512(at), _mm512_loadu_si512(at.add(1)))
+    };
+    let (fifteen, one) = (_mm512_set1_epi16(15), _mm512_set1_epi16(1));
+    let mut len = 0;
+    let mut i = 0;
+    while i + 32 <= n {
+        // SAFETY: `bucket[i..i + 32]` is in bounds (64 bytes); an unaligned load.
+        let b = unsafe { _mm512_loadu_si512(bucket.as_ptr().add(i).cast::<__m512i>()) };
+        // Word `b / 16` of the bitmap (of 64: the permutation reads six bits), then
+        // its bit `b % 16`.
+        let w = _mm512_permutex2var_epi16(lo, _mm512_srli_epi16::<4>(b), hi);
+        let bit = _mm512_srlv_epi16(w, _mm512_and_si512(b, fifteen));
+        let mut m = _mm512_test_epi16_mask(bit, one);
+        while m != 0 {
+            col[len] = sort_key(v[i + m.trailing_zeros() as usize]);
+            len += 1;
+            m &= m - 1;
+        }
+        i += 32;
+    }
+    for j in i..n {
+        let b = usize::from(bucket[j]);
+        if words[b / 16] >> (b % 16) & 1 != 0 {
+            col[len] = sort_key(v[j]);
             len += 1;
         }
     }
