@@ -28,7 +28,8 @@ pub(crate) mod kernel;
 mod simd;
 
 pub(crate) use simd::{
-    avx512 as simd_avx512, dispatch as simd_dispatch, prefetch, stream_copy, stream_fence, Kernel,
+    avx2 as simd_avx2, avx512 as simd_avx512, dispatch as simd_dispatch, prefetch, stream_copy,
+    stream_fence, Kernel,
 };
 
 pub use align::{align, Alignment};

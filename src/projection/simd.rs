@@ -74,6 +74,17 @@ pub(crate) fn avx512() -> bool {
     false
 }
 
+/// Whether the AVX2 copy or a wider one runs (the processor has AVX2 and
+/// `KUNTA_SIMD` does not turn it off): for a kernel's own AVX instructions, behind
+/// this check.
+#[inline]
+pub(crate) fn avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return widest() >= Width::Avx2;
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// Runs `k`, compiled for AVX-512 or AVX2 when the processor supports it.
 #[inline]
 pub(crate) fn dispatch<K: Kernel>(k: K) -> K::Output {

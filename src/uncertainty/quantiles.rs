@@ -101,13 +101,20 @@ impl Selector {
     /// Returns the mean of `v` and writes its quantiles at `levels` into `q`.
     #[inline(always)]
     pub(super) fn summarise(&mut self, v: &[f64], levels: &[f64], q: &mut [f64]) -> f64 {
+        let [m] = moments([v]);
+        self.summarise_with(v, m, levels, q)
+    }
+
+    /// [`Selector::summarise`] of `v` whose [`moments`] are `m`.
+    #[inline(always)]
+    fn summarise_with(&mut self, v: &[f64], m: Moments, levels: &[f64], q: &mut [f64]) -> f64 {
         if v.is_empty() {
             q.fill(f64::NAN);
             return f64::NAN;
         }
         self.pairs.resize(levels.len(), [0.0; 2]);
         let mut pairs = std::mem::take(&mut self.pairs);
-        let (mean, order) = self.order_stats(v, levels, &mut pairs);
+        let (mean, order) = self.order_stats_with(v, m, levels, &mut pairs);
         match order {
             Order::Pairs => type7(v.len(), levels, &pairs, |x| x, q),
             Order::Constant(x) => q.fill(x),
@@ -134,27 +141,20 @@ impl Selector {
         levels: &[f64],
         pairs: &mut [[f64; 2]],
     ) -> (f64, Order) {
+        let [m] = moments([v]);
+        self.order_stats_with(v, m, levels, pairs)
+    }
+
+    /// [`Selector::order_stats`] of `v` whose [`moments`] are `m`.
+    #[inline(always)]
+    fn order_stats_with(
+        &mut self,
+        v: &[f64],
+        Moments { sum, min, max }: Moments,
+        levels: &[f64],
+        pairs: &mut [[f64; 2]],
+    ) -> (f64, Order) {
         let n = v.len();
-        let (mut s, mut lo, mut hi) = ([0.0; 4], [f64::INFINITY; 4], [f64::NEG_INFINITY; 4]);
-        let chunks = v.chunks_exact(4);
-        let rest = chunks.remainder();
-        for c in chunks {
-            for l in 0..4 {
-                s[l] += c[l];
-                lo[l] = if c[l] < lo[l] { c[l] } else { lo[l] };
-                hi[l] = if c[l] > hi[l] { c[l] } else { hi[l] };
-            }
-        }
-        let (mut sum, mut min, mut max) = ((s[0] + s[1]) + (s[2] + s[3]), lo[0], hi[0]);
-        for l in 1..4 {
-            min = min.min(lo[l]);
-            max = max.max(hi[l]);
-        }
-        for x in rest {
-            sum += x;
-            min = min.min(*x);
-            max = max.max(*x);
-        }
         let mean = sum / n as f64;
         if !(sum.is_finite() && min.is_finite() && max.is_finite()) {
             return (mean, Order::NotFinite);
@@ -335,6 +335,116 @@ pub(super) fn sum_of(v: &[f64], g: impl Fn(f64) -> f64) -> f64 {
     sum
 }
 
+/// The sum, minimum and maximum of a set of values.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Moments {
+    sum: f64,
+    min: f64,
+    max: f64,
+}
+
+/// The [`Moments`] of each of `R` sets of values of one length: the sum in four
+/// running sums (a value in four to each, added pairwise at the end, then the rest
+/// one by one), the least and the greatest likewise in four. With AVX the four are
+/// one register and the `R` sets' registers side by side, so that no sum waits on
+/// the one before it; the same bits either way.
+#[inline(always)]
+fn moments<const R: usize>(v: [&[f64]; R]) -> [Moments; R] {
+    let n = v.first().map_or(0, |x| x.len());
+    assert!(v.iter().all(|x| x.len() == n), "sets of one length");
+    let whole = n / 4 * 4;
+    let lanes: [([f64; 4], [f64; 4], [f64; 4]); R] = {
+        #[cfg(target_arch = "x86_64")]
+        if crate::projection::simd_avx2() {
+            // SAFETY: the processor has AVX, as `simd_avx2` checked.
+            #[allow(unsafe_code)]
+            unsafe {
+                moments_avx(v, whole)
+            }
+        } else {
+            moments_lanes(v, whole)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        moments_lanes(v, whole)
+    };
+    std::array::from_fn(|r| {
+        let (s, lo, hi) = &lanes[r];
+        let (mut sum, mut min, mut max) = ((s[0] + s[1]) + (s[2] + s[3]), lo[0], hi[0]);
+        for l in 1..4 {
+            min = min.min(lo[l]);
+            max = max.max(hi[l]);
+        }
+        for x in &v[r][whole..] {
+            sum += x;
+            min = min.min(*x);
+            max = max.max(*x);
+        }
+        Moments { sum, min, max }
+    })
+}
+
+/// The four running sums, least and greatest values of each set's first `whole`
+/// values (a multiple of four), lane `l` over the values `l`, `l + 4`, …
+#[inline(always)]
+fn moments_lanes<const R: usize>(
+    v: [&[f64]; R],
+    whole: usize,
+) -> [([f64; 4], [f64; 4], [f64; 4]); R] {
+    std::array::from_fn(|r| {
+        let (mut s, mut lo, mut hi) = ([0.0; 4], [f64::INFINITY; 4], [f64::NEG_INFINITY; 4]);
+        for c in v[r][..whole].chunks_exact(4) {
+            for l in 0..4 {
+                s[l] += c[l];
+                lo[l] = if c[l] < lo[l] { c[l] } else { lo[l] };
+                hi[l] = if c[l] > hi[l] { c[l] } else { hi[l] };
+            }
+        }
+        (s, lo, hi)
+    })
+}
+
+/// [`moments_lanes`] with AVX: a set's four lanes are a register (`vminpd x, lo` is
+/// `x < lo ? x : lo`, as there), the sets side by side.
+///
+/// # Safety
+/// The processor must have AVX; every set holds at least `whole` values.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+#[target_feature(enable = "avx")]
+unsafe fn moments_avx<const R: usize>(
+    v: [&[f64]; R],
+    whole: usize,
+) -> [([f64; 4], [f64; 4], [f64; 4]); R] {
+    use std::arch::x86_64::{
+        _mm256_add_pd, _mm256_loadu_pd, _mm256_max_pd, _mm256_min_pd, _mm256_set1_pd,
+        _mm256_setzero_pd, _mm256_storeu_pd,
+    };
+    let v: [&[f64]; R] = std::array::from_fn(|r| &v[r][..whole]);
+    let mut s = [_mm256_setzero_pd(); R];
+    let mut lo = [_mm256_set1_pd(f64::INFINITY); R];
+    let mut hi = [_mm256_set1_pd(f64::NEG_INFINITY); R];
+    for i in (0..whole).step_by(4) {
+        for r in 0..R {
+            let c = &v[r][i..i + 4];
+            // SAFETY: `c` is four values; an unaligned load.
+            let x = unsafe { _mm256_loadu_pd(c.as_ptr()) };
+            s[r] = _mm256_add_pd(s[r], x);
+            lo[r] = _mm256_min_pd(x, lo[r]);
+            hi[r] = _mm256_max_pd(x, hi[r]);
+        }
+    }
+    std::array::from_fn(|r| {
+        let mut out = ([0.0; 4], [0.0; 4], [0.0; 4]);
+        // SAFETY: each array is four values; unaligned stores.
+        unsafe {
+            _mm256_storeu_pd(out.0.as_mut_ptr(), s[r]);
+            _mm256_storeu_pd(out.1.as_mut_ptr(), lo[r]);
+            _mm256_storeu_pd(out.2.as_mut_ptr(), hi[r]);
+        }
+        out
+    })
+}
+
 /// The most kept buckets [`collect_avx512`] compares a value's bucket with.
 const MAX_KEPT_IDS: usize = 16;
 
@@ -496,12 +606,23 @@ impl crate::projection::Kernel for Rows<'_, '_> {
 
     #[inline(always)]
     fn run(self) {
-        let stride = 1 + self.levels.len();
-        let rows = self.rows.chunks(self.row);
-        for (row, p) in rows.zip(self.packed.chunks_exact_mut(stride)) {
-            p[0] = self
-                .sel
-                .summarise(&row[..self.nt], self.levels, &mut p[1..]);
+        let (stride, nt) = (1 + self.levels.len(), self.nt);
+        let mut rows = self.rows.chunks(self.row).map(|r| &r[..nt]);
+        let mut packed = self.packed.chunks_exact_mut(stride);
+        // Four rows' moments at a time (their running sums side by side), then each
+        // row's order statistics.
+        loop {
+            let four: [_; 4] = std::array::from_fn(|_| rows.next());
+            let [Some(a), Some(b), Some(c), Some(d)] = four else {
+                for (v, p) in four.into_iter().flatten().zip(&mut packed) {
+                    p[0] = self.sel.summarise(v, self.levels, &mut p[1..]);
+                }
+                break;
+            };
+            for (v, m) in [a, b, c, d].into_iter().zip(moments([a, b, c, d])) {
+                let Some(p) = packed.next() else { return };
+                p[0] = self.sel.summarise_with(v, m, self.levels, &mut p[1..]);
+            }
         }
     }
 }
