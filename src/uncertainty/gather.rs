@@ -208,15 +208,52 @@ pub(super) fn add_tile(
     tile: &[f64],
     (row, nt): (usize, usize),
 ) -> usize {
-    for j in 0..tc {
-        add_total(tots, to_total[c0 + j], &tile[j * row..j * row + nt]);
+    crate::projection::simd_dispatch(AddTile {
+        tots,
+        units,
+        to_total,
+        adds,
+        next,
+        cells: (c0, tc),
+        tile,
+        shape: (row, nt),
+    })
+}
+
+/// [`add_tile`] as a kernel, so that its adds are compiled for AVX-512 or AVX2 where
+/// the processor has it (the same bits: each is one addition either way).
+struct AddTile<'a> {
+    tots: &'a mut [(Vec<f64>, Vec<f64>)],
+    units: &'a mut [(Vec<f64>, Vec<f64>)],
+    to_total: &'a [Option<Total>],
+    adds: &'a [UnitAdd],
+    next: usize,
+    cells: (usize, usize),
+    tile: &'a [f64],
+    shape: (usize, usize),
+}
+
+impl crate::projection::Kernel for AddTile<'_> {
+    type Output = usize;
+
+    #[inline(always)]
+    fn run(self) -> usize {
+        let ((c0, tc), (row, nt), tile) = (self.cells, self.shape, self.tile);
+        for j in 0..tc {
+            add_total(
+                self.tots,
+                self.to_total[c0 + j],
+                &tile[j * row..j * row + nt],
+            );
+        }
+        add_units(self.units, self.adds, self.next, c0, tc, tile, (row, nt))
     }
-    add_units(units, adds, next, c0, tc, tile, (row, nt))
 }
 
 /// Adds cells `c0..c0 + tc` (rows `row` values apart, each `nt` values) to the units
 /// they go to, from `adds[next..]` (sorted by cell); returns where the next cells'
 /// adds start.
+#[inline(always)]
 pub(super) fn add_units(
     units: &mut [(Vec<f64>, Vec<f64>)],
     adds: &[UnitAdd],
@@ -240,6 +277,7 @@ pub(super) fn add_units(
 }
 
 /// Adds a cell's values over the trajectories `v` to the totals it belongs to.
+#[inline(always)]
 pub(super) fn add_total(tots: &mut [(Vec<f64>, Vec<f64>)], t: Option<Total>, v: &[f64]) {
     let Some(t) = t else { return };
     let (d, c) = &mut tots[t.service];
