@@ -84,21 +84,25 @@ pub(super) fn observe(
             }
             tot.clear();
             tot.resize(ng, [0.0; LANES]);
-            match ng {
-                1 => segment_sums::<1>(pf, pm, wf, wm, teaching, d, tot),
-                2 => segment_sums::<2>(pf, pm, wf, wm, teaching, d, tot),
-                3 => segment_sums::<3>(pf, pm, wf, wm, teaching, d, tot),
-                4 => segment_sums::<4>(pf, pm, wf, wm, teaching, d, tot),
+            match (ng, teaching) {
+                (1, false) => segment_sums::<1, false>(pf, pm, wf, wm, d, tot),
+                (2, false) => segment_sums::<2, false>(pf, pm, wf, wm, d, tot),
+                (3, false) => segment_sums::<3, false>(pf, pm, wf, wm, d, tot),
+                (4, false) => segment_sums::<4, false>(pf, pm, wf, wm, d, tot),
+                (1, true) => segment_sums::<1, true>(pf, pm, wf, wm, d, tot),
+                (2, true) => segment_sums::<2, true>(pf, pm, wf, wm, d, tot),
+                (3, true) => segment_sums::<3, true>(pf, pm, wf, wm, d, tot),
+                (4, true) => segment_sums::<4, true>(pf, pm, wf, wm, d, tot),
                 _ => {
                     for g in 0..ng {
                         let one = g..g + 1;
                         let (wfg, wmg) = (&wf[g * ni..(g + 1) * ni], &wm[g * ni..(g + 1) * ni]);
-                        let dg = if teaching {
-                            &mut d[g * ni..(g + 1) * ni]
+                        if teaching {
+                            let dg = &mut d[g * ni..(g + 1) * ni];
+                            segment_sums::<1, true>(pf, pm, wfg, wmg, dg, &mut tot[one]);
                         } else {
-                            &mut []
-                        };
-                        segment_sums::<1>(pf, pm, wfg, wmg, teaching, dg, &mut tot[one]);
+                            segment_sums::<1, false>(pf, pm, wfg, wmg, &mut [], &mut tot[one]);
+                        }
                     }
                 }
             }
@@ -160,22 +164,21 @@ fn group_sums(f: &[V], m: &[V]) -> [V; 2] {
 }
 
 /// Each of `G` segments' demand `Σ_x pf[x]·wf[g][x] + pm[x]·wm[g][x]` into `tot[g]`
-/// (weights by `(segment, age)`), and by `(segment, age)` into `d` where `by_age`:
+/// (weights by `(segment, age)`), and by `(segment, age)` into `d` where `BY_AGE`:
 /// the segments side by side, each summed over its ages in order, so that their adds
 /// do not wait on one another.
 #[inline(always)]
-fn segment_sums<const G: usize>(
+fn segment_sums<const G: usize, const BY_AGE: bool>(
     pf: &[V],
     pm: &[V],
     wf: &[f64],
     wm: &[f64],
-    by_age: bool,
     d: &mut [V],
     tot: &mut [V],
 ) {
     let ni = pf.len();
     assert!(pm.len() == ni && wf.len() >= G * ni && wm.len() >= G * ni && tot.len() == G);
-    assert!(!by_age || d.len() >= G * ni);
+    assert!(!BY_AGE || d.len() >= G * ni);
     let mut sums = [[0.0; LANES]; G];
     for x in 0..ni {
         let (a, b) = (pf[x], pm[x]);
@@ -186,7 +189,7 @@ fn segment_sums<const G: usize>(
                 v[l] = a[l] * cf + b[l] * cm;
                 sums[g][l] += v[l];
             }
-            if by_age {
+            if BY_AGE {
                 d[g * ni + x] = v;
             }
         }
