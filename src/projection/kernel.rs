@@ -657,6 +657,7 @@ pub(crate) fn step<const L: usize>(
                         s,
                         p,
                         base: &newborn,
+                        leavers: (plan.rates.len() == 1).then(|| (plan.rates[0], sums[1])),
                         mv: &mut mv[at..],
                     });
                 }
@@ -1037,6 +1038,7 @@ struct FlowMovers<'g, 'a, const L: usize> {
     s: usize,
     p: &'g [V<L>],
     base: &'g V<L>,
+    leavers: Option<(usize, V<L>)>,
     mv: &'g mut [V<L>],
 }
 
@@ -1054,15 +1056,18 @@ impl<const L: usize> crate::projection::Kernel for FlowMovers<'_, '_, L> {
             s,
             p,
             base,
+            leavers,
             mv,
         } = self;
-        flow_movers(kx, k, r, ly, a, s, p, base, mv);
+        flow_movers(kx, k, r, ly, a, s, p, base, leavers, mv);
     }
 }
 
 /// Movers of each flow of (area `a`, sex `s`) in the specialised pass (no closed
 /// system) from the population at the start `p` and the newborns `base` (as the
-/// projection counts them), into `mv` (by flow, then movers and arrivals).
+/// projection counts them), into `mv` (by flow, then movers and arrivals). Where the
+/// pass has one out-rate flow, its `leavers` (the flow and the pass's sum of its
+/// leavers, out-migration's component) are its movers.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(crate) fn flow_movers<const L: usize>(
@@ -1074,6 +1079,7 @@ pub(crate) fn flow_movers<const L: usize>(
     s: usize,
     p: &[V<L>],
     base: &V<L>,
+    leavers: Option<(usize, V<L>)>,
     mv: &mut [V<L>],
 ) {
     let (n, zero) = (kx.n, [0.0; L]);
@@ -1081,6 +1087,9 @@ pub(crate) fn flow_movers<const L: usize>(
         let m = &ly.mm[f];
         mv[mv_at(kx.nf, 0, f, false)] = match &fl.values {
             FlowValues::Counts(_) => count_movers(kx, k, r, ly, f, a, s),
+            FlowValues::OutRates(_) if leavers.is_some_and(|(g, _)| g == f) => {
+                leavers.map_or(zero, |(_, x)| x)
+            }
             FlowValues::OutRates(rt) => {
                 let rl = lane(rt, a, s);
                 let d = dot_lanes(&rl[..n], p);

@@ -157,5 +157,21 @@ fn the_specialised_pass_is_the_general_step() {
                 );
             }
         }
+        // With one out-rate flow (and no count going out), its movers are the
+        // out-migration component to the bit.
+        let out_rates: Vec<usize> = (0..nf)
+            .filter(|f| matches!(r.flows[*f].values, FlowValues::OutRates(_)))
+            .collect();
+        if let [f] = out_rates[..] {
+            for i in 0..6 {
+                let (movers, out) = (fast.2[mv_at(nf, i, f, false)][0], fast.1[i][3][0]);
+                assert!(out > 0.0, "{keep:?}: nobody leaves");
+                assert_eq!(
+                    movers.to_bits(),
+                    out.to_bits(),
+                    "{keep:?}: {movers} vs {out}"
+                );
+            }
+        }
     }
 }
