@@ -60,6 +60,8 @@
 //! - `gather.rs`: how many trajectories fit in memory, the windows of cells
 //!   summarised at a time, and the gathering of each tile of cells over the blocks;
 //! - `quantiles.rs`: [`Summary`], the mean and exact quantiles of every cell;
+//! - `units.rs`: a unit's summaries (demand, utilisation, shortage, floor area
+//!   need, the probability of a shortage) from its sums by (year, trajectory);
 //! - `result.rs`: what a run is given besides the projection ([`ServiceInput`],
 //!   [`UnitInput`], [`AlignTo`]) and what it gives back ([`McResult`], [`McError`]);
 //! - `orders.rs`: a group's blocks run a year at a time (`run_years`) or each
@@ -81,6 +83,7 @@ mod quantiles;
 mod result;
 mod rng;
 mod spec;
+mod units;
 
 use crate::projection::kernel::YearKernel;
 pub use crate::projection::kernel::COMPONENTS;
@@ -94,6 +97,7 @@ pub use quantiles::{summarise, summarise_rows, Summary};
 pub use result::*;
 pub use rng::Rng;
 pub use spec::{quantile_name, AgeGroup, AgeGroups, Ar1, MigrationRate, Spec, Want, QUANTILES};
+use units::*;
 
 use crate::population::Population;
 use crate::projection::{
@@ -995,118 +999,6 @@ fn whole(v: &[f64], cells: usize, nt: usize, levels: &[f64]) -> Summary {
 /// Adds `part` to `v` element by element.
 fn add_to(v: &mut [f64], part: &[f64]) {
     v.iter_mut().zip(part).for_each(|(x, y)| *x += y);
-}
-
-/// A unit's summaries from its demand `d` and floor area need `f` by (year,
-/// trajectory) (shorter where no group sent it demand: 0 for the rest).
-fn unit_summary(
-    unit: &crate::network::Unit,
-    floor: bool,
-    mut d: Vec<f64>,
-    f: Vec<f64>,
-    years: &[i32],
-    nt: usize,
-    levels: &[f64],
-) -> UnitSummary {
-    let (ny, nl) = (years.len(), levels.len());
-    d.resize(ny * nt, 0.0);
-    let mut out = UnitSummary {
-        demand: Summary::zeros(ny, nl),
-        utilisation: Summary::zeros(ny, nl),
-        shortage: Summary::zeros(ny, nl),
-        floor_area_need_m2: floor.then(|| {
-            let mut f = f;
-            f.resize(ny * nt, 0.0);
-            whole(&f, ny, nt, levels)
-        }),
-        p_shortage: vec![0.0; ny],
-    };
-    crate::projection::simd_dispatch(UnitRows {
-        unit,
-        d: &d,
-        years,
-        nt,
-        levels,
-        out: &mut out,
-    });
-    out
-}
-
-/// A unit's demand, utilisation and shortage summarised year by year
-/// ([`unit_summary`]) as a kernel, compiled for AVX-512 or AVX2 where the processor
-/// has it. Utilisation and shortage are nondecreasing functions of the demand in a
-/// year, so their quantiles come from the demand's order statistics
-/// ([`Selector::order_stats`]): one selection a year, not three, to the same bits.
-struct UnitRows<'a> {
-    unit: &'a crate::network::Unit,
-    d: &'a [f64],
-    years: &'a [i32],
-    nt: usize,
-    levels: &'a [f64],
-    out: &'a mut UnitSummary,
-}
-
-impl crate::projection::Kernel for UnitRows<'_> {
-    type Output = ();
-
-    #[inline(always)]
-    fn run(self) {
-        let UnitRows {
-            unit,
-            d,
-            years,
-            nt,
-            levels,
-            out,
-        } = self;
-        let mut sel = Selector::default();
-        let (mut pairs, mut q) = (vec![[0.0; 2]; levels.len()], vec![0.0; levels.len()]);
-        for (k, row) in d.chunks_exact(nt).enumerate() {
-            let y = years[k];
-            let util = |v: f64| unit.utilisation(v, y);
-            let short = |v: f64| unit.shortage(v, y);
-            out.p_shortage[k] = row.iter().filter(|v| short(**v) > 0.0).count() as f64 / nt as f64;
-            let (mean, order) = sel.order_stats(row, levels, &mut pairs);
-            let put = |sm: &mut Summary, mean: f64, q: &[f64]| {
-                sm.mean[k] = mean;
-                for (col, v) in sm.q.iter_mut().zip(q) {
-                    col[k] = *v;
-                }
-            };
-            let n = nt as f64;
-            match order {
-                // A utilisation of a unit without places is not a number.
-                _ if unit.capacity_in(y) <= 0.0 => {}
-                Order::Pairs => {
-                    type7(nt, levels, &pairs, |x| x, &mut q);
-                    put(&mut out.demand, mean, &q);
-                    type7(nt, levels, &pairs, util, &mut q);
-                    put(&mut out.utilisation, sum_of(row, util) / n, &q);
-                    type7(nt, levels, &pairs, short, &mut q);
-                    put(&mut out.shortage, sum_of(row, short) / n, &q);
-                    continue;
-                }
-                Order::Constant(x) => {
-                    put(&mut out.demand, mean, &vec![x; levels.len()]);
-                    let u = vec![util(x); levels.len()];
-                    put(&mut out.utilisation, sum_of(row, util) / n, &u);
-                    let s = vec![short(x); levels.len()];
-                    put(&mut out.shortage, sum_of(row, short) / n, &s);
-                    continue;
-                }
-                Order::NotFinite => {}
-            }
-            // Otherwise each summarised from its own values.
-            let m = sel.summarise(row, levels, &mut q);
-            put(&mut out.demand, m, &q);
-            let values: Vec<f64> = row.iter().map(|v| util(*v)).collect();
-            let m = sel.summarise(&values, levels, &mut q);
-            put(&mut out.utilisation, m, &q);
-            let values: Vec<f64> = row.iter().map(|v| short(*v)).collect();
-            let m = sel.summarise(&values, levels, &mut q);
-            put(&mut out.shortage, m, &q);
-        }
-    }
 }
 
 /// Checks the settings of a run: a trajectory at least, quantile levels inside

@@ -509,7 +509,6 @@ unsafe fn collect_bitmap(v: &[f64], bucket: &[u16], ids: &[u16], col: &mut [i64]
         __m512i, _mm512_and_si512, _mm512_loadu_si512, _mm512_permutex2var_epi16,
         _mm512_set1_epi16, _mm512_srli_epi16, _mm512_srlv_epi16, _mm512_test_epi16_mask,
     };
-    let n = v.len().min(bucket.len());
     let mut words = [0u16; BITMAP_BUCKETS / 16];
     for id in ids {
         words[usize::from(*id) / 16] |= 1 << (id % 16);
@@ -520,31 +519,15 @@ unsafe fn collect_bitmap(v: &[f64], bucket: &[u16], ids: &[u16], col: &mut [i64]
         (_mm512_loadu_si512(at), _mm512_loadu_si512(at.add(1)))
     };
     let (fifteen, one) = (_mm512_set1_epi16(15), _mm512_set1_epi16(1));
-    let mut len = 0;
-    let mut i = 0;
-    while i + 32 <= n {
-        // SAFETY: `bucket[i..i + 32]` is in bounds (64 bytes); an unaligned load.
-        let b = unsafe { _mm512_loadu_si512(bucket.as_ptr().add(i).cast::<__m512i>()) };
-        // Word `b / 16` of the bitmap (of 64: the permutation reads six bits), then
-        // its bit `b % 16`.
+    // Word `b / 16` of the bitmap (of 64: the permutation reads six bits), then its
+    // bit `b % 16`.
+    let mask = |b| {
         let w = _mm512_permutex2var_epi16(lo, _mm512_srli_epi16::<4>(b), hi);
-        let bit = _mm512_srlv_epi16(w, _mm512_and_si512(b, fifteen));
-        let mut m = _mm512_test_epi16_mask(bit, one);
-        while m != 0 {
-            col[len] = sort_key(v[i + m.trailing_zeros() as usize]);
-            len += 1;
-            m &= m - 1;
-        }
-        i += 32;
-    }
-    for j in i..n {
-        let b = usize::from(bucket[j]);
-        if words[b / 16] >> (b % 16) & 1 != 0 {
-            col[len] = sort_key(v[j]);
-            len += 1;
-        }
-    }
-    len
+        _mm512_test_epi16_mask(_mm512_srlv_epi16(w, _mm512_and_si512(b, fifteen)), one)
+    };
+    let kept = |b: u16| words[usize::from(b) / 16] >> (b % 16) & 1 != 0;
+    // SAFETY: the processor has AVX512F and AVX512BW, as the caller's.
+    unsafe { collect_by_32(v, bucket, col, mask, kept) }
 }
 
 /// [`collect`] with AVX-512: each 32 buckets compared with every kept bucket at once.
@@ -556,24 +539,48 @@ unsafe fn collect_bitmap(v: &[f64], bucket: &[u16], ids: &[u16], col: &mut [i64]
 #[allow(unsafe_code)]
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn collect_avx512(v: &[f64], bucket: &[u16], ids: &[u16], col: &mut [i64]) -> usize {
-    use std::arch::x86_64::{
-        __m512i, _mm512_cmpeq_epi16_mask, _mm512_loadu_si512, _mm512_set1_epi16,
-    };
-    let n = v.len().min(bucket.len());
+    use std::arch::x86_64::{_mm512_cmpeq_epi16_mask, _mm512_set1_epi16};
     let mut wanted = [_mm512_set1_epi16(0); MAX_KEPT_IDS];
     for (w, id) in wanted.iter_mut().zip(ids) {
         *w = _mm512_set1_epi16(*id as i16);
     }
     let wanted = &wanted[..ids.len()];
+    let mask = |b| {
+        let mut m = 0u32;
+        for w in wanted {
+            m |= _mm512_cmpeq_epi16_mask(b, *w);
+        }
+        m
+    };
+    // SAFETY: the processor has AVX512F and AVX512BW, as the caller's.
+    unsafe { collect_by_32(v, bucket, col, mask, |b| ids.contains(&b)) }
+}
+
+/// The pass both AVX-512 collects make: 32 buckets at a time, `mask` telling which
+/// are kept (bit `j` for the bucket `j` of the 32), the [`sort_key`]s of their values
+/// written into `col`; the last fewer than 32 buckets by `kept`. Returns how many.
+///
+/// # Safety
+/// The processor must have AVX512F and AVX512BW.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+unsafe fn collect_by_32(
+    v: &[f64],
+    bucket: &[u16],
+    col: &mut [i64],
+    mask: impl Fn(std::arch::x86_64::__m512i) -> u32,
+    kept: impl Fn(u16) -> bool,
+) -> usize {
+    use std::arch::x86_64::{__m512i, _mm512_loadu_si512};
+    let n = v.len().min(bucket.len());
     let mut len = 0;
     let mut i = 0;
     while i + 32 <= n {
         // SAFETY: `bucket[i..i + 32]` is in bounds (64 bytes); an unaligned load.
         let b = unsafe { _mm512_loadu_si512(bucket.as_ptr().add(i).cast::<__m512i>()) };
-        let mut m = 0u32;
-        for w in wanted {
-            m |= _mm512_cmpeq_epi16_mask(b, *w);
-        }
+        let mut m = mask(b);
         while m != 0 {
             col[len] = sort_key(v[i + m.trailing_zeros() as usize]);
             len += 1;
@@ -582,7 +589,7 @@ unsafe fn collect_avx512(v: &[f64], bucket: &[u16], ids: &[u16], col: &mut [i64]
         i += 32;
     }
     for j in i..n {
-        if ids.contains(&bucket[j]) {
+        if kept(bucket[j]) {
             col[len] = sort_key(v[j]);
             len += 1;
         }
