@@ -101,7 +101,7 @@ use units::*;
 
 use crate::population::Population;
 use crate::projection::{
-    align_year, lane, resolve, Parents, ProjectionError, ProjectionInputs, YearRates,
+    align_year, lane, resolve, Direction, Parents, ProjectionError, ProjectionInputs, YearRates,
 };
 use crate::services::{
     segment_growth, service_fixed, year_values_lanes, Service, ServiceError, Weights, RESOURCES,
@@ -208,6 +208,9 @@ struct Ctx<'a> {
     projected: &'a [usize],
     /// The rows of the migration output: (flow, arrivals of its closed system).
     mig_rows: Vec<(usize, bool)>,
+    /// Per row of the migration output, the component its movers may equal lane for
+    /// lane (a flow's own movers: in- or out-migration), see [`migration_twins`].
+    mig_twins: Vec<Option<usize>>,
     /// The alignment, if any.
     align: Option<AlignCtx<'a>>,
     /// The population's age groups as ranges of ages.
@@ -438,6 +441,7 @@ pub(crate) fn run_budgeted(
         has: services.iter().map(|s| s.service.resources()).collect(),
         projected: &projected,
         mig_rows: migration_rows(inputs),
+        mig_twins: migration_twins(inputs),
         align,
         group_parts: group_parts(&ranges),
         groups: ranges,
@@ -1138,6 +1142,26 @@ fn migration_rows(inputs: Option<&ProjectionInputs>) -> Vec<(usize, bool)> {
             .enumerate()
             .flat_map(|(f, fl)| {
                 std::iter::once((f, false)).chain(fl.destinations.is_some().then_some((f, true)))
+            })
+            .collect()
+    })
+}
+
+/// Per row of [`migration_rows`], the component (in- or out-migration) a flow's own
+/// movers equal lane for lane where it is the only flow of its direction, as in a
+/// scenario of one flow in and one out: such a row is summarised once, as the
+/// component, when its values are found to be the component's to the bit (only then).
+fn migration_twins(inputs: Option<&ProjectionInputs>) -> Vec<Option<usize>> {
+    inputs.map_or_else(Vec::new, |i| {
+        i.flows
+            .iter()
+            .flat_map(|fl| {
+                let twin = match fl.direction {
+                    Direction::In => Some(2),
+                    Direction::Out => Some(3),
+                    Direction::Net => None,
+                };
+                std::iter::once(twin).chain(fl.destinations.is_some().then_some(None))
             })
             .collect()
     })

@@ -84,10 +84,31 @@ pub(super) fn run_years(
         }
         progress(nb);
         let rows = &slot.blocks[at.clone()];
+        // Where the year's components start (here, and among all cells).
+        let mut comps = None;
         for [here, c0, tc] in parts {
             let part = &rows[here * row..(here + tc) * row];
-            let packed = &mut slot.packed[c0 * stride..(c0 + tc) * stride];
-            slot.sel.summarise_rows(part, row, nt, levels, packed);
+            // Each part by its place and width (a part not asked for has none).
+            if here == year.comps && tc == year.mig - year.comps {
+                comps = Some((here, c0));
+            }
+            let twins = match comps {
+                Some(c) if here == year.mig && tc == year.align - year.mig => {
+                    twin_rows(&ctx.mig_twins, c, here, tc, rows, (row, nt))
+                }
+                _ => None,
+            };
+            if let Some(twins) = twins {
+                // Every row is a component's to the bit: its summary is the component's.
+                for (i, from) in twins.into_iter().enumerate() {
+                    let to = (c0 + i) * stride;
+                    slot.packed
+                        .copy_within(from * stride..(from + 1) * stride, to);
+                }
+            } else {
+                let packed = &mut slot.packed[c0 * stride..(c0 + tc) * stride];
+                slot.sel.summarise_rows(part, row, nt, levels, packed);
+            }
             let next = unit_adds.partition_point(|a| a.cell < c0);
             add_tile(
                 &mut slot.tots,
@@ -101,6 +122,45 @@ pub(super) fn run_years(
             );
         }
     }
+}
+
+/// Where every row of a year's movers (`tc` rows from `here`, by `(area, sex, row)`)
+/// holds the same values, to the bit, as its twin among the year's components
+/// (`twins`, per movers row; the components from `comps.0` here and `comps.1` among all
+/// cells, by `(area, sex, component)`): each row's twin among all cells. None as soon
+/// as one row has no twin or differs from it.
+fn twin_rows(
+    twins: &[Option<usize>],
+    comps: (usize, usize),
+    here: usize,
+    tc: usize,
+    rows: &[f64],
+    (row, nt): (usize, usize),
+) -> Option<Vec<usize>> {
+    let nr = twins.len();
+    if nr == 0 || twins.iter().any(Option::is_none) {
+        return None;
+    }
+    (0..tc)
+        .map(|i| {
+            let (pair, r) = (i / nr, i % nr);
+            let c = pair * COMPONENTS + twins[r]?;
+            let a = &rows[(here + i) * row..][..nt];
+            let b = &rows[(comps.0 + c) * row..][..nt];
+            same_bits(a, b).then_some(comps.1 + c)
+        })
+        .collect()
+}
+
+/// Whether `a` and `b` hold the same values to the bit (eight at a time).
+fn same_bits(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len()
+        && a.chunks(8).zip(b.chunks(8)).all(|(x, y)| {
+            x.iter()
+                .zip(y)
+                .fold(0, |d, (x, y)| d | (x.to_bits() ^ y.to_bits()))
+                == 0
+        })
 }
 
 /// A group's blocks each run through every year, in parallel or one after another,

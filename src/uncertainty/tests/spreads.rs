@@ -353,6 +353,54 @@ fn a_year_at_a_time_gives_what_a_block_through_every_year_gives() {
     assert_eq!(yearwise, blockwise);
 }
 
+/// With one flow in and one out, each flow's movers are its migration component lane
+/// for lane: a year at a time, their rows are found to be the component's to the bit
+/// and summarised once. The summaries are the components', and what a block through
+/// every year gives (its rows each summarised); with a second flow out, no row has a
+/// twin, and both orders still agree.
+#[test]
+fn movers_that_are_a_component_to_the_bit_are_summarised_as_it() {
+    let (pop, mut inp) = eleven_areas();
+    inp.flows.retain(|f| f.direction != Direction::Net);
+    let sp = Spec {
+        trajectories: 29,
+        ..Spec::default()
+    };
+    let sv = school();
+    let services = [input(&sv)];
+    let go = |inp: &ProjectionInputs, threads: usize| {
+        on_threads(threads, || {
+            to_2030(&pop, inp, &sp, &services, &mut Workspace::default())
+        })
+    };
+    let (yearwise, blockwise) = (go(&inp, 1), go(&inp, 9));
+    assert_eq!(yearwise, blockwise);
+    let (comps, movers) = (
+        yearwise.components.as_ref().unwrap(),
+        yearwise.migration.as_ref().unwrap(),
+    );
+    assert_eq!(yearwise.migration_rows, [(0, false), (1, false)]);
+    assert_eq!(movers[0], comps[2], "in-migration");
+    assert_eq!(movers[1], comps[3], "out-migration");
+    let (lo, hi) = (&movers[0].q[0], movers[0].q.last().unwrap());
+    assert!(
+        lo.iter().zip(hi).any(|(a, b)| a < b),
+        "a spread to summarise"
+    );
+    let mut two_out = inp.clone();
+    let mut second = two_out.flows[1].clone();
+    second.name = "out2".into();
+    two_out.flows.push(second);
+    let (yearwise, blockwise) = (go(&two_out, 1), go(&two_out, 9));
+    assert_eq!(yearwise, blockwise);
+    let (comps, movers) = (
+        yearwise.components.as_ref().unwrap(),
+        yearwise.migration.as_ref().unwrap(),
+    );
+    assert_eq!(movers[0], comps[2], "the one flow in");
+    assert_ne!(movers[1], comps[3], "one of two flows out");
+}
+
 /// A year may have no cells to record (the base year when only the components or
 /// only the movers are asked for, or nothing at all): both orders still run it, give
 /// the same numbers, and count their progress up to its total.
