@@ -237,6 +237,18 @@ impl Frame {
         self.columns.first().map_or(0, |(_, c)| c.len())
     }
 
+    /// A rough measure of the work of writing the frame: its numbers (which are
+    /// encoded and compressed value by value) and a tenth of its other cells.
+    pub fn write_weight(&self) -> usize {
+        self.columns
+            .iter()
+            .map(|(_, c)| match c {
+                ColumnData::Float(v) => 10 * v.len(),
+                other => other.len(),
+            })
+            .sum()
+    }
+
     /// The frame with every [`ColumnData::Repeat`] written out row by row (borrowed
     /// as it is when it has none), for code that reads rows by index.
     pub fn expanded(&self) -> std::borrow::Cow<'_, Frame> {

@@ -902,19 +902,16 @@ pub fn write(
             } else {
                 Format::Parquet
             };
-            // Side by side: each file is written whole or not at all, and the first
-            // failure in the tables' order is the one reported.
-            use rayon::prelude::*;
+            // Side by side, the largest first and each thread taking the next as soon
+            // as it is free (so that no large table is begun last): each file is
+            // written whole or not at all, and the first failure in the tables' order
+            // is the one reported.
+            let write_one = |(name, frame): &(&str, &Frame)| {
+                let file = format!("{name}.{}", format.extension());
+                frame.write(&dir.join(&file), format).map(|()| file)
+            };
             let (files, summary_written) = rayon::join(
-                || -> Vec<Result<String, IoError>> {
-                    frames
-                        .par_iter()
-                        .map(|(name, frame)| {
-                            let file = format!("{name}.{}", format.extension());
-                            frame.write(&dir.join(&file), format).map(|()| file)
-                        })
-                        .collect()
-                },
+                || largest_first(&frames, |(_, f)| f.write_weight(), write_one),
                 summary_file,
             );
             for f in files {
@@ -992,6 +989,41 @@ pub fn write(
     written.push("manifest.json".into());
     set.commit()?;
     Ok(written)
+}
+
+/// `f` of every item, on the current thread pool, the items taken in decreasing
+/// `weight` (each thread taking the next as soon as it is free); the results in the
+/// items' order.
+fn largest_first<T: Sync, R: Send>(
+    items: &[T],
+    weight: impl Fn(&T) -> usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(weight(&items[i])));
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    let workers = rayon::current_num_threads().clamp(1, items.len().max(1));
+    rayon::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|_| {
+                while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let r = f(&items[i]);
+                    *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .expect("every item is taken")
+        })
+        .collect()
 }
 
 fn write_json(path: &Path, v: &serde_json::Value) -> Result<(), IoError> {
@@ -1074,3 +1106,40 @@ pub fn warnings(l: &LoadedScenario, p: &Projection) -> Vec<String> {
 /// Unmet out-migration below this many persons in an area over all years is not
 /// warned of (the `unmet_out_migration` component still holds every cell).
 pub const UNMET_WARNING: f64 = 0.5;
+
+#[cfg(test)]
+mod tests {
+    use super::largest_first;
+    use std::sync::Mutex;
+
+    /// Every item is taken once, the heaviest first, and the results come back in the
+    /// items' order.
+    #[test]
+    fn largest_first_takes_the_heaviest_first_and_keeps_the_order() {
+        let items: Vec<usize> = vec![3, 40, 7, 0, 25, 25, 1];
+        let taken = Mutex::new(Vec::new());
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let out = one.install(|| {
+            largest_first(
+                &items,
+                |w| *w,
+                |w| {
+                    taken.lock().unwrap().push(*w);
+                    w * 2
+                },
+            )
+        });
+        assert_eq!(out, [6, 80, 14, 0, 50, 50, 2]);
+        assert_eq!(*taken.lock().unwrap(), [40, 25, 25, 7, 3, 1, 0]);
+        let two = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let out = two.install(|| largest_first(&items, |w| *w, |w| w + 1));
+        assert_eq!(out, [4, 41, 8, 1, 26, 26, 2]);
+        assert!(largest_first(&[] as &[usize], |w| *w, |w| *w).is_empty());
+    }
+}
