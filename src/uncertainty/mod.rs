@@ -43,7 +43,9 @@
 //!
 //! # Quantiles
 //! Exact, of type 7: see `Selector` (bucketing, then ordering only the buckets that
-//! hold a wanted order statistic).
+//! hold a wanted order statistic). A year at a time, rows of movers found to be
+//! their component's to the bit (one flow in and one out) are not selected again:
+//! their summaries are the component's (`orders::twin_rows`).
 //!
 //! # Where things are
 //! - `spec.rs`: what a run is asked for ([`Spec`], [`Ar1`], [`AgeGroups`], [`Want`])
