@@ -425,6 +425,7 @@ pub(crate) fn run_budgeted(
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
     let projected: Vec<usize> = (1..ny).filter(|k| r.year_rates[*k].is_some()).collect();
+    let mig_rows = migration_rows(inputs);
     let ctx = Ctx {
         spec,
         want,
@@ -442,8 +443,8 @@ pub(crate) fn run_budgeted(
         weights: &weights,
         has: services.iter().map(|s| s.service.resources()).collect(),
         projected: &projected,
-        mig_rows: migration_rows(inputs),
-        mig_twins: migration_twins(inputs),
+        mig_twins: migration_twins(inputs, &mig_rows),
+        mig_rows,
         align,
         group_parts: group_parts(&ranges),
         groups: ranges,
@@ -1149,24 +1150,26 @@ fn migration_rows(inputs: Option<&ProjectionInputs>) -> Vec<(usize, bool)> {
     })
 }
 
-/// Per row of [`migration_rows`], the component (in- or out-migration) a flow's own
-/// movers equal lane for lane where it is the only flow of its direction, as in a
-/// scenario of one flow in and one out: such a row is summarised once, as the
-/// component, when its values are found to be the component's to the bit (only then).
-fn migration_twins(inputs: Option<&ProjectionInputs>) -> Vec<Option<usize>> {
-    inputs.map_or_else(Vec::new, |i| {
-        i.flows
-            .iter()
-            .flat_map(|fl| {
-                let twin = match fl.direction {
-                    Direction::In => Some(2),
-                    Direction::Out => Some(3),
-                    Direction::Net => None,
-                };
-                std::iter::once(twin).chain(fl.destinations.is_some().then_some(None))
-            })
-            .collect()
-    })
+/// Per row of [`migration_rows`] (`rows`), the component its movers may equal lane
+/// for lane: a flow's own movers its in- or out-migration (components 2 and 3), as
+/// where it is the only flow of its direction; none for a net flow or a closed
+/// system's arrivals. Such a row is summarised as the component only when its values
+/// are found to be the component's to the bit.
+fn migration_twins(
+    inputs: Option<&ProjectionInputs>,
+    rows: &[(usize, bool)],
+) -> Vec<Option<usize>> {
+    let Some(i) = inputs else {
+        return Vec::new();
+    };
+    rows.iter()
+        .map(|&(f, arrivals)| match i.flows[f].direction {
+            _ if arrivals => None,
+            Direction::In => Some(2),
+            Direction::Out => Some(3),
+            Direction::Net => None,
+        })
+        .collect()
 }
 
 /// Per age group, earlier groups that split its ages between them in age order (at
