@@ -44,8 +44,9 @@ fn widest() -> Width {
             Ok(v) if v.eq_ignore_ascii_case("avx2") => Width::Avx2,
             _ => Width::Avx512,
         };
-        // Every feature `with_avx512` turns on, those AVX512F implies too (AVX2, FMA,
-        // F16C), so that a virtual machine hiding one of them gets the AVX2 copy.
+        // Every feature `with_avx512` and the summaries' AVX-512 passes turn on, those
+        // AVX512F implies too (AVX2, FMA, F16C, POPCNT), so that a virtual machine
+        // hiding one of them gets the AVX2 copy.
         let has = if std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512vl")
             && std::arch::is_x86_feature_detected!("avx512dq")
@@ -53,6 +54,7 @@ fn widest() -> Width {
             && std::arch::is_x86_feature_detected!("avx2")
             && std::arch::is_x86_feature_detected!("fma")
             && std::arch::is_x86_feature_detected!("f16c")
+            && std::arch::is_x86_feature_detected!("popcnt")
         {
             Width::Avx512
         } else if std::arch::is_x86_feature_detected!("avx2") {

@@ -247,7 +247,8 @@ impl Selector {
         }
         // The values of kept buckets, in any order.
         self.collected.clear();
-        self.collected.resize(kept, 0);
+        // Eight places more, which the AVX-512 collect may write over.
+        self.collected.resize(kept + 8, 0);
         let (bucket, col) = (&self.bucket[..n], &mut self.collected[..]);
         let len = collect(v, bucket, &self.kept, &self.kept_ids, col);
         debug_assert_eq!(len, kept);
@@ -452,19 +453,20 @@ const MAX_KEPT_IDS: usize = 16;
 /// bucket; `ids`, the kept buckets) into `col`, in any order; returns how many. With
 /// AVX-512, 32 buckets are compared with each kept one at a time; otherwise eight
 /// values' flags are read together. Only the kept values (a few in a hundred) are
-/// copied.
+/// copied. `col` holds eight places more than are kept (the AVX-512 collect stores
+/// eight keys at a time).
 #[inline(always)]
 fn collect(v: &[f64], bucket: &[u16], flags: &[u8], ids: &[u16], col: &mut [i64]) -> usize {
     #[cfg(target_arch = "x86_64")]
     if flags.len() <= BITMAP_BUCKETS && crate::projection::simd_avx512() {
-        // SAFETY: the processor has AVX512F and AVX512BW, as `simd_avx512` checked;
+        // SAFETY: the processor has AVX512F, AVX512BW and POPCNT, as `simd_avx512` checked;
         // every bucket is below `BITMAP_BUCKETS`.
         #[allow(unsafe_code)]
         return unsafe { collect_bitmap(v, bucket, ids, col) };
     }
     #[cfg(target_arch = "x86_64")]
     if ids.len() <= MAX_KEPT_IDS && crate::projection::simd_avx512() {
-        // SAFETY: the processor has AVX512F and AVX512BW, as `simd_avx512` checked.
+        // SAFETY: the processor has AVX512F, AVX512BW and POPCNT, as `simd_avx512` checked.
         #[allow(unsafe_code)]
         return unsafe { collect_avx512(v, bucket, ids, col) };
     }
@@ -499,11 +501,11 @@ const BITMAP_BUCKETS: usize = 1024;
 /// picked by a permutation, its bit by a shift), however many are kept.
 ///
 /// # Safety
-/// The processor must have AVX512F and AVX512BW; every bucket is below
+/// The processor must have AVX512F, AVX512BW and POPCNT; every bucket is below
 /// [`BITMAP_BUCKETS`].
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
-#[target_feature(enable = "avx512f,avx512bw")]
+#[target_feature(enable = "avx512f,avx512bw,popcnt")]
 unsafe fn collect_bitmap(v: &[f64], bucket: &[u16], ids: &[u16], col: &mut [i64]) -> usize {
     use std::arch::x86_64::{
         __m512i, _mm512_and_si512, _mm512_loadu_si512, _mm512_permutex2var_epi16,
@@ -526,18 +528,18 @@ unsafe fn collect_bitmap(v: &[f64], bucket: &[u16], ids: &[u16], col: &mut [i64]
         _mm512_test_epi16_mask(_mm512_srlv_epi16(w, _mm512_and_si512(b, fifteen)), one)
     };
     let kept = |b: u16| words[usize::from(b) / 16] >> (b % 16) & 1 != 0;
-    // SAFETY: the processor has AVX512F and AVX512BW, as the caller's.
+    // SAFETY: the processor has AVX512F, AVX512BW and POPCNT, as the caller's.
     unsafe { collect_by_32(v, bucket, col, mask, kept) }
 }
 
 /// [`collect`] with AVX-512: each 32 buckets compared with every kept bucket at once.
 ///
 /// # Safety
-/// The processor must have AVX512F and AVX512BW; `ids` holds at most
+/// The processor must have AVX512F, AVX512BW and POPCNT; `ids` holds at most
 /// [`MAX_KEPT_IDS`] buckets.
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
-#[target_feature(enable = "avx512f,avx512bw")]
+#[target_feature(enable = "avx512f,avx512bw,popcnt")]
 unsafe fn collect_avx512(v: &[f64], bucket: &[u16], ids: &[u16], col: &mut [i64]) -> usize {
     use std::arch::x86_64::{_mm512_cmpeq_epi16_mask, _mm512_set1_epi16};
     let mut wanted = [_mm512_set1_epi16(0); MAX_KEPT_IDS];
@@ -552,19 +554,22 @@ unsafe fn collect_avx512(v: &[f64], bucket: &[u16], ids: &[u16], col: &mut [i64]
         }
         m
     };
-    // SAFETY: the processor has AVX512F and AVX512BW, as the caller's.
+    // SAFETY: the processor has AVX512F, AVX512BW and POPCNT, as the caller's.
     unsafe { collect_by_32(v, bucket, col, mask, |b| ids.contains(&b)) }
 }
 
 /// The pass both AVX-512 collects make: 32 buckets at a time, `mask` telling which
 /// are kept (bit `j` for the bucket `j` of the 32), the [`sort_key`]s of their values
-/// written into `col`; the last fewer than 32 buckets by `kept`. Returns how many.
+/// written into `col` without a branch on the mask: each eight values' keys are
+/// compressed to the kept ones and stored whole at the next free place (the next
+/// store writes over the rest), so `col` holds eight places more than are kept. The
+/// last fewer than 32 buckets by `kept`. Returns how many.
 ///
 /// # Safety
-/// The processor must have AVX512F and AVX512BW.
+/// The processor must have AVX512F, AVX512BW and POPCNT.
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
-#[target_feature(enable = "avx512f,avx512bw")]
+#[target_feature(enable = "avx512f,avx512bw,popcnt")]
 #[inline]
 unsafe fn collect_by_32(
     v: &[f64],
@@ -573,7 +578,10 @@ unsafe fn collect_by_32(
     mask: impl Fn(std::arch::x86_64::__m512i) -> u32,
     kept: impl Fn(u16) -> bool,
 ) -> usize {
-    use std::arch::x86_64::{__m512i, _mm512_loadu_si512};
+    use std::arch::x86_64::{
+        __m512i, _mm512_loadu_si512, _mm512_maskz_compress_epi64, _mm512_srai_epi64,
+        _mm512_srli_epi64, _mm512_storeu_si512, _mm512_xor_si512,
+    };
     let n = v.len().min(bucket.len());
     let mut len = 0;
     let mut i = 0;
@@ -581,10 +589,26 @@ unsafe fn collect_by_32(
         // SAFETY: `bucket[i..i + 32]` is in bounds (64 bytes); an unaligned load.
         let b = unsafe { _mm512_loadu_si512(bucket.as_ptr().add(i).cast::<__m512i>()) };
         let mut m = mask(b);
-        while m != 0 {
-            col[len] = sort_key(v[i + m.trailing_zeros() as usize]);
-            len += 1;
-            m &= m - 1;
+        // SAFETY: an empty assembly block that only names a register. It keeps the
+        // mask in a general register, where its bytes are shifted out: the compiler
+        // would otherwise store it and read its bytes back as a vector, a read that
+        // waits for the store.
+        unsafe { std::arch::asm!("/* {m:e} */", m = inout(reg) m, options(pure, nomem, nostack)) };
+        for j in 0..4 {
+            let m8 = m as u8;
+            m >>= 8;
+            assert!(len + 8 <= col.len(), "room for eight keys");
+            let at = i + 8 * j;
+            // SAFETY: `v[at..at + 8]` is in bounds (at + 8 <= i + 32 <= n),
+            // `col[len..len + 8]` too (just checked); unaligned loads and stores.
+            unsafe {
+                let x = _mm512_loadu_si512(v.as_ptr().add(at).cast::<__m512i>());
+                // sort_key: the bits, the magnitude's flipped where the sign is set.
+                let key = _mm512_xor_si512(x, _mm512_srli_epi64::<1>(_mm512_srai_epi64::<63>(x)));
+                let packed = _mm512_maskz_compress_epi64(m8, key);
+                _mm512_storeu_si512(col.as_mut_ptr().add(len).cast::<__m512i>(), packed);
+            }
+            len += m8.count_ones() as usize;
         }
         i += 32;
     }
