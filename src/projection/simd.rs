@@ -192,8 +192,13 @@ mod tests {
     #[test]
     fn stream_copy_copies_at_any_alignment_and_length() {
         let v: Vec<f64> = (0..9).map(|i| i as f64 * 1.5 - 2.0).collect();
-        let mut buf = vec![0.0; 32];
-        for off in 0..4 {
+        // From a 64-byte boundary, so that offset 0 with eight values is one line
+        // (one AVX-512 store where the processor has it) and offset 8 another.
+        #[repr(align(64))]
+        struct Lines([f64; 32]);
+        let mut lines = Lines([0.0; 32]);
+        let buf = &mut lines.0;
+        for off in [0, 1, 2, 3, 8] {
             for len in [0, 1, 2, 7, 8, 9] {
                 buf.fill(f64::NAN);
                 stream_copy(&mut buf[off..off + len], &v[..len]);
