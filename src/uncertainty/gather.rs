@@ -350,7 +350,7 @@ pub(super) fn group_sums(
     let mut to_total: Vec<Option<Total>> = vec![None; lay.cells];
     for (i, (d, cost)) in slot.tots.iter_mut().enumerate() {
         let ng = services[i].service.segments.len();
-        let nres = ctx.has[i].iter().filter(|h| **h).count();
+        let nres = ctx.n_res[i];
         let (off, width) = (lay.services[i], ctx.service_width(i));
         // Cells run (year, area, cell).
         let mut mark = |cells: std::ops::Range<usize>, cost: bool| {

@@ -207,6 +207,8 @@ struct Ctx<'a> {
     weights: &'a [Weights],
     /// Which resources each service has (floor, groups, hours, teachers, staff).
     has: Vec<[bool; 5]>,
+    /// How many resources each service has (of `has`).
+    n_res: Vec<usize>,
     projected: &'a [usize],
     /// The rows of the migration output: (flow, arrivals of its closed system).
     mig_rows: Vec<(usize, bool)>,
@@ -251,7 +253,7 @@ impl Ctx<'_> {
         if self.affine[i] {
             return ng;
         }
-        ng + self.has[i].iter().filter(|h| **h).count() + 6
+        ng + self.n_res[i] + 6
     }
 
     fn services_wanted(&self) -> bool {
@@ -442,6 +444,10 @@ pub(crate) fn run_budgeted(
         services,
         weights: &weights,
         has: services.iter().map(|s| s.service.resources()).collect(),
+        n_res: services
+            .iter()
+            .map(|s| s.service.resources().iter().filter(|h| **h).count())
+            .collect(),
         projected: &projected,
         mig_twins: migration_twins(inputs, &mig_rows),
         mig_rows,

@@ -115,8 +115,7 @@ pub(super) fn observe(
             }
             let (grow, (fixed, overhead)) = (&ctx.grow[i][k], ctx.fixed[i][k]);
             let share = s.fixed_shares.map_or(0.0, |f| f[[a, k]]);
-            let has = ctx.has[i];
-            let nres = has.iter().filter(|h| **h).count();
+            let (has, nres) = (ctx.has[i], ctx.n_res[i]);
             let v = year_values_lanes(sv, tot, d, grow);
             let mut r = 0;
             for (h, val) in has.iter().zip(&v.resources) {
