@@ -259,7 +259,7 @@ impl Selector {
         // as teaching groups, keeps long runs of one value): the standard sort finds
         // such runs, and was faster than selecting the wanted ranks one by one.
         let values = &mut self.collected[..kept];
-        values.sort_unstable();
+        sort_keys(values);
         let (want, at) = (&self.want, &self.at);
         let stat = |r: usize| -> f64 {
             let j = want.binary_search(&r).expect("a wanted rank");
@@ -619,6 +619,87 @@ unsafe fn collect_by_32(
         }
     }
     len
+}
+
+/// The most keys [`sort_by_rank`] sorts: four registers of eight.
+const RANK_SORT: usize = 32;
+
+/// Sorts `v` ascending: with AVX-512 and at most [`RANK_SORT`] keys (the usual
+/// collection: a few buckets of a few values) by each key's rank, otherwise by the
+/// standard sort. The same order either way.
+#[inline(always)]
+fn sort_keys(v: &mut [i64]) {
+    #[cfg(target_arch = "x86_64")]
+    if v.len() <= RANK_SORT && crate::projection::simd_avx512() {
+        // SAFETY: the processor has AVX512F, as `simd_avx512` checked; `v` holds at
+        // most `RANK_SORT` keys.
+        #[allow(unsafe_code)]
+        unsafe {
+            match v.len() {
+                0..=1 => {}
+                2..=8 => sort_by_rank::<1>(v),
+                9..=16 => sort_by_rank::<2>(v),
+                17..=24 => sort_by_rank::<3>(v),
+                _ => sort_by_rank::<4>(v),
+            }
+        }
+        return;
+    }
+    v.sort_unstable();
+}
+
+/// Sorts the (at most `8R`) keys of `v` by rank, without a branch on the keys: key
+/// `i`'s place is the number of keys below it plus the number of keys equal to it
+/// before it in `v`, counted in `R` registers of eight lanes (lane `l` of register
+/// `r` for key `8r + l`) against each key in turn, then each key is written at its
+/// place.
+///
+/// # Safety
+/// The processor must have AVX512F; `v` holds at most `8R` keys.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn sort_by_rank<const R: usize>(v: &mut [i64]) {
+    use std::arch::x86_64::{
+        __m512i, _mm512_loadu_si512, _mm512_mask_add_epi64, _mm512_mask_cmple_epi64_mask,
+        _mm512_mask_cmplt_epi64_mask, _mm512_set1_epi64, _mm512_setzero_si512, _mm512_storeu_si512,
+    };
+    let k = v.len();
+    assert!(
+        k <= 8 * R && R <= RANK_SORT / 8,
+        "at most eight keys a register"
+    );
+    let mut keys = [i64::MAX; RANK_SORT];
+    keys[..k].copy_from_slice(v);
+    // SAFETY: `keys` holds `8R` values and more; unaligned loads.
+    let regs: [__m512i; R] =
+        std::array::from_fn(|r| unsafe { _mm512_loadu_si512(keys.as_ptr().add(8 * r).cast()) });
+    let one = _mm512_set1_epi64(1);
+    let mut rank = [_mm512_setzero_si512(); R];
+    for (j, &key) in v.iter().enumerate() {
+        let x = _mm512_set1_epi64(key);
+        // The keys after key `j` (bit `i` for key `i`): key `j` counts for them where
+        // it is at most theirs, for the others where it is below.
+        let after = !0u64 << (j + 1);
+        for r in 0..R {
+            let later = (after >> (8 * r)) as u8;
+            let m = _mm512_mask_cmple_epi64_mask(later, x, regs[r])
+                | _mm512_mask_cmplt_epi64_mask(!later, x, regs[r]);
+            rank[r] = _mm512_mask_add_epi64(rank[r], m, rank[r], one);
+        }
+    }
+    let mut places = [0i64; RANK_SORT];
+    for r in 0..R {
+        // SAFETY: `places` holds `8R` values and more; unaligned stores.
+        unsafe { _mm512_storeu_si512(places.as_mut_ptr().add(8 * r).cast(), rank[r]) };
+    }
+    // The places of the `k` keys are `0..k`, each once.
+    let mut sorted = [0i64; RANK_SORT];
+    for (key, place) in keys[..k].iter().zip(&places) {
+        sorted[*place as usize % RANK_SORT] = *key;
+    }
+    v.copy_from_slice(&sorted[..k]);
 }
 
 /// [`Selector::summarise_rows`] as a kernel, so that its passes over the values are

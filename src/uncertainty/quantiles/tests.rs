@@ -119,3 +119,27 @@ fn rows_are_summarised_as_each_on_its_own() {
     let none = summarise_rows(&v, 0, &QUANTILES);
     assert!(none.mean.is_empty() && none.q.iter().all(Vec::is_empty));
 }
+
+#[test]
+fn small_sets_of_keys_sort_as_the_standard_sort() {
+    let mut r = Rng::new(&[13]);
+    // Every length up to past the rank sort's, keys with many ties, and keys over
+    // the whole range (the extremes included).
+    for len in 0..=40 {
+        for spread in [3.0, 1e6] {
+            for _ in 0..20 {
+                let mut v: Vec<i64> = (0..len)
+                    .map(|_| match r.uniform() {
+                        u if u < 0.05 => i64::MIN,
+                        u if u < 0.1 => i64::MAX,
+                        _ => (r.normal() * spread).round() as i64,
+                    })
+                    .collect();
+                let mut want = v.clone();
+                want.sort_unstable();
+                sort_keys(&mut v);
+                assert_eq!(v, want, "length {len}");
+            }
+        }
+    }
+}
