@@ -71,6 +71,11 @@ pub(super) struct Selector {
     pub(super) keys: Vec<i64>,
     /// The wanted ranks, ascending, and their positions among the collected values.
     pub(super) want: Vec<usize>,
+    /// Per level, the places in `want` of the two order statistics its quantile lies
+    /// between; with the set size and levels they were worked out for.
+    pub(super) level_ranks: Vec<[usize; 2]>,
+    pub(super) planned_n: usize,
+    pub(super) planned_levels: Vec<f64>,
     pub(super) at: Vec<usize>,
     /// Per level, the order statistics its quantile lies between.
     pub(super) pairs: Vec<[f64; 2]>,
@@ -162,18 +167,7 @@ impl Selector {
         if min == max {
             return (mean, Order::Constant(min));
         }
-        // The order statistics the levels need: ⌊h⌋, and ⌊h⌋ + 1 to interpolate.
-        self.want.clear();
-        for &p in levels {
-            let h = (n - 1) as f64 * p;
-            let r = h.floor() as usize;
-            self.want.push(r);
-            if h > r as f64 && r + 1 < n {
-                self.want.push(r + 1);
-            }
-        }
-        self.want.sort_unstable();
-        self.want.dedup();
+        self.plan_ranks(n, levels);
         // Buckets 0..=nb: the value's distance from the minimum in widths, rounded to
         // the nearest integer by adding 1.5·2⁵² (whose last place is 1) and reading
         // the low bits. Every step is monotone, so the bucket is too. About two values
@@ -260,22 +254,40 @@ impl Selector {
         // such runs, and was faster than selecting the wanted ranks one by one.
         let values = &mut self.collected[..kept];
         sort_keys(values);
-        let (want, at) = (&self.want, &self.at);
-        let stat = |r: usize| -> f64 {
-            let j = want.binary_search(&r).expect("a wanted rank");
-            from_sort_key(values[at[j]])
-        };
-        for (pair, &p) in pairs.iter_mut().zip(levels) {
-            let h = (n - 1) as f64 * p;
-            let r = h.floor() as usize;
-            let lo = stat(r);
-            *pair = if h - r as f64 > 0.0 && r + 1 < n {
-                [lo, stat(r + 1)]
-            } else {
-                [lo; 2]
-            };
+        let at = &self.at;
+        for (pair, [lo, hi]) in pairs.iter_mut().zip(&self.level_ranks) {
+            *pair = [values[at[*lo]], values[at[*hi]]].map(from_sort_key);
         }
         (mean, Order::Pairs)
+    }
+
+    /// The order statistics `levels` need of `n` values, ascending, into `want` —
+    /// ⌊h⌋, and ⌊h⌋ + 1 to interpolate — and per level the places in `want` of the
+    /// two its quantile lies between (the first twice where it is the first alone),
+    /// into `level_ranks`; kept from one set to the next of the same size and levels.
+    #[inline(always)]
+    fn plan_ranks(&mut self, n: usize, levels: &[f64]) {
+        if self.planned_n == n && self.planned_levels == levels {
+            return;
+        }
+        let pair = |p: f64| {
+            let h = (n - 1) as f64 * p;
+            let r = h.floor() as usize;
+            if h > r as f64 && r + 1 < n {
+                [r, r + 1]
+            } else {
+                [r; 2]
+            }
+        };
+        self.want.clear();
+        self.want.extend(levels.iter().flat_map(|p| pair(*p)));
+        self.want.sort_unstable();
+        self.want.dedup();
+        let place = |r: usize| self.want.binary_search(&r).expect("a wanted rank");
+        self.level_ranks = levels.iter().map(|p| pair(*p).map(place)).collect();
+        self.planned_n = n;
+        self.planned_levels.clear();
+        self.planned_levels.extend_from_slice(levels);
     }
 }
 
