@@ -154,7 +154,7 @@ fn uncertainty_one(
     // The quantile twin of a deterministic table: its first `keys` columns, then the
     // summary columns in the table's row order.
     let twin = |det: &Frame, keys: usize, rows: &dyn Fn(&mut Visit<'_>)| -> Frame {
-        let mut cols: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+        let mut cols: Vec<Vec<f64>> = vec![Vec::with_capacity(det.height()); names.len()];
         // Empty where a statistic is not a number (an alignment factor where the
         // control was shared out).
         rows(&mut |sm: &Summary, cell: usize| {
