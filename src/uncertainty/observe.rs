@@ -30,26 +30,31 @@ pub(super) fn observe(
                 let [sf, sm] = if parts.is_empty() {
                     group_sums(&f[r.clone()], &m[r.clone()])
                 } else {
-                    // The sums of the groups that split its ages, in age order.
-                    let mut s = sums[parts[0]];
+                    // The sums of the groups that split its ages, in age order (each
+                    // sex in a value of its own, which stays in a register).
+                    let [mut sf, mut sm] = sums[parts[0]];
                     for &i in &parts[1..] {
-                        for x in 0..2 {
-                            for l in 0..LANES {
-                                s[x][l] += sums[i][x][l];
-                            }
+                        let [pf, pm] = sums[i];
+                        for l in 0..LANES {
+                            sf[l] += pf[l];
+                            sm[l] += pm[l];
                         }
                     }
-                    s
+                    [sf, sm]
                 };
                 sums[j] = [sf, sm];
                 let mut both = [0.0; LANES];
                 for l in 0..LANES {
                     both[l] = sf[l] + sm[l];
                 }
-                for (s, v) in [sf, sm, both].iter().enumerate() {
+                let cell = |s: usize| {
                     let cell = (((k - out.k0) * ga + al) * 3 + s) * ng + j;
-                    put_cell(out.cells, (out.lay.pop + cell) * out.stride, v, out.stream);
-                }
+                    (out.lay.pop + cell) * out.stride
+                };
+                let (f_at, m_at, both_at) = (cell(0), cell(1), cell(2));
+                put_cell(out.cells, f_at, &sf, out.stream);
+                put_cell(out.cells, m_at, &sm, out.stream);
+                put_cell(out.cells, both_at, &both, out.stream);
             }
         }
     }
