@@ -428,6 +428,7 @@ pub(crate) fn run_budgeted(
         .collect::<Result<Vec<_>, _>>()?;
     let projected: Vec<usize> = (1..ny).filter(|k| r.year_rates[*k].is_some()).collect();
     let mig_rows = migration_rows(inputs);
+    let has: Vec<[bool; 5]> = services.iter().map(|s| s.service.resources()).collect();
     let ctx = Ctx {
         spec,
         want,
@@ -443,11 +444,11 @@ pub(crate) fn run_budgeted(
         lane_mult: lane_multipliers(spec, &r.year_rates, nf),
         services,
         weights: &weights,
-        has: services.iter().map(|s| s.service.resources()).collect(),
-        n_res: services
+        n_res: has
             .iter()
-            .map(|s| s.service.resources().iter().filter(|h| **h).count())
+            .map(|h| h.iter().filter(|h| **h).count())
             .collect(),
+        has,
         projected: &projected,
         mig_twins: migration_twins(inputs, &mig_rows),
         mig_rows,

@@ -270,25 +270,36 @@ impl Selector {
         if self.planned_n == n && self.planned_levels == levels {
             return;
         }
-        let pair = |p: f64| {
-            let h = (n - 1) as f64 * p;
-            let r = h.floor() as usize;
-            if h > r as f64 && r + 1 < n {
-                [r, r + 1]
-            } else {
-                [r; 2]
-            }
-        };
-        self.want.clear();
-        self.want.extend(levels.iter().flat_map(|p| pair(*p)));
-        self.want.sort_unstable();
-        self.want.dedup();
+        wanted_ranks(n, levels, &mut self.want);
         let place = |r: usize| self.want.binary_search(&r).expect("a wanted rank");
-        self.level_ranks = levels.iter().map(|p| pair(*p).map(place)).collect();
+        self.level_ranks = levels.iter().map(|p| rank_pair(n, *p).map(place)).collect();
         self.planned_n = n;
         self.planned_levels.clear();
         self.planned_levels.extend_from_slice(levels);
     }
+}
+
+/// The two order statistics (ranks from 0) that the type-7 quantile at level `p` of
+/// `n` values lies between: `⌊h⌋` and `⌊h⌋ + 1`, `h = (n − 1)·p`; `⌊h⌋` twice where
+/// the quantile is that order statistic alone.
+#[inline(always)]
+fn rank_pair(n: usize, p: f64) -> [usize; 2] {
+    let h = (n - 1) as f64 * p;
+    let r = h.floor() as usize;
+    if h > r as f64 && r + 1 < n {
+        [r, r + 1]
+    } else {
+        [r; 2]
+    }
+}
+
+/// Every order statistic `levels` need of `n` values ([`rank_pair`]), ascending and
+/// each once, into `want`.
+fn wanted_ranks(n: usize, levels: &[f64], want: &mut Vec<usize>) {
+    want.clear();
+    want.extend(levels.iter().flat_map(|p| rank_pair(n, *p)));
+    want.sort_unstable();
+    want.dedup();
 }
 
 /// What [`Selector::order_stats`] found of a set of values.
@@ -776,35 +787,17 @@ pub(super) fn summarise_keys(
     let mean = values.iter().sum::<f64>() / n as f64;
     keys.clear();
     keys.extend(values.iter().map(|v| sort_key(*v)));
-    let back = from_sort_key;
-    // Every order statistic the levels need (⌊h⌋, and ⌊h⌋ + 1 to interpolate),
-    // found together: select the middle one, then recurse into each side.
-    let mut want: Vec<usize> = Vec::with_capacity(2 * levels.len());
-    for &p in levels {
-        let h = (n - 1) as f64 * p;
-        let lo = h.floor() as usize;
-        want.push(lo);
-        if h > lo as f64 && lo + 1 < n {
-            want.push(lo + 1);
-        }
-    }
-    want.sort_unstable();
-    want.dedup();
+    // Every order statistic the levels need, found together: select the middle one,
+    // then recurse into each side.
+    let mut want = Vec::with_capacity(2 * levels.len());
+    wanted_ranks(n, levels, &mut want);
     multi_select_by(keys, &want, 0, &i64::cmp);
-    let out = levels
+    let pairs: Vec<[f64; 2]> = levels
         .iter()
-        .map(|&p| {
-            let h = (n - 1) as f64 * p;
-            let lo = h.floor() as usize;
-            let v_lo = back(keys[lo]);
-            let frac = h - lo as f64;
-            if frac > 0.0 && lo + 1 < n {
-                v_lo + frac * (back(keys[lo + 1]) - v_lo)
-            } else {
-                v_lo
-            }
-        })
+        .map(|p| rank_pair(n, *p).map(|r| from_sort_key(keys[r])))
         .collect();
+    let mut out = vec![0.0; levels.len()];
+    type7(n, levels, &pairs, |x| x, &mut out);
     (mean, out)
 }
 
