@@ -68,7 +68,7 @@ pub(super) fn running_sums(bytes: usize, budget: usize) -> usize {
 /// The most units whose sums are held at once: a unit's sums are kept from the first
 /// group that sends it demand until the last is put in place, and the groups
 /// running or waiting to be put in place are at most `window` in a row (see
-/// `run_budgeted`: a group waits for the running sum of the group `running` before
+/// `run_in_order`: a group waits for the running sum of the group `running` before
 /// it).
 pub(super) fn most_open_units(
     unit_shares: &[&[f64]],
@@ -152,7 +152,7 @@ pub(super) struct Slot {
     /// Per cell: the mean, then the quantiles.
     pub(super) packed: Vec<f64>,
     /// Per service: the demand and total cost by (year, trajectory) of the groups this
-    /// running sum holds (see `run_budgeted`), this group's added as its cells are read.
+    /// running sum holds (see `run_in_order`), this group's added as its cells are read.
     pub(super) tots: Vec<(Vec<f64>, Vec<f64>)>,
     /// Per unit (all services' in order): the demand and the floor area need by
     /// (year, trajectory); the floor area's is empty when not summed.
@@ -332,7 +332,7 @@ pub(super) fn gather_tile(
 /// unit's demand and floor area need (the adds, sorted by cell). A service's demand and
 /// total cost (when asked for; an affine service's total cost follows from its total
 /// demand afterwards) go to the running sum the slot holds for the group, zeros the
-/// first time (see `run_budgeted`); a unit's rows are sized and zeroed for the group,
+/// first time (see `run_in_order`); a unit's rows are sized and zeroed for the group,
 /// only where the group sends it demand. The cells add in cell order, so the sums do
 /// not depend on the threads.
 pub(super) fn group_sums(

@@ -63,18 +63,20 @@
 //!   summarised at a time, and the gathering of each tile of cells over the blocks;
 //! - `quantiles.rs`: [`Summary`], the mean and exact quantiles of every cell;
 //! - `tables.rs`: the summaries a run fills in (`Tables`: where each group's packed
-//!   summaries go in the output tables) and the affine services' resources and costs
-//!   from their demand's summaries;
+//!   summaries go in the output tables, and the services' totals over the areas) and
+//!   the affine services' resources and costs from their demand's summaries;
+//! - `schedule.rs`: the groups of areas on the threads (each thread taking the next
+//!   group, the running sums handed on and the results put in place in group order,
+//!   `run_in_order`) and the units' sums over the groups;
 //! - `units.rs`: a unit's summaries (demand, utilisation, shortage, floor area
 //!   need, the probability of a shortage) from its sums by (year, trajectory);
 //! - `result.rs`: what a run is given besides the projection ([`ServiceInput`],
 //!   [`UnitInput`], [`AlignTo`]) and what it gives back ([`McResult`], [`McError`]);
 //! - `orders.rs`: a group's blocks run a year at a time (`run_years`) or each
 //!   through every year (`run_blocks`), and their cells summarised;
-//! - this file: the driver — validation, the lanes' multipliers, the groups of
-//!   areas on their threads (each thread taking the next group, the running sums
-//!   taken and the results put in place in group order), and the run's results
-//!   put together.
+//! - this file: the driver — validation, the run's context (`Ctx`), the lanes'
+//!   multipliers, how the groups run (a year at a time or block by block, on one
+//!   thread or several), and the run's results put together.
 
 // The kernels index lanes (`l in 0..LANES`) across several arrays at once: that is
 // what the compiler turns into vector instructions.
@@ -87,6 +89,7 @@ mod orders;
 mod quantiles;
 mod result;
 mod rng;
+mod schedule;
 mod spec;
 mod tables;
 mod units;
@@ -102,8 +105,9 @@ use quantiles::*;
 pub use quantiles::{summarise, summarise_rows, Summary};
 pub use result::*;
 pub use rng::Rng;
+use schedule::*;
 pub use spec::{quantile_name, AgeGroup, AgeGroups, Ar1, MigrationRate, Spec, Want, QUANTILES};
-use tables::{affine_summaries, Tables};
+use tables::Tables;
 use units::*;
 
 use crate::population::Population;
@@ -238,6 +242,81 @@ struct Ctx<'a> {
     /// resources and costs are those functions of the demand's: the quantiles of
     /// `α + β·X`, `β ≥ 0`, are `α + β` times those of `X`, and so is the mean.
     affine: Vec<bool>,
+}
+
+impl<'a> Ctx<'a> {
+    /// The context of a run of `spec` asking for `want`: the projection's resolved
+    /// rates `r` (of `inputs`), the services with their `weights`, the projected year
+    /// slots, the alignment, the population's age groups (as ranges of ages) and
+    /// number of ages, and the base year the services' growth runs from.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        (spec, want): (&'a Spec, Want),
+        r: &'a crate::projection::Resolved<'a>,
+        inputs: Option<&ProjectionInputs>,
+        services: &'a [ServiceInput<'a>],
+        weights: &'a [Weights],
+        projected: &'a [usize],
+        align: Option<AlignCtx<'a>>,
+        (ranges, n): (Vec<std::ops::Range<usize>>, usize),
+        base_year: i32,
+    ) -> Ctx<'a> {
+        let nf = inputs.map_or(0, |i| i.flows.len());
+        let mig_rows = migration_rows(inputs);
+        let has: Vec<[bool; 5]> = services.iter().map(|s| s.service.resources()).collect();
+        let ctx = Ctx {
+            spec,
+            want,
+            known: &r.known,
+            years: &r.years,
+            kernel: YearKernel::new(
+                &r.year_rates,
+                n,
+                nf,
+                want.components || want.migration,
+                want.migration,
+            ),
+            lane_mult: lane_multipliers(spec, &r.year_rates, nf),
+            services,
+            weights,
+            n_res: has
+                .iter()
+                .map(|h| h.iter().filter(|h| **h).count())
+                .collect(),
+            has,
+            projected,
+            mig_twins: migration_twins(inputs, &mig_rows),
+            mig_rows,
+            align,
+            group_parts: group_parts(&ranges),
+            groups: ranges,
+            grow: services
+                .iter()
+                .map(|s| {
+                    r.years
+                        .iter()
+                        .map(|y| segment_growth(s.service, *y, base_year))
+                        .collect()
+                })
+                .collect(),
+            fixed: services
+                .iter()
+                .map(|s| {
+                    r.years
+                        .iter()
+                        .map(|y| service_fixed(s.service, *y, base_year))
+                        .collect()
+                })
+                .collect(),
+            affine: Vec::new(),
+        };
+        Ctx {
+            affine: (0..services.len())
+                .map(|i| affine_increasing(&ctx, i))
+                .collect(),
+            ..ctx
+        }
+    }
 }
 
 impl Ctx<'_> {
@@ -432,60 +511,17 @@ pub(crate) fn run_budgeted(
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
     let projected: Vec<usize> = (1..ny).filter(|k| r.year_rates[*k].is_some()).collect();
-    let mig_rows = migration_rows(inputs);
-    let has: Vec<[bool; 5]> = services.iter().map(|s| s.service.resources()).collect();
-    let ctx = Ctx {
-        spec,
-        want,
-        known: &r.known,
-        years: &r.years,
-        kernel: YearKernel::new(
-            &r.year_rates,
-            n,
-            nf,
-            want.components || want.migration,
-            want.migration,
-        ),
-        lane_mult: lane_multipliers(spec, &r.year_rates, nf),
+    let ctx = Ctx::new(
+        (spec, want),
+        &r,
+        inputs,
         services,
-        weights: &weights,
-        n_res: has
-            .iter()
-            .map(|h| h.iter().filter(|h| **h).count())
-            .collect(),
-        has,
-        projected: &projected,
-        mig_twins: migration_twins(inputs, &mig_rows),
-        mig_rows,
+        &weights,
+        &projected,
         align,
-        group_parts: group_parts(&ranges),
-        groups: ranges,
-        grow: services
-            .iter()
-            .map(|s| {
-                r.years
-                    .iter()
-                    .map(|y| segment_growth(s.service, *y, base_year))
-                    .collect()
-            })
-            .collect(),
-        fixed: services
-            .iter()
-            .map(|s| {
-                r.years
-                    .iter()
-                    .map(|y| service_fixed(s.service, *y, base_year))
-                    .collect()
-            })
-            .collect(),
-        affine: Vec::new(),
-    };
-    let ctx = Ctx {
-        affine: (0..services.len())
-            .map(|i| affine_increasing(&ctx, i))
-            .collect(),
-        ..ctx
-    };
+        (ranges, n),
+        base_year,
+    );
     let nt = spec.trajectories;
     let nb = nt.div_ceil(LANES);
     // The services' totals by (year, trajectory) are added up in `running` sums
@@ -537,45 +573,10 @@ pub(crate) fn run_budgeted(
     let levels = &spec.quantiles;
     let nl = levels.len();
     let mut tables = Tables::new(&ctx, na, npg, nl);
-    // Every unit's place among all services' units.
-    let unit_base: Vec<usize> = services
-        .iter()
-        .scan(0, |at, s| {
-            let b = *at;
-            *at += s.units.len();
-            Some(b)
-        })
-        .collect();
-    let n_units = services.iter().map(|s| s.units.len()).sum::<usize>();
-    // Per service: demand and total cost by (year, trajectory), summed over areas.
-    let sized = |on: bool| if on { vec![0.0; ny * nt] } else { Vec::new() };
-    let mut totals: Vec<(Vec<f64>, Vec<f64>)> = services
-        .iter()
-        .map(|_| (sized(tot_d), sized(tot_c)))
-        .collect();
-    // Per unit: the groups still to send it demand, its sums over the groups done
-    // (by year and trajectory: demand, floor area need), and its summary once no
-    // group is left, so that only the units still open hold a row per trajectory.
-    let unit_of: Vec<(usize, usize)> = services
-        .iter()
-        .enumerate()
-        .flat_map(|(i, s)| (0..s.units.len()).map(move |j| (i, j)))
-        .collect();
-    let unit_groups: Vec<usize> = unit_of
-        .iter()
-        .map(|&(i, j)| {
-            let shares = services[i].units[j].shares;
-            groups
-                .iter()
-                .filter(|g| shares[(*g).clone()].iter().any(|sh| *sh != 0.0))
-                .count()
-        })
-        .collect();
-    let mut unit_left = unit_groups.clone();
-    let mut unit_sums: Vec<(Vec<f64>, Vec<f64>)> = vec![Default::default(); n_units];
-    let mut unit_done: Vec<Option<UnitSummary>> = vec![None; n_units];
+    let unit_plan = UnitPlan::new(services, &groups);
+    let mut unit_sums = UnitSums::new(&unit_plan);
     let finish_unit = |u: usize, d: Vec<f64>, f: Vec<f64>| -> UnitSummary {
-        let (i, j) = unit_of[u];
+        let (i, j) = unit_plan.unit_of[u];
         unit_summary(
             services[i].units[j].unit,
             ctx.has[i][0],
@@ -594,7 +595,7 @@ pub(crate) fn run_budgeted(
     let run_group = |g: &std::ops::Range<usize>, slot: &mut Slot| {
         let ga = g.len();
         let lay = Layout::new(&ctx, ga);
-        let (to_total, unit_adds) = group_sums(&ctx, g, &lay, &unit_base, nt, slot);
+        let (to_total, unit_adds) = group_sums(&ctx, g, &lay, &unit_plan.base, nt, slot);
         slot.packed.resize(lay.cells * stride, 0.0);
         let sums = Sums {
             to_total: &to_total,
@@ -622,7 +623,7 @@ pub(crate) fn run_budgeted(
         // are this group's alone either way).
         slot.finished.clear();
         for (u, part) in slot.units.iter_mut().enumerate() {
-            if !part.0.is_empty() && unit_groups[u] == 1 {
+            if !part.0.is_empty() && unit_plan.groups[u] == 1 {
                 let (d, f) = std::mem::take(part);
                 slot.finished.push((u, finish_unit(u, d, f)));
             }
@@ -637,154 +638,19 @@ pub(crate) fn run_budgeted(
     // bits do not depend on the threads. A single coupled group runs its blocks in
     // parallel instead, and so does every group when there are more threads than
     // slots.
-    let whole = |v: &[f64], cells: usize| whole(v, cells, nt, levels);
     let mut slots = std::mem::take(&mut ws.slots);
     slots.resize_with(workers.min(groups.len()), Slot::default);
-    debug_assert!(
-        workers <= running,
-        "the groups running at once each have a running sum of their own"
-    );
-    // Per running sum: the sums, and the group whose turn it is.
-    let sums: Vec<(std::sync::Mutex<(usize, SumRows)>, std::sync::Condvar)> = (0..running)
-        .map(|r| {
-            (
-                std::sync::Mutex::new((r, Vec::new())),
-                std::sync::Condvar::new(),
-            )
-        })
-        .collect();
-    let next_group = AtomicUsize::new(0);
     let commit = |g: &std::ops::Range<usize>, o: GroupOut| {
-        // The group's units: those it summarised itself, and the sums of the others
-        // added in group order; a unit no group is left to send demand to is
-        // summarised and its sums dropped.
-        for (u, sm) in o.finished {
-            unit_left[u] -= 1;
-            unit_done[u] = Some(sm);
-        }
-        for (u, part) in o.units.into_iter().enumerate() {
-            if part.0.is_empty() {
-                continue;
-            }
-            let (od, of) = part;
-            let (d, f) = &mut unit_sums[u];
-            for (v, part) in [(d, od), (f, of)] {
-                if v.is_empty() {
-                    *v = part;
-                } else {
-                    add_to(v, &part);
-                }
-            }
-            unit_left[u] -= 1;
-            if unit_left[u] == 0 {
-                let (d, f) = std::mem::take(&mut unit_sums[u]);
-                unit_done[u] = Some(finish_unit(u, d, f));
-            }
-        }
+        unit_sums.commit(o.finished, o.units, &finish_unit);
         tables.place(&ctx, g, &Layout::new(&ctx, g.len()), &o.packed);
     };
-    let in_order = InOrder {
-        next: 0,
-        waiting: std::collections::BTreeMap::new(),
-    };
-    let ordered = std::sync::Mutex::new((in_order, commit));
-    // A worker takes the next group until none is left. Its thread waits only for a
-    // running sum another worker's group still holds; nothing else runs on rayon's
-    // threads while workers wait (a group's blocks run in parallel only where a
-    // single worker takes every group in turn).
-    let work = |slot: &mut Slot| loop {
-        let gi = next_group.fetch_add(1, Ordering::Relaxed);
-        let Some(g) = groups.get(gi) else { break };
-        let (turn, ready) = &sums[gi % running];
-        {
-            let mut t = turn.lock().unwrap_or_else(|e| e.into_inner());
-            while t.0 != gi {
-                t = ready.wait(t).unwrap_or_else(|e| e.into_inner());
-            }
-            std::mem::swap(&mut slot.tots, &mut t.1);
-        }
-        // The sum's next turn, given on the way out even if the group panics (the
-        // panic then ends the run instead of leaving the next group waiting).
-        let pass = PassTurn {
-            turn: &sums[gi % running],
-            next: gi + running,
-        };
-        run_group(g, slot);
-        {
-            let mut t = turn.lock().unwrap_or_else(|e| e.into_inner());
-            std::mem::swap(&mut slot.tots, &mut t.1);
-        }
-        drop(pass);
-        let out = GroupOut {
-            packed: std::mem::take(&mut slot.packed),
-            finished: std::mem::take(&mut slot.finished),
-            units: std::mem::take(&mut slot.units),
-        };
-        let mut guard = ordered.lock().unwrap_or_else(|e| e.into_inner());
-        let (o, commit) = &mut *guard;
-        o.waiting.insert(gi, out);
-        while let Some(out) = o.waiting.remove(&o.next.clone()) {
-            commit(&groups[o.next], out);
-            o.next += 1;
-        }
-    };
-    if let [slot] = &mut slots[..] {
-        work(slot);
-    } else {
-        slots.par_iter_mut().for_each(work);
-    }
-    drop(ordered);
-    let sums: Vec<SumRows> = sums
-        .into_iter()
-        .map(|(t, _)| t.into_inner().unwrap_or_else(|e| e.into_inner()).1)
-        .collect();
+    let sums = run_in_order(&groups, running, &mut slots, run_group, commit);
     ws.slots = slots;
     // Units no group sends demand to: no demand in any trajectory.
-    if ctx.services_wanted() {
-        for (u, done) in unit_done.iter_mut().enumerate() {
-            if done.is_none() {
-                let (d, f) = std::mem::take(&mut unit_sums[u]);
-                *done = Some(finish_unit(u, d, f));
-            }
-        }
+    for (u, sm) in unit_sums.finish(ctx.services_wanted(), &finish_unit) {
+        tables.services[unit_plan.unit_of[u].0].units.push(sm);
     }
-    for (u, done) in unit_done.into_iter().enumerate() {
-        if let Some(sm) = done {
-            tables.services[unit_of[u].0].units.push(sm);
-        }
-    }
-    for sum in &sums {
-        for ((d, c), (od, oc)) in totals.iter_mut().zip(sum) {
-            for (v, part) in [(&mut *d, od), (&mut *c, oc)] {
-                add_to(v, part);
-            }
-        }
-    }
-    if want.costs {
-        affine_summaries(&ctx, &mut tables.services, &mut totals, na, nt);
-    }
-    for (i, (d, c)) in totals.iter_mut().enumerate() {
-        if want.costs {
-            let rate = services[i].discount_rate;
-            let pv: Vec<f64> = (0..nt)
-                .map(|t| {
-                    (0..ny)
-                        .map(|k| {
-                            c[k * nt + t]
-                                * crate::services::discount_factor(rate, r.years[k], base_year)
-                        })
-                        .sum()
-                })
-                .collect();
-            let sv = &mut tables.services[i];
-            sv.present_value = whole(&pv, 1);
-            sv.total_cost_by_trajectory = c[..ny * nt].to_vec();
-            sv.total_cost = whole(c, ny);
-        }
-        if ctx.services_wanted() {
-            tables.services[i].total_demand = whole(d, ny);
-        }
-    }
+    tables.add_totals(&ctx, &sums, (&r.years, base_year), levels);
     let migration_rows = ctx.mig_rows.clone();
     Ok(McResult {
         trajectories: spec.trajectories,
@@ -802,47 +668,10 @@ pub(crate) fn run_budgeted(
     })
 }
 
-/// Per service: demand and total cost by (year, trajectory).
-type SumRows = Vec<(Vec<f64>, Vec<f64>)>;
-
-/// What a group gives back: its cells' summaries (packed as [`Slot::packed`]), the
-/// units it summarised itself and its sums of the others.
-struct GroupOut {
-    packed: Vec<f64>,
-    finished: Vec<(usize, UnitSummary)>,
-    units: SumRows,
-}
-
-/// Gives a running sum's turn to group `next` when dropped, and wakes the workers
-/// waiting for it.
-struct PassTurn<'t> {
-    turn: &'t (std::sync::Mutex<(usize, SumRows)>, std::sync::Condvar),
-    next: usize,
-}
-
-impl Drop for PassTurn<'_> {
-    fn drop(&mut self) {
-        let (turn, ready) = self.turn;
-        turn.lock().unwrap_or_else(|e| e.into_inner()).0 = self.next;
-        ready.notify_all();
-    }
-}
-
-/// Groups done, waiting for those before them to be put in place.
-struct InOrder {
-    next: usize,
-    waiting: std::collections::BTreeMap<usize, GroupOut>,
-}
-
 /// The summary of `cells` rows of `nt` values each (`v` holds at least that many).
 fn whole(v: &[f64], cells: usize, nt: usize, levels: &[f64]) -> Summary {
     debug_assert!(v.len() >= cells * nt, "{} values for {cells} rows", v.len());
     summarise_rows(&v[..cells * nt], nt, levels)
-}
-
-/// Adds `part` to `v` element by element.
-fn add_to(v: &mut [f64], part: &[f64]) {
-    v.iter_mut().zip(part).for_each(|(x, y)| *x += y);
 }
 
 /// Checks the settings of a run: a trajectory at least, quantile levels inside

@@ -8,7 +8,7 @@ use super::*;
 /// demand: by `(area, year)` its summaries are the functions of the demand's mean and
 /// quantiles, and its total cost by `(year, trajectory)` that of its total demand,
 /// `Σ_a α_a + β · D` for a cost `α_a + β · d` in area `a`.
-pub(super) fn affine_summaries(
+fn affine_summaries(
     ctx: &Ctx<'_>,
     svc: &mut [ServiceSummary],
     totals: &mut [(Vec<f64>, Vec<f64>)],
@@ -56,6 +56,8 @@ pub(super) fn affine_summaries(
 
 /// The summaries a run fills in group by group.
 pub(super) struct Tables {
+    /// The number of areas.
+    pub(super) areas: usize,
     pub(super) population: Option<Summary>,
     pub(super) components: Option<Vec<Summary>>,
     pub(super) migration: Option<Vec<Summary>>,
@@ -69,6 +71,7 @@ impl Tables {
     pub(super) fn new(ctx: &Ctx<'_>, na: usize, npg: usize, nl: usize) -> Tables {
         let (ny, nyp, want) = (ctx.years.len(), ctx.projected.len(), ctx.want);
         Tables {
+            areas: na,
             population: want.population.then(|| Summary::zeros(na * npg * ny, nl)),
             components: want
                 .components
@@ -106,6 +109,61 @@ impl Tables {
                     units: Vec::new(),
                 })
                 .collect(),
+        }
+    }
+
+    /// The services' totals over the areas, from the groups' running `sums` (per
+    /// service, demand and total cost by (year, trajectory)) added in order, with the
+    /// affine services' total costs from their total demand: summarised by year, and
+    /// each trajectory's present value of the total cost at the service's discount
+    /// rate (`years`, discounted to the base year).
+    pub(super) fn add_totals(
+        &mut self,
+        ctx: &Ctx<'_>,
+        sums: &[SumRows],
+        (years, base_year): (&[i32], i32),
+        levels: &[f64],
+    ) {
+        let (na, ny, nt) = (self.areas, years.len(), ctx.spec.trajectories);
+        let want = ctx.want;
+        let sized = |on: bool| if on { vec![0.0; ny * nt] } else { Vec::new() };
+        let mut totals: SumRows = ctx
+            .services
+            .iter()
+            .map(|_| (sized(ctx.services_wanted()), sized(want.costs)))
+            .collect();
+        for sum in sums {
+            for ((d, c), (od, oc)) in totals.iter_mut().zip(sum) {
+                for (v, part) in [(&mut *d, od), (&mut *c, oc)] {
+                    add_to(v, part);
+                }
+            }
+        }
+        if want.costs {
+            affine_summaries(ctx, &mut self.services, &mut totals, na, nt);
+        }
+        let whole = |v: &[f64], cells: usize| whole(v, cells, nt, levels);
+        for (i, (d, c)) in totals.iter().enumerate() {
+            let sv = &mut self.services[i];
+            if want.costs {
+                let rate = ctx.services[i].discount_rate;
+                let pv: Vec<f64> = (0..nt)
+                    .map(|t| {
+                        (0..ny)
+                            .map(|k| {
+                                c[k * nt + t]
+                                    * crate::services::discount_factor(rate, years[k], base_year)
+                            })
+                            .sum()
+                    })
+                    .collect();
+                sv.present_value = whole(&pv, 1);
+                sv.total_cost_by_trajectory = c[..ny * nt].to_vec();
+                sv.total_cost = whole(c, ny);
+            }
+            if ctx.services_wanted() {
+                sv.total_demand = whole(d, ny);
+            }
         }
     }
 
