@@ -66,8 +66,22 @@ pub(super) fn observe(
         let sv = s.service;
         let lo = usize::from(sv.ages.0);
         let (dst, base) = (&mut *out.cells, out.lay.services[i]);
-        let d = &mut out.scratch;
-        let tot = &mut out.totals;
+        // Every place is written before it is read (the segments' sums fill each
+        // segment's demand and, with a teaching model, its grades), so the buffers
+        // are only grown, never cleared.
+        let nd = if sv.teaching.is_some() {
+            sv.segments.len() * ctx.weights[i].w.dim().4
+        } else {
+            0
+        };
+        if out.scratch.len() < nd {
+            out.scratch.resize(nd, [0.0; LANES]);
+        }
+        if out.totals.len() < sv.segments.len() {
+            out.totals.resize(sv.segments.len(), [0.0; LANES]);
+        }
+        let d = &mut out.scratch[..nd];
+        let tot = &mut out.totals[..sv.segments.len()];
         let w = ctx.weights[i]
             .w
             .as_slice()
@@ -83,12 +97,6 @@ pub(super) fn observe(
             let (pf, pm) = (lanes(0), lanes(1));
             // Each segment's demand, summed over its ages as it goes; by age too where
             // a teaching model needs the grades.
-            d.clear();
-            if teaching {
-                d.resize(ng * ni, [0.0; LANES]);
-            }
-            tot.clear();
-            tot.resize(ng, [0.0; LANES]);
             match (ng, teaching) {
                 (1, false) => segment_sums::<1, false>(pf, pm, wf, wm, d, tot),
                 (2, false) => segment_sums::<2, false>(pf, pm, wf, wm, d, tot),
