@@ -251,14 +251,16 @@ impl<'a> Ctx<'a> {
     /// number of ages, and the base year the services' growth runs from.
     #[allow(clippy::too_many_arguments)]
     fn new(
-        (spec, want): (&'a Spec, Want),
+        spec: &'a Spec,
+        want: Want,
         r: &'a crate::projection::Resolved<'a>,
         inputs: Option<&ProjectionInputs>,
         services: &'a [ServiceInput<'a>],
         weights: &'a [Weights],
         projected: &'a [usize],
         align: Option<AlignCtx<'a>>,
-        (ranges, n): (Vec<std::ops::Range<usize>>, usize),
+        ranges: Vec<std::ops::Range<usize>>,
+        n: usize,
         base_year: i32,
     ) -> Ctx<'a> {
         let nf = inputs.map_or(0, |i| i.flows.len());
@@ -512,15 +514,7 @@ pub(crate) fn run_budgeted(
         .collect::<Result<Vec<_>, _>>()?;
     let projected: Vec<usize> = (1..ny).filter(|k| r.year_rates[*k].is_some()).collect();
     let ctx = Ctx::new(
-        (spec, want),
-        &r,
-        inputs,
-        services,
-        &weights,
-        &projected,
-        align,
-        (ranges, n),
-        base_year,
+        spec, want, &r, inputs, services, &weights, &projected, align, ranges, n, base_year,
     );
     let nt = spec.trajectories;
     let nb = nt.div_ceil(LANES);
@@ -623,7 +617,7 @@ pub(crate) fn run_budgeted(
         // are this group's alone either way).
         slot.finished.clear();
         for (u, part) in slot.units.iter_mut().enumerate() {
-            if !part.0.is_empty() && unit_plan.groups[u] == 1 {
+            if !part.0.is_empty() && unit_plan.n_groups[u] == 1 {
                 let (d, f) = std::mem::take(part);
                 slot.finished.push((u, finish_unit(u, d, f)));
             }
@@ -646,11 +640,12 @@ pub(crate) fn run_budgeted(
     };
     let sums = run_in_order(&groups, running, &mut slots, run_group, commit);
     ws.slots = slots;
-    // Units no group sends demand to: no demand in any trajectory.
+    // Every unit's summary, in unit order (a unit no group sends demand to has none
+    // in any trajectory).
     for (u, sm) in unit_sums.finish(ctx.services_wanted(), &finish_unit) {
         tables.services[unit_plan.unit_of[u].0].units.push(sm);
     }
-    tables.add_totals(&ctx, &sums, (&r.years, base_year), levels);
+    tables.add_totals(&ctx, &sums, base_year);
     let migration_rows = ctx.mig_rows.clone();
     Ok(McResult {
         trajectories: spec.trajectories,

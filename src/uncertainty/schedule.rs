@@ -1,13 +1,14 @@
 //! How the groups of areas share the threads: each thread takes the next group as
 //! soon as it is free, the services' running sums are handed from group to group in
 //! group order, and each group's results are put in place in group order, so that
-//! the bits do not depend on the threads ([`run_in_order`]); and the units' sums over
-//! the groups ([`UnitSums`]).
+//! the bits do not depend on the threads ([`run_in_order`]); and the units of every
+//! service ([`UnitPlan`]) with their sums over the groups ([`UnitSums`]).
 
 use super::*;
 use std::sync::{Condvar, Mutex};
 
-/// Per service: demand and total cost by (year, trajectory).
+/// Pairs of rows by (year, trajectory): per service its demand and total cost, or per
+/// unit its demand and floor area need.
 pub(super) type SumRows = Vec<(Vec<f64>, Vec<f64>)>;
 
 /// What a group gives back: its cells' summaries (packed as [`Slot::packed`]), the
@@ -18,21 +19,24 @@ pub(super) struct GroupOut {
     pub(super) units: SumRows,
 }
 
-/// A running sum and the group whose turn it is.
-type Turn = (Mutex<(usize, SumRows)>, Condvar);
+/// A running sum of the services' totals, with the number of the group whose turn it
+/// is to add to it, and the condition the workers wait on for their turn.
+struct RunningSum {
+    turn: Mutex<(usize, SumRows)>,
+    ready: Condvar,
+}
 
-/// Gives a running sum's turn to group `next` when dropped, and wakes the workers
-/// waiting for it.
+/// Gives a running sum's turn to group number `next` when dropped, and wakes the
+/// workers waiting for it.
 struct PassTurn<'t> {
-    turn: &'t Turn,
+    sum: &'t RunningSum,
     next: usize,
 }
 
 impl Drop for PassTurn<'_> {
     fn drop(&mut self) {
-        let (turn, ready) = self.turn;
-        turn.lock().unwrap_or_else(|e| e.into_inner()).0 = self.next;
-        ready.notify_all();
+        self.sum.turn.lock().unwrap_or_else(|e| e.into_inner()).0 = self.next;
+        self.sum.ready.notify_all();
     }
 }
 
@@ -44,8 +48,10 @@ struct InOrder {
 
 /// Runs every group with `run_group` on the workers' `slots` (one a thread; a single
 /// slot runs them all on this thread) and hands each group's results to `commit` in
-/// group order. Group `g` adds the services' totals to running sum `g % running`
-/// (in [`Slot::tots`] while it runs), in group order; the `running` sums are returned.
+/// group order. Group number `gi` adds the services' totals to running sum
+/// `gi % running` (in [`Slot::tots`] while it runs), in group order; the `running`
+/// sums are returned. `running` is at least 1, and there is a slot where there are
+/// groups.
 ///
 /// A worker takes the next group until none is left. Its thread waits only for a
 /// running sum another worker's group still holds; nothing else runs on rayon's
@@ -62,8 +68,11 @@ pub(super) fn run_in_order(
         slots.len() <= running,
         "the groups running at once each have a running sum of their own"
     );
-    let sums: Vec<Turn> = (0..running)
-        .map(|r| (Mutex::new((r, Vec::new())), Condvar::new()))
+    let sums: Vec<RunningSum> = (0..running)
+        .map(|r| RunningSum {
+            turn: Mutex::new((r, Vec::new())),
+            ready: Condvar::new(),
+        })
         .collect();
     let next_group = AtomicUsize::new(0);
     let in_order = InOrder {
@@ -74,7 +83,7 @@ pub(super) fn run_in_order(
     let work = |slot: &mut Slot| loop {
         let gi = next_group.fetch_add(1, Ordering::Relaxed);
         let Some(g) = groups.get(gi) else { break };
-        let (turn, ready) = &sums[gi % running];
+        let RunningSum { turn, ready } = &sums[gi % running];
         {
             let mut t = turn.lock().unwrap_or_else(|e| e.into_inner());
             while t.0 != gi {
@@ -85,7 +94,7 @@ pub(super) fn run_in_order(
         // The sum's next turn, given on the way out even if the group panics (the
         // panic then ends the run instead of leaving the next group waiting).
         let pass = PassTurn {
-            turn: &sums[gi % running],
+            sum: &sums[gi % running],
             next: gi + running,
         };
         run_group(g, slot);
@@ -102,7 +111,7 @@ pub(super) fn run_in_order(
         let mut guard = ordered.lock().unwrap_or_else(|e| e.into_inner());
         let (o, commit) = &mut *guard;
         o.waiting.insert(gi, out);
-        while let Some(out) = o.waiting.remove(&o.next.clone()) {
+        while let Some(out) = o.waiting.remove(&o.next) {
             commit(&groups[o.next], out);
             o.next += 1;
         }
@@ -114,7 +123,7 @@ pub(super) fn run_in_order(
     }
     drop(ordered);
     sums.into_iter()
-        .map(|(t, _)| t.into_inner().unwrap_or_else(|e| e.into_inner()).1)
+        .map(|s| s.turn.into_inner().unwrap_or_else(|e| e.into_inner()).1)
         .collect()
 }
 
@@ -123,20 +132,21 @@ pub(super) fn run_in_order(
 pub(super) struct UnitPlan {
     /// Per unit: its service and its place among the service's units.
     pub(super) unit_of: Vec<(usize, usize)>,
-    /// Per unit: the groups that send it demand.
-    pub(super) groups: Vec<usize>,
+    /// Per unit: how many groups send it demand.
+    pub(super) n_groups: Vec<usize>,
     /// Per service: the place of its first unit among all services' units.
     pub(super) base: Vec<usize>,
 }
 
 impl UnitPlan {
+    /// Every unit of `services`, and how many of `groups` send it demand.
     pub(super) fn new(services: &[ServiceInput<'_>], groups: &[std::ops::Range<usize>]) -> Self {
         let unit_of: Vec<(usize, usize)> = services
             .iter()
             .enumerate()
             .flat_map(|(i, s)| (0..s.units.len()).map(move |j| (i, j)))
             .collect();
-        let groups = unit_of
+        let n_groups = unit_of
             .iter()
             .map(|&(i, j)| {
                 let shares = services[i].units[j].shares;
@@ -156,7 +166,7 @@ impl UnitPlan {
             .collect();
         UnitPlan {
             unit_of,
-            groups,
+            n_groups,
             base,
         }
     }
@@ -172,18 +182,20 @@ pub(super) struct UnitSums {
 }
 
 impl UnitSums {
+    /// No group's sums yet: every unit of `plan` open.
     pub(super) fn new(plan: &UnitPlan) -> Self {
-        let n = plan.groups.len();
+        let n = plan.n_groups.len();
         UnitSums {
-            left: plan.groups.clone(),
+            left: plan.n_groups.clone(),
             sums: vec![Default::default(); n],
             done: vec![None; n],
         }
     }
 
-    /// A group's units: those it summarised itself (`finished`), and its sums of the
-    /// others (`parts`), added in group order; a unit no group is left to send demand
-    /// to is summarised with `finish` and its sums dropped.
+    /// Takes in a group's units, the groups in group order (the caller's to keep):
+    /// those it summarised itself (`finished`), and its sums of the others (`parts`),
+    /// added to theirs; a unit no group is left to send demand to is summarised with
+    /// `finish` and its sums dropped.
     pub(super) fn commit(
         &mut self,
         finished: Vec<(usize, UnitSummary)>,
@@ -215,20 +227,21 @@ impl UnitSums {
     }
 
     /// Every unit's summary, in unit order; a unit no group sent demand to (no demand
-    /// in any trajectory) is summarised with `finish` where `all`, left out otherwise.
+    /// in any trajectory) is summarised with `summarise` where the services are
+    /// `wanted`, left out otherwise.
     pub(super) fn finish(
         mut self,
-        all: bool,
-        finish: &dyn Fn(usize, Vec<f64>, Vec<f64>) -> UnitSummary,
+        wanted: bool,
+        summarise: &dyn Fn(usize, Vec<f64>, Vec<f64>) -> UnitSummary,
     ) -> Vec<(usize, UnitSummary)> {
         let done = std::mem::take(&mut self.done);
         done.into_iter()
             .enumerate()
             .filter_map(|(u, done)| match done {
                 Some(sm) => Some((u, sm)),
-                None if all => {
+                None if wanted => {
                     let (d, f) = std::mem::take(&mut self.sums[u]);
-                    Some((u, finish(u, d, f)))
+                    Some((u, summarise(u, d, f)))
                 }
                 None => None,
             })

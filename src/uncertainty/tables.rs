@@ -1,6 +1,7 @@
 //! The summaries a run fills in ([`Tables`]): where each group's packed summaries go
-//! in the output tables, and the resources and costs of the affine services, which
-//! follow from their demand's summaries ([`affine_summaries`]).
+//! in the output tables, the services' totals over the areas with their summaries and
+//! present values ([`Tables::add_totals`]), and the resources and costs of the affine
+//! services, which follow from their demand's summaries ([`affine_summaries`]).
 
 use super::*;
 
@@ -54,7 +55,8 @@ fn affine_summaries(
     }
 }
 
-/// The summaries a run fills in group by group.
+/// The summaries a run fills in group by group, and the services' totals once every
+/// group is done.
 pub(super) struct Tables {
     /// The number of areas.
     pub(super) areas: usize,
@@ -116,14 +118,9 @@ impl Tables {
     /// service, demand and total cost by (year, trajectory)) added in order, with the
     /// affine services' total costs from their total demand: summarised by year, and
     /// each trajectory's present value of the total cost at the service's discount
-    /// rate (`years`, discounted to the base year).
-    pub(super) fn add_totals(
-        &mut self,
-        ctx: &Ctx<'_>,
-        sums: &[SumRows],
-        (years, base_year): (&[i32], i32),
-        levels: &[f64],
-    ) {
+    /// rate, discounted to `base_year`.
+    pub(super) fn add_totals(&mut self, ctx: &Ctx<'_>, sums: &[SumRows], base_year: i32) {
+        let (years, levels) = (ctx.years, &ctx.spec.quantiles);
         let (na, ny, nt) = (self.areas, years.len(), ctx.spec.trajectories);
         let want = ctx.want;
         let sized = |on: bool| if on { vec![0.0; ny * nt] } else { Vec::new() };
