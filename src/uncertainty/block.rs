@@ -227,7 +227,7 @@ pub(super) fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
         carry,
         state,
     } = run;
-    let (n, nf, ny) = (ctx.kernel.n, ctx.kernel.nf, ctx.years.len());
+    let (n, nf) = (ctx.kernel.n, ctx.kernel.nf);
     let ga = group.len();
     let shock = ctx.spec.migration_rate.as_ref();
     if years.start == 0 {
@@ -305,7 +305,7 @@ pub(super) fn run_block<const NOISE: bool>(run: BlockRun<'_, '_>) {
                 }
             }
         } else if let Some(r) = &ctx.kernel.rates[k] {
-            let at = ((t0 / LANES) * ny + k) * (2 + ctx.kernel.nf);
+            let at = ctx.lane_mult_at(t0 / LANES, k);
             ly.mf = ctx.lane_mult[at];
             ly.mq = ctx.lane_mult[at + 1];
             for f in 0..r.flows.len() {

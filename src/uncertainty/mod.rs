@@ -208,9 +208,11 @@ struct Ctx<'a> {
     years: &'a [i32],
     /// The year kernel: the rates and what every step needs of them.
     kernel: YearKernel<'a>,
-    /// Every block's lane multipliers by `(block, year slot, j)`, `j` the fertility
+    /// Every block's lane multipliers by `(year slot, block, j)`, `j` the fertility
     /// level, the mortality level, then each flow (times its own multiplier of the
-    /// year): they do not depend on the area, so they are worked out once.
+    /// year): they do not depend on the area, so they are worked out once. A year's
+    /// lie together, as the blocks of a group run a year at a time take them
+    /// ([`Ctx::lane_mult_at`]).
     lane_mult: Vec<V>,
     services: &'a [ServiceInput<'a>],
     weights: &'a [Weights],
@@ -340,6 +342,14 @@ impl Ctx<'_> {
             return ng;
         }
         ng + self.n_res[i] + 6
+    }
+
+    /// Where block `b`'s lane multipliers of year slot `k` start in
+    /// [`Ctx::lane_mult`].
+    fn lane_mult_at(&self, b: usize, k: usize) -> usize {
+        let per = 2 + self.kernel.nf;
+        let nb = self.lane_mult.len() / (per * self.years.len()).max(1);
+        (k * nb + b) * per
     }
 
     fn services_wanted(&self) -> bool {
@@ -780,10 +790,10 @@ fn lane_multipliers(spec: &Spec, year_rates: &[Option<YearRates>], nf: usize) ->
     let mult = Multipliers::new(spec, ny, nf);
     let nb = spec.trajectories.div_ceil(LANES);
     let mut v = vec![[1.0; LANES]; nb * ny * (2 + nf)];
-    for b in 0..nb {
-        for k in 0..ny {
-            let Some(yr) = &year_rates[k] else { continue };
-            let at = (b * ny + k) * (2 + nf);
+    for k in 0..ny {
+        let Some(yr) = &year_rates[k] else { continue };
+        for b in 0..nb {
+            let at = (k * nb + b) * (2 + nf);
             for l in 0..LANES {
                 let t = (b * LANES + l).min(spec.trajectories - 1);
                 v[at][l] = mult.get(&mult.fert, t, k);

@@ -55,16 +55,7 @@ pub(super) fn run_years(
         let rows = &mut slot.blocks[at.clone()];
         let len = rows.len();
         let kp0 = ctx.projected.iter().position(|p| *p == k).unwrap_or(0);
-        let per = 2 + ctx.kernel.nf;
         for (b, carry) in slot.carries.iter_mut().enumerate() {
-            // The next block's multipliers of the year (a block's lie a run of years
-            // together, a year's of the blocks far apart).
-            if let Some(m) = ctx
-                .lane_mult
-                .get(((b + 1) * ny + k) * per..((b + 1) * ny + k + 1) * per)
-            {
-                crate::projection::prefetch(m.as_flattened());
-            }
             crate::projection::simd_dispatch(BlockRun {
                 ctx,
                 group: g.clone(),
