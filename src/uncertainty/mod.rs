@@ -244,6 +244,10 @@ struct Ctx<'a> {
     /// resources and costs are those functions of the demand's: the quantiles of
     /// `α + β·X`, `β ≥ 0`, are `α + β` times those of `X`, and so is the mean.
     affine: Vec<bool>,
+    /// Per service: whether its demand is summed side by side with the next
+    /// service's (see [`pair_with_next`]): two sums over the same ages, neither waiting
+    /// on the other's adds.
+    paired: Vec<bool>,
 }
 
 impl<'a> Ctx<'a> {
@@ -313,13 +317,19 @@ impl<'a> Ctx<'a> {
                 })
                 .collect(),
             affine: Vec::new(),
+            paired: Vec::new(),
         };
-        Ctx {
+        let ctx = Ctx {
             affine: (0..services.len())
                 .map(|i| affine_increasing(&ctx, i))
                 .collect(),
             ..ctx
+        };
+        let mut paired = vec![false; services.len()];
+        for i in 0..services.len() {
+            paired[i] = !(i > 0 && paired[i - 1]) && pair_with_next(&ctx, i);
         }
+        Ctx { paired, ..ctx }
     }
 }
 

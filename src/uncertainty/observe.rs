@@ -62,7 +62,17 @@ pub(super) fn observe(
         return;
     }
     let (stride, stream, k0) = (out.stride, out.stream, out.k0);
+    let mut second = false;
     for (i, s) in ctx.services.iter().enumerate() {
+        if std::mem::take(&mut second) {
+            // Summed with the service before it.
+            continue;
+        }
+        if ctx.paired[i] {
+            observe_pair(ctx, group, k, cur, out, i);
+            second = true;
+            continue;
+        }
         let sv = s.service;
         let lo = usize::from(sv.ages.0);
         let (dst, base) = (&mut *out.cells, out.lay.services[i]);
@@ -141,6 +151,69 @@ pub(super) fn observe(
             for (c, val) in costs.iter().enumerate() {
                 put_cell(dst, at(ng + nres + c), val, stream);
             }
+        }
+    }
+}
+
+/// Whether service `i` and the next can have their demand summed side by side
+/// ([`observe_pair`]): both of one segment without a teaching model, affine (so that
+/// their blocks record only the demand), over the same ages.
+pub(super) fn pair_with_next(ctx: &Ctx<'_>, i: usize) -> bool {
+    let (Some(a), Some(b)) = (ctx.services.get(i), ctx.services.get(i + 1)) else {
+        return false;
+    };
+    let simple = |j: usize, s: &ServiceInput<'_>| {
+        ctx.affine[j] && s.service.segments.len() == 1 && s.service.teaching.is_none()
+    };
+    simple(i, a)
+        && simple(i + 1, b)
+        && a.service.ages == b.service.ages
+        && ctx.weights[i].w.dim().4 == ctx.weights[i + 1].w.dim().4
+}
+
+/// [`observe`] of services `i` and `i + 1` ([`pair_with_next`]): each area's demand
+/// of the two summed over their ages side by side, each sum in age order as
+/// [`segment_sums`] makes it (the same bits), and written to the two services' cells.
+#[inline(always)]
+fn observe_pair(
+    ctx: &Ctx<'_>,
+    group: &std::ops::Range<usize>,
+    k: usize,
+    cur: &[V],
+    out: &mut BlockOut<'_>,
+    i: usize,
+) {
+    let (n, ny, ga) = (ctx.kernel.n, ctx.years.len(), group.len());
+    let sv = ctx.services[i].service;
+    let (lo, ni) = (usize::from(sv.ages.0), ctx.weights[i].w.dim().4);
+    let w = |j: usize| {
+        ctx.weights[j]
+            .w
+            .as_slice()
+            .expect("weights are in standard layout")
+    };
+    let (wi, wj) = (w(i), w(i + 1));
+    for (al, a) in group.clone().enumerate() {
+        // One segment: an area and year's weights are the female ages, then the male.
+        let row = |j: usize| ((ctx.weights[j].area_row(a) * ny + k) * 2) * ni;
+        let (ri, rj) = (row(i), row(i + 1));
+        let (fi, mi) = (&wi[ri..ri + ni], &wi[ri + ni..ri + 2 * ni]);
+        let (fj, mj) = (&wj[rj..rj + ni], &wj[rj + ni..rj + 2 * ni]);
+        let lanes = |sx: usize| &cur[(al * 2 + sx) * n + lo..(al * 2 + sx) * n + lo + ni];
+        let (pf, pm) = (lanes(0), lanes(1));
+        let z = [0.0; LANES];
+        let (mut si, mut sj) = (z, z);
+        for x in 0..ni {
+            let (p, q) = (&pf[x], &pm[x]);
+            for l in 0..LANES {
+                si[l] += p[l] * fi[x] + q[l] * mi[x];
+                sj[l] += p[l] * fj[x] + q[l] * mj[x];
+            }
+        }
+        for (j, sum) in [(i, &si), (i + 1, &sj)] {
+            // An affine service's cells are its demand alone, one an area and year.
+            let at = (out.lay.services[j] + (k - out.k0) * ga + al) * out.stride;
+            put_cell(out.cells, at, sum, out.stream);
         }
     }
 }

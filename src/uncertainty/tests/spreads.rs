@@ -621,3 +621,47 @@ fn an_age_group_split_by_earlier_groups_is_summed_from_them() {
         assert!(parts.iter().all(Vec::is_empty), "{groups:?}: {parts:?}");
     }
 }
+
+/// Two services of one segment over the same ages, one after the other, have their
+/// demand summed side by side in each block; each gives, to the bit, what it gives
+/// with another service between them (summed on its own), with process noise.
+#[test]
+fn services_summed_side_by_side_give_what_each_gives_alone() {
+    let (pop, inp) = eleven_areas();
+    let sp = noisy(21);
+    let care = |id: &str, coverage: f64| Service {
+        coverage: Value::Constant(coverage),
+        segments: vec![Segment {
+            units_per_fte: Some(4.0),
+            cost: Cost {
+                per_unit: 100.0,
+                per_fte: 50_000.0,
+                overhead: 0.1,
+                ..Cost::default()
+            },
+            ..Segment::new("all")
+        }],
+        ..Service::new(id, (10, 20))
+    };
+    let (a, b) = (care("a", 0.3), care("b", 0.6));
+    let between = Service::new("c", (0, 4));
+    let paired = to_2030(
+        &pop,
+        &inp,
+        &sp,
+        &[input(&a), input(&b)],
+        &mut Workspace::default(),
+    );
+    let apart = to_2030(
+        &pop,
+        &inp,
+        &sp,
+        &[input(&a), input(&between), input(&b)],
+        &mut Workspace::default(),
+    );
+    assert_eq!(paired.services[0], apart.services[0]);
+    assert_eq!(paired.services[1], apart.services[2]);
+    // The demand is there and spread.
+    let d = &paired.services[1].demand;
+    assert!(d.q[0][5] > 0.0 && d.q[4][5] > d.q[0][5]);
+}
