@@ -75,30 +75,28 @@ pub(super) fn observe(
         }
         let sv = s.service;
         let lo = usize::from(sv.ages.0);
-        let (dst, base) = (&mut *out.cells, out.lay.services[i]);
+        let (ng, ni) = (sv.segments.len(), ctx.weights[i].w.dim().4);
+        let teaching = sv.teaching.is_some();
         // Every place is written before it is read (the segments' sums fill each
         // segment's demand and, with a teaching model, its grades), so the buffers
         // are only grown, never cleared.
-        let nd = if sv.teaching.is_some() {
-            sv.segments.len() * ctx.weights[i].w.dim().4
-        } else {
-            0
-        };
+        let nd = if teaching { ng * ni } else { 0 };
         if out.scratch.len() < nd {
             out.scratch.resize(nd, [0.0; LANES]);
         }
-        if out.totals.len() < sv.segments.len() {
-            out.totals.resize(sv.segments.len(), [0.0; LANES]);
+        if out.totals.len() < ng {
+            out.totals.resize(ng, [0.0; LANES]);
         }
-        let d = &mut out.scratch[..nd];
-        let tot = &mut out.totals[..sv.segments.len()];
+        let (dst, d, tot) = (
+            &mut *out.cells,
+            &mut out.scratch[..nd],
+            &mut out.totals[..ng],
+        );
+        let (base, width) = (out.lay.services[i], ctx.service_width(i));
         let w = ctx.weights[i]
             .w
             .as_slice()
             .expect("weights are in standard layout");
-        let (ng, ni) = (sv.segments.len(), ctx.weights[i].w.dim().4);
-        let teaching = sv.teaching.is_some();
-        let width = ctx.service_width(i);
         for (al, a) in group.clone().enumerate() {
             let at = |block: usize| (base + ((k - k0) * ga + al) * width + block) * stride;
             let row = ((ctx.weights[i].area_row(a) * ny + k) * 2) * ng * ni;
@@ -165,10 +163,7 @@ pub(super) fn pair_with_next(ctx: &Ctx<'_>, i: usize) -> bool {
     let simple = |j: usize, s: &ServiceInput<'_>| {
         ctx.affine[j] && s.service.segments.len() == 1 && s.service.teaching.is_none()
     };
-    simple(i, a)
-        && simple(i + 1, b)
-        && a.service.ages == b.service.ages
-        && ctx.weights[i].w.dim().4 == ctx.weights[i + 1].w.dim().4
+    simple(i, a) && simple(i + 1, b) && a.service.ages == b.service.ages
 }
 
 /// [`observe`] of services `i` and `i + 1` ([`pair_with_next`]): each area's demand
