@@ -2,9 +2,9 @@
 //!
 //! Exit status: 0 on success, 1 on a data or run error, 2 on a usage error.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use kunta::io::scenario::{load_with_variants, validate_with_variants, LoadedScenario, Source};
+use kunta::io::scenario::{check_trajectories, load_with_variants, LoadedScenario, Source};
 use kunta::io::{
     checked_records, is_population_shaped, read_table, records_frame, CsvOptions, Format, Frame,
     TextEncoding,
@@ -14,6 +14,299 @@ use kunta::run::{Interval, RunSummary};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
+
+/// A mistake in the command line itself (an option's value, or a choice of options):
+/// exit status 2, as for the errors clap finds.
+#[derive(Debug)]
+struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// Returns a [`Usage`] error from the enclosing function.
+macro_rules! usage {
+    ($($t:tt)*) => {
+        return Err(anyhow::Error::new(Usage(format!($($t)*))))
+    };
+}
+
+/// An error and its causes in one sentence, each cause left out where the text
+/// before already says it (a file's error often repeats its source's words).
+fn message(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Run {
+            scenario,
+            out,
+            format,
+            json,
+            trajectories,
+            seed,
+            quiet,
+            variants,
+            report,
+            lang,
+        } => run(
+            scenario,
+            &out,
+            format,
+            RunOptions {
+                json,
+                trajectories,
+                seed,
+                quiet,
+                variants,
+                report,
+                lang: lang.lang(),
+            },
+        ),
+        Command::Report { dir, out, lang } => {
+            let run = kunta::report::RunDir::read(&dir)?;
+            let frames = run.frames();
+            let html = kunta::report::html(
+                &kunta::report::RunTables {
+                    tables: &frames,
+                    summary: &run.summary,
+                    manifest: &run.manifest,
+                },
+                lang.lang(),
+            )
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("{}: cannot make a report", dir.display()))?;
+            let path = out.unwrap_or_else(|| dir.join("report.html"));
+            kunta::io::frame::write_atomically(&path, |mut f| {
+                use std::io::Write;
+                f.write_all(html.as_bytes()).map_err(|e| e.to_string())?;
+                f.sync_all().map_err(|e| e.to_string())
+            })?;
+            println!("report written to {}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Estimate {
+            history,
+            base_year,
+            end_year,
+            rates,
+            out,
+        } => {
+            let opts = rates.options()?;
+            let end = end_year.unwrap_or(base_year + 20);
+            if end <= base_year {
+                usage!("--end-year {end} must come after the base year {base_year}");
+            }
+            let inputs: Vec<PathBuf> = std::iter::once(history.clone())
+                .chain(
+                    [
+                        &rates.births,
+                        &rates.fertility_rates,
+                        &rates.deaths,
+                        &rates.death_rates,
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+                )
+                .collect();
+            kunta::io::output::refuse_inputs_inside(&out, &inputs)?;
+            let h = kunta::io::estimate::read_history(&history)?;
+            let (births, deaths) = rates.read(&h)?;
+            let e = kunta::estimate::estimate(&h, &births, &deaths, base_year, &opts)
+                .with_context(|| history.display().to_string())?;
+            let w = kunta::io::estimate::write(
+                &out,
+                &e,
+                &h,
+                &opts,
+                end,
+                &history.display().to_string(),
+            )?;
+            let tfr: Vec<f64> = e.tfr.iter().map(|t| t[0]).collect();
+            println!(
+                "rates for {} area{} from {}–{base_year}: total fertility {:.2}–{:.2}, net migration {:+.0} a year; spreads: fertility {:.3}, migration {:.3}",
+                e.areas.len(),
+                if e.areas.len() == 1 { "" } else { "s" },
+                base_year - opts.years as i32 + 1,
+                tfr.iter().copied().fold(f64::INFINITY, f64::min),
+                tfr.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                e.net.sum(),
+                w.spreads.0,
+                w.spreads.1
+            );
+            let rate_sd = e.migration_rate_sd();
+            if opts.years < 3 {
+                eprintln!(
+                    "note: a window of {} year{} has no year-to-year spread of net migration rates to measure: migration_rate_sd.csv holds 0 (give --years 3 or more)",
+                    opts.years,
+                    if opts.years == 1 { "" } else { "s" }
+                );
+            } else {
+                let capped = rate_sd.iter().any(|v| *v >= kunta::estimate::MAX_RATE_SD);
+                if capped {
+                    eprintln!(
+                        "note: some areas' net migration rates swing by more than {} % a year from year to year (small populations); their spread is capped there in migration_rate_sd.csv",
+                        100.0 * kunta::estimate::MAX_RATE_SD
+                    );
+                }
+            }
+            println!(
+                "{} written to {}: run it with `kunta run {}`",
+                w.files.join(", "),
+                out.display(),
+                out.join("scenario.toml").display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Backtest {
+            history,
+            jump_off,
+            horizon,
+            rates,
+            trajectories,
+            seed,
+            out,
+            format,
+        } => {
+            let format = match format {
+                OutFormat::Csv => Format::Csv,
+                OutFormat::Parquet => Format::Parquet,
+                OutFormat::Xlsx => {
+                    usage!("--format xlsx: the backtest table is written as parquet or csv")
+                }
+            };
+            let opts = rates.options()?;
+            let h = kunta::io::estimate::read_history(&history)?;
+            let (births, deaths) = rates.read(&h)?;
+            let t = trajectories.map(|n| kunta::estimate::backtest::Trajectories {
+                n: n as usize,
+                seed,
+            });
+            // A jump-off and horizon that end past the history cannot be compared:
+            // said, not dropped unseen.
+            let last = h.years().last().map_or(0, |y| y.0);
+            let mut left_out = Vec::new();
+            for &j in &jump_off {
+                let past: Vec<String> = horizon
+                    .iter()
+                    .filter(|hz| j + **hz as i32 > last)
+                    .map(ToString::to_string)
+                    .collect();
+                if !past.is_empty() {
+                    left_out.push(format!("jump-off {j} at horizon {}", past.join(", ")));
+                }
+            }
+            // Where none is left, the backtest's own error says so.
+            let left = jump_off.len() * horizon.len() > left_out_pairs(&jump_off, &horizon, last);
+            if !left_out.is_empty() && left {
+                eprintln!(
+                    "note: left out, as they end after the history's last year {last}: {}",
+                    left_out.join("; ")
+                );
+            }
+            let rows = kunta::estimate::backtest::backtest_with(
+                &h, &births, &deaths, &jump_off, &horizon, &opts, t,
+            )?;
+            kunta::io::estimate::write_backtest(&out, &rows, format)?;
+            print!(
+                "{}",
+                backtest_text(&kunta::estimate::backtest::scores(&rows))
+            );
+            let cov = kunta::estimate::backtest::coverage(&rows);
+            if !cov.is_empty() {
+                println!("\ncoverage of kunta's intervals (share of cells inside)");
+                for (h, level, share, cells) in cov {
+                    println!(
+                        "horizon {h:>2} years: the {:.0} % interval holds {:>5.1} % of {cells} cells",
+                        100.0 * level,
+                        100.0 * share
+                    );
+                }
+                println!("\nby group: the 50 % and the 90 % interval (share of cells inside)");
+                println!(
+                    "{:<8} {:>7} {:>10} {:>10} {:>6}",
+                    "group", "horizon", "50 %", "90 %", "cells"
+                );
+                for c in kunta::estimate::backtest::coverage_by_group(&rows) {
+                    println!(
+                        "{:<8} {:>7} {:>9.1} % {:>8.1} % {:>6}",
+                        c.group,
+                        c.horizon,
+                        100.0 * c.inside_50,
+                        100.0 * c.inside_90,
+                        c.cells
+                    );
+                }
+            }
+            println!("\nthe backtest table written to {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { scenario, variants } => {
+            // The notes too: a scenario can be valid and still hold a slip worth a
+            // look (shares from a year past the end, a unit not open yet).
+            let problems = match load_with_variants(Source::File(scenario.clone()), &variants) {
+                Ok(l) => {
+                    print_notes(&l);
+                    check_trajectories(&l, None).err().into_iter().collect()
+                }
+                Err(e) => e.problems,
+            };
+            if problems.is_empty() {
+                println!("{}: valid", scenario.display());
+                Ok(ExitCode::SUCCESS)
+            } else {
+                for p in &problems {
+                    eprintln!("{p}");
+                }
+                eprintln!(
+                    "{}: {} problem{} found",
+                    scenario.display(),
+                    problems.len(),
+                    if problems.len() == 1 { "" } else { "s" }
+                );
+                Ok(ExitCode::from(1))
+            }
+        }
+        Command::Convert {
+            input,
+            out,
+            encoding,
+        } => convert(&input, &out, encoding.as_deref()),
+        Command::Example { out } => {
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("{}: cannot create the directory", out.display()))?;
+            for (name, content) in kunta::example::FILES {
+                let path = out.join(name);
+                kunta::io::frame::write_atomically(&path, |mut f| {
+                    use std::io::Write;
+                    f.write_all(content.as_bytes()).map_err(|e| e.to_string())
+                })?;
+            }
+            println!(
+                "wrote the example to {}; run it with: kunta run {}",
+                out.display(),
+                out.join("scenario.toml").display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
 
 #[derive(Parser)]
 #[command(
@@ -44,7 +337,7 @@ enum Command {
         json: bool,
         /// Run this many Monte Carlo trajectories (overrides `[uncertainty]
         /// trajectories`) and write the `<table>_quantiles` tables.
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         trajectories: Option<u32>,
         /// Seed of the random streams (overrides `[uncertainty] seed`).
         #[arg(long)]
@@ -107,7 +400,7 @@ enum Command {
         rates: RateArgs,
         /// Run this many Monte Carlo trajectories from each jump-off and report how
         /// often kunta's 50 % and 90 % intervals held what happened.
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         trajectories: Option<u32>,
         /// Seed of the trajectories.
         #[arg(long, default_value_t = 42)]
@@ -189,6 +482,13 @@ struct RateArgs {
 
 impl RateArgs {
     fn options(&self) -> Result<kunta::estimate::Options> {
+        // One of each pair, as a usage error in one sentence (before any file is read).
+        if self.births.is_none() && self.fertility_rates.is_none() {
+            usage!("give either --births or --fertility-rates");
+        }
+        if self.deaths.is_none() && self.death_rates.is_none() {
+            usage!("give either --deaths or --death-rates");
+        }
         use kunta::estimate::{FertilityLevel, Improvement, Options};
         let fertility = match self.fertility_level.as_str() {
             "last" => FertilityLevel::Last,
@@ -197,14 +497,14 @@ impl RateArgs {
             other if other.starts_with("damped:") => {
                 match other["damped:".len()..].parse::<f64>() {
                     Ok(phi) if (0.0..=1.0).contains(&phi) => FertilityLevel::Damped { phi },
-                    _ => bail!(
+                    _ => usage!(
                         "--fertility-level `{other}`: the damping must be a number from 0 to 1"
                     ),
                 }
             }
             other => match other.strip_prefix("trend:").and_then(|n| n.parse().ok()) {
                 Some(years) => FertilityLevel::Trend { years },
-                None => bail!(
+                None => usage!(
                     "--fertility-level `{other}`: expected last, mean, trend, trend:N or damped:φ"
                 ),
             },
@@ -214,14 +514,14 @@ impl RateArgs {
             "none" => Improvement::None,
             other => match other.parse::<f64>() {
                 Ok(r) if (0.0..1.0).contains(&r) => Improvement::Rate(r),
-                _ => bail!("--improvement `{other}`: expected trend, none or a yearly rate between 0 and 1"),
+                _ => usage!("--improvement `{other}`: expected trend, none or a yearly rate between 0 and 1"),
             },
         };
         if self.years == 0 {
-            bail!("--years must be at least 1");
+            usage!("--years must be at least 1");
         }
         if !(self.migration_level.is_finite() && self.shrink.is_finite() && self.shrink >= 0.0) {
-            bail!("--migration-level must be a number and --shrink a number of at least 0");
+            usage!("--migration-level must be a number and --shrink a number of at least 0");
         }
         Ok(Options {
             years: self.years,
@@ -280,257 +580,16 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", message(&e));
-            ExitCode::from(1)
-        }
-    }
-}
-
-/// An error and its causes in one sentence, each cause left out where the text
-/// before already says it (a file's error often repeats its source's words).
-fn message(e: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in e.chain() {
-        let part = cause.to_string();
-        if !text.contains(&part) {
-            if !text.is_empty() {
-                text.push_str(": ");
-            }
-            text.push_str(&part);
-        }
-    }
-    text
-}
-
-fn dispatch(cli: Cli) -> Result<ExitCode> {
-    match cli.command {
-        Command::Run {
-            scenario,
-            out,
-            format,
-            json,
-            trajectories,
-            seed,
-            quiet,
-            variants,
-            report,
-            lang,
-        } => run(
-            scenario,
-            &out,
-            format,
-            RunOptions {
-                json,
-                trajectories,
-                seed,
-                quiet,
-                variants,
-                report,
-                lang: lang.lang(),
-            },
-        ),
-        Command::Report { dir, out, lang } => {
-            let run = kunta::report::RunDir::read(&dir)?;
-            let frames = run.frames();
-            let html = kunta::report::html(
-                &kunta::report::RunTables {
-                    tables: &frames,
-                    summary: &run.summary,
-                    manifest: &run.manifest,
-                },
-                lang.lang(),
-            )
-            .map_err(anyhow::Error::msg)
-            .with_context(|| format!("{}: cannot make a report", dir.display()))?;
-            let path = out.unwrap_or_else(|| dir.join("report.html"));
-            kunta::io::frame::write_atomically(&path, |mut f| {
-                use std::io::Write;
-                f.write_all(html.as_bytes()).map_err(|e| e.to_string())?;
-                f.sync_all().map_err(|e| e.to_string())
-            })?;
-            println!("report written to {}", path.display());
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Estimate {
-            history,
-            base_year,
-            end_year,
-            rates,
-            out,
-        } => {
-            let opts = rates.options()?;
-            let inputs: Vec<PathBuf> = std::iter::once(history.clone())
-                .chain(
-                    [
-                        &rates.births,
-                        &rates.fertility_rates,
-                        &rates.deaths,
-                        &rates.death_rates,
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .cloned(),
-                )
-                .collect();
-            kunta::io::output::refuse_inputs_inside(&out, &inputs)?;
-            let h = kunta::io::estimate::read_history(&history)?;
-            let (births, deaths) = rates.read(&h)?;
-            let e = kunta::estimate::estimate(&h, &births, &deaths, base_year, &opts)
-                .with_context(|| history.display().to_string())?;
-            let end = end_year.unwrap_or(base_year + 20);
-            if end <= base_year {
-                bail!("--end-year {end} must come after the base year {base_year}");
-            }
-            let w = kunta::io::estimate::write(
-                &out,
-                &e,
-                &h,
-                &opts,
-                end,
-                &history.display().to_string(),
-            )?;
-            let tfr: Vec<f64> = e.tfr.iter().map(|t| t[0]).collect();
-            println!(
-                "rates for {} area{} from {}–{base_year}: total fertility {:.2}–{:.2}, net migration {:+.0} a year; spreads: fertility {:.3}, migration {:.3}",
-                e.areas.len(),
-                if e.areas.len() == 1 { "" } else { "s" },
-                base_year - opts.years as i32 + 1,
-                tfr.iter().copied().fold(f64::INFINITY, f64::min),
-                tfr.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-                e.net.sum(),
-                w.spreads.0,
-                w.spreads.1
-            );
-            let rate_sd = e.migration_rate_sd();
-            if opts.years < 3 {
-                eprintln!(
-                    "note: a window of {} year{} has no year-to-year spread of net migration rates to measure: migration_rate_sd.csv holds 0 (give --years 3 or more)",
-                    opts.years,
-                    if opts.years == 1 { "" } else { "s" }
-                );
-            } else {
-                let capped = rate_sd.iter().any(|v| *v >= kunta::estimate::MAX_RATE_SD);
-                if capped {
-                    eprintln!(
-                        "note: some areas' net migration rates swing by more than {} % a year from year to year (small populations); their spread is capped there in migration_rate_sd.csv",
-                        100.0 * kunta::estimate::MAX_RATE_SD
-                    );
-                }
-            }
-            println!(
-                "{} written to {}: run it with `kunta run {}`",
-                w.files.join(", "),
-                out.display(),
-                out.join("scenario.toml").display()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Backtest {
-            history,
-            jump_off,
-            horizon,
-            rates,
-            trajectories,
-            seed,
-            out,
-            format,
-        } => {
-            let opts = rates.options()?;
-            let h = kunta::io::estimate::read_history(&history)?;
-            let (births, deaths) = rates.read(&h)?;
-            let t = trajectories.map(|n| kunta::estimate::backtest::Trajectories {
-                n: n.max(1) as usize,
-                seed,
-            });
-            let rows = kunta::estimate::backtest::backtest_with(
-                &h, &births, &deaths, &jump_off, &horizon, &opts, t,
-            )?;
-            let format = match format {
-                OutFormat::Csv => Format::Csv,
-                OutFormat::Parquet => Format::Parquet,
-                OutFormat::Xlsx => {
-                    bail!("--format xlsx: the backtest table is written as parquet or csv")
-                }
-            };
-            kunta::io::estimate::write_backtest(&out, &rows, format)?;
-            print!(
-                "{}",
-                backtest_text(&kunta::estimate::backtest::scores(&rows))
-            );
-            let cov = kunta::estimate::backtest::coverage(&rows);
-            if !cov.is_empty() {
-                println!("\ncoverage of kunta's intervals (share of cells inside)");
-                for (h, level, share, cells) in cov {
-                    println!(
-                        "horizon {h:>2} years: the {:.0} % interval holds {:>5.1} % of {cells} cells",
-                        100.0 * level,
-                        100.0 * share
-                    );
-                }
-                println!("\nby group: the 50 % and the 90 % interval (share of cells inside)");
-                println!(
-                    "{:<8} {:>7} {:>10} {:>10} {:>6}",
-                    "group", "horizon", "50 %", "90 %", "cells"
-                );
-                for c in kunta::estimate::backtest::coverage_by_group(&rows) {
-                    println!(
-                        "{:<8} {:>7} {:>9.1} % {:>8.1} % {:>6}",
-                        c.group,
-                        c.horizon,
-                        100.0 * c.inside_50,
-                        100.0 * c.inside_90,
-                        c.cells
-                    );
-                }
-            }
-            println!("\nthe backtest table written to {}", out.display());
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Validate { scenario, variants } => {
-            let problems = validate_with_variants(&Source::File(scenario.clone()), &variants);
-            if problems.is_empty() {
-                println!("{}: valid", scenario.display());
-                Ok(ExitCode::SUCCESS)
-            } else {
-                for p in &problems {
-                    eprintln!("{p}");
-                }
-                eprintln!(
-                    "{}: {} problem{} found",
-                    scenario.display(),
-                    problems.len(),
-                    if problems.len() == 1 { "" } else { "s" }
-                );
-                Ok(ExitCode::from(1))
-            }
-        }
-        Command::Convert {
-            input,
-            out,
-            encoding,
-        } => convert(&input, &out, encoding.as_deref()),
-        Command::Example { out } => {
-            std::fs::create_dir_all(&out)
-                .with_context(|| format!("{}: cannot create the directory", out.display()))?;
-            for (name, content) in kunta::example::FILES {
-                let path = out.join(name);
-                kunta::io::frame::write_atomically(&path, |mut f| {
-                    use std::io::Write;
-                    f.write_all(content.as_bytes()).map_err(|e| e.to_string())
-                })?;
-            }
-            println!(
-                "wrote the example to {}; run it with: kunta run {}",
-                out.display(),
-                out.join("scenario.toml").display()
-            );
-            Ok(ExitCode::SUCCESS)
+            // A bad option is a usage error, as clap's own are.
+            let usage = e.chain().any(|c| c.is::<Usage>());
+            ExitCode::from(if usage { 2 } else { 1 })
         }
     }
 }
 
 fn convert(input: &Path, out: &Path, encoding: Option<&str>) -> Result<ExitCode> {
     let Some(format) = Format::from_path(out) else {
-        bail!("{}: the output must end in .csv or .parquet", out.display());
+        usage!("{}: the output must end in .csv or .parquet", out.display());
     };
     let encoding = match encoding.map(str::parse::<TextEncoding>) {
         None => TextEncoding::Detect,
@@ -589,6 +648,20 @@ struct RunOptions {
     lang: kunta::report::Lang,
 }
 
+/// The notes of a loaded scenario on stderr, then each variant's own (a unit it opens
+/// later than its catchment sends pupils, …), named; a note a variant shares with the
+/// scenario is said once.
+fn print_notes(loaded: &LoadedScenario) {
+    for n in &loaded.notes {
+        eprintln!("note: {n}");
+    }
+    for v in &loaded.variants {
+        for n in v.loaded.notes.iter().filter(|n| !loaded.notes.contains(n)) {
+            eprintln!("note: variant `{}`: {n}", v.variant.name);
+        }
+    }
+}
+
 fn run(
     scenario: Option<PathBuf>,
     out: &Path,
@@ -600,9 +673,7 @@ fn run(
     let source = scenario.map_or(Source::Example, Source::File);
     let loaded = load_with_variants(source, &o.variants)?;
     if !o.quiet {
-        for n in &loaded.notes {
-            eprintln!("note: {n}");
-        }
+        print_notes(&loaded);
     }
     let options = kunta::io::run::WriteOptions {
         format: match format {
@@ -614,9 +685,15 @@ fn run(
         lang: o.lang,
     };
     // Refused before the deterministic run, let alone the trajectories.
-    kunta::io::scenario::check_trajectories(&loaded, o.trajectories).map_err(anyhow::Error::msg)?;
+    check_trajectories(&loaded, o.trajectories).map_err(anyhow::Error::msg)?;
     let mut output = kunta::io::run::run(&loaded)?;
-    if let Some(spec) = kunta::io::run::uncertainty_spec(&loaded, o.trajectories, o.seed) {
+    let spec = kunta::io::run::uncertainty_spec(&loaded, o.trajectories, o.seed);
+    if spec.is_none() && o.seed.is_some() && !o.quiet {
+        eprintln!(
+            "note: --seed applies to trajectories, and this run has none (give --trajectories N or [uncertainty] trajectories)"
+        );
+    }
+    if let Some(spec) = spec {
         use std::io::IsTerminal;
         let bar = (!o.quiet && std::io::stderr().is_terminal()).then(|| {
             let b = indicatif::ProgressBar::new(0);
@@ -912,7 +989,7 @@ fn units_text(summary: &RunSummary) -> String {
             first
         );
         if let Some(c) = &v.uncertainty {
-            let _ = write!(s, "{:>18}", format!("{:.0} %", 100.0 * c.p_shortage_last));
+            let _ = write!(s, "{:>18}", percent(c.p_shortage_last));
         }
         s.push('\n');
         // A shortage below full use comes from the spare target: say so.
@@ -988,14 +1065,13 @@ fn variants_text(summary: &RunSummary) -> String {
                 .iter()
                 .find(|b| b.unit == u.unit)
                 .map(|b| b.first_shortage_year);
-            let year = |y: Option<i32>| y.map_or_else(|| "none".to_string(), |y| y.to_string());
+            let now = u.first_shortage_year.map_or_else(
+                || "never short of places".to_string(),
+                |y| format!("first short of places in {y}"),
+            );
             match before {
                 Some(b) if b == u.first_shortage_year => {}
                 Some(b) => {
-                    let now = u.first_shortage_year.map_or_else(
-                        || "never short of places".to_string(),
-                        |y| format!("first short of places in {y}"),
-                    );
                     let _ = writeln!(
                         s,
                         "  {}: {} {now} (base: {})",
@@ -1007,17 +1083,36 @@ fn variants_text(summary: &RunSummary) -> String {
                 None => {
                     let _ = writeln!(
                         s,
-                        "  {}: new unit {}, {:.0} places, first short of places in {}",
-                        v.name,
-                        u.unit,
-                        u.capacity_last,
-                        year(u.first_shortage_year)
+                        "  {}: new unit {}, {:.0} places, {now}",
+                        v.name, u.unit, u.capacity_last,
                     );
                 }
             }
         }
     }
     s
+}
+
+/// How many of the pairs of `jump_off` and `horizon` end after `last`.
+fn left_out_pairs(jump_off: &[i32], horizon: &[u32], last: i32) -> usize {
+    jump_off
+        .iter()
+        .flat_map(|j| horizon.iter().map(move |h| j + *h as i32))
+        .filter(|end| *end > last)
+        .count()
+}
+
+/// A probability as a percentage: whole per cents, but never rounded to 0 % or
+/// 100 % when it is not (99.5 % is not certain).
+fn percent(p: f64) -> String {
+    let v = 100.0 * p;
+    if v > 0.0 && v < 1.0 {
+        format!("{v:.1} %")
+    } else if v > 99.0 && v < 100.0 {
+        format!("{:.1} %", (v * 10.0).floor() / 10.0)
+    } else {
+        format!("{v:.0} %")
+    }
 }
 
 /// Age groups that matter to municipal services.

@@ -124,6 +124,9 @@ pub enum EstimateError {
     /// The history lacks a year the window needs.
     #[error("the population history has no year {0}: estimating from {1} years before the base year needs every year from {2} to the base year")]
     NoYear(i32, usize, i32),
+    /// The base year is not a year of the history (which covers the two years given).
+    #[error("the base year {0} is not a year of the population history (it covers {1}–{2})")]
+    BaseYear(i32, i32, i32),
     /// Births or deaths lack a year of the window.
     #[error("{0} has no year {1} (it covers {2}–{3})")]
     EventsYear(String, i32, i32, i32),
@@ -225,6 +228,12 @@ pub fn estimate(
         ));
     }
     let first = base_year - k as i32;
+    let years = history.years();
+    if let (Some(lo), Some(hi)) = (years.first(), years.last()) {
+        if history.year_index(Year(base_year)).is_none() && !(lo.0..=hi.0).contains(&base_year) {
+            return Err(EstimateError::BaseYear(base_year, lo.0, hi.0));
+        }
+    }
     let hy = |y: i32| {
         history
             .year_index(Year(y))

@@ -96,10 +96,10 @@ pub fn read(bytes: Vec<u8>, file: &str) -> Result<LongTable, IoError> {
 const ROW_GROUP: usize = 512 * 512;
 
 /// Writes a frame as Parquet: Snappy-compressed where that pays, with
-/// min/max/null-count statistics, row groups of 262,144 rows, and the Arrow schema
-/// polars writes (text as `Utf8View`, whole numbers as `Int64`, values as `Float64`,
-/// all nullable), so polars, pandas and arrow read it exactly as they read a table
-/// polars wrote. A missing value (NaN) is a null.
+/// min/max/null-count statistics, row groups of 262,144 rows, and an Arrow schema
+/// (text as `LargeUtf8`, whole numbers as `Int64`, values as `Float64`, all nullable)
+/// that polars, pandas and arrow read, old versions too (Arrow before 16 knows no
+/// `Utf8View`). A missing value (NaN) is a null.
 ///
 /// Coded columns ([`ColumnData::Coded`]) and patterns ([`ColumnData::Repeat`]) go
 /// straight into dictionary pages from kunta's own codes, with each row group's
@@ -172,7 +172,10 @@ pub(crate) fn write_frame(frame: &Frame, out: impl std::io::Write) -> Result<(),
 fn arrow_type(c: &ColumnData) -> polars_arrow::datatypes::ArrowDataType {
     use polars_arrow::datatypes::ArrowDataType;
     match c {
-        ColumnData::Text(_) | ColumnData::Coded { .. } => ArrowDataType::Utf8View,
+        // Declared as `LargeUtf8` (the pages are the same either way): readers older
+        // than Arrow 16 (pandas on pyarrow 15, R arrow 15) refuse a file whose schema
+        // holds `Utf8View`; polars reads both as its strings.
+        ColumnData::Text(_) | ColumnData::Coded { .. } => ArrowDataType::LargeUtf8,
         ColumnData::Int(_) => ArrowDataType::Int64,
         ColumnData::Float(_) => ArrowDataType::Float64,
         ColumnData::Repeat { values, .. } => arrow_type(values),

@@ -1008,7 +1008,7 @@ fn variants(c: &mut Ctx<'_>) -> Result<(), String> {
                 let _ = write!(p, "{y}");
             }
             None => {
-                let _ = write!(p, "{} {y1}", c.t("ei vuoteen mennessä", "not by"));
+                p.push_str(&c.lang.not_by(y1));
             }
         }
         let pp = num(v, "p_pays_back");

@@ -36,6 +36,15 @@ impl Lang {
         }
     }
 
+    /// "Not by `year`" in this language: Finnish puts the year inside the phrase
+    /// (`ei vuoteen 2045 mennessä`).
+    pub fn not_by(self, year: impl std::fmt::Display) -> String {
+        match self {
+            Lang::Fi => format!("ei vuoteen {year} mennessä"),
+            Lang::En => format!("not by {year}"),
+        }
+    }
+
     /// `x` with `decimals` decimals and the language's separators: `12 345,6` in
     /// Finnish (a no-break space between thousands, a comma before the decimals, a
     /// minus sign), `12,345.6` in English. Not a number is `–`.

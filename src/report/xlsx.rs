@@ -350,9 +350,7 @@ fn first_sheet(ws: &mut Worksheet, s: &Value, lang: Lang, placed: &[Placed]) -> 
                 .map_err(x)?;
             match v.get("break_even_year").and_then(Value::as_f64) {
                 Some(y) => ws.write_number(r, 4, y).map_err(x)?,
-                None => ws
-                    .write_string(r, 4, format!("{} {y1}", t("ei vuoteen mennessä", "not by")))
-                    .map_err(x)?,
+                None => ws.write_string(r, 4, lang.not_by(y1)).map_err(x)?,
             };
             r += 1;
         }

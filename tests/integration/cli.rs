@@ -571,6 +571,159 @@ fn usage_errors_exit_2() {
         stderr(&o)
     );
     assert!(!dir.path().join("x.csv").exists());
+    // Bad option values and choices of options, found by kunta rather than by the
+    // parser, are usage errors too; each names its option.
+    let cases: [(&[&str], &str); 5] = [
+        (&["run", "--trajectories", "0"], "--trajectories"),
+        (
+            &["estimate", "p.csv", "--base-year", "2024", "--out", "e"],
+            "give either --births or --fertility-rates",
+        ),
+        (
+            &[
+                "estimate",
+                "p.csv",
+                "--base-year",
+                "2024",
+                "--births",
+                "b.csv",
+                "--deaths",
+                "d.csv",
+                "--years",
+                "0",
+                "--out",
+                "e",
+            ],
+            "--years must be at least 1",
+        ),
+        (
+            &[
+                "estimate",
+                "p.csv",
+                "--base-year",
+                "2024",
+                "--births",
+                "b.csv",
+                "--deaths",
+                "d.csv",
+                "--end-year",
+                "2020",
+                "--out",
+                "e",
+            ],
+            "--end-year 2020 must come after the base year 2024",
+        ),
+        (
+            &[
+                "backtest",
+                "p.csv",
+                "--jump-off",
+                "2020",
+                "--horizon",
+                "2",
+                "--births",
+                "b.csv",
+                "--deaths",
+                "d.csv",
+                "--format",
+                "xlsx",
+            ],
+            "--format xlsx",
+        ),
+    ];
+    for (args, said) in cases {
+        let o = kunta(args, dir.path());
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(said), "{args:?}: `{said}` not in {err}");
+        assert!(!dir.path().join("e").exists() && !dir.path().join("kunta-out").exists());
+    }
+}
+
+#[test]
+fn variants_problems_and_notes_are_said_once_and_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = kunta(&["example", "--out", "ex"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ex = dir.path().join("ex");
+    // A bad input row that the base scenario and both its variants read is one
+    // problem, not three.
+    let pop = std::fs::read_to_string(ex.join("population.csv")).unwrap();
+    let mut lines: Vec<String> = pop.lines().map(str::to_string).collect();
+    let good = lines[4].clone();
+    lines[4] = format!("{},-40", good.rsplit_once(',').unwrap().0);
+    std::fs::write(ex.join("population.csv"), lines.join("\n") + "\n").unwrap();
+    let o = kunta(&["validate", "ex/scenario.toml"], dir.path());
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.matches("value `-40`").count(), 1, "{err}");
+    assert!(err.contains("1 problem found"), "{err}");
+    lines[4] = good;
+    std::fs::write(ex.join("population.csv"), lines.join("\n") + "\n").unwrap();
+    // A variant's new school opened after its catchment sends it pupils, and shares
+    // from a year past the end: both said on stderr by `validate` and `run`, named
+    // with the variant and the file, line and value.
+    let toml = std::fs::read_to_string(ex.join("scenario.toml")).unwrap();
+    assert!(toml.contains("opens = 2031"));
+    std::fs::write(
+        ex.join("scenario.toml"),
+        toml.replace("opens = 2031", "opens = 2033"),
+    )
+    .unwrap();
+    let catchment = std::fs::read_to_string(ex.join("catchment_uusi_koulu.csv")).unwrap();
+    let last = catchment.lines().last().unwrap().to_string();
+    let (head, _) = last.rsplit_once(',').unwrap();
+    let (unit_area, _) = head.rsplit_once(',').unwrap();
+    std::fs::write(
+        ex.join("catchment_uusi_koulu.csv"),
+        format!("{catchment}{unit_area},2099,1\n"),
+    )
+    .unwrap();
+    for args in [
+        &["validate", "ex/scenario.toml"][..],
+        &["run", "ex/scenario.toml", "--out", "o"],
+    ] {
+        let o = kunta(args, dir.path());
+        let err = stderr(&o);
+        assert!(o.status.success(), "{args:?}: {err}");
+        assert!(
+            err.contains("note: variant `Uusi koulu`: unit `Keskustan uusi koulu` is not open in 2 of the years 2031–2032"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.contains("catchment_uusi_koulu.csv: line ")
+                && err.contains("column `year`, value `2099`: the shares from 2099 are never used"),
+            "{args:?}: {err}"
+        );
+    }
+    // A variant file's problems name the file; a mistyped service id is said as such.
+    std::fs::write(
+        ex.join("typo.toml"),
+        "[[variant]]\nname = \"Typo\"\n[[variant.service]]\nid = \"basic_16\"\ncoverage = 0.9\n",
+    )
+    .unwrap();
+    std::fs::write(
+        ex.join("typo2.toml"),
+        "[[variant]]\nname = \"Typo2\"\n[[variant.unit]]\nid = \"Keskustan koulu\"\ncapasity = 300\n",
+    )
+    .unwrap();
+    let args = [
+        "validate",
+        "ex/scenario.toml",
+        "--variant",
+        "ex/typo.toml",
+        "--variant",
+        "ex/typo2.toml",
+    ];
+    let o = kunta(&args, dir.path());
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    for said in [
+        "ex/typo.toml: variant `Typo`: service `basic_16` is not one of the scenario's (ecec,",
+        "ex/typo2.toml: variant `Typo2`: `unit[Keskustan koulu].capasity`: unknown key",
+    ] {
+        assert!(err.contains(said), "`{said}` not in {err}");
+    }
 }
 
 /// A small valid projection scenario: two areas, ages 0–15, two years.
@@ -884,7 +1037,7 @@ fn bad_projection_inputs_are_all_listed() {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     for expected in [
-        "mort.csv: a probability of dying is 10 after scaling",
+        "mort.csv: line 3, column `rate`, value `10`: 10 after scaling (scale 1) is a probability of dying above 1 (per 1000? then give `scale = 1000`)",
         "fert.csv: fertility is given for mothers aged 9–10",
         "profile.csv: the profile's shares for area `A` sum to 0.95",
         "in.csv: area `Z` has no population",
@@ -1480,7 +1633,7 @@ fn bad_variants_are_refused_with_their_name() {
     let cases: [(&str, &[&str]); 6] = [
         (
             "[[variant]]\nname = \"x\"\n[[variant.service]]\nid = \"school\"\nagse = [7, 9]\n",
-            &["variant `x`", "`service[0].agse`", "unknown key"],
+            &["s.toml: variant `x`", "`service[school].agse`", "unknown key"],
         ),
         (
             "[[variant]]\nname = \"x\"\n[[variant.service]]\nid = \"nope\"\nremove = true\n",

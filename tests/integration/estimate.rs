@@ -227,7 +227,10 @@ fn bad_estimate_inputs_get_one_sentence() {
     ];
     for (args, expected) in cases {
         let o = kunta(args, dir.path());
-        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        // A bad option or choice of options is a usage error (2), a bad input 1.
+        let usage = expected.starts_with("give either") || expected.starts_with("--");
+        let code = if usage { 2 } else { 1 };
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
         let e = stderr(&o);
         assert!(e.contains(expected), "{args:?}: {e}");
         assert_eq!(e.lines().count(), 1, "{e}");

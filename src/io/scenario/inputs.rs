@@ -271,6 +271,7 @@ pub(super) fn load_inputs(
         "fertility",
         fert.scale.unwrap_or(1.0),
         areas,
+        None,
     );
     if let Some(f) = &fertility {
         if let Some((lo, hi)) = f.age_range() {
@@ -294,15 +295,9 @@ pub(super) fn load_inputs(
         "mortality",
         mort.scale.unwrap_or(1.0),
         areas,
+        Some((1.0, "probability of dying")),
     );
     if let Some(m) = &mortality {
-        if let Some(v) = m.scaled_values().find(|v| *v > 1.0) {
-            l.problem(format!(
-                "{}: a probability of dying is {v} after scaling (scale {}); it must be at most 1 — is `scale = 1000` missing?",
-                l.source.resolve(&mort.file).display(),
-                mort.scale.unwrap_or(1.0)
-            ));
-        }
         match m.age_range() {
             Some((0, hi)) if hi >= pop.omega().0 => {}
             range => l.problem(format!(
@@ -485,17 +480,12 @@ pub(super) fn load_flow(
             signed: direction == Direction::Net,
             ..age_sex
         };
-        let t = l.rates(c, m.column.as_deref(), shape, &what, scale, areas)?;
+        let t = l.rates(c, m.column.as_deref(), shape, &what, scale, areas, None)?;
         check_first_year(l, &t, first_year, c);
         FlowForm::Counts(t)
     } else if let Some(r) = &m.rates {
-        let t = l.rates(r, m.column.as_deref(), age_sex, &what, scale, areas)?;
-        if let Some(v) = t.scaled_values().find(|v| *v > 1.0) {
-            l.problem(format!(
-                "{}: an out-migration rate is {v} after scaling; it must be at most 1",
-                l.source.resolve(r).display()
-            ));
-        }
+        let most = Some((1.0, "share of the population moving out"));
+        let t = l.rates(r, m.column.as_deref(), age_sex, &what, scale, areas, most)?;
         check_first_year(l, &t, first_year, r);
         FlowForm::OutRates(t)
     } else {
@@ -511,8 +501,17 @@ pub(super) fn load_flow(
             &what,
             scale,
             areas,
+            None,
         );
-        let profile = l.rates(pf, m.share_column.as_deref(), age_sex, &what, 1.0, areas);
+        let profile = l.rates(
+            pf,
+            m.share_column.as_deref(),
+            age_sex,
+            &what,
+            1.0,
+            areas,
+            None,
+        );
         if let Some(p) = &profile {
             check_first_year(l, p, first_year, pf);
             check_profile(l, p, areas, pf);
@@ -531,7 +530,7 @@ pub(super) fn load_flow(
     let destinations = match &m.destinations {
         None => None,
         Some(d) => {
-            let t = l.rates(d, Some("share"), age_sex, &what, 1.0, areas)?;
+            let t = l.rates(d, Some("share"), age_sex, &what, 1.0, areas, None)?;
             check_destinations(l, &t, areas, d);
             Some(t)
         }

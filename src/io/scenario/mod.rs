@@ -258,6 +258,10 @@ impl Loader<'_> {
     }
 
     /// Reads a rate table and builds it against the population's areas.
+    /// A table of rates (or counts) of `what` read from `rel`, scaled by `scale`; each
+    /// value after scaling at most `most` (with what it is, for the message) where
+    /// given: the first row above it is named.
+    #[allow(clippy::too_many_arguments)]
     fn rates(
         &mut self,
         rel: &str,
@@ -266,6 +270,7 @@ impl Loader<'_> {
         what: &str,
         scale: f64,
         areas: &[String],
+        most: Option<(f64, &str)>,
     ) -> Option<RateTable> {
         let t = self.table(rel, column)?;
         let rows = if shape.age || shape.sex {
@@ -280,6 +285,30 @@ impl Loader<'_> {
                 return None;
             }
         };
+        if let Some((most, name)) = most {
+            if let Some(row) = rows.iter().position(|r| r.value / scale > most) {
+                // A table of rates per 1000 read as they are is the usual slip.
+                let hint = if scale == 1.0 {
+                    " (per 1000? then give `scale = 1000`)"
+                } else {
+                    ""
+                };
+                self.problem(
+                    DataError::at(
+                        &t.source,
+                        t.place(row),
+                        format!(
+                            "{} after scaling (scale {scale}) is a {name} above {most}{hint}",
+                            rows[row].value / scale
+                        ),
+                    )
+                    .column(t.value_column(row).to_string())
+                    .value(rows[row].value.to_string())
+                    .to_string(),
+                );
+                return None;
+            }
+        }
         match RateTable::from_rows(&rows, scale, areas) {
             Ok(r) => Some(r),
             Err(e) => {
@@ -365,13 +394,21 @@ pub fn load_with_variants(
         let tables = file.variant.iter().cloned().map(toml::Value::Table);
         doc.insert("variant".into(), toml::Value::Array(tables.collect()));
     }
-    let mut variants = Variant::split(&doc).unwrap_or_else(|p| {
-        problems.extend(p.into_iter().map(|m| format!("{name}: {m}")));
-        Vec::new()
-    });
+    // Each variant with the file it was written in, which its problems name.
+    let mut variants: Vec<(Variant, String)> = Variant::split(&doc)
+        .unwrap_or_else(|p| {
+            problems.extend(p.into_iter().map(|m| format!("{name}: {m}")));
+            Vec::new()
+        })
+        .into_iter()
+        .map(|v| (v, name.clone()))
+        .collect();
     for path in variant_files {
         match read_variant_file(path) {
-            Ok(v) => variants.extend(v),
+            Ok(v) => {
+                let shown = path.display().to_string();
+                variants.extend(v.into_iter().map(|v| (v, shown.clone())));
+            }
             Err(p) => problems.extend(p),
         }
     }
@@ -424,11 +461,11 @@ fn read_variant_file(path: &Path) -> Result<Vec<Variant>, Vec<String>> {
 }
 
 /// Merges each variant onto the base document `text` and loads it; problems go to
-/// `problems`, each named with its variant.
+/// `problems`, each named with the file the variant is written in and its name.
 fn load_variants(
     source: &Source,
     text: &str,
-    variants: Vec<Variant>,
+    variants: Vec<(Variant, String)>,
     problems: &mut Vec<String>,
 ) -> Vec<LoadedVariant> {
     if variants.is_empty() {
@@ -442,10 +479,11 @@ fn load_variants(
         .and_then(toml::Value::as_str)
         .unwrap_or_default()
         .to_string();
+    let (variants, origins): (Vec<Variant>, Vec<String>) = variants.into_iter().unzip();
     let names: Vec<&str> = variants.iter().map(|v| v.name.as_str()).collect();
     let mut out = Vec::new();
     for (k, v) in variants.iter().enumerate() {
-        let tag = format!("variant `{}`", v.name);
+        let tag = format!("{}: variant `{}`", origins[k], v.name);
         if v.name == base_name || names[..k].contains(&v.name.as_str()) {
             problems.push(format!(
                 "{tag}: the name is taken (by the base scenario or another variant): every scenario needs its own"
@@ -491,10 +529,27 @@ fn load_variants(
                 continue;
             }
         };
-        let file = match ScenarioFile::from_table(merged) {
+        let file = match ScenarioFile::from_table(merged.clone()) {
             Ok(f) => f,
             Err(p) => {
-                problems.extend(p.iter().map(|p| format!("{tag}: {p}")));
+                // A service the scenario does not have is read as a new one, which
+                // must be given whole: most often its id is mistyped.
+                let added = variant::added_ids(&doc, &v.overrides, "service");
+                if !added.is_empty() {
+                    let known = variant::ids(&doc, "service").join(", ");
+                    for id in added {
+                        problems.push(format!(
+                            "{tag}: service `{id}` is not one of the scenario's ({known}), so it is read as a new service, given whole"
+                        ));
+                    }
+                }
+                problems.extend(p.into_iter().map(|mut p| {
+                    // The merged document's places by id, not by index: the variant's
+                    // own text has no such index.
+                    p.key = p.key.map(|k| variant::name_elements(&k, &merged));
+                    p.message = p.message.split_whitespace().collect::<Vec<_>>().join(" ");
+                    format!("{tag}: {p}")
+                }));
                 continue;
             }
         };
@@ -503,7 +558,17 @@ fn load_variants(
                 variant: v.clone(),
                 loaded: l,
             }),
-            Err(e) => problems.extend(e.problems.iter().map(|p| format!("{tag}: {p}"))),
+            Err(e) => {
+                // A problem of the inputs it shares with the base scenario (a file, a
+                // row) is the base's, said once.
+                let own: Vec<String> = e
+                    .problems
+                    .iter()
+                    .filter(|p| !problems.contains(p))
+                    .map(|p| format!("{tag}: {p}"))
+                    .collect();
+                problems.extend(own);
+            }
         }
     }
     out
@@ -649,7 +714,11 @@ fn load_file(
         .alignment
         .as_ref()
         .and_then(|a| load_alignment(&mut l, a, &population));
-    let network = load_network(&mut l, &file, &population);
+    // Catchment rows are placed by the base year: without it in the population, the
+    // network's problems would only echo that one.
+    let network = population
+        .year_index(Year(base))
+        .and_then(|_| load_network(&mut l, &file, &population));
     let migration_rate_sd = file
         .uncertainty
         .as_ref()

@@ -120,6 +120,27 @@ pub(super) fn load_network(
                     }
                 }
             }
+            // Shares from a year after the last one projected never apply: said, as a
+            // mistyped year would otherwise pass unseen.
+            let end_year = file.scenario.end_year;
+            let mut past: Vec<i32> = Vec::new();
+            for (row, y) in row_year.iter().enumerate() {
+                if let Some(y) = y.filter(|y| *y > end_year && !past.contains(y)) {
+                    past.push(y);
+                    l.notes.push(
+                        DataError::at(
+                            &t.source,
+                            t.place(row),
+                            format!(
+                                "the shares from {y} are never used: the scenario ends in {end_year}"
+                            ),
+                        )
+                        .column(yc.name.clone())
+                        .value(yc.get(row).to_string())
+                        .to_string(),
+                    );
+                }
+            }
             let mut ys: Vec<i32> = row_year.iter().flatten().copied().collect();
             ys.sort_unstable();
             ys.dedup();

@@ -146,6 +146,59 @@ fn element_key(array: &str, t: &Table) -> Option<String> {
     }
 }
 
+/// The ids of the elements of the base document's keyed array `array` (`service`,
+/// `unit`, …), in order.
+pub(super) fn ids(base: &Table, array: &str) -> Vec<String> {
+    base.get(array)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| element_key(array, e.as_table()?))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The ids that `overrides` gives in its keyed array `array` and the base does not
+/// have (elements it adds, or mistyped ids), in order.
+pub(super) fn added_ids(base: &Table, overrides: &Table, array: &str) -> Vec<String> {
+    let known = ids(base, array);
+    ids(overrides, array)
+        .into_iter()
+        .filter(|id| !known.contains(id))
+        .collect()
+}
+
+/// A key path of `doc` such as `unit[0].capasity` with each keyed array's index
+/// replaced by its element's id, `unit[Keskustan koulu].capasity`; left as it is
+/// where a step is not found.
+pub(super) fn name_elements(path: &str, doc: &Table) -> String {
+    let mut at: Option<&Table> = Some(doc);
+    let mut out = Vec::new();
+    for step in path.split('.') {
+        let named = step
+            .strip_suffix(']')
+            .and_then(|s| s.split_once('['))
+            .and_then(|(array, index)| {
+                let i: usize = index.parse().ok()?;
+                let element = at?.get(array)?.as_array()?.get(i)?.as_table()?;
+                let id = element_key(array, element)?;
+                Some((format!("{array}[{id}]"), element))
+            });
+        match named {
+            Some((text, element)) => {
+                out.push(text);
+                at = Some(element);
+            }
+            None => {
+                out.push(step.to_string());
+                at = at.and_then(|t| t.get(step)).and_then(Value::as_table);
+            }
+        }
+    }
+    out.join(".")
+}
+
 /// Whether `array` merges element by element.
 fn keyed(array: &str) -> bool {
     matches!(array, "service" | "segment" | "unit" | "migration")
