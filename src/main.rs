@@ -1057,6 +1057,38 @@ fn variants_text(summary: &RunSummary) -> String {
             even
         );
     }
+    // Under uncertainty: each difference's spread and how often it pays back.
+    if let Some(u) = &summary.uncertainty {
+        let (lo_name, hi_name) = (
+            u.quantiles.first().map_or("p05", String::as_str),
+            u.quantiles.last().map_or("p95", String::as_str),
+        );
+        let mut lines = Vec::new();
+        for v in &summary.variants {
+            let Some(c) = &v.uncertainty else { continue };
+            let pv = &c.present_value_diff_quantiles_eur;
+            if let (Some(lo), Some(hi)) = (pv.get(lo_name), pv.get(hi_name)) {
+                let text: String = v.name.chars().take(26).collect();
+                lines.push(format!(
+                    "{text:<28}{:>24}{:>22}",
+                    format!("{:.1} – {:.1}", lo / 1e6, hi / 1e6),
+                    percent(c.p_pays_back)
+                ));
+            }
+        }
+        if !lines.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n{:<28}{:>24}{:>22}",
+                format!("{} trajectories", u.trajectories),
+                format!("Δ PV {lo_name} – {hi_name} (M€)"),
+                format!("P(pays back by {y1})")
+            );
+            for l in lines {
+                let _ = writeln!(s, "{l}");
+            }
+        }
+    }
     // Where a variant moves a unit's first shortage (a new school, a closure).
     for v in &summary.variants {
         for u in &v.summary.units {

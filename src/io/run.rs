@@ -359,6 +359,16 @@ fn uncertainty_one(
         keys.append(&mut frame.columns);
         Some(("totals_quantiles", Frame { columns: keys }))
     }));
+    jobs.push(Box::new(|| {
+        // A unit's own costs (premises, fixed, investment) do not depend on the
+        // population: in every trajectory they are the deterministic run's, and so is
+        // each statistic of them.
+        let d = det("unit_costs")?;
+        let cost = d.columns.iter().find(|(n, _)| n == "cost_eur")?.1.clone();
+        let mut columns: Vec<(String, ColumnData)> = d.columns[..5].to_vec();
+        columns.extend(names.iter().map(|n| (n.clone(), cost.clone())));
+        Some(("unit_costs_quantiles", Frame { columns }))
+    }));
     let projection = &out.projection;
     jobs.push(Box::new(|| {
         let net = l.scenario.network.as_ref()?;

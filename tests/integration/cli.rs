@@ -1555,9 +1555,34 @@ fn variants_under_uncertainty_compare_trajectory_by_trajectory() {
             dir.path(),
         );
         assert!(o.status.success(), "{}", stderr(&o));
+        // The summary gives each variant's chance of paying back beside its spread.
+        let text = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(text.contains("P(pays back by 2045)"), "{text}");
+        let chance = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(name) && l.ends_with('%'))
+                .map(str::to_string)
+                .unwrap_or_default()
+        };
+        assert!(chance("Sama").ends_with(" 100 %"), "{text}");
+        assert!(chance("Kalliimpi").ends_with(" 0 %"), "{text}");
         rows(&dir.path().join(out).join("impact_quantiles.csv"))
     };
     let q = quantiles("o");
+    // A unit's own costs do not depend on the population: every statistic of them is
+    // the deterministic cost, row for row.
+    let uc = rows(&dir.path().join("o/unit_costs.csv"));
+    let ucq = rows(&dir.path().join("o/unit_costs_quantiles.csv"));
+    assert_eq!(ucq[0][..5], uc[0][..5]);
+    assert_eq!(&ucq[0][5..], ["mean", "p05", "p25", "p50", "p75", "p95"]);
+    assert_eq!(uc.len(), ucq.len());
+    assert!(uc.len() > 1);
+    for (d, r) in uc.iter().zip(&ucq).skip(1) {
+        assert_eq!(d[..5], r[..5]);
+        for v in &r[5..] {
+            assert_eq!(v, &d[5], "{r:?} vs {d:?}");
+        }
+    }
     assert_eq!(
         q[0],
         [
