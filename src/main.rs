@@ -112,19 +112,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             if end <= base_year {
                 usage!("--end-year {end} must come after the base year {base_year}");
             }
-            let inputs: Vec<PathBuf> = std::iter::once(history.clone())
-                .chain(
-                    [
-                        &rates.births,
-                        &rates.fertility_rates,
-                        &rates.deaths,
-                        &rates.death_rates,
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .cloned(),
-                )
-                .collect();
+            let inputs: Vec<PathBuf> = rates.files(&history).map(Path::to_path_buf).collect();
             kunta::io::output::refuse_inputs_inside(&out, &inputs)?;
             let h = kunta::io::estimate::read_history(&history)?;
             let (births, deaths) = rates.read(&h)?;
@@ -223,7 +211,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let rows = kunta::estimate::backtest::backtest_with(
                 &h, &births, &deaths, &jump_off, &horizon, &opts, t,
             )?;
-            kunta::io::estimate::write_backtest(&out, &rows, format)?;
+            let about = backtest_about(&history, &rates, &jump_off, &horizon, trajectories, seed)?;
+            kunta::io::estimate::write_backtest(&out, &rows, format, &about)?;
             print!(
                 "{}",
                 backtest_text(&kunta::estimate::backtest::scores(&rows))
@@ -481,6 +470,21 @@ struct RateArgs {
 }
 
 impl RateArgs {
+    /// The files read: the history, then the births' and the deaths' given.
+    fn files<'a>(&'a self, history: &'a Path) -> impl Iterator<Item = &'a Path> {
+        std::iter::once(history).chain(
+            [
+                &self.births,
+                &self.fertility_rates,
+                &self.deaths,
+                &self.death_rates,
+            ]
+            .into_iter()
+            .flatten()
+            .map(PathBuf::as_path),
+        )
+    }
+
     fn options(&self) -> Result<kunta::estimate::Options> {
         // One of each pair, as a usage error in one sentence (before any file is read).
         if self.births.is_none() && self.fertility_rates.is_none() {
@@ -1123,6 +1127,48 @@ fn variants_text(summary: &RunSummary) -> String {
         }
     }
     s
+}
+
+/// What a backtest was run from and with, for its manifest: each input file's path
+/// and hash, the jump-offs and horizons, the rate options, and the trajectories with
+/// their seed.
+fn backtest_about(
+    history: &Path,
+    rates: &RateArgs,
+    jump_off: &[i32],
+    horizon: &[u32],
+    trajectories: Option<u32>,
+    seed: u64,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    use serde_json::json;
+    let files = rates
+        .files(history)
+        .map(|p| {
+            let bytes =
+                std::fs::read(p).with_context(|| format!("{}: cannot read", p.display()))?;
+            Ok(json!({"path": p.display().to_string(), "sha256": kunta::io::sha256_hex(&bytes)}))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut m = serde_json::Map::new();
+    m.insert("inputs".into(), json!(files));
+    m.insert("jump_offs".into(), json!(jump_off));
+    m.insert("horizons".into(), json!(horizon));
+    m.insert(
+        "options".into(),
+        json!({
+            "years": rates.years,
+            "fertility_level": rates.fertility_level,
+            "improvement": rates.improvement,
+            "improvement_years": rates.improvement_years,
+            "migration_level": rates.migration_level,
+            "shrink": rates.shrink,
+        }),
+    );
+    if let Some(n) = trajectories {
+        m.insert("trajectories".into(), json!(n));
+        m.insert("seed".into(), json!(seed));
+    }
+    Ok(m)
 }
 
 /// How many of the pairs of `jump_off` and `horizon` end after `last`.

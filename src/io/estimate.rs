@@ -363,7 +363,10 @@ pub fn write(
 }
 
 /// Writes the `backtest` table (jump_off, horizon, area, group, method, predicted,
-/// observed, error_pct) and a `manifest.json` into `dir`, all or nothing.
+/// observed, error_pct) and a `manifest.json` into `dir`, all or nothing. The
+/// manifest holds kunta's version, the tables, and each field of `about` (what the
+/// backtest was run from and with: its inputs and their hashes, the jump-offs,
+/// horizons, options and seed), so that it can be run again.
 ///
 /// # Errors
 /// [`IoError`] if `dir` holds other files or a file cannot be written.
@@ -371,6 +374,7 @@ pub fn write_backtest(
     dir: &Path,
     rows: &[crate::estimate::backtest::Row],
     format: super::Format,
+    about: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<(), IoError> {
     use super::ColumnData;
     let set = super::output::OutputSet::create(dir)?;
@@ -444,10 +448,13 @@ pub fn write_backtest(
         }
     }
     frame.write(&at.join(format!("backtest.{}", format.extension())), format)?;
-    let manifest = serde_json::json!({
+    let mut manifest = serde_json::json!({
         "kunta_version": env!("CARGO_PKG_VERSION"),
         "tables": [format!("backtest.{}", format.extension())],
     });
+    if let Some(m) = manifest.as_object_mut() {
+        m.extend(about.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
     let text = serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n";
     super::frame::write_atomically(&at.join("manifest.json"), |mut f| {
         use std::io::Write;

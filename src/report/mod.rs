@@ -583,9 +583,15 @@ fn population(c: &mut Ctx<'_>) -> Result<(), String> {
                 "Lines: the projection; shading: the 90% interval (p05–p95).",
             )
         } else {
-            c.t("Kaikkien alueiden summa.", "Sum of all areas.")
+            c.t("kaikkien alueiden summa.", "sum of all areas.")
         };
-        c.figure(kind, chart::years(&ch, lang), caption)?;
+        // Each chart's caption names it: the two would otherwise read the same.
+        let caption = if single_area {
+            format!("{title}. {caption}")
+        } else {
+            format!("{title}, {caption}")
+        };
+        c.figure(kind, chart::years(&ch, lang), &esc(&caption))?;
     }
     // Areas.
     if let Some(areas) = c

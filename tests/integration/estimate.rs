@@ -141,6 +141,23 @@ fn an_estimated_scenario_runs_as_written() {
     // 2 horizons × 2 areas × 8 groups × 3 methods.
     assert_eq!(table.lines().count(), 1 + 2 * 2 * 8 * 3);
     assert!(String::from_utf8_lossy(&o.stdout).contains("horizon 4 years"));
+    // The manifest says what it was run from and with, to run it again.
+    let m: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("bt/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let paths: Vec<&str> = m["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["history.csv", "births.csv", "deaths.csv"]);
+    assert!(m["inputs"][0]["sha256"].as_str().unwrap().len() == 64);
+    assert_eq!(m["jump_offs"], serde_json::json!([2020]));
+    assert_eq!(m["horizons"], serde_json::json!([2, 4]));
+    assert_eq!(m["options"]["years"], 3);
+    assert!(m.get("seed").is_none(), "no trajectories, no seed: {m}");
 }
 
 #[test]
