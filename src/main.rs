@@ -35,268 +35,6 @@ macro_rules! usage {
     };
 }
 
-/// An error and its causes in one sentence, each cause left out where the text
-/// before already says it (a file's error often repeats its source's words).
-fn message(e: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in e.chain() {
-        let part = cause.to_string();
-        if !text.contains(&part) {
-            if !text.is_empty() {
-                text.push_str(": ");
-            }
-            text.push_str(&part);
-        }
-    }
-    text
-}
-
-fn dispatch(cli: Cli) -> Result<ExitCode> {
-    match cli.command {
-        Command::Run {
-            scenario,
-            out,
-            format,
-            json,
-            trajectories,
-            seed,
-            quiet,
-            variants,
-            report,
-            lang,
-        } => run(
-            scenario,
-            &out,
-            format,
-            RunOptions {
-                json,
-                trajectories,
-                seed,
-                quiet,
-                variants,
-                report,
-                lang: lang.lang(),
-            },
-        ),
-        Command::Report { dir, out, lang } => {
-            let run = kunta::report::RunDir::read(&dir)?;
-            let frames = run.frames();
-            let html = kunta::report::html(
-                &kunta::report::RunTables {
-                    tables: &frames,
-                    summary: &run.summary,
-                    manifest: &run.manifest,
-                },
-                lang.lang(),
-            )
-            .map_err(anyhow::Error::msg)
-            .with_context(|| format!("{}: cannot make a report", dir.display()))?;
-            let path = out.unwrap_or_else(|| dir.join("report.html"));
-            kunta::io::frame::write_atomically(&path, |mut f| {
-                use std::io::Write;
-                f.write_all(html.as_bytes()).map_err(|e| e.to_string())?;
-                f.sync_all().map_err(|e| e.to_string())
-            })?;
-            println!("report written to {}", path.display());
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Estimate {
-            history,
-            base_year,
-            end_year,
-            rates,
-            out,
-        } => {
-            let opts = rates.options()?;
-            let end = end_year.unwrap_or(base_year + 20);
-            if end <= base_year {
-                usage!("--end-year {end} must come after the base year {base_year}");
-            }
-            let inputs: Vec<PathBuf> = rates.files(&history).map(Path::to_path_buf).collect();
-            kunta::io::output::refuse_inputs_inside(&out, &inputs)?;
-            let h = kunta::io::estimate::read_history(&history)?;
-            let (births, deaths) = rates.read(&h)?;
-            let e = kunta::estimate::estimate(&h, &births, &deaths, base_year, &opts)
-                .with_context(|| history.display().to_string())?;
-            let w = kunta::io::estimate::write(
-                &out,
-                &e,
-                &h,
-                &opts,
-                end,
-                &history.display().to_string(),
-            )?;
-            let tfr: Vec<f64> = e.tfr.iter().map(|t| t[0]).collect();
-            println!(
-                "rates for {} area{} from {}–{base_year}: total fertility {:.2}–{:.2}, net migration {:+.0} a year; spreads: fertility {:.3}, migration {:.3}",
-                e.areas.len(),
-                if e.areas.len() == 1 { "" } else { "s" },
-                base_year - opts.years as i32 + 1,
-                tfr.iter().copied().fold(f64::INFINITY, f64::min),
-                tfr.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-                e.net.sum(),
-                w.spreads.0,
-                w.spreads.1
-            );
-            let rate_sd = e.migration_rate_sd();
-            if opts.years < 3 {
-                eprintln!(
-                    "note: a window of {} year{} has no year-to-year spread of net migration rates to measure: migration_rate_sd.csv holds 0 (give --years 3 or more)",
-                    opts.years,
-                    if opts.years == 1 { "" } else { "s" }
-                );
-            } else {
-                let capped = rate_sd.iter().any(|v| *v >= kunta::estimate::MAX_RATE_SD);
-                if capped {
-                    eprintln!(
-                        "note: some areas' net migration rates swing by more than {} % a year from year to year (small populations); their spread is capped there in migration_rate_sd.csv",
-                        100.0 * kunta::estimate::MAX_RATE_SD
-                    );
-                }
-            }
-            println!(
-                "{} written to {}: run it with `kunta run {}`",
-                w.files.join(", "),
-                out.display(),
-                out.join("scenario.toml").display()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Backtest {
-            history,
-            jump_off,
-            horizon,
-            rates,
-            trajectories,
-            seed,
-            out,
-            format,
-        } => {
-            let format = match format {
-                OutFormat::Csv => Format::Csv,
-                OutFormat::Parquet => Format::Parquet,
-                OutFormat::Xlsx => {
-                    usage!("--format xlsx: the backtest table is written as parquet or csv")
-                }
-            };
-            let opts = rates.options()?;
-            let h = kunta::io::estimate::read_history(&history)?;
-            let (births, deaths) = rates.read(&h)?;
-            let t = trajectories.map(|n| kunta::estimate::backtest::Trajectories {
-                n: n as usize,
-                seed,
-            });
-            // A jump-off and horizon that end past the history cannot be compared:
-            // said, not dropped unseen.
-            let last = h.years().last().map_or(0, |y| y.0);
-            let mut left_out = Vec::new();
-            for &j in &jump_off {
-                let past: Vec<String> = horizon
-                    .iter()
-                    .filter(|hz| j + **hz as i32 > last)
-                    .map(ToString::to_string)
-                    .collect();
-                if !past.is_empty() {
-                    left_out.push(format!("jump-off {j} at horizon {}", past.join(", ")));
-                }
-            }
-            // Where none is left, the backtest's own error says so.
-            let left = jump_off.len() * horizon.len() > left_out_pairs(&jump_off, &horizon, last);
-            if !left_out.is_empty() && left {
-                eprintln!(
-                    "note: left out, as they end after the history's last year {last}: {}",
-                    left_out.join("; ")
-                );
-            }
-            let rows = kunta::estimate::backtest::backtest_with(
-                &h, &births, &deaths, &jump_off, &horizon, &opts, t,
-            )?;
-            let about = backtest_about(&history, &rates, &jump_off, &horizon, trajectories, seed)?;
-            kunta::io::estimate::write_backtest(&out, &rows, format, &about)?;
-            print!(
-                "{}",
-                backtest_text(&kunta::estimate::backtest::scores(&rows))
-            );
-            let cov = kunta::estimate::backtest::coverage(&rows);
-            if !cov.is_empty() {
-                println!("\ncoverage of kunta's intervals (share of cells inside)");
-                for (h, level, share, cells) in cov {
-                    println!(
-                        "horizon {h:>2} years: the {:.0} % interval holds {:>5.1} % of {cells} cells",
-                        100.0 * level,
-                        100.0 * share
-                    );
-                }
-                println!("\nby group: the 50 % and the 90 % interval (share of cells inside)");
-                println!(
-                    "{:<8} {:>7} {:>10} {:>10} {:>6}",
-                    "group", "horizon", "50 %", "90 %", "cells"
-                );
-                for c in kunta::estimate::backtest::coverage_by_group(&rows) {
-                    println!(
-                        "{:<8} {:>7} {:>9.1} % {:>8.1} % {:>6}",
-                        c.group,
-                        c.horizon,
-                        100.0 * c.inside_50,
-                        100.0 * c.inside_90,
-                        c.cells
-                    );
-                }
-            }
-            println!("\nthe backtest table written to {}", out.display());
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Validate { scenario, variants } => {
-            // The notes too: a scenario can be valid and still hold a slip worth a
-            // look (shares from a year past the end, a unit not open yet).
-            let problems = match load_with_variants(Source::File(scenario.clone()), &variants) {
-                Ok(l) => {
-                    print_notes(&l);
-                    check_trajectories(&l, None).err().into_iter().collect()
-                }
-                Err(e) => e.problems,
-            };
-            if problems.is_empty() {
-                println!("{}: valid", scenario.display());
-                Ok(ExitCode::SUCCESS)
-            } else {
-                for p in &problems {
-                    eprintln!("{p}");
-                }
-                eprintln!(
-                    "{}: {} problem{} found",
-                    scenario.display(),
-                    problems.len(),
-                    if problems.len() == 1 { "" } else { "s" }
-                );
-                Ok(ExitCode::from(1))
-            }
-        }
-        Command::Convert {
-            input,
-            out,
-            encoding,
-        } => convert(&input, &out, encoding.as_deref()),
-        Command::Example { out } => {
-            std::fs::create_dir_all(&out)
-                .with_context(|| format!("{}: cannot create the directory", out.display()))?;
-            for (name, content) in kunta::example::FILES {
-                let path = out.join(name);
-                kunta::io::frame::write_atomically(&path, |mut f| {
-                    use std::io::Write;
-                    f.write_all(content.as_bytes()).map_err(|e| e.to_string())
-                })?;
-            }
-            println!(
-                "wrote the example to {}; run it with: kunta run {}",
-                out.display(),
-                out.join("scenario.toml").display()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-    }
-}
-
 #[derive(Parser)]
 #[command(
     name = "kunta",
@@ -587,6 +325,268 @@ fn main() -> ExitCode {
             // A bad option is a usage error, as clap's own are.
             let usage = e.chain().any(|c| c.is::<Usage>());
             ExitCode::from(if usage { 2 } else { 1 })
+        }
+    }
+}
+
+/// An error and its causes in one sentence, each cause left out where the text
+/// before already says it (a file's error often repeats its source's words).
+fn message(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Run {
+            scenario,
+            out,
+            format,
+            json,
+            trajectories,
+            seed,
+            quiet,
+            variants,
+            report,
+            lang,
+        } => run(
+            scenario,
+            &out,
+            format,
+            RunOptions {
+                json,
+                trajectories,
+                seed,
+                quiet,
+                variants,
+                report,
+                lang: lang.lang(),
+            },
+        ),
+        Command::Report { dir, out, lang } => {
+            let run = kunta::report::RunDir::read(&dir)?;
+            let frames = run.frames();
+            let html = kunta::report::html(
+                &kunta::report::RunTables {
+                    tables: &frames,
+                    summary: &run.summary,
+                    manifest: &run.manifest,
+                },
+                lang.lang(),
+            )
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("{}: cannot make a report", dir.display()))?;
+            let path = out.unwrap_or_else(|| dir.join("report.html"));
+            kunta::io::frame::write_atomically(&path, |mut f| {
+                use std::io::Write;
+                f.write_all(html.as_bytes()).map_err(|e| e.to_string())?;
+                f.sync_all().map_err(|e| e.to_string())
+            })?;
+            println!("report written to {}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Estimate {
+            history,
+            base_year,
+            end_year,
+            rates,
+            out,
+        } => {
+            let opts = rates.options()?;
+            let end = end_year.unwrap_or(base_year + 20);
+            if end <= base_year {
+                usage!("--end-year {end} must come after the base year {base_year}");
+            }
+            let inputs: Vec<PathBuf> = rates.files(&history).map(Path::to_path_buf).collect();
+            kunta::io::output::refuse_inputs_inside(&out, &inputs)?;
+            let h = kunta::io::estimate::read_history(&history)?;
+            let (births, deaths) = rates.read(&h)?;
+            let e = kunta::estimate::estimate(&h, &births, &deaths, base_year, &opts)
+                .with_context(|| history.display().to_string())?;
+            let w = kunta::io::estimate::write(
+                &out,
+                &e,
+                &h,
+                &opts,
+                end,
+                &history.display().to_string(),
+            )?;
+            let tfr: Vec<f64> = e.tfr.iter().map(|t| t[0]).collect();
+            println!(
+                "rates for {} area{} from {}–{base_year}: total fertility {:.2}–{:.2}, net migration {:+.0} a year; spreads: fertility {:.3}, migration {:.3}",
+                e.areas.len(),
+                if e.areas.len() == 1 { "" } else { "s" },
+                base_year - opts.years as i32 + 1,
+                tfr.iter().copied().fold(f64::INFINITY, f64::min),
+                tfr.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                e.net.sum(),
+                w.spreads.0,
+                w.spreads.1
+            );
+            let rate_sd = e.migration_rate_sd();
+            if opts.years < 3 {
+                eprintln!(
+                    "note: a window of {} year{} has no year-to-year spread of net migration rates to measure: migration_rate_sd.csv holds 0 (give --years 3 or more)",
+                    opts.years,
+                    if opts.years == 1 { "" } else { "s" }
+                );
+            } else {
+                let capped = rate_sd.iter().any(|v| *v >= kunta::estimate::MAX_RATE_SD);
+                if capped {
+                    eprintln!(
+                        "note: some areas' net migration rates swing by more than {} % a year from year to year (small populations); their spread is capped there in migration_rate_sd.csv",
+                        100.0 * kunta::estimate::MAX_RATE_SD
+                    );
+                }
+            }
+            println!(
+                "{} written to {}: run it with `kunta run {}`",
+                w.files.join(", "),
+                out.display(),
+                out.join("scenario.toml").display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Backtest {
+            history,
+            jump_off,
+            horizon,
+            rates,
+            trajectories,
+            seed,
+            out,
+            format,
+        } => {
+            let format = match format {
+                OutFormat::Csv => Format::Csv,
+                OutFormat::Parquet => Format::Parquet,
+                OutFormat::Xlsx => {
+                    usage!("--format xlsx: the backtest table is written as parquet or csv")
+                }
+            };
+            let opts = rates.options()?;
+            let h = kunta::io::estimate::read_history(&history)?;
+            let (births, deaths) = rates.read(&h)?;
+            let t = trajectories.map(|n| kunta::estimate::backtest::Trajectories {
+                n: n as usize,
+                seed,
+            });
+            // A jump-off and horizon that end past the history cannot be compared:
+            // said, not dropped unseen.
+            let last = h.years().last().map_or(0, |y| y.0);
+            let mut left_out = Vec::new();
+            for &j in &jump_off {
+                let past: Vec<String> = horizon
+                    .iter()
+                    .filter(|hz| j + **hz as i32 > last)
+                    .map(ToString::to_string)
+                    .collect();
+                if !past.is_empty() {
+                    left_out.push(format!("jump-off {j} at horizon {}", past.join(", ")));
+                }
+            }
+            // Where none is left, the backtest's own error says so.
+            let left = jump_off.len() * horizon.len() > left_out_pairs(&jump_off, &horizon, last);
+            if !left_out.is_empty() && left {
+                eprintln!(
+                    "note: left out, as they end after the history's last year {last}: {}",
+                    left_out.join("; ")
+                );
+            }
+            let rows = kunta::estimate::backtest::backtest_with(
+                &h, &births, &deaths, &jump_off, &horizon, &opts, t,
+            )?;
+            let about = backtest_about(&history, &rates, &jump_off, &horizon, trajectories, seed)?;
+            kunta::io::estimate::write_backtest(&out, &rows, format, &about)?;
+            print!(
+                "{}",
+                backtest_text(&kunta::estimate::backtest::scores(&rows))
+            );
+            let cov = kunta::estimate::backtest::coverage(&rows);
+            if !cov.is_empty() {
+                println!("\ncoverage of kunta's intervals (share of cells inside)");
+                for (h, level, share, cells) in cov {
+                    println!(
+                        "horizon {h:>2} years: the {:.0} % interval holds {:>5.1} % of {cells} cells",
+                        100.0 * level,
+                        100.0 * share
+                    );
+                }
+                println!("\nby group: the 50 % and the 90 % interval (share of cells inside)");
+                println!(
+                    "{:<8} {:>7} {:>10} {:>10} {:>6}",
+                    "group", "horizon", "50 %", "90 %", "cells"
+                );
+                for c in kunta::estimate::backtest::coverage_by_group(&rows) {
+                    println!(
+                        "{:<8} {:>7} {:>9.1} % {:>8.1} % {:>6}",
+                        c.group,
+                        c.horizon,
+                        100.0 * c.inside_50,
+                        100.0 * c.inside_90,
+                        c.cells
+                    );
+                }
+            }
+            println!("\nthe backtest table written to {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { scenario, variants } => {
+            // The notes too: a scenario can be valid and still hold a slip worth a
+            // look (shares from a year past the end, a unit not open yet).
+            let problems = match load_with_variants(Source::File(scenario.clone()), &variants) {
+                Ok(l) => {
+                    print_notes(&l);
+                    check_trajectories(&l, None).err().into_iter().collect()
+                }
+                Err(e) => e.problems,
+            };
+            if problems.is_empty() {
+                println!("{}: valid", scenario.display());
+                Ok(ExitCode::SUCCESS)
+            } else {
+                for p in &problems {
+                    eprintln!("{p}");
+                }
+                eprintln!(
+                    "{}: {} problem{} found",
+                    scenario.display(),
+                    problems.len(),
+                    if problems.len() == 1 { "" } else { "s" }
+                );
+                Ok(ExitCode::from(1))
+            }
+        }
+        Command::Convert {
+            input,
+            out,
+            encoding,
+        } => convert(&input, &out, encoding.as_deref()),
+        Command::Example { out } => {
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("{}: cannot create the directory", out.display()))?;
+            for (name, content) in kunta::example::FILES {
+                let path = out.join(name);
+                kunta::io::frame::write_atomically(&path, |mut f| {
+                    use std::io::Write;
+                    f.write_all(content.as_bytes()).map_err(|e| e.to_string())
+                })?;
+            }
+            println!(
+                "wrote the example to {}; run it with: kunta run {}",
+                out.display(),
+                out.join("scenario.toml").display()
+            );
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -257,10 +257,10 @@ impl Loader<'_> {
         }
     }
 
-    /// Reads a rate table and builds it against the population's areas.
-    /// A table of rates (or counts) of `what` read from `rel`, scaled by `scale`; each
-    /// value after scaling at most `most` (with what it is, for the message) where
-    /// given: the first row above it is named.
+    /// Reads a rate table (or counts) of `what` from `rel`, scaled by `scale`, and
+    /// builds it against the population's areas; where `most` is given, each value
+    /// after scaling must be at most its bound (named by the text beside it in the
+    /// message), and the first row above it is named.
     #[allow(clippy::too_many_arguments)]
     fn rates(
         &mut self,
