@@ -898,7 +898,10 @@ pub fn write(
         path: dir.to_path_buf(),
         message,
     })?;
-    let frames: Vec<(&str, &Frame)> = tables.iter().map(|(n, f)| (*n, f.as_ref())).collect();
+    // In the README's order of tables, each beside its quantiles (the manifest's list
+    // and the workbook's sheets).
+    let mut frames: Vec<(&str, &Frame)> = tables.iter().map(|(n, f)| (*n, f.as_ref())).collect();
+    frames.sort_by_key(|(name, _)| table_rank(name));
     let summary = serde_json::to_value(&out.summary).map_err(|e| IoError::Output {
         path: dir.join("summary.json"),
         message: e.to_string(),
@@ -1086,6 +1089,31 @@ fn alignment_table(
     }
 }
 
+/// Where table `name` goes among the tables written: in the README's order, each
+/// table's `_quantiles` right after it, any other table last.
+fn table_rank(name: &str) -> (usize, bool) {
+    const ORDER: [&str; 12] = [
+        "population",
+        "components",
+        "migration",
+        "demand",
+        "resources",
+        "costs",
+        "capacity",
+        "alignment",
+        "unit_costs",
+        "impact",
+        "totals",
+        "areas",
+    ];
+    let base = name.strip_suffix("_quantiles");
+    let at = ORDER
+        .iter()
+        .position(|t| *t == base.unwrap_or(name))
+        .unwrap_or(ORDER.len());
+    (at, base.is_some())
+}
+
 /// Skipped rows and unmet out-migration, for the manifest and the user.
 pub fn warnings(l: &LoadedScenario, p: &Projection) -> Vec<String> {
     let mut w = l.notes.clone();
@@ -1119,8 +1147,38 @@ pub const UNMET_WARNING: f64 = 0.5;
 
 #[cfg(test)]
 mod tests {
-    use super::largest_first;
+    use super::{largest_first, table_rank};
     use std::sync::Mutex;
+
+    /// Tables go in the README's order, each table's quantiles right after it, and a
+    /// table kunta does not know last.
+    #[test]
+    fn tables_are_listed_each_beside_its_quantiles() {
+        let mut names = vec![
+            "totals_quantiles",
+            "costs",
+            "population_quantiles",
+            "other",
+            "totals",
+            "population",
+            "costs_quantiles",
+            "areas",
+        ];
+        names.sort_by_key(|n| table_rank(n));
+        assert_eq!(
+            names,
+            [
+                "population",
+                "population_quantiles",
+                "costs",
+                "costs_quantiles",
+                "totals",
+                "totals_quantiles",
+                "areas",
+                "other"
+            ]
+        );
+    }
 
     /// Every item is taken once, the heaviest first, and the results come back in the
     /// items' order.
