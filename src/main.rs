@@ -822,9 +822,16 @@ fn services_text(summary: &RunSummary) -> String {
     } else {
         let _ = writeln!(s, "\nServices, all areas (no costs given)");
     }
+    // The service column as wide as its longest name (at least 40 characters).
+    let w = list
+        .iter()
+        .map(|v| v.name.chars().count() + 2)
+        .max()
+        .unwrap_or(0)
+        .clamp(40, 72);
     let _ = write!(
         s,
-        "{:<40}{:<8}{:>9}{:>9}{:>9}",
+        "{:<w$}{:<8}{:>9}{:>9}{:>9}",
         "service", "unit", y0, y1, "change"
     );
     if costs {
@@ -838,13 +845,13 @@ fn services_text(summary: &RunSummary) -> String {
     }
     s.push('\n');
     for v in list {
-        let name: String = v.name.chars().take(38).collect();
+        let name: String = v.name.chars().take(w - 2).collect();
         let change = v
             .demand_change_pct
             .map_or_else(|| "–".to_string(), |c| format!("{c:+.1} %"));
         let _ = write!(
             s,
-            "{:<40}{:<8}{:>9.0}{:>9.0}{:>9}",
+            "{:<w$}{:<8}{:>9.0}{:>9.0}{:>9}",
             name, v.unit, v.demand_first, v.demand_last, change
         );
         if costs {
@@ -860,19 +867,27 @@ fn services_text(summary: &RunSummary) -> String {
     }
     if costs {
         let services: f64 = list.iter().map(|v| v.present_value_eur).sum();
-        let _ = writeln!(s, "{:<85}{:>10.1}", "all services", services / 1e6);
+        let _ = writeln!(
+            s,
+            "{:<wide$}{:>10.1}",
+            "all services",
+            services / 1e6,
+            wide = w + 45
+        );
         if summary.unit_costs_present_value_eur != 0.0 {
             let _ = writeln!(
                 s,
-                "{:<85}{:>10.1}",
+                "{:<wide$}{:>10.1}",
                 "units' own costs (premises, fixed, investments)",
-                summary.unit_costs_present_value_eur / 1e6
+                summary.unit_costs_present_value_eur / 1e6,
+                wide = w + 45
             );
             let _ = writeln!(
                 s,
-                "{:<85}{:>10.1}",
+                "{:<wide$}{:>10.1}",
                 "total",
-                summary.present_value_eur / 1e6
+                summary.present_value_eur / 1e6,
+                wide = w + 45
             );
         }
     }
@@ -895,17 +910,17 @@ fn services_text(summary: &RunSummary) -> String {
             "\n{} trajectories (seed {}): quantiles {lo_name} – {hi_name} for the whole municipality",
             u.trajectories, u.seed
         );
-        let _ = write!(s, "{:<40}{:>20}", "service", format!("demand {y1}"));
+        let _ = write!(s, "{:<w$}{:>20}", "service", format!("demand {y1}"));
         if costs {
             let _ = write!(s, "{:>20}{:>20}", format!("€ {y1} (M€)"), "PV (M€)");
         }
         s.push('\n');
         for v in list {
             let Some(q) = &v.uncertainty else { continue };
-            let name: String = v.name.chars().take(38).collect();
+            let name: String = v.name.chars().take(w - 2).collect();
             let _ = write!(
                 s,
-                "{:<40}{:>20}",
+                "{:<w$}{:>20}",
                 name,
                 lo_hi(&q.demand_last_quantiles, 1.0, 0)
             );
