@@ -266,6 +266,16 @@ pub fn html(run: &RunTables<'_>, lang: Lang) -> Result<String, String> {
         esc(&title),
         meta_line(&c, s)
     );
+    if s.get("trajectories").and_then(Value::as_u64).is_some() {
+        let _ = writeln!(
+            head,
+            "<p class=\"meta\">{}</p>",
+            c.t(
+                "Vaihteluvälit (p05–p95) rajaavat 90 % simuloiduista poluista ja varjostukset 50 % ja 90 %: ne kuvaavat syntyvyyden, kuolleisuuden ja muuton satunnaista vaihtelua skenaarion [uncertainty]-hajonnoilla, eivät muita epävarmuuksia. Luvut ilman väliä ovat perusennusteen, eivät polkujen mediaani.",
+                "Ranges (p05–p95) hold 90 % of the simulated trajectories, and the shadings 50 % and 90 %: they show random variation in births, deaths and migration with the spreads of the scenario's [uncertainty] settings, no other uncertainty. Figures without a range are the projection itself, not the trajectories' median."
+            )
+        );
+    }
     // Links to the sections the report has.
     let links: Vec<String> = [
         ("headline", c.t("Avainluvut", "Headline figures")),
@@ -295,9 +305,11 @@ pub fn html(run: &RunTables<'_>, lang: Lang) -> Result<String, String> {
 fn meta_line(c: &Ctx<'_>, s: &Value) -> String {
     let lang = c.lang;
     let mut m = format!(
-        "{} {}–{}",
-        c.t("Ennustevuodet", "Years"),
+        "{} {}, {} {}–{}",
+        c.t("Lähtövuosi", "Base year"),
         num(s, "base_year"),
+        c.t("ennuste", "projected"),
+        num(s, "base_year") + 1.0,
         num(s, "end_year")
     );
     if let Some(n) = s.get("trajectories").and_then(Value::as_u64) {
@@ -848,7 +860,7 @@ fn network(c: &mut Ctx<'_>) -> Result<(), String> {
                 .map_or("–".into(), |y| y.to_string()),
         ];
         if quant {
-            cells.push(lang.pct(num(u, "p_shortage_last"), 0));
+            cells.push(lang.chance(num(u, "p_shortage_last")));
         }
         c.out.push_str(&row(&cells));
     }
@@ -949,7 +961,7 @@ fn network(c: &mut Ctx<'_>) -> Result<(), String> {
                 caption,
                 " P({} {y1}) = {}.",
                 c.t("vaje", "shortage"),
-                lang.pct(num(u, "p_shortage_last"), 0)
+                lang.chance(num(u, "p_shortage_last"))
             );
         }
         c.figure("unit", chart::years(&ch, lang), &caption)?;
@@ -998,15 +1010,32 @@ fn variants(c: &mut Ctx<'_>) -> Result<(), String> {
             let _ = writeln!(c.out, "<p>{}</p>", esc(txt(v, "description")));
         }
         let be = v.get("break_even_year").and_then(Value::as_i64);
+        // Which way the difference goes, in words: a sign alone is easy to misread.
+        let diff = num(v, "present_value_diff_eur");
+        let (more, less, same) = match lang {
+            Lang::Fi => ("enemmän kuin", "vähemmän kuin", "saman verran kuin"),
+            Lang::En => ("more than", "less than", "the same as"),
+        };
+        let way = if diff > 0.0 {
+            more
+        } else if diff < 0.0 {
+            less
+        } else {
+            same
+        };
+        let y0 = num(c.summary, "base_year");
+        let amount = if diff == 0.0 {
+            String::new()
+        } else {
+            lang.meur(diff.abs()) + " "
+        };
         let mut p = format!(
-            "{} {}: {} {}. {}: ",
-            c.t("Verrattuna vaihtoehtoon", "Against"),
+            "{} {} {amount}{} {} ({} {y0}–{y1}). {}: ",
+            esc(name),
+            c.t("maksaa", "costs"),
+            way,
             esc(baseline),
-            c.t(
-                "kustannusten nykyarvon ero",
-                "difference in the present value of the costs"
-            ),
-            lang.meur(num(v, "present_value_diff_eur")),
+            c.t("kustannusten nykyarvo", "present value of the costs"),
             c.t("Takaisinmaksu", "Break-even"),
         );
         match be {
@@ -1023,7 +1052,7 @@ fn variants(c: &mut Ctx<'_>) -> Result<(), String> {
                 p,
                 ", P({}) = {}",
                 c.t("maksaa itsensä takaisin", "pays back"),
-                lang.pct(pp, 0)
+                lang.chance(pp)
             );
         }
         p.push('.');
@@ -1050,8 +1079,8 @@ fn variants(c: &mut Ctx<'_>) -> Result<(), String> {
             "variant-costs",
             chart::years(&ch, lang),
             c.t(
-                "Kaikki palvelut ja yksiköt, kaikki alueet.",
-                "All services and units, all areas.",
+                "Kaikki palvelut ja yksiköt, kaikki alueet. Pystyakseli ei ala nollasta, jotta ero näkyy; sen koko on alla.",
+                "All services and units, all areas. The vertical axis does not start at zero, so that the gap shows; its size is below.",
             ),
         )?;
         if let Some(f) = c.table("impact") {

@@ -97,6 +97,19 @@ impl Lang {
         }
     }
 
+    /// A probability as a percentage in whole per cents, but never rounded to 0 % or
+    /// 100 % when it is not (a 99.6 % chance is not a certainty): one decimal there.
+    pub fn chance(self, p: f64) -> String {
+        let v = 100.0 * p;
+        if v > 0.0 && v < 1.0 {
+            self.pct(p, 1)
+        } else if v > 99.0 && v < 100.0 {
+            self.pct((v * 10.0).floor() / 1000.0, 1)
+        } else {
+            self.pct(p, 0)
+        }
+    }
+
     /// Euros in millions: `12,35 M€` / `€12.35M`.
     pub fn meur(self, eur: f64) -> String {
         match self {
@@ -203,5 +216,17 @@ mod tests {
         assert_eq!(Lang::Fi.pct(0.125, 1), "12,5\u{a0}%");
         assert_eq!(Lang::En.meur(-2_500_000.0), "-€2.50M");
         assert_eq!(Lang::En.num(f64::NAN, 1), "–");
+    }
+
+    /// A chance is never rounded to a certainty, nor to none, when it is not one.
+    #[test]
+    fn chances_keep_their_doubt() {
+        assert_eq!(Lang::En.chance(0.996), "99.6%");
+        assert_eq!(Lang::En.chance(0.9999), "99.9%");
+        assert_eq!(Lang::En.chance(1.0), "100%");
+        assert_eq!(Lang::En.chance(0.004), "0.4%");
+        assert_eq!(Lang::En.chance(0.0), "0%");
+        assert_eq!(Lang::Fi.chance(0.42), "42\u{a0}%");
+        assert_eq!(Lang::Fi.not_by(2045), "ei vuoteen 2045 mennessä");
     }
 }

@@ -28,6 +28,12 @@ fn example(dir: &Path, out: &str, format: &str) {
 
 /// `x` as the Finnish report writes a whole number: a no-break space between
 /// thousands from five digits on.
+/// `x` with two decimals as the Finnish report writes it (a decimal comma, a minus
+/// sign; no thousands here).
+fn fi_2(x: f64) -> String {
+    format!("{x:.2}").replace('.', ",").replace('-', "\u{2212}")
+}
+
 fn fi_int(x: f64) -> String {
     let s = format!("{:.0}", x.abs());
     let mut out = String::new();
@@ -121,6 +127,24 @@ fn the_report_is_one_file_with_every_chart_and_the_tables_figures() {
     let pop = fi_int(summary["population_last"].as_f64().unwrap());
     assert!(html.contains(&format!("<td>{pop} (")), "{pop}");
     assert!(html.contains("lang=\"fi\"") && html.contains("Väestö- ja palveluennuste"));
+    // Each variant's difference said with its direction, and the ranges explained.
+    for v in summary["variants"].as_array().unwrap() {
+        let (name, diff) = (
+            v["name"].as_str().unwrap(),
+            v["present_value_diff_eur"].as_f64().unwrap(),
+        );
+        let way = if diff > 0.0 {
+            "enemmän kuin"
+        } else {
+            "vähemmän kuin"
+        };
+        let said = format!(
+            "{name} maksaa {}\u{a0}M€ {way} Esimerkkilä",
+            fi_2(diff.abs() / 1e6)
+        );
+        assert!(html.contains(&said), "`{said}` not in the report");
+    }
+    assert!(html.contains("Vaihteluvälit (p05–p95) rajaavat 90 % simuloiduista poluista"));
 
     // `kunta report` on the directory gives the same file; in English on request.
     let o = kunta(&["report", "o", "--out", "again.html"], dir.path());
