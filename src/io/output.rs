@@ -36,25 +36,27 @@ fn written_by_a_run(name: &str) -> bool {
         name,
         "summary.json" | "manifest.json" | "report.html" | "kunta.xlsx"
     ) || stem.is_some_and(|s| {
-        const TABLES: [&str; 13] = [
-            "population",
-            "components",
-            "migration",
-            "demand",
-            "resources",
-            "costs",
-            "capacity",
-            "unit_costs",
-            "impact",
-            "alignment",
-            "backtest",
-            "totals",
-            "areas",
-        ];
         let base = s.strip_suffix("_quantiles").unwrap_or(s);
         TABLES.contains(&base)
     })
 }
+
+/// Every table kunta writes, in the README's order (the order they are listed in).
+pub(crate) const TABLES: [&str; 13] = [
+    "population",
+    "components",
+    "migration",
+    "demand",
+    "resources",
+    "costs",
+    "capacity",
+    "alignment",
+    "unit_costs",
+    "impact",
+    "totals",
+    "areas",
+    "backtest",
+];
 
 /// Refuses an output directory that holds one of the run's own inputs: the directory
 /// is replaced whole, and an input in it would be lost.

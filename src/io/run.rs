@@ -1092,20 +1092,7 @@ fn alignment_table(
 /// Where table `name` goes among the tables written: in the README's order, each
 /// table's `_quantiles` right after it, any other table last.
 fn table_rank(name: &str) -> (usize, bool) {
-    const ORDER: [&str; 12] = [
-        "population",
-        "components",
-        "migration",
-        "demand",
-        "resources",
-        "costs",
-        "capacity",
-        "alignment",
-        "unit_costs",
-        "impact",
-        "totals",
-        "areas",
-    ];
+    use super::output::TABLES as ORDER;
     let base = name.strip_suffix("_quantiles");
     let at = ORDER
         .iter()

@@ -373,7 +373,7 @@ fn headline(c: &mut Ctx<'_>) -> Result<(), String> {
         ),
         (
             format!("{} {y1}", c.t("Väestö", "Population")),
-            format!("{} ({})", lang.num(p1, 0), lang.pct(p1 / p0 - 1.0, 1)),
+            format!("{} ({})", lang.num(p1, 0), lang.change(p1 / p0 - 1.0, 1)),
         ),
         (
             format!("{} {}–{y1}", c.t("Syntyneet", "Births"), y0 + 1.0),
@@ -439,7 +439,7 @@ fn headline(c: &mut Ctx<'_>) -> Result<(), String> {
                 esc(txt(sv, "unit")),
                 lang.num(num(sv, "demand_first"), 0),
                 lang.num(num(sv, "demand_last"), 0),
-                lang.pct(num(sv, "demand_change_pct") / 100.0, 1),
+                lang.change(num(sv, "demand_change_pct") / 100.0, 1),
                 lang.meur(num(sv, "cost_first_eur")),
                 lang.meur(num(sv, "cost_last_eur")),
                 lang.meur(num(sv, "present_value_eur")),
@@ -632,7 +632,11 @@ fn population(c: &mut Ctx<'_>) -> Result<(), String> {
             if named {
                 cells.push(esc(code));
             }
-            cells.extend([lang.num(p0, 0), lang.num(p1, 0), lang.pct(p1 / p0 - 1.0, 1)]);
+            cells.extend([
+                lang.num(p0, 0),
+                lang.num(p1, 0),
+                lang.change(p1 / p0 - 1.0, 1),
+            ]);
             c.out.push_str(&row(&cells));
         }
         c.out.push_str("</tbody></table>\n");
@@ -669,7 +673,7 @@ fn services(c: &mut Ctx<'_>) -> Result<(), String> {
             lang.num(num(sv, "demand_first"), 0),
             lang.num(num(sv, "demand_last"), 0),
             esc(unit),
-            lang.pct(num(sv, "demand_change_pct") / 100.0, 1),
+            lang.change(num(sv, "demand_change_pct") / 100.0, 1),
             c.t("Kustannusten nykyarvo", "Present value of the costs"),
             lang.meur(num(sv, "present_value_eur")),
         );
@@ -991,6 +995,45 @@ fn total_costs(c: &Ctx<'_>, scenario: &str) -> BTreeMap<i32, f64> {
     out
 }
 
+/// Where variant `v` moves a unit's first year short of places against the base
+/// scenario (a new school relieving an old one, a closure), and each unit it adds with
+/// its places and its own first shortage: list items, empty where nothing moves.
+fn network_moves(c: &Ctx<'_>, v: &Value) -> Vec<String> {
+    let y1 = num(c.summary, "end_year");
+    let first = |u: &Value| u.get("first_shortage_year").and_then(Value::as_i64);
+    let short = |y: Option<i64>| match y {
+        Some(y) => format!("{} {y}", c.t("vaje vuodesta", "short of places from")),
+        None => match c.lang {
+            Lang::Fi => format!("ei vajetta vuoteen {y1} mennessä"),
+            Lang::En => format!("never short of places up to {y1}"),
+        },
+    };
+    let base = list(c.summary, "units");
+    let mut out = Vec::new();
+    for u in list(&v["summary"], "units") {
+        let name = txt(&u, "unit");
+        match base.iter().find(|b| txt(b, "unit") == name) {
+            Some(b) if first(b) == first(&u) => {}
+            Some(b) => out.push(format!(
+                "<li>{}: {} ({}: {})</li>",
+                esc(name),
+                short(first(&u)),
+                c.t("perusurassa", "in the base"),
+                short(first(b))
+            )),
+            None => out.push(format!(
+                "<li>{} {}, {} {}: {}</li>",
+                c.t("Uusi yksikkö", "New unit"),
+                esc(name),
+                c.lang.num(num(&u, "capacity_last"), 0),
+                c.t("paikkaa", "places"),
+                short(first(&u))
+            )),
+        }
+    }
+    out
+}
+
 fn variants(c: &mut Ctx<'_>) -> Result<(), String> {
     let lang = c.lang;
     let list = list(c.summary, "variants");
@@ -1057,6 +1100,10 @@ fn variants(c: &mut Ctx<'_>) -> Result<(), String> {
         }
         p.push('.');
         let _ = writeln!(c.out, "<p>{p}</p>");
+        let moved = network_moves(c, v);
+        if !moved.is_empty() {
+            let _ = writeln!(c.out, "<ul>{}</ul>", moved.join(""));
+        }
         let mut ch = c.yc(
             format!("{}: {}", c.t("Kustannukset yhteensä", "Total cost"), name),
             "M€".into(),

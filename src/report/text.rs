@@ -97,6 +97,19 @@ impl Lang {
         }
     }
 
+    /// A change as a percentage with its sign: `+4,6 %`, `−2,5 %` (`+4.6%`, `-2.5%`).
+    pub fn change(self, share: f64, decimals: usize) -> String {
+        let p = self.pct(share, decimals);
+        if share > 0.0
+            && p.starts_with(|c: char| c.is_ascii_digit())
+            && p != self.pct(0.0, decimals)
+        {
+            format!("+{p}")
+        } else {
+            p
+        }
+    }
+
     /// A probability as a percentage in whole per cents, but never rounded to 0 % or
     /// 100 % when it is not (a 99.6 % chance is not a certainty): one decimal there.
     pub fn chance(self, p: f64) -> String {
@@ -216,6 +229,16 @@ mod tests {
         assert_eq!(Lang::Fi.pct(0.125, 1), "12,5\u{a0}%");
         assert_eq!(Lang::En.meur(-2_500_000.0), "-€2.50M");
         assert_eq!(Lang::En.num(f64::NAN, 1), "–");
+    }
+
+    /// A change carries its sign, and no change none.
+    #[test]
+    fn changes_carry_their_sign() {
+        assert_eq!(Lang::Fi.change(0.046, 1), "+4,6\u{a0}%");
+        assert_eq!(Lang::Fi.change(-0.025, 1), "\u{2212}2,5\u{a0}%");
+        assert_eq!(Lang::En.change(0.046, 1), "+4.6%");
+        assert_eq!(Lang::En.change(0.0, 1), "0.0%");
+        assert_eq!(Lang::En.change(0.00001, 1), "0.0%");
     }
 
     /// A chance is never rounded to a certainty, nor to none, when it is not one.

@@ -145,6 +145,21 @@ fn the_report_is_one_file_with_every_chart_and_the_tables_figures() {
         assert!(html.contains(&said), "`{said}` not in the report");
     }
     assert!(html.contains("Vaihteluvälit (p05–p95) rajaavat 90 % simuloiduista poluista"));
+    // A variant's new unit, and the unit it relieves, against the base.
+    let base_first = summary["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["unit"] == "Keskustan koulu")
+        .unwrap()["first_shortage_year"]
+        .as_i64()
+        .unwrap();
+    for said in [
+        format!("<li>Keskustan koulu: ei vajetta vuoteen 2045 mennessä (perusurassa: vaje vuodesta {base_first})</li>"),
+        "<li>Uusi yksikkö Keskustan uusi koulu, 400 paikkaa: ".to_string(),
+    ] {
+        assert!(html.contains(&said), "`{said}` not in the report");
+    }
 
     // `kunta report` on the directory gives the same file; in English on request.
     let o = kunta(&["report", "o", "--out", "again.html"], dir.path());
