@@ -841,6 +841,8 @@ fn network(c: &mut Ctx<'_>) -> Result<(), String> {
         &d1,
         &u1,
         c.t("ensimmäinen vajevuosi", "first shortage"),
+        c.t("vajevuosia", "years short"),
+        c.t("suurin vaje (vuosi)", "largest shortage (year)"),
     ];
     if quant {
         cols.push(&p1);
@@ -863,6 +865,22 @@ fn network(c: &mut Ctx<'_>) -> Result<(), String> {
                 .and_then(Value::as_i64)
                 .map_or("–".into(), |y| y.to_string()),
         ];
+        // When and how much: the years short of places, and the largest shortage.
+        let short = Rows::all(f)
+            .eq("scenario", &c.base)
+            .eq("unit", txt(u, "unit"))
+            .by_year("shortage");
+        let years = short.values().filter(|v| **v > 0.0).count();
+        let largest =
+            short
+                .iter()
+                .filter(|(_, v)| **v > 0.0)
+                .fold(None, |m: Option<(i32, f64)>, (y, v)| match m {
+                    Some((_, b)) if b >= *v => m,
+                    _ => Some((*y, *v)),
+                });
+        cells.push(years.to_string());
+        cells.push(largest.map_or("–".into(), |(y, v)| format!("{} ({y})", lang.num(v, 0))));
         if quant {
             cells.push(lang.chance(num(u, "p_shortage_last")));
         }

@@ -26,14 +26,14 @@ fn example(dir: &Path, out: &str, format: &str) {
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
-/// `x` as the Finnish report writes a whole number: a no-break space between
-/// thousands from five digits on.
 /// `x` with two decimals as the Finnish report writes it (a decimal comma, a minus
 /// sign; no thousands here).
 fn fi_2(x: f64) -> String {
     format!("{x:.2}").replace('.', ",").replace('-', "\u{2212}")
 }
 
+/// `x` as the Finnish report writes a whole number: a no-break space between
+/// thousands from five digits on.
 fn fi_int(x: f64) -> String {
     let s = format!("{:.0}", x.abs());
     let mut out = String::new();
@@ -145,6 +145,35 @@ fn the_report_is_one_file_with_every_chart_and_the_tables_figures() {
         assert!(html.contains(&said), "`{said}` not in the report");
     }
     assert!(html.contains("Vaihteluvälit (p05–p95) rajaavat 90 % simuloiduista poluista"));
+    // Each unit's years short of places and its largest shortage with its year, as
+    // the capacity table has them.
+    let cap = csv_rows(&dir.path().join("o/capacity.csv"));
+    let col = |name: &str| cap[0].iter().position(|c| c == name).unwrap();
+    let (sc, un, yr, sh) = (col("scenario"), col("unit"), col("year"), col("shortage"));
+    let base = summary["scenario"].as_str().unwrap();
+    let mut checked = 0;
+    for u in summary["units"].as_array().unwrap() {
+        let unit = u["unit"].as_str().unwrap();
+        let short: Vec<(i64, f64)> = cap[1..]
+            .iter()
+            .filter(|r| r[sc] == base && r[un] == unit)
+            .map(|r| (r[yr].parse().unwrap(), r[sh].parse().unwrap_or(0.0)))
+            .filter(|(_, v): &(i64, f64)| *v > 0.0)
+            .collect();
+        let Some(&(y, v)) = short
+            .iter()
+            .fold(None, |m: Option<&(i64, f64)>, p| match m {
+                Some(b) if b.1 >= p.1 => m,
+                _ => Some(p),
+            })
+        else {
+            continue;
+        };
+        let cells = format!("<td>{}</td><td>{} ({y})</td>", short.len(), fi_int(v));
+        assert!(html.contains(&cells), "{unit}: `{cells}` not in the report");
+        checked += 1;
+    }
+    assert!(checked >= 2, "units short of places: {checked}");
     // A variant's new unit, and the unit it relieves, against the base.
     let base_first = summary["units"]
         .as_array()
