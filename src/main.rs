@@ -829,9 +829,16 @@ fn services_text(summary: &RunSummary) -> String {
         .max()
         .unwrap_or(0)
         .clamp(40, 72);
+    // And the unit column as wide as its longest unit (at least 8).
+    let wu = list
+        .iter()
+        .map(|v| v.unit.chars().count() + 1)
+        .max()
+        .unwrap_or(0)
+        .clamp(8, 24);
     let _ = write!(
         s,
-        "{:<w$}{:<8}{:>9}{:>9}{:>9}",
+        "{:<w$}{:<wu$}{:>9}{:>9}{:>9}",
         "service", "unit", y0, y1, "change"
     );
     if costs {
@@ -851,7 +858,7 @@ fn services_text(summary: &RunSummary) -> String {
             .map_or_else(|| "–".to_string(), |c| format!("{c:+.1} %"));
         let _ = write!(
             s,
-            "{:<w$}{:<8}{:>9.0}{:>9.0}{:>9}",
+            "{:<w$}{:<wu$}{:>9.0}{:>9.0}{:>9}",
             name, v.unit, v.demand_first, v.demand_last, change
         );
         if costs {
@@ -872,7 +879,7 @@ fn services_text(summary: &RunSummary) -> String {
             "{:<wide$}{:>10.1}",
             "all services",
             services / 1e6,
-            wide = w + 45
+            wide = w + wu + 37
         );
         if summary.unit_costs_present_value_eur != 0.0 {
             let _ = writeln!(
@@ -880,14 +887,14 @@ fn services_text(summary: &RunSummary) -> String {
                 "{:<wide$}{:>10.1}",
                 "units' own costs (premises, fixed, investments)",
                 summary.unit_costs_present_value_eur / 1e6,
-                wide = w + 45
+                wide = w + wu + 37
             );
             let _ = writeln!(
                 s,
                 "{:<wide$}{:>10.1}",
                 "total",
                 summary.present_value_eur / 1e6,
-                wide = w + 45
+                wide = w + wu + 37
             );
         }
     }
