@@ -879,7 +879,7 @@ fn services_text(summary: &RunSummary) -> String {
             "{:<wide$}{:>10.1}",
             "all services",
             services / 1e6,
-            wide = w + wu + 37
+            wide = w + wu + 47
         );
         if summary.unit_costs_present_value_eur != 0.0 {
             let _ = writeln!(
@@ -887,14 +887,14 @@ fn services_text(summary: &RunSummary) -> String {
                 "{:<wide$}{:>10.1}",
                 "units' own costs (premises, fixed, investments)",
                 summary.unit_costs_present_value_eur / 1e6,
-                wide = w + wu + 37
+                wide = w + wu + 47
             );
             let _ = writeln!(
                 s,
                 "{:<wide$}{:>10.1}",
                 "total",
                 summary.present_value_eur / 1e6,
-                wide = w + wu + 37
+                wide = w + wu + 47
             );
         }
     }
@@ -1117,9 +1117,15 @@ fn variants_text(summary: &RunSummary) -> String {
     }
     // Where a variant moves a unit's first shortage (a new school, a closure).
     for v in &summary.variants {
+        // Against its baseline: the base scenario or another variant.
+        let baseline = summary
+            .variants
+            .iter()
+            .find(|o| o.name == v.baseline)
+            .map_or(&summary.units, |o| &o.summary.units);
+        let baseline_is_base = !summary.variants.iter().any(|o| o.name == v.baseline);
         for u in &v.summary.units {
-            let before = summary
-                .units
+            let before = baseline
                 .iter()
                 .find(|b| b.unit == u.unit)
                 .map(|b| b.first_shortage_year);
@@ -1132,9 +1138,14 @@ fn variants_text(summary: &RunSummary) -> String {
                 Some(b) => {
                     let _ = writeln!(
                         s,
-                        "  {}: {} {now} (base: {})",
+                        "  {}: {} {now} ({}: {})",
                         v.name,
                         u.unit,
+                        if baseline_is_base {
+                            "base"
+                        } else {
+                            v.baseline.as_str()
+                        },
                         b.map_or_else(|| "never".to_string(), |y| y.to_string())
                     );
                 }
@@ -1163,12 +1174,24 @@ fn backtest_about(
     seed: u64,
 ) -> Result<serde_json::Map<String, serde_json::Value>> {
     use serde_json::json;
-    let files = rates
-        .files(history)
-        .map(|p| {
+    let roles = [
+        ("history", Some(history)),
+        ("births", rates.births.as_deref()),
+        ("fertility_rates", rates.fertility_rates.as_deref()),
+        ("deaths", rates.deaths.as_deref()),
+        ("death_rates", rates.death_rates.as_deref()),
+    ];
+    let files = roles
+        .into_iter()
+        .filter_map(|(role, p)| Some((role, p?)))
+        .map(|(role, p)| {
             let bytes =
                 std::fs::read(p).with_context(|| format!("{}: cannot read", p.display()))?;
-            Ok(json!({"path": p.display().to_string(), "sha256": kunta::io::sha256_hex(&bytes)}))
+            Ok(json!({
+                "role": role,
+                "path": p.display().to_string(),
+                "sha256": kunta::io::sha256_hex(&bytes)
+            }))
         })
         .collect::<Result<Vec<_>>>()?;
     let mut m = serde_json::Map::new();
@@ -1207,7 +1230,7 @@ fn left_out_pairs(jump_off: &[i32], horizon: &[u32], last: i32) -> usize {
 fn percent(p: f64) -> String {
     let v = 100.0 * p;
     if v > 0.0 && v < 1.0 {
-        format!("{v:.1} %")
+        format!("{:.1} %", (v * 10.0).ceil() / 10.0)
     } else if v > 99.0 && v < 100.0 {
         format!("{:.1} %", (v * 10.0).floor() / 10.0)
     } else {

@@ -267,14 +267,32 @@ pub fn html(run: &RunTables<'_>, lang: Lang) -> Result<String, String> {
         meta_line(&c, s)
     );
     if s.get("trajectories").and_then(Value::as_u64).is_some() {
-        let _ = writeln!(
-            head,
-            "<p class=\"meta\">{}</p>",
-            c.t(
-                "Vaihteluvälit (p05–p95) rajaavat 90 % simuloiduista poluista ja varjostukset 50 % ja 90 %: ne kuvaavat syntyvyyden, kuolleisuuden ja muuton satunnaista vaihtelua skenaarion [uncertainty]-hajonnoilla, eivät muita epävarmuuksia. Luvut ilman väliä ovat perusennusteen, eivät polkujen mediaani.",
-                "Ranges (p05–p95) hold 90 % of the simulated trajectories, and the shadings 50 % and 90 %: they show random variation in births, deaths and migration with the spreads of the scenario's [uncertainty] settings, no other uncertainty. Figures without a range are the projection itself, not the trajectories' median."
-            )
+        // The run's own lowest and highest levels (p05 and p95 unless the scenario
+        // sets others), and the share of trajectories between them.
+        let names: Vec<&str> = s["quantiles"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let (lo, hi) = (
+            names.first().copied().unwrap_or("p05"),
+            names.last().copied().unwrap_or("p95"),
         );
+        let level = |n: &str| n.strip_prefix('p')?.replace('_', ".").parse::<f64>().ok();
+        let held = match (level(lo), level(hi)) {
+            (Some(a), Some(b)) if b > a => {
+                lang.num(b - a, if (b - a).fract() == 0.0 { 0 } else { 1 })
+            }
+            _ => "–".into(),
+        };
+        let text = match lang {
+            Lang::Fi => format!(
+                "Vaihteluvälit ({lo}–{hi}) rajaavat {held} % simuloiduista poluista: ne kuvaavat syntyvyyden, kuolleisuuden ja muuton satunnaista vaihtelua skenaarion [uncertainty]-hajonnoilla, eivät muita epävarmuuksia. Luvut ilman väliä ovat perusennusteen lukuja, eivät polkujen mediaaneja."
+            ),
+            Lang::En => format!(
+                "Ranges ({lo}–{hi}) hold {held} % of the simulated trajectories: they show random variation in births, deaths and migration with the spreads of the scenario's [uncertainty] settings, no other uncertainty. Figures without a range are the projection itself, not the trajectories' median."
+            ),
+        };
+        let _ = writeln!(head, "<p class=\"meta\">{}</p>", esc(&text));
     }
     // Links to the sections the report has.
     let links: Vec<String> = [
@@ -1013,9 +1031,10 @@ fn total_costs(c: &Ctx<'_>, scenario: &str) -> BTreeMap<i32, f64> {
     out
 }
 
-/// Where variant `v` moves a unit's first year short of places against the base
-/// scenario (a new school relieving an old one, a closure), and each unit it adds with
-/// its places and its own first shortage: list items, empty where nothing moves.
+/// Where variant `v` moves a unit's first year short of places against its baseline
+/// (the base scenario or another variant: a new school relieving an old one, a
+/// closure), and each unit it adds with its places and its own first shortage: list
+/// items, empty where nothing moves.
 fn network_moves(c: &Ctx<'_>, v: &Value) -> Vec<String> {
     let y1 = num(c.summary, "end_year");
     let first = |u: &Value| u.get("first_shortage_year").and_then(Value::as_i64);
@@ -1026,17 +1045,31 @@ fn network_moves(c: &Ctx<'_>, v: &Value) -> Vec<String> {
             Lang::En => format!("never short of places up to {y1}"),
         },
     };
-    let base = list(c.summary, "units");
+    // Against the variant's baseline: the base scenario or another variant.
+    let baseline = txt(v, "baseline");
+    let (base, against) = if baseline == c.base {
+        (
+            list(c.summary, "units"),
+            c.t("perusurassa", "in the base").to_string(),
+        )
+    } else {
+        let other = list(c.summary, "variants")
+            .into_iter()
+            .find(|o| txt(o, "name") == baseline);
+        (
+            other.map_or_else(Vec::new, |o| list(&o["summary"], "units")),
+            format!("{} {}", c.t("vaihtoehdossa", "in"), esc(baseline)),
+        )
+    };
     let mut out = Vec::new();
     for u in list(&v["summary"], "units") {
         let name = txt(&u, "unit");
         match base.iter().find(|b| txt(b, "unit") == name) {
             Some(b) if first(b) == first(&u) => {}
             Some(b) => out.push(format!(
-                "<li>{}: {} ({}: {})</li>",
+                "<li>{}: {} ({against}: {})</li>",
                 esc(name),
                 short(first(&u)),
-                c.t("perusurassa", "in the base"),
                 short(first(b))
             )),
             None => out.push(format!(
@@ -1072,7 +1105,8 @@ fn variants(c: &mut Ctx<'_>) -> Result<(), String> {
         }
         let be = v.get("break_even_year").and_then(Value::as_i64);
         // Which way the difference goes, in words: a sign alone is easy to misread.
-        let diff = num(v, "present_value_diff_eur");
+        // The direction as the amount reads (to the cent of a million euros).
+        let diff = (num(v, "present_value_diff_eur") / 1e4).round() * 1e4;
         let (more, less, same) = match lang {
             Lang::Fi => ("enemmän kuin", "vähemmän kuin", "saman verran kuin"),
             Lang::En => ("more than", "less than", "the same as"),
@@ -1085,20 +1119,34 @@ fn variants(c: &mut Ctx<'_>) -> Result<(), String> {
             same
         };
         let y0 = num(c.summary, "base_year");
-        let amount = if diff == 0.0 {
+        let amount = if diff == 0.0 || !diff.is_finite() {
             String::new()
         } else {
             lang.meur(diff.abs()) + " "
         };
-        let mut p = format!(
-            "{} {} {amount}{} {} ({} {y0}–{y1}). {}: ",
-            esc(name),
-            c.t("maksaa", "costs"),
-            way,
-            esc(baseline),
-            c.t("kustannusten nykyarvo", "present value of the costs"),
-            c.t("Takaisinmaksu", "Break-even"),
-        );
+        let mut p = if diff.is_finite() {
+            format!(
+                "{} {} {amount}{} {} ({} {y0}–{y1}). {}: ",
+                esc(name),
+                c.t("maksaa", "costs"),
+                way,
+                esc(baseline),
+                c.t("kustannusten nykyarvo", "present value of the costs"),
+                c.t("Takaisinmaksu", "Break-even"),
+            )
+        } else {
+            // No difference to tell (not a number): said as such, not as "the same".
+            format!(
+                "{} {} {}: –. {}: ",
+                c.t(
+                    "Kustannusten nykyarvon ero vaihtoehtoon",
+                    "Difference in the present value of the costs against"
+                ),
+                esc(baseline),
+                esc(name),
+                c.t("Takaisinmaksu", "Break-even"),
+            )
+        };
         match be {
             Some(y) => {
                 let _ = write!(p, "{y}");

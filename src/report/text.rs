@@ -115,7 +115,7 @@ impl Lang {
     pub fn chance(self, p: f64) -> String {
         let v = 100.0 * p;
         if v > 0.0 && v < 1.0 {
-            self.pct(p, 1)
+            self.pct((v * 10.0).ceil() / 1000.0, 1)
         } else if v > 99.0 && v < 100.0 {
             self.pct((v * 10.0).floor() / 1000.0, 1)
         } else {
@@ -248,6 +248,7 @@ mod tests {
         assert_eq!(Lang::En.chance(0.9999), "99.9%");
         assert_eq!(Lang::En.chance(1.0), "100%");
         assert_eq!(Lang::En.chance(0.004), "0.4%");
+        assert_eq!(Lang::En.chance(0.0002), "0.1%");
         assert_eq!(Lang::En.chance(0.0), "0%");
         assert_eq!(Lang::Fi.chance(0.42), "42\u{a0}%");
         assert_eq!(Lang::Fi.not_by(2045), "ei vuoteen 2045 mennessä");

@@ -724,6 +724,36 @@ fn variants_problems_and_notes_are_said_once_and_where() {
     ] {
         assert!(err.contains(said), "`{said}` not in {err}");
     }
+    // A unit's move is told against the variant's own baseline, here another variant
+    // (which opens a school this one does not).
+    std::fs::write(
+        ex.join("v2.toml"),
+        "[[variant]]\nname = \"Toinen\"\nbaseline = \"Uusi koulu\"\n[[variant.unit]]\nid = \"Harjun koulu\"\ncapacity = 1300\n",
+    )
+    .unwrap();
+    std::fs::write(ex.join("scenario.toml"), &toml).unwrap();
+    std::fs::write(ex.join("catchment_uusi_koulu.csv"), &catchment).unwrap();
+    let args = [
+        "run",
+        "ex/scenario.toml",
+        "--variant",
+        "ex/v2.toml",
+        "--out",
+        "o2",
+        "--quiet",
+    ];
+    let o = kunta(&args, dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("  Toinen: Keskustan koulu first short of places in ")
+            && text.contains("(Uusi koulu: never)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  Uusi koulu: Keskustan koulu never short of places (base: "),
+        "{text}"
+    );
 }
 
 /// A small valid projection scenario: two areas, ages 0–15, two years.

@@ -144,7 +144,7 @@ fn the_report_is_one_file_with_every_chart_and_the_tables_figures() {
         );
         assert!(html.contains(&said), "`{said}` not in the report");
     }
-    assert!(html.contains("Vaihteluvälit (p05–p95) rajaavat 90 % simuloiduista poluista"));
+    assert!(html.contains("Vaihteluvälit (p05–p95) rajaavat 90 % simuloiduista poluista:"));
     // Each unit's years short of places and its largest shortage with its year, as
     // the capacity table has them.
     let cap = csv_rows(&dir.path().join("o/capacity.csv"));

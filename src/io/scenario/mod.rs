@@ -534,8 +534,13 @@ fn load_variants(
             Err(p) => {
                 // A service the scenario does not have is read as a new one, which
                 // must be given whole: most often its id is mistyped.
+                // Said only where a problem is in the services.
+                let in_services = p.iter().any(|p| {
+                    p.key.as_deref().is_some_and(|k| k.starts_with("service"))
+                        || p.message.contains("`service`")
+                });
                 let added = variant::added_ids(&doc, &v.overrides, "service");
-                if !added.is_empty() {
+                if in_services && !added.is_empty() {
                     let known = variant::ids(&doc, "service").join(", ");
                     for id in added {
                         problems.push(format!(
