@@ -10,7 +10,7 @@ use kunta::io::{
     TextEncoding,
 };
 use kunta::projection::Projection;
-use kunta::run::{Interval, RunSummary};
+use kunta::run::{Interval, RunSummary, ServiceFigures};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -822,20 +822,12 @@ fn services_text(summary: &RunSummary) -> String {
     } else {
         let _ = writeln!(s, "\nServices, all areas (no costs given)");
     }
-    // The service column as wide as its longest name (at least 40 characters).
-    let w = list
-        .iter()
-        .map(|v| v.name.chars().count() + 2)
-        .max()
-        .unwrap_or(0)
-        .clamp(40, 72);
-    // And the unit column as wide as its longest unit (at least 8).
-    let wu = list
-        .iter()
-        .map(|v| v.unit.chars().count() + 1)
-        .max()
-        .unwrap_or(0)
-        .clamp(8, 24);
+    // The service and unit columns as wide as their longest text, with a gap.
+    let width = |text: &dyn Fn(&ServiceFigures) -> &str, gap: usize, least: usize| {
+        let most = list.iter().map(|v| text(v).chars().count() + gap).max();
+        most.unwrap_or(0).clamp(least, 3 * least)
+    };
+    let (w, wu) = (width(&|v| &v.name, 2, 40), width(&|v| &v.unit, 1, 8));
     let _ = write!(
         s,
         "{:<w$}{:<wu$}{:>9}{:>9}{:>9}",

@@ -146,20 +146,20 @@ fn an_estimated_scenario_runs_as_written() {
         &std::fs::read_to_string(dir.path().join("bt/manifest.json")).unwrap(),
     )
     .unwrap();
-    let paths: Vec<&str> = m["inputs"]
+    let inputs: Vec<(&str, &str)> = m["inputs"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| f["path"].as_str().unwrap())
+        .map(|f| (f["role"].as_str().unwrap(), f["path"].as_str().unwrap()))
         .collect();
-    assert_eq!(paths, ["history.csv", "births.csv", "deaths.csv"]);
-    let roles: Vec<&str> = m["inputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["role"].as_str().unwrap())
-        .collect();
-    assert_eq!(roles, ["history", "births", "deaths"]);
+    assert_eq!(
+        inputs,
+        [
+            ("history", "history.csv"),
+            ("births", "births.csv"),
+            ("deaths", "deaths.csv")
+        ]
+    );
     assert!(m["inputs"][0]["sha256"].as_str().unwrap().len() == 64);
     assert_eq!(m["jump_offs"], serde_json::json!([2020]));
     assert_eq!(m["horizons"], serde_json::json!([2, 4]));
