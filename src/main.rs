@@ -483,7 +483,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             // A jump-off and horizon that end past the history cannot be compared:
             // said, not dropped unseen.
             let last = h.years().last().map_or(0, |y| y.0);
-            let mut left_out = Vec::new();
+            let (mut left_out, mut pairs_out) = (Vec::new(), 0);
             for &j in &jump_off {
                 let past: Vec<String> = horizon
                     .iter()
@@ -491,12 +491,12 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                     .map(ToString::to_string)
                     .collect();
                 if !past.is_empty() {
+                    pairs_out += past.len();
                     left_out.push(format!("jump-off {j} at horizon {}", past.join(", ")));
                 }
             }
             // Where none is left, the backtest's own error says so.
-            let left = jump_off.len() * horizon.len() > left_out_pairs(&jump_off, &horizon, last);
-            if !left_out.is_empty() && left {
+            if pairs_out > 0 && pairs_out < jump_off.len() * horizon.len() {
                 eprintln!(
                     "note: left out, as they end after the history's last year {last}: {}",
                     left_out.join("; ")
@@ -892,10 +892,7 @@ fn services_text(summary: &RunSummary) -> String {
     }
     if let Some(u) = &summary.uncertainty {
         // The lowest and highest quantile levels of the run (p05 and p95 by default).
-        let (lo_name, hi_name) = (
-            u.quantiles.first().map_or("p05", String::as_str),
-            u.quantiles.last().map_or("p95", String::as_str),
-        );
+        let (lo_name, hi_name) = u.outer();
         let lo_hi = |v: &Interval, scale: f64, digits: usize| -> String {
             match (v.get(lo_name), v.get(hi_name)) {
                 (Some(lo), Some(hi)) => {
@@ -1077,10 +1074,7 @@ fn variants_text(summary: &RunSummary) -> String {
     }
     // Under uncertainty: each difference's spread and how often it pays back.
     if let Some(u) = &summary.uncertainty {
-        let (lo_name, hi_name) = (
-            u.quantiles.first().map_or("p05", String::as_str),
-            u.quantiles.last().map_or("p95", String::as_str),
-        );
+        let (lo_name, hi_name) = u.outer();
         let mut lines = Vec::new();
         for v in &summary.variants {
             let Some(c) = &v.uncertainty else { continue };
@@ -1110,12 +1104,8 @@ fn variants_text(summary: &RunSummary) -> String {
     // Where a variant moves a unit's first shortage (a new school, a closure).
     for v in &summary.variants {
         // Against its baseline: the base scenario or another variant.
-        let baseline = summary
-            .variants
-            .iter()
-            .find(|o| o.name == v.baseline)
-            .map_or(&summary.units, |o| &o.summary.units);
-        let baseline_is_base = !summary.variants.iter().any(|o| o.name == v.baseline);
+        let other = summary.variants.iter().find(|o| o.name == v.baseline);
+        let baseline = other.map_or(&summary.units, |o| &o.summary.units);
         for u in &v.summary.units {
             let before = baseline
                 .iter()
@@ -1133,7 +1123,7 @@ fn variants_text(summary: &RunSummary) -> String {
                         "  {}: {} {now} ({}: {})",
                         v.name,
                         u.unit,
-                        if baseline_is_base {
+                        if other.is_none() {
                             "base"
                         } else {
                             v.baseline.as_str()
@@ -1208,26 +1198,11 @@ fn backtest_about(
     Ok(m)
 }
 
-/// How many of the pairs of `jump_off` and `horizon` end after `last`.
-fn left_out_pairs(jump_off: &[i32], horizon: &[u32], last: i32) -> usize {
-    jump_off
-        .iter()
-        .flat_map(|j| horizon.iter().map(move |h| j + *h as i32))
-        .filter(|end| *end > last)
-        .count()
-}
-
-/// A probability as a percentage: whole per cents, but never rounded to 0 % or
-/// 100 % when it is not (99.5 % is not certain).
+/// A probability as a percentage, by the report's rule for chances
+/// ([`kunta::report::shown_chance`]: never 0 % or 100 % when it is not).
 fn percent(p: f64) -> String {
-    let v = 100.0 * p;
-    if v > 0.0 && v < 1.0 {
-        format!("{:.1} %", (v * 10.0).ceil() / 10.0)
-    } else if v > 99.0 && v < 100.0 {
-        format!("{:.1} %", (v * 10.0).floor() / 10.0)
-    } else {
-        format!("{v:.0} %")
-    }
+    let (v, d) = kunta::report::shown_chance(p);
+    format!("{v:.d$} %")
 }
 
 /// Age groups that matter to municipal services.

@@ -12,7 +12,7 @@ mod data;
 mod text;
 pub mod xlsx;
 
-pub use text::Lang;
+pub use text::{shown_chance, Lang};
 
 use crate::io::{Frame, IoError};
 use chart::{Band, Line, Pyramid, YearChart, HALF, UNIT, WIDE};

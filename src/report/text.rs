@@ -113,14 +113,8 @@ impl Lang {
     /// A probability as a percentage in whole per cents, but never rounded to 0 % or
     /// 100 % when it is not (a 99.6 % chance is not a certainty): one decimal there.
     pub fn chance(self, p: f64) -> String {
-        let v = 100.0 * p;
-        if v > 0.0 && v < 1.0 {
-            self.pct((v * 10.0).ceil() / 1000.0, 1)
-        } else if v > 99.0 && v < 100.0 {
-            self.pct((v * 10.0).floor() / 1000.0, 1)
-        } else {
-            self.pct(p, 0)
-        }
+        let (v, decimals) = shown_chance(p);
+        self.pct(v / 100.0, decimals)
     }
 
     /// Euros in millions: `12,35 M€` / `€12.35M`.
@@ -213,6 +207,20 @@ pub fn esc(s: &str) -> String {
         }
     }
     out
+}
+
+/// A probability `p` as the per cents shown and their decimals: whole per cents, but
+/// one decimal below 1 % (rounded up) and above 99 % (rounded down), so that a chance
+/// is never shown as none or as a certainty when it is not.
+pub fn shown_chance(p: f64) -> (f64, usize) {
+    let v = 100.0 * p;
+    if v > 0.0 && v < 1.0 {
+        ((v * 10.0).ceil() / 10.0, 1)
+    } else if v > 99.0 && v < 100.0 {
+        ((v * 10.0).floor() / 10.0, 1)
+    } else {
+        (v, 0)
+    }
 }
 
 #[cfg(test)]

@@ -277,6 +277,17 @@ pub struct UncertaintyFigures {
     pub seed: u64,
 }
 
+impl UncertaintyFigures {
+    /// The lowest and the highest quantile level's names (`p05` and `p95` by default),
+    /// the interval a summary shows.
+    pub fn outer(&self) -> (&str, &str) {
+        (
+            self.quantiles.first().map_or("p05", String::as_str),
+            self.quantiles.last().map_or("p95", String::as_str),
+        )
+    }
+}
+
 /// The mean and quantiles of one value, written as a map `{mean, p05, …}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Interval {
