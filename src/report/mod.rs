@@ -8,6 +8,7 @@
 //! workbook. Both sit behind the `report` feature.
 
 mod chart;
+pub mod console;
 mod data;
 mod text;
 pub mod xlsx;
