@@ -94,6 +94,15 @@ pub struct ProjectionInputs {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum InputError {
+    /// A lever or a table's value out of its range (see
+    /// [`ProjectionInputs::check_ranges`]).
+    #[error("{what}: {message}")]
+    Lever {
+        /// The lever or table.
+        what: String,
+        /// Why, with the value.
+        message: String,
+    },
     /// A table has no rates for the year, or misses an area.
     #[error("{table}: {source}")]
     Rate {
@@ -157,6 +166,75 @@ impl ProjectionInputs {
             }
         }
         Ok(v)
+    }
+
+    /// Checks the levers and the rate tables' values as a scenario file's are
+    /// checked: a share of boys between 0 and 1; a mortality improvement below 1; a
+    /// total fertility and flow multipliers not negative; every value of the
+    /// fertility, mortality and migration tables finite and not negative (a net
+    /// flow's counts may be negative); every number finite.
+    ///
+    /// # Errors
+    /// [`InputError::Lever`] naming the lever or table and the value.
+    pub fn check_ranges(&self) -> Result<(), InputError> {
+        let bad = |what: String, message: String| Err(InputError::Lever { what, message });
+        if !(0.0..=1.0).contains(&self.boys_share) {
+            return bad(
+                "fertility.boys_share".into(),
+                format!("{} is not a share between 0 and 1", self.boys_share),
+            );
+        }
+        if let Some(r) = self.improvement {
+            if !(r.is_finite() && r < 1.0) {
+                return bad(
+                    "mortality.improvement".into(),
+                    format!("{r} must be below 1 (a yearly rate such as 0.01)"),
+                );
+            }
+        }
+        let path = |what: &str, p: &YearPath| {
+            let v = match p {
+                YearPath::Constant(c) => vec![*c],
+                YearPath::Linear { from, to } => vec![from.1, to.1],
+            };
+            match v.into_iter().find(|x| !(x.is_finite() && *x >= 0.0)) {
+                Some(x) => bad(what.to_string(), format!("{x} must not be negative")),
+                None => Ok(()),
+            }
+        };
+        if let Some(t) = &self.tfr {
+            path("fertility.tfr", t)?;
+        }
+        let table = |what: String, t: &RateTable, signed: bool| match t
+            .scaled_values()
+            .find(|x| !(x.is_finite() && (signed || *x >= 0.0)))
+        {
+            Some(x) => bad(
+                what,
+                format!("holds {x}, which is not a finite value of 0 or more"),
+            ),
+            None => Ok(()),
+        };
+        table("fertility".into(), &self.fertility, false)?;
+        table("mortality".into(), &self.mortality, false)?;
+        for f in &self.flows {
+            let name = format!("migration `{}`", f.name);
+            if let Some(m) = &f.multiplier {
+                path(&format!("{name}.multiplier"), m)?;
+            }
+            let signed = f.direction == Direction::Net;
+            match &f.form {
+                FlowForm::Counts(t) | FlowForm::OutRates(t) => table(name.clone(), t, signed)?,
+                FlowForm::TotalProfile { total, profile } => {
+                    table(format!("{name}.total"), total, signed)?;
+                    table(format!("{name}.profile"), profile, false)?;
+                }
+            }
+            if let Some(t) = &f.destinations {
+                table(format!("{name}.destinations"), t, false)?;
+            }
+        }
+        Ok(())
     }
 
     /// Resolves the rates of projection year `year` for the areas and ages of `pop`.

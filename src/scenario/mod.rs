@@ -93,8 +93,10 @@ impl Scenario {
     /// [`ScenarioError::Invalid`] for an end year before the base year, a base year
     /// the population does not hold, a discount rate that is negative or not a number,
     /// an alignment or a network that does not give one entry per area, a unit of a
-    /// service that does not exist; [`ScenarioError::Service`] for a teaching model
-    /// that does not fit its service.
+    /// service that does not exist, two services with one id, a lever or rate out of
+    /// its range ([`ProjectionInputs::check_ranges`]); [`ScenarioError::Service`] for
+    /// a service's number out of its range ([`crate::services::check_ranges`]) or a
+    /// teaching model that does not fit its service.
     pub fn validate(self) -> Result<ValidScenario, ScenarioError> {
         let bad = |m: String| Err(ScenarioError::Invalid(m));
         if self.end_year < self.base_year {
@@ -144,7 +146,16 @@ impl Scenario {
                 }
             }
         }
-        for s in &self.services {
+        if let Some(inputs) = &self.inputs {
+            inputs
+                .check_ranges()
+                .map_err(|e| ScenarioError::Invalid(e.to_string()))?;
+        }
+        for (k, s) in self.services.iter().enumerate() {
+            if self.services[..k].iter().any(|o| o.id == s.id) {
+                return bad(format!("two services have the id `{}`", s.id));
+            }
+            crate::services::check_ranges(s)?;
             crate::services::check_teaching(s)?;
         }
         Ok(ValidScenario(self))
@@ -173,4 +184,150 @@ pub enum ScenarioError {
     /// A service's teaching model does not fit the service.
     #[error(transparent)]
     Service(#[from] ServiceError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::population::{Age, Record, Sex};
+    use crate::projection::{Direction, Flow, FlowForm};
+    use crate::rates::{AgeIndex, RateRow, RateTable};
+    use crate::services::{self, Segment, Service, ServiceError};
+
+    /// Two areas, ages 0–15, 2024; a school with two segments; rates for everyone.
+    fn scenario() -> Scenario {
+        let records = ["A", "B"].into_iter().flat_map(|area| {
+            (0..=15u16).flat_map(move |x| {
+                Sex::ALL.map(|sex| Record {
+                    area: area.into(),
+                    sex,
+                    age: Age(x),
+                    year: Year(2024),
+                    value: 10.0,
+                })
+            })
+        });
+        let pop = Population::from_records(records).unwrap();
+        let areas = pop.areas().to_vec();
+        let by_age = |value: f64| -> RateTable {
+            let rows: Vec<RateRow> = (0..=15u16)
+                .map(|x| RateRow {
+                    area: None,
+                    year: None,
+                    sex: None,
+                    age: Some(AgeIndex::Age(x)),
+                    value,
+                })
+                .collect();
+            RateTable::from_rows(&rows, 1.0, &areas).unwrap()
+        };
+        let mut s = Scenario::new("t", pop, 2024, 2030);
+        s.inputs = Some(ProjectionInputs {
+            fertility: by_age(0.05),
+            mortality: by_age(0.001),
+            boys_share: 0.512,
+            tfr: None,
+            improvement: Some(0.01),
+            flows: vec![Flow {
+                name: "net".into(),
+                direction: Direction::Net,
+                form: FlowForm::Counts(by_age(-1.0)),
+                multiplier: None,
+                destinations: None,
+            }],
+        });
+        let mut school = Service::new("school", (7, 12));
+        school.segments = vec![
+            Segment {
+                share: services::Value::Constant(0.8),
+                max_group_size: Some(20.0),
+                ..Segment::new("general")
+            },
+            Segment {
+                share: services::Value::Constant(0.2),
+                max_group_size: Some(8.0),
+                ..Segment::new("special")
+            },
+        ];
+        s.services.push(school);
+        s
+    }
+
+    fn refused(s: Scenario) -> String {
+        s.validate().map(|_| ()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_scenario_built_in_code_is_checked_as_a_file_is() {
+        // The scenario as built holds together; a net flow's counts may be negative.
+        assert!(scenario().validate().is_ok());
+
+        let mut s = scenario();
+        s.inputs.as_mut().unwrap().boys_share = 51.2;
+        assert_eq!(
+            refused(s),
+            "fertility.boys_share: 51.2 is not a share between 0 and 1"
+        );
+        let mut s = scenario();
+        s.inputs.as_mut().unwrap().improvement = Some(f64::NAN);
+        assert!(refused(s).starts_with("mortality.improvement: NaN must be below 1"));
+        let mut s = scenario();
+        s.inputs.as_mut().unwrap().fertility = {
+            let areas = s.population.areas().to_vec();
+            let row = RateRow {
+                area: None,
+                year: None,
+                sex: None,
+                age: Some(AgeIndex::Age(20)),
+                value: -0.1,
+            };
+            RateTable::from_rows(&[row], 1.0, &areas).unwrap()
+        };
+        assert_eq!(
+            refused(s),
+            "fertility: holds -0.1, which is not a finite value of 0 or more"
+        );
+
+        let service = |f: &dyn Fn(&mut Service)| {
+            let mut s = scenario();
+            f(&mut s.services[0]);
+            s.validate().map(|_| ()).unwrap_err()
+        };
+        let number = |e: ScenarioError| match e {
+            ScenarioError::Service(ServiceError::Number { key, message, .. }) => {
+                format!("{key}: {message}")
+            }
+            other => panic!("not a number out of range: {other}"),
+        };
+        assert_eq!(
+            number(service(&|s| s.segments[1].max_group_size = Some(0.0))),
+            "segment[special].max_group_size: 0 must be positive"
+        );
+        assert_eq!(
+            number(service(&|s| s.segments[0].cost.per_unit = -5.0)),
+            "segment[general].cost.per_unit: -5 must not be negative"
+        );
+        assert_eq!(
+            number(service(&|s| s.segments[0].cost.growth[2] = -1.0)),
+            "segment[general].cost.growth.staff: -1 must be above -1"
+        );
+        assert_eq!(
+            number(service(
+                &|s| s.segments[1].share = services::Value::Constant(0.3)
+            )),
+            "segment.share: the segments' shares sum to 1.1; they must sum to 1"
+        );
+        assert_eq!(
+            number(service(&|s| s.segments[1].id = "general".into())),
+            "segment[general].id: another segment has the same id"
+        );
+        assert_eq!(
+            number(service(&|s| s.coverage = services::Value::Constant(1.5))),
+            "coverage: 1.5 is not a share between 0 and 1"
+        );
+        let mut s = scenario();
+        let twin = s.services[0].clone();
+        s.services.push(twin);
+        assert_eq!(refused(s), "two services have the id `school`");
+    }
 }

@@ -308,6 +308,16 @@ pub enum ServiceError {
         /// Age.
         age: u16,
     },
+    /// A number out of its range (see [`check_ranges`]).
+    #[error("service `{service}`: `{key}`: {message}")]
+    Number {
+        /// Service id.
+        service: String,
+        /// The key.
+        key: String,
+        /// Why, with the value.
+        message: String,
+    },
     /// The teaching model does not fit the service.
     #[error("service `{service}`: `{key}`: {message}")]
     Teaching {
@@ -721,6 +731,123 @@ pub fn check_teaching(service: &Service) -> Result<(), ServiceError> {
         }
     }
     Ok(())
+}
+
+/// The values a [`Value`] can take at its ends: a constant, a path's two points
+/// (a table's cells are checked where they are read).
+fn ends(v: &Value) -> Vec<f64> {
+    match v {
+        Value::Constant(c) => vec![*c],
+        Value::Path(YearPath::Constant(c)) => vec![*c],
+        Value::Path(YearPath::Linear { from, to }) => vec![from.1, to.1],
+        Value::Table(_) => Vec::new(),
+    }
+}
+
+/// Checks the numbers of a service built in code as a scenario file's are checked:
+/// its first age not above its last; at least one segment, each id once; coverage
+/// and constant or path shares between 0 and 1 (constant shares summing to 1);
+/// largest groups, staffing ratios and the teaching obligation positive; floor areas,
+/// lesson hours, hours factors, support hours and costs not negative; cost growth
+/// above −1; every number finite.
+///
+/// # Errors
+/// [`ServiceError::Number`] naming the service, the key and the value.
+pub fn check_ranges(service: &Service) -> Result<(), ServiceError> {
+    let bad = |key: String, message: String| {
+        Err(ServiceError::Number {
+            service: service.id.clone(),
+            key,
+            message,
+        })
+    };
+    let (lo, hi) = service.ages;
+    if lo > hi {
+        return bad(
+            "ages".into(),
+            format!("[{lo}, {hi}]: the first age is above the last"),
+        );
+    }
+    if service.segments.is_empty() {
+        return bad(
+            "segment".into(),
+            "a service needs at least one segment".into(),
+        );
+    }
+    let share =
+        |key: String, v: &Value| match ends(v).into_iter().find(|x| !(0.0..=1.0).contains(x)) {
+            Some(x) => bad(key, format!("{x} is not a share between 0 and 1")),
+            None => Ok(()),
+        };
+    // `positive`: above 0; otherwise 0 or more.
+    let number = |key: String, v: Option<f64>, positive: bool| match v {
+        Some(x) if !(x.is_finite() && (x > 0.0 || (!positive && x == 0.0))) => {
+            let must = if positive {
+                "must be positive"
+            } else {
+                "must not be negative"
+            };
+            bad(key, format!("{x} {must}"))
+        }
+        _ => Ok(()),
+    };
+    share("coverage".into(), &service.coverage)?;
+    if let Some(t) = &service.teaching {
+        number(
+            "teaching.teaching_obligation".into(),
+            Some(t.teaching_obligation),
+            true,
+        )?;
+        for h in &t.lesson_hours {
+            number("teaching.lesson_hours".into(), Some(*h), false)?;
+        }
+    }
+    let mut constant_sum = Some(0.0);
+    for (k, g) in service.segments.iter().enumerate() {
+        let key = |name: &str| format!("segment[{}].{name}", g.id);
+        if service.segments[..k].iter().any(|o| o.id == g.id) {
+            return bad(key("id"), "another segment has the same id".into());
+        }
+        share(key("share"), &g.share)?;
+        constant_sum = match (&g.share, constant_sum) {
+            (Value::Constant(v), Some(s)) => Some(s + v),
+            _ => None,
+        };
+        number(key("floor_area_per_unit"), g.floor_area_per_unit, false)?;
+        number(key("units_per_fte"), g.units_per_fte, true)?;
+        number(key("max_group_size"), g.max_group_size, true)?;
+        number(key("hours_factor"), Some(g.hours_factor), false)?;
+        number(
+            key("support_hours_per_unit"),
+            Some(g.support_hours_per_unit),
+            false,
+        )?;
+        let c = &g.cost;
+        for (name, v) in [
+            ("per_unit", c.per_unit),
+            ("per_m2", c.per_m2),
+            ("per_fte", c.per_fte),
+            ("fixed", c.fixed),
+            ("overhead", c.overhead),
+        ] {
+            number(key(&format!("cost.{name}")), Some(v), false)?;
+        }
+        for (name, v) in ["units", "premises", "staff", "fixed"].iter().zip(c.growth) {
+            if !(v.is_finite() && v > -1.0) {
+                return bad(
+                    key(&format!("cost.growth.{name}")),
+                    format!("{v} must be above -1"),
+                );
+            }
+        }
+    }
+    match constant_sum {
+        Some(sum) if (sum - 1.0).abs() > 1e-6 => bad(
+            "segment.share".into(),
+            format!("the segments' shares sum to {sum}; they must sum to 1"),
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// Checks that every parameter of `service` has a value for every area position
