@@ -180,16 +180,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "pupils in 2040 with 200 trajectories: mean {:.0}, 90 % interval {:.0}–{:.0}",
         total.mean[last], total.q[0][last], total.q[4][last]
     );
-    for (unit, u) in scenario
-        .network
-        .as_ref()
-        .map_or(&[][..], |n| n.units())
-        .iter()
-        .zip(&summaries.services[0].units)
-    {
+    // Each service's units, each named by its id.
+    for u in summaries.services.iter().flat_map(|s| &s.units) {
         println!(
             "{}: probability of a shortage in 2040 {:.0} %",
-            unit.id,
+            u.id,
             100.0 * u.p_shortage[last]
         );
     }

@@ -49,14 +49,19 @@ pub struct ServiceSummary {
     /// (`k · trajectories + t`), when services are asked for: what a variant's impact
     /// compares trajectory by trajectory.
     pub total_cost_by_trajectory: Vec<f64>,
-    /// Per unit of [`ServiceInput::units`], in that order (empty when neither demand
-    /// nor costs are asked for).
+    /// Per unit of [`ServiceInput::units`], in that order: in a run of a scenario
+    /// ([`crate::run::run`]), the units of this service in the network's order
+    /// ([`crate::network::Network::units_of`]); each names its unit
+    /// ([`UnitSummary::id`]). Empty when neither demand nor costs are asked for.
     pub units: Vec<UnitSummary>,
 }
 
 /// The summaries of one unit of the service network (MODEL.md §9), by year.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnitSummary {
+    /// The unit's id ([`crate::network::Unit::id`]): a service's units come in the
+    /// order of its own units, so find a unit of the network by its id.
+    pub id: String,
     /// Demand sent to the unit, `Σ_a demand[a] · share[a]`.
     pub demand: Summary,
     /// `demand / capacity`; not a number in a year the unit has no places.

@@ -17,6 +17,7 @@ pub(super) fn unit_summary(
     let (ny, nl) = (years.len(), levels.len());
     d.resize(ny * nt, 0.0);
     let mut out = UnitSummary {
+        id: unit.id.clone(),
         demand: Summary::zeros(ny, nl),
         utilisation: Summary::zeros(ny, nl),
         shortage: Summary::zeros(ny, nl),

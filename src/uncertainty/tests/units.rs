@@ -57,6 +57,8 @@ fn without_spreads_units_are_the_deterministic_capacity() {
         let summaries: Vec<&UnitSummary> = mc.services.iter().flat_map(|s| &s.units).collect();
         assert_eq!(summaries.len(), units.len());
         for (u, (sm, c)) in summaries.iter().zip(&cap).enumerate() {
+            // Each summary names its unit.
+            assert_eq!(sm.id, net.units()[u].id);
             let same = |s: &Summary, want: &[f64], what: &str| {
                 for (k, w) in want.iter().enumerate() {
                     for v in std::iter::once(s.mean[k]).chain(s.q.iter().map(|q| q[k])) {
