@@ -754,6 +754,16 @@ fn variants_problems_and_notes_are_said_once_and_where() {
         text.contains("  Uusi koulu: Keskustan koulu never short of places (base: "),
         "{text}"
     );
+    // The scenario file and the variant file are inputs too, hashed, first in the
+    // manifest's list.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("o2/manifest.json")).unwrap())
+            .unwrap();
+    let sha = |f: &str| kunta::io::sha256_hex(&std::fs::read(ex.join(f)).unwrap());
+    for (i, f) in ["scenario.toml", "v2.toml"].iter().enumerate() {
+        assert_eq!(manifest["inputs"][i]["path"], format!("ex/{f}"));
+        assert_eq!(manifest["inputs"][i]["sha256"], sha(f).as_str());
+    }
 }
 
 /// A small valid projection scenario: two areas, ages 0–15, two years.

@@ -387,6 +387,11 @@ pub fn load_with_variants(
         problems: problems.iter().map(|p| format!("{name}: {p}")).collect(),
     })?;
     let mut problems = Vec::new();
+    // The scenario file and the variant files are inputs too, first in the list.
+    let mut own = vec![InputFile {
+        path: name.clone(),
+        sha256: super::sha256_hex(text.as_bytes()),
+    }];
     // The `[[variant]]` tables as the scenario's parse read them (the text is not
     // parsed again).
     let mut doc = toml::Table::new();
@@ -405,9 +410,13 @@ pub fn load_with_variants(
         .collect();
     for path in variant_files {
         match read_variant_file(path) {
-            Ok(v) => {
+            Ok((v, sha256)) => {
                 let shown = path.display().to_string();
                 variants.extend(v.into_iter().map(|v| (v, shown.clone())));
+                own.push(InputFile {
+                    path: shown,
+                    sha256,
+                });
             }
             Err(p) => problems.extend(p),
         }
@@ -423,6 +432,7 @@ pub fn load_with_variants(
     let loaded_variants = load_variants(&source, &text, variants, &mut problems);
     match base {
         Some(mut b) if problems.is_empty() => {
+            b.files.splice(0..0, own);
             b.variants = loaded_variants;
             Ok(b)
         }
@@ -430,11 +440,12 @@ pub fn load_with_variants(
     }
 }
 
-/// The variants of a file given with `--variant`: a TOML document of `[[variant]]`
-/// tables and nothing else.
-fn read_variant_file(path: &Path) -> Result<Vec<Variant>, Vec<String>> {
+/// The variants of a file given with `--variant` (a TOML document of `[[variant]]`
+/// tables and nothing else), and the SHA-256 of its bytes.
+fn read_variant_file(path: &Path) -> Result<(Vec<Variant>, String), Vec<String>> {
     let shown = path.display().to_string();
     let bytes = super::read_input(path).map_err(|e| vec![e.to_string()])?;
+    let sha256 = super::sha256_hex(&bytes);
     let text = String::from_utf8(bytes).map_err(|_| {
         vec![DataError::file(&shown, "the variant file is not UTF-8 text").to_string()]
     })?;
@@ -457,7 +468,9 @@ fn read_variant_file(path: &Path) -> Result<Vec<Variant>, Vec<String>> {
     if !doc.contains_key("variant") {
         return Err(vec![format!("{shown}: the file holds no [[variant]]")]);
     }
-    Variant::split(&doc).map_err(|p| p.into_iter().map(|m| format!("{shown}: {m}")).collect())
+    Variant::split(&doc)
+        .map(|v| (v, sha256))
+        .map_err(|p| p.into_iter().map(|m| format!("{shown}: {m}")).collect())
 }
 
 /// Merges each variant onto the base document `text` and loads it; problems go to
