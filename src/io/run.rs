@@ -978,6 +978,7 @@ pub fn write(
         "seed": out.uncertainty.map(|u| u.1),
         "trajectories": out.uncertainty.map(|u| u.0),
         "warnings": all_warnings,
+        "assumptions": assumptions(l, out),
         "tables": listed,
         "wall_time_s": started.elapsed().as_secs_f64(),
     });
@@ -1002,6 +1003,100 @@ pub fn write(
     written.push("manifest.json".into());
     set.commit()?;
     Ok(written)
+}
+
+/// What the run assumed, for `manifest.json` and the report's list of inputs and
+/// assumptions: the years, the price level and the discounting, the population's
+/// levers and flows, each service's real cost growth, and with trajectories the
+/// spreads they were drawn with.
+fn assumptions(l: &LoadedScenario, out: &RunOutput) -> serde_json::Value {
+    use crate::projection::{FlowForm, YearPath};
+    use serde_json::json;
+    let s = &l.scenario;
+    let path = |p: &YearPath| match p {
+        YearPath::Constant(v) => json!(v),
+        YearPath::Linear { from, to } => json!({"from": [from.0, from.1], "to": [to.0, to.1]}),
+    };
+    let population = s.inputs.as_ref().map(|i| {
+        // The total fertility the table gives in the first projected year, lowest
+        // and highest over the areas (before any TFR target).
+        let implied = i
+            .year_rates(&s.population, s.base_year, s.base_year + 1)
+            .ok()
+            .map(|r| {
+                let sums: Vec<f64> = r
+                    .fertility
+                    .rows()
+                    .into_iter()
+                    .map(|row| row.sum())
+                    .collect();
+                let lo = sums.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = sums.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                json!({"year": s.base_year + 1, "lowest": lo, "highest": hi})
+            });
+        json!({
+            "tfr": i.tfr.as_ref().map(path),
+            "tfr_of_table": implied,
+            "boys_share": i.boys_share,
+            "mortality_improvement": i.improvement,
+            "migration": i.flows.iter().map(|f| json!({
+                "name": f.name,
+                "direction": f.direction.as_str(),
+                "form": match f.form {
+                    FlowForm::Counts(_) => "counts",
+                    FlowForm::TotalProfile { .. } => "total × profile",
+                    FlowForm::OutRates(_) => "rates",
+                },
+                "multiplier": f.multiplier.as_ref().map(path),
+                "closed_system": f.destinations.is_some(),
+            })).collect::<Vec<_>>(),
+        })
+    });
+    // A service's growth per component: the largest of its segments' (they are
+    // usually the same).
+    let growth: Vec<serde_json::Value> = s
+        .services
+        .iter()
+        .map(|sv| {
+            let most = |c: usize| {
+                sv.segments
+                    .iter()
+                    .map(|g| g.cost.growth[c])
+                    .fold(0.0_f64, |m, v| if v.abs() > m.abs() { v } else { m })
+            };
+            json!({
+                "service": sv.id,
+                "units": most(0),
+                "premises": most(1),
+                "staff": most(2),
+                "fixed": most(3),
+            })
+        })
+        .collect();
+    let spec = out
+        .uncertainty
+        .and_then(|(n, seed)| uncertainty_spec(l, u32::try_from(n).ok(), Some(seed)));
+    let uncertainty = spec.map(|u| {
+        let ar1 = |a: crate::uncertainty::Ar1| json!({"sd": a.sd, "ar": a.ar});
+        json!({
+            "trajectories": u.trajectories,
+            "seed": u.seed,
+            "fertility": ar1(u.fertility),
+            "mortality": ar1(u.mortality),
+            "migration": ar1(u.migration),
+            "process_noise": u.process_noise,
+            "migration_rate": u.migration_rate.map(|m| json!({"ar": m.ar})),
+        })
+    });
+    json!({
+        "base_year": s.base_year,
+        "end_year": s.end_year,
+        "price_year": s.base_year,
+        "discount_rate": s.discount_rate,
+        "population": population,
+        "cost_growth": growth,
+        "uncertainty": uncertainty,
+    })
 }
 
 /// `f` of every item, on the current thread pool, the items taken in decreasing

@@ -304,7 +304,10 @@ pub fn html(run: &RunTables<'_>, lang: Lang) -> Result<String, String> {
         ("services", c.t("Palvelut", "Services")),
         ("network", c.t("Palveluverkko", "Service network")),
         ("variants", c.t("Vaihtoehdot", "Variants")),
-        ("inputs", c.t("Lähtötiedot", "Inputs")),
+        (
+            "inputs",
+            c.t("Lähtötiedot ja oletukset", "Inputs and assumptions"),
+        ),
     ]
     .iter()
     .filter(|(id, _)| body.contains(&format!("<section id=\"{id}\">")))
@@ -842,8 +845,11 @@ fn inputs(c: &mut Ctx<'_>) {
     let _ = writeln!(
         c.out,
         "<section id=\"inputs\"><h2>{}</h2>",
-        c.t("Lähtötiedot", "Inputs")
+        c.t("Lähtötiedot ja oletukset", "Inputs and assumptions")
     );
+    if let Some(a) = m.get("assumptions") {
+        assumptions(c, a);
+    }
     let _ = writeln!(
         c.out,
         "<p>{}: {}</p>",
@@ -888,6 +894,209 @@ fn inputs(c: &mut Ctx<'_>) {
     c.out.push_str("</section>\n");
 }
 
+/// The run's assumptions (`manifest.json`'s `assumptions`) in words: the years, the
+/// price level and the discounting, the population's levers and flows, the real cost
+/// growth, and the spreads of the trajectories.
+fn assumptions(c: &mut Ctx<'_>, a: &Value) {
+    let lang = c.lang;
+    let pct = |v: f64| lang.pct(v, 1);
+    let (base, end) = (num(a, "base_year"), num(a, "end_year"));
+    let mut items: Vec<(&str, String)> = Vec::new();
+    items.push((
+        c.t("Ajanjakso", "Period"),
+        match lang {
+            Lang::Fi => format!("lähtövuosi {base}, ennuste vuosille {}–{end}", base + 1.0),
+            Lang::En => format!("base year {base}, projected {}–{end}", base + 1.0),
+        },
+    ));
+    let price = num(a, "price_year");
+    let dr = pct(num(a, "discount_rate"));
+    items.push((
+        c.t("Hinnat ja nykyarvo", "Prices and present value"),
+        match lang {
+            Lang::Fi => format!("kustannukset euroina vuoden {price} hinnoin; nykyarvo on vuosien {base}–{end} kustannusten summa diskontattuna vuoteen {base} korolla {dr} vuodessa (lähtövuoden kustannus diskonttaamatta)"),
+            Lang::En => format!("costs in euros at {price} prices; the present value is the sum of the costs of {base}–{end} discounted to {base} at {dr} a year (the base year's cost undiscounted)"),
+        },
+    ));
+    let path = |v: &Value| -> String {
+        match (v.as_f64(), v.get("from"), v.get("to")) {
+            (Some(x), _, _) => lang.num(x, 2),
+            (None, Some(f), Some(t)) => format!(
+                "{} ({}) → {} ({})",
+                lang.num(f[1].as_f64().unwrap_or(f64::NAN), 2),
+                f[0],
+                lang.num(t[1].as_f64().unwrap_or(f64::NAN), 2),
+                t[0]
+            ),
+            _ => "–".into(),
+        }
+    };
+    if let Some(p) = a.get("population").filter(|p| !p.is_null()) {
+        let tfr = match (p.get("tfr").filter(|t| !t.is_null()), p.get("tfr_of_table")) {
+            (Some(t), _) => match lang {
+                Lang::Fi => format!("kokonaishedelmällisyys {}", path(t)),
+                Lang::En => format!("total fertility {}", path(t)),
+            },
+            (None, Some(t)) if !t.is_null() => {
+                let (lo, hi) = (num(t, "lowest"), num(t, "highest"));
+                let range = if (hi - lo).abs() < 0.005 {
+                    lang.num(lo, 2)
+                } else {
+                    format!("{}–{}", lang.num(lo, 2), lang.num(hi, 2))
+                };
+                match lang {
+                    Lang::Fi => format!("ikäkohtaiset hedelmällisyysluvut taulukosta (kokonaishedelmällisyys {range} vuonna {})", num(t, "year")),
+                    Lang::En => format!("age-specific rates from the table (total fertility {range} in {})", num(t, "year")),
+                }
+            }
+            _ => c.t("taulukosta", "from the table").into(),
+        };
+        let boys = pct(num(p, "boys_share"));
+        items.push((
+            c.t("Syntyvyys", "Fertility"),
+            match lang {
+                Lang::Fi => format!("{tfr}; poikien osuus syntyneistä {boys}"),
+                Lang::En => format!("{tfr}; boys {boys} of births"),
+            },
+        ));
+        let imp = num(p, "mortality_improvement");
+        items.push((
+            c.t("Kuolleisuus", "Mortality"),
+            if imp.is_finite() && imp != 0.0 {
+                match lang {
+                    Lang::Fi => format!(
+                        "taulukon kuolemanvaarat, jotka alenevat {} vuodessa",
+                        pct(imp)
+                    ),
+                    Lang::En => format!(
+                        "the table's probabilities of dying, falling by {} a year",
+                        pct(imp)
+                    ),
+                }
+            } else {
+                c.t(
+                    "taulukon kuolemanvaarat sellaisinaan",
+                    "the table's probabilities of dying as they are",
+                )
+                .into()
+            },
+        ));
+        let flows: Vec<String> = list(p, "migration")
+            .iter()
+            .map(|f| {
+                let dir = match (txt(f, "direction"), lang) {
+                    ("in", Lang::Fi) => "tulomuutto",
+                    ("out", Lang::Fi) => "lähtömuutto",
+                    ("net", Lang::Fi) => "nettomuutto",
+                    ("in", Lang::En) => "in",
+                    ("out", Lang::En) => "out",
+                    (_, _) => "net",
+                };
+                let form = match (txt(f, "form"), lang) {
+                    ("counts", Lang::Fi) => "määrinä",
+                    ("rates", Lang::Fi) => "lähtöosuuksina",
+                    ("counts", Lang::En) => "as counts",
+                    ("rates", Lang::En) => "as rates",
+                    (_, Lang::Fi) => "vuosimäärä × ikäprofiili",
+                    (_, Lang::En) => "as a yearly total × an age profile",
+                };
+                let mut s = format!("{} ({dir}, {form}", txt(f, "name"));
+                if f.get("closed_system").and_then(Value::as_bool) == Some(true) {
+                    s.push_str(c.t(", alueiden välillä", ", between the areas"));
+                }
+                if let Some(mul) = f.get("multiplier").filter(|v| !v.is_null()) {
+                    let _ = write!(s, ", {} {}", c.t("kerroin", "multiplier"), path(mul));
+                }
+                s.push(')');
+                s
+            })
+            .collect();
+        if !flows.is_empty() {
+            items.push((c.t("Muuttoliike", "Migration"), flows.join("; ")));
+        }
+    }
+    let names: HashMap<String, String> = list(c.summary, "services")
+        .iter()
+        .map(|s| (txt(s, "service").to_string(), txt(s, "name").to_string()))
+        .collect();
+    let components = ["units", "premises", "staff", "fixed"].map(|k| (k, component_label(k, lang)));
+    let growth: Vec<String> = list(a, "cost_growth")
+        .iter()
+        .filter_map(|g| {
+            let parts: Vec<String> = components
+                .iter()
+                .filter(|(k, _)| num(g, k) != 0.0 && num(g, k).is_finite())
+                .map(|(k, label)| format!("{label} {}", lang.change(num(g, k), 1)))
+                .collect();
+            let id = txt(g, "service");
+            let name = names.get(id).map_or(id, String::as_str);
+            (!parts.is_empty()).then(|| format!("{name}: {}", parts.join(", ")))
+        })
+        .collect();
+    items.push((
+        c.t(
+            "Kustannusten reaalikasvu vuodessa",
+            "Real cost growth a year",
+        ),
+        if growth.is_empty() {
+            c.t("ei kasvua", "none").into()
+        } else {
+            growth.join("; ")
+        },
+    ));
+    if let Some(u) = a.get("uncertainty").filter(|u| !u.is_null()) {
+        let ar1 = |k: &str| {
+            let v = &u[k];
+            match lang {
+                Lang::Fi => format!(
+                    "hajonta {} vuodessa, pysyvyys {}",
+                    pct(num(v, "sd")),
+                    lang.num(num(v, "ar"), 2)
+                ),
+                Lang::En => format!(
+                    "spread {} a year, persistence {}",
+                    pct(num(v, "sd")),
+                    lang.num(num(v, "ar"), 2)
+                ),
+            }
+        };
+        let noise = u.get("process_noise").and_then(Value::as_bool) == Some(true);
+        items.push((
+            c.t("Epävarmuus", "Uncertainty"),
+            match lang {
+                Lang::Fi => format!(
+                    "{} polkua (siemenluku {}); hedelmällisyyden taso: {}; kuolleisuuden taso: {}; kukin muuttovirta: {}; {}",
+                    num(u, "trajectories"),
+                    num(u, "seed"),
+                    ar1("fertility"),
+                    ar1("mortality"),
+                    ar1("migration"),
+                    if noise { "syntymät, kuolemat ja muutot lisäksi satunnaisina (Poisson)" } else { "ei satunnaisvaihtelua määrien ympärillä" }
+                ),
+                Lang::En => format!(
+                    "{} trajectories (seed {}); fertility level: {}; mortality level: {}; each migration flow: {}; {}",
+                    num(u, "trajectories"),
+                    num(u, "seed"),
+                    ar1("fertility"),
+                    ar1("mortality"),
+                    ar1("migration"),
+                    if noise { "births, deaths and moves also drawn as Poisson counts" } else { "no process noise around the counts" }
+                ),
+            },
+        ));
+    }
+    c.out.push_str("<table class=\"assumptions\"><tbody>\n");
+    for (k, v) in items {
+        let _ = writeln!(
+            c.out,
+            "<tr><th scope=\"row\">{}</th><td class=\"text\">{}</td></tr>",
+            esc(k),
+            esc(&v)
+        );
+    }
+    c.out.push_str("</tbody></table>\n");
+}
+
 const CSS: &str = "
 body{margin:0;background:#f6f6f4;color:#1c1c1c;font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;line-height:1.45}
 main{max-width:900px;margin:0 auto;padding:16px 20px 40px;background:#fff}
@@ -899,6 +1108,7 @@ th[scope=row],thead th:first-child{text-align:left}thead th{border-bottom:2px so
 figure.chart{margin:1em 0}figure.chart svg{max-width:100%;height:auto;display:block}
 figcaption{font-size:.88em;color:#444}.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(420px,1fr));gap:8px}
 .note{font-size:.9em;color:#444}ul.warnings li{margin:.2em 0}code{font-size:.9em}
+table.assumptions td.text{text-align:left}table.assumptions th{vertical-align:top}
 footer{margin-top:2em;color:#777;font-size:.85em}
 @media print{body{background:#fff}main{max-width:none}figure.chart{break-inside:avoid}}
 ";

@@ -182,7 +182,7 @@ pub fn resource_label(r: &str, lang: Lang) -> (&'static str, &'static str) {
 /// A cost component's label.
 pub fn component_label(c: &str, lang: Lang) -> String {
     match c {
-        "units" => lang.t("suoritteet", "units").into(),
+        "units" => lang.t("asiakaskohtaiset", "per user").into(),
         "premises" => lang.t("tilat", "premises").into(),
         "staff" => lang.t("henkilöstö", "staff").into(),
         "fixed" => lang.t("kiinteät", "fixed").into(),

@@ -190,6 +190,20 @@ fn the_report_is_one_file_with_every_chart_and_the_tables_figures() {
         assert!(html.contains(&said), "`{said}` not in the report");
     }
 
+    // The assumptions in words, from the scenario: the discounting, the example's
+    // TFR of 1.30 (its fertility table), its 1 % mortality improvement and its
+    // staff cost growth, and the scenario file among the inputs.
+    for said in [
+        "diskontattuna vuoteen 2024 korolla 3,5\u{a0}% vuodessa",
+        "kokonaishedelmällisyys 1,30 vuonna 2025",
+        "alenevat 1,0\u{a0}% vuodessa",
+        "40 polkua (siemenluku 7); hedelmällisyyden taso: hajonta 4,0\u{a0}% vuodessa, pysyvyys 0,90",
+        "Perusopetus, vuosiluokat 1–6: henkilöstö +1,0\u{a0}%",
+        "<th scope=\"row\">example:scenario.toml</th>",
+    ] {
+        assert!(html.contains(said), "`{said}` not in the report");
+    }
+
     // `kunta report` on the directory gives the same file; in English on request.
     let o = kunta(&["report", "o", "--out", "again.html"], dir.path());
     assert!(o.status.success(), "{}", stderr(&o));
