@@ -801,11 +801,10 @@ fn services(c: &mut Ctx<'_>) -> Result<(), String> {
             let by = rows.by_key_year("component", "cost_eur");
             let mut ch = c.yc(
                 format!("{}: {}", c.t("Kustannukset", "Costs"), name),
-                format!(
-                    "M€ ({} {})",
-                    c.t("vuoden", "prices of"),
-                    num(c.summary, "base_year")
-                ),
+                match c.lang {
+                    Lang::Fi => format!("M€, vuoden {} hinnoin", num(c.summary, "base_year")),
+                    Lang::En => format!("M€ at {} prices", num(c.summary, "base_year")),
+                },
                 WIDE,
             );
             for (k, comp) in ["units", "premises", "staff", "fixed", "overhead"]

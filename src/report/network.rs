@@ -25,6 +25,7 @@ pub(super) fn network(c: &mut Ctx<'_>) -> Result<(), String> {
         c.t("Yksikkö", "Unit"),
         c.t("palvelu", "service"),
         c.t("paikat", "places"),
+        c.t("vara", "kept spare"),
         &d1,
         &u1,
         c.t("ensimmäinen vajevuosi", "first shortage"),
@@ -46,6 +47,7 @@ pub(super) fn network(c: &mut Ctx<'_>) -> Result<(), String> {
             esc(txt(u, "unit")),
             esc(&service_name(txt(u, "service"))),
             lang.num(num(u, "capacity_last"), 0),
+            lang.pct(num(u, "spare_target"), 0),
             lang.num(num(u, "demand_last"), 0),
             lang.pct(num(u, "utilisation_last"), 0),
             u.get("first_shortage_year")
@@ -78,8 +80,8 @@ pub(super) fn network(c: &mut Ctx<'_>) -> Result<(), String> {
         c.out,
         "<p class=\"note\">{}</p>",
         c.t(
-            "Vaje on kysyntä, joka ylittää paikat vähennettynä tavoitellulla varalla (spare target). Ensimmäinen vajevuosi on ensimmäinen vuosi, jona vaje on yli nolla.",
-            "A shortage is demand above the places less the spare target kept free. The first shortage year is the first year with a shortage above zero."
+            "Vaje on kysyntä, joka ylittää paikat vähennettynä vapaaksi jätettävällä varalla (sarake ”vara”): yksikkö voi siksi olla vajeessa jo ennen kuin käyttöaste on 100 %. Ensimmäinen vajevuosi on ensimmäinen vuosi, jona vaje on yli nolla.",
+            "A shortage is demand above the places less the share kept spare (column “kept spare”), so a unit can be short of places below 100 % use. The first shortage year is the first year with a shortage above zero."
         )
     );
     // Charts: units short of places first, then by use in the last year.

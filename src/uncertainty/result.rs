@@ -125,7 +125,7 @@ pub enum McError {
     #[error("uncertainty: {0}")]
     Spec(String),
     /// More trajectories than fit in [`TRAJECTORY_MEMORY`].
-    #[error("uncertainty: {trajectories} trajectories cannot run: this scenario's multipliers and sums per trajectory allow at most {limit} within kunta's limit of 8 GiB")]
+    #[error("uncertainty: {trajectories} trajectories cannot run: this scenario's multipliers and sums per trajectory allow at most {limit} within kunta's limit of {} GiB", crate::uncertainty::TRAJECTORY_MEMORY >> 30)]
     Trajectories {
         /// The number asked for.
         trajectories: usize,

@@ -209,8 +209,7 @@ pub struct Want {
 impl Want {
     /// The services and nothing of the population. There is one pass for services:
     /// demand, resources and costs are computed and summarised together, as
-    /// `kunta run` asks for them (a separate demand-only pass that no user's command
-    /// took was removed in session 10).
+    /// `kunta run` asks for them.
     pub const DEMAND: Want = Want {
         population: false,
         components: false,

@@ -171,6 +171,14 @@ fn the_report_is_one_file_with_every_chart_and_the_tables_figures() {
         };
         let cells = format!("<td>{}</td><td>{} ({y})</td>", short.len(), fi_int(v));
         assert!(html.contains(&cells), "{unit}: `{cells}` not in the report");
+        // Its places and the share kept spare, beside each other.
+        let spare = u["spare_target"].as_f64().unwrap();
+        let cells = format!(
+            "<td>{}</td><td>{}\u{a0}%</td>",
+            fi_int(u["capacity_last"].as_f64().unwrap()),
+            fi_int(100.0 * spare)
+        );
+        assert!(html.contains(&cells), "{unit}: `{cells}` not in the report");
         checked += 1;
     }
     assert!(checked >= 2, "units short of places: {checked}");
