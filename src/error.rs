@@ -7,6 +7,18 @@ pub enum Error {
     /// A population cube could not be built.
     #[error(transparent)]
     Population(#[from] crate::population::PopulationError),
+    /// A rate table could not be built from its rows.
+    #[error(transparent)]
+    Rates(#[from] crate::rates::RateError),
+    /// A projection's inputs do not fit the population.
+    #[error(transparent)]
+    Inputs(#[from] crate::projection::InputError),
+    /// A service does not fit the population or its own numbers.
+    #[error(transparent)]
+    Service(#[from] crate::services::ServiceError),
+    /// A service network could not be built.
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkError),
     /// A scenario does not hold together.
     #[error(transparent)]
     Scenario(#[from] crate::scenario::ScenarioError),

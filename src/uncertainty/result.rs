@@ -111,6 +111,20 @@ pub struct McResult {
     pub alignment: Option<Summary>,
 }
 
+impl McResult {
+    /// Where quantile `level` (0.05 for p05) lies in every summary's
+    /// [`Summary::q`], if the run summarised it: `summary.q[i][cell]` is that
+    /// quantile of `cell`.
+    pub fn quantile_index(&self, level: f64) -> Option<usize> {
+        self.levels.iter().position(|l| (l - level).abs() < 1e-12)
+    }
+
+    /// The year slot of `year` in every summary by year ([`McResult::years`]).
+    pub fn year_index(&self, year: i32) -> Option<usize> {
+        self.years.iter().position(|y| *y == year)
+    }
+}
+
 /// Why a Monte Carlo run failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
