@@ -115,6 +115,9 @@ pub enum RateError {
 pub struct RateTable {
     /// Area of each area slot; `None` when the table applies to every area.
     areas: Option<Vec<usize>>,
+    /// The area codes the table was built for, in their order (by-area tables only):
+    /// a table only fits a population with these areas in this order.
+    codes: Option<Vec<String>>,
     /// Slot of each population area (`usize::MAX` where the table lacks it).
     slot_of_area: Vec<usize>,
     /// Years, sorted; `None` when the table applies to every year.
@@ -211,6 +214,7 @@ impl RateTable {
         }
         let mut t = RateTable {
             slot_of_area,
+            codes: area_slots.is_some().then(|| areas.to_vec()),
             areas: area_slots,
             years,
             by_sex: shape.2,
@@ -409,6 +413,12 @@ impl RateTable {
                 .slot_of_area
                 .get(area)
                 .is_some_and(|s| *s != usize::MAX)
+    }
+
+    /// The area codes a table by area was built for, in the order its positions
+    /// refer to (`None` for a table that applies to every area).
+    pub fn built_for(&self) -> Option<&[String]> {
+        self.codes.as_deref()
     }
 
     /// Every scaled value, for range checks.

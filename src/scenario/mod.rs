@@ -151,6 +151,19 @@ impl Scenario {
                 .check_ranges()
                 .map_err(|e| ScenarioError::Invalid(e.to_string()))?;
         }
+        // A table by area refers to areas by position: it must have been built for
+        // the population's areas, in their order.
+        for (what, t) in self.tables() {
+            if let Some(codes) = t.built_for() {
+                if codes != self.population.areas() {
+                    return bad(format!(
+                        "the {what} table was built for the areas {} and the population's are {}: build it with the population's areas (`population.areas()`), in their order",
+                        codes.join(", "),
+                        self.population.areas().join(", ")
+                    ));
+                }
+            }
+        }
         for (k, s) in self.services.iter().enumerate() {
             if self.services[..k].iter().any(|o| o.id == s.id) {
                 return bad(format!("two services have the id `{}`", s.id));
@@ -159,6 +172,43 @@ impl Scenario {
             crate::services::check_teaching(s)?;
         }
         Ok(ValidScenario(self))
+    }
+}
+
+impl Scenario {
+    /// Every rate table of the scenario, named: the projection's and the services'.
+    fn tables(&self) -> Vec<(String, &crate::rates::RateTable)> {
+        use crate::projection::FlowForm;
+        use crate::services::Value;
+        let mut out: Vec<(String, &crate::rates::RateTable)> = Vec::new();
+        if let Some(i) = &self.inputs {
+            out.push(("fertility".into(), &i.fertility));
+            out.push(("mortality".into(), &i.mortality));
+            for f in &i.flows {
+                let name = format!("migration `{}`", f.name);
+                match &f.form {
+                    FlowForm::Counts(t) | FlowForm::OutRates(t) => out.push((name.clone(), t)),
+                    FlowForm::TotalProfile { total, profile } => {
+                        out.push((format!("{name} total"), total));
+                        out.push((format!("{name} profile"), profile));
+                    }
+                }
+                if let Some(d) = &f.destinations {
+                    out.push((format!("{name} destinations"), d));
+                }
+            }
+        }
+        for s in &self.services {
+            if let Value::Table(t) = &s.coverage {
+                out.push((format!("service `{}` coverage", s.id), t));
+            }
+            for g in &s.segments {
+                if let Value::Table(t) = &g.share {
+                    out.push((format!("service `{}` segment `{}` share", s.id, g.id), t));
+                }
+            }
+        }
+        out
     }
 }
 
@@ -325,6 +375,30 @@ mod tests {
             number(service(&|s| s.coverage = services::Value::Constant(1.5))),
             "coverage: 1.5 is not a share between 0 and 1"
         );
+        // A table by area built for the areas in another order.
+        let mut s = scenario();
+        let swapped = ["B".to_string(), "A".to_string()];
+        let rows: Vec<RateRow> = ["A", "B"]
+            .iter()
+            .flat_map(|a| {
+                (0..=15u16).map(move |x| RateRow {
+                    area: Some((*a).into()),
+                    year: None,
+                    sex: None,
+                    age: Some(AgeIndex::Age(x)),
+                    value: 0.001,
+                })
+            })
+            .collect();
+        s.inputs.as_mut().unwrap().mortality = RateTable::from_rows(&rows, 1.0, &swapped).unwrap();
+        assert_eq!(
+            refused(s),
+            "the mortality table was built for the areas B, A and the population's are A, B: build it with the population's areas (`population.areas()`), in their order"
+        );
+        let mut s = scenario();
+        let areas = s.population.areas().to_vec();
+        s.inputs.as_mut().unwrap().mortality = RateTable::from_rows(&rows, 1.0, &areas).unwrap();
+        assert!(s.validate().is_ok());
         let mut s = scenario();
         let twin = s.services[0].clone();
         s.services.push(twin);
