@@ -358,6 +358,16 @@ fn meta_line(c: &Ctx<'_>, s: &Value) -> String {
     esc(&m)
 }
 
+/// A whole number with its sign (`+3 431`, `−120`; 0 without one).
+fn signed(lang: Lang, x: f64) -> String {
+    let n = lang.num(x, 0);
+    if x.round() > 0.0 {
+        format!("+{n}")
+    } else {
+        n
+    }
+}
+
 /// A row of a table: the first cell is text, the rest are numbers (right-aligned).
 fn row(cells: &[String]) -> String {
     let mut r = String::from("<tr>");
@@ -409,7 +419,7 @@ fn headline(c: &mut Ctx<'_>) -> Result<(), String> {
         ),
         (
             format!("{} {}–{y1}", c.t("Nettomuutto", "Net migration"), y0 + 1.0),
-            lang.num(num(s, "net_migration"), 0),
+            signed(lang, num(s, "net_migration")),
         ),
     ];
     let pv = num(s, "present_value_eur");
@@ -434,11 +444,21 @@ fn headline(c: &mut Ctx<'_>) -> Result<(), String> {
         let quant = services
             .iter()
             .any(|sv| sv.get("demand_last_quantiles").is_some());
+        // The run's outer quantile levels (p05 and p95 unless the scenario sets others).
+        let levels: Vec<&str> = s["quantiles"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let (lo, hi) = (
+            levels.first().copied().unwrap_or("p05"),
+            levels.last().copied().unwrap_or("p95"),
+        );
         let d0 = format!("{} {y0}", c.t("kysyntä", "demand"));
         let d1 = format!("{} {y1}", c.t("kysyntä", "demand"));
-        let e0 = format!("€ {y0}");
-        let e1 = format!("€ {y1}");
-        let q = format!("{} {y1} p05–p95", c.t("kysyntä", "demand"));
+        let e0 = format!("{} {y0}", c.t("kustannus", "cost"));
+        let e1 = format!("{} {y1}", c.t("kustannus", "cost"));
+        let q = format!("{} {y1} {lo}–{hi}", c.t("kysyntä", "demand"));
+        let qpv = format!("{} {lo}–{hi}", c.t("nykyarvo", "present value"));
         let mut cols = vec![
             c.t("Palvelu", "Service"),
             c.t("yksikkö", "unit"),
@@ -451,6 +471,7 @@ fn headline(c: &mut Ctx<'_>) -> Result<(), String> {
         ];
         if quant {
             cols.push(&q);
+            cols.push(&qpv);
         }
         let _ = writeln!(
             c.out,
@@ -472,9 +493,15 @@ fn headline(c: &mut Ctx<'_>) -> Result<(), String> {
                 let qv = &sv["demand_last_quantiles"];
                 cells.push(format!(
                     "{} – {}",
-                    lang.num(num(qv, "p05"), 0),
-                    lang.num(num(qv, "p95"), 0)
+                    lang.num(num(qv, lo), 0),
+                    lang.num(num(qv, hi), 0)
                 ));
+                let pv = &sv["present_value_quantiles_eur"];
+                cells.push(if pv.is_object() {
+                    format!("{} – {}", lang.meur(num(pv, lo)), lang.meur(num(pv, hi)))
+                } else {
+                    "–".into()
+                });
             }
             c.out.push_str(&row(&cells));
         }

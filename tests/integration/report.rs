@@ -123,7 +123,19 @@ fn the_report_is_one_file_with_every_chart_and_the_tables_figures() {
             fi_int(sv["demand_last"].as_f64().unwrap())
         );
         assert!(html.contains(&cells), "{cells}");
+        // Its present value's p05–p95 beside its demand's.
+        let pv = &sv["present_value_quantiles_eur"];
+        let meur = |k: &str| format!("{}\u{a0}M€", fi_2(pv[k].as_f64().unwrap() / 1e6));
+        let range = format!("<td>{} – {}</td>", meur("p05"), meur("p95"));
+        assert!(html.contains(&range), "{range}");
     }
+    // Net migration with its sign.
+    let net = summary["net_migration"].as_f64().unwrap();
+    assert!(net > 0.0);
+    assert!(
+        html.contains(&format!("<td>+{}</td>", fi_int(net))),
+        "{net}"
+    );
     let pop = fi_int(summary["population_last"].as_f64().unwrap());
     assert!(html.contains(&format!("<td>{pop} (")), "{pop}");
     assert!(html.contains("lang=\"fi\"") && html.contains("Väestö- ja palveluennuste"));
