@@ -272,14 +272,7 @@ pub fn html(run: &RunTables<'_>, lang: Lang) -> Result<String, String> {
     if s.get("trajectories").and_then(Value::as_u64).is_some() {
         // The run's own lowest and highest levels (p05 and p95 unless the scenario
         // sets others), and the share of trajectories between them.
-        let names: Vec<&str> = s["quantiles"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        let (lo, hi) = (
-            names.first().copied().unwrap_or("p05"),
-            names.last().copied().unwrap_or("p95"),
-        );
+        let (lo, hi) = outer_levels(s);
         let level = |n: &str| n.strip_prefix('p')?.replace('_', ".").parse::<f64>().ok();
         let held = match (level(lo), level(hi)) {
             (Some(a), Some(b)) if b > a => {
@@ -356,6 +349,19 @@ fn meta_line(c: &Ctx<'_>, s: &Value) -> String {
         );
     }
     esc(&m)
+}
+
+/// The run's lowest and highest quantile levels' names from `summary.json` (`p05` and
+/// `p95` unless the scenario sets others).
+fn outer_levels(s: &Value) -> (&str, &str) {
+    let levels = s["quantiles"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    (
+        levels.first().and_then(Value::as_str).unwrap_or("p05"),
+        levels.last().and_then(Value::as_str).unwrap_or("p95"),
+    )
 }
 
 /// A whole number with its sign (`+3 431`, `−120`; 0 without one).
@@ -444,15 +450,7 @@ fn headline(c: &mut Ctx<'_>) -> Result<(), String> {
         let quant = services
             .iter()
             .any(|sv| sv.get("demand_last_quantiles").is_some());
-        // The run's outer quantile levels (p05 and p95 unless the scenario sets others).
-        let levels: Vec<&str> = s["quantiles"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        let (lo, hi) = (
-            levels.first().copied().unwrap_or("p05"),
-            levels.last().copied().unwrap_or("p95"),
-        );
+        let (lo, hi) = outer_levels(s);
         let d0 = format!("{} {y0}", c.t("kysyntä", "demand"));
         let d1 = format!("{} {y1}", c.t("kysyntä", "demand"));
         let e0 = format!("{} {y0}", c.t("kustannus", "cost"));
